@@ -1,0 +1,1 @@
+"""smtpsh.sandbox"""
