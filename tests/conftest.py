@@ -1,0 +1,211 @@
+"""Shared fixtures: the loopback Postfix set up by scripts/setup-test-env, and free ports.
+
+Use in a test::
+
+    from typing import TYPE_CHECKING
+    if TYPE_CHECKING:
+        from conftest import PostfixEnv
+
+    def test_banner(postfix: PostfixEnv) -> None:
+        host, port = postfix.host, postfix.port("smtps")
+
+Profiles (postfix.port(name)): smtp (25, also on ::1), smtps (implicit TLS), open_relay,
+no_vrfy, wrong_name, expired, submission (STARTTLS required). See scripts/postfix-setup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FACTS_FILE = Path("/var/lib/smtpsh-test/postfix.json")
+_POLL = 0.1
+# mbox: every message starts with a "From " line (body lines are escaped as ">From ").
+_MBOX_SPLIT = re.compile(r"(?m)^(?=From )")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class PostfixEnv:
+    """Facts about the test Postfix (from postfix.json) plus helpers to observe it."""
+
+    host: str
+    host6: str | None
+    hostname: str
+    domain: str
+    banner: str
+    ports: dict[str, int]
+    tls_modes: dict[str, str]  # profile -> "starttls" | "implicit" | "required"
+    ca_file: Path
+    certs: dict[str, Path]  # "server" | "wrong-name" | "expired" -> certificate PEM
+    users: tuple[str, ...]
+    log_file: Path
+    spool_dir: Path
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_file(cls, path: Path = FACTS_FILE) -> PostfixEnv:
+        facts: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            host=facts["host"],
+            host6=facts.get("host6"),
+            hostname=facts["hostname"],
+            domain=facts["domain"],
+            banner=facts["banner"],
+            ports={k: int(v) for k, v in facts["ports"].items()},
+            tls_modes={k: str(v["tls"]) for k, v in facts["profiles"].items()},
+            ca_file=Path(facts["ca_file"]),
+            certs={k: Path(v["cert"]) for k, v in facts["certs"].items()},
+            users=tuple(facts["users"]),
+            log_file=Path(facts["log_file"]),
+            spool_dir=Path(facts["mail_spool_dir"]),
+            raw=facts,
+        )
+
+    def port(self, profile: str = "smtp") -> int:
+        try:
+            return self.ports[profile]
+        except KeyError:
+            known = ", ".join(sorted(self.ports))
+            raise KeyError(f"no Postfix profile {profile!r} (known: {known})") from None
+
+    def address(self, profile: str = "smtp") -> tuple[str, int]:
+        return self.host, self.port(profile)
+
+    def tls_context(self) -> ssl.SSLContext:
+        """A client context that trusts only the test CA (hostname checks on)."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def mailbox(self, user: str) -> Path:
+        return self.spool_dir / user
+
+    # --- log ---------------------------------------------------------------------------
+    def log_mark(self) -> int:
+        """Current end of the Postfix log; pass it to log_since() later."""
+        try:
+            return self.log_file.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_since(self, mark: int) -> list[str]:
+        """Complete log lines written after `mark` (from the start if the log was truncated)."""
+        try:
+            with self.log_file.open("rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(mark if mark <= size else 0)
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        # A line still being written has no newline yet: leave it for the next call.
+        text = data[: data.rfind(b"\n") + 1].decode("utf-8", "replace")
+        return text.splitlines()
+
+    def wait_for_log(self, needle: str, mark: int, timeout: float = 10.0) -> str:
+        """First log line after `mark` containing `needle`; AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log_since(mark):
+                if needle in line:
+                    return line
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"no Postfix log line containing {needle!r} within {timeout}s "
+                    f"in {self.log_file}"
+                )
+            time.sleep(_POLL)
+
+    # --- mail --------------------------------------------------------------------------
+    def wait_for_mail(self, user: str, needle: str, timeout: float = 10.0) -> str:
+        """The mbox message for `user` that contains `needle` (use a unique needle, e.g. a
+        fresh Message-ID: the mbox keeps earlier runs' mail). AssertionError on timeout."""
+        box = self.mailbox(user)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                text = box.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                text = ""
+            except PermissionError:
+                raise AssertionError(
+                    f"cannot read {box}: tests that read mail must run as root"
+                ) from None
+            for message in _MBOX_SPLIT.split(text):
+                if needle in message:
+                    return message
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"no mail containing {needle!r} for {user} within {timeout}s in {box}"
+                )
+            time.sleep(_POLL)
+
+
+def _probe_banner(host: str, port: int, timeout: float = 3.0) -> str:
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(1024)
+            if not chunk:
+                break
+            data += chunk
+        sock.sendall(b"QUIT\r\n")
+    return data.decode("ascii", "replace").strip()
+
+
+def _load_postfix() -> tuple[PostfixEnv | None, str]:
+    try:
+        env = PostfixEnv.from_file()
+    except FileNotFoundError:
+        return None, f"{FACTS_FILE} is missing"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"{FACTS_FILE} is unreadable: {exc!r}"
+    try:
+        banner = _probe_banner(*env.address("smtp"))
+    except OSError as exc:
+        return None, f"Postfix does not answer on {env.host}:{env.port('smtp')}: {exc}"
+    if not banner.startswith("220"):
+        return None, f"Postfix answered {banner!r} instead of a 220 banner"
+    return env, ""
+
+
+@pytest.fixture(scope="session")
+def postfix() -> PostfixEnv:
+    """The loopback Postfix. Missing or down: fails under CI=true, else skips."""
+    env, reason = _load_postfix()
+    if env is None:
+        if _in_ci():
+            pytest.fail(f"loopback Postfix unavailable: {reason}", pytrace=False)
+        pytest.skip(f"loopback Postfix unavailable ({reason}); run scripts/setup-test-env")
+    return env
+
+
+def pick_free_port() -> int:
+    """A 127.0.0.1 port free for both TCP and UDP right now (dnsmasq needs both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port: int = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no free 127.0.0.1 port for both TCP and UDP")
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A currently free 127.0.0.1 port (TCP and UDP). Call pick_free_port() for more."""
+    return pick_free_port()
