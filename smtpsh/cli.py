@@ -1,0 +1,241 @@
+"""Command line: `smtpsh HOST[:PORT]` opens a session; sub-commands do one job each.
+
+Only argparse is imported at start-up; each path imports what it needs, so the time to
+the first prompt stays short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from smtpsh import __version__
+
+if TYPE_CHECKING:
+    from smtpsh.net.client import ClientOptions
+    from smtpsh.shell.app import Shell
+
+# Sub-command -> (module exposing add_arguments(parser) and run(args) -> int, summary).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "dns": ("smtpsh.dns", "report a mail domain's DNS: MX, SPF, DMARC, MTA-STS, TLSA, DKIM"),
+}
+
+EXAMPLES = """\
+examples:
+  smtpsh --sandbox                 practise on a built-in server (start here)
+  smtpsh mail.example.com          talk to port 25 of a server
+  smtpsh mail.example.com:587 --starttls
+  smtpsh [::1]:25 < script.txt     piped: send each line, print the dialogue
+  smtpsh dns example.com           check a mail domain's DNS
+
+sub-commands:
+{subcommands}
+Type /help in the shell for its commands, `help VERB` for an SMTP verb.
+"""
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_target(target: str, port: int | None) -> tuple[str, int | None]:
+    """'host', 'host:25', '[::1]:25', '::1' -> (host, port or None)."""
+    if target.startswith("["):
+        host, sep, rest = target[1:].partition("]")
+        if not sep:
+            raise UsageError(f"bad address '{target}': missing ']'")
+        if rest and not rest.startswith(":"):
+            raise UsageError(f"bad address '{target}'")
+        return host, _port(rest[1:], target) if rest else port
+    if target.count(":") == 1:
+        host, _, text = target.partition(":")
+        return host, _port(text, target)
+    return target, port
+
+
+def _port(text: str, target: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"bad port in '{target}': must be a number from 1 to 65535")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    subcommands = "".join(
+        f"  smtpsh {name:<8} {summary}\n" for name, (_, summary) in SUBCOMMANDS.items()
+    )
+    parser = argparse.ArgumentParser(
+        prog="smtpsh",
+        usage="smtpsh [options] HOST[:PORT] | --sandbox | --mx DOMAIN | <sub-command> ...",
+        description="An interactive SMTP shell: every reply parsed and explained.",
+        epilog=EXAMPLES.format(subcommands=subcommands),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("target", nargs="?", metavar="HOST[:PORT]", help="the server to talk to")
+    parser.add_argument("-V", "--version", action="version", version=f"smtpsh {__version__}")
+    conn = parser.add_argument_group("connection")
+    conn.add_argument("-p", "--port", type=int, help="port (default 25; 465 means implicit TLS)")
+    conn.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="reply timeout in seconds (default: RFC 5321's per command)",
+    )
+    conn.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="connect timeout (default 30)",
+    )
+    conn.add_argument("--helo", metavar="NAME", default=None, help="the name to offer in EHLO/HELO")
+    family = conn.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
+    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    conn.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start the built-in practice server and connect to it",
+    )
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument(
+        "--tls", action="store_true", help="implicit TLS from the first byte (default on port 465)"
+    )
+    tls.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="do not verify the server's certificate (warned about)",
+    )
+    tls.add_argument("--cafile", metavar="FILE", help="also trust the CA certificates in FILE")
+    tls.add_argument("--client-cert", metavar="FILE", help="present this client certificate")
+    tls.add_argument("--client-key", metavar="FILE", help="the key of --client-cert")
+    out = parser.add_argument_group("output")
+    out.add_argument("--no-annotate", action="store_true", help="do not explain each reply")
+    out.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour (default auto; NO_COLOR respected)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in SUBCOMMANDS:
+        return _run_subcommand(args_list[0], args_list[1:])
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        return _run_session(args)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"smtpsh: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_subcommand(name: str, rest: list[str]) -> int:
+    module_name, summary = SUBCOMMANDS[name]
+    module: Any = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"smtpsh {name}", description=summary)
+    module.add_arguments(parser)
+    result: int = module.run(parser.parse_args(rest))
+    return result
+
+
+def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOptions:
+    import socket
+
+    from smtpsh.net.client import ClientOptions
+    from smtpsh.net.tls import TLSSettings, make_context
+
+    settings = TLSSettings(
+        verify=not args.no_verify,
+        cafile=args.cafile,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
+    )
+    try:
+        context = make_context(settings)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot load TLS files: {exc}") from None
+    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(args.family or 0, 0)
+    return ClientOptions(
+        host=host,
+        port=port,
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        implicit_tls=args.tls or port == 465,
+        ssl_context=context,
+        family=family,
+        extra={"verify": settings.verify},
+    )
+
+
+def _run_session(args: argparse.Namespace) -> int:
+    if args.sandbox:
+        host, port = "127.0.0.1", 0
+    elif args.target:
+        host, parsed_port = parse_target(args.target, args.port)
+        port = parsed_port or 25
+    else:
+        raise UsageError("give a HOST[:PORT] to connect to, or --sandbox to practise")
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UsageError("bad --port: must be a number from 1 to 65535")
+    options = client_options(args, host, port)
+
+    from smtpsh.shell.app import Shell, ShellSettings, run_coroutine
+    from smtpsh.shell.render import Printer, colour_wanted
+
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    colour = (
+        colour_wanted(args.color, sys.stdout) if interactive or args.color == "always" else False
+    )
+    printer = Printer(colour=colour)
+    settings = ShellSettings(
+        helo=args.helo or _default_helo(), annotate=not args.no_annotate, interactive=interactive
+    )
+    shell = Shell(options, settings, printer)
+    if args.sandbox:
+        return run_coroutine(_with_sandbox(shell, args))
+    return run_coroutine(_drive(shell))
+
+
+async def _drive(shell: Shell) -> int:
+    if shell.settings.interactive:
+        from smtpsh.shell.interactive import run_interactive
+
+        return await run_interactive(shell)
+    from smtpsh.shell.app import run_piped
+
+    return await run_piped(shell)
+
+
+async def _with_sandbox(shell: Shell, args: argparse.Namespace) -> int:
+    from smtpsh.net.tls import TLSSettings, make_context
+    from smtpsh.sandbox import Sandbox
+
+    sandbox = await Sandbox.start(host="127.0.0.1", port=args.port or 0, tls=True)
+    try:
+        shell.sandbox = sandbox
+        shell.options.port = sandbox.port
+        if sandbox.cafile is not None and shell.options.ssl_context is not None:
+            shell.options.ssl_context = make_context(
+                TLSSettings(verify=not args.no_verify, cafile=str(sandbox.cafile))
+            )
+        shell.client = shell._new_client()
+        for line in sandbox.welcome_text().splitlines():
+            shell.say(line)
+        return await _drive(shell)
+    finally:
+        await sandbox.stop()
+
+
+def _default_helo() -> str:
+    import socket
+
+    # gethostname, not getfqdn: getfqdn asks DNS and can hang on a machine without it.
+    name = socket.gethostname()
+    return name if "." in name else "smtpsh.localdomain"

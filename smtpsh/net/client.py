@@ -1,0 +1,399 @@
+"""SMTPClient: the asyncio transport around the sans-IO ClientConnection.
+
+Everything that happens on the wire is told to the observers as it happens: the renderer,
+the transcript recorder and the piped mode are all observers, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import AsyncIterable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from smtpsh.protocol.codes import reply_timeout
+from smtpsh.protocol.connection import NEED_DATA, ClientConnection, Command, ReplyEvent
+from smtpsh.protocol.errors import RemoteProtocolError, SmtpshError
+from smtpsh.protocol.replies import Reply
+from smtpsh.protocol.session import BANNER, END_OF_DATA, State
+
+
+class ConnectError(SmtpshError):
+    """The connection could not be opened (one line says why)."""
+
+
+class ConnectionClosedError(SmtpshError):
+    """The server closed the connection (or we did) while a reply was awaited."""
+
+
+class ReplyTimeout(SmtpshError):
+    """No reply within the timeout; the connection is closed as RFC 5321 §4.5.3.2 advises."""
+
+
+class ClientObserver:
+    """Receives everything that happens on a connection; override what you need."""
+
+    def on_connected(self, client: SMTPClient) -> None: ...
+
+    def on_sent(self, client: SMTPClient, text: str, kind: str) -> None:
+        """A line left us. ``text`` is display-safe (secrets masked); kind: command/data/raw."""
+
+    def on_reply(self, client: SMTPClient, event: ReplyEvent) -> None: ...
+
+    def on_meta(self, client: SMTPClient, text: str, level: str = "info") -> None:
+        """Something worth telling that is not a line of the dialogue (TLS, close, timeout)."""
+
+    def on_closed(self, client: SMTPClient, reason: str) -> None: ...
+
+
+@dataclass
+class ClientOptions:
+    host: str
+    port: int = 25
+    timeout: float | None = None  # overrides every reply timeout when set
+    connect_timeout: float = 30.0
+    implicit_tls: bool = False
+    ssl_context: ssl.SSLContext | None = None
+    server_hostname: str | None = None  # SNI and the name the certificate must carry
+    source_address: tuple[str, int] | None = None
+    family: int = 0  # socket.AF_INET / AF_INET6 for -4 / -6; 0 = either
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def timeout_for(verb: str, override: float | None) -> float:
+    """How long to wait for the reply to ``verb`` (RFC 5321 §4.5.3.2 unless overridden)."""
+    if override is not None:
+        return override
+    return float(reply_timeout({BANNER: "greeting", END_OF_DATA: "data-end"}.get(verb, verb)))
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _WireProtocol(asyncio.Protocol):
+    def __init__(self, client: SMTPClient) -> None:
+        self._client = client
+        self._writable = asyncio.Event()
+        self._writable.set()
+
+    def data_received(self, data: bytes) -> None:
+        self._client._on_data(data)
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._writable.set()
+        self._client._on_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    async def drain(self) -> None:
+        await self._writable.wait()
+
+
+class SMTPClient:
+    def __init__(self, options: ClientOptions, observers: Sequence[ClientObserver] = ()) -> None:
+        self.options = options
+        self.observers: list[ClientObserver] = list(observers)
+        self.conn = ClientConnection()
+        self._transport: asyncio.Transport | None = None
+        self._protocol: _WireProtocol | None = None
+        self._events: asyncio.Queue[ReplyEvent | BaseException] = asyncio.Queue()
+        self._abandoned = 0  # replies we stopped waiting for (Ctrl-C): shown, not returned
+        self._starttls_pending = False
+        self.injected: bytes = b""  # bytes that arrived after a STARTTLS 220, discarded
+        self.peer: tuple[str, int] | None = None
+        self.close_reason: str | None = None
+        self.quit_sent = False  # a QUIT left us: a close after it is the normal end
+
+    # --- state -------------------------------------------------------------------------
+
+    @property
+    def session(self):  # type: ignore[no-untyped-def]  # Session, re-exported for brevity
+        return self.conn.session
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
+    @property
+    def address(self) -> str:
+        return format_address(self.options.host, self.options.port)
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        if self._transport is None:
+            return None
+        obj = self._transport.get_extra_info("ssl_object")
+        return obj if isinstance(obj, ssl.SSLObject) else None
+
+    def _tell(self, method: str, *args: object) -> None:
+        for observer in self.observers:
+            getattr(observer, method)(self, *args)
+
+    # --- opening and closing -----------------------------------------------------------
+
+    async def open(self) -> Reply:
+        """Connect and wait for the banner; returns it."""
+        loop = asyncio.get_running_loop()
+        opts = self.options
+        ctx = opts.ssl_context if opts.implicit_tls else None
+        if opts.implicit_tls and ctx is None:
+            ctx = ssl.create_default_context()
+        try:
+            transport, protocol = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _WireProtocol(self),
+                    opts.host,
+                    opts.port,
+                    ssl=ctx,
+                    server_hostname=(opts.server_hostname or opts.host) if ctx else None,
+                    local_addr=opts.source_address,
+                    family=opts.family,
+                ),
+                opts.connect_timeout,
+            )
+        except asyncio.TimeoutError:
+            raise ConnectError(
+                f"cannot connect to {self.address}: no answer within {opts.connect_timeout:g} s"
+            ) from None
+        except socket.gaierror as exc:
+            raise ConnectError(f"cannot resolve host '{opts.host}': {exc.strerror}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectError(
+                f"TLS: {describe_verify_error(exc, opts.server_hostname or opts.host)}"
+            ) from None
+        except ssl.SSLError as exc:
+            raise ConnectError(
+                f"TLS handshake with {self.address} failed: {exc.reason or exc}"
+            ) from None
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {self.address}: {exc.strerror or exc}") from None
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._protocol = protocol
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1]) if peer else None
+        self.close_reason = None
+        self._tell("on_connected")
+        event = await self.wait_reply(timeout_for(BANNER, opts.timeout), waiting_for="the banner")
+        return event.reply
+
+    async def close(self) -> None:
+        """Close politely if still connected (no QUIT: callers decide whether to send one)."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+        await asyncio.sleep(0)
+
+    def abort(self, reason: str) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self.close_reason = reason
+            self._transport.abort()
+
+    # --- callbacks from the protocol ---------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        try:
+            self.conn.receive_data(data)
+            while True:
+                event = self.conn.next_event()
+                if event is NEED_DATA:
+                    break
+                assert isinstance(event, ReplyEvent)
+                self._deliver(event)
+                if self._starttls_pending and event.command and event.command.verb == "STARTTLS":
+                    self._starttls_pending = False
+                    if event.reply.code == 220:
+                        # Anything after the 220 was injected in plaintext (CVE-2011-0411
+                        # class): stop reading so it cannot be parsed as a reply.
+                        assert self._transport is not None
+                        self._transport.pause_reading()
+                        self.injected = self.conn.discard_buffered()
+                        break
+        except RemoteProtocolError as exc:
+            self._tell("on_meta", f"protocol error: {exc}; closing the connection", "error")
+            self._fail_waiters(exc)
+            self.abort(str(exc))
+
+    def _deliver(self, event: ReplyEvent) -> None:
+        self._tell("on_reply", event)
+        if event.command is None:
+            return  # unsolicited: shown by the observers, nobody waits for it
+        if self._abandoned:
+            self._abandoned -= 1
+            return
+        self._events.put_nowait(event)
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        was_open = self.conn.session.state is not State.CLOSED or self.conn.awaiting
+        self.conn.receive_eof()
+        reason = self.close_reason or (
+            f"connection lost: {exc}" if exc else "the server closed the connection"
+        )
+        self.close_reason = reason
+        self._transport = None
+        self._fail_waiters(ConnectionClosedError(reason))
+        if was_open:
+            self._tell("on_closed", reason)
+
+    def _fail_waiters(self, exc: BaseException) -> None:
+        self._events.put_nowait(exc)
+
+    # --- sending -----------------------------------------------------------------------
+
+    async def _write(self, data: bytes) -> None:
+        if self._transport is None or self._transport.is_closing():
+            raise ConnectionClosedError(self.close_reason or "not connected")
+        self._transport.write(data)
+        assert self._protocol is not None
+        await self._protocol.drain()
+
+    async def send_line(self, line: str, *, raw: bool = False) -> Command:
+        """Send one command line without waiting for its reply (PIPELINING uses this)."""
+        wire = self.conn.send_command(line, raw=raw)
+        command = self.conn.pending[-1]
+        if command.verb == "STARTTLS":
+            self._starttls_pending = True
+        elif command.verb == "QUIT":
+            self.quit_sent = True
+        self._tell("on_sent", command.display, "raw" if raw else "command")
+        await self._write(wire)
+        return command
+
+    async def wait_reply(
+        self, timeout: float | None = None, *, waiting_for: str = ""
+    ) -> ReplyEvent:
+        """The next reply to one of our commands."""
+        if timeout is None:
+            pending = self.conn.pending[0].verb if self.conn.awaiting else ""
+            timeout = timeout_for(pending, self.options.timeout)
+        try:
+            item = await asyncio.wait_for(self._events.get(), timeout)
+        except asyncio.TimeoutError:
+            what = waiting_for or "the reply"
+            message = f"no reply from {self.address} to {what} within {timeout:g} s"
+            self._tell("on_meta", message + "; closing the connection", "error")
+            self.abort(message)
+            raise ReplyTimeout(message) from None
+        except asyncio.CancelledError:
+            self._abandoned += 1  # the reply will still be shown when it comes
+            raise
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def command(self, line: str, *, raw: bool = False, timeout: float | None = None) -> Reply:
+        """Send one command and wait for its reply."""
+        command = await self.send_line(line, raw=raw)
+        event = await self.wait_reply(timeout, waiting_for=command.display.split(" ")[0] or line)
+        return event.reply
+
+    async def send_data_line(self, text: str) -> None:
+        """One line of a message typed in DATA mode (CRLF added, dot-stuffed)."""
+        wire = self.conn.send_data(text.encode("utf-8") + b"\n")
+        self._tell("on_sent", text, "data")
+        await self._write(wire)
+
+    async def end_data(self) -> Reply:
+        wire = self.conn.end_data()
+        self._tell("on_sent", ".", "data")
+        await self._write(wire)
+        event = await self.wait_reply(waiting_for="the end of the message")
+        return event.reply
+
+    async def send_message(
+        self, chunks: Iterable[bytes] | AsyncIterable[bytes], *, show: bool = False
+    ) -> Reply:
+        """Stream a whole message body after a 354 (never holds more than one chunk)."""
+        if isinstance(chunks, AsyncIterable):
+            async for chunk in chunks:
+                await self._send_body_chunk(chunk, show)
+        else:
+            for chunk in chunks:
+                await self._send_body_chunk(chunk, show)
+        return await self.end_data()
+
+    async def _send_body_chunk(self, chunk: bytes, show: bool) -> None:
+        wire = self.conn.send_data(chunk)
+        if show:
+            for line in wire.decode("utf-8", "backslashreplace").splitlines():
+                self._tell("on_sent", line, "data")
+        if wire:
+            await self._write(wire)
+
+    async def send_raw(self, data: bytes, *, replies: int = 0, display: str = "") -> None:
+        """Bytes exactly as given: the only path that may break the protocol, on purpose."""
+        self.conn.send_raw(data, replies=replies, display=display)
+        self._tell("on_sent", display or data.decode("utf-8", "backslashreplace"), "raw")
+        await self._write(data)
+
+    # --- TLS ---------------------------------------------------------------------------
+
+    async def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None) -> Reply:
+        """STARTTLS and, on 220, the TLS handshake on the same connection (RFC 3207)."""
+        reply = await self.command("STARTTLS")
+        if reply.code != 220:
+            return reply
+        await self.upgrade(context, server_hostname)
+        return reply
+
+    async def upgrade(self, context: ssl.SSLContext, server_hostname: str | None = None) -> None:
+        """Switch the live connection to TLS (after a 220 to STARTTLS)."""
+        if self.injected:
+            self._tell(
+                "on_meta",
+                f"SECURITY: the server sent {len(self.injected)} bytes after its 220 to STARTTLS,"
+                " before TLS began (STARTTLS injection, CVE-2011-0411 class): discarded, not"
+                f" trusted: {self.injected[:80]!r}",
+                "error",
+            )
+        assert self._transport is not None and self._protocol is not None
+        loop = asyncio.get_running_loop()
+        name = server_hostname or self.options.server_hostname or self.options.host
+        try:
+            transport = await asyncio.wait_for(
+                loop.start_tls(self._transport, self._protocol, context, server_hostname=name),
+                self.options.timeout or self.options.connect_timeout,
+            )
+        except asyncio.TimeoutError:
+            message = f"TLS handshake with {self.address} stalled; closing the connection"
+            self.abort(message)
+            raise ConnectionClosedError(message) from None
+        except ssl.SSLCertVerificationError as exc:
+            message = f"TLS: {describe_verify_error(exc, name)}; closing the connection"
+            self.abort(message)
+            raise ConnectionClosedError(message) from None
+        except (ssl.SSLError, OSError, ConnectionError) as exc:
+            message = (
+                f"TLS handshake with {self.address} failed: {getattr(exc, 'reason', None) or exc}"
+            )
+            self.abort(message)
+            raise ConnectionClosedError(message) from None
+        if transport is None:
+            raise ConnectionClosedError("the connection closed during the TLS handshake")
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self.injected = b""
+        self._tell("on_meta", "TLS established: send EHLO again (RFC 3207)", "info")
+
+
+def describe_verify_error(exc: ssl.SSLCertVerificationError, name: str) -> str:
+    """One line for a certificate that failed verification."""
+    message = exc.verify_message or str(exc.reason or exc)
+    if "Hostname mismatch" in message or "IP address mismatch" in message:
+        return f"name mismatch: the certificate is not valid for {name}"
+    if "expired" in message:
+        return f"the certificate for {name} has expired"
+    if "self-signed" in message or "unable to get local issuer" in message:
+        return (
+            f"the certificate for {name} is not from a trusted CA ({message});"
+            " use --cafile or --no-verify"
+        )
+    return f"certificate verification failed for {name}: {message}"

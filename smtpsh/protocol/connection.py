@@ -1,0 +1,181 @@
+"""ClientConnection: the sans-IO client side of one SMTP connection (model: h11).
+
+Bytes to send come out of ``send_*``; bytes received go into ``receive_data``; replies,
+each paired with the command it answers, come out of ``next_event``. Nothing here touches
+a socket, so every behaviour is unit-testable.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import deque
+from dataclasses import dataclass
+from typing import Final
+
+from smtpsh.protocol.encoding import DataEncoder, encode_command
+from smtpsh.protocol.errors import LocalProtocolError
+from smtpsh.protocol.replies import Reply, ReplyParser
+from smtpsh.protocol.session import AUTH_RESPONSE, BANNER, END_OF_DATA, Session, State
+
+SECRET_MASK = "********"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A client line awaiting (or given) a reply."""
+
+    verb: str  # upper-case verb, or a pseudo-verb from session.py
+    display: str  # the line as it may be shown, stored and recorded: secrets masked
+
+
+@dataclass(frozen=True)
+class ReplyEvent:
+    reply: Reply
+    command: Command | None  # None: unsolicited (a 421 while idle, a reply nobody asked for)
+
+
+class _NeedData:
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = _NeedData()
+
+
+def verb_of(line: str) -> str:
+    """The verb of a command line: 'mail from:<x>' -> 'MAIL'."""
+    word = line.strip().split(" ", 1)[0].split(":", 1)[0]
+    return word.upper()
+
+
+def redact_auth_command(line: str) -> str:
+    """'AUTH PLAIN AGFsaWNl…' -> 'AUTH PLAIN ********': keep the mechanism, mask the response."""
+    parts = line.split(None, 2)
+    return " ".join(parts[:2]) + (f" {SECRET_MASK}" if len(parts) > 2 else "")
+
+
+class ClientConnection:
+    def __init__(self) -> None:
+        self.session = Session()
+        self._parser = ReplyParser()
+        self._pending: deque[Command] = deque([Command(BANNER, "")])
+        self._data: DataEncoder | None = None
+        self._in_auth = False  # between AUTH and its final (non-334) reply: every line is secret
+
+    # --- what we send ------------------------------------------------------------------
+
+    @property
+    def awaiting(self) -> int:
+        """How many replies are still owed to us."""
+        return len(self._pending)
+
+    @property
+    def pending(self) -> tuple[Command, ...]:
+        """Commands still awaiting replies, oldest first."""
+        return tuple(self._pending)
+
+    @property
+    def in_data(self) -> bool:
+        return self._data is not None
+
+    @property
+    def in_auth(self) -> bool:
+        return self._in_auth
+
+    def send_command(self, line: str, *, raw: bool = False) -> bytes:
+        """Bytes for one command line; the command then awaits its reply."""
+        if self._data is not None:
+            raise LocalProtocolError("in DATA mode: send message lines, then '.'")
+        wire = (
+            line.encode("utf-8", errors="surrogateescape") + b"\r\n"
+            if raw
+            else encode_command(line)
+        )
+        if self._in_auth:
+            command = Command(AUTH_RESPONSE, SECRET_MASK)
+        else:
+            verb = verb_of(line)
+            if verb == "AUTH":
+                command = Command(verb, redact_auth_command(line))
+                self._in_auth = True
+            elif verb == "BDAT" and line.upper().split()[-1:] == ["LAST"]:
+                command = Command("BDAT LAST", line)
+            else:
+                command = Command(verb, line)
+            self.session.note_sent(line)
+        self._pending.append(command)
+        return wire
+
+    def send_data(self, data: bytes) -> bytes:
+        """Message bytes after a 354: CRLF-normalised and dot-stuffed."""
+        if self._data is None:
+            raise LocalProtocolError("not in DATA mode: the server has not answered 354")
+        return self._data.feed(data)
+
+    def end_data(self) -> bytes:
+        """The end of the message: the final CRLF if missing, then '.'; awaits the reply."""
+        if self._data is None:
+            raise LocalProtocolError("not in DATA mode: the server has not answered 354")
+        wire = self._data.finish()
+        self._data = None
+        self._pending.append(Command(END_OF_DATA, "."))
+        return wire
+
+    @property
+    def data_encoder(self) -> DataEncoder | None:
+        return self._data
+
+    def send_bdat(self, chunk: bytes, *, last: bool) -> bytes:
+        """One BDAT chunk (RFC 3030): the byte count, then exactly those bytes."""
+        line = f"BDAT {len(chunk)}" + (" LAST" if last else "")
+        self._pending.append(Command("BDAT LAST" if last else "BDAT", line))
+        return line.encode() + b"\r\n" + chunk
+
+    def send_raw(self, data: bytes, *, replies: int = 0, display: str = "") -> bytes:
+        """Bytes exactly as given (raw mode); ``replies`` says how many replies they earn."""
+        for _ in range(replies):
+            self._pending.append(Command("<raw>", display))
+        return data
+
+    # --- what we receive ---------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        self._parser.feed(data)
+
+    def receive_eof(self) -> None:
+        self.session.on_closed()
+        self._pending.clear()
+        self._data = None
+        self._in_auth = False
+
+    def discard_buffered(self) -> bytes:
+        """At the STARTTLS switch: drop (and return) bytes that arrived after the 220."""
+        return self._parser.discard_buffered()
+
+    def next_event(self) -> ReplyEvent | _NeedData:
+        reply = self._parser.next_reply()
+        if reply is None:
+            return NEED_DATA
+        command = self._pending.popleft() if self._pending else None
+        verb = command.verb if command else ""
+        self.session.on_reply(verb, reply)
+        if command is not None and reply.klass == 2:
+            self.session.note_accepted(command.verb, command.display)
+        if verb in ("AUTH", AUTH_RESPONSE):
+            self._in_auth = reply.code == 334
+        if verb == "DATA" and reply.code == 354:
+            self._data = DataEncoder(stuff=True)
+        if self.session.state is State.CLOSED:
+            self._pending.clear()
+            self._data = None
+        return ReplyEvent(reply, command)
+
+
+def decode_challenge(reply: Reply) -> str | None:
+    """The decoded text of a 334 challenge (RFC 4954), e.g. 'VXNlcm5hbWU6' -> 'Username:'."""
+    if reply.code != 334 or not reply.lines:
+        return None
+    try:
+        return base64.b64decode(reply.lines[0].strip(), validate=True).decode("utf-8", "replace")
+    except ValueError:
+        return None

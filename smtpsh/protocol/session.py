@@ -1,0 +1,261 @@
+"""The SMTP session state machine, as tables (RFC 5321 §3, §4.1.4; RFC 3207; RFC 3030).
+
+State changes only when a reply arrives: the server, not the client, decides whether a
+command took effect. Commands out of order are *predicted* to fail, never refused.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from smtpsh.protocol.replies import Reply
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"  # waiting for the banner
+    GREETED = "greeted"  # banner received; EHLO/HELO expected (again after STARTTLS)
+    READY = "ready"  # EHLO/HELO accepted, no mail transaction
+    MAIL = "mail"  # MAIL FROM accepted
+    RCPT = "rcpt"  # at least one RCPT TO accepted
+    DATA = "data"  # 354 received: the client is sending the message
+    BDAT = "bdat"  # a BDAT chunk accepted, more chunks to come (RFC 3030)
+    CLOSED = "closed"
+
+
+# Pseudo-verbs for client lines that are not commands.
+BANNER = "<banner>"
+END_OF_DATA = "<end-of-data>"
+AUTH_RESPONSE = "<auth-response>"
+
+_ANY = None
+_OPEN = frozenset(set(State) - {State.CLOSED})
+_TRANSACTION = frozenset({State.MAIL, State.RCPT, State.BDAT})
+
+# (verb, reply class) -> {from state (None = any): to state}.  Absent: no change.
+TRANSITIONS: Mapping[tuple[str, int], Mapping[State | None, State]] = {
+    (BANNER, 2): {State.CONNECTING: State.GREETED},
+    (BANNER, 5): {_ANY: State.CLOSED},  # 554 "no service here" (RFC 5321 §3.1)
+    ("EHLO", 2): {_ANY: State.READY},
+    ("HELO", 2): {_ANY: State.READY},
+    ("MAIL", 2): {State.READY: State.MAIL},
+    ("RCPT", 2): {State.MAIL: State.RCPT, State.RCPT: State.RCPT},
+    ("DATA", 3): {State.RCPT: State.DATA, State.MAIL: State.DATA},
+    (END_OF_DATA, 2): {State.DATA: State.READY},
+    (END_OF_DATA, 4): {State.DATA: State.READY},
+    (END_OF_DATA, 5): {State.DATA: State.READY},
+    ("BDAT", 2): {State.MAIL: State.BDAT, State.RCPT: State.BDAT, State.BDAT: State.BDAT},
+    ("BDAT LAST", 2): {State.MAIL: State.READY, State.RCPT: State.READY, State.BDAT: State.READY},
+    ("BDAT LAST", 4): {State.BDAT: State.READY, State.RCPT: State.READY},
+    ("BDAT LAST", 5): {State.BDAT: State.READY, State.RCPT: State.READY},
+    ("RSET", 2): {State.MAIL: State.READY, State.RCPT: State.READY, State.BDAT: State.READY},
+    ("STARTTLS", 2): {_ANY: State.GREETED},
+    ("QUIT", 2): {_ANY: State.CLOSED},
+}
+
+# Replies that end the session whatever was asked (RFC 5321 §3.8: 421 closes).
+CLOSING_CODES = frozenset({421})
+
+# Side effects, by (verb, reply class): names of Session methods, so the table stays data.
+EFFECTS: Mapping[tuple[str, int], str] = {
+    (BANNER, 2): "_learn_banner",
+    ("EHLO", 2): "_learn_extensions",
+    ("HELO", 2): "_learn_helo",
+    ("MAIL", 2): "_learn_sender",
+    ("STARTTLS", 2): "_forget_for_tls",
+    ("AUTH", 2): "_learn_auth",
+    (AUTH_RESPONSE, 2): "_learn_auth",
+    (END_OF_DATA, 2): "_learn_queue_id",
+    ("BDAT LAST", 2): "_learn_queue_id",
+    ("RSET", 2): "_forget_transaction",
+    ("EHLO", 5): "_forget_extensions",
+}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """When a verb makes sense, and what a server typically answers otherwise."""
+
+    states: frozenset[State]
+    refusal: str  # what a typical server answers when the state is wrong
+    extension: str | None = None  # EHLO keyword that must be advertised
+
+
+_NEED_HELO = "503 5.5.1 send EHLO/HELO first"
+REQUIREMENTS: Mapping[str, Requirement] = {
+    "MAIL": Requirement(
+        frozenset({State.READY}), "503 5.5.1 need EHLO first, or a transaction is open"
+    ),
+    "RCPT": Requirement(frozenset({State.MAIL, State.RCPT}), "503 5.5.1 need MAIL before RCPT"),
+    "DATA": Requirement(frozenset({State.RCPT}), "503 5.5.1 need RCPT before DATA"),
+    "BDAT": Requirement(
+        frozenset({State.RCPT, State.BDAT}), "503 5.5.1 need RCPT before BDAT", "CHUNKING"
+    ),
+    "STARTTLS": Requirement(frozenset({State.READY}), "503 5.5.1 send EHLO first", "STARTTLS"),
+    "AUTH": Requirement(
+        frozenset({State.READY}), "503 5.5.1 AUTH only outside a transaction, after EHLO", "AUTH"
+    ),
+    "ETRN": Requirement(frozenset({State.READY}), _NEED_HELO, "ETRN"),
+    "EHLO": Requirement(_OPEN, ""),
+    "HELO": Requirement(_OPEN, ""),
+    "RSET": Requirement(_OPEN, ""),
+    "NOOP": Requirement(_OPEN, ""),
+    "QUIT": Requirement(_OPEN, ""),
+    "HELP": Requirement(_OPEN, ""),
+    "VRFY": Requirement(_OPEN, ""),
+    "EXPN": Requirement(_OPEN, ""),
+}
+
+# What the dialogue expects next, per state: the toolbar's hint.
+NEXT_STEP: Mapping[State, str] = {
+    State.CONNECTING: "waiting for the server's banner",
+    State.GREETED: "EHLO <your-name> (or HELO)",
+    State.READY: "MAIL FROM:<sender>  · also STARTTLS, AUTH, VRFY, QUIT",
+    State.MAIL: "RCPT TO:<recipient>",
+    State.RCPT: "another RCPT TO, or DATA",
+    State.DATA: "message lines, then a line with a single '.'",
+    State.BDAT: "BDAT <size> [LAST]",
+    State.CLOSED: "connection closed: /reconnect or /quit",
+}
+
+_QUEUE_ID = re.compile(r"queued as ([A-Za-z0-9]+)|\bid[= ]([A-Za-z0-9-]+)", re.IGNORECASE)
+_ADDRESS = re.compile(r"<([^>]*)>")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A command that will probably be refused, and why."""
+
+    reply: str
+    reason: str
+
+
+@dataclass
+class Session:
+    state: State = State.CONNECTING
+    tls: bool = False
+    authenticated: bool = False
+    esmtp: bool = False
+    server_name: str = ""
+    banner: Reply | None = None
+    extensions: dict[str, str] = field(default_factory=dict)  # EHLO keyword -> its arguments
+    mail_from: str | None = None
+    recipients: list[str] = field(default_factory=list)
+    queue_id: str | None = None
+    addresses_seen: list[str] = field(default_factory=list)  # for completion inside <...>
+
+    @property
+    def next_step(self) -> str:
+        return NEXT_STEP[self.state]
+
+    def advertises(self, keyword: str) -> bool:
+        return keyword.upper() in self.extensions
+
+    @property
+    def auth_mechanisms(self) -> list[str]:
+        return self.extensions.get("AUTH", "").upper().split()
+
+    def predict(self, verb: str) -> Prediction | None:
+        """Whether a server would probably refuse ``verb`` now (None: fine as far as we know)."""
+        if self.state is State.CLOSED:
+            return Prediction("(no reply)", "the connection is closed; /reconnect first")
+        req = REQUIREMENTS.get(verb.upper())
+        if req is None:
+            return None
+        if req.extension and self.state is not State.GREETED and not self.advertises(req.extension):
+            return Prediction(
+                "502 5.5.1 command not implemented",
+                f"the server did not advertise {req.extension} in its EHLO reply",
+            )
+        if self.state not in req.states:
+            return Prediction(
+                req.refusal, f"{verb.upper()} is out of order in state '{self.state.value}'"
+            )
+        if verb.upper() == "STARTTLS" and self.tls:
+            return Prediction("503 5.5.1 TLS already active", "the session is already encrypted")
+        return None
+
+    def on_reply(self, verb: str, reply: Reply) -> None:
+        """Advance the state for ``reply`` to ``verb`` (a pseudo-verb for non-commands)."""
+        if reply.code in CLOSING_CODES:
+            self.state = State.CLOSED
+            return
+        key = (verb, reply.klass)
+        moves = TRANSITIONS.get(key)
+        if moves is not None:
+            target = moves.get(self.state, moves.get(_ANY))
+            if target is not None and self.state is not State.CLOSED:
+                self.state = target
+        effect = EFFECTS.get(key)
+        if effect is not None:
+            getattr(self, effect)(reply)
+
+    def on_closed(self) -> None:
+        self.state = State.CLOSED
+
+    # --- side effects named in EFFECTS -------------------------------------------------
+
+    def _learn_banner(self, reply: Reply) -> None:
+        self.banner = reply
+        self.server_name = reply.lines[0].split(" ", 1)[0] if reply.lines else ""
+
+    def _learn_extensions(self, reply: Reply) -> None:
+        self.esmtp = True
+        self.extensions = {}
+        for line in reply.lines[1:]:
+            keyword, _, args = line.strip().partition(" ")
+            if keyword:
+                self.extensions[keyword.upper()] = args.strip()
+        self._forget_transaction(reply)
+
+    def _learn_helo(self, reply: Reply) -> None:
+        self.esmtp = False
+        self.extensions = {}
+        self._forget_transaction(reply)
+
+    def _forget_extensions(self, reply: Reply) -> None:
+        self.extensions = {}
+
+    def _forget_for_tls(self, reply: Reply) -> None:
+        # RFC 3207 §4.2: everything learnt before TLS is void; EHLO must be sent again.
+        self.tls = True
+        self.esmtp = False
+        self.extensions = {}
+        self.authenticated = False
+        self._forget_transaction(reply)
+
+    def _learn_auth(self, reply: Reply) -> None:
+        if reply.code == 235:
+            self.authenticated = True
+
+    def _learn_sender(self, reply: Reply) -> None:
+        self.recipients = []
+        self.queue_id = None
+
+    def _learn_queue_id(self, reply: Reply) -> None:
+        match = _QUEUE_ID.search(reply.text)
+        self.queue_id = (match.group(1) or match.group(2)) if match else None
+        self.mail_from = None
+        self.recipients = []
+
+    def _forget_transaction(self, reply: Reply) -> None:
+        self.mail_from = None
+        self.recipients = []
+
+    def note_sent(self, line: str) -> None:
+        """Remember the addresses the user typed (completion offers them again)."""
+        for address in _ADDRESS.findall(line):
+            if address and address not in self.addresses_seen:
+                self.addresses_seen.append(address)
+
+    def note_accepted(self, verb: str, line: str) -> None:
+        """Record the envelope of an accepted MAIL/RCPT (the toolbar shows it)."""
+        match = _ADDRESS.search(line)
+        if match is None:
+            return
+        if verb == "MAIL":
+            self.mail_from = match.group(1)
+        elif verb == "RCPT":
+            self.recipients.append(match.group(1))

@@ -1,0 +1,235 @@
+"""The shell: one dispatcher for typed lines, with two front-ends.
+
+``run_interactive`` drives it from a prompt_toolkit prompt; ``run_piped`` from standard
+input, like nc. Both go through ``Shell.handle_line``, so a script behaves as a person would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+from smtpsh.net.client import (
+    ClientObserver,
+    ClientOptions,
+    ConnectError,
+    ConnectionClosedError,
+    ReplyTimeout,
+    SMTPClient,
+)
+from smtpsh.protocol.connection import verb_of
+from smtpsh.protocol.encoding import command_warnings
+from smtpsh.protocol.errors import SmtpshError
+from smtpsh.protocol.replies import Reply
+from smtpsh.protocol.session import Session, State
+from smtpsh.shell import metacommands
+from smtpsh.shell.render import Printer, Renderer
+
+if TYPE_CHECKING:
+    from smtpsh.sandbox import Sandbox
+
+T = TypeVar("T")
+
+
+@dataclass
+class ShellSettings:
+    helo: str = "smtpsh.localdomain"
+    annotate: bool = True
+    interactive: bool = True
+    observers: list[ClientObserver] = field(default_factory=list)  # e.g. a transcript recorder
+
+
+class Shell:
+    def __init__(
+        self,
+        options: ClientOptions,
+        settings: ShellSettings,
+        printer: Printer,
+        *,
+        sandbox: Sandbox | None = None,
+    ) -> None:
+        self.options = options
+        self.settings = settings
+        self.printer = printer
+        self.sandbox = sandbox
+        self.renderer = Renderer(
+            printer,
+            annotate_on=settings.annotate,
+            echo_sent=not settings.interactive,
+            on_change=self._redraw,
+        )
+        self.client = self._new_client()
+        self.done = False
+        self.exit_code = 0
+        self.raw_mode = False
+        self.extra: dict[str, Any] = {}  # per-feature state (recording, auth, ...)
+        self._on_redraw: Callable[[], None] | None = None
+        metacommands.load_features()
+
+    # --- helpers for meta-commands -----------------------------------------------------
+
+    @property
+    def session(self) -> Session:
+        return self.client.conn.session
+
+    def say(self, text: str, style: str = "") -> None:
+        self.printer.line(text, style)
+
+    def info(self, text: str) -> None:
+        self.renderer.meta(text, "info")
+
+    def warn(self, text: str) -> None:
+        self.renderer.meta(text, "warning")
+
+    def error(self, text: str) -> None:
+        self.renderer.meta(text, "error")
+
+    def _redraw(self) -> None:
+        if self._on_redraw is not None:
+            self._on_redraw()
+
+    def _new_client(self) -> SMTPClient:
+        return SMTPClient(self.options, [self.renderer, *self.settings.observers])
+
+    # --- connection --------------------------------------------------------------------
+
+    async def connect(self) -> bool:
+        """Open the connection and show the banner; False (with one line said) on failure."""
+        try:
+            await self.guard(self.client.open())
+        except (ConnectError, ConnectionClosedError, ReplyTimeout) as exc:
+            self.error(str(exc))
+            self.exit_code = 1
+            return False
+        return True
+
+    async def reconnect(self) -> bool:
+        await self.client.close()
+        self.client = self._new_client()
+        self.info(f"reconnecting to {self.client.address}")
+        self.exit_code = 0
+        return await self.connect()
+
+    async def quit(self) -> None:
+        """QUIT politely (if the session is open), then leave."""
+        if self.client.connected and self.session.state is not State.CLOSED:
+            if self.session.state is State.DATA:
+                self.warn("leaving in the middle of DATA: the message is abandoned")
+                await self.client.close()
+            else:
+                with contextlib.suppress(SmtpshError):
+                    await self.guard(self.client.command("QUIT", timeout=5))
+        await self.client.close()
+        self.done = True
+
+    # --- dispatch ----------------------------------------------------------------------
+
+    async def handle_line(self, line: str) -> None:
+        """One line the user typed (or a script sent)."""
+        try:
+            if self.client.conn.in_data:
+                await self._data_line(line)
+            elif line.startswith("/"):
+                await self._meta(line)
+            elif line.startswith("help ") and line.split()[1:]:
+                for text in metacommands.verb_help(line.split()[1], self.session.extensions):
+                    self.say(text)
+            else:
+                await self.send_command(line)
+        except (ConnectionClosedError, ReplyTimeout) as exc:
+            self.error(str(exc))
+        except SmtpshError as exc:
+            self.error(str(exc))
+
+    async def _meta(self, line: str) -> None:
+        word, _, args = line.partition(" ")
+        command = metacommands.find(word)
+        if command is None:
+            self.error(f"unknown shell command {word}; /help lists them")
+            return
+        await command.handler(self, args)
+
+    async def send_command(self, line: str) -> Reply | None:
+        """Send a command as typed; warn first if the server will probably refuse it."""
+        if not self.client.connected:
+            self.error("not connected: /reconnect opens a new session")
+            return None
+        if not self.raw_mode and not self.client.conn.in_auth:
+            for warning in command_warnings(line):
+                self.warn(warning)
+            prediction = self.session.predict(verb_of(line))
+            if prediction is not None:
+                self.warn(f"expect {prediction.reply}: {prediction.reason} (sending anyway)")
+        reply = await self.guard(self.client.command(line, raw=self.raw_mode))
+        if reply.code == 354 and self.client.conn.in_data:
+            self.info("DATA mode: type the message; a line with a single '.' ends it")
+        return reply
+
+    async def _data_line(self, line: str) -> None:
+        if line == ".":
+            reply = await self.guard(self.client.end_data())
+            if reply.klass == 2 and self.session.queue_id:
+                self.info(f"message accepted, queue id {self.session.queue_id}")
+        else:
+            await self.client.send_data_line(line)
+
+    async def guard(self, awaitable: Awaitable[T]) -> T:
+        """Await, letting Ctrl-C cancel just this operation (the shell goes on)."""
+        if not self.settings.interactive:
+            return await awaitable
+        loop = asyncio.get_running_loop()
+        task: asyncio.Task[T] = asyncio.ensure_future(awaitable)
+        try:
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
+        except (NotImplementedError, RuntimeError):
+            return await task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise SmtpshError(
+                    "interrupted: stopped waiting (a late reply is still shown)"
+                ) from None
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+# --- front-ends ----------------------------------------------------------------------
+
+
+async def run_piped(shell: Shell, stream: IO[str] | None = None) -> int:
+    """Read lines from stdin, send each, wait for its reply; QUIT at the end of input."""
+    stream = stream or sys.stdin
+    if not await shell.connect():
+        return 1
+    loop = asyncio.get_running_loop()
+    while not shell.done:
+        line = await loop.run_in_executor(None, stream.readline)
+        if not line:
+            break
+        line = line.rstrip("\n").removesuffix("\r")
+        if not line and not shell.client.conn.in_data:
+            continue
+        if shell.session.state is State.CLOSED:
+            shell.error(f"not sent (connection closed): {line}")
+            shell.exit_code = 1
+            break
+        await shell.handle_line(line)
+    if not shell.done:
+        await shell.quit()
+    if not shell.client.quit_sent:
+        shell.exit_code = 1  # the session did not end with our QUIT: say so to scripts
+    return shell.exit_code
+
+
+def run_coroutine(main: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        return 130

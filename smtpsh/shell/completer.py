@@ -1,0 +1,108 @@
+"""Completion: verbs, meta-commands, addresses seen before, and the ESMTP parameters and
+AUTH mechanisms the server advertised (so completion teaches what this server supports)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+
+from smtpsh.protocol.commands import COMMANDS, EXTENSIONS, parameters_for
+from smtpsh.protocol.connection import verb_of
+from smtpsh.protocol.session import Session, State
+from smtpsh.shell.metacommands import META
+
+# Verbs whose argument is an address in <...>, and the text that precedes it.
+_ADDRESS_VERBS = {"MAIL": "MAIL FROM:", "RCPT": "RCPT TO:", "VRFY": "VRFY ", "EXPN": "EXPN "}
+
+
+class SmtpCompleter(Completer):
+    def __init__(self, session: Callable[[], Session], helo_name: Callable[[], str]) -> None:
+        self._session = session
+        self._helo_name = helo_name
+
+    def get_completions(self, document: Document, event: CompleteEvent) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        session = self._session()
+        if session.state is State.DATA:
+            return
+        if text.startswith("/"):
+            yield from self._meta(text)
+            return
+        if text.lower().startswith("help "):
+            yield from self._verbs(text[5:], include_all=True)
+            return
+        if " " not in text.strip() and ":" not in text:
+            yield from self._verbs(text, include_all=False)
+            return
+        verb = verb_of(text)
+        word = document.get_word_before_cursor(WORD=True)
+        if verb in ("EHLO", "HELO") and text.count(" ") == 1:
+            name = self._helo_name()
+            if name.lower().startswith(word.lower()):
+                yield Completion(name, -len(word), display_meta="the name --helo gives")
+            return
+        if verb == "AUTH" and text.count(" ") == 1:
+            for mech in session.auth_mechanisms:
+                if mech.startswith(word.upper()):
+                    yield Completion(mech, -len(word), display_meta="advertised")
+            return
+        if verb in _ADDRESS_VERBS:
+            yield from self._address_or_parameter(verb, text, word, session)
+
+    def _meta(self, text: str) -> Iterable[Completion]:
+        for name, command in sorted(META.items()):
+            if name.startswith(text.lower()):
+                yield Completion(name, -len(text), display_meta=command.summary)
+
+    def _verbs(self, typed: str, *, include_all: bool) -> Iterable[Completion]:
+        session = self._session()
+        upper = typed.upper()
+        for verb, info in COMMANDS.items():
+            insert = verb if include_all else info.insert
+            if not insert.upper().startswith(upper) and not verb.startswith(upper):
+                continue
+            meta = info.summary
+            if info.extension and info.extension not in session.extensions and session.esmtp:
+                meta = f"(not advertised) {meta}"
+            # Keep the user's case: 'mai' completes to 'mail from:'.
+            shown = insert.lower() if typed and typed == typed.lower() else insert
+            yield Completion(shown, -len(typed), display=insert, display_meta=meta)
+
+    def _address_or_parameter(
+        self, verb: str, text: str, word: str, session: Session
+    ) -> Iterable[Completion]:
+        after_verb = (
+            text[len(_ADDRESS_VERBS[verb]) :]
+            if text.upper().startswith(_ADDRESS_VERBS[verb].upper())
+            else None
+        )
+        if after_verb is None:
+            return
+        if ">" not in after_verb:
+            # Inside (or at the start of) the address.
+            typed = after_verb.lstrip("<")
+            for address in session.addresses_seen:
+                if address.lower().startswith(typed.lower()):
+                    yield Completion(f"<{address}>", -len(after_verb), display_meta="used before")
+            if verb == "MAIL" and not after_verb:
+                yield Completion("<>", 0, display_meta="null sender (bounces, RFC 5321 §4.5.5)")
+            return
+        if verb not in ("MAIL", "RCPT"):
+            return
+        if "=" in word:
+            keyword, _, value = word.partition("=")
+            for param in parameters_for(verb, session.extensions):
+                if param.keyword == keyword.upper():
+                    for choice in param.values:
+                        if choice.startswith(value.upper()):
+                            yield Completion(choice, -len(value), display_meta=param.summary)
+            return
+        used = {part.split("=")[0].upper() for part in after_verb.split(">", 1)[1].split()}
+        for param in parameters_for(verb, session.extensions):
+            if param.keyword in used or not param.keyword.startswith(word.upper()):
+                continue
+            insert = param.keyword + ("=" if param.takes_value else "")
+            needs = EXTENSIONS.get(param.extension, param.extension)[:40]
+            yield Completion(insert, -len(word), display_meta=f"{param.summary} ({needs})")

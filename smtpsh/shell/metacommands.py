@@ -1,0 +1,142 @@
+"""Shell meta-commands (lines starting with '/'), held in one registry.
+
+Feature modules add their own commands with the ``meta`` decorator; the shell imports
+them lazily (see ``FEATURE_MODULES``) so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from smtpsh.protocol.commands import COMMANDS, lookup
+
+if TYPE_CHECKING:
+    from smtpsh.shell.app import Shell
+
+Handler = Callable[["Shell", str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class MetaCommand:
+    name: str  # "/help"
+    usage: str  # "/help [VERB]"
+    summary: str
+    handler: Handler
+    group: str = "session"
+
+
+META: dict[str, MetaCommand] = {}
+
+# Modules that register further meta-commands when imported (one per feature).
+FEATURE_MODULES: list[str] = []
+
+
+def meta(
+    name: str, usage: str, summary: str, group: str = "session"
+) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        META[name] = MetaCommand(name, usage, summary, handler, group)
+        return handler
+
+    return register
+
+
+def load_features() -> None:
+    for module in FEATURE_MODULES:
+        importlib.import_module(module)
+
+
+def find(word: str) -> MetaCommand | None:
+    """Exact name, or an unambiguous prefix ('/rec' -> '/reconnect' if alone)."""
+    word = word.lower()
+    if word in META:
+        return META[word]
+    matches = [m for name, m in META.items() if name.startswith(word)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def verb_help(word: str, advertised: dict[str, str]) -> list[str]:
+    """`help VERB`: syntax, meaning, RFC, example — from the command table."""
+    info = lookup(word)
+    if info is None:
+        known = ", ".join(sorted(COMMANDS))
+        return [f"unknown verb '{word}'. Known verbs: {known}"]
+    lines = [
+        f"{info.verb} — {info.summary}",
+        f"  syntax:  {info.syntax}",
+        f"  example: {info.example}",
+        f"  defined: {info.rfc}",
+    ]
+    if info.extension:
+        state = "advertised" if info.extension in advertised else "not advertised (yet)"
+        lines.append(f"  needs:   the {info.extension} extension — {state} by this server")
+    lines.extend("  " + part for part in info.description.splitlines())
+    return lines
+
+
+# --- the core meta-commands ----------------------------------------------------------
+
+
+@meta("/help", "/help [VERB]", "list shell commands, or explain an SMTP verb", "shell")
+async def _help(shell: Shell, args: str) -> None:
+    if args.strip():
+        for line in verb_help(args.strip().split()[0], shell.session.extensions):
+            shell.say(line)
+        return
+    shell.say("Lines that do not start with '/' go to the server as typed (CRLF added).")
+    shell.say("`help VERB` (lower-case help) explains a verb; HELP goes to the server.")
+    groups: dict[str, list[MetaCommand]] = {}
+    for command in META.values():
+        groups.setdefault(command.group, []).append(command)
+    for group, commands in groups.items():
+        shell.say(f"{group}:")
+        for command in sorted(commands, key=lambda c: c.name):
+            shell.say(f"  {command.usage:<28} {command.summary}")
+
+
+@meta("/quit", "/quit", "send QUIT if connected and leave (also Ctrl-D)", "shell")
+async def _quit(shell: Shell, args: str) -> None:
+    await shell.quit()
+
+
+@meta("/reconnect", "/reconnect", "open a new connection to the same server")
+async def _reconnect(shell: Shell, args: str) -> None:
+    await shell.reconnect()
+
+
+@meta("/annotate", "/annotate on|off", "show or hide the meaning of each reply", "shell")
+async def _annotate(shell: Shell, args: str) -> None:
+    value = args.strip().lower()
+    if value not in ("on", "off", ""):
+        shell.error("usage: /annotate on|off")
+        return
+    if value:
+        shell.renderer.annotate_on = value == "on"
+    shell.say(f"annotations {'on' if shell.renderer.annotate_on else 'off'}")
+
+
+@meta("/status", "/status", "the session: server, TLS, AUTH, step, extensions")
+async def _status(shell: Shell, args: str) -> None:
+    session = shell.session
+    shell.say(f"server:  {shell.client.address} ({session.server_name or 'no banner yet'})")
+    shell.say(f"state:   {session.state.value} — next: {session.next_step}")
+    shell.say(f"TLS:     {'yes' if session.tls or shell.client.options.implicit_tls else 'no'}")
+    shell.say(f"AUTH:    {'yes' if session.authenticated else 'no'}")
+    if session.mail_from is not None:
+        shell.say(f"MAIL:    <{session.mail_from}>  RCPT: {', '.join(session.recipients) or '-'}")
+    if session.queue_id:
+        shell.say(f"queued:  {session.queue_id}")
+    for keyword, value in session.extensions.items():
+        shell.say(f"  {keyword} {value}".rstrip())
+
+
+@meta("/mailbox", "/mailbox", "what the --sandbox server has received", "sandbox")
+async def _mailbox(shell: Shell, args: str) -> None:
+    if shell.sandbox is None:
+        shell.error("/mailbox works with --sandbox only")
+        return
+    for line in shell.sandbox.mailbox_text().splitlines():
+        shell.say(line)
