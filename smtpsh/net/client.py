@@ -166,6 +166,8 @@ class SMTPClient:
             ) from None
         except socket.gaierror as exc:
             raise ConnectError(f"cannot resolve host '{opts.host}': {exc.strerror}") from None
+        except UnicodeError:
+            raise ConnectError(f"'{opts.host}' is not a valid host name") from None
         except ssl.SSLCertVerificationError as exc:
             raise ConnectError(
                 f"TLS: {describe_verify_error(exc, opts.server_hostname or opts.host)}"

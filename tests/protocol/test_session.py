@@ -1,0 +1,199 @@
+"""The session state machine: transitions on replies, predictions, extensions."""
+
+from __future__ import annotations
+
+from smtpsh.protocol.connection import NEED_DATA, ClientConnection, ReplyEvent
+from smtpsh.protocol.session import State
+
+
+def feed(conn: ClientConnection, data: bytes) -> list[ReplyEvent]:
+    conn.receive_data(data)
+    events = []
+    while (event := conn.next_event()) is not NEED_DATA:
+        assert isinstance(event, ReplyEvent)
+        events.append(event)
+    return events
+
+
+def greeted() -> ClientConnection:
+    conn = ClientConnection()
+    feed(conn, b"220 mx.test ESMTP\r\n")
+    return conn
+
+
+def ready() -> ClientConnection:
+    conn = greeted()
+    conn.send_command("EHLO me")
+    feed(
+        conn,
+        b"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
+        b"250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n",
+    )
+    return conn
+
+
+def test_banner_greets_and_names_the_server() -> None:
+    conn = ClientConnection()
+    assert conn.session.state is State.CONNECTING
+    [event] = feed(conn, b"220 mx.test ESMTP Postfix\r\n")
+    assert event.command is not None and event.command.verb == "<banner>"
+    assert conn.session.state is State.GREETED
+    assert conn.session.server_name == "mx.test"
+
+
+def test_554_banner_closes() -> None:
+    conn = ClientConnection()
+    feed(conn, b"554 no service\r\n")
+    assert conn.session.state is State.CLOSED
+
+
+def test_ehlo_learns_extensions() -> None:
+    conn = ready()
+    session = conn.session
+    assert session.state is State.READY and session.esmtp
+    assert session.extensions == {
+        "PIPELINING": "",
+        "SIZE": "1000",
+        "AUTH": "PLAIN LOGIN",
+        "STARTTLS": "",
+    }
+    assert session.auth_mechanisms == ["PLAIN", "LOGIN"]
+
+
+def test_full_transaction() -> None:
+    conn = ready()
+    conn.send_command("MAIL FROM:<a@x.test>")
+    feed(conn, b"250 2.1.0 Ok\r\n")
+    assert conn.session.state is State.MAIL and conn.session.mail_from == "a@x.test"
+    conn.send_command("RCPT TO:<b@y.test>")
+    feed(conn, b"250 2.1.5 Ok\r\n")
+    assert conn.session.state is State.RCPT and conn.session.recipients == ["b@y.test"]
+    conn.send_command("DATA")
+    feed(conn, b"354 go\r\n")
+    assert conn.session.state is State.DATA and conn.in_data
+    wire = conn.send_data(b"Subject: x\n\n.dot\n") + conn.end_data()
+    assert wire == b"Subject: x\r\n\r\n..dot\r\n.\r\n"
+    feed(conn, b"250 2.0.0 Ok: queued as ABC123\r\n")
+    assert conn.session.state is State.READY and conn.session.queue_id == "ABC123"
+    assert not conn.in_data
+
+
+def test_refused_command_changes_nothing() -> None:
+    conn = ready()
+    conn.send_command("RCPT TO:<b@y.test>")
+    feed(conn, b"503 5.5.1 Error: need MAIL command\r\n")
+    assert conn.session.state is State.READY
+
+
+def test_prediction_warns_but_does_not_refuse() -> None:
+    conn = ready()
+    prediction = conn.session.predict("RCPT")
+    assert prediction is not None and prediction.reply.startswith("503")
+    assert conn.send_command("RCPT TO:<b@y.test>") == b"RCPT TO:<b@y.test>\r\n"
+    assert conn.session.predict("MAIL") is None
+    assert conn.session.predict("ETRN") is not None  # not advertised
+    assert conn.session.predict("STARTTLS") is None
+
+
+def test_421_closes_from_any_state() -> None:
+    conn = ready()
+    conn.send_command("NOOP")
+    feed(conn, b"421 4.4.2 timeout\r\n")
+    assert conn.session.state is State.CLOSED
+    assert conn.session.predict("NOOP") is not None
+
+
+def test_unsolicited_reply_has_no_command() -> None:
+    conn = ready()
+    [event] = feed(conn, b"421 4.4.2 idle timeout\r\n")
+    assert event.command is None
+    assert conn.session.state is State.CLOSED
+
+
+def test_pipelined_replies_match_commands_in_order() -> None:
+    conn = ready()
+    for line in ("MAIL FROM:<a@x>", "RCPT TO:<b@y>", "RCPT TO:<bad@y>", "RCPT TO:<c@y>"):
+        conn.send_command(line)
+    events = feed(conn, b"250 ok\r\n250 ok\r\n550 5.1.1 no\r\n250 ok\r\n")
+    assert [e.command.display for e in events if e.command] == [
+        "MAIL FROM:<a@x>",
+        "RCPT TO:<b@y>",
+        "RCPT TO:<bad@y>",
+        "RCPT TO:<c@y>",
+    ]
+    assert conn.session.recipients == ["b@y", "c@y"]
+    assert conn.session.state is State.RCPT
+
+
+def test_starttls_forgets_extensions() -> None:
+    conn = ready()
+    conn.send_command("STARTTLS")
+    feed(conn, b"220 2.0.0 Ready to start TLS\r\n")
+    session = conn.session
+    assert session.tls and session.state is State.GREETED and session.extensions == {}
+
+
+def test_helo_means_no_extensions() -> None:
+    conn = greeted()
+    conn.send_command("HELO me")
+    feed(conn, b"250 mx.test\r\n")
+    assert conn.session.state is State.READY and not conn.session.esmtp
+
+
+def test_rset_ends_transaction() -> None:
+    conn = ready()
+    conn.send_command("MAIL FROM:<a@x>")
+    feed(conn, b"250 ok\r\n")
+    conn.send_command("RSET")
+    feed(conn, b"250 ok\r\n")
+    assert conn.session.state is State.READY and conn.session.mail_from is None
+
+
+def test_bdat_chunks() -> None:
+    conn = ready()
+    conn.send_command("MAIL FROM:<a@x>")
+    conn.send_command("RCPT TO:<b@y>")
+    feed(conn, b"250 ok\r\n250 ok\r\n")
+    assert conn.send_bdat(b"abc", last=False) == b"BDAT 3\r\nabc"
+    feed(conn, b"250 2.0.0 3 octets\r\n")
+    assert conn.session.state is State.BDAT
+    conn.send_bdat(b"de", last=True)
+    feed(conn, b"250 2.0.0 Ok: queued as Q1\r\n")
+    assert conn.session.state is State.READY and conn.session.queue_id == "Q1"
+
+
+def test_auth_exchange_is_masked() -> None:
+    conn = ready()
+    conn.send_command("AUTH LOGIN")
+    assert conn.pending[-1].display == "AUTH LOGIN"
+    feed(conn, b"334 VXNlcm5hbWU6\r\n")
+    assert conn.in_auth
+    conn.send_command("dXNlcg==")
+    assert conn.pending[-1].display == "********"
+    feed(conn, b"334 UGFzc3dvcmQ6\r\n")
+    conn.send_command("c2VjcmV0")
+    assert conn.pending[-1].display == "********"
+    feed(conn, b"235 2.7.0 ok\r\n")
+    assert not conn.in_auth and conn.session.authenticated
+
+
+def test_auth_initial_response_is_masked() -> None:
+    conn = ready()
+    conn.send_command("AUTH PLAIN AHVzZXIAc2VjcmV0")
+    assert conn.pending[-1].display == "AUTH PLAIN ********"
+    feed(conn, b"535 5.7.8 bad\r\n")
+    assert not conn.in_auth and not conn.session.authenticated
+
+
+def test_addresses_typed_are_remembered_for_completion() -> None:
+    conn = ready()
+    conn.send_command("MAIL FROM:<a@x.test>")
+    conn.send_command("VRFY <robin@y.test>")
+    assert conn.session.addresses_seen == ["a@x.test", "robin@y.test"]
+
+
+def test_eof_closes_and_forgets_pending() -> None:
+    conn = ready()
+    conn.send_command("NOOP")
+    conn.receive_eof()
+    assert conn.session.state is State.CLOSED and conn.awaiting == 0

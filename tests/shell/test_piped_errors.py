@@ -1,0 +1,137 @@
+"""Bad input in piped mode: each problem is one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.run import run_piped, smtpsh_env
+from tests.helpers.scripted_server import read_line, scripted_server, smtp_like
+
+
+def assert_one_clear_error(result: subprocess.CompletedProcess[str], needle: str) -> None:
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    assert needle in output, output
+
+
+def test_invalid_host_name(tmp_path: Path) -> None:
+    result = run_piped(["bad..host"], "QUIT\n", tmp_path)
+    assert result.returncode == 1
+    assert_one_clear_error(result, "'bad..host' is not a valid host name")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare"
+)
+def test_unknown_host_in_an_isolated_network(tmp_path: Path) -> None:
+    # A network namespace with no route anywhere: name resolution fails and no packet
+    # can leave the machine.
+    result = subprocess.run(
+        ["unshare", "-n", sys.executable, "-m", "smtpsh", "no-such-host.smtpsh.test"],
+        input="QUIT\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=smtpsh_env(tmp_path),
+    )
+    assert result.returncode == 1
+    assert_one_clear_error(result, "cannot resolve host 'no-such-host.smtpsh.test'")
+
+
+def test_refused_connection(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound but not listening: connections are refused
+        result = run_piped([f"127.0.0.1:{port}"], "QUIT\n", tmp_path)
+    assert result.returncode == 1
+    assert_one_clear_error(result, f"cannot connect to 127.0.0.1:{port}")
+
+
+def test_bad_port_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_piped(["127.0.0.1:99999"], "", tmp_path)
+    assert result.returncode == 2
+    assert_one_clear_error(result, "bad port in '127.0.0.1:99999'")
+
+
+def test_silent_server_times_out(tmp_path: Path) -> None:
+    with scripted_server(lambda sock: time.sleep(5)) as port:
+        started = time.monotonic()
+        result = run_piped([f"127.0.0.1:{port}", "--timeout", "1"], "QUIT\n", tmp_path)
+    assert time.monotonic() - started < 5
+    assert result.returncode == 1
+    assert_one_clear_error(result, f"no reply from 127.0.0.1:{port} to the banner within 1 s")
+
+
+def test_garbage_and_non_utf8_are_shown_flagged(tmp_path: Path) -> None:
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 caf\xe9 ESMTP\r\n")
+        read_line(sock)
+        sock.sendall(b"this is not smtp\r\n")
+        read_line(sock)
+        sock.sendall(b"250-one\r\n251 two\r\n")
+        read_line(sock)
+        sock.sendall(b"221 bye\r\n")
+
+    with scripted_server(handler) as port:
+        result = run_piped([f"127.0.0.1:{port}"], "EHLO x\nNOOP\nQUIT\n", tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "S: 220 caf\\xe9 ESMTP" in out and "reply text is not valid UTF-8" in out
+    assert "S: this is not smtp" in out and "not an SMTP reply" in out
+    assert "continuation lines carry different codes (250/251)" in out
+
+
+def test_close_in_the_middle_of_a_reply(tmp_path: Path) -> None:
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 ok\r\n")
+        read_line(sock)
+        sock.sendall(b"250-mx\r\n250-PIPEL")
+
+    with scripted_server(handler) as port:
+        result = run_piped([f"127.0.0.1:{port}"], "EHLO x\nNOOP\n", tmp_path)
+    assert result.returncode == 1
+    assert_one_clear_error(result, "the server closed the connection")
+    assert "not sent (connection closed): NOOP" in result.stdout
+
+
+def test_bare_cr_in_a_typed_line_is_refused_and_the_session_goes_on(tmp_path: Path) -> None:
+    with scripted_server(smtp_like({})) as port:
+        result = run_piped([f"127.0.0.1:{port}"], "NOOP a\rb\nNOOP\nQUIT\n", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_one_clear_error(result, "refused: the line has a CR control character at column 7")
+    assert "S: 221" in result.stdout or "S: 250 2.0.0 ok" in result.stdout
+    assert result.stdout.count("C: NOOP") == 1  # the bad line never left
+
+
+def test_unsolicited_421_while_idle(tmp_path: Path) -> None:
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 ok\r\n")
+        read_line(sock)
+        sock.sendall(b"250 ok\r\n")
+        time.sleep(0.3)
+        sock.sendall(b"421 4.4.2 idle too long\r\n")
+
+    with scripted_server(handler) as port:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smtpsh", f"127.0.0.1:{port}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=smtpsh_env(tmp_path),
+        )
+        assert proc.stdin is not None
+        proc.stdin.write("NOOP\n")
+        proc.stdin.flush()
+        time.sleep(1.5)  # idle: the 421 arrives unasked
+        out = proc.communicate("NOOP\n", timeout=30)[0]
+    assert "S: 421 4.4.2 idle too long" in out
+    assert "the server sent this without being asked" in out
+    assert proc.returncode == 1
