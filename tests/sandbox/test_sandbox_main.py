@@ -1,0 +1,97 @@
+"""`python -m smtpsh.sandbox`: standalone start, a real client session, Ctrl-C, bad input."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_sandbox(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "smtpsh.sandbox", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def standalone() -> Iterator[tuple[subprocess.Popen[str], int, str]]:
+    proc = run_sandbox("--port", "0")
+    assert proc.stdout is not None
+    welcome = []
+    for line in proc.stdout:
+        welcome.append(line)
+        if line.startswith("Press Ctrl-C"):
+            break
+    text = "".join(welcome)
+    m = re.search(r"on 127\.0\.0\.1:(\d+)", text)
+    assert m is not None, text
+    yield proc, int(m.group(1)), text
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_standalone_serves_until_ctrl_c(standalone: tuple[subprocess.Popen[str], int, str]) -> None:
+    proc, port, welcome = standalone
+    assert "sandbox.test" in welcome and "password" in welcome
+    with smtplib.SMTP("127.0.0.1", port, timeout=5) as s:
+        assert s.ehlo()[0] == 250
+        s.sendmail("me@example.net", ["alice@sandbox.test"], b"Subject: hi\r\n\r\nhello\r\n")
+    assert proc.stdout is not None
+    received = proc.stdout.readline()
+    assert re.match(r"received [0-9A-F]{10}: <me@example\.net> → <alice@sandbox\.test>", received)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "sandbox stopped (1 message received)" in out
+    assert "Traceback" not in err
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_non_loopback_host_is_one_clear_line() -> None:
+    proc = run_sandbox("--host", "192.0.2.1")
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1
+    assert err.strip().splitlines() == [
+        "smtpsh sandbox: the sandbox listens on loopback only (127.0.0.0/8 or ::1), "
+        "not on '192.0.2.1'"
+    ]
+
+
+def test_port_in_use_is_one_clear_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = run_sandbox("--port", str(port))
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"smtpsh sandbox: cannot listen on 127.0.0.1:{port}:"
+    )
+
+
+def test_bad_port_argument() -> None:
+    proc = run_sandbox("--port", "70000")
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2
+    assert "--port must be 0..65535" in err
+    assert "Traceback" not in err
