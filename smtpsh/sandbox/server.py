@@ -15,6 +15,7 @@ import shutil
 import ssl
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -369,6 +370,8 @@ class Sandbox:
         self.tls_note = tls_note  # why there is no TLS, or "" when there is
         self._workdir = workdir
         self._stopped = False
+        # If stop() is never reached (a crash), the key still leaves /tmp at exit.
+        self._cleanup = weakref.finalize(self, shutil.rmtree, workdir, ignore_errors=True)
 
     @classmethod
     async def start(
@@ -514,7 +517,7 @@ class Sandbox:
                 waiter.cancel()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._server.wait_closed(), timeout=grace)
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        self._cleanup()
 
     async def __aenter__(self) -> Sandbox:
         return self
