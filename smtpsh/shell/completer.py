@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from smtpsh.protocol.commands import COMMANDS, EXTENSIONS, parameters_for
+from smtpsh.protocol.commands import COMMANDS, parameters_for
 from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.session import Session, State
 from smtpsh.shell.metacommands import META
@@ -104,5 +104,5 @@ class SmtpCompleter(Completer):
             if param.keyword in used or not param.keyword.startswith(word.upper()):
                 continue
             insert = param.keyword + ("=" if param.takes_value else "")
-            needs = EXTENSIONS.get(param.extension, param.extension)[:40]
-            yield Completion(insert, -len(word), display_meta=f"{param.summary} ({needs})")
+            meta = f"[{param.extension}] {param.summary}"
+            yield Completion(insert, -len(word), display_meta=meta)

@@ -55,6 +55,7 @@ def type_of(pairs: Pairs, value: str) -> Any:
 
 # ------------------------------------------------------------------------ reply codes
 
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
@@ -103,6 +104,7 @@ def test_ehlo_keywords_are_highlighted_like_parameters() -> None:
 
 # ---------------------------------------------------------------------------- commands
 
+
 def test_command_parts() -> None:
     pairs = toks(SmtpLexer(), "MAIL FROM:<alice@example.com> SIZE=1200 SMTPUTF8\n")
     assert pairs[:3] == [(Keyword, "MAIL"), (Keyword, "FROM"), (Punctuation, ":")]
@@ -126,11 +128,11 @@ def test_unknown_verb_is_plain_text() -> None:
 
 def test_auth_initial_response_is_not_a_parameter() -> None:
     pairs = toks(SmtpLexer(), "AUTH PLAIN AGFsaWNlAHNlY3JldA==\n")
-    assert pairs == [(Keyword, "AUTH"), (Name.Constant, "PLAIN"),
-                     (String, "AGFsaWNlAHNlY3JldA==")]
+    assert pairs == [(Keyword, "AUTH"), (Name.Constant, "PLAIN"), (String, "AGFsaWNlAHNlY3JldA==")]
 
 
 # ------------------------------------------------------------------------------ shapes
+
 
 def test_rfc_style_prefixes() -> None:
     pairs = toks(SmtpLexer(), "S: 220 mx ESMTP\nC: EHLO me\nS: 250 mx\n")
@@ -188,8 +190,10 @@ def test_refused_data_does_not_start_the_body() -> None:
 
 
 def test_auth_exchange_lines_are_data_not_commands() -> None:
-    text = ("C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: YWxpY2U=\nS: 334 UGFzc3dvcmQ6\n"
-            "C: c2VjcmV0\nS: 235 2.7.0 ok\nC: MAIL FROM:<a@b.c>\n")
+    text = (
+        "C: AUTH LOGIN\nS: 334 VXNlcm5hbWU6\nC: YWxpY2U=\nS: 334 UGFzc3dvcmQ6\n"
+        "C: c2VjcmV0\nS: 235 2.7.0 ok\nC: MAIL FROM:<a@b.c>\n"
+    )
     pairs = toks(SmtpLexer(), text)
     assert type_of(pairs, "YWxpY2U=") is String
     assert type_of(pairs, "c2VjcmV0") is String
@@ -203,6 +207,7 @@ def test_multiline_334_waits_for_the_last_line() -> None:
 
 # -------------------------------------------------------------------- command lexer
 
+
 def test_command_lexer_meta_command() -> None:
     pairs = toks(SmtpCommandLexer(), "/auth plain alice")
     assert pairs[0] == (Name.Builtin, "/auth")
@@ -211,8 +216,12 @@ def test_command_lexer_meta_command() -> None:
 
 def test_command_lexer_half_typed_line() -> None:
     pairs = toks(SmtpCommandLexer(), "rcpt to:<bob@exa")
-    assert pairs == [(Keyword, "rcpt"), (Keyword, "to"), (Punctuation, ":"),
-                     (Name.Variable, "<bob@exa")]
+    assert pairs == [
+        (Keyword, "rcpt"),
+        (Keyword, "to"),
+        (Punctuation, ":"),
+        (Name.Variable, "<bob@exa"),
+    ]
     assert toks(SmtpCommandLexer(), "") == []
 
 
@@ -223,6 +232,7 @@ def test_command_lexer_has_no_dialogue_state() -> None:
 
 
 # ----------------------------------------------------------------------- transcripts
+
 
 def test_transcript_lines() -> None:
     text = (
@@ -266,11 +276,16 @@ def test_transcript_follows_data_mode() -> None:
 
 # ------------------------------------------------------------------------- robustness
 
-@given(st.one_of(
-    st.text(alphabet=st.sampled_from(list("CS: -><~*=#+0123459.\n\r\tMAILFROM<@>xyz/")),
-            max_size=200),
-    st.text(max_size=200),
-))
+
+@given(
+    st.one_of(
+        st.text(
+            alphabet=st.sampled_from(list("CS: -><~*=#+0123459.\n\r\tMAILFROM<@>xyz/")),
+            max_size=200,
+        ),
+        st.text(max_size=200),
+    )
+)
 def test_every_lexer_covers_any_input(text: str) -> None:
     for lexer in (SmtpLexer(), SmtpCommandLexer(), SmtpTranscriptLexer()):
         toks(lexer, text)
@@ -283,6 +298,7 @@ def test_full_pipeline_keeps_text() -> None:
 
 
 # ------------------------------------------------------------------------ registration
+
 
 def test_lexers_are_registered_as_pygments_plugins() -> None:
     assert isinstance(get_lexer_by_name("smtp"), SmtpLexer)
@@ -299,7 +315,10 @@ def test_pygmentize_runs(tmp_path: Path) -> None:
     cmd = [exe] if exe else [sys.executable, "-m", "pygments"]
     result = subprocess.run(
         [*cmd, "-l", "smtp", "-f", "terminal256", str(sample)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "\x1b[" in result.stdout

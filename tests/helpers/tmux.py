@@ -1,0 +1,74 @@
+"""Drive the interactive shell in a real terminal (tmux) and read the screen as a person
+sees it: prompt_toolkit redraws only what changed, so the byte stream alone is no screen."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+
+class Screen:
+    def __init__(
+        self, args: list[str], env: dict[str, str], *, width: int = 120, height: int = 40
+    ) -> None:
+        if shutil.which("tmux") is None:
+            if os.environ.get("CI"):
+                pytest.fail("tmux is not installed (scripts/setup-test-env installs it)")
+            pytest.skip("tmux is not installed")
+        self.socket = f"smtpsh-test-{uuid.uuid4().hex[:8]}"
+        self.status_file = Path(env["HOME"]) / f"exit-{self.socket}"
+        # tmux answers cursor-position requests; without them prompt_toolkit hides the toolbar.
+        env = {k: v for k, v in env.items() if k != "PROMPT_TOOLKIT_NO_CPR"}
+        command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "smtpsh", *args])
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.isidentifier())
+        cwd = shlex.quote(os.getcwd())
+        script = f"cd {cwd} && env {exports} {command}; echo $? > {self.status_file}; sleep 60"
+        self._tmux("new-session", "-d", "-x", str(width), "-y", str(height), "sh", "-c", script)
+
+    def _tmux(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10
+        )
+        return result.stdout
+
+    def text(self) -> str:
+        """The visible screen plus scroll-back, wrapped lines joined."""
+        return self._tmux("capture-pane", "-p", "-J", "-S", "-200")
+
+    def type(self, text: str) -> None:
+        self._tmux("send-keys", "-l", text)
+
+    def keys(self, *keys: str) -> None:
+        self._tmux("send-keys", *keys)
+
+    def line(self, text: str) -> None:
+        self.type(text)
+        self.keys("Enter")
+
+    def wait_for(self, needle: str, timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.text()
+            if needle in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{needle!r} not on screen after {timeout} s:\n{self.text()}")
+
+    def exit_status(self, timeout: float = 15) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.status_file.exists() and self.status_file.read_text().strip():
+                return int(self.status_file.read_text())
+            time.sleep(0.1)
+        raise AssertionError(f"the shell did not exit:\n{self.text()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)

@@ -1,0 +1,153 @@
+"""The interactive shell in a real terminal, as a person uses it.
+
+tmux gives the screen as it is drawn (toolbar, completion menu); pexpect checks the
+plain byte stream where that is enough.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pexpect
+import pytest
+
+from tests.helpers.run import smtpsh_env
+from tests.helpers.scripted_server import read_line, scripted_server
+from tests.helpers.tmux import Screen
+
+if TYPE_CHECKING:
+    from tests.conftest import PostfixEnv
+
+pytestmark = pytest.mark.pty
+
+
+@pytest.fixture
+def screens(tmp_path: Path) -> Iterator[list[Screen]]:
+    opened: list[Screen] = []
+    yield opened
+    for screen in opened:
+        screen.close()
+
+
+def open_screen(screens: list[Screen], args: list[str], home: Path) -> Screen:
+    screen = Screen(args, smtpsh_env(home))
+    screens.append(screen)
+    return screen
+
+
+def test_ehlo_completion_toolbar_and_ctrl_d(
+    postfix: PostfixEnv, tmp_path: Path, screens: list[Screen]
+) -> None:
+    shell = open_screen(screens, [f"{postfix.host}:{postfix.port('smtp')}"], tmp_path)
+    shell.wait_for(f"220 {postfix.banner}")
+    shell.wait_for("↳ 220 service ready")
+    shell.line("EHLO pty.smtpsh.test")
+    screen = shell.wait_for("250 CHUNKING")
+    assert "250-PIPELINING" in screen and "↳ 250 requested action completed" in screen
+    shell.wait_for("ready │ next: MAIL FROM:<sender>")
+    # Tab completes a verb; after the address, the parameters the server advertised.
+    shell.type("MAI")
+    shell.keys("Tab")
+    shell.wait_for("› MAIL FROM:")
+    shell.type("<tester@smtpsh.test> ")
+    shell.keys("Tab")
+    screen = shell.wait_for("SIZE=")
+    assert "BODY=" in screen and "SMTPUTF8" in screen
+    shell.keys("Escape")
+    shell.keys("C-u")
+    shell.line("MAIL FROM:<tester@smtpsh.test>")
+    shell.wait_for("250 2.1.0 Ok")
+    shell.wait_for("mail │ next: RCPT TO:<recipient>")
+    # Ctrl-D sends QUIT and leaves with status 0.
+    shell.keys("C-d")
+    assert shell.exit_status() == 0
+    history = tmp_path / "state" / "smtpsh" / "history"
+    assert "+EHLO pty.smtpsh.test" in history.read_text()
+    assert history.stat().st_mode & 0o777 == 0o600
+
+
+def test_prediction_warns_before_sending(
+    postfix: PostfixEnv, tmp_path: Path, screens: list[Screen]
+) -> None:
+    shell = open_screen(screens, [postfix.host], tmp_path)
+    shell.wait_for("127.0.0.1:25›")
+    shell.line("EHLO pty.smtpsh.test")
+    shell.wait_for("250 CHUNKING")
+    shell.type("RCPT TO:<robin@smtpsh.test>")
+    shell.wait_for("⚠ expect 503 5.5.1 need MAIL before RCPT")
+    shell.keys("Enter")
+    screen = shell.wait_for("503 5.5.1 Error: need MAIL command")
+    assert "! expect 503 5.5.1 need MAIL before RCPT" in screen  # said before it was sent
+    shell.line("/quit")
+    assert shell.exit_status() == 0
+
+
+def test_data_mode_help_and_history(
+    postfix: PostfixEnv, tmp_path: Path, screens: list[Screen]
+) -> None:
+    shell = open_screen(screens, [postfix.host], tmp_path)
+    shell.wait_for("127.0.0.1:25›")
+    shell.line("help rcpt")
+    shell.wait_for("RCPT — ")
+    shell.line("EHLO pty.smtpsh.test")
+    shell.line("MAIL FROM:<tester@smtpsh.test>")
+    shell.line("RCPT TO:<alice@smtpsh.test>")
+    shell.wait_for("250 2.1.5 Ok")
+    shell.line("DATA")
+    shell.wait_for("data›")
+    shell.line("Subject: from the pty")
+    shell.line("")
+    shell.line("pty-marker-5521")
+    shell.line(".")
+    shell.wait_for("queued as")
+    shell.line("QUIT")
+    shell.wait_for("(closed)›")
+    shell.line("/quit")
+    assert shell.exit_status() == 0
+    assert "pty-marker-5521" in postfix.wait_for_mail("alice", "pty-marker-5521")
+    history = (tmp_path / "state" / "smtpsh" / "history").read_text()
+    assert "pty-marker-5521" not in history  # message lines are not history
+    assert "+RCPT TO:<alice@smtpsh.test>" in history
+
+
+def test_idle_close_is_shown_and_reconnect_works(tmp_path: Path, screens: list[Screen]) -> None:
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 hostile.test ESMTP\r\n")
+        if read_line(sock).startswith(b"NOOP"):
+            sock.sendall(b"250 ok\r\n")
+        sock.sendall(b"421 4.4.2 hostile.test closing: idle\r\n")
+
+    with scripted_server(handler) as port:
+        shell = open_screen(screens, [f"127.0.0.1:{port}"], tmp_path)
+        shell.wait_for(f"127.0.0.1:{port}›")
+        shell.line("NOOP")
+        shell.wait_for("421 4.4.2 hostile.test closing: idle")
+        shell.wait_for("(closed)›")
+        shell.line("/reconnect")
+        shell.wait_for("reconnecting")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+
+
+def test_pexpect_stream_banner_and_eof(postfix: PostfixEnv, tmp_path: Path) -> None:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "smtpsh", postfix.host],
+        env=smtpsh_env(tmp_path),
+        dimensions=(40, 120),
+        encoding="utf-8",
+        timeout=15,
+    )
+    child.expect_exact(f"220 {postfix.banner}")
+    child.expect_exact("›")
+    child.sendline("NOOP")
+    child.expect_exact("250 2.0.0 Ok")
+    child.expect_exact("›")  # the prompt is back: Ctrl-D now reaches it
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
