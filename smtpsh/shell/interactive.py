@@ -18,7 +18,7 @@ from smtpsh.protocol.session import State
 from smtpsh.shell.app import Shell
 from smtpsh.shell.completer import SmtpCompleter
 from smtpsh.shell.lexer import SmtpCommandLexer
-from smtpsh.shell.render import STYLE
+from smtpsh.shell.render import style
 
 
 def state_dir() -> Path:
@@ -106,7 +106,7 @@ async def run_interactive(shell: Shell) -> int:
         completer=SmtpCompleter(lambda: shell.session, lambda: shell.settings.helo),
         complete_while_typing=True,
         lexer=PygmentsLexer(SmtpCommandLexer),
-        style=STYLE,
+        style=style(),
         bottom_toolbar=lambda: _toolbar(shell),
         enable_history_search=False,  # Ctrl-R still searches; Up walks the history
     )

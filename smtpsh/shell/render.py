@@ -9,40 +9,47 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TextIO
-
-from prompt_toolkit.formatted_text import FormattedText
-from prompt_toolkit.styles import Style
+from typing import TYPE_CHECKING, TextIO
 
 from smtpsh.net.client import ClientObserver, SMTPClient
 from smtpsh.protocol.codes import annotate
 from smtpsh.protocol.connection import ReplyEvent, decode_challenge
 from smtpsh.protocol.replies import Reply
 
+if TYPE_CHECKING:
+    from prompt_toolkit.styles import BaseStyle
+
 Fragments = list[tuple[str, str]]
 
-STYLE = Style.from_dict(
-    {
-        "reply.2": "ansigreen",
-        "reply.3": "ansicyan",
-        "reply.4": "ansiyellow",
-        "reply.5": "ansired",
-        "reply.0": "ansimagenta",
-        "sent": "ansiblue",
-        "annotation": "#888888",
-        "problem": "ansiyellow",
-        "meta": "#888888 italic",
-        "warning": "ansiyellow",
-        "error": "ansired bold",
-        "prompt": "bold",
-        "prompt.closed": "ansired bold",
-        "prompt.data": "ansimagenta",
-        "bottom-toolbar": "noreverse bg:#303030 #d0d0d0",
-        "toolbar.warn": "bg:#303030 ansiyellow bold",
-        "toolbar.ok": "bg:#303030 ansigreen",
-        "toolbar.bad": "bg:#303030 ansired bold",
-    }
-)
+# Class names -> prompt_toolkit styles. prompt_toolkit itself is imported only when
+# colour is on: the piped path must start fast (bench/bench_session.py).
+STYLE_RULES: dict[str, str] = {
+    "reply.2": "ansigreen",
+    "reply.3": "ansicyan",
+    "reply.4": "ansiyellow",
+    "reply.5": "ansired",
+    "reply.0": "ansimagenta",
+    "sent": "ansiblue",
+    "annotation": "#888888",
+    "problem": "ansiyellow",
+    "meta": "#888888 italic",
+    "warning": "ansiyellow",
+    "error": "ansired bold",
+    "prompt": "bold",
+    "prompt.closed": "ansired bold",
+    "prompt.data": "ansimagenta",
+    "bottom-toolbar": "noreverse bg:#303030 #d0d0d0",
+    "toolbar.warn": "bg:#303030 ansiyellow bold",
+    "toolbar.ok": "bg:#303030 ansigreen",
+    "toolbar.bad": "bg:#303030 ansired bold",
+}
+
+
+def style() -> BaseStyle:
+    from prompt_toolkit.styles import Style
+
+    return Style.from_dict(STYLE_RULES)
+
 
 # Prefixes of the plain dialogue (piped mode), as in RFC examples and our transcripts.
 SENT_PREFIX = "C: "
@@ -66,12 +73,16 @@ class Printer:
     def __init__(self, *, colour: bool, stream: TextIO | None = None) -> None:
         self.colour = colour
         self.stream = stream or sys.stdout
+        self._style: BaseStyle | None = None
 
     def emit(self, fragments: Fragments) -> None:
         if self.colour:
             from prompt_toolkit import print_formatted_text
+            from prompt_toolkit.formatted_text import FormattedText
 
-            print_formatted_text(FormattedText(fragments), style=STYLE, file=self.stream)
+            if self._style is None:
+                self._style = style()
+            print_formatted_text(FormattedText(fragments), style=self._style, file=self.stream)
         else:
             try:
                 self.stream.write("".join(text for _, text in fragments) + "\n")
