@@ -1,0 +1,233 @@
+"""MX resolution and the mail-domain report: ``smtpsh dns DOMAIN``, ``/mx``, ``/dns``, ``/info``.
+
+The checks live in :mod:`smtpsh.dnsinfo`; this module is the entry point the CLI and
+the shell use. Data functions (``resolve_mx``, ``mx_candidates``, ``build_report``,
+``check_ptr``) never print; the ``*_text`` functions return text for the shell and
+never raise for bad input or DNS failures.
+
+Typical use for ``smtpsh --mx DOMAIN``::
+
+    resolver = make_resolver(args.dns_server, args.dns_timeout)
+    mx = resolve_mx(domain, resolver)
+    print(format_mx(mx))
+    for host, address in mx_candidates(mx):
+        ...  # connect to address:25, stop at the first that answers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from functools import partial
+
+import dns.resolver
+
+from smtpsh.dnsinfo.lookup import (
+    DNSInputError,
+    Failure,
+    make_resolver,
+    parse_domain,
+    parse_server,
+)
+from smtpsh.dnsinfo.model import Item, Status
+from smtpsh.dnsinfo.mx import Exchanger, MXKind, MXResult, mx_candidates, resolve_mx
+from smtpsh.dnsinfo.policy import fetch_mta_sts_policy
+from smtpsh.dnsinfo.ptr import PTRResult, banner_hostname, check_ptr
+from smtpsh.dnsinfo.report import (
+    EXIT_UNRESOLVED,
+    DomainReport,
+    DomainResolutionError,
+    build_report,
+    format_mx,
+    format_ptr,
+    render_text,
+)
+
+__all__ = [
+    "DNSInputError",
+    "DomainReport",
+    "DomainResolutionError",
+    "Exchanger",
+    "Failure",
+    "Item",
+    "MXKind",
+    "MXResult",
+    "PTRResult",
+    "Status",
+    "add_arguments",
+    "add_resolver_arguments",
+    "banner_hostname",
+    "build_report",
+    "check_ptr",
+    "dns_report_text",
+    "format_mx",
+    "info_text",
+    "make_resolver",
+    "mx_candidates",
+    "mx_report_text",
+    "parse_server",
+    "render_text",
+    "resolve_mx",
+    "resolver_from_args",
+    "run",
+]
+
+PROG = "smtpsh dns"
+DEFAULT_FETCH_TIMEOUT = 10.0
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 seconds")
+    return value
+
+
+def add_resolver_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--dns-server IP[:PORT]`` and ``--dns-timeout S``.
+
+    Defaults are suppressed so that, used on both the main parser and a sub-command,
+    the sub-command does not overwrite a value given before it."""
+    parser.add_argument(
+        "--dns-server",
+        metavar="IP[:PORT]",
+        default=argparse.SUPPRESS,
+        help="DNS server to ask (default: the system resolver); [IPv6]:PORT for IPv6",
+    )
+    parser.add_argument(
+        "--dns-timeout",
+        metavar="S",
+        type=_positive_seconds,
+        default=argparse.SUPPRESS,
+        help="seconds to wait for each DNS answer (default 5)",
+    )
+
+
+def resolver_from_args(args: argparse.Namespace) -> dns.resolver.Resolver:
+    """The resolver the options ask for. Raises DNSInputError (one line) when bad."""
+    return make_resolver(getattr(args, "dns_server", None), getattr(args, "dns_timeout", None))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``smtpsh dns``."""
+    parser.add_argument("domain", metavar="DOMAIN", help="the mail domain to check")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--dkim-selector",
+        metavar="S",
+        action="append",
+        default=[],
+        help="check the DKIM key of selector S (repeatable)",
+    )
+    add_resolver_arguments(parser)
+    parser.add_argument(
+        "--mta-sts-fetch",
+        action="store_true",
+        help="also fetch the MTA-STS policy file over HTTPS from mta-sts.DOMAIN",
+    )
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default=argparse.SUPPRESS,
+        help="colour the ok/warning/error marks (default: auto, when writing to a terminal)",
+    )
+
+
+def _use_color(args: argparse.Namespace) -> bool:
+    choice = getattr(args, "color", "auto")
+    if choice == "auto":
+        return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return bool(choice == "always")
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``smtpsh dns``: 0 no error items, 1 some, 2 the domain itself did not resolve."""
+    try:
+        domain = parse_domain(args.domain)
+        resolver = resolver_from_args(args)
+    except DNSInputError as exc:
+        _error(str(exc))
+        return EXIT_UNRESOLVED
+    timeout = getattr(args, "dns_timeout", None) or DEFAULT_FETCH_TIMEOUT
+    try:
+        report = build_report(
+            domain,
+            resolver,
+            dkim_selectors=args.dkim_selector,
+            mta_sts_fetch=args.mta_sts_fetch,
+            fetch=partial(fetch_mta_sts_policy, timeout=timeout),
+        )
+    except DomainResolutionError as exc:
+        if args.json:
+            print(json.dumps(exc.to_json(), indent=2))
+        _error(str(exc))
+        return EXIT_UNRESOLVED
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(render_text(report, color=_use_color(args)))
+    return report.exit_code
+
+
+# ---------------------------------------------------------------- for the shell
+
+
+def mx_report_text(domain: str, resolver: dns.resolver.Resolver, color: bool = False) -> str:
+    """``/mx DOMAIN``: the MX table and try order, or one line saying what failed."""
+    try:
+        return format_mx(resolve_mx(parse_domain(domain), resolver), color=color)
+    except DNSInputError as exc:
+        return f"mx: {exc}"
+
+
+def dns_report_text(
+    domain: str,
+    resolver: dns.resolver.Resolver,
+    dkim_selectors: Sequence[str] = (),
+    color: bool = False,
+) -> str:
+    """``/dns DOMAIN``: the full mail-domain report, or one line saying what failed."""
+    try:
+        report = build_report(parse_domain(domain), resolver, dkim_selectors=dkim_selectors)
+    except (DNSInputError, DomainResolutionError) as exc:
+        return f"dns: {exc}"
+    return render_text(report, color=color)
+
+
+def info_text(
+    address: str,
+    resolver: dns.resolver.Resolver,
+    banner: str | None = None,
+    color: bool = False,
+) -> str:
+    """``/info``: PTR of the connected address, FCrDNS, and the banner host name match.
+    ``banner`` is the server's greeting text (``220 mx.example.com ESMTP ...``)."""
+    host = banner_hostname(banner) if banner else None
+    try:
+        result = check_ptr(address, resolver, banner_host=host)
+    except DNSInputError as exc:
+        return f"info: {exc}"
+    if banner and host is None:
+        result.add(Status.WARNING, "the banner does not start with a host name (RFC 5321 §4.2)")
+    return format_ptr(result, color=color)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m smtpsh.dns``: the sub-command on its own."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Check a mail domain's DNS records.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

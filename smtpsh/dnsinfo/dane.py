@@ -1,0 +1,151 @@
+"""DANE for SMTP (RFC 7672): TLSA records at ``_25._tcp.<mx>``, decoded by dnspython."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.rdtypes.ANY.TLSA
+import dns.resolver
+
+from smtpsh.dnsinfo.lookup import Failure, query
+from smtpsh.dnsinfo.model import Item, Status, worst
+
+# RFC 6698 §2.1 / RFC 7218 names; the status says whether SMTP senders use the usage.
+TLSA_USAGE: dict[int, tuple[str, Status, str]] = {
+    0: ("PKIX-TA", Status.WARNING, "PKIX-TA is not used by SMTP senders (RFC 7672 §3.1.3)"),
+    1: ("PKIX-EE", Status.WARNING, "PKIX-EE is not used by SMTP senders (RFC 7672 §3.1.3)"),
+    2: ("DANE-TA", Status.OK, "trust anchor: a CA certificate/key of the server's chain"),
+    3: ("DANE-EE", Status.OK, "the server's own certificate/key"),
+}
+TLSA_SELECTOR = {0: "Cert", 1: "SPKI"}
+TLSA_MATCHING = {0: "Full", 1: "SHA2-256", 2: "SHA2-512"}
+
+
+def tlsa_name(host: str, port: int = 25) -> str:
+    return f"_{port}._tcp.{host}"
+
+
+@dataclass(frozen=True)
+class TLSARecord:
+    usage: int
+    selector: int
+    mtype: int
+    data: str  # hex
+
+    @property
+    def usage_name(self) -> str:
+        return TLSA_USAGE[self.usage][0] if self.usage in TLSA_USAGE else f"usage {self.usage}"
+
+    @property
+    def description(self) -> str:
+        selector = TLSA_SELECTOR.get(self.selector, f"selector {self.selector}")
+        matching = TLSA_MATCHING.get(self.mtype, f"matching type {self.mtype}")
+        return (
+            f"{self.usage} {self.selector} {self.mtype} ({self.usage_name}, {selector}, {matching})"
+        )
+
+    def problems(self) -> list[tuple[Status, str]]:
+        found: list[tuple[Status, str]] = []
+        if self.usage not in TLSA_USAGE:
+            found.append((Status.ERROR, f"unknown usage {self.usage}"))
+        elif TLSA_USAGE[self.usage][1] is not Status.OK:
+            found.append(TLSA_USAGE[self.usage][1:])
+        if self.selector not in TLSA_SELECTOR:
+            found.append((Status.ERROR, f"unknown selector {self.selector}"))
+        if self.mtype not in TLSA_MATCHING:
+            found.append((Status.ERROR, f"unknown matching type {self.mtype}"))
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "usage": self.usage,
+            "usage_name": self.usage_name,
+            "selector": self.selector,
+            "selector_name": TLSA_SELECTOR.get(self.selector),
+            "matching_type": self.mtype,
+            "matching_type_name": TLSA_MATCHING.get(self.mtype),
+            "data": self.data,
+        }
+
+
+@dataclass
+class DANEHost:
+    host: str
+    name: str
+    records: list[TLSARecord] = field(default_factory=list)
+    failure: str | None = None
+    authenticated: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "name": self.name,
+            "records": [r.to_json() for r in self.records],
+            "failure": self.failure,
+            "dnssec_validated": self.authenticated,
+        }
+
+
+@dataclass
+class DANEResult:
+    hosts: list[DANEHost] = field(default_factory=list)
+    item_list: list[Item] = field(default_factory=list)
+
+    def items(self) -> list[Item]:
+        return self.item_list
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hosts": [h.to_json() for h in self.hosts],
+            "items": [i.to_json() for i in self.item_list],
+        }
+
+
+def check_dane(hosts: Sequence[str], resolver: dns.resolver.Resolver) -> DANEResult:
+    result = DANEResult()
+    items = result.item_list
+    for host in dict.fromkeys(hosts):  # keep order, drop repeats
+        entry = DANEHost(host, tlsa_name(host))
+        answer = query(resolver, entry.name, "TLSA")
+        if answer.failure and answer.failure is not Failure.NXDOMAIN:
+            # With a signed zone a failed TLSA lookup makes senders defer (RFC 7672 §2.2).
+            entry.failure = answer.failure_text
+            items.append(Item("DANE", Status.ERROR, f"{entry.name}: {answer.failure_text}"))
+        entry.records = [
+            TLSARecord(rd.usage, rd.selector, rd.mtype, rd.cert.hex())
+            for rd in answer.rdatas
+            if isinstance(rd, dns.rdtypes.ANY.TLSA.TLSA)
+        ]
+        entry.authenticated = answer.authenticated
+        result.hosts.append(entry)
+    with_tlsa = [h for h in result.hosts if h.records]
+    if result.hosts and not with_tlsa:
+        if not any(h.failure for h in result.hosts):
+            items.append(Item("DANE", Status.WARNING, "no TLSA records for any MX (DANE not used)"))
+        return result
+    for entry in result.hosts:
+        if not entry.records:
+            if not entry.failure:
+                text = f"{entry.host} has no TLSA record: no DANE for this MX"
+                items.append(Item("DANE", Status.WARNING, text))
+            continue
+        count = f"{len(entry.records)} TLSA record" + ("s" if len(entry.records) > 1 else "")
+        shown = "; ".join(r.description for r in entry.records)
+        problems = [
+            Item("DANE", status, f"{entry.host}: {text}")
+            for record in entry.records
+            for status, text in record.problems()
+        ]
+        items.append(Item("DANE", worst(problems), f"{entry.host}: {count}: {shown}"))
+        items.extend(problems)
+    if any(not h.authenticated for h in with_tlsa):
+        items.append(
+            Item(
+                "DANE",
+                Status.WARNING,
+                "TLSA answers lack the AD bit (not DNSSEC-validated); senders ignore unsigned TLSA",
+            )
+        )
+    return result

@@ -1,0 +1,287 @@
+"""The mail-domain report: run every check, then render it as text or JSON."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.resolver
+
+from smtpsh.dnsinfo.dane import DANEResult, check_dane
+from smtpsh.dnsinfo.dkim import DKIMResult, check_dkim
+from smtpsh.dnsinfo.lookup import FAILURE_TEXT, Failure, describe_resolver
+from smtpsh.dnsinfo.model import Item, Status, count_by_status, worst
+from smtpsh.dnsinfo.mx import MXKind, MXResult, mx_candidates, resolve_mx
+from smtpsh.dnsinfo.policy import (
+    TXTPolicy,
+    apply_fetched_policy,
+    check_dmarc,
+    check_mta_sts,
+    check_tls_rpt,
+    fetch_mta_sts_policy,
+)
+from smtpsh.dnsinfo.ptr import PTRResult
+from smtpsh.dnsinfo.spf import SPFNode, SPFResult, check_spf
+
+# Exit codes of `smtpsh dns`.
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_UNRESOLVED = 2
+
+
+class DomainResolutionError(Exception):
+    """The domain itself could not be resolved (NXDOMAIN, SERVFAIL, timeout)."""
+
+    def __init__(self, domain: str, failure: Failure) -> None:
+        super().__init__(f"{domain}: {FAILURE_TEXT[failure]}")
+        self.domain = domain
+        self.failure = failure
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "status": "error",
+            "error": {"kind": self.failure.value, "message": str(self)},
+        }
+
+
+@dataclass
+class DomainReport:
+    domain: str
+    dns_server: str
+    mx: MXResult
+    spf: SPFResult
+    dmarc: TXTPolicy
+    mta_sts: TXTPolicy | None = None  # None: not applicable (the domain takes no mail)
+    tls_rpt: TXTPolicy | None = None
+    dane: DANEResult | None = None
+    dkim: list[DKIMResult] = field(default_factory=list)
+
+    @property
+    def items(self) -> list[Item]:
+        sections: list[Any] = [self.mx, self.spf, self.dmarc, self.mta_sts, self.tls_rpt]
+        sections += [self.dane, *self.dkim]
+        return [item for s in sections if s is not None for item in s.items()]
+
+    @property
+    def status(self) -> Status:
+        return worst(self.items)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PROBLEMS if self.status is Status.ERROR else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        def section(s: Any) -> Any:
+            return s.to_json() if s is not None else None
+
+        return {
+            "domain": self.domain,
+            "dns_server": self.dns_server,
+            "status": self.status.value,
+            "summary": count_by_status(self.items),
+            "items": [i.to_json() for i in self.items],
+            "mx": {**self.mx.to_json(), "items": [i.to_json() for i in self.mx.items()]},
+            "spf": self.spf.to_json(),
+            "dmarc": self.dmarc.to_json(),
+            "mta_sts": section(self.mta_sts),
+            "tls_rpt": section(self.tls_rpt),
+            "dane": section(self.dane),
+            "dkim": [d.to_json() for d in self.dkim],
+        }
+
+
+def build_report(
+    domain: str,
+    resolver: dns.resolver.Resolver,
+    *,
+    dkim_selectors: Sequence[str] = (),
+    mta_sts_fetch: bool = False,
+    fetch: Callable[[str], str] = fetch_mta_sts_policy,
+    rng: random.Random | None = None,
+) -> DomainReport:
+    """Run every check for ``domain``. Raises DomainResolutionError when the MX
+    lookup of the domain itself fails; every other failure becomes an item."""
+    mx = resolve_mx(domain, resolver, rng)
+    if mx.kind is MXKind.FAILED and mx.failure is not None:
+        raise DomainResolutionError(domain, mx.failure)
+    report = DomainReport(
+        domain,
+        describe_resolver(resolver),
+        mx,
+        check_spf(domain, resolver),
+        check_dmarc(domain, resolver),
+    )
+    if mx.kind in (MXKind.MX, MXKind.IMPLICIT):
+        report.mta_sts = check_mta_sts(domain, resolver)
+        if mta_sts_fetch and report.mta_sts.record is not None:
+            hosts = [e.host for e in mx.exchangers if not e.implicit]
+            apply_fetched_policy(report.mta_sts, domain, hosts, fetch)
+        report.tls_rpt = check_tls_rpt(domain, resolver)
+        report.dane = check_dane([e.host for e in mx.exchangers], resolver)
+    report.dkim = [check_dkim(domain, s, resolver) for s in dkim_selectors]
+    return report
+
+
+# ---------------------------------------------------------------- rendering
+
+MARKS = {Status.OK: "[ok]", Status.WARNING: "[warn]", Status.ERROR: "[error]"}
+_COLOURS = {Status.OK: "32", Status.WARNING: "33", Status.ERROR: "31"}
+_MARK_WIDTH = max(len(m) for m in MARKS.values())
+
+
+class Style:
+    """ANSI colour when asked for; plain text otherwise."""
+
+    def __init__(self, color: bool = False) -> None:
+        self.color = color
+
+    def _sgr(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+    def title(self, text: str) -> str:
+        return self._sgr("1", text)
+
+    def mark(self, status: Status) -> str:
+        return self._sgr(_COLOURS[status], MARKS[status].ljust(_MARK_WIDTH))
+
+    def item(self, item: Item, indent: str = "  ") -> str:
+        return f"{indent}{self.mark(item.status)} {item.reason}"
+
+
+def _item_lines(items: Iterable[Item], style: Style) -> list[str]:
+    return [style.item(i) for i in items]
+
+
+def mx_table_lines(mx: MXResult) -> list[str]:
+    if not mx.exchangers:
+        return []
+    width = max(len(e.host) for e in mx.exchangers)
+    rows = [f"  {'pref':>5}  {'exchanger'.ljust(width)}  addresses"]
+    for ex in mx.exchangers:
+        pref = "-" if ex.implicit else str(ex.preference)
+        addresses = " ".join(ex.addresses) or "(none)"
+        rows.append(f"  {pref:>5}  {ex.host.ljust(width)}  {addresses}")
+    return rows
+
+
+def format_mx(mx: MXResult, color: bool = False) -> str:
+    """The MX table, the order a client tries, and the verdicts (for /mx and --mx)."""
+    style = Style(color)
+    lines = [style.title(f"MX for {mx.domain}")]
+    lines += mx_table_lines(mx)
+    candidates = mx_candidates(mx)
+    if candidates:
+        order = ", ".join(f"{h} [{a}]" for h, a in candidates)
+        lines.append(f"  try order: {order}")
+    lines += _item_lines(mx.items(), style)
+    return "\n".join(lines)
+
+
+def _spf_tree_lines(node: SPFNode, depth: int = 1) -> list[str]:
+    indent = "  " * depth
+    head = f"{node.via}:{node.domain}" if node.via else node.domain
+    lookups = sum(1 for t in node.terms if t.lookup)
+    if node.record is not None:
+        counted = f"  ({lookups} lookup{'s' if lookups != 1 else ''})" if lookups else ""
+        lines = [f"{indent}{head}{counted}", f'{indent}  "{node.record}"']
+    else:
+        lines = [f"{indent}{head}  ({node.note})"]
+    for child in node.children:
+        lines += _spf_tree_lines(child, depth + 1)
+    return lines
+
+
+def _policy_lines(policy: TXTPolicy) -> list[str]:
+    lines = [f"  {policy.name}"]
+    lines += [f'    "{record}"' for record in policy.records]
+    return lines
+
+
+def _dmarc_lines(dmarc: TXTPolicy) -> list[str]:
+    lines = _policy_lines(dmarc)
+    extra = dmarc.extra
+    if dmarc.records and extra:
+        lines.append(
+            f"    policy {extra['policy'] or '-'}, subdomains {extra['subdomain_policy'] or '-'},"
+            f" pct {extra['pct']}, adkim {extra['adkim']}, aspf {extra['aspf']}"
+        )
+        for tag in ("rua", "ruf"):
+            if extra[tag]:
+                lines.append(f"    {tag} {', '.join(extra[tag])}")
+    return lines
+
+
+def _mta_sts_lines(mta_sts: TXTPolicy) -> list[str]:
+    lines = _policy_lines(mta_sts)
+    policy = mta_sts.extra.get("policy")
+    if policy:
+        lines.append(f"    policy: mode {policy['mode']}, max_age {policy['max_age']}")
+        lines += [f"    mx: {pattern}" for pattern in policy["mx"]]
+    elif mta_sts.records:
+        lines.append("    (policy file not fetched; use --mta-sts-fetch)")
+    return lines
+
+
+def _dane_lines(dane: DANEResult) -> list[str]:
+    lines: list[str] = []
+    for host in dane.hosts:
+        if host.records:
+            lines.append(f"  {host.name}")
+            lines += [f"    {r.description}  {r.data}" for r in host.records]
+    return lines
+
+
+def _dkim_lines(dkim: DKIMResult) -> list[str]:
+    lines = [f"  {dkim.name}"]
+    if dkim.key_type:
+        bits = f", {dkim.key_bits} bits" if dkim.key_bits else ""
+        lines.append(f"    key type {dkim.key_type}{bits}")
+    return lines
+
+
+def render_text(report: DomainReport, color: bool = False) -> str:
+    style = Style(color)
+    out = [style.title(f"Mail-domain report for {report.domain}")]
+    out.append(f"  DNS server {report.dns_server}")
+
+    def section(title: str, detail: list[str], items: list[Item]) -> None:
+        out.append("")
+        out.append(style.title(title))
+        out.extend(detail)
+        out.extend(_item_lines(items, style))
+
+    section("MX", mx_table_lines(report.mx), report.mx.items())
+    section("SPF", _spf_tree_lines(report.spf.root), report.spf.items())
+    section("DMARC", _dmarc_lines(report.dmarc), report.dmarc.items())
+    if report.mta_sts is None or report.tls_rpt is None or report.dane is None:
+        out.append("")
+        out.append(style.title("MTA-STS, TLS-RPT, DANE"))
+        out.append("  not applicable: the domain accepts no mail")
+    else:
+        section("MTA-STS", _mta_sts_lines(report.mta_sts), report.mta_sts.items())
+        section("TLS-RPT", _policy_lines(report.tls_rpt), report.tls_rpt.items())
+        section("DANE", _dane_lines(report.dane), report.dane.items())
+    for dkim in report.dkim:
+        section(f"DKIM selector {dkim.selector}", _dkim_lines(dkim), dkim.items())
+    counts = count_by_status(report.items)
+    out.append("")
+    out.append(
+        f"Summary: {counts['ok']} ok, {counts['warning']} warning(s), {counts['error']} error(s)"
+    )
+    return "\n".join(out)
+
+
+def format_ptr(result: PTRResult, color: bool = False) -> str:
+    """PTR / FCrDNS / banner comparison (for /info)."""
+    style = Style(color)
+    lines = [style.title(f"Reverse DNS for {result.address}")]
+    for name in result.names:
+        forward = " ".join(result.forward.get(name, [])) or "(no address)"
+        lines.append(f"  PTR {name} -> {forward}")
+    if result.banner_host:
+        lines.append(f"  banner host {result.banner_host}")
+    lines += _item_lines(result.items(), style)
+    return "\n".join(lines)
