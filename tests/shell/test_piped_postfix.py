@@ -73,3 +73,14 @@ def test_no_annotate(postfix: PostfixEnv, tmp_path: Path) -> None:
     result = run_piped([postfix.host, "--no-annotate"], "QUIT\n", tmp_path)
     assert result.returncode == 0
     assert "↳" not in result.stdout and "S: 221" in result.stdout
+
+
+def test_refused_data_skips_the_scripts_message_lines(postfix: PostfixEnv, tmp_path: Path) -> None:
+    script = "EHLO x.test\nDATA\nSubject: x\n\nRCPT TO:<robin@smtpsh.test>\n.\nNOOP\nQUIT\n"
+    result = run_piped([postfix.host], script, tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "S: 503 5.5.1 Error: need RCPT command" in out
+    assert "DATA was refused: the script's message lines up to '.' are skipped" in out
+    assert "C: RCPT TO" not in out and "C: Subject" not in out
+    assert "C: NOOP" in out and "S: 221" in out
