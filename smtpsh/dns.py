@@ -116,6 +116,11 @@ def resolver_from_args(args: argparse.Namespace) -> dns.resolver.Resolver:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``smtpsh dns``."""
+    if parser.epilog is None:
+        parser.epilog = (
+            "exit status: 0 no error found, 1 errors found, "
+            "2 the domain did not resolve (NXDOMAIN, SERVFAIL, timeout) or bad input"
+        )
     parser.add_argument("domain", metavar="DOMAIN", help="the mail domain to check")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(

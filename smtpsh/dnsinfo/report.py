@@ -195,9 +195,9 @@ def _spf_tree_lines(node: SPFNode, depth: int = 1) -> list[str]:
 
 
 def _policy_lines(policy: TXTPolicy) -> list[str]:
-    lines = [f"  {policy.name}"]
-    lines += [f'    "{record}"' for record in policy.records]
-    return lines
+    if not policy.records:
+        return []  # the item says the record is missing, and where
+    return [f"  {policy.name}", *(f'    "{record}"' for record in policy.records)]
 
 
 def _dmarc_lines(dmarc: TXTPolicy) -> list[str]:
