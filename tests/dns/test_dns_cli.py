@@ -10,9 +10,12 @@ import time
 from typing import Any
 
 import dns.resolver
+import pytest
 from dns_zone import DnsZone
 
 from smtpsh.dns import dns_report_text
+
+pytestmark = pytest.mark.dns  # needs dnsmasq (tests/dns/conftest.py)
 
 
 def smtpsh_dns(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

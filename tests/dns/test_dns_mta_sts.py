@@ -98,6 +98,7 @@ def test_fetch_verifies_the_certificate(https_server: tuple[str, ssl.SSLContext]
         fetch_mta_sts_policy("example.test", 5, url=f"{base}/.well-known/mta-sts.txt")
 
 
+@pytest.mark.dns
 def test_report_with_fetched_policy(dnsmasq: DnsZone, resolver: dns.resolver.Resolver) -> None:
     asked: list[str] = []
 
@@ -121,6 +122,7 @@ def test_report_with_fetched_policy(dnsmasq: DnsZone, resolver: dns.resolver.Res
     assert report.to_json()["mta_sts"]["policy"]["mx"] == ["dead.example.test"]
 
 
+@pytest.mark.dns
 def test_report_without_fetch_does_not_fetch(resolver: dns.resolver.Resolver) -> None:
     def fetch(domain: str) -> str:
         raise AssertionError("fetched without --mta-sts-fetch")

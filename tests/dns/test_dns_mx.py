@@ -15,6 +15,8 @@ from smtpsh.dnsinfo.lookup import Failure
 from smtpsh.dnsinfo.model import Status
 from smtpsh.dnsinfo.mx import MXKind
 
+pytestmark = pytest.mark.dns  # needs dnsmasq (tests/dns/conftest.py)
+
 
 class PostfixLike(Protocol):
     host: str
@@ -147,6 +149,7 @@ def test_mx_report_text_never_raises(resolver: dns.resolver.Resolver) -> None:
     assert mx_report_text("not a domain", resolver) == "mx: 'not a domain' is not a domain name"
 
 
+@pytest.mark.postfix
 def test_fallback_reaches_postfix(
     dnsmasq: DnsZone, resolver: dns.resolver.Resolver, postfix: PostfixLike
 ) -> None:

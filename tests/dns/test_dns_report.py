@@ -17,6 +17,8 @@ from smtpsh.dnsinfo.policy import check_dmarc, check_mta_sts, check_tls_rpt
 from smtpsh.dnsinfo.report import DomainResolutionError
 from smtpsh.dnsinfo.spf import SPFNode, check_spf
 
+pytestmark = pytest.mark.dns  # needs dnsmasq (tests/dns/conftest.py)
+
 
 def pairs(items: list[Item]) -> list[tuple[Status, str]]:
     return [(i.status, i.reason) for i in items]
