@@ -1,0 +1,140 @@
+"""What the footprinting sub-commands share: target options, the authorisation note,
+opening a greeted connection, and terminal colour for reports."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import ssl
+import sys
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from smtpsh.cli import UsageError, _default_helo, client_options, parse_target
+from smtpsh.net.client import ClientOptions, SMTPClient
+from smtpsh.protocol.errors import SmtpshError
+from smtpsh.protocol.replies import Reply
+
+AUTHORISATION_NOTE = (
+    "Only for servers you are authorised to test: probing, user enumeration and relay tests "
+    "against other people's servers can be illegal, and are logged by them."
+)
+
+# Footprinting gives up on a silent server sooner than RFC 5321's 5 minutes.
+DEFAULT_TIMEOUT = 10.0
+
+
+class AuditError(Exception):
+    """The audit cannot go on (one line says why); exit status 2."""
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, *, starttls: bool = True) -> None:
+    """HOST[:PORT] and the connection options every footprinting command takes."""
+    parser.add_argument("target", metavar="HOST[:PORT]", help="the server (default port 25)")
+    conn = parser.add_argument_group("connection")
+    conn.add_argument("-p", "--port", type=int, help="port (default 25; 465 means implicit TLS)")
+    conn.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds to wait for each reply (default {DEFAULT_TIMEOUT:g})",
+    )
+    conn.add_argument(
+        "--connect-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+        help=f"connect timeout (default {DEFAULT_TIMEOUT:g})",
+    )
+    conn.add_argument("--helo", metavar="NAME", help="the name to give in EHLO/HELO")
+    family = conn.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
+    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument("--tls", action="store_true", help="implicit TLS (default on port 465)")
+    if starttls:
+        tls.add_argument(
+            "--starttls", action="store_true", help="STARTTLS (and EHLO again) on every connection"
+        )
+    tls.add_argument("--no-verify", action="store_true", help="do not verify certificates")
+    tls.add_argument("--cafile", metavar="FILE", help="also trust the CA certificates in FILE")
+    parser.set_defaults(client_cert=None, client_key=None)
+
+
+@dataclass
+class Target:
+    options: ClientOptions
+    helo: str
+    starttls: bool
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        assert self.options.ssl_context is not None
+        return self.options.ssl_context
+
+
+def target_from_args(args: argparse.Namespace) -> Target:
+    """ClientOptions from the parsed options; UsageError (one line) for bad input."""
+    for name in ("timeout", "connect_timeout"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be more than 0 seconds")
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UsageError("bad --port: must be a number from 1 to 65535")
+    host, port = parse_target(args.target, args.port)
+    if not host:
+        raise UsageError(f"bad target '{args.target}': no host")
+    options = client_options(args, host, port or 25)
+    return Target(options, args.helo or _default_helo(), bool(getattr(args, "starttls", False)))
+
+
+async def greet(client: SMTPClient, helo: str) -> tuple[Reply, Reply]:
+    """Open the connection: (banner, EHLO reply; HELO's if EHLO was refused)."""
+    banner = await client.open()
+    if banner.code != 220:
+        return banner, banner
+    reply = await client.command(f"EHLO {helo}")
+    if reply.klass == 5 and reply.code != 421:
+        reply = await client.command(f"HELO {helo}")
+    return banner, reply
+
+
+async def hang_up(client: SMTPClient, *, polite: bool = True) -> None:
+    """QUIT without waiting for 221, then close.
+
+    ``polite=False`` closes without QUIT: once a connection has used up its error budget
+    the server tarpits even QUIT's reply, holding the connection (and its per-client
+    connection slot) open for that long, while a plain close ends it at once.
+    """
+    if client.connected and polite:
+        with contextlib.suppress(SmtpshError):
+            await client.send_line("QUIT")
+    await client.close()
+
+
+def run_main(main: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        return 130
+
+
+# --- colour ------------------------------------------------------------------------------
+
+_ANSI = {"bold": "1", "red": "31;1", "green": "32", "yellow": "33", "dim": "2", "cyan": "36"}
+
+
+class Paint:
+    """ANSI styling when writing to a terminal (NO_COLOR respected), plain text otherwise."""
+
+    def __init__(self, stream: TextIO | None = None, mode: str = "auto") -> None:
+        stream = stream or sys.stdout
+        self.on = mode == "always" or (
+            mode == "auto" and stream.isatty() and not os.environ.get("NO_COLOR")
+        )
+
+    def __call__(self, text: str, style: str) -> str:
+        if not self.on or style not in _ANSI:
+            return text
+        return f"\x1b[{_ANSI[style]}m{text}\x1b[0m"

@@ -1,0 +1,840 @@
+"""`smtpsh enum HOST -U WORDLIST`: fast, tarpit-aware user enumeration (VRFY, EXPN, RCPT).
+
+Correctness first: the meaning of a reply on a given server is only known by comparing it
+with the reply to a name that cannot exist (the *canary*): Postfix answers VRFY of a real
+user with 252 and of an unknown one with 550, a catch-all answers both alike. A name the
+server did not answer definitely (timeout, 421, any 4xx) is retried, never called absent.
+
+Speed: real MTAs tarpit clients that make errors (stock Postfix: 1 s before every reply
+after 10 errors, 421 after 20), so each connection stops before its error budget runs out
+(tarpit.py) and several connections work in parallel; RCPT checks are pipelined when the
+server offers PIPELINING.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import enum
+import json
+import secrets
+import signal
+import string
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TextIO
+
+from smtpsh.audit.common import (
+    AUTHORISATION_NOTE,
+    AuditError,
+    Target,
+    add_target_arguments,
+    greet,
+    hang_up,
+    run_main,
+    target_from_args,
+)
+from smtpsh.audit.tarpit import ErrorBudget
+from smtpsh.cli import UsageError
+from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
+from smtpsh.protocol.encoding import forbidden_in_command
+from smtpsh.protocol.errors import SmtpshError
+from smtpsh.protocol.replies import Reply
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    command: str  # "VRFY {address}"
+    transaction: bool  # needs an accepted MAIL FROM first
+    pipelined: bool  # RFC 2920 lets RCPT be pipelined; VRFY/EXPN must end a group
+
+
+METHODS: Mapping[str, Method] = MappingProxyType({
+    "vrfy": Method("vrfy", "VRFY {address}", transaction=False, pipelined=False),
+    "expn": Method("expn", "EXPN {address}", transaction=False, pipelined=False),
+    "rcpt": Method("rcpt", "RCPT TO:<{address}>", transaction=True, pipelined=True),
+})
+AUTO_ORDER = ("vrfy", "expn", "rcpt")
+# Names that exist almost everywhere; RFC 5321 §4.5.1 requires postmaster.
+REFERENCE_NAMES = ("postmaster", "root")
+# Replies that mean "this command does not exist here", not "no such user".
+UNSUPPORTED_CODES = frozenset({500, 502, 504})
+# Replies to one name that say its *syntax* was refused.
+SYNTAX_CODES = frozenset({500, 501, 502, 504})
+SYNTAX_ENHANCED = frozenset({"5.1.3", "5.5.2", "5.5.4"})
+# Stock Postfix counts VRFY/NOOP/RSET beyond 100 per session as errors: stay well below.
+MAX_COMMANDS_PER_CONNECTION = 50
+MAX_PIPELINE = 50
+ATTEMPTS = 4  # per name: a name still unanswered after this many tries is "no answer"
+MAX_CONNECT_FAILURES = 6  # in a row, with back-off: then the run gives up
+DEFAULT_WORKERS = 8
+MAX_LOCAL_PART = 64  # octets (RFC 5321 §4.5.3.1.1)
+
+# Hints for a canary reply that tells the user what to change (enhanced code -> hint).
+CANARY_HINTS: Mapping[str, str] = MappingProxyType({
+    "5.7.1": "the server refused the domain (relaying denied): give -D with a domain it"
+             " receives mail for",
+    "4.7.1": "the server refused the domain (relaying denied): give -D with a domain it"
+             " receives mail for",
+    "5.1.2": "the domain does not exist for this server: give -D with one of its domains",
+    "5.7.0": "the server wants authentication or TLS first (try --starttls)",
+})
+
+
+class Verdict(enum.Enum):
+    FOUND = "found"
+    ABSENT = "absent"
+    LIKE_CANARY = "same answer as the canary"  # catch-all: the answer tells nothing
+    OTHER = "answered differently from an unknown name"
+    INVALID = "refused as bad syntax"
+    NO_ANSWER = "no definite answer"  # only after every attempt got timeout/421/4xx
+
+
+def signature(reply: Reply) -> tuple[int, str | None]:
+    return reply.code, reply.enhanced
+
+
+def classify(reply: Reply, canary: Reply) -> Verdict | None:
+    """What ``reply`` says about a name, given the reply to a name that cannot exist.
+
+    None: not a definite answer (4xx, 421, not a reply): ask again later.
+    """
+    if reply.code == 0 or reply.klass in (1, 4):
+        return None
+    if signature(reply) == signature(canary):
+        return Verdict.LIKE_CANARY if reply.klass in (2, 3) else Verdict.ABSENT
+    if reply.klass == 2:
+        same_positive = canary.klass == 2 and reply.code == canary.code
+        return Verdict.LIKE_CANARY if same_positive else Verdict.FOUND
+    if reply.code in SYNTAX_CODES or reply.enhanced in SYNTAX_ENHANCED:
+        return Verdict.INVALID
+    return Verdict.OTHER
+
+
+def canary_name() -> str:
+    """A random name that cannot be a real user (letters only: valid everywhere)."""
+    return "zz" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
+
+
+def reply_summary(reply: Reply) -> str:
+    return " | ".join(reply.wire_lines())
+
+
+@dataclass
+class NameResult:
+    name: str
+    verdict: Verdict
+    reply: Reply | None
+    attempts: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "verdict": self.verdict.name.lower(),
+            "reply": self.reply.wire_lines() if self.reply else None,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass
+class Stats:
+    total: int = 0
+    done: int = 0
+    found: int = 0
+    retries: int = 0  # transient answers (timeout, 421, 4xx, hang-ups) that led to a retry
+    connections: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass
+class EnumConfig:
+    method: str = "auto"
+    domain: str | None = None
+    sender: str = ""  # MAIL FROM for the rcpt method; <> must always be accepted
+    workers: int = DEFAULT_WORKERS
+    rate: float | None = None  # names per second at most
+    budget: ErrorBudget = field(default_factory=ErrorBudget)
+
+
+class _Refused(SmtpshError):
+    """The server would not give us a usable session (banner or EHLO refused)."""
+
+
+@dataclass
+class _Conn:
+    client: SMTPClient
+    errors: int = 0  # negative replies drawn on this connection
+    commands: int = 0
+    pipelining: bool = False
+
+
+class _Pace:
+    """At most ``rate`` names per second over all connections (None: no limit)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next = 0.0
+
+    async def wait(self, count: int) -> None:
+        if not self.interval:
+            return
+        for _ in range(count):
+            now = time.monotonic()
+            self.next = max(self.next, now)
+            delay = self.next - now
+            self.next += self.interval
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+
+ResultCallback = Callable[[NameResult], None]
+InfoCallback = Callable[[str], None]
+
+
+class Enumerator:
+    def __init__(
+        self,
+        target: Target,
+        config: EnumConfig,
+        *,
+        on_result: ResultCallback | None = None,
+        on_info: InfoCallback | None = None,
+    ) -> None:
+        self.target = target
+        self.config = config
+        self.budget = config.budget
+        self.on_result = on_result or (lambda result: None)
+        self.on_info = on_info or (lambda text: None)
+        self.method: Method = METHODS.get(config.method, METHODS["vrfy"])
+        self.canary_name = canary_name()
+        self.canary: Reply | None = None
+        self.domain = config.domain
+        self.server_name = ""
+        self.method_notes: dict[str, str] = {}  # why auto passed over a method
+        self.reference: tuple[str, Reply] | None = None  # auto: the name that told apart
+        self._indefinite: list[Reply] = []  # 4xx answers while preparing (for hints)
+        self.stats = Stats()
+        self.results: dict[str, NameResult] = {}
+        self.interrupted = False
+        self.fatal: str | None = None
+        self._queue: deque[str] = deque()
+        self._attempts: dict[str, int] = {}
+        self._in_flight = 0
+        self._changed = asyncio.Condition()
+        self._stopping = False
+        self._failures = 0
+        self._allowed = max(1, config.workers)
+        self._opening = 0  # connections being opened: each will take at least one name
+        self._pace = _Pace(config.rate)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- properties the report uses ------------------------------------------------------
+
+    @property
+    def catch_all(self) -> bool:
+        return self.canary is not None and self.canary.klass == 2
+
+    def of(self, verdict: Verdict) -> list[NameResult]:
+        return [r for r in self.results.values() if r.verdict is verdict]
+
+    @property
+    def unchecked(self) -> int:
+        return self.stats.total - self.stats.done
+
+    # --- one connection ------------------------------------------------------------------
+
+    def address(self, name: str) -> str:
+        return f"{name}@{self.domain}" if self.domain and "@" not in name else name
+
+    def line(self, name: str) -> str:
+        return self.method.command.format(address=self.address(name))
+
+    async def _open(self) -> _Conn:
+        client = SMTPClient(self.target.options)
+        try:
+            banner, hello = await greet(client, self.target.helo)
+            if banner.code != 220:
+                raise _Refused(f"the server refused the session: {reply_summary(banner)}")
+            if hello.klass != 2:
+                raise _Refused(f"the server refused EHLO and HELO: {reply_summary(hello)}")
+            conn = _Conn(client)
+            # A refused EHLO (then HELO) already counts as one error on this connection.
+            conn.errors = int(not client.session.esmtp)
+            if self.target.starttls:
+                reply = await client.starttls(self.target.context)
+                if reply.code != 220:
+                    raise AuditError(f"STARTTLS refused: {reply_summary(reply)}")
+                await client.command(f"EHLO {self.target.helo}")
+            self.server_name = self.server_name or client.session.server_name
+            if self.method.transaction:
+                sender = f"MAIL FROM:<{self.config.sender}>"
+                reply = await client.command(sender)
+                if reply.code == 421 or reply.klass == 4:
+                    raise _Refused(f"{sender} deferred: {reply_summary(reply)}")
+                if reply.klass != 2:
+                    raise AuditError(
+                        f"the server refused {sender}: {reply_summary(reply)} (try --from)"
+                    )
+        except BaseException:
+            await client.close()
+            raise
+        conn.pipelining = self.method.pipelined and client.session.advertises("PIPELINING")
+        self.stats.connections += 1
+        return conn
+
+    async def _release(self, conn: _Conn) -> None:
+        await hang_up(conn.client, polite=not self.budget.exhausted(conn.errors))
+
+    async def _exchange(self, conn: _Conn, names: Sequence[str]) -> tuple[list[Reply], str]:
+        """Ask about ``names`` (pipelined if possible); the replies got, and why it stopped
+        early ("" if every name was answered and the connection may go on)."""
+        replies: list[Reply] = []
+        client = conn.client
+        assert conn.pipelining or len(names) == 1
+        try:
+            for name in names:
+                await client.send_line(self.line(name))
+                conn.commands += 1
+            last = time.monotonic()
+            for name in names:
+                reply = (await client.wait_reply(waiting_for=f"the answer for '{name}'")).reply
+                now = time.monotonic()
+                errors_before = conn.errors
+                conn.errors += reply.klass in (4, 5)
+                slow = self.budget.observe(now - last, errors_before)
+                last = now
+                replies.append(reply)
+                if reply.code == 421:
+                    self.budget.on_lost(errors_before, "said 421")
+                    return replies, "421"
+                if slow:
+                    return replies, "slow"
+        except ReplyTimeout:
+            self.budget.on_lost(conn.errors, "stopped answering")
+            return replies, "timeout"
+        except ConnectionClosedError:
+            self.budget.on_lost(conn.errors, "hung up")
+            return replies, "closed"
+        return replies, ""
+
+    # --- before the run: method and canary -----------------------------------------------
+
+    async def _ask(self, names: Sequence[str]) -> dict[str, Reply]:
+        """Definite answers for a few names, one at a time, retrying transient ones."""
+        answers: dict[str, Reply] = {}
+        last: dict[str, str] = {}  # name -> the last indefinite answer (or why none came)
+        for _attempt in range(ATTEMPTS):
+            todo = [n for n in names if n not in answers]
+            if not todo:
+                return answers
+            try:
+                conn = await self._open()
+            except (ConnectError, ConnectionClosedError, ReplyTimeout, _Refused) as exc:
+                last[todo[0]] = str(exc)
+                await asyncio.sleep(0.2)
+                continue
+            try:
+                for name in todo:
+                    replies, why = await self._exchange(conn, [name])
+                    if not replies or classify(replies[0], replies[0]) is None:
+                        last[name] = reply_summary(replies[0]) if replies else why
+                        if replies:
+                            self._indefinite.append(replies[0])
+                        break  # a fresh connection for the rest
+                    answers[name] = replies[0]
+            finally:
+                await self._release(conn)
+        todo = [n for n in names if n not in answers]
+        if todo:
+            got = "; ".join(f"{n}: {why}" for n, why in last.items())
+            raise AuditError(
+                f"no definite answer to {self.method.name.upper()} after {ATTEMPTS} tries"
+                f" ({got})"
+            )
+        return answers
+
+    def _unsupported(self, reply: Reply) -> str | None:
+        if reply.code in UNSUPPORTED_CODES:
+            return f"{self.method.name.upper()} not supported: {reply_summary(reply)}"
+        return None
+
+    async def prepare(self) -> None:
+        """Pick the method (auto: the first whose answer for a real-looking name differs
+        from the canary's) and learn the canary's answer; AuditError if none can work."""
+        auto = self.config.method == "auto"
+        canaries: list[Reply] = []
+        for name in AUTO_ORDER if auto else (self.config.method,):
+            self.method = METHODS[name]
+            await self._set_domain()
+            asked = [self.canary_name, *REFERENCE_NAMES] if auto else [self.canary_name]
+            try:
+                answers = await self._ask(asked)
+            except AuditError as exc:
+                self.method_notes[name] = str(exc)
+                continue
+            canary = answers[self.canary_name]
+            canaries.append(canary)
+            why = self._unsupported(canary)
+            if why:
+                self.method_notes[name] = why
+                continue
+            if not auto:
+                self.canary = canary
+                return
+            for reference in REFERENCE_NAMES:
+                if classify(answers[reference], canary) is Verdict.FOUND:
+                    self.canary = canary
+                    self.reference = (reference, answers[reference])
+                    return
+            self.method_notes[name] = (
+                f"{', '.join(REFERENCE_NAMES)} and an unknown name all get"
+                f" {reply_summary(canary)}"
+            )
+        hints = [CANARY_HINTS[r.enhanced or ""] for r in [*canaries, *self._indefinite]
+                 if r.enhanced in CANARY_HINTS]
+        hint = f"; {hints[0]}" if hints else ""
+        if not auto:
+            raise AuditError(self.method_notes[self.config.method] + hint)
+        raise AuditError(
+            "no method tells users apart on this server ("
+            + "; ".join(f"{m}: {why}" for m, why in self.method_notes.items()) + ")" + hint
+        )
+
+    def canary_hint(self) -> str | None:
+        """What to change when the canary's answer shows a set-up problem (e.g. relaying)."""
+        if self.canary is None or self.canary.klass != 5:
+            return None
+        return CANARY_HINTS.get(self.canary.enhanced or "")
+
+    async def _set_domain(self) -> None:
+        """RCPT needs a domain: default to the server's own name from its banner."""
+        if self.domain or not self.method.transaction:
+            return
+        if not self.server_name:
+            try:
+                conn = await self._open_plain()
+            except (ConnectError, ConnectionClosedError, ReplyTimeout, _Refused) as exc:
+                raise AuditError(str(exc)) from None
+            await self._release(conn)
+        if "." in self.server_name:
+            self.domain = self.server_name
+            self.on_info(f"domain {self.domain} (the server's name; -D to change)")
+
+    async def _open_plain(self) -> _Conn:
+        transaction, self.method = self.method, METHODS["vrfy"]
+        try:
+            return await self._open()
+        finally:
+            self.method = transaction
+
+    # --- the run -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ctrl-C: stop asking; what was found so far stays."""
+        self.interrupted = True
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+
+    async def run(self, names: Iterable[str]) -> None:
+        if self.canary is None:
+            raise AuditError("prepare() first")
+        for name in names:
+            if name not in self._attempts:
+                self._attempts[name] = 0
+                self._queue.append(name)
+        self.stats = Stats(total=len(self._queue), connections=self.stats.connections)
+        self._tasks = [
+            asyncio.ensure_future(self._worker(i)) for i in range(max(1, self.config.workers))
+        ]
+        try:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            self.stats.finished = time.monotonic()
+        for task in self._tasks:
+            if not task.cancelled() and isinstance(task.exception(), AuditError):
+                raise task.exception()  # type: ignore[misc]
+
+    def _take(self, count: int) -> list[str]:
+        batch: list[str] = []
+        while self._queue and len(batch) < count:
+            batch.append(self._queue.popleft())
+        self._in_flight += len(batch)
+        return batch
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _settle(self, name: str, reply: Reply | None) -> None:
+        """Record the answer for a name, or put it back in the queue."""
+        assert self.canary is not None
+        self._in_flight -= 1
+        self._attempts[name] += 1
+        verdict = classify(reply, self.canary) if reply is not None else None
+        if verdict is None:
+            self.stats.retries += 1
+            if self._attempts[name] < ATTEMPTS:
+                self._queue.append(name)
+                await self._notify()
+                return
+            verdict = Verdict.NO_ANSWER
+        result = NameResult(name, verdict, reply, self._attempts[name])
+        self.results[name] = result
+        self.stats.done += 1
+        self.stats.found += verdict is Verdict.FOUND
+        self.on_result(result)
+        await self._notify()
+
+    async def _worker(self, index: int) -> None:
+        backoff = 0.1
+        while not self._stopping:
+            if index >= self._allowed:
+                return  # the server refused connections: fewer workers now
+            if len(self._queue) <= self._opening:
+                if not self._queue and (self._in_flight == 0 or self.fatal):
+                    await self._notify()
+                    return
+                async with self._changed:
+                    await self._changed.wait()
+                continue
+            self._opening += 1
+            try:
+                conn = await self._open()
+            except (ConnectError, ConnectionClosedError, ReplyTimeout, _Refused) as exc:
+                # Fewer connections first (a server limits connections per client); give up
+                # only when even one connection keeps failing.
+                if self._allowed > 1:
+                    self._allowed -= 1
+                    self.on_info(f"{exc}: down to {self._allowed} parallel connections")
+                else:
+                    self._failures += 1
+                if self._failures >= MAX_CONNECT_FAILURES:
+                    self.fatal = f"giving up after {self._failures} failed connections: {exc}"
+                    self._stopping = True
+                    await self._notify()
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            finally:
+                self._opening -= 1
+            self._failures = 0
+            backoff = 0.1
+            try:
+                await self._serve(conn)
+            finally:
+                await self._release(conn)
+
+    async def _serve(self, conn: _Conn) -> None:
+        while not self._stopping and not self.budget.exhausted(conn.errors):
+            room = MAX_COMMANDS_PER_CONNECTION - conn.commands
+            # Pipelined: as many as the budget allows even if every one is an error.
+            count = min(self.budget.limit - conn.errors, MAX_PIPELINE) if conn.pipelining else 1
+            batch = self._take(min(count, room))
+            if not batch:
+                return
+            await self._pace.wait(len(batch))
+            replies, stopped = await self._exchange(conn, batch)
+            for name, reply in zip(batch, replies, strict=False):
+                await self._settle(name, reply)
+            for name in batch[len(replies):]:
+                await self._settle(name, None)
+            if stopped:
+                if stopped == "slow":
+                    self.on_info(
+                        f"the server slowed down after {self.budget.limit} errors on a"
+                        " connection: reconnecting sooner from now on"
+                    )
+                return
+            if room <= len(batch):
+                return
+
+
+# --- word lists --------------------------------------------------------------------------
+
+
+def load_names(paths: Sequence[str], singles: Sequence[str], method: str) -> tuple[list[str], int]:
+    """Names from -U files ('-' = stdin) and -u; (unique names in order, names skipped)."""
+    raw: list[str] = list(singles)
+    for path in paths:
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError(f"no such word list: {path}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"word list {path} is not UTF-8 text") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raw.extend(text.splitlines())
+    seen: dict[str, None] = {}
+    skipped = 0
+    for line in raw:
+        name = line.strip()
+        if not name:
+            continue
+        bad = forbidden_in_command(name) or len(name.encode("utf-8")) > MAX_LOCAL_PART or (
+            method == "rcpt" and any(c.isspace() or c in "<>" for c in name)
+        )
+        if bad:
+            skipped += 1
+            continue
+        seen.setdefault(name, None)
+    return list(seen), skipped
+
+
+# --- the sub-command ---------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Find which user names exist on a server, comparing every answer with the answer "
+        "to a random name that cannot exist. Fast and tarpit-aware: parallel connections, "
+        "each renewed before the server's error limit, RCPT pipelined when offered. "
+        + AUTHORISATION_NOTE
+    )
+    parser.epilog = (
+        "output: each found user as it is found ('robin  252 2.0.0 robin'), then a summary."
+        " exit status: 0 users found, 1 none found, 2 could not enumerate, 130 interrupted"
+        " (what was found is still printed)."
+    )
+    add_target_arguments(parser)
+    names = parser.add_argument_group("names")
+    names.add_argument("-U", "--wordlist", action="append", default=[], metavar="FILE",
+                       help="one name a line ('-' reads standard input); repeatable")
+    names.add_argument("-u", "--user", action="append", default=[], metavar="NAME",
+                       help="a single name to check; repeatable")
+    how = parser.add_argument_group("method")
+    how.add_argument("-m", "--method", choices=("auto", *METHODS), default="auto",
+                     help="vrfy, expn, rcpt, or auto: the first that tells a real-looking name"
+                     " from an impossible one (default auto)")
+    how.add_argument("-D", "--domain", metavar="DOMAIN",
+                     help="check NAME@DOMAIN (rcpt default: the server's own name)")
+    how.add_argument("--from", dest="sender", default="", metavar="ADDR",
+                     help="MAIL FROM for the rcpt method (default <>)")
+    speed = parser.add_argument_group("speed")
+    speed.add_argument("-w", "--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
+                       help=f"parallel connections (default {DEFAULT_WORKERS})")
+    speed.add_argument("--rate", type=float, metavar="R", help="at most R names a second")
+    speed.add_argument("--errors-per-connection", type=int, metavar="N",
+                       help="failed checks a connection may draw before it is renewed"
+                       " (default: 10, stock Postfix's soft limit, lowered when the server"
+                       " slows down or hangs up sooner)")
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output", metavar="FILE",
+                     help="write the results to FILE (JSON if it ends in .json)")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+
+
+def config_from_args(args: argparse.Namespace) -> EnumConfig:
+    if not 1 <= args.workers <= 64:
+        raise UsageError("--workers must be from 1 to 64")
+    if args.rate is not None and args.rate <= 0:
+        raise UsageError("--rate must be more than 0")
+    if args.errors_per_connection is not None and args.errors_per_connection < 1:
+        raise UsageError("--errors-per-connection must be at least 1")
+    if any(c.isspace() or c in "<>" for c in args.sender):
+        raise UsageError(f"bad --from '{args.sender}': no spaces or angle brackets")
+    if args.domain is not None and (not args.domain or any(c.isspace() or c in "<>@"
+                                                           for c in args.domain)):
+        raise UsageError(f"bad -D '{args.domain}': a domain such as example.com")
+    budget = (ErrorBudget.given(args.errors_per_connection)
+              if args.errors_per_connection else ErrorBudget())
+    return EnumConfig(args.method, args.domain, args.sender, args.workers, args.rate, budget)
+
+
+class _Progress:
+    """One self-rewriting line on a terminal: bar, names/s, found, errors."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO, enumerator: Enumerator, enabled: bool) -> None:
+        self.stream = stream
+        self.enum = enumerator
+        self.enabled = enabled
+        self.shown = False
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+    def draw(self) -> None:
+        if not self.enabled:
+            return
+        s = self.enum.stats
+        filled = int(self.WIDTH * s.done / s.total) if s.total else self.WIDTH
+        bar = "█" * filled + "░" * (self.WIDTH - filled)
+        self.stream.write(
+            f"\r\x1b[K{bar} {s.done}/{s.total}  {s.rate:.0f} names/s  found {s.found}"
+            f"  errors {s.retries}  connections {s.connections}"
+        )
+        self.stream.flush()
+        self.shown = True
+
+    async def tick(self) -> None:
+        while True:
+            self.draw()
+            await asyncio.sleep(0.1)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if not args.wordlist and not args.user:
+            raise UsageError("give names: -U WORDLIST and/or -u NAME")
+        target = target_from_args(args)
+        config = config_from_args(args)
+        names, skipped = load_names(args.wordlist, args.user, args.method)
+        if not names:
+            raise UsageError("the word list holds no usable names")
+    except UsageError as exc:
+        print(f"smtpsh enum: {exc}", file=sys.stderr)
+        return 2
+    if skipped:
+        print(f"smtpsh enum: skipped {skipped} names that cannot be sent (control characters,"
+              " over 64 octets, or spaces/<> for rcpt)", file=sys.stderr)
+    return run_main(_main(target, config, names, args))
+
+
+async def _main(target: Target, config: EnumConfig, names: list[str],
+                args: argparse.Namespace) -> int:
+    err = sys.stderr
+    enumerator = Enumerator(target, config)
+    progress = _Progress(err, enumerator, err.isatty() and not args.quiet)
+
+    def info(text: str) -> None:
+        progress.clear()
+        print(f"· {text}", file=err, flush=True)
+
+    def found(result: NameResult) -> None:
+        if result.verdict is Verdict.FOUND and result.reply is not None:
+            progress.clear()
+            print(f"{result.name}  {reply_summary(result.reply)}", flush=True)
+
+    enumerator.on_info = info
+    enumerator.on_result = found
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, enumerator.stop)
+    ticker = asyncio.ensure_future(progress.tick())
+    try:
+        prepare = asyncio.ensure_future(enumerator.prepare())
+        enumerator._tasks = [prepare]  # Ctrl-C during preparation cancels it
+        try:
+            await prepare
+        except asyncio.CancelledError:
+            progress.clear()
+            print("smtpsh enum: interrupted before the run started", file=err)
+            return 130
+        assert enumerator.canary is not None
+        method, canary = enumerator.method.name.upper(), reply_summary(enumerator.canary)
+        line = f"{method}: '{enumerator.canary_name}' (cannot exist) → {canary}"
+        if enumerator.reference:
+            ref, ref_reply = enumerator.reference
+            line += f"; '{ref}' → {reply_summary(ref_reply)} (chosen by --method auto)"
+        info(line)
+        hint = enumerator.canary_hint()
+        if hint:
+            info(hint)
+        if enumerator.catch_all:
+            info("the server accepts a name that cannot exist (catch-all, or the same answer"
+                 " for everything): answers like the canary's are not taken as found")
+        await enumerator.run(names)
+    except AuditError as exc:
+        progress.clear()
+        print(f"smtpsh enum: {exc}", file=err)
+        return 2
+    finally:
+        ticker.cancel()
+        loop.remove_signal_handler(signal.SIGINT)
+    progress.draw()
+    progress.clear()
+    for line in summary_lines(enumerator):
+        print(line, file=err)
+    if args.output:
+        try:
+            write_output(Path(args.output), enumerator)
+        except OSError as exc:
+            print(f"smtpsh enum: cannot write {args.output}: {exc.strerror}", file=err)
+            return 2
+    if enumerator.interrupted:
+        return 130
+    if enumerator.fatal:
+        return 2
+    return 0 if enumerator.stats.found else 1
+
+
+def summary_lines(e: Enumerator) -> list[str]:
+    s = e.stats
+    lines = []
+    state = "interrupted: " if e.interrupted else ""
+    lines.append(
+        f"{state}{s.done} of {s.total} names checked with {e.method.name.upper()} in"
+        f" {s.elapsed:.2f} s ({s.rate:.0f} names/s), {s.connections} connections,"
+        f" {e.config.workers} parallel"
+    )
+    lines.append(f"error budget: {e.budget.limit} per connection ({e.budget.source})")
+    found = e.of(Verdict.FOUND)
+    lines.append(f"found {len(found)}: " + (", ".join(r.name for r in found) or "none"))
+    if e.catch_all:
+        lines.append(f"catch-all: {len(e.of(Verdict.LIKE_CANARY))} names got the same answer"
+                     " as the impossible name, so they tell nothing")
+    for verdict in (Verdict.OTHER, Verdict.INVALID, Verdict.NO_ANSWER):
+        group = e.of(verdict)
+        if group:
+            shown = ", ".join(
+                f"{r.name} ({reply_summary(r.reply) if r.reply else 'timeout/hang-up'})"
+                for r in group[:10]
+            )
+            more = f" and {len(group) - 10} more" if len(group) > 10 else ""
+            lines.append(f"{verdict.value}: {len(group)}: {shown}{more}")
+    if s.retries:
+        lines.append(f"retried {s.retries} times after timeouts, 421 or 4xx answers")
+    if e.budget.slow_replies:
+        lines.append(f"note: {e.budget.slow_replies} replies were slow with no error before"
+                     " them (a slow server or network, not a tarpit)")
+    if e.fatal:
+        lines.append(f"stopped: {e.fatal}")
+    if e.unchecked:
+        lines.append(f"not checked: {e.unchecked} names")
+    return lines
+
+
+def write_output(path: Path, e: Enumerator) -> None:
+    if path.suffix.lower() == ".json":
+        data = {
+            "method": e.method.name,
+            "canary": {"name": e.canary_name,
+                       "reply": e.canary.wire_lines() if e.canary else None},
+            "catch_all": e.catch_all,
+            "interrupted": e.interrupted,
+            "found": [r.as_dict() for r in e.of(Verdict.FOUND)],
+            "other": [r.as_dict() for r in e.of(Verdict.OTHER)],
+            "invalid": [r.as_dict() for r in e.of(Verdict.INVALID)],
+            "no_answer": [r.as_dict() for r in e.of(Verdict.NO_ANSWER)],
+            "checked": e.stats.done,
+            "total": e.stats.total,
+            "seconds": round(e.stats.elapsed, 3),
+            "errors_per_connection": e.budget.limit,
+        }
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        return
+    lines = [f"{r.name}\t{reply_summary(r.reply)}" for r in e.of(Verdict.FOUND) if r.reply]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
