@@ -1,0 +1,82 @@
+"""/mx, /dns and /info: the mail domain's DNS from inside the shell (smtpsh.dns does the work).
+
+dnspython is synchronous, so the look-ups run in a worker thread: the shell keeps showing
+replies that arrive meanwhile, and Ctrl-C stops the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from smtpsh.shell.metacommands import meta
+
+if TYPE_CHECKING:
+    import dns.resolver
+
+    from smtpsh.shell.app import Shell
+
+
+def _resolver(shell: Shell) -> dns.resolver.Resolver | None:
+    from smtpsh.dns import DNSInputError, make_resolver
+
+    try:
+        return make_resolver(shell.extra.get("dns_server"), shell.extra.get("dns_timeout"))
+    except DNSInputError as exc:
+        shell.error(str(exc))
+        return None
+
+
+async def _show(shell: Shell, work: Callable[[], str]) -> None:
+    text = await shell.guard(asyncio.get_running_loop().run_in_executor(None, work))
+    for line in text.splitlines():
+        shell.say(line)
+
+
+@meta("/mx", "/mx DOMAIN", "the domain's MX records, in the order a client tries them", "dns")
+async def _mx(shell: Shell, args: str) -> None:
+    from smtpsh.dns import mx_report_text
+
+    domain = args.strip()
+    resolver = _resolver(shell)
+    if not domain:
+        shell.error("usage: /mx DOMAIN")
+    elif resolver is not None:
+        await _show(shell, lambda: mx_report_text(domain, resolver, color=shell.printer.colour))
+
+
+@meta(
+    "/dns", "/dns DOMAIN [DKIM-SELECTOR...]", "MX, SPF, DMARC, MTA-STS, TLS-RPT, TLSA, DKIM", "dns"
+)
+async def _dns(shell: Shell, args: str) -> None:
+    from smtpsh.dns import dns_report_text
+
+    words = args.split()
+    resolver = _resolver(shell)
+    if not words:
+        shell.error("usage: /dns DOMAIN [DKIM-SELECTOR...]")
+    elif resolver is not None:
+        await _show(
+            shell,
+            lambda: dns_report_text(words[0], resolver, words[1:], color=shell.printer.colour),
+        )
+
+
+@meta("/info", "/info", "PTR of the server's address, FCrDNS, banner name match", "dns")
+async def _info(shell: Shell, args: str) -> None:
+    from smtpsh.dns import info_text
+
+    peer = shell.client.peer
+    if peer is None:
+        shell.error("/info needs a connection: /reconnect first")
+        return
+    banner = shell.session.banner
+    banner_text = f"{banner.code} {banner.lines[0]}" if banner and banner.lines else None
+    resolver = _resolver(shell)
+    if resolver is not None:
+        shell.say(f"connected to {peer[0]} port {peer[1]}")
+        await _show(
+            shell,
+            lambda: info_text(peer[0], resolver, banner=banner_text, color=shell.printer.colour),
+        )
