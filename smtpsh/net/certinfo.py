@@ -1,0 +1,632 @@
+"""What the TLS layer tells the user: the certificate chain, the session, why checks failed.
+
+``ssl`` gives a decoded certificate only when it was verified (``getpeercert()`` is ``{}``
+under ``--no-verify``), so certificates are read here from their DER bytes with a small
+X.509 reader: no extra dependency, and the same summary whether verification was on or off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import ssl
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# --- a minimal DER reader (X.690), enough for X.509 certificates ----------------------
+
+
+class CertificateError(ValueError):
+    """The bytes are not a certificate this reader understands."""
+
+
+@dataclass(frozen=True)
+class _Node:
+    tag: int
+    data: bytes  # the whole buffer
+    start: int  # first byte of the value
+    end: int  # one past the last byte of the value
+
+    @property
+    def value(self) -> bytes:
+        return self.data[self.start : self.end]
+
+    def children(self) -> list[_Node]:
+        return list(_read_all(self.data, self.start, self.end))
+
+
+def _read_node(data: bytes, pos: int, limit: int) -> _Node:
+    if pos + 2 > limit:
+        raise CertificateError("truncated DER element")
+    tag = data[pos]
+    if tag & 0x1F == 0x1F:
+        raise CertificateError("multi-byte DER tags are not used in certificates")
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > limit:
+            raise CertificateError("bad DER length")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    if pos + length > limit:
+        raise CertificateError("DER element runs past its container")
+    return _Node(tag, data, pos, pos + length)
+
+
+def _read_all(data: bytes, start: int, end: int) -> Iterator[_Node]:
+    pos = start
+    while pos < end:
+        node = _read_node(data, pos, end)
+        yield node
+        pos = node.end
+
+
+def _oid(node: _Node) -> str:
+    raw = node.value
+    if node.tag != 0x06 or not raw:
+        raise CertificateError("expected an OBJECT IDENTIFIER")
+    first = raw[0]
+    parts = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
+    value = 0
+    for byte in raw[1:]:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            parts.append(value)
+            value = 0
+    return ".".join(map(str, parts))
+
+
+# String types that may hold a name attribute, and how their bytes are encoded.
+_STRING_CODECS: Mapping[int, str] = {
+    0x0C: "utf-8",  # UTF8String
+    0x13: "ascii",  # PrintableString
+    0x16: "ascii",  # IA5String
+    0x14: "latin-1",  # TeletexString (in practice Latin-1)
+    0x1E: "utf-16-be",  # BMPString
+    0x1C: "utf-32-be",  # UniversalString
+}
+
+
+def _string(node: _Node) -> str:
+    codec = _STRING_CODECS.get(node.tag)
+    if codec is None:
+        return node.value.hex()
+    return node.value.decode(codec, "replace")
+
+
+def _time(node: _Node) -> dt.datetime:
+    text = node.value.decode("ascii", "replace")
+    try:
+        if node.tag == 0x17:  # UTCTime: YYMMDDHHMMSSZ, years 1950-2049 (RFC 5280 §4.1.2.5.1)
+            parsed = dt.datetime.strptime(text, "%y%m%d%H%M%SZ")
+            if parsed.year >= 2050:
+                parsed = parsed.replace(year=parsed.year - 100)
+        elif node.tag == 0x18:  # GeneralizedTime: YYYYMMDDHHMMSSZ
+            parsed = dt.datetime.strptime(text, "%Y%m%d%H%M%SZ")
+        else:
+            raise CertificateError("expected a time")
+    except ValueError:
+        raise CertificateError(f"bad certificate time {text!r}") from None
+    return parsed.replace(tzinfo=dt.timezone.utc)
+
+
+# --- X.509 knowledge, as tables --------------------------------------------------------
+
+NAME_ATTRIBUTES: Mapping[str, str] = {
+    "2.5.4.3": "CN",
+    "2.5.4.4": "SN",
+    "2.5.4.5": "serialNumber",
+    "2.5.4.6": "C",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.9": "street",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.12": "title",
+    "2.5.4.42": "GN",
+    "2.5.4.97": "organizationIdentifier",
+    "1.2.840.113549.1.9.1": "emailAddress",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "0.9.2342.19200300.100.1.1": "UID",
+}
+
+SIGNATURE_ALGORITHMS: Mapping[str, str] = {
+    "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
+    "1.2.840.113549.1.1.10": "RSASSA-PSS",
+    "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
+    "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
+    "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
+    "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+    "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
+    "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
+    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
+    "1.3.101.112": "Ed25519",
+    "1.3.101.113": "Ed448",
+}
+
+KEY_ALGORITHMS: Mapping[str, str] = {
+    "1.2.840.113549.1.1.1": "RSA",
+    "1.2.840.113549.1.1.10": "RSA-PSS",
+    "1.2.840.10045.2.1": "EC",
+    "1.3.101.112": "Ed25519",
+    "1.3.101.113": "Ed448",
+    "1.2.840.10040.4.1": "DSA",
+}
+
+CURVES: Mapping[str, str] = {
+    "1.2.840.10045.3.1.7": "P-256",
+    "1.3.132.0.34": "P-384",
+    "1.3.132.0.35": "P-521",
+    "1.3.36.3.3.2.8.1.1.7": "brainpoolP256r1",
+}
+
+# Signature hashes no longer accepted for server certificates.
+WEAK_SIGNATURES = frozenset({"md5WithRSAEncryption", "sha1WithRSAEncryption", "ecdsa-with-SHA1"})
+
+_EXT_SUBJECT_ALT_NAME = "2.5.29.17"
+_EXT_BASIC_CONSTRAINTS = "2.5.29.19"
+
+# GeneralName choices (RFC 5280 §4.2.1.6), as context tags.
+_SAN_DNS, _SAN_IP, _SAN_EMAIL, _SAN_URI = 0x82, 0x87, 0x81, 0x86
+
+Name = tuple[tuple[str, str], ...]
+
+
+def format_name(name: Name) -> str:
+    """RFC 4514 order (most specific first): 'CN=mx.example.com, O=Example'."""
+    return ", ".join(f"{key}={value}" for key, value in reversed(name)) or "(empty)"
+
+
+def _name(node: _Node) -> Name:
+    out: list[tuple[str, str]] = []
+    for rdn in node.children():
+        for pair in rdn.children():
+            oid_node, value_node = pair.children()[:2]
+            oid = _oid(oid_node)
+            out.append((NAME_ATTRIBUTES.get(oid, oid), _string(value_node)))
+    return tuple(out)
+
+
+def _ip_text(raw: bytes) -> str:
+    if len(raw) in (4, 16):
+        return str(ipaddress.ip_address(raw))
+    return raw.hex()  # a name constraint (address + mask), not an address
+
+
+def _key_description(spki: _Node) -> str:
+    algorithm, bits = spki.children()[:2]
+    parts = algorithm.children()
+    kind = KEY_ALGORITHMS.get(_oid(parts[0]), _oid(parts[0]))
+    if kind == "EC" and len(parts) > 1 and parts[1].tag == 0x06:
+        return f"EC {CURVES.get(_oid(parts[1]), _oid(parts[1]))}"
+    if kind.startswith("RSA") and bits.tag == 0x03:
+        key = _read_node(bits.data, bits.start + 1, bits.end)  # skip the unused-bits byte
+        modulus = int.from_bytes(key.children()[0].value, "big")
+        return f"{kind} {modulus.bit_length()}"
+    return kind
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """What a person wants to know about a certificate, read from its DER bytes."""
+
+    subject: Name
+    issuer: Name
+    serial: int
+    not_before: dt.datetime
+    not_after: dt.datetime
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    other_names: tuple[str, ...]  # e-mail addresses and URIs in the SAN
+    is_ca: bool
+    key: str  # "RSA 2048", "EC P-256", "Ed25519"
+    signature: str  # "sha256WithRSAEncryption"
+    sha256: str  # fingerprint, colon-separated hex
+    der: bytes = field(repr=False)
+
+    @property
+    def subject_text(self) -> str:
+        return format_name(self.subject)
+
+    @property
+    def issuer_text(self) -> str:
+        return format_name(self.issuer)
+
+    @property
+    def common_name(self) -> str | None:
+        return next((value for key, value in reversed(self.subject) if key == "CN"), None)
+
+    @property
+    def self_issued(self) -> bool:
+        return self.subject == self.issuer
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names the certificate is valid for (SAN; the CN only when there is no SAN)."""
+        if self.dns_names or self.ip_addresses:
+            return self.dns_names + self.ip_addresses
+        return (self.common_name,) if self.common_name else ()
+
+    def matches(self, host: str) -> bool:
+        """RFC 6125 matching: IP against IP SANs; DNS names with a leftmost-label wildcard."""
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            address = None
+        if address is not None:
+            return any(_same_ip(address, ip) for ip in self.ip_addresses)
+        wanted = host.rstrip(".").lower()
+        candidates = self.dns_names or ((self.common_name,) if self.common_name else ())
+        return any(_dns_match(pattern.rstrip(".").lower(), wanted) for pattern in candidates)
+
+    def validity_problem(self, now: dt.datetime | None = None) -> str | None:
+        now = now or dt.datetime.now(dt.timezone.utc)
+        if now > self.not_after:
+            return f"expired on {format_time(self.not_after)}"
+        if now < self.not_before:
+            return f"not valid before {format_time(self.not_before)}"
+        return None
+
+
+def _same_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address, text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text) == address
+    except ValueError:
+        return False
+
+
+def _dns_match(pattern: str, host: str) -> bool:
+    if pattern == host:
+        return True
+    # A wildcard stands for exactly one whole label, and only the leftmost (RFC 6125 §6.4.3).
+    if pattern.startswith("*.") and "*" not in pattern[2:]:
+        head, _, tail = host.partition(".")
+        return bool(head) and tail == pattern[2:] and "." in tail
+    return False
+
+
+def format_time(when: dt.datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def parse_certificate(der: bytes) -> CertificateInfo:
+    """Read an X.509 certificate (DER); CertificateError if it cannot be read."""
+    try:
+        return _parse(der)
+    except (IndexError, UnicodeError) as exc:
+        raise CertificateError(f"malformed certificate: {exc}") from None
+
+
+def _parse(der: bytes) -> CertificateInfo:
+    cert = _read_node(der, 0, len(der))
+    if cert.tag != 0x30:
+        raise CertificateError("not a certificate (no outer SEQUENCE)")
+    tbs_node, sig_alg = cert.children()[:2]
+    tbs = tbs_node.children()
+    if tbs and tbs[0].tag == 0xA0:  # [0] version: absent means v1
+        tbs = tbs[1:]
+    serial, _sig, issuer, validity, subject, spki = tbs[:6]
+    extensions = next((n for n in tbs[6:] if n.tag == 0xA3), None)
+    not_before, not_after = (_time(n) for n in validity.children()[:2])
+    dns: list[str] = []
+    ips: list[str] = []
+    other: list[str] = []
+    is_ca = False
+    if extensions is not None:
+        for ext in extensions.children()[0].children():
+            parts = ext.children()
+            oid, value = _oid(parts[0]), parts[-1]
+            inner = _read_node(value.data, value.start, value.end)
+            if oid == _EXT_SUBJECT_ALT_NAME:
+                for general in inner.children():
+                    text = general.value.decode("ascii", "replace")
+                    if general.tag == _SAN_DNS:
+                        dns.append(text)
+                    elif general.tag == _SAN_IP:
+                        ips.append(_ip_text(general.value))
+                    elif general.tag in (_SAN_EMAIL, _SAN_URI):
+                        other.append(text)
+            elif oid == _EXT_BASIC_CONSTRAINTS:
+                flags = inner.children()
+                is_ca = bool(flags) and flags[0].tag == 0x01 and flags[0].value != b"\0"
+    sig_oid = _oid(sig_alg.children()[0])
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return CertificateInfo(
+        subject=_name(subject),
+        issuer=_name(issuer),
+        serial=int.from_bytes(serial.value, "big", signed=True),
+        not_before=not_before,
+        not_after=not_after,
+        dns_names=tuple(dns),
+        ip_addresses=tuple(ips),
+        other_names=tuple(other),
+        is_ca=is_ca,
+        key=_key_description(spki),
+        signature=SIGNATURE_ALGORITHMS.get(sig_oid, sig_oid),
+        sha256=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
+        der=der,
+    )
+
+
+def parse_pem(text: str) -> list[CertificateInfo]:
+    """Every certificate in a PEM text (a bundle, a chain file)."""
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    blocks = [b.split(end)[0] for b in text.split(begin)[1:]]
+    return [parse_certificate(ssl.PEM_cert_to_DER_cert(f"{begin}{b}{end}\n")) for b in blocks]
+
+
+# --- the TLS session -------------------------------------------------------------------
+
+
+def peer_chain(obj: ssl.SSLObject, *, verified: bool) -> list[bytes]:
+    """The DER certificates the server presented (leaf first), or the verified chain.
+
+    Python >= 3.13 has get_verified_chain/get_unverified_chain; 3.10-3.12 have the same
+    methods on the private _sslobj; older ones only give the leaf.
+    """
+    method = "get_verified_chain" if verified else "get_unverified_chain"
+    public = getattr(obj, method, None)
+    try:
+        if public is not None:
+            return [bytes(c) for c in public() or []]
+        private = getattr(getattr(obj, "_sslobj", None), method, None)
+        if private is not None:
+            certs: list[Any] = private() or []
+            encoding = getattr(ssl, "_ssl").ENCODING_DER  # noqa: B009  (private module)
+            return [bytes(c.public_bytes(encoding)) for c in certs]
+    except (AttributeError, TypeError, ValueError, ssl.SSLError):
+        pass
+    leaf = obj.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+@dataclass(frozen=True)
+class TLSInfo:
+    """One TLS session: protocol, cipher, the chain and what was (not) verified."""
+
+    server_name: str  # the name checked (and sent as SNI)
+    version: str | None
+    cipher: str | None
+    bits: int | None
+    chain: tuple[CertificateInfo, ...]  # leaf first
+    checked_chain: bool  # the context verified the chain against trusted CAs
+    checked_name: bool  # ... and the name against the certificate
+    note: str = ""  # where this came from when it is not the live connection
+
+    @property
+    def leaf(self) -> CertificateInfo | None:
+        return self.chain[0] if self.chain else None
+
+    @property
+    def verified(self) -> bool:
+        return self.checked_chain and self.checked_name
+
+    def problems(self, now: dt.datetime | None = None) -> list[str]:
+        """What is wrong with the certificate as far as can be told without verifying it."""
+        leaf = self.leaf
+        if leaf is None:
+            return ["the server sent no certificate"]
+        found = []
+        validity = leaf.validity_problem(now)
+        if validity:
+            found.append(validity)
+        if not leaf.matches(self.server_name):
+            found.append(f"name mismatch: it is for {_names_text(leaf)}, not {self.server_name}")
+        if leaf.self_issued:
+            found.append("self-signed")
+        if leaf.signature in WEAK_SIGNATURES:
+            found.append(f"weak signature ({leaf.signature})")
+        return found
+
+
+def _names_text(cert: CertificateInfo, limit: int = 4) -> str:
+    names = list(cert.names)
+    if not names:
+        return "no name at all"
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def session_info(obj: ssl.SSLObject, context: ssl.SSLContext, server_name: str) -> TLSInfo:
+    """Describe the live TLS session of ``obj``, made with ``context``."""
+    checked_chain = context.verify_mode == ssl.CERT_REQUIRED
+    chain = parse_chain(peer_chain(obj, verified=checked_chain))
+    cipher = obj.cipher()
+    return TLSInfo(
+        server_name=server_name,
+        version=obj.version(),
+        cipher=cipher[0] if cipher else None,
+        bits=cipher[2] if cipher else None,
+        chain=chain,
+        checked_chain=checked_chain,
+        checked_name=checked_chain and context.check_hostname,
+    )
+
+
+Line = tuple[str, str]  # (text, level: info / warning / error)
+
+
+def summary_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[Line]:
+    """The few lines shown after a handshake: session, certificate, verification."""
+    bits = f" ({info.bits}-bit)" if info.bits else ""
+    lines: list[Line] = [
+        (f"TLS established: {info.version or 'unknown version'}, {info.cipher}{bits}", "info")
+    ]
+    leaf = info.leaf
+    if leaf is not None:
+        lines += [
+            (f"certificate: {leaf.subject_text}", "info"),
+            (f"  names:   {_names_text(leaf, 8)}", "info"),
+            (f"  issuer:  {leaf.issuer_text}", "info"),
+            (f"  valid:   {_validity_text(leaf, now)}", "info"),
+        ]
+    lines.append(verification_line(info, now))
+    return lines
+
+
+def _validity_text(cert: CertificateInfo, now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    span = f"{format_time(cert.not_before)} to {format_time(cert.not_after)}"
+    days = (cert.not_after - now).days
+    if cert.not_after < now:
+        return f"{span} (EXPIRED {-days} days ago)"
+    if cert.not_before > now:
+        return f"{span} (NOT YET VALID)"
+    return f"{span} ({days} days left)"
+
+
+def verification_line(info: TLSInfo, now: dt.datetime | None = None) -> Line:
+    if info.verified:
+        return (
+            f"  verified: yes (chain to a trusted CA; valid for {info.server_name})",
+            "info",
+        )
+    problems = info.problems(now)
+    if not info.checked_chain:
+        why = "; ".join(problems) if problems else "no problem seen in the certificate itself"
+        return (f"  verified: NO (--no-verify, chain not checked): {why}", "warning")
+    # Chain checked but not the name (check_hostname off).
+    names = [p for p in problems if p.startswith("name mismatch")]
+    return (f"  verified: chain only, the name was not checked; {'; '.join(names)}", "warning")
+
+
+def chain_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[str]:
+    """`/cert`: every certificate of the chain in detail."""
+    out = [
+        f"TLS {info.version}, {info.cipher} ({info.bits}-bit) with {info.server_name}"
+        + (f" — {info.note}" if info.note else "")
+    ]
+    if not info.chain:
+        out.append("the server sent no certificate")
+    for depth, cert in enumerate(info.chain):
+        role = "server" if depth == 0 else ("root CA" if cert.self_issued else "CA")
+        out += [
+            f"[{depth}] {role}: {cert.subject_text}",
+            f"    issuer:      {cert.issuer_text}",
+            f"    valid:       {_validity_text(cert, now)}",
+            f"    key:         {cert.key} · signed with {cert.signature}",
+            f"    serial:      {cert.serial:X}",
+            f"    SHA-256:     {cert.sha256}",
+        ]
+        if cert.names and depth == 0:
+            out.append(f"    names:       {', '.join(cert.names)}")
+        if cert.other_names:
+            out.append(f"    also:        {', '.join(cert.other_names)}")
+    if len(info.chain) == 1 and not info.checked_chain and not info.chain[0].self_issued:
+        out.append(
+            "(only the server's own certificate is shown: the rest of the chain was"
+            " not sent or not available)"
+        )
+    out.append(verification_line(info, now)[0].strip())
+    return out
+
+
+# --- why a handshake failed, in one line -----------------------------------------------
+
+# OpenSSL verify codes (x509_vfy.h) -> one-line templates. {name}: the name checked;
+# {cert}: facts from the certificate when a second, unverified look could fetch it.
+VERIFY_ERRORS: Mapping[int, str] = {
+    9: "the certificate for {name} is not valid yet{when}",
+    10: "the certificate for {name} has expired{when}",
+    18: "the certificate for {name} is self-signed{subject}; trust it with --cafile FILE"
+    " or look anyway with --no-verify",
+    19: "the certificate for {name} is not from a trusted CA (a self-signed CA in the chain"
+    "{issuer}); use --cafile FILE for a private CA, or --no-verify",
+    20: "the certificate for {name} is not from a trusted CA (unknown issuer{issuer});"
+    " use --cafile FILE for a private CA, or --no-verify",
+    2: "the certificate for {name} is not from a trusted CA (unknown issuer{issuer});"
+    " use --cafile FILE for a private CA, or --no-verify",
+    21: "the certificate for {name} cannot be checked (no issuer to verify it{issuer});"
+    " use --cafile FILE, or --no-verify",
+    62: "name mismatch: the certificate is for {names}, not {name}",
+    64: "name mismatch: the certificate is for {names}, not {name}",
+    23: "the certificate for {name} has been revoked",
+    24: "a CA certificate in the chain for {name} is not allowed to be a CA",
+    26: "the certificate for {name} is not meant for a TLS server (wrong purpose)",
+    7: "the certificate signature for {name} does not verify (forged or corrupt)",
+    66: "the certificate for {name} has a key that is too small",
+    67: "a CA in the chain for {name} has a key that is too small",
+    68: "a certificate in the chain for {name} uses a signature hash that is too weak",
+}
+
+
+def describe_verify_error(
+    exc: ssl.SSLCertVerificationError, name: str, leaf: CertificateInfo | None = None
+) -> str:
+    """One line for a certificate that failed verification (details from ``leaf`` if known)."""
+    message = str(exc.verify_message or exc.reason or exc)
+    template = VERIFY_ERRORS.get(int(exc.verify_code or 0))
+    if template is None:
+        return f"certificate verification failed for {name}: {message}"
+    when = ""
+    if leaf is not None:
+        if exc.verify_code == 10:
+            when = f" (it expired on {format_time(leaf.not_after)})"
+        elif exc.verify_code == 9:
+            when = f" (valid from {format_time(leaf.not_before)})"
+    return template.format(
+        name=name,
+        when=when,
+        subject=f" ({leaf.subject_text})" if leaf else "",
+        issuer=f": {leaf.issuer_text}" if leaf else "",
+        names=_names_text(leaf) if leaf else "other names",
+    )
+
+
+# ssl error reasons (OpenSSL's) -> what they mean for an SMTP client; {hint} depends on
+# whether TLS was implicit (--tls) or started with STARTTLS.
+TLS_ERRORS: Mapping[str, str] = {
+    "WRONG_VERSION_NUMBER": "the server answered in plain text, not TLS{hint}",
+    "UNKNOWN_PROTOCOL": "the server answered in plain text, not TLS{hint}",
+    "HTTP_REQUEST": "the server answered in plain text, not TLS{hint}",
+    "RECORD_LAYER_FAILURE": "the server answered in plain text, not TLS{hint}",
+    "PACKET_LENGTH_TOO_LONG": "the server answered with something that is not TLS{hint}",
+    "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the TLS handshake",
+    "EOF": "the server closed the connection during the TLS handshake",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "no TLS version in common with the server",
+    "UNSUPPORTED_PROTOCOL": "no TLS version in common with the server",
+    "NO_PROTOCOLS_AVAILABLE": "no TLS version in common with the server",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "the server refused the handshake (no cipher in common,"
+    " or it wants a client certificate: --client-cert)",
+    "NO_SHARED_CIPHER": "no cipher in common with the server",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the server wants a client certificate:"
+    " use --client-cert FILE (and --client-key)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the server rejected our client certificate",
+    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the CA of our client certificate",
+    "TLSV1_UNRECOGNIZED_NAME": "the server does not serve the name {name} (SNI)",
+    "DH_KEY_TOO_SMALL": "the server's Diffie-Hellman key is too small (weak server set-up)",
+    "TLSV1_ALERT_INTERNAL_ERROR": "the server reported an internal TLS error",
+}
+
+_HINTS = {
+    True: " (is this a plain or STARTTLS port? try without --tls, then STARTTLS)",
+    False: " (the server did not start TLS after its 220)",
+}
+
+
+def describe_tls_error(exc: BaseException, name: str, *, implicit: bool) -> str:
+    """One line for a TLS handshake that failed for a reason other than the certificate."""
+    if isinstance(exc, ssl.SSLEOFError | ConnectionResetError | BrokenPipeError):
+        return TLS_ERRORS["EOF"]
+    reason = str(getattr(exc, "reason", None) or "")
+    template = TLS_ERRORS.get(reason)
+    if template is not None:
+        return template.format(hint=_HINTS[implicit], name=name)
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {reason or exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def parse_chain(ders: Sequence[bytes]) -> tuple[CertificateInfo, ...]:
+    """Parse what can be parsed of a chain (a broken certificate is skipped, not fatal)."""
+    out = []
+    for der in ders:
+        try:
+            out.append(parse_certificate(der))
+        except CertificateError:
+            continue
+    return tuple(out)
