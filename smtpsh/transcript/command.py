@@ -1,0 +1,197 @@
+"""`smtpsh replay FILE [HOST[:PORT]]`: a recorded session as a regression test.
+
+Exit status: 0 when every step matched, 1 when one differed or could not run, 2 for a
+file or option that is wrong (nothing was sent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from smtpsh.net.client import SMTPClient
+from smtpsh.protocol.auth import Credentials
+from smtpsh.protocol.errors import SmtpshError
+from smtpsh.protocol.replies import Reply
+from smtpsh.shell.render import Printer, colour_wanted
+from smtpsh.transcript.model import Transcript, TranscriptError
+from smtpsh.transcript.reader import read
+
+EXIT_DIFFERED = 1
+EXIT_USAGE = 2
+
+
+class ReplayUsageError(SmtpshError):
+    """Options that cannot work with this transcript (said before anything is sent)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Send the client lines of a transcript (smtpsh --record, swaks output or an RFC-style"
+        " C:/S: dialogue) and compare each reply with the recorded one. Exit 0 only when"
+        " every step matched."
+    )
+    parser.add_argument("file", metavar="FILE", help="the transcript to replay")
+    parser.add_argument(
+        "target",
+        nargs="?",
+        metavar="HOST[:PORT]",
+        help="the server (default: the one in the transcript's '# connect' line)",
+    )
+    check = parser.add_argument_group("comparing")
+    check.add_argument(
+        "--strict", action="store_true", help="compare the text of every reply line too"
+    )
+    check.add_argument("--pace", action="store_true", help="keep the recorded timing")
+    check.add_argument(
+        "--dry-run", action="store_true", help="print what would be sent; connect to nothing"
+    )
+    check.add_argument(
+        "-v", "--verbose", action="store_true", help="show every line sent and received"
+    )
+    auth = parser.add_argument_group("AUTH (the transcript holds no secrets)")
+    auth.add_argument("--user", metavar="NAME", help="user name for a recorded AUTH")
+    auth.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="read the password (or XOAUTH2 token) from the first line of FILE",
+    )
+    conn = parser.add_argument_group("connection")
+    conn.add_argument("--timeout", type=float, metavar="S", help="reply timeout in seconds")
+    conn.add_argument("--connect-timeout", type=float, default=30.0, metavar="S", help="default 30")
+    family = conn.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
+    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument("--tls", action="store_true", help="implicit TLS from the first byte")
+    tls.add_argument("--no-verify", action="store_true", help="do not verify the certificate")
+    tls.add_argument("--cafile", metavar="FILE", help="also trust the CA certificates in FILE")
+    tls.add_argument("--client-cert", metavar="FILE", help="present this client certificate")
+    tls.add_argument("--client-key", metavar="FILE", help="the key of --client-cert")
+    parser.add_argument(
+        "--color", choices=("auto", "always", "never"), default="auto", help="default auto"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from smtpsh.shell.app import run_coroutine
+
+    printer = Printer(colour=colour_wanted(args.color, sys.stdout))
+    try:
+        transcript = read(args.file)
+        target = _target(args, transcript)
+        _check_options(args, target)
+        if args.dry_run:
+            from smtpsh.transcript.replay import dry_run
+
+            return dry_run(transcript, target, printer)
+        credentials = (
+            load_credentials(args.user, args.password_file, transcript)
+            if transcript.has_secrets_to_fill
+            else None
+        )
+    except (TranscriptError, ReplayUsageError) as exc:
+        print(f"smtpsh replay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return run_coroutine(_replay(args, transcript, target, credentials, printer))
+
+
+def _target(args: argparse.Namespace, transcript: Transcript) -> str:
+    from smtpsh.cli import UsageError, parse_target
+    from smtpsh.net.client import format_address
+
+    given = args.target or transcript.target
+    if not given:
+        raise ReplayUsageError(
+            f"{transcript.source} names no server (no '# connect' line): give HOST[:PORT]"
+        )
+    try:
+        host, port = parse_target(given, None)
+    except UsageError as exc:
+        raise ReplayUsageError(str(exc)) from None
+    return format_address(host, port or 25)
+
+
+def _check_options(args: argparse.Namespace, target: str) -> None:
+    """Load the TLS files once before anything is sent: a bad --cafile is a usage error."""
+    from smtpsh.cli import UsageError, client_options, parse_target
+
+    host, port = parse_target(target, None)
+    try:
+        client_options(args, host, port or 25)
+    except UsageError as exc:
+        raise ReplayUsageError(str(exc)) from None
+
+
+def load_credentials(
+    user: str | None, password_file: str | None, transcript: Transcript
+) -> Credentials:
+    """User name and secret for a recorded AUTH: options first, then a prompt on a terminal."""
+    interactive = sys.stdin.isatty()
+    if not user and not interactive:
+        raise ReplayUsageError(
+            f"{transcript.source} authenticates (AUTH, masked): give --user NAME and"
+            " --password-file FILE"
+        )
+    if not user:
+        user = input("user name for AUTH: ").strip()
+    if password_file:
+        secret = read_secret_file(password_file)
+    elif interactive:
+        secret = getpass.getpass(f"password for {user}: ")
+    else:
+        raise ReplayUsageError(
+            f"{transcript.source} authenticates (AUTH, masked): give --password-file FILE"
+        )
+    return Credentials(user, secret)
+
+
+def read_secret_file(path: str) -> str:
+    """The first line of ``path``, without its line ending."""
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ReplayUsageError(f"cannot read the password file {path}: {reason}") from None
+    secret = text.split("\n", 1)[0].removesuffix("\r")
+    if not secret:
+        raise ReplayUsageError(f"the password file {path} is empty")
+    return secret
+
+
+async def _replay(
+    args: argparse.Namespace,
+    transcript: Transcript,
+    default_target: str,
+    credentials: Credentials | None,
+    printer: Printer,
+) -> int:
+    from smtpsh.cli import client_options, parse_target
+    from smtpsh.shell.render import Renderer
+    from smtpsh.transcript.replay import Replayer, Reporter
+
+    observers = [Renderer(printer, annotate_on=False, echo_sent=True)] if args.verbose else []
+
+    async def opener(target: str | None, implicit_tls: bool) -> tuple[SMTPClient, Reply | None]:
+        host, port = parse_target(args.target or target or default_target, None)
+        options = client_options(args, host, port or 25)
+        options.implicit_tls = options.implicit_tls or implicit_tls
+        client = SMTPClient(options, observers)
+        banner = await client.open()
+        return client, banner
+
+    mode = "codes and text must match" if args.strict else "codes must match, text may differ"
+    printer.emit([("bold", f"replaying {transcript.source} against {default_target} ({mode})")])
+    replayer = Replayer(
+        transcript,
+        opener,
+        Reporter(printer),
+        strict=args.strict,
+        pace=args.pace,
+        credentials=credentials,
+        timeout=args.timeout,
+    )
+    summary = await replayer.run()
+    return 0 if summary.ok else EXIT_DIFFERED
