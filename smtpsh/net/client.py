@@ -39,6 +39,11 @@ class ClientObserver:
     def on_sent(self, client: SMTPClient, text: str, kind: str) -> None:
         """A line left us. ``text`` is display-safe (secrets masked); kind: command/data/raw."""
 
+    def on_body(self, client: SMTPClient, wire: bytes, kind: str) -> None:
+        """Message bytes exactly as they left us; kind "data" (CRLF, dot-stuffed, the final
+        '.' included) or "bdat" (one chunk). Sent whether or not on_sent shows them: for
+        observers that keep the message itself, like the transcript recorder."""
+
     def on_reply(self, client: SMTPClient, event: ReplyEvent) -> None: ...
 
     def on_meta(self, client: SMTPClient, text: str, level: str = "info") -> None:
@@ -301,11 +306,13 @@ class SMTPClient:
         """One line of a message typed in DATA mode (CRLF added, dot-stuffed)."""
         wire = self.conn.send_data(text.encode("utf-8") + b"\n")
         self._tell("on_sent", text, "data")
+        self._tell("on_body", wire, "data")
         await self._write(wire)
 
     async def end_data(self) -> Reply:
         wire = self.conn.end_data()
         self._tell("on_sent", ".", "data")
+        self._tell("on_body", wire, "data")
         await self._write(wire)
         event = await self.wait_reply(waiting_for="the end of the message")
         return event.reply
@@ -328,7 +335,17 @@ class SMTPClient:
             for line in wire.decode("utf-8", "backslashreplace").splitlines():
                 self._tell("on_sent", line, "data")
         if wire:
+            self._tell("on_body", wire, "data")
             await self._write(wire)
+
+    async def send_bdat(self, chunk: bytes, *, last: bool) -> Command:
+        """``BDAT <len> [LAST]`` and the chunk in one write, without waiting for the reply."""
+        wire = self.conn.send_bdat(chunk, last=last)
+        command = self.conn.pending[-1]
+        self._tell("on_sent", command.display, "command")
+        self._tell("on_body", chunk, "bdat")
+        await self._write(wire)
+        return command
 
     async def send_raw(self, data: bytes, *, replies: int = 0, display: str = "") -> None:
         """Bytes exactly as given: the only path that may break the protocol, on purpose."""
