@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # Sub-command -> (module exposing add_arguments(parser) and run(args) -> int, summary).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "dns": ("smtpsh.dns", "report a mail domain's DNS: MX, SPF, DMARC, MTA-STS, TLSA, DKIM"),
+    "replay": ("smtpsh.transcript.command", "replay a recorded session, diff the replies"),
 }
 
 EXAMPLES = """\
@@ -114,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output")
     out.add_argument("--no-annotate", action="store_true", help="do not explain each reply")
     out.add_argument(
+        "--record",
+        metavar="FILE",
+        help="write the dialogue to a transcript FILE (mode 0600) for `smtpsh replay`",
+    )
+    out.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
@@ -197,6 +203,13 @@ def _run_session(args: argparse.Namespace) -> int:
     settings = ShellSettings(
         helo=args.helo or _default_helo(), annotate=not args.no_annotate, interactive=interactive
     )
+    if args.record:
+        from smtpsh.transcript.recorder import RecordError, TranscriptRecorder
+
+        try:
+            settings.observers.append(TranscriptRecorder.open(args.record))
+        except RecordError as exc:
+            raise UsageError(str(exc)) from None
     shell = Shell(options, settings, printer)
     if args.sandbox:
         return run_coroutine(_with_sandbox(shell, args))

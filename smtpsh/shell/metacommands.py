@@ -31,7 +31,9 @@ class MetaCommand:
 META: dict[str, MetaCommand] = {}
 
 # Modules that register further meta-commands when imported (one per feature).
-FEATURE_MODULES: list[str] = []
+FEATURE_MODULES: list[str] = [
+    "smtpsh.shell.record_commands",
+]
 
 
 def meta(
