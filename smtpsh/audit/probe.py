@@ -1,0 +1,406 @@
+"""`smtpsh probe HOST` (and `/probe` in the shell): one footprint of an SMTP service.
+
+Banner and the software it names, EHLO capabilities, HELP, STARTTLS (offered, works,
+required, the certificate), AUTH mechanisms before and after TLS, whether VRFY and EXPN
+tell users apart, the 16 open-relay tests and, when AUTH NTLM is offered, what the NTLM
+challenge reveals. report.py turns the result into findings, text and JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import ssl
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from smtpsh.audit.common import (
+    AUTHORISATION_NOTE,
+    AuditError,
+    Paint,
+    Target,
+    add_target_arguments,
+    greet,
+    hang_up,
+    run_main,
+    target_from_args,
+)
+from smtpsh.audit.enum import REFERENCE_NAMES, Verdict, canary_name, classify
+from smtpsh.audit.ntlm import NTLMError, NTLMInfo, decode_challenge_line, negotiate_line
+from smtpsh.audit.relay import RelayConfig, RelayReport, RelayRunner
+from smtpsh.audit.software import Software, identify
+from smtpsh.cli import UsageError
+from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
+from smtpsh.net.tls import TLSSettings, make_context
+from smtpsh.protocol.replies import Reply
+
+# Ports where mail is submitted by users: there TLS must be required (RFC 8314). On 25 a
+# publicly referenced MX must not require it (RFC 3207 §4).
+SUBMISSION_PORTS = frozenset({587, 2525})
+
+
+@dataclass
+class VerbCheck:
+    """How the server answers VRFY or EXPN for an impossible name and for real-looking ones."""
+
+    verb: str
+    state: str = "not tried"  # reveals | same-answer | unsupported | refused | not tried
+    canary: tuple[str, Reply] | None = None
+    reference: tuple[str, Reply] | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            **{key: {"name": pair[0], "reply": pair[1].wire_lines()}
+               for key, pair in (("canary", self.canary), ("reference", self.reference))
+               if pair is not None},
+        }
+
+
+@dataclass
+class TLSResult:
+    offered: bool = False
+    implicit: bool = False
+    works: bool | None = None
+    reply: Reply | None = None  # the answer to STARTTLS
+    error: str = ""  # why the handshake (or STARTTLS) failed
+    verified: bool | None = None
+    verify_error: str = ""  # the certificate did not verify (the session was redone without)
+    version: str | None = None
+    cipher: str | None = None
+    lines: list[str] = field(default_factory=list)  # certificate summary, one fact a line
+    problems: list[str] = field(default_factory=list)
+    summary_source: str = ""  # how the certificate summary was made
+    required: bool | None = None  # MAIL refused in clear (530) before STARTTLS
+    required_evidence: Reply | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "offered": self.offered,
+            "implicit": self.implicit,
+            "works": self.works,
+            "error": self.error or None,
+            "verified": self.verified,
+            "verify_error": self.verify_error or None,
+            "version": self.version,
+            "cipher": self.cipher,
+            "certificate": self.lines,
+            "problems": self.problems,
+            "required": self.required,
+        }
+
+
+@dataclass
+class ProbeReport:
+    host: str
+    port: int
+    banner: Reply | None = None
+    banner_ms: float | None = None
+    server_name: str = ""
+    hello: Reply | None = None
+    esmtp: bool = False
+    capabilities: dict[str, str] = field(default_factory=dict)
+    capabilities_tls: dict[str, str] | None = None
+    help: Reply | None = None
+    software: list[Software] = field(default_factory=list)
+    tls: TLSResult = field(default_factory=TLSResult)
+    auth_plain: list[str] = field(default_factory=list)
+    auth_tls: list[str] | None = None
+    vrfy: VerbCheck = field(default_factory=lambda: VerbCheck("VRFY"))
+    expn: VerbCheck = field(default_factory=lambda: VerbCheck("EXPN"))
+    relay: RelayReport | None = None
+    relay_error: str = ""
+    ntlm: NTLMInfo | None = None
+    ntlm_error: str = ""
+    problems: list[str] = field(default_factory=list)  # steps that could not be done
+    fatal: str = ""  # nothing could be probed
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def _describe_tls(
+    client: SMTPClient, context: ssl.SSLContext, name: str, result: TLSResult
+) -> None:
+    """Session and certificate summary: smtpsh.net.certinfo when present, else the basics."""
+    obj = client.ssl_object
+    if obj is None:
+        return
+    result.version = obj.version()
+    cipher = obj.cipher()
+    result.cipher = cipher[0] if cipher else None
+    try:
+        from smtpsh.net import certinfo
+    except ImportError:
+        certinfo = None  # type: ignore[assignment]
+    if certinfo is not None:
+        info = certinfo.session_info(obj, context, name)
+        result.lines = [text.strip() for text, _level in certinfo.summary_lines(info)]
+        result.problems = info.problems()
+        result.summary_source = "smtpsh.net.certinfo"
+        return
+    cert: dict[str, Any] = obj.getpeercert() or {}
+    subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
+    issuer = ", ".join(f"{k}={v}" for rdn in cert.get("issuer", ()) for k, v in rdn)
+    result.lines = [f"TLS {result.version}, {result.cipher}"]
+    if cert:
+        result.lines += [f"certificate: {subject}", f"issuer: {issuer}",
+                         f"valid until: {cert.get('notAfter', '?')}"]
+    result.summary_source = "minimal (ssl module; details only for verified certificates)"
+
+
+class Prober:
+    def __init__(
+        self,
+        target: Target,
+        *,
+        relay: bool = True,
+        relay_config: RelayConfig | None = None,
+        verify: bool = True,
+    ) -> None:
+        self.target = target
+        self.do_relay = relay
+        self.relay_config = relay_config or RelayConfig()
+        self.verify = verify
+        self.report = ProbeReport(target.options.host, target.options.port)
+        self._tls_context = target.options.ssl_context  # the one STARTTLS worked with
+
+    async def _connect(self) -> SMTPClient:
+        client = SMTPClient(self.target.options)
+        started = time.monotonic()
+        banner, hello = await greet(client, self.target.helo)
+        if self.report.banner is None:
+            self.report.banner, self.report.hello = banner, hello
+            self.report.banner_ms = (time.monotonic() - started) * 1000
+        if banner.code != 220:
+            await client.close()
+            raise AuditError(f"the server refused the session: {' '.join(banner.wire_lines())}")
+        return client
+
+    async def _connect_first(self) -> SMTPClient:
+        """The first connection; with implicit TLS a certificate that does not verify is
+        noted and the probe goes on without verification (like the STARTTLS case)."""
+        try:
+            return await self._connect()
+        except ConnectError as exc:
+            if not (self.target.options.implicit_tls and self.verify and "TLS" in str(exc)):
+                raise
+            options = dataclasses.replace(
+                self.target.options, ssl_context=make_context(TLSSettings(verify=False))
+            )
+            self.target = Target(options, self.target.helo, self.target.starttls)
+            client = await self._connect()
+            self.report.tls.verify_error = str(exc).removeprefix("TLS: ")
+            self.verify = False
+            return client
+
+    async def run(self) -> ProbeReport:
+        report = self.report
+        try:
+            client = await self._connect_first()
+        except (ConnectError, ConnectionClosedError, ReplyTimeout, AuditError) as exc:
+            report.fatal = str(exc)
+            if isinstance(exc, ReplyTimeout) and not self.target.options.implicit_tls:
+                report.fatal += " (if this port expects TLS from the first byte, add --tls)"
+            return report
+        try:
+            await self._plain_phase(client)
+            client = await self._tls_phase(client)
+            # On the session a client would use: encrypted when TLS works.
+            for verb, check in (("VRFY", report.vrfy), ("EXPN", report.expn)):
+                await self._check_verb(client, verb, check)
+            self._identify()
+            await self._ntlm_phase(client)
+        except (ConnectionClosedError, ReplyTimeout) as exc:
+            report.problems.append(f"the session ended early: {exc}")
+        finally:
+            await hang_up(client)
+        if self.do_relay:
+            await self._relay_phase()
+        return report
+
+    # --- phases --------------------------------------------------------------------------
+
+    async def _plain_phase(self, client: SMTPClient) -> None:
+        report = self.report
+        session = client.session
+        report.server_name = session.server_name
+        report.esmtp = session.esmtp
+        report.capabilities = dict(session.extensions)
+        report.auth_plain = session.auth_mechanisms
+        report.tls.implicit = self.target.options.implicit_tls
+        report.tls.offered = session.advertises("STARTTLS")
+        report.help = await client.command("HELP")
+        if report.tls.implicit:
+            report.tls.works = True
+            report.tls.verified = self.verify
+            _describe_tls(client, self.target.context, self.target.options.host, report.tls)
+            report.capabilities_tls, report.auth_tls = report.capabilities, report.auth_plain
+        elif report.tls.offered:
+            # Does the server let mail in without TLS? MAIL is harmless: RSET follows.
+            reply = await client.command("MAIL FROM:<>")
+            report.tls.required = reply.code == 530
+            report.tls.required_evidence = reply
+            if reply.klass == 2:
+                await client.command("RSET")
+
+    def _identify(self) -> None:
+        report = self.report
+        sources = [("banner", report.banner, True), ("EHLO greeting", report.hello, True),
+                   ("HELP", report.help, False)]
+        for source, reply, skip in sources:
+            if reply is None or reply.klass != 2:
+                continue
+            for line in reply.lines[:1] if source != "HELP" else reply.lines:
+                found = identify(line, source, skip_first_word=skip)
+                if found and all(s.text != found.text for s in report.software):
+                    report.software.append(found)
+
+    async def _check_verb(self, client: SMTPClient, verb: str, check: VerbCheck) -> None:
+        impossible = canary_name()
+        canary = await client.command(f"{verb} {impossible}")
+        check.canary = (impossible, canary)
+        if canary.code in (500, 502, 504):
+            check.state = "unsupported"
+            return
+        if canary.klass == 4 or canary.code == 530:
+            check.state = "refused"
+            return
+        for name in REFERENCE_NAMES:
+            reply = await client.command(f"{verb} {name}")
+            check.reference = (name, reply)
+            if classify(reply, canary) is Verdict.FOUND:
+                check.state = "reveals"
+                return
+        check.state = "same-answer"
+
+    async def _tls_phase(self, client: SMTPClient) -> SMTPClient:
+        report = self.report
+        tls = report.tls
+        if tls.implicit or not tls.offered:
+            return client
+        context = self.target.context
+        try:
+            tls.reply = await client.starttls(context)
+        except ConnectionClosedError as exc:
+            await client.close()
+            if not self.verify:
+                tls.works, tls.error = False, str(exc)
+                return await self._connect()
+            # Perhaps only the certificate failed: look again without verifying. If that
+            # works, verification was the problem; if not, TLS itself is broken.
+            context = make_context(TLSSettings(verify=False))
+            client = await self._connect()
+            try:
+                tls.reply = await client.starttls(context)
+            except ConnectionClosedError as again:
+                tls.works, tls.error = False, str(again)
+                await client.close()
+                return await self._connect()
+            tls.verify_error = str(exc).removeprefix("TLS: ")
+        if tls.reply.code != 220:
+            tls.works = False
+            tls.error = f"STARTTLS answered {' '.join(tls.reply.wire_lines())}"
+            return client
+        tls.works = True
+        self._tls_context = context
+        tls.verified = self.verify and not tls.verify_error
+        _describe_tls(client, context, self.target.options.host, tls)
+        await client.command(f"EHLO {self.target.helo}")
+        report.capabilities_tls = dict(client.session.extensions)
+        report.auth_tls = client.session.auth_mechanisms
+        return client
+
+    async def _ntlm_phase(self, client: SMTPClient) -> None:
+        report = self.report
+        offered = client.session.auth_mechanisms
+        if "NTLM" not in offered and "NTLM" not in report.auth_plain:
+            return
+        if "NTLM" not in offered:
+            return  # offered before TLS only, and this connection is now encrypted
+        reply = await client.command("AUTH NTLM")
+        if reply.code != 334:
+            report.ntlm_error = f"AUTH NTLM answered {' '.join(reply.wire_lines())}"
+            return
+        reply = await client.command(negotiate_line())
+        try:
+            if reply.code != 334 or not reply.lines:
+                report.ntlm_error = f"no NTLM challenge: {' '.join(reply.wire_lines())}"
+                return
+            report.ntlm = decode_challenge_line(reply.lines[0])
+        except NTLMError as exc:
+            report.ntlm_error = str(exc)
+        finally:
+            if reply.code == 334:
+                await client.command("*")  # cancel the exchange (RFC 4954 §4)
+
+    async def _relay_phase(self) -> None:
+        target = self.target
+        tls = self.report.tls
+        if tls.required and tls.works:
+            # Where TLS is required, relaying is only tested meaningfully inside TLS.
+            options = dataclasses.replace(target.options, ssl_context=self._tls_context)
+            target = Target(options, target.helo, starttls=True)
+        runner = RelayRunner(target, self.relay_config)
+        try:
+            self.report.relay = await runner.run()
+        except AuditError as exc:
+            self.report.relay_error = str(exc)
+
+
+# --- the sub-command ---------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Footprint an SMTP server: banner and software, EHLO capabilities, HELP, STARTTLS "
+        "and its certificate, AUTH before and after TLS, VRFY/EXPN, open relay, NTLM "
+        "information, then the dangerous settings found and why they matter. "
+        + AUTHORISATION_NOTE
+    )
+    parser.epilog = "exit status: 0 nothing dangerous found, 1 something dangerous, 2 could" \
+        " not probe"
+    add_target_arguments(parser, starttls=False)
+    out = parser.add_argument_group("probe")
+    out.add_argument("--json", action="store_true", help="the report as JSON")
+    out.add_argument("--no-relay", action="store_true", help="skip the 16 open-relay tests")
+    out.add_argument("-D", "--relay-domain", metavar="DOMAIN",
+                     help="outside domain for the relay tests (default example.com)")
+    out.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+
+def run(args: argparse.Namespace) -> int:
+    from smtpsh.audit.relay import DEFAULT_DOMAIN
+    from smtpsh.audit.report import exit_status, render_json, render_text
+
+    try:
+        target = target_from_args(args)
+    except UsageError as exc:
+        print(f"smtpsh probe: {exc}", file=sys.stderr)
+        return 2
+    prober = Prober(
+        target,
+        relay=not args.no_relay,
+        relay_config=RelayConfig(domain=args.relay_domain or DEFAULT_DOMAIN),
+        verify=not args.no_verify,
+    )
+    if run_main(_probe(prober)) == 130:
+        print("smtpsh probe: interrupted", file=sys.stderr)
+        return 130
+    report = prober.report
+    if args.json:
+        print(json.dumps(render_json(report), indent=2))
+    else:
+        paint = Paint(sys.stdout, args.color)
+        for line in render_text(report, paint):
+            print(line)
+    return exit_status(report)
+
+
+async def _probe(prober: Prober) -> int:
+    await prober.run()
+    return 0

@@ -1,0 +1,383 @@
+"""The probe report: findings (each with why it matters), text for people, JSON for tools."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from smtpsh.audit.common import Paint
+from smtpsh.audit.probe import ProbeReport, VerbCheck
+from smtpsh.audit.relay import Outcome
+from smtpsh.protocol.codes import annotate
+from smtpsh.protocol.commands import EXTENSIONS
+from smtpsh.protocol.replies import Reply
+
+# key -> (title, why it matters). The checks below decide *whether*; this says *why*.
+WHY: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "open_relay": (
+        "open relay",
+        "anyone can send mail through this server to any domain: spammers find such servers"
+        " within hours, and its address lands on blocklists, so its own mail bounces too",
+    ),
+    "vrfy": (
+        "VRFY enabled (user enumeration)",
+        "VRFY tells real user names from made-up ones, so anyone can harvest account names"
+        " for password guessing and phishing; set disable_vrfy_command = yes (Postfix) or"
+        " the equivalent",
+    ),
+    "expn": (
+        "EXPN enabled (user and list enumeration)",
+        "EXPN reveals who is behind an alias or mailing list, handing out internal addresses",
+    ),
+    "auth_in_clear": (
+        "AUTH offered without TLS (credentials in clear)",
+        "a client may send its password before encrypting: PLAIN and LOGIN are only base64,"
+        " so anyone on the path can read it; offer AUTH only after STARTTLS",
+    ),
+    "no_starttls": (
+        "STARTTLS not offered",
+        "all mail, and any password, crosses the network unencrypted and can be read or"
+        " altered on the way",
+    ),
+    "starttls_broken": (
+        "STARTTLS offered but does not work",
+        "clients that try TLS fail and, if they fall back, send in clear; strict clients"
+        " cannot deliver at all",
+    ),
+    "starttls_not_required": (
+        "STARTTLS not required",
+        "a client can submit mail (and credentials) without encrypting, and a man in the"
+        " middle can strip STARTTLS from the EHLO reply to force that",
+    ),
+    "starttls_optional_mx": (
+        "STARTTLS not required (normal for port 25)",
+        "a public MX must accept mail in clear (RFC 3207 §4) so that all senders can"
+        " deliver; MTA-STS or DANE let senders insist on TLS instead",
+    ),
+    "banner_version": (
+        "banner leaks software and version",
+        "attackers match the exact version against known vulnerabilities without any"
+        " further probing; a banner needs only the host name and 'ESMTP'",
+    ),
+    "banner_software": (
+        "banner names the software",
+        "a small hint for attackers; the version is not shown",
+    ),
+    "ntlm_info": (
+        "NTLM discloses internal names",
+        "an anonymous AUTH NTLM challenge reveals internal host and domain names and the OS"
+        " build, which helps map the internal network",
+    ),
+    "certificate": (
+        "certificate problems",
+        "clients that verify certificates (MTA-STS, DANE, submission clients) will refuse"
+        " the connection or cannot tell this server from an impostor",
+    ),
+})
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str
+    detail: str
+    dangerous: bool
+
+    @property
+    def title(self) -> str:
+        return WHY[self.key][0]
+
+    @property
+    def why(self) -> str:
+        return WHY[self.key][1]
+
+
+def _first(reply: Reply | None) -> str:
+    return reply.wire_lines()[0] if reply is not None and reply.wire_lines() else "(none)"
+
+
+def _verb_detail(check: VerbCheck) -> str:
+    pairs = [pair for pair in (check.reference, check.canary) if pair is not None]
+    return "; ".join(f"{check.verb} {name} → {_first(reply)}" for name, reply in pairs)
+
+
+# Each check returns (detail, dangerous) when the finding applies, else None.
+Check = Callable[[ProbeReport], "tuple[str, bool] | None"]
+
+
+def _open_relay(r: ProbeReport) -> tuple[str, bool] | None:
+    if r.relay is None or not r.relay.open_relay:
+        return None
+    first = r.relay.relayed[0]
+    return (f"{r.relay.summary}; e.g. MAIL FROM:<{first.case.mail_from}> RCPT"
+            f" TO:<{first.case.rcpt_to}> → {_first(first.replies[-1][1])}", True)
+
+
+def _verb(attr: str) -> Check:
+    def check(r: ProbeReport) -> tuple[str, bool] | None:
+        verb: VerbCheck = getattr(r, attr)
+        return (_verb_detail(verb), True) if verb.state == "reveals" else None
+    return check
+
+
+def _auth_in_clear(r: ProbeReport) -> tuple[str, bool] | None:
+    if r.tls.implicit or not r.auth_plain:
+        return None
+    return f"AUTH {' '.join(r.auth_plain)} offered before STARTTLS", True
+
+
+def _no_starttls(r: ProbeReport) -> tuple[str, bool] | None:
+    if r.tls.implicit or r.tls.offered or not r.esmtp:
+        return None
+    return "the EHLO reply does not list STARTTLS", True
+
+
+def _starttls_broken(r: ProbeReport) -> tuple[str, bool] | None:
+    return (r.tls.error, True) if r.tls.offered and r.tls.works is False else None
+
+
+def _not_required(mx: bool) -> Check:
+    def check(r: ProbeReport) -> tuple[str, bool] | None:
+        if not (r.tls.offered and r.tls.required is False) or (r.port == 25) != mx:
+            return None
+        return f"MAIL FROM:<> in clear → {_first(r.tls.required_evidence)}", not mx
+    return check
+
+
+def _banner(with_version: bool) -> Check:
+    def check(r: ProbeReport) -> tuple[str, bool] | None:
+        leaks = [s for s in r.software if bool(s.version) == with_version]
+        if not leaks or (not with_version and any(s.version for s in r.software)):
+            return None
+        return "; ".join(f"{s.text} (from the {s.source}: '{s.evidence}')" for s in leaks), \
+            with_version
+    return check
+
+
+def _ntlm(r: ProbeReport) -> tuple[str, bool] | None:
+    if r.ntlm is None or not r.ntlm.items():
+        return None
+    return ", ".join(f"{label}: {value}" for label, value in r.ntlm.items()), True
+
+
+def _certificate(r: ProbeReport) -> tuple[str, bool] | None:
+    # The verification error says it best; else what certinfo saw in the certificate.
+    problems = [r.tls.verify_error] if r.tls.verify_error else r.tls.problems
+    return ("; ".join(problems), False) if r.tls.works and problems else None
+
+
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("open_relay", _open_relay),
+    ("vrfy", _verb("vrfy")),
+    ("expn", _verb("expn")),
+    ("auth_in_clear", _auth_in_clear),
+    ("no_starttls", _no_starttls),
+    ("starttls_broken", _starttls_broken),
+    ("starttls_not_required", _not_required(mx=False)),
+    ("starttls_optional_mx", _not_required(mx=True)),
+    ("banner_version", _banner(with_version=True)),
+    ("banner_software", _banner(with_version=False)),
+    ("ntlm_info", _ntlm),
+    ("certificate", _certificate),
+)
+
+
+def findings(report: ProbeReport) -> list[Finding]:
+    out = []
+    for key, check in CHECKS:
+        hit = check(report)
+        if hit is not None:
+            out.append(Finding(key, hit[0], hit[1]))
+    return out
+
+
+def exit_status(report: ProbeReport) -> int:
+    if report.fatal:
+        return 2
+    return 1 if any(f.dangerous for f in findings(report)) else 0
+
+
+# --- text --------------------------------------------------------------------------------
+
+VERB_STATES: Mapping[str, str] = MappingProxyType({
+    "reveals": "ENABLED: tells real names from made-up ones",
+    "same-answer": "answers, but gives a real-looking name the same answer as a made-up one",
+    "unsupported": "disabled or not implemented",
+    "refused": "refused before authentication or TLS, or for now (4xx/530)",
+    "not tried": "not tried",
+})
+
+
+def _label(name: str, paint: Paint) -> str:
+    return paint(f"{name:<10}", "bold")
+
+
+def _capability_lines(caps: Mapping[str, str], paint: Paint) -> list[str]:
+    lines = []
+    for keyword, args in caps.items():
+        shown = f"{keyword} {args}".strip()
+        meaning = EXTENSIONS.get(keyword, "not a registered extension (vendor-specific?)")
+        lines.append(f"  {shown:<28} " + paint(meaning, "dim"))
+    return lines
+
+
+def _reply_block(reply: Reply | None, paint: Paint, indent: str = "  ") -> list[str]:
+    if reply is None:
+        return [f"{indent}(no answer)"]
+    lines = [indent + text for text in reply.wire_lines()]
+    if reply.code:
+        lines.append(paint(f"{indent}↳ {annotate(reply.code, reply.enhanced)}", "dim"))
+    return lines
+
+
+def render_text(report: ProbeReport, paint: Paint) -> list[str]:
+    r = report
+    out = [paint(f"probe of {r.address}", "bold")]
+    if r.banner is None:
+        out.append(paint(f"could not probe: {r.fatal}", "red"))
+        return out
+    ms = f"  ({r.banner_ms:.0f} ms)" if r.banner_ms is not None else ""
+    out.append(f"{_label('banner', paint)}{' | '.join(r.banner.wire_lines())}{ms}")
+    if r.fatal:
+        out.append(paint(f"could not probe: {r.fatal}", "red"))
+        return out
+    software = ", ".join(f"{s.text} (from the {s.source})" for s in r.software)
+    out.append(f"{_label('software', paint)}{software or 'not revealed'}")
+    greeting = r.hello.lines[0] if r.hello is not None and r.hello.lines else "(none)"
+    out.append(f"{_label('EHLO', paint)}{greeting if r.esmtp else 'refused; HELO: ' + greeting}")
+    out += _capability_lines(r.capabilities, paint)
+    out.append(_label("HELP", paint).rstrip())
+    out += _reply_block(r.help, paint)
+    out += _tls_lines(r, paint)
+    after = " ".join(r.auth_tls) if r.auth_tls else ("none" if r.auth_tls is not None else "-")
+    out.append(f"{_label('AUTH', paint)}before TLS: {' '.join(r.auth_plain) or 'none'}"
+               f" · after TLS: {after}")
+    for check in (r.vrfy, r.expn):
+        out.append(f"{_label(check.verb, paint)}{VERB_STATES[check.state]}")
+        if check.state != "not tried":
+            out.append(paint(f"  {_verb_detail(check)}", "dim"))
+    out += _relay_lines(r, paint)
+    out += _ntlm_lines(r, paint)
+    for problem in r.problems:
+        out.append(paint(f"! {problem}", "yellow"))
+    out.append("")
+    out += findings_lines(findings(r), paint)
+    return out
+
+
+def _tls_lines(r: ProbeReport, paint: Paint) -> list[str]:
+    tls = r.tls
+    if tls.implicit:
+        head = "implicit TLS (from the first byte)"
+    elif not tls.offered:
+        head = paint("not offered", "red")
+    elif tls.works:
+        head = "offered · works"
+    else:
+        head = paint(f"offered · FAILS: {tls.error}", "red")
+    out = [f"{_label('TLS' if tls.implicit else 'STARTTLS', paint)}{head}"]
+    if tls.verify_error:
+        out.append(paint(f"  certificate did not verify: {tls.verify_error}", "yellow"))
+        out.append(paint("  (the session below was made without verification to look at it)",
+                         "dim"))
+    # After a second, unverified look, certinfo's own "verified: NO" line would mislead.
+    out += [f"  {line}" for line in tls.lines
+            if not (tls.verify_error and line.startswith("verified:"))]
+    if tls.lines and tls.summary_source and "minimal" in tls.summary_source:
+        out.append(paint(f"  (certificate summary: {tls.summary_source})", "dim"))
+    if tls.required is not None:
+        state = "yes" if tls.required else "no"
+        out.append(f"  required: {state} (MAIL FROM:<> before STARTTLS →"
+                   f" {_first(tls.required_evidence)})")
+    if r.capabilities_tls is not None and not tls.implicit:
+        before, after = r.capabilities, r.capabilities_tls
+        added = {k: v for k, v in after.items() if before.get(k) != v}
+        gone = [k for k in before if k not in after]
+        if not added and not gone:
+            out.append("  EHLO after TLS: the same capabilities")
+        else:
+            out.append("  EHLO after TLS: " + ", ".join(
+                [f"+{k} {v}".strip() for k, v in added.items()] + [f"-{k}" for k in gone]))
+    return out
+
+
+def _relay_lines(r: ProbeReport, paint: Paint) -> list[str]:
+    if r.relay_error:
+        return [f"{_label('relay', paint)}" + paint(f"not tested: {r.relay_error}", "yellow")]
+    if r.relay is None:
+        return [f"{_label('relay', paint)}not tested (--no-relay)"]
+    style = "red" if r.relay.open_relay else ("yellow" if r.relay.unanswered else "green")
+    out = [f"{_label('relay', paint)}" + paint(r.relay.summary, style)]
+    for result in r.relay.results:
+        if result.outcome is Outcome.RELAYED:
+            out.append(f"  [{result.case.number:>2}] MAIL FROM:<{result.case.mail_from}>"
+                       f" RCPT TO:<{result.case.rcpt_to}> → {_first(result.replies[-1][1])}")
+    return out
+
+
+def _ntlm_lines(r: ProbeReport, paint: Paint) -> list[str]:
+    offered = "NTLM" in r.auth_plain or "NTLM" in (r.auth_tls or [])
+    if not offered:
+        return [f"{_label('NTLM', paint)}not offered"]
+    if r.ntlm is None:
+        return [f"{_label('NTLM', paint)}offered; " + (r.ntlm_error or "not decoded")]
+    out = [f"{_label('NTLM', paint)}challenge decoded:"]
+    out += [f"  {label + ':':<24}{value}" for label, value in r.ntlm.items()]
+    return out
+
+
+def findings_lines(found: list[Finding], paint: Paint) -> list[str]:
+    dangerous = [f for f in found if f.dangerous]
+    notes = [f for f in found if not f.dangerous]
+    if not dangerous:
+        out = [paint("dangerous settings found: none", "green")]
+    else:
+        out = [paint(f"dangerous settings found: {len(dangerous)}", "red")]
+    for finding in dangerous:
+        out.append(paint(f"  ✗ {finding.title}", "red") + f": {finding.detail}")
+        out.append(paint(f"      why: {finding.why}", "dim"))
+    if notes:
+        out.append(paint("notes:", "bold"))
+    for finding in notes:
+        out.append(paint(f"  · {finding.title}", "yellow") + f": {finding.detail}")
+        out.append(paint(f"      why: {finding.why}", "dim"))
+    return out
+
+
+# --- JSON --------------------------------------------------------------------------------
+
+
+def _reply_json(reply: Reply | None) -> list[str] | None:
+    return reply.wire_lines() if reply is not None else None
+
+
+def render_json(report: ProbeReport) -> dict[str, object]:
+    r = report
+    found = findings(r)
+    return {
+        "target": r.address,
+        "fatal": r.fatal or None,
+        "banner": _reply_json(r.banner),
+        "banner_ms": round(r.banner_ms, 1) if r.banner_ms is not None else None,
+        "server_name": r.server_name,
+        "software": [{"name": s.name, "version": s.version, "source": s.source}
+                     for s in r.software],
+        "esmtp": r.esmtp,
+        "ehlo": _reply_json(r.hello),
+        "capabilities": [{"keyword": k, "args": v, "meaning": EXTENSIONS.get(k)}
+                         for k, v in r.capabilities.items()],
+        "capabilities_after_tls": r.capabilities_tls,
+        "help": _reply_json(r.help),
+        "tls": r.tls.as_dict(),
+        "auth": {"before_tls": r.auth_plain, "after_tls": r.auth_tls},
+        "vrfy": r.vrfy.as_dict(),
+        "expn": r.expn.as_dict(),
+        "relay": r.relay.as_dict() if r.relay else ({"error": r.relay_error}
+                                                     if r.relay_error else None),
+        "ntlm": r.ntlm.as_dict() if r.ntlm else ({"error": r.ntlm_error}
+                                                 if r.ntlm_error else None),
+        "problems": r.problems,
+        "findings": [{"key": f.key, "title": f.title, "detail": f.detail, "why": f.why,
+                      "dangerous": f.dangerous} for f in found],
+        "dangerous": any(f.dangerous for f in found),
+    }
