@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 # Sub-command -> (module exposing add_arguments(parser) and run(args) -> int, summary).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "dns": ("smtpsh.dns", "report a mail domain's DNS: MX, SPF, DMARC, MTA-STS, TLSA, DKIM"),
+    "probe": ("smtpsh.audit.probe", "footprint a server: banner, EHLO, TLS, AUTH, VRFY, relay"),
+    "enum": ("smtpsh.audit.enum", "enumerate users with VRFY/EXPN/RCPT (tarpit-aware)"),
+    "relay": ("smtpsh.audit.relay", "run the 16 open-relay tests (never sends DATA)"),
     "replay": ("smtpsh.transcript.command", "replay a recorded session, diff the replies"),
 }
 
