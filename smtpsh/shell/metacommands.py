@@ -35,6 +35,7 @@ FEATURE_MODULES: list[str] = [
     "smtpsh.shell.record_commands",
 ]
 
+    "smtpsh.shell.audit_commands",
 
 def meta(
     name: str, usage: str, summary: str, group: str = "session"
