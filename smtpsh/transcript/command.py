@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from pathlib import Path
 
@@ -53,10 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     auth = parser.add_argument_group("AUTH (the transcript holds no secrets)")
     auth.add_argument("--user", metavar="NAME", help="user name for a recorded AUTH")
-    auth.add_argument(
+    secret = auth.add_mutually_exclusive_group()
+    secret.add_argument(
         "--password-file",
         metavar="FILE",
         help="read the password (or XOAUTH2 token) from the first line of FILE",
+    )
+    secret.add_argument(
+        "--password-env", metavar="NAME", help="the password (or token) from this env variable"
     )
     conn = parser.add_argument_group("connection")
     conn.add_argument("--timeout", type=float, metavar="S", help="reply timeout in seconds")
@@ -87,11 +92,10 @@ def run(args: argparse.Namespace) -> int:
             from smtpsh.transcript.replay import dry_run
 
             return dry_run(transcript, target, printer)
-        credentials = (
-            load_credentials(args.user, args.password_file, transcript)
-            if transcript.has_secrets_to_fill
-            else None
-        )
+        credentials = load_credentials(args, transcript) if transcript.has_secrets_to_fill else None
+    except (EOFError, KeyboardInterrupt):
+        print("\nsmtpsh replay: cancelled; nothing was sent", file=sys.stderr)
+        return EXIT_USAGE
     except (TranscriptError, ReplayUsageError) as exc:
         print(f"smtpsh replay: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -125,26 +129,26 @@ def _check_options(args: argparse.Namespace, target: str) -> None:
         raise ReplayUsageError(str(exc)) from None
 
 
-def load_credentials(
-    user: str | None, password_file: str | None, transcript: Transcript
-) -> Credentials:
+def load_credentials(args: argparse.Namespace, transcript: Transcript) -> Credentials:
     """User name and secret for a recorded AUTH: options first, then a prompt on a terminal."""
     interactive = sys.stdin.isatty()
-    if not user and not interactive:
-        raise ReplayUsageError(
-            f"{transcript.source} authenticates (AUTH, masked): give --user NAME and"
-            " --password-file FILE"
-        )
+    need = f"{transcript.source} authenticates (AUTH, masked in the file): give"
+    user = args.user
     if not user:
+        if not interactive:
+            raise ReplayUsageError(f"{need} --user NAME and --password-file FILE")
         user = input("user name for AUTH: ").strip()
-    if password_file:
-        secret = read_secret_file(password_file)
+    if args.password_file:
+        secret = read_secret_file(args.password_file)
+    elif args.password_env:
+        found = os.environ.get(args.password_env)
+        if not found:
+            raise ReplayUsageError(f"the environment variable {args.password_env} is not set")
+        secret = found
     elif interactive:
-        secret = getpass.getpass(f"password for {user}: ")
+        secret = getpass.getpass(f"password for {user} (hidden): ")
     else:
-        raise ReplayUsageError(
-            f"{transcript.source} authenticates (AUTH, masked): give --password-file FILE"
-        )
+        raise ReplayUsageError(f"{need} --password-file FILE or --password-env NAME")
     return Credentials(user, secret)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from smtpsh.net.client import ClientObserver, SMTPClient
 from smtpsh.protocol.connection import ReplyEvent
 from smtpsh.protocol.errors import SmtpshError
-from smtpsh.protocol.session import State
+from smtpsh.protocol.session import BANNER, State
 from smtpsh.transcript.model import (
     CLIENT_PREFIX,
     HEADER,
@@ -65,6 +65,10 @@ class TranscriptRecorder(ClientObserver):
         self._clock = clock
         self._last = clock()
         self._tls_seen: set[int] = set()  # ids of clients whose TLS is already recorded
+        self._announced: set[int] = set()  # ids of clients whose on_connected came
+        # A banner can be delivered before open() tells on_connected: held until then, so
+        # the file reads connect, tls, banner.
+        self._early: dict[int, list[ReplyEvent]] = {}
         self._body = bytearray()  # DATA bytes not yet ending in CRLF
         self.lines = 0
         self.failure: str | None = None  # why recording stopped on its own
@@ -165,6 +169,7 @@ class TranscriptRecorder(ClientObserver):
 
     def join(self, client: SMTPClient) -> None:
         """Start on a connection already open (/record in a live session)."""
+        self._announced.add(id(client))
         lines = [f"connect {client.address}"]
         tls = self._tls_line(client)
         if tls:
@@ -185,8 +190,11 @@ class TranscriptRecorder(ClientObserver):
 
     def on_connected(self, client: SMTPClient) -> None:
         self._body.clear()
+        self._announced.add(id(client))
         self._meta(client, "connect", client.address)
         self._record_tls(client)  # implicit TLS: established before the banner
+        for event in self._early.pop(id(client), []):
+            self.on_reply(client, event)
 
     def on_sent(self, client: SMTPClient, text: str, kind: str) -> None:
         if kind == "data":
@@ -215,6 +223,9 @@ class TranscriptRecorder(ClientObserver):
         self._emit(client, CLIENT_PREFIX, lines)
 
     def on_reply(self, client: SMTPClient, event: ReplyEvent) -> None:
+        if id(client) not in self._announced and event.command and event.command.verb == BANNER:
+            self._early.setdefault(id(client), []).append(event)
+            return
         reply = event.reply
         if reply.code == 0:
             self._meta(client, "warning", f"not an SMTP reply: {reply.text}")

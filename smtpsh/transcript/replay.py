@@ -513,7 +513,7 @@ def _tls_before_dialogue(rest: list[Event]) -> bool:
 
 def dry_run(transcript: Transcript, target: str | None, printer: Printer) -> int:
     """Print what a replay would send and which replies it would compare; sends nothing."""
-    sends = replies = 0
+    sends = replies = messages = 0
     if transcript.target is None or not isinstance(transcript.events[0], Meta):
         printer.emit([("#888888", f"# would connect to {target or '?'}")])
     for i, event in enumerate(transcript.events):
@@ -539,6 +539,7 @@ def dry_run(transcript: Transcript, target: str | None, printer: Printer) -> int
                 text += "   (secret from --password-file or a prompt)"
             printer.emit([("ansiblue", f"C: {text}")])
         elif isinstance(event, Message):
+            messages += 1
             wire = encode_message(event.content())
             for line in wire.decode("utf-8", "surrogateescape").split("\r\n")[:-1]:
                 printer.emit([("ansiblue", f"C: {line}")])
@@ -546,5 +547,6 @@ def dry_run(transcript: Transcript, target: str | None, printer: Printer) -> int
             sends += 1
             printer.emit([("ansiblue", f"C: {event.text}")])
             printer.emit([("#888888", f"    ({len(event.data)} octets)")])
-    printer.emit([("", f"dry run: {sends} lines to send, {replies} replies to compare")])
+    bodies = f" and {messages} message{'s' if messages != 1 else ''}" if messages else ""
+    printer.emit([("", f"dry run: {sends} commands{bodies} to send, {replies} replies to compare")])
     return 0
