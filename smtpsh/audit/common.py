@@ -118,6 +118,11 @@ def run_main(main: Coroutine[Any, Any, int]) -> int:
         return asyncio.run(main)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush
+        # of stdout from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 # --- colour ------------------------------------------------------------------------------

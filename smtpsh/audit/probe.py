@@ -375,7 +375,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from smtpsh.audit.relay import DEFAULT_DOMAIN
-    from smtpsh.audit.report import exit_status, render_json, render_text
 
     try:
         target = target_from_args(args)
@@ -388,10 +387,16 @@ def run(args: argparse.Namespace) -> int:
         relay_config=RelayConfig(domain=args.relay_domain or DEFAULT_DOMAIN),
         verify=not args.no_verify,
     )
-    if run_main(_probe(prober)) == 130:
+    status = run_main(_probe(prober, args))
+    if status == 130:
         print("smtpsh probe: interrupted", file=sys.stderr)
-        return 130
-    report = prober.report
+    return status
+
+
+async def _probe(prober: Prober, args: argparse.Namespace) -> int:
+    from smtpsh.audit.report import exit_status, render_json, render_text
+
+    report = await prober.run()
     if args.json:
         print(json.dumps(render_json(report), indent=2))
     else:
@@ -399,8 +404,3 @@ def run(args: argparse.Namespace) -> int:
         for line in render_text(report, paint):
             print(line)
     return exit_status(report)
-
-
-async def _probe(prober: Prober) -> int:
-    await prober.run()
-    return 0

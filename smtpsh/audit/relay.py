@@ -350,11 +350,13 @@ def render_case(result: CaseResult, paint: Paint) -> list[str]:
     case = result.case
     lines = [paint(f"[{case.number:>2}/{len(RELAY_TESTS)}] {case.trick}", "bold")]
     for command, reply in result.replies:
+        if command == "RSET" and reply.klass == 2:  # routine: one line
+            lines.append(paint(f"  C: RSET → {' '.join(reply.wire_lines())}", "dim"))
+            continue
         lines.append(f"  C: {command}")
         lines.extend(f"  S: {text}" for text in reply.wire_lines())
         if reply.code:
-            lines.append(paint(f"     ↳ {annotate(reply.code, reply.enhanced)}",
-                               "dim"))
+            lines.append(paint(f"     ↳ {annotate(reply.code, reply.enhanced)}", "dim"))
     verdict = result.outcome.value.upper() if result.outcome is Outcome.RELAYED else (
         result.outcome.value)
     lines.append("  → " + paint(verdict, OUTCOME_STYLE[result.outcome]))

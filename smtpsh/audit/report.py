@@ -56,7 +56,8 @@ WHY: Mapping[str, tuple[str, str]] = MappingProxyType({
         " deliver; MTA-STS or DANE let senders insist on TLS instead",
     ),
     "banner_version": (
-        "banner leaks software and version",
+        "banner leaks software and version",  # or the EHLO greeting or HELP: detail says
+
         "attackers match the exact version against known vulnerabilities without any"
         " further probing; a banner needs only the host name and 'ESMTP'",
     ),

@@ -1,0 +1,161 @@
+"""relay and probe against the fake server: what is sent (never DATA), tarpit-aware
+reconnection, authentication required, NTLM information, and one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import struct
+import subprocess
+import sys
+import time
+
+from smtpsh.audit.common import Paint, Target
+from smtpsh.audit.probe import Prober
+from smtpsh.audit.relay import Outcome, RelayConfig, RelayRunner
+from smtpsh.audit.report import exit_status, findings, render_text
+from smtpsh.net.client import ClientOptions
+from smtpsh.net.tls import TLSSettings, make_context
+from tests.audit.fakesmtp import Policy, running
+from tests.audit.ntlm_message import build_challenge
+
+
+def target(port: int) -> Target:
+    options = ClientOptions("127.0.0.1", port, timeout=3.0, connect_timeout=3.0,
+                            ssl_context=make_context(TLSSettings(verify=False)))
+    return Target(options, "audit.test", starttls=False)
+
+
+def smtpsh(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "smtpsh", *args], capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin",
+                                                      "NO_COLOR": "1"})
+
+
+def test_relay_never_sends_data_and_resets_between_tests() -> None:
+    with running(Policy(relay=True)) as server:
+        report = asyncio.run(RelayRunner(target(server.port), RelayConfig()).run())
+        commands = list(server.commands)
+    assert report.open_relay and len(report.relayed) == 16
+    assert report.summary == "open relay (16/16 tests)"
+    assert not any(c.upper().startswith("DATA") for c in commands)
+    mails = [i for i, c in enumerate(commands) if c.upper().startswith("MAIL")]
+    assert len(mails) == 16
+    assert all(commands[i - 1] == "RSET" for i in mails)
+    rcpts = [c for c in commands if c.upper().startswith("RCPT")]
+    assert rcpts[0] == "RCPT TO:<relaytest@example.com>"
+    assert "RCPT TO:<example.com!relaytest@fake.smtpsh.test>" in rcpts  # {S}: banner name
+    assert "MAIL FROM:<antispam@[127.0.0.1]>" in commands
+
+
+def test_relay_options_shape_the_addresses() -> None:
+    config = RelayConfig(sender="boss", recipient="victim", domain="target.example",
+                         ip="192.0.2.7")
+    with running(Policy()) as server:
+        report = asyncio.run(RelayRunner(target(server.port), config).run())
+        commands = list(server.commands)
+    assert not report.open_relay
+    assert "RCPT TO:<victim%target.example@[192.0.2.7]>" in commands
+    assert "MAIL FROM:<boss@[192.0.2.7]>" in commands
+
+
+def test_relay_renews_the_connection_before_the_tarpit() -> None:
+    # Every refused RCPT is an error; from the 3rd on each reply waits 0.5 s.
+    with running(Policy(soft_limit=3, soft_sleep=0.5)) as server:
+        started = time.monotonic()
+        report = asyncio.run(RelayRunner(target(server.port), RelayConfig()).run())
+        took = time.monotonic() - started
+        connections = server.connections
+    assert not report.open_relay and len(report.results) == 16
+    assert all(r.outcome is Outcome.REFUSED for r in report.results)
+    assert connections >= 6  # 16 errors, at most 3 a connection once learnt
+    assert took < 4  # naively: 13 slow replies, 6.5 s
+
+
+def test_relay_stops_at_authentication_required() -> None:
+    with running(Policy()) as server:
+        server.policy.relay = False
+        # A server that wants AUTH first answers MAIL with 530.
+        original = server._answer
+
+        def answer(line: str, state: dict[str, object]) -> str:
+            if line.upper().startswith("MAIL"):
+                return "530 5.7.0 Authentication required\r\n"
+            return original(line, state)
+
+        server._answer = answer  # type: ignore[method-assign]
+        proc = smtpsh("relay", f"127.0.0.1:{server.port}")
+    assert proc.returncode == 0
+    assert "not an open relay: authentication required (530)" in proc.stdout
+    assert "[ 2/16]" not in proc.stdout
+
+
+def test_probe_decodes_ntlm_and_flags_auth_in_clear() -> None:
+    challenge = build_challenge(dns_computer="exch01.corp.example", version=(10, 0, 20348))
+    policy = Policy(auth="NTLM LOGIN", ntlm_challenge=challenge,
+                    banner="fake.smtpsh.test Microsoft ESMTP MAIL Service ready")
+    with running(policy) as server:
+        report = asyncio.run(Prober(target(server.port), relay=False).run())
+        negotiate = server.ntlm_negotiate
+        commands = list(server.commands)
+    # What we sent is an NTLMSSP NEGOTIATE_MESSAGE, and we cancelled afterwards.
+    assert negotiate[:8] == b"NTLMSSP\x00" and struct.unpack_from("<I", negotiate, 8)[0] == 1
+    assert commands[commands.index("AUTH NTLM") + 2] == "*"
+    assert report.ntlm is not None
+    assert report.ntlm.dns_computer == "exch01.corp.example"
+    assert report.ntlm.product_version == "10.0.20348"
+    keys = {f.key for f in findings(report) if f.dangerous}
+    assert {"ntlm_info", "auth_in_clear", "no_starttls", "vrfy", "expn"} <= keys
+    # The banner names the product without a version; HELP gives the version away.
+    leak = next(f for f in findings(report) if f.key == "banner_version")
+    assert leak.detail.startswith("FakeMail 1.0 (from the HELP:")
+    text = "\n".join(render_text(report, Paint(mode="never")))
+    assert "DNS_Computer_Name:      exch01.corp.example" in text
+    assert "Product_Version:        10.0.20348" in text
+    assert "Microsoft Exchange / IIS SMTP (from the banner)" in text
+    assert exit_status(report) == 1
+    assert base64.b64encode(challenge).decode() not in text  # decoded, not dumped
+
+
+def test_probe_lists_only_what_is_wrong() -> None:
+    policy = Policy(vrfy="off", expn=False, banner="fake.smtpsh.test ESMTP",
+                    help="see RFC 5321")
+    with running(policy) as server:
+        proc = smtpsh("probe", f"127.0.0.1:{server.port}", "--json")
+    data = json.loads(proc.stdout)
+    # No STARTTLS on the fake server: that alone is dangerous.
+    assert [f["key"] for f in data["findings"] if f["dangerous"]] == ["no_starttls"]
+    assert proc.returncode == 1
+    assert data["software"] == []
+
+
+def test_probe_unreachable_exits_2_with_one_line(free_port: int) -> None:
+    proc = smtpsh("probe", f"127.0.0.1:{free_port}")
+    assert proc.returncode == 2
+    assert "could not probe: cannot connect to 127.0.0.1:" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_carries_the_authorisation_note() -> None:
+    for command in ("probe", "enum", "relay"):
+        proc = smtpsh(command, "--help")
+        assert proc.returncode == 0
+        assert "authorised to test" in " ".join(proc.stdout.split())
+
+
+def test_bad_input_is_one_line() -> None:
+    cases = [
+        (("enum", "127.0.0.1"), "give names: -U WORDLIST and/or -u NAME"),
+        (("enum", "127.0.0.1", "-U", "/nonexistent/list"), "no such word list"),
+        (("enum", "127.0.0.1", "-u", "x", "--workers", "0"), "--workers must be"),
+        (("enum", "127.0.0.1", "-u", "x", "--rate=-1"), "--rate must be"),
+        (("relay", "127.0.0.1:99999"), "bad port"),
+        (("probe", "[::1"), "missing ']'"),
+        (("relay", "127.0.0.1", "--to", "a b"), "bad --to"),
+    ]
+    for args, message in cases:
+        proc = smtpsh(*args)
+        assert proc.returncode == 2, args
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (args, proc.stderr)
