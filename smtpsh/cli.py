@@ -115,6 +115,31 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--cafile", metavar="FILE", help="also trust the CA certificates in FILE")
     tls.add_argument("--client-cert", metavar="FILE", help="present this client certificate")
     tls.add_argument("--client-key", metavar="FILE", help="the key of --client-cert")
+    tls.add_argument(
+        "--starttls",
+        action="store_true",
+        help="EHLO, STARTTLS, EHLO again right after connecting; never go on in clear",
+    )
+    auth = parser.add_argument_group(
+        "authentication (/auth in the shell; secrets never on the command line)"
+    )
+    auth.add_argument("--user", metavar="NAME", help="the user name for /auth and --auth")
+    auth.add_argument(
+        "--password-file", metavar="FILE", help="the password (or XOAUTH2 token): first line"
+    )
+    auth.add_argument(
+        "--password-env", metavar="NAME", help="the password (or token) from this env variable"
+    )
+    auth.add_argument(
+        "--auth",
+        metavar="MECH",
+        help="authenticate right after connecting: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2",
+    )
+    auth.add_argument(
+        "--insecure-auth",
+        action="store_true",
+        help="allow AUTH on a connection that is not encrypted (the password is readable)",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--no-annotate", action="store_true", help="do not explain each reply")
     out.add_argument(
@@ -214,6 +239,11 @@ def _run_session(args: argparse.Namespace) -> int:
         except RecordError as exc:
             raise UsageError(str(exc)) from None
     shell = Shell(options, settings, printer)
+    from smtpsh.shell.tls_commands import configure
+
+    problem = configure(shell, args)
+    if problem:
+        raise UsageError(problem)
     if args.sandbox:
         return run_coroutine(_with_sandbox(shell, args))
     return run_coroutine(_drive(shell))

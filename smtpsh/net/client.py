@@ -7,11 +7,21 @@ the transcript recorder and the piped mode are all observers, so they cannot dis
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import socket
 import ssl
 from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from smtpsh.net.certinfo import (
+    CertificateInfo,
+    TLSInfo,
+    describe_tls_error,
+    describe_verify_error,
+    session_info,
+    summary_lines,
+)
 from smtpsh.protocol.codes import reply_timeout
 from smtpsh.protocol.connection import NEED_DATA, ClientConnection, Command, ReplyEvent
 from smtpsh.protocol.errors import RemoteProtocolError, SmtpshError
@@ -23,11 +33,19 @@ class ConnectError(SmtpshError):
     """The connection could not be opened (one line says why)."""
 
 
-class ConnectionClosedError(SmtpshError):
+class _Told(SmtpshError):
+    """An error that may already have been told to the observers (``told``)."""
+
+    def __init__(self, message: str, *, told: bool = False) -> None:
+        super().__init__(message)
+        self.told = told  # the observers have shown it: front-ends need not say it again
+
+
+class ConnectionClosedError(_Told):
     """The server closed the connection (or we did) while a reply was awaited."""
 
 
-class ReplyTimeout(SmtpshError):
+class ReplyTimeout(_Told):
     """No reply within the timeout; the connection is closed as RFC 5321 §4.5.3.2 advises."""
 
 
@@ -71,6 +89,10 @@ def timeout_for(verb: str, override: float | None) -> float:
     if override is not None:
         return override
     return float(reply_timeout({BANNER: "greeting", END_OF_DATA: "data-end"}.get(verb, verb)))
+
+
+# A server that says nothing this long after the connect may be waiting for a TLS handshake.
+SILENT_BANNER_HINT_AFTER = 5.0
 
 
 def format_address(host: str, port: int) -> str:
@@ -117,6 +139,14 @@ class SMTPClient:
         self.peer: tuple[str, int] | None = None
         self.close_reason: str | None = None
         self.quit_sent = False  # a QUIT left us: a close after it is the normal end
+        self.tls_info: TLSInfo | None = None  # the live TLS session (implicit or STARTTLS)
+        self.failed_tls: TLSInfo | None = None  # a certificate that failed verification
+        self.diagnose_tls = True  # on a failed verification, fetch the certificate to explain
+        self.helo_name = "smtpsh.localdomain"  # the last EHLO/HELO argument sent
+        self._starttls_context: ssl.SSLContext | None = None  # for this STARTTLS only
+        self._starttls_name: str | None = None
+        self._background: asyncio.Future[None] | None = None
+        self._handshaking = False
 
     # --- state -------------------------------------------------------------------------
 
@@ -152,6 +182,7 @@ class SMTPClient:
         ctx = opts.ssl_context if opts.implicit_tls else None
         if opts.implicit_tls and ctx is None:
             ctx = ssl.create_default_context()
+        name = opts.server_hostname or opts.host
         try:
             transport, protocol = await asyncio.wait_for(
                 loop.create_connection(
@@ -174,13 +205,15 @@ class SMTPClient:
         except UnicodeError:
             raise ConnectError(f"'{opts.host}' is not a valid host name") from None
         except ssl.SSLCertVerificationError as exc:
-            raise ConnectError(
-                f"TLS: {describe_verify_error(exc, opts.server_hostname or opts.host)}"
-            ) from None
-        except ssl.SSLError as exc:
-            raise ConnectError(
-                f"TLS handshake with {self.address} failed: {exc.reason or exc}"
-            ) from None
+            leaf = await self._second_look(implicit=True)
+            raise ConnectError(f"TLS: {describe_verify_error(exc, name, leaf)}") from None
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
+            if ctx is None:
+                raise ConnectError(
+                    f"cannot connect to {self.address}: {exc.strerror or exc}"
+                ) from None
+            reason = describe_tls_error(exc, name, implicit=True)
+            raise ConnectError(f"TLS handshake with {self.address} failed: {reason}") from None
         except OSError as exc:
             raise ConnectError(f"cannot connect to {self.address}: {exc.strerror or exc}") from None
         assert isinstance(transport, asyncio.Transport)
@@ -190,7 +223,29 @@ class SMTPClient:
         self.peer = (peer[0], peer[1]) if peer else None
         self.close_reason = None
         self._tell("on_connected")
-        event = await self.wait_reply(timeout_for(BANNER, opts.timeout), waiting_for="the banner")
+        if ctx is not None:
+            self.conn.session.tls = True  # STARTTLS would be refused: TLS is already on
+            self._tls_established(ctx, name)
+        return await self._wait_banner(ctx is None)
+
+    async def _wait_banner(self, plain: bool) -> Reply:
+        """The banner; on a plain connection that stays silent, hint at implicit TLS."""
+        total = timeout_for(BANNER, self.options.timeout)
+        waiter = asyncio.ensure_future(self.wait_reply(total, waiting_for="the banner"))
+        try:
+            if plain and total > SILENT_BANNER_HINT_AFTER:
+                done, _ = await asyncio.wait({waiter}, timeout=SILENT_BANNER_HINT_AFTER)
+                if not done:
+                    self._tell(
+                        "on_meta",
+                        f"no banner after {SILENT_BANNER_HINT_AFTER:g} s: if this port expects"
+                        " TLS from the first byte (like 465), reconnect with --tls; still"
+                        " waiting (Ctrl-C stops)",
+                        "warning",
+                    )
+            event = await waiter
+        finally:
+            waiter.cancel()
         return event.reply
 
     async def close(self) -> None:
@@ -214,7 +269,7 @@ class SMTPClient:
                 if event is NEED_DATA:
                     break
                 assert isinstance(event, ReplyEvent)
-                self._deliver(event)
+                queued = self._deliver(event)
                 if self._starttls_pending and event.command and event.command.verb == "STARTTLS":
                     self._starttls_pending = False
                     if event.reply.code == 220:
@@ -223,30 +278,40 @@ class SMTPClient:
                         assert self._transport is not None
                         self._transport.pause_reading()
                         self.injected = self.conn.discard_buffered()
+                        if not queued:  # nobody waits for it (Ctrl-C): upgrade anyway
+                            self._background = asyncio.ensure_future(self._upgrade_quietly())
                         break
         except RemoteProtocolError as exc:
             self._tell("on_meta", f"protocol error: {exc}; closing the connection", "error")
             self._fail_waiters(exc)
             self.abort(str(exc))
 
-    def _deliver(self, event: ReplyEvent) -> None:
+    def _deliver(self, event: ReplyEvent) -> bool:
+        """Tell the observers; queue the event for wait_reply (False: nobody waits for it)."""
         self._tell("on_reply", event)
         if event.command is None:
-            return  # unsolicited: shown by the observers, nobody waits for it
+            return False  # unsolicited: shown by the observers, nobody waits for it
         if self._abandoned:
             self._abandoned -= 1
-            return
+            return False
         self._events.put_nowait(event)
+        return True
 
     def _on_lost(self, exc: Exception | None) -> None:
+        if self._handshaking or (
+            self._transport is None and self.conn.session.state is State.CLOSED
+        ):
+            return  # a failed TLS handshake: upgrade() says why and closes
         was_open = self.conn.session.state is not State.CLOSED or self.conn.awaiting
         self.conn.receive_eof()
+        if isinstance(exc, ssl.SSLError):  # e.g. a TLS 1.3 alert after the handshake
+            exc = ConnectionError(describe_tls_error(exc, "", implicit=False))
         reason = self.close_reason or (
             f"connection lost: {exc}" if exc else "the server closed the connection"
         )
         self.close_reason = reason
         self._transport = None
-        self._fail_waiters(ConnectionClosedError(reason))
+        self._fail_waiters(ConnectionClosedError(reason, told=bool(was_open)))
         if was_open:
             self._tell("on_closed", reason)
 
@@ -270,6 +335,8 @@ class SMTPClient:
             self._starttls_pending = True
         elif command.verb == "QUIT":
             self.quit_sent = True
+        elif command.verb in ("EHLO", "HELO") and len(line.split()) > 1:
+            self.helo_name = line.split()[1]
         self._tell("on_sent", command.display, "raw" if raw else "command")
         await self._write(wire)
         return command
@@ -288,13 +355,28 @@ class SMTPClient:
             message = f"no reply from {self.address} to {what} within {timeout:g} s"
             self._tell("on_meta", message + "; closing the connection", "error")
             self.abort(message)
-            raise ReplyTimeout(message) from None
+            raise ReplyTimeout(message, told=True) from None
         except asyncio.CancelledError:
             self._abandoned += 1  # the reply will still be shown when it comes
             raise
         if isinstance(item, BaseException):
             raise item
+        if item.command is not None and item.command.verb == "STARTTLS":
+            await self._after_starttls(item.reply)
         return item
+
+    async def _after_starttls(self, reply: Reply) -> None:
+        """A 220 to STARTTLS: the handshake must follow at once, whoever sent the command."""
+        context, name = self._starttls_context, self._starttls_name
+        self._starttls_context = self._starttls_name = None
+        if reply.code == 220:
+            await self.upgrade(context or self.options.ssl_context, name)
+        elif self.connected and self.ssl_object is None:
+            self._tell(
+                "on_meta",
+                f"STARTTLS refused ({reply.code}): the session is still unencrypted",
+                "warning",
+            )
 
     async def command(self, line: str, *, raw: bool = False, timeout: float | None = None) -> Reply:
         """Send one command and wait for its reply."""
@@ -355,15 +437,24 @@ class SMTPClient:
 
     # --- TLS ---------------------------------------------------------------------------
 
-    async def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None) -> Reply:
-        """STARTTLS and, on 220, the TLS handshake on the same connection (RFC 3207)."""
-        reply = await self.command("STARTTLS")
-        if reply.code != 220:
-            return reply
-        await self.upgrade(context, server_hostname)
-        return reply
+    async def starttls(
+        self, context: ssl.SSLContext | None = None, server_hostname: str | None = None
+    ) -> Reply:
+        """STARTTLS and, on 220, the TLS handshake on the same connection (RFC 3207).
 
-    async def upgrade(self, context: ssl.SSLContext, server_hostname: str | None = None) -> None:
+        Any 220 to STARTTLS upgrades (see wait_reply); ``context`` and ``server_hostname``
+        override the options for this one upgrade.  Raises ConnectionClosedError if the
+        handshake fails (the connection is then closed).
+        """
+        self._starttls_context, self._starttls_name = context, server_hostname
+        try:
+            return await self.command("STARTTLS")
+        finally:
+            self._starttls_context = self._starttls_name = None
+
+    async def upgrade(
+        self, context: ssl.SSLContext | None = None, server_hostname: str | None = None
+    ) -> None:
         """Switch the live connection to TLS (after a 220 to STARTTLS)."""
         if self.injected:
             self._tell(
@@ -373,46 +464,110 @@ class SMTPClient:
                 f" trusted: {self.injected[:80]!r}",
                 "error",
             )
-        assert self._transport is not None and self._protocol is not None
+        if self._transport is None or self._protocol is None:
+            raise ConnectionClosedError(self.close_reason or "not connected")
+        context = context or ssl.create_default_context()
         loop = asyncio.get_running_loop()
         name = server_hostname or self.options.server_hostname or self.options.host
+        self._handshaking = True
         try:
             transport = await asyncio.wait_for(
                 loop.start_tls(self._transport, self._protocol, context, server_hostname=name),
                 self.options.timeout or self.options.connect_timeout,
             )
         except asyncio.TimeoutError:
-            message = f"TLS handshake with {self.address} stalled; closing the connection"
-            self.abort(message)
-            raise ConnectionClosedError(message) from None
+            raise self._handshake_failed(f"TLS handshake with {self.address} stalled") from None
         except ssl.SSLCertVerificationError as exc:
-            message = f"TLS: {describe_verify_error(exc, name)}; closing the connection"
-            self.abort(message)
-            raise ConnectionClosedError(message) from None
+            leaf = await self._second_look(implicit=False)
+            raise self._handshake_failed(f"TLS: {describe_verify_error(exc, name, leaf)}") from None
         except (ssl.SSLError, OSError, ConnectionError) as exc:
-            message = (
-                f"TLS handshake with {self.address} failed: {getattr(exc, 'reason', None) or exc}"
-            )
-            self.abort(message)
-            raise ConnectionClosedError(message) from None
+            reason = describe_tls_error(exc, name, implicit=False)
+            raise self._handshake_failed(
+                f"TLS handshake with {self.address} failed: {reason}"
+            ) from None
+        finally:
+            self._handshaking = False
         if transport is None:
-            raise ConnectionClosedError("the connection closed during the TLS handshake")
+            raise self._handshake_failed(TLS_CLOSED_DURING_HANDSHAKE)
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self.injected = b""
-        self._tell("on_meta", "TLS established: send EHLO again (RFC 3207)", "info")
-
-
-def describe_verify_error(exc: ssl.SSLCertVerificationError, name: str) -> str:
-    """One line for a certificate that failed verification."""
-    message = exc.verify_message or str(exc.reason or exc)
-    if "Hostname mismatch" in message or "IP address mismatch" in message:
-        return f"name mismatch: the certificate is not valid for {name}"
-    if "expired" in message:
-        return f"the certificate for {name} has expired"
-    if "self-signed" in message or "unable to get local issuer" in message:
-        return (
-            f"the certificate for {name} is not from a trusted CA ({message});"
-            " use --cafile or --no-verify"
+        self._tls_established(context, name)
+        self._tell(
+            "on_meta",
+            "the server's earlier EHLO reply is void after STARTTLS: send EHLO again"
+            " (RFC 3207 §4.2)",
+            "info",
         )
-    return f"certificate verification failed for {name}: {message}"
+
+    async def _upgrade_quietly(self) -> None:
+        with contextlib.suppress(SmtpshError):  # a failure is told to the observers
+            await self.upgrade(self.options.ssl_context)
+
+    def _tls_established(self, context: ssl.SSLContext, name: str) -> None:
+        obj = self.ssl_object
+        if obj is None:
+            return
+        self.tls_info = session_info(obj, context, name)
+        self.failed_tls = None
+        for text, level in summary_lines(self.tls_info):
+            self._tell("on_meta", text, level)
+
+    def _handshake_failed(self, message: str) -> ConnectionClosedError:
+        """Say why, close, and return the error to raise (already told to the observers)."""
+        self._tell("on_meta", message, "error")
+        self.close_reason = "connection closed after the failed TLS handshake"
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.abort()
+        # start_tls took the transport over: our protocol may never hear of the close.
+        if self.conn.session.state is not State.CLOSED:
+            self.conn.receive_eof()
+            self._tell("on_closed", self.close_reason)
+        return ConnectionClosedError(message, told=True)
+
+    async def _second_look(self, *, implicit: bool) -> CertificateInfo | None:
+        """After a failed verification: fetch the certificate unverified, to say what is wrong.
+
+        A separate, short connection (the failed one is unusable); None if that fails too.
+        """
+        if not self.diagnose_tls:
+            return None
+        look = dataclasses.replace(
+            self.options,
+            ssl_context=unverified_context(),
+            implicit_tls=implicit,
+            timeout=min(self.options.timeout or 5.0, 5.0),
+            connect_timeout=min(self.options.connect_timeout, 5.0),
+        )
+        probe = SMTPClient(look)
+        probe.diagnose_tls = False
+        try:
+            await probe.open()
+            if not implicit:
+                await probe.command(f"EHLO {self.helo_name}")
+                await probe.command("STARTTLS")
+            info = probe.tls_info
+            with contextlib.suppress(SmtpshError):
+                await probe.command("QUIT", timeout=2)
+        except (SmtpshError, OSError):
+            return None
+        finally:
+            await probe.close()
+        if info is None:
+            return None
+        self.failed_tls = dataclasses.replace(
+            info, note="from a second, unverified connection made to explain the failure"
+        )
+        return info.leaf
+
+
+TLS_CLOSED_DURING_HANDSHAKE = "the connection closed during the TLS handshake"
+
+
+def unverified_context() -> ssl.SSLContext:
+    """A client context that accepts any certificate (to look at it, never to trust it)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

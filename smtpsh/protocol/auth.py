@@ -95,7 +95,7 @@ def _login_answer(creds: Credentials, challenge: bytes, step: int) -> Payload:
         wanted = "username" if step == 0 else "password"
     if wanted == "username":
         return creds.username.encode(), creds.username
-    return creds.secret.encode(), SECRET_MASK
+    return creds.secret.encode(), f"{SECRET_MASK} (the password)"
 
 
 def _cram_md5_answer(creds: Credentials, challenge: bytes, step: int) -> Payload:

@@ -42,6 +42,8 @@ class ShellSettings:
     annotate: bool = True
     interactive: bool = True
     observers: list[ClientObserver] = field(default_factory=list)  # e.g. a transcript recorder
+    # Run after each successful connect, in order (e.g. --starttls: EHLO, STARTTLS, EHLO).
+    on_connect: list[Callable[[Shell], Awaitable[None]]] = field(default_factory=list)
 
 
 class Shell:
@@ -102,9 +104,19 @@ class Shell:
         """Open the connection and show the banner; False (with one line said) on failure."""
         try:
             await self.guard(self.client.open())
+            for hook in self.settings.on_connect:
+                await hook(self)
         except (ConnectError, ConnectionClosedError, ReplyTimeout) as exc:
+            if not getattr(exc, "told", False):
+                self.error(str(exc))
+            self.exit_code = 1
+            return False
+        except SmtpshError as exc:
             self.error(str(exc))
             self.exit_code = 1
+            return False
+        if self.settings.on_connect and not self.client.connected:
+            self.exit_code = 1  # a hook closed it (e.g. --starttls refused: fail closed)
             return False
         return True
 
@@ -142,7 +154,8 @@ class Shell:
             else:
                 await self.send_command(line)
         except (ConnectionClosedError, ReplyTimeout) as exc:
-            self.error(str(exc))
+            if not exc.told:  # else the observers have already shown it
+                self.error(str(exc))
         except SmtpshError as exc:
             self.error(str(exc))
 

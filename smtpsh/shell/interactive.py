@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
 from prompt_toolkit.history import FileHistory
+from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.patch_stdout import patch_stdout
 
@@ -30,9 +32,55 @@ def state_dir() -> Path:
 
 
 def is_secret_line(line: str) -> bool:
-    """AUTH with an initial response carries a credential: never keep it in history."""
+    """AUTH with an initial response carries a credential, and /b64 may be encoding one by
+    hand: never keep either in history."""
     parts = line.split()
+    if parts and parts[0].lower() == "/b64":
+        return True
     return bool(parts) and parts[0].upper() == "AUTH" and len(parts) > 2
+
+
+_AUTH_WITH_RESPONSE = re.compile(r"\s*auth\s+\S+\s", re.IGNORECASE)
+
+
+def secret_start(text: str, in_auth: bool) -> int | None:
+    """Where the secret part of a line being typed starts (None: nothing to hide).
+
+    During an AUTH exchange every line but a /command is secret; otherwise the initial
+    response of `AUTH MECH response`.
+    """
+    if in_auth and not text.startswith("/"):
+        return 0
+    match = _AUTH_WITH_RESPONSE.match(text)
+    return match.end() if match else None
+
+
+class MaskSecrets(Processor):
+    """Draws '*' over the secret part of the line being typed, so no credential typed at
+    the prompt ever reaches the screen (one '*' per character keeps the cursor right)."""
+
+    def __init__(self, shell: Shell) -> None:
+        self._shell = shell
+
+    def apply_transformation(self, ti: TransformationInput) -> Transformation:
+        start = secret_start(ti.document.text, self._shell.client.conn.in_auth)
+        if start is None:
+            return Transformation(ti.fragments)
+        fragments: StyleAndTextTuples = []
+        pos = 0
+        for fragment in ti.fragments:
+            klass, text = fragment[0], fragment[1]
+            if "[ZeroWidthEscape]" in klass:
+                fragments.append(fragment)
+                continue
+            keep = max(0, min(len(text), start - pos))
+            masked = text[:keep] + "*" * (len(text) - keep)
+            if len(fragment) == 3:
+                fragments.append((klass, masked, fragment[2]))
+            else:
+                fragments.append((klass, masked))
+            pos += len(text)
+        return Transformation(fragments)
 
 
 class PrivateHistory(FileHistory):
@@ -46,13 +94,19 @@ class PrivateHistory(FileHistory):
         super().__init__(str(path))
         self._shell = shell
 
-    def store_string(self, string: str) -> None:
+    def _secret(self, string: str) -> bool:
+        # Runs when the line is accepted, before it is sent: in_auth is the state it is
+        # typed in (a line typed during an AUTH exchange is a credential).
         conn = self._shell.client.conn
-        # The line was already sent when this runs: in_auth/in_data describe the state
-        # after it, so also look at the line itself.
-        if conn.in_auth or is_secret_line(string) or self._shell.extra.get("secret_input"):
-            return
-        if self._shell.extra.get("last_was_data"):
+        return conn.in_auth or is_secret_line(string) or bool(self._shell.extra.get("secret_input"))
+
+    def append_string(self, string: str) -> None:
+        # Not even in memory: Up or the grey auto-suggestion would bring a secret back.
+        if not self._secret(string):
+            super().append_string(string)
+
+    def store_string(self, string: str) -> None:
+        if self._secret(string) or self._shell.extra.get("last_was_data"):
             return
         super().store_string(string)
 
@@ -70,7 +124,9 @@ def _toolbar(shell: Shell) -> FormattedText:
     session = shell.session
     client = shell.client
     tls = session.tls or (client.options.implicit_tls and client.connected)
-    verify = client.options.extra.get("verify", True)
+    # What the live session checked (/starttls --no-verify too), else what was asked for.
+    info = client.tls_info
+    verify = info.verified if info else client.options.extra.get("verify", True)
     parts: list[tuple[str, str]] = [("", f" {client.address} │ ")]
     if tls:
         parts.append(
@@ -109,6 +165,7 @@ async def run_interactive(shell: Shell) -> int:
         style=style(),
         bottom_toolbar=lambda: _toolbar(shell),
         enable_history_search=False,  # Ctrl-R still searches; Up walks the history
+        input_processors=[MaskSecrets(shell)],
     )
 
     def redraw() -> None:

@@ -32,10 +32,10 @@ META: dict[str, MetaCommand] = {}
 
 # Modules that register further meta-commands when imported (one per feature).
 FEATURE_MODULES: list[str] = [
+    "smtpsh.shell.tls_commands",
     "smtpsh.shell.record_commands",
-]
-
     "smtpsh.shell.audit_commands",
+]
 
 def meta(
     name: str, usage: str, summary: str, group: str = "session"
@@ -126,7 +126,12 @@ async def _status(shell: Shell, args: str) -> None:
     session = shell.session
     shell.say(f"server:  {shell.client.address} ({session.server_name or 'no banner yet'})")
     shell.say(f"state:   {session.state.value} — next: {session.next_step}")
-    shell.say(f"TLS:     {'yes' if session.tls or shell.client.options.implicit_tls else 'no'}")
+    info = shell.client.tls_info
+    if info is not None and shell.client.connected:
+        checked = "verified" if info.verified else "NOT verified (/cert says why)"
+        shell.say(f"TLS:     {info.version}, {info.cipher} · certificate {checked}")
+    else:
+        shell.say(f"TLS:     {'yes' if session.tls or shell.client.options.implicit_tls else 'no'}")
     shell.say(f"AUTH:    {'yes' if session.authenticated else 'no'}")
     if session.mail_from is not None:
         shell.say(f"MAIL:    <{session.mail_from}>  RCPT: {', '.join(session.recipients) or '-'}")

@@ -1,0 +1,418 @@
+"""Encryption and authentication in the shell: /starttls, /cert, /auth, /b64, --starttls.
+
+Secrets (passwords, tokens) come from a hidden prompt, a file or an environment variable,
+never from the command line; they go to the server only, and what is shown, stored and
+recorded is masked by the core (ClientConnection redacts every line of an AUTH exchange).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import os
+import re
+import ssl
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from smtpsh.net.certinfo import chain_lines
+from smtpsh.net.client import unverified_context
+from smtpsh.protocol.auth import (
+    MECHANISMS,
+    AuthError,
+    AuthExchange,
+    Credentials,
+    Step,
+    mechanism,
+)
+from smtpsh.protocol.codes import describe_basic
+from smtpsh.protocol.errors import SmtpshError
+from smtpsh.protocol.replies import Reply
+from smtpsh.protocol.session import State
+from smtpsh.shell.metacommands import meta
+from smtpsh.shell.render import SENT_PREFIX
+
+if TYPE_CHECKING:
+    from smtpsh.shell.app import Shell
+
+EXTRA_KEY = "tls"  # Shell.extra[EXTRA_KEY] holds this feature's AuthOptions
+
+
+@dataclass
+class AuthOptions:
+    """What the command line said about TLS and AUTH (never a secret itself)."""
+
+    user: str | None = None
+    password_file: str | None = None
+    password_env: str | None = None
+    insecure_auth: bool = False
+    starttls: bool = False  # upgrade right after the first EHLO, then EHLO again
+    auth: str | None = None  # authenticate right after connecting (and --starttls)
+
+
+def options_of(shell: Shell) -> AuthOptions:
+    found = shell.extra.get(EXTRA_KEY)
+    if not isinstance(found, AuthOptions):
+        found = AuthOptions()
+        shell.extra[EXTRA_KEY] = found
+    return found
+
+
+# --- command line (the options are declared in cli.py) ---------------------------------
+
+
+def configure(shell: Shell, args: argparse.Namespace) -> str | None:
+    """Apply the command-line options to ``shell``; returns a usage error, or None."""
+    opts = AuthOptions(
+        user=args.user,
+        password_file=args.password_file,
+        password_env=args.password_env,
+        insecure_auth=args.insecure_auth,
+        starttls=args.starttls,
+        auth=args.auth,
+    )
+    if opts.password_file and opts.password_env:
+        return "give --password-file or --password-env, not both"
+    opts.auth = opts.auth.upper() if opts.auth else None
+    if opts.auth and mechanism(opts.auth) is None:
+        return f"--auth {opts.auth}: smtpsh supports {', '.join(MECHANISMS)}"
+    if opts.starttls and shell.options.implicit_tls:
+        return "--starttls and --tls (or port 465) exclude each other: TLS is already on"
+    shell.extra[EXTRA_KEY] = opts
+    if opts.starttls or opts.auth:
+        shell.settings.on_connect.append(_on_connect)
+    return None
+
+
+async def _on_connect(shell: Shell) -> None:
+    """--starttls and --auth: the opening of the session, done for the user."""
+    opts = options_of(shell)
+    if opts.starttls or opts.auth:
+        reply = await shell.send_command(f"EHLO {shell.settings.helo}")
+        if reply is None or reply.klass != 2:
+            return
+    if opts.starttls:
+        if not shell.session.advertises("STARTTLS"):
+            await _fail_closed(shell, "the server does not offer STARTTLS (not in its EHLO reply)")
+            return
+        reply = await shell.send_command("STARTTLS")
+        if reply is None or not shell.client.connected:
+            return  # the handshake failed: already said, connection closed
+        if reply.code != 220:
+            await _fail_closed(shell, f"the server answered {reply.code} to STARTTLS")
+            return
+        await shell.send_command(f"EHLO {shell.settings.helo}")
+    if opts.auth and shell.client.connected:
+        await authenticate(shell, opts.auth, opts.user)
+
+
+async def _fail_closed(shell: Shell, why: str) -> None:
+    # --starttls promised encryption: never go on in clear (a script would send AUTH next).
+    shell.error(f"--starttls: {why}; not going on without TLS (drop --starttls to talk in clear)")
+    if shell.client.connected:
+        with contextlib.suppress(SmtpshError):
+            await shell.guard(shell.client.command("QUIT", timeout=5))
+        await shell.client.close()
+
+
+# --- showing lines sent on the user's behalf --------------------------------------------
+
+
+def _echo(shell: Shell, text: str) -> None:
+    """In a terminal the renderer does not echo what is sent (the prompt shows it); lines a
+    meta-command sends are shown here. Piped mode already echoes every sent line."""
+    if shell.settings.interactive:
+        shell.printer.emit([("class:sent", SENT_PREFIX + text)])
+
+
+def _decoded(shell: Shell, text: str) -> None:
+    shell.printer.emit([("class:annotation", f"  ↳ {text}")])
+
+
+async def _send_step(shell: Shell, step: Step) -> Reply:
+    client = shell.client
+    command = await client.send_line(step.line)
+    # No await between sending and printing: the reply cannot be shown before these lines.
+    _echo(shell, command.display)
+    if step.shown != command.display:
+        _decoded(shell, step.shown)
+    event = await shell.guard(client.wait_reply(waiting_for=command.display.split(" ")[0]))
+    return event.reply
+
+
+# --- /starttls and /cert ----------------------------------------------------------------
+
+
+@meta(
+    "/starttls",
+    "/starttls [--no-verify]",
+    "STARTTLS now: upgrade to TLS and show the certificate",
+    "tls",
+)
+async def _starttls(shell: Shell, args: str) -> None:
+    flags = args.split()
+    if any(flag != "--no-verify" for flag in flags):
+        shell.error("usage: /starttls [--no-verify]")
+        return
+    client = shell.client
+    if not client.connected:
+        shell.error("not connected: /reconnect opens a new session")
+        return
+    if client.ssl_object is not None:
+        shell.error("the connection is already encrypted (/cert shows the certificate)")
+        return
+    prediction = shell.session.predict("STARTTLS")
+    if prediction is not None:
+        shell.warn(f"expect {prediction.reply}: {prediction.reason} (sending anyway)")
+    context = unverified_context() if flags else None
+    if flags:
+        shell.warn("--no-verify: the certificate will be shown but not checked")
+    _echo(shell, "STARTTLS")
+    await shell.guard(client.starttls(context))
+
+
+@meta("/cert", "/cert [pem]", "the server's certificate chain in detail (pem: as PEM)", "tls")
+async def _cert(shell: Shell, args: str) -> None:
+    client = shell.client
+    info = client.tls_info or client.failed_tls
+    if info is None:
+        shell.error(
+            "no TLS on this connection: STARTTLS (or /starttls) first, or connect with --tls"
+        )
+        return
+    if args.strip().lower() == "pem":
+        for cert in info.chain:
+            for line in ssl.DER_cert_to_PEM_cert(cert.der).splitlines():
+                shell.say(line)
+        return
+    if args.strip():
+        shell.error("usage: /cert [pem]")
+        return
+    for line in chain_lines(info):
+        shell.say(line)
+
+
+# --- /auth -----------------------------------------------------------------------------
+
+
+@meta(
+    "/auth",
+    "/auth [MECH] [USER]",
+    "authenticate (PLAIN, LOGIN, CRAM-MD5, XOAUTH2); alone: the mechanisms offered",
+    "tls",
+)
+async def _auth(shell: Shell, args: str) -> None:
+    words = args.split()
+    if not words:
+        _list_mechanisms(shell)
+        return
+    if len(words) > 2:
+        shell.error("usage: /auth [MECH] [USER] (the password is asked for, never typed here)")
+        return
+    await authenticate(shell, words[0], words[1] if len(words) > 1 else None)
+
+
+def _list_mechanisms(shell: Shell) -> None:
+    session = shell.session
+    supported = ", ".join(MECHANISMS)
+    if not session.esmtp:
+        shell.say("no EHLO reply yet: the AUTH mechanisms come in it (send EHLO first)")
+    elif not session.auth_mechanisms:
+        hint = (
+            ""
+            if shell.client.ssl_object is not None
+            else " (many servers offer it only after STARTTLS)"
+        )
+        shell.say(f"the server advertised no AUTH{hint}")
+    else:
+        for name in session.auth_mechanisms:
+            found = mechanism(name)
+            text = found.summary if found else "not supported by smtpsh"
+            shell.say(f"  {name:<12} {text}")
+    shell.say(f"usage: /auth MECH [USER]   (smtpsh supports {supported})")
+
+
+async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
+    """The whole /auth: checks, credentials, the exchange step by step. True on 235."""
+    found = mechanism(mech_name)
+    if found is None:
+        shell.error(f"smtpsh cannot do {mech_name.upper()}; it supports {', '.join(MECHANISMS)}")
+        return False
+    client = shell.client
+    if not client.connected or shell.session.state is State.CLOSED:
+        shell.error("not connected: /reconnect opens a new session")
+        return False
+    if not await _encryption_ok(shell, found.name):
+        return False
+    session = shell.session
+    if session.esmtp and found.name not in session.auth_mechanisms:
+        offered = " ".join(session.auth_mechanisms) or "none"
+        shell.warn(
+            f"the server did not advertise {found.name} (it offers: {offered}); trying anyway"
+        )
+    prediction = session.predict("AUTH")
+    if session.authenticated:
+        shell.warn("already authenticated: servers refuse a second AUTH (503); sending anyway")
+    elif prediction is not None:
+        shell.warn(f"expect {prediction.reply}: {prediction.reason} (sending anyway)")
+    opts = options_of(shell)
+    user = user or opts.user or await _ask(shell, "Username: ", hidden=False)
+    if not user:
+        shell.error("no user name: /auth MECH USER, or --user NAME")
+        return False
+    secret = await _secret(shell, found.secret_label, user)
+    if secret is None:
+        return False
+    try:
+        exchange = AuthExchange(found.name, Credentials(user, secret))
+        step = exchange.start()
+    except AuthError as exc:
+        shell.error(str(exc))
+        return False
+    del secret  # the exchange holds it until it is done
+    reply = await _send_step(shell, step)
+    while reply.code == 334 and not exchange.cancelled:
+        try:
+            step = exchange.answer(reply)
+        except AuthError as exc:
+            shell.error(f"{exc}; cancelling the exchange")
+            step = exchange.cancel()
+        reply = await _send_step(shell, step)
+    if reply.code == 235:
+        shell.info(f"authenticated as {user} with {found.name}")
+        return True
+    meaning = describe_basic(reply.code) or "refused"
+    shell.error(f"AUTH {found.name} as {user} failed: {reply.code} {meaning}")
+    return False
+
+
+async def _encryption_ok(shell: Shell, name: str) -> bool:
+    """AUTH in clear is refused unless --insecure-auth, or the user confirms (in a terminal)."""
+    if shell.client.ssl_object is not None:
+        return True
+    risk = (
+        "the digest can be attacked offline"
+        if name == "CRAM-MD5"
+        else "anyone on the path can read the password"
+    )
+    if options_of(shell).insecure_auth:
+        shell.warn(f"AUTH without TLS (--insecure-auth): {risk}")
+        return True
+    explanation = f"the connection is not encrypted: {risk}"
+    if shell.settings.interactive:
+        answer = await _ask(shell, f"{explanation}. Send {name} anyway? [y/N] ", hidden=False)
+        if answer.strip().lower() in ("y", "yes"):
+            return True
+        shell.info("not sent: STARTTLS (or /starttls) first, then EHLO and /auth")
+        return False
+    shell.error(
+        f"refused: {explanation}; STARTTLS first (--starttls), or --insecure-auth to send anyway"
+    )
+    return False
+
+
+async def _ask(shell: Shell, message: str, *, hidden: bool) -> str:
+    """A one-off prompt in a terminal (its own history: nothing typed here is kept)."""
+    if not shell.settings.interactive:
+        return ""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import InMemoryHistory
+
+    prompt: PromptSession[str] = PromptSession(history=InMemoryHistory())
+    try:
+        return await prompt.prompt_async(message, is_password=hidden)
+    except (KeyboardInterrupt, EOFError):
+        return ""
+
+
+async def _secret(shell: Shell, label: str, user: str) -> str | None:
+    """The password/token: --password-file, --password-env, or a hidden prompt."""
+    opts = options_of(shell)
+    if opts.password_file:
+        return _read_secret_file(shell, opts.password_file)
+    if opts.password_env:
+        value = os.environ.get(opts.password_env)
+        if value is None:
+            shell.error(f"--password-env: the environment variable {opts.password_env} is not set")
+        return value
+    if not shell.settings.interactive:
+        shell.error(
+            f"no {label.lower()}: scripts pass it with --password-file FILE or --password-env"
+            " NAME (never on the command line)"
+        )
+        return None
+    secret = await _ask(shell, f"{label} for {user} (hidden): ", hidden=True)
+    if not secret:
+        shell.info("cancelled: no secret given")
+        return None
+    return secret
+
+
+def _read_secret_file(shell: Shell, path: str) -> str | None:
+    try:
+        info = os.stat(path)
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        shell.error(f"--password-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+        return None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        shell.warn(f"--password-file: {path} is readable by others (chmod 600 it)")
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        shell.error(f"--password-file: {path} is empty (the secret is its first line)")
+        return None
+    return lines[0]
+
+
+# --- /b64 ------------------------------------------------------------------------------
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[0-7]{1,3}|[ntr\\])")
+_NAMED_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    r"""'\0alice\0secret' -> NUL-separated text (how a PLAIN response is built by hand)."""
+
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code in _NAMED_ESCAPES:
+            return _NAMED_ESCAPES[code]
+        return chr(int(code[1:], 16) if code.startswith("x") else int(code, 8))
+
+    return _ESCAPE.sub(one, text)
+
+
+def visible(data: bytes) -> str:
+    """Decoded bytes for the screen: control characters escaped, non-UTF-8 as \\xHH."""
+    text = data.decode("utf-8", "backslashreplace")
+    return "".join(
+        f"\\{ord(c)}" if ord(c) < 8 else (repr(c)[1:-1] if ord(c) < 32 or ord(c) == 127 else c)
+        for c in text
+    )
+
+
+@meta(
+    "/b64",
+    "/b64 encode|decode TEXT",
+    r"base64 for AUTH by hand (encode understands \0 \n \xHH)",
+    "tls",
+)
+async def _b64(shell: Shell, args: str) -> None:
+    action, _, text = args.strip().partition(" ")
+    action = action.lower()
+    if action not in ("encode", "decode") or not text:
+        shell.error(r"usage: /b64 encode TEXT (e.g. \0user\0password) | /b64 decode BASE64")
+        return
+    if action == "encode":
+        shell.say(base64.b64encode(unescape(text).encode()).decode("ascii"))
+        return
+    try:
+        data = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        shell.error("not valid base64 (only A-Z a-z 0-9 + / and = padding)")
+        return
+    shell.say(visible(data) if data else "(empty)")
