@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -14,9 +15,32 @@ class TLSSettings:
     client_key: str | None = None
 
 
+class _LazyTrustContext(ssl.SSLContext):
+    """Loads the system trust store on first use.
+
+    Loading it costs ~40 ms, a sixth of the start-up budget, and most plain-text sessions
+    never use TLS (bench/bench_session.py)."""
+
+    _trust_loaded = False
+
+    def _load_trust(self) -> None:
+        if not self._trust_loaded:
+            self._trust_loaded = True
+            self.load_default_certs(ssl.Purpose.SERVER_AUTH)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._load_trust()
+        return super().wrap_bio(*args, **kwargs)
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._load_trust()
+        return super().wrap_socket(*args, **kwargs)
+
+
 def make_context(settings: TLSSettings) -> ssl.SSLContext:
     """A client context: the system store plus --cafile; --no-verify turns checks off."""
-    context = ssl.create_default_context()
+    # Same settings as ssl.create_default_context(): hostname check, CERT_REQUIRED.
+    context = _LazyTrustContext(ssl.PROTOCOL_TLS_CLIENT)
     if settings.cafile:
         context.load_verify_locations(cafile=settings.cafile)
     if not settings.verify:

@@ -1,0 +1,27 @@
+"""The client TLS context: verification on by default, the system trust loaded on first use."""
+
+from __future__ import annotations
+
+import ssl
+
+from smtpsh.net.tls import TLSSettings, make_context
+
+
+def test_defaults_verify_like_create_default_context() -> None:
+    ours = make_context(TLSSettings())
+    reference = ssl.create_default_context()
+    assert ours.verify_mode == ssl.CERT_REQUIRED and ours.check_hostname
+    assert ours.minimum_version == reference.minimum_version
+    assert ours.options == reference.options
+
+
+def test_system_trust_is_loaded_when_tls_is_first_used() -> None:
+    ours = make_context(TLSSettings())
+    ours.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="mx.example.test")
+    assert ours.cert_store_stats() == ssl.create_default_context().cert_store_stats()
+    assert ours.get_ca_certs() == ssl.create_default_context().get_ca_certs()
+
+
+def test_no_verify_turns_checks_off() -> None:
+    ours = make_context(TLSSettings(verify=False))
+    assert ours.verify_mode == ssl.CERT_NONE and not ours.check_hostname
