@@ -85,8 +85,9 @@ def test_a_server_that_answers_in_plain_text_after_220(pki: Pki) -> None:
         run(dialogue(shell, ["EHLO me", "STARTTLS", "NOOP"]))
     errors = [line for line in out.getvalue().splitlines() if line.startswith("✗")]
     assert errors[1:] == ["✗ not connected: /reconnect opens a new session"]  # the NOOP
-    assert "failed: the server answered in plain text, not TLS (the server did not start TLS" in (
-        errors[0]
+    assert (
+        "failed: the server answered in plain text, not TLS (the server did not start TLS"
+        in (errors[0])
     )
     assert shell.session.state is State.CLOSED
 
@@ -109,15 +110,11 @@ def test_starttls_option_fails_closed_on_454(pki: Pki) -> None:
     received = Received()
     handler = starttls_server(pki, refusal, then="serve", seen=received)
     with scripted_server(handler) as port:
-        shell, out = make_shell(
-            [f"127.0.0.1:{port}", "--cafile", str(pki.ca_file), "--starttls"]
-        )
+        shell, out = make_shell([f"127.0.0.1:{port}", "--cafile", str(pki.ca_file), "--starttls"])
         connected = run(dialogue(shell, ["MAIL FROM:<a@b.test>"]))
     text = out.getvalue()
     assert not connected and shell.exit_code == 1
-    assert (
-        "✗ --starttls: the server answered 454 to STARTTLS; not going on without TLS" in text
-    )
+    assert "✗ --starttls: the server answered 454 to STARTTLS; not going on without TLS" in text
     # Nothing after STARTTLS but the QUIT went out in clear.
     assert [line.split()[0] for line in received.plain] == [b"EHLO", b"STARTTLS", b"QUIT"]
 
@@ -126,9 +123,7 @@ def test_starttls_option_upgrades_and_says_hello_again(pki: Pki) -> None:
     received = Received()
     handler = starttls_server(pki, b"220 2.0.0 go\r\n", seen=received)
     with scripted_server(handler) as port:
-        shell, out = make_shell(
-            [f"127.0.0.1:{port}", "--cafile", str(pki.ca_file), "--starttls"]
-        )
+        shell, out = make_shell([f"127.0.0.1:{port}", "--cafile", str(pki.ca_file), "--starttls"])
         connected = run(dialogue(shell, ["NOOP"]))
     assert connected
     assert [line.split()[0] for line in received.plain] == [b"EHLO", b"STARTTLS"]

@@ -90,34 +90,33 @@ def test_untrusted_ca_is_one_line_and_exit_1(postfix: PostfixEnv, tmp_path: Path
         assert "Traceback" not in result.stderr
 
 
-def test_wrong_name(postfix: PostfixEnv, tmp_path: Path) -> None:
+def starttls_errors(
+    postfix: PostfixEnv, profile: str, cert: str, home: Path
+) -> tuple[list[str], x509.Certificate]:
+    """The error lines of `smtpsh --starttls` to ``profile`` (exit 1), and its certificate."""
     result = run_piped(
-        [f"{postfix.host}:{postfix.port('wrong_name')}", "--cafile", str(postfix.ca_file),
+        [f"{postfix.host}:{postfix.port(profile)}", "--cafile", str(postfix.ca_file),
          "--starttls"],
         "",
-        tmp_path,
+        home,
     )  # fmt: skip
-    cert = x509.load_pem_x509_certificate(postfix.certs["wrong-name"].read_bytes())
+    assert result.returncode == 1, result.stdout
+    return errors_of(result.stdout), x509.load_pem_x509_certificate(
+        postfix.certs[cert].read_bytes()
+    )
+
+
+def test_wrong_name(postfix: PostfixEnv, tmp_path: Path) -> None:
+    errors, cert = starttls_errors(postfix, "wrong_name", "wrong-name", tmp_path)
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     listed = ", ".join(names.get_values_for_type(x509.DNSName))
-    assert errors_of(result.stdout) == [
-        f"✗ TLS: name mismatch: the certificate is for {listed}, not 127.0.0.1"
-    ]
-    assert result.returncode == 1
+    assert errors == [f"✗ TLS: name mismatch: the certificate is for {listed}, not 127.0.0.1"]
 
 
 def test_expired(postfix: PostfixEnv, tmp_path: Path) -> None:
-    result = run_piped(
-        [f"{postfix.host}:{postfix.port('expired')}", "--cafile", str(postfix.ca_file),
-         "--starttls"],
-        "",
-        tmp_path,
-    )  # fmt: skip
-    cert = x509.load_pem_x509_certificate(postfix.certs["expired"].read_bytes())
+    errors, cert = starttls_errors(postfix, "expired", "expired", tmp_path)
     when = cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC")
-    assert errors_of(result.stdout) == [
-        f"✗ TLS: the certificate for 127.0.0.1 has expired (it expired on {when})"
-    ]
+    assert errors == [f"✗ TLS: the certificate for 127.0.0.1 has expired (it expired on {when})"]
 
 
 def test_failed_verification_leaves_the_shell_usable(postfix: PostfixEnv) -> None:
