@@ -100,6 +100,32 @@ async def greet(client: SMTPClient, helo: str) -> tuple[Reply, Reply]:
     return banner, reply
 
 
+class Refused(SmtpshError):
+    """The server would not give a usable session (banner or EHLO refused): try later."""
+
+
+async def open_session(target: Target) -> tuple[SMTPClient, Reply, Reply]:
+    """A greeted connection (STARTTLS and EHLO again if the target asks): (client, banner,
+    EHLO/HELO reply). Raises Refused, AuditError (STARTTLS refused) or the client's
+    ConnectError / ConnectionClosedError / ReplyTimeout; the connection is closed then."""
+    client = SMTPClient(target.options)
+    try:
+        banner, hello = await greet(client, target.helo)
+        if banner.code != 220:
+            raise Refused(f"the server refused the session: {' | '.join(banner.wire_lines())}")
+        if hello.klass != 2:
+            raise Refused(f"the server refused EHLO and HELO: {' | '.join(hello.wire_lines())}")
+        if target.starttls:
+            reply = await client.starttls(target.context)
+            if reply.code != 220:
+                raise AuditError(f"STARTTLS refused: {' | '.join(reply.wire_lines())}")
+            hello = await client.command(f"EHLO {target.helo}")
+    except BaseException:
+        await client.close()
+        raise
+    return client, banner, hello
+
+
 async def hang_up(client: SMTPClient, *, polite: bool = True) -> None:
     """QUIT without waiting for 221, then close.
 

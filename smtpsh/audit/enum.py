@@ -33,10 +33,11 @@ from typing import TextIO
 from smtpsh.audit.common import (
     AUTHORISATION_NOTE,
     AuditError,
+    Refused,
     Target,
     add_target_arguments,
-    greet,
     hang_up,
+    open_session,
     run_main,
     target_from_args,
 )
@@ -44,7 +45,6 @@ from smtpsh.audit.tarpit import ErrorBudget
 from smtpsh.cli import UsageError
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.protocol.encoding import forbidden_in_command
-from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
 
 
@@ -172,10 +172,6 @@ class EnumConfig:
     budget: ErrorBudget = field(default_factory=ErrorBudget)
 
 
-class _Refused(SmtpshError):
-    """The server would not give us a usable session (banner or EHLO refused)."""
-
-
 @dataclass
 class _Conn:
     client: SMTPClient
@@ -266,34 +262,25 @@ class Enumerator:
         return self.method.command.format(address=self.address(name))
 
     async def _open(self) -> _Conn:
-        client = SMTPClient(self.target.options)
-        try:
-            banner, hello = await greet(client, self.target.helo)
-            if banner.code != 220:
-                raise _Refused(f"the server refused the session: {reply_summary(banner)}")
-            if hello.klass != 2:
-                raise _Refused(f"the server refused EHLO and HELO: {reply_summary(hello)}")
-            conn = _Conn(client)
-            # A refused EHLO (then HELO) already counts as one error on this connection.
-            conn.errors = int(not client.session.esmtp)
-            if self.target.starttls:
-                reply = await client.starttls(self.target.context)
-                if reply.code != 220:
-                    raise AuditError(f"STARTTLS refused: {reply_summary(reply)}")
-                await client.command(f"EHLO {self.target.helo}")
-            self.server_name = self.server_name or client.session.server_name
-            if self.method.transaction:
-                sender = f"MAIL FROM:<{self.config.sender}>"
+        client, _banner, _hello = await open_session(self.target)
+        conn = _Conn(client)
+        # A refused EHLO (then HELO) already counts as one error on this connection.
+        conn.errors = int(not client.session.esmtp)
+        self.server_name = self.server_name or client.session.server_name
+        if self.method.transaction:
+            sender = f"MAIL FROM:<{self.config.sender}>"
+            try:
                 reply = await client.command(sender)
+            except BaseException:
+                await client.close()
+                raise
+            if reply.klass != 2:
+                await client.close()
                 if reply.code == 421 or reply.klass == 4:
-                    raise _Refused(f"{sender} deferred: {reply_summary(reply)}")
-                if reply.klass != 2:
-                    raise AuditError(
-                        f"the server refused {sender}: {reply_summary(reply)} (try --from)"
-                    )
-        except BaseException:
-            await client.close()
-            raise
+                    raise Refused(f"{sender} deferred: {reply_summary(reply)}")
+                raise AuditError(
+                    f"the server refused {sender}: {reply_summary(reply)} (try --from)"
+                )
         conn.pipelining = self.method.pipelined and client.session.advertises("PIPELINING")
         self.stats.connections += 1
         return conn
@@ -345,7 +332,7 @@ class Enumerator:
                 return answers
             try:
                 conn = await self._open()
-            except (ConnectError, ConnectionClosedError, ReplyTimeout, _Refused) as exc:
+            except (ConnectError, ConnectionClosedError, ReplyTimeout, Refused) as exc:
                 last[todo[0]] = str(exc)
                 await asyncio.sleep(0.2)
                 continue
@@ -429,7 +416,7 @@ class Enumerator:
         if not self.server_name:
             try:
                 conn = await self._open_plain()
-            except (ConnectError, ConnectionClosedError, ReplyTimeout, _Refused) as exc:
+            except (ConnectError, ConnectionClosedError, ReplyTimeout, Refused) as exc:
                 raise AuditError(str(exc)) from None
             await self._release(conn)
         if "." in self.server_name:
@@ -517,7 +504,7 @@ class Enumerator:
             self._opening += 1
             try:
                 conn = await self._open()
-            except (ConnectError, ConnectionClosedError, ReplyTimeout, _Refused) as exc:
+            except (ConnectError, ConnectionClosedError, ReplyTimeout, Refused) as exc:
                 # Fewer connections first (a server limits connections per client); give up
                 # only when even one connection keeps failing.
                 if self._allowed > 1:
@@ -677,7 +664,7 @@ class _Progress:
             self.shown = False
 
     def draw(self) -> None:
-        if not self.enabled:
+        if not self.enabled or not self.enum.stats.total:  # still choosing the method
             return
         s = self.enum.stats
         filled = int(self.WIDTH * s.done / s.total) if s.total else self.WIDTH

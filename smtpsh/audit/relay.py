@@ -19,10 +19,11 @@ from smtpsh.audit.common import (
     AUTHORISATION_NOTE,
     AuditError,
     Paint,
+    Refused,
     Target,
     add_target_arguments,
-    greet,
     hang_up,
+    open_session,
     run_main,
     target_from_args,
 )
@@ -214,20 +215,9 @@ class RelayRunner:
 
     async def _connect(self) -> SMTPClient:
         await self._close()
-        client = SMTPClient(self.target.options)
         try:
-            banner, hello = await greet(client, self.target.helo)
-            if banner.code != 220:
-                raise AuditError(f"the server refused the session: {banner.wire_lines()[0]}")
-            if hello.klass != 2:
-                raise AuditError(f"the server refused EHLO and HELO: {hello.wire_lines()[0]}")
-            if self.target.starttls:
-                reply = await client.starttls(self.target.context)
-                if reply.code != 220:
-                    raise AuditError(f"STARTTLS refused: {reply.wire_lines()[0]}")
-                await client.command(f"EHLO {self.target.helo}")
-        except (ConnectError, ConnectionClosedError, ReplyTimeout) as exc:
-            await client.close()
+            client, banner, hello = await open_session(self.target)
+        except (ConnectError, ConnectionClosedError, ReplyTimeout, Refused) as exc:
             raise AuditError(str(exc)) from None
         self.connections += 1
         self.errors = 0
