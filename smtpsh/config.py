@@ -1,0 +1,554 @@
+"""The user's configuration: ``$XDG_CONFIG_HOME/smtpsh/config.toml`` (default
+``~/.config/smtpsh/config.toml``), and the hosts file the shell completions read.
+
+Everything in the file is a *default*: an option on the command line always wins. A broken
+file never stops the shell: each problem is one line naming the file, the line and the key,
+and the whole file is then ignored (a half-applied file would be harder to reason about).
+
+TOML is read with ``tomllib`` (Python >= 3.11). Python 3.10 has no TOML reader in the
+standard library and smtpsh adds no dependency for it, so there a small reader of the
+subset this file needs is used instead (tables, ``key = value`` with strings, integers,
+booleans; see docs/guide.md); anything beyond the subset is reported as an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+# Imported on first use (start-up time); None on Python 3.10, which has no tomllib.
+_TOMLLIB: Any = ...
+
+
+def _tomllib() -> Any:
+    global _TOMLLIB
+    if _TOMLLIB is ...:
+        try:
+            _TOMLLIB = importlib.import_module("tomllib")
+        except ImportError:
+            _TOMLLIB = None
+    return _TOMLLIB
+
+# --- where things live (XDG base-directory specification) ------------------------------
+
+
+def config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "smtpsh" / "config.toml"
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return Path(base) / "smtpsh"
+
+
+def hosts_path() -> Path:
+    return state_dir() / "hosts"
+
+
+# --- the schema, as data ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    kind: str  # "str", "name", "bool", "port", "choice", "path", "address"
+    help: str
+    example: str  # as written in TOML
+    choices: tuple[str, ...] = ()
+
+
+# Top-level keys (before any [table]).
+TOP_KEYS: tuple[Key, ...] = (
+    Key("helo", "name", "the name offered in EHLO/HELO (like --helo)", '"client.example.net"'),
+    Key("annotate", "bool", "explain each reply under it (false: like --no-annotate)", "true"),
+    Key("color", "choice", "colour: auto, always or never (like --color)", '"auto"',
+        ("auto", "always", "never")),
+    Key("theme", "choice", "colour theme: dark (light text on a dark terminal) or light",
+        '"dark"', ("dark", "light")),
+    Key("keys", "choice", "line-editing keys of the interactive shell: emacs or vi",
+        '"emacs"', ("emacs", "vi")),
+    Key("mail_from", "address", "default envelope sender: offered first after MAIL FROM:",
+        '"me@example.net"'),
+    Key("record_dir", "path", "record every session as a transcript in this directory",
+        '"~/smtp-transcripts"'),
+)
+
+# Keys of a [profiles.NAME] table: `smtpsh @NAME` connects with them.
+PROFILE_KEYS: tuple[Key, ...] = (
+    Key("host", "name", "the server (required)", '"mail.example.com"'),
+    Key("port", "port", "the port (default 25, or 465 with tls = \"implicit\")", "587"),
+    Key("tls", "choice", "none, starttls (upgrade after EHLO) or implicit (TLS from the start)",
+        '"starttls"', ("none", "starttls", "implicit")),
+    Key("user", "str", "the user name for AUTH (the password is asked for, never stored)",
+        '"me@example.com"'),
+    Key("helo", "name", "the EHLO name for this server (overrides the top-level helo)",
+        '"client.example.net"'),
+    Key("mail_from", "address", "the envelope sender for this server", '"me@example.com"'),
+)
+
+_TOP = {key.name: key for key in TOP_KEYS}
+_PROFILE = {key.name: key for key in PROFILE_KEYS}
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.:_-]*[A-Za-z0-9.\]])?$|^\[[0-9A-Fa-f:.]+\]$")
+_PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    host: str
+    port: int | None = None
+    tls: str = "none"
+    user: str | None = None
+    helo: str | None = None
+    mail_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    helo: str | None = None
+    annotate: bool | None = None
+    color: str | None = None
+    theme: str = "dark"
+    keys: str = "emacs"
+    mail_from: str | None = None
+    record_dir: Path | None = None
+    profiles: Mapping[str, Profile] = field(default_factory=lambda: MappingProxyType({}))
+    errors: tuple[str, ...] = ()  # one line each; non-empty means the file was ignored
+
+
+class ConfigError(Exception):
+    def __init__(self, message: str, line: int | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.key = key
+
+    def describe(self, path: Path) -> str:
+        where = str(path) + (f" line {self.line}" if self.line else "")
+        what = f"key '{self.key}': " if self.key else ""
+        return f"config {where}: {what}{self.message}"
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def load(path: Path | None = None) -> Config:
+    """The configuration; never raises. Problems land in ``Config.errors``."""
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return Config(path=path, errors=(f"config {path}: cannot read it: {reason}",))
+    try:
+        return parse(text, path)
+    except ConfigError as exc:
+        return Config(path=path, errors=(exc.describe(path),))
+
+
+def parse(text: str, path: Path | None = None) -> Config:
+    """Parse and check *text*; raises ConfigError (with line and key) on the first problem."""
+    lines = key_lines(text)
+    try:
+        data = read_toml(text)
+    except ConfigError as exc:
+        if exc.line is not None and exc.key is None:
+            # Name the key written on that line, if there is one.
+            exc.key = _key_on_line(text, exc.line)
+        raise
+    values: dict[str, Any] = {}
+    profiles: dict[str, Profile] = {}
+    for name, value in data.items():
+        if name == "profiles":
+            if not isinstance(value, dict):
+                raise ConfigError("must be a table: [profiles.NAME]", lines.get(("profiles",)),
+                                  "profiles")
+            for pname, table in value.items():
+                profiles[pname] = _profile(pname, table, lines)
+            continue
+        key = _TOP.get(name)
+        if key is None:
+            if isinstance(value, dict):
+                raise ConfigError(_unknown(f"unknown table [{name}]", name, ("profiles",)),
+                                  lines.get((name,)))
+            raise ConfigError(_unknown(f"unknown key '{name}'", name, (*_TOP, "profiles")),
+                              lines.get((name,)), name)
+        values[name] = _check(key, value, lines.get((name,)), name)
+    record_dir = values.pop("record_dir", None)
+    return Config(
+        path=path,
+        record_dir=Path(record_dir).expanduser() if record_dir else None,
+        profiles=MappingProxyType(profiles),
+        **values,
+    )
+
+
+def _profile(name: str, table: Any, lines: Mapping[tuple[str, ...], int]) -> Profile:
+    where = lines.get(("profiles", name))
+    dotted = f"profiles.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError("must be a table: [profiles.NAME] with host = ...", where, dotted)
+    if not _PROFILE_NAME_RE.match(name):
+        raise ConfigError("profile names are letters, digits, '-' and '_'", where, dotted)
+    values: dict[str, Any] = {}
+    for key_name, value in table.items():
+        key = _PROFILE.get(key_name)
+        line = lines.get(("profiles", name, key_name), where)
+        if key is None:
+            raise ConfigError(_unknown(f"unknown key '{key_name}'", key_name, _PROFILE), line,
+                              f"{dotted}.{key_name}")
+        values[key_name] = _check(key, value, line, f"{dotted}.{key_name}")
+    if "host" not in values:
+        raise ConfigError("a profile needs host = \"...\"", where, dotted)
+    return Profile(name=name, **values)
+
+
+def _unknown(what: str, name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{what}{hint}; known: {', '.join(known)}"
+
+
+def _check(key: Key, value: Any, line: int | None, dotted: str) -> Any:
+    """The value if it fits the key's kind, else ConfigError saying what was expected."""
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"expected {expected}, not {_show(value)}", line, dotted)
+
+    if key.kind == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if key.kind == "port":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+            raise bad("a port number from 1 to 65535")
+        return value
+    if not isinstance(value, str):
+        raise bad("a string in double quotes")
+    if key.kind == "choice" and value not in key.choices:
+        raise bad(" or ".join(f'"{c}"' for c in key.choices))
+    if key.kind == "name" and not _NAME_RE.match(value):
+        raise bad("a host name or [address literal], without spaces")
+    if key.kind == "address" and (not value or any(c.isspace() or c in "<>" for c in value)):
+        raise bad("an address like me@example.net, without <> or spaces")
+    if key.kind in ("str", "path") and (not value or any(ord(c) < 32 for c in value)):
+        raise bad("a non-empty string without control characters")
+    return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return str(value)
+
+
+# --- TOML: tomllib, or the subset reader on Python 3.10 --------------------------------
+
+
+def read_toml(text: str) -> dict[str, Any]:
+    reader = _tomllib()
+    if reader is not None:
+        try:
+            result: dict[str, Any] = reader.loads(text)
+        except reader.TOMLDecodeError as exc:
+            raise _from_tomllib(exc) from None
+        return result
+    return parse_subset(text)
+
+
+_TOMLLIB_WHERE = re.compile(r"^(?P<msg>.*?) \(at line (?P<line>\d+), column \d+\)$")
+
+
+def _from_tomllib(exc: Exception) -> ConfigError:
+    """tomllib says 'Expected ... (at line 3, column 7)': keep the line, word it for us."""
+    match = _TOMLLIB_WHERE.match(str(exc))
+    if match is None:
+        return ConfigError(f"not valid TOML: {exc}")
+    return ConfigError(f"not valid TOML: {match['msg']}", int(match["line"]))
+
+
+_BARE_KEY = r"[A-Za-z0-9_-]+"
+_QUOTED_KEY = r'"(?:[^"\\]|\\.)*"'
+_KEY = rf"(?:{_BARE_KEY}|{_QUOTED_KEY})"
+_TABLE_RE = re.compile(rf"^\[\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*\]\s*(?:#.*)?$")
+_PAIR_RE = re.compile(rf"^({_KEY})\s*=\s*(.*)$")
+_INT_RE = re.compile(r"^[+-]?(?:0|[1-9](?:_?[0-9])*)$")
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _split_key(dotted: str) -> list[str]:
+    parts = re.findall(rf"{_KEY}", dotted)
+    return [_unquote_key(part) for part in parts]
+
+
+def _unquote_key(key: str) -> str:
+    return _basic_string(key[1:-1], 0) if key.startswith('"') else key
+
+
+def _basic_string(body: str, line: int) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char != "\\":
+            if ord(char) < 32 and char != "\t":
+                raise ConfigError("control character in a string", line)
+            out.append(char)
+            i += 1
+            continue
+        code = body[i + 1 : i + 2]
+        if code in _ESCAPES:
+            out.append(_ESCAPES[code])
+            i += 2
+        elif code in ("u", "U"):
+            width = 4 if code == "u" else 8
+            digits = body[i + 2 : i + 2 + width]
+            if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
+                raise ConfigError(f"bad \\{code} escape in a string", line)
+            out.append(chr(int(digits, 16)))
+            i += 2 + width
+        else:
+            raise ConfigError(f"unknown escape '\\{code}' in a string", line)
+    return "".join(out)
+
+
+def _value(raw: str, line: int) -> tuple[Any, str]:
+    """One value at the start of *raw*, and what follows it."""
+    if raw.startswith('"'):
+        match = re.match(r'"((?:[^"\\]|\\.)*)"', raw)
+        if match is None or raw.startswith('"""'):
+            raise ConfigError("unterminated or multi-line string (not in the subset)", line)
+        return _basic_string(match.group(1), line), raw[match.end() :]
+    if raw.startswith("'"):
+        end = raw.find("'", 1)
+        if end < 0 or raw.startswith("'''"):
+            raise ConfigError("unterminated or multi-line string (not in the subset)", line)
+        return raw[1:end], raw[end + 1 :]
+    word = re.match(r"[^\s#]*", raw)
+    token = word.group(0) if word else ""
+    rest = raw[len(token) :]
+    if token in ("true", "false"):
+        return token == "true", rest
+    if _INT_RE.match(token):
+        return int(token.replace("_", "")), rest
+    raise ConfigError(
+        f"value {token or '(nothing)'!s} is not a string, integer or boolean"
+        " (the TOML subset read on Python 3.10)",
+        line,
+    )
+
+
+def parse_subset(text: str) -> dict[str, Any]:
+    """The TOML this file needs, for Python 3.10: ``[a.b]`` tables and ``key = value``
+    with basic/literal strings, integers and booleans, and comments."""
+    root: dict[str, Any] = {}
+    table = root
+    defined: set[tuple[str, ...]] = set()
+    for number, original in enumerate(text.splitlines(), 1):
+        line = original.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            match = _TABLE_RE.match(line)
+            if match is None:
+                raise ConfigError("bad table header (arrays of tables are not in the subset)",
+                                  number)
+            path = tuple(_split_key(match.group(1)))
+            if path in defined:
+                raise ConfigError(f"table [{'.'.join(path)}] defined twice", number)
+            defined.add(path)
+            table = root
+            for part in path:
+                child = table.setdefault(part, {})
+                if not isinstance(child, dict):
+                    raise ConfigError(f"'{part}' is already a value, not a table", number)
+                table = child
+            continue
+        pair = _PAIR_RE.match(line)
+        if pair is None:
+            raise ConfigError("expected key = value", number)
+        key = _unquote_key(pair.group(1))
+        value, rest = _value(pair.group(2), number)
+        rest = rest.strip()
+        if rest and not rest.startswith("#"):
+            raise ConfigError(f"unexpected text after the value: {rest!r}", number)
+        if key in table:
+            raise ConfigError("key defined twice", number, key)
+        table[key] = value
+    return root
+
+
+def _keys_written(text: str) -> list[tuple[tuple[str, ...], int]]:
+    """Every table header and key with the line it is written on (1-based)."""
+    found: list[tuple[tuple[str, ...], int]] = []
+    table: tuple[str, ...] = ()
+    for number, original in enumerate(text.splitlines(), 1):
+        line = original.strip()
+        header = _TABLE_RE.match(line)
+        if header is not None:
+            table = tuple(_split_key(header.group(1)))
+            found.append((table, number))
+            continue
+        pair = _PAIR_RE.match(line)
+        if pair is not None:
+            try:
+                key = _unquote_key(pair.group(1))
+            except ConfigError:
+                continue
+            found.append(((*table, key), number))
+    return found
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Where each key and table is first written, for errors tomllib cannot place."""
+    lines: dict[tuple[str, ...], int] = {}
+    for key, number in _keys_written(text):
+        lines.setdefault(key, number)
+    return lines
+
+
+def _key_on_line(text: str, line: int) -> str | None:
+    return next((".".join(k) for k, n in _keys_written(text) if n == line), None)
+
+
+# --- applying it: argparse defaults -----------------------------------------------------
+
+# Profile TLS mode -> argparse defaults it stands for.
+TLS_MODES: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "none": MappingProxyType({}),
+    "starttls": MappingProxyType({"starttls": True}),
+    "implicit": MappingProxyType({"tls": True}),
+})
+
+
+def argument_defaults(config: Config, profile: Profile | None = None) -> dict[str, Any]:
+    """argparse ``set_defaults`` values for the main parser: command-line options still win."""
+    defaults: dict[str, Any] = {}
+    if config.helo:
+        defaults["helo"] = config.helo
+    if config.annotate is not None:
+        defaults["no_annotate"] = not config.annotate
+    if config.color:
+        defaults["color"] = config.color
+    if profile is not None:
+        if profile.port is not None:
+            defaults["port"] = profile.port
+        defaults.update(TLS_MODES[profile.tls])
+        if profile.user:
+            defaults["user"] = profile.user
+        if profile.helo:
+            defaults["helo"] = profile.helo
+    return defaults
+
+
+def envelope_sender(config: Config, profile: Profile | None = None) -> str | None:
+    return (profile.mail_from if profile else None) or config.mail_from
+
+
+def find_profile(config: Config, target: str) -> Profile:
+    """``@work`` -> the profile; ConfigError naming the known ones if there is none."""
+    name = target[1:]
+    if name in config.profiles:
+        return config.profiles[name]
+    if config.errors:
+        raise ConfigError(f"no profile @{name}: the config file was not used (see above)")
+    known = ", ".join("@" + p for p in config.profiles) or "none yet"
+    where = config.path or config_path()
+    raise ConfigError(f"no profile @{name} in {where} (known: {known})")
+
+
+# --- the hosts file (read by the shell completions) ------------------------------------
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,300}$")
+HOSTS_KEEP = 200  # the file is trimmed to this many distinct hosts
+
+
+def remember_host(target: str, path: Path | None = None) -> None:
+    """Append *target* (as typed: host, host:port, [v6]:port) to the hosts file, 0600.
+
+    Best effort: completion data is never worth an error message in the middle of a session.
+    """
+    if not _HOST_RE.match(target):
+        return
+    path = path or hosts_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as stream:
+            stream.write(target + "\n")
+        hosts = known_hosts(path)
+        if len(hosts) > HOSTS_KEEP:
+            # Keep the most recent distinct ones, oldest first, as they were appended.
+            tmp = path.with_name(path.name + ".tmp")
+            fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                stream.writelines(h + "\n" for h in reversed(hosts[:HOSTS_KEEP]))
+            os.replace(tmp, path)
+        os.chmod(path, 0o600)
+    except OSError:
+        pass
+
+
+def known_hosts(path: Path | None = None) -> list[str]:
+    """Distinct hosts from the hosts file, most recent first."""
+    try:
+        lines = (path or hosts_path()).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    seen: dict[str, None] = {}
+    for line in reversed(lines):
+        if _HOST_RE.match(line):
+            seen.setdefault(line, None)
+    return list(seen)
+
+
+def sender_defaulter(sender: str) -> Callable[[Any], Awaitable[None]]:
+    """An ``on_connect`` hook: *sender* is /compose's default and completes after MAIL FROM:."""
+
+    async def default(shell: Any) -> None:
+        from smtpsh.shell.compose_commands import LAST_SENDER
+
+        shell.extra.setdefault(LAST_SENDER, sender)
+        seen = shell.session.addresses_seen
+        if sender not in seen:
+            seen.insert(0, sender)
+
+    return default
+
+
+def record_file(directory: Path, host: str) -> Path:
+    """A new transcript name in *directory*: HOST-YYYYmmdd-HHMMSS.smtpt (dir made 0700)."""
+    with_safe_chars = re.sub(r"[^A-Za-z0-9_.-]", "_", host) or "session"
+    with contextlib.suppress(OSError):  # the recorder says why it cannot write there
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return directory / f"{with_safe_chars}-{time.strftime('%Y%m%d-%H%M%S')}.smtpt"
+
+
+def host_recorder(target: str) -> Callable[[Any], Awaitable[None]]:
+    """An ``on_connect`` hook for the shell: remember *target* once the banner arrived."""
+
+    async def record(shell: Any) -> None:
+        remember_host(target)
+
+    return record
