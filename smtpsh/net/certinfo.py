@@ -497,13 +497,15 @@ def verification_line(info: TLSInfo, now: dt.datetime | None = None) -> Line:
 def chain_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[str]:
     """`/cert`: every certificate of the chain in detail."""
     out = [
-        f"TLS {info.version}, {info.cipher} ({info.bits}-bit) with {info.server_name}"
+        f"{info.version}, {info.cipher} ({info.bits}-bit) with {info.server_name}"
         + (f" — {info.note}" if info.note else "")
     ]
     if not info.chain:
         out.append("the server sent no certificate")
     for depth, cert in enumerate(info.chain):
         role = "server" if depth == 0 else ("root CA" if cert.self_issued else "CA")
+        if depth == 0 and cert.self_issued:
+            role += " (self-signed)"
         out += [
             f"[{depth}] {role}: {cert.subject_text}",
             f"    issuer:      {cert.issuer_text}",
