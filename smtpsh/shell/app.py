@@ -41,6 +41,7 @@ class ShellSettings:
     helo: str = "smtpsh.localdomain"
     annotate: bool = True
     interactive: bool = True
+    keys: str = "emacs"  # line editing: "emacs" or "vi" (config.toml `keys`)
     observers: list[ClientObserver] = field(default_factory=list)  # e.g. a transcript recorder
     # Run after each successful connect, in order (e.g. --starttls: EHLO, STARTTLS, EHLO).
     on_connect: list[Callable[[Shell], Awaitable[None]]] = field(default_factory=list)
@@ -70,6 +71,8 @@ class Shell:
         self.exit_code = 0
         self.raw_mode = False
         self.extra: dict[str, Any] = {}  # per-feature state (recording, auth, ...)
+        # Called first with each typed line; True means handled (e.g. /tour checks it).
+        self.line_hooks: list[Callable[[str], Awaitable[bool]]] = []
         self._on_redraw: Callable[[], None] | None = None
         metacommands.load_features()
 
@@ -144,6 +147,9 @@ class Shell:
     async def handle_line(self, line: str) -> None:
         """One line the user typed (or a script sent)."""
         try:
+            for hook in list(self.line_hooks):
+                if await hook(line):
+                    return
             if self.client.conn.in_data:
                 await self._data_line(line)
             elif line.startswith("/"):

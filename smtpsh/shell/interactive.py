@@ -162,7 +162,8 @@ async def run_interactive(shell: Shell) -> int:
         completer=SmtpCompleter(lambda: shell.session, lambda: shell.settings.helo),
         complete_while_typing=True,
         lexer=PygmentsLexer(SmtpCommandLexer),
-        style=style(),
+        style=style(shell.printer.theme),
+        vi_mode=shell.settings.keys == "vi",
         bottom_toolbar=lambda: _toolbar(shell),
         enable_history_search=False,  # Ctrl-R still searches; Up walks the history
         input_processors=[MaskSecrets(shell)],

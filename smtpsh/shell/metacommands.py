@@ -35,6 +35,7 @@ FEATURE_MODULES: list[str] = [
     "smtpsh.shell.tls_commands",
     "smtpsh.shell.record_commands",
     "smtpsh.shell.audit_commands",
+    "smtpsh.shell.learn_commands",
 ]
 
 def meta(

@@ -42,13 +42,33 @@ STYLE_RULES: dict[str, str] = {
     "toolbar.warn": "bg:#303030 ansiyellow bold",
     "toolbar.ok": "bg:#303030 ansigreen",
     "toolbar.bad": "bg:#303030 ansired bold",
+    "tour": "ansicyan",
+    "tour.title": "ansicyan bold",
+}
+
+# Colour themes (config.toml `theme`): changes to STYLE_RULES. "dark" is STYLE_RULES itself.
+THEMES: dict[str, dict[str, str]] = {
+    "dark": {},
+    "light": {  # dark greys and no yellow text: readable on a white background
+        "reply.4": "#a05a00",
+        "annotation": "#606060",
+        "problem": "#a05a00",
+        "meta": "#606060 italic",
+        "warning": "#a05a00",
+        "tour": "ansiblue",
+        "tour.title": "ansiblue bold",
+        "bottom-toolbar": "noreverse bg:#d8d8d8 #202020",
+        "toolbar.warn": "bg:#d8d8d8 #a05a00 bold",
+        "toolbar.ok": "bg:#d8d8d8 ansigreen",
+        "toolbar.bad": "bg:#d8d8d8 ansired bold",
+    },
 }
 
 
-def style() -> BaseStyle:
+def style(theme: str = "dark") -> BaseStyle:
     from prompt_toolkit.styles import Style
 
-    return Style.from_dict(STYLE_RULES)
+    return Style.from_dict({**STYLE_RULES, **THEMES.get(theme, {})})
 
 
 # Prefixes of the plain dialogue (piped mode), as in RFC examples and our transcripts.
@@ -70,9 +90,10 @@ def colour_wanted(mode: str, stream: TextIO) -> bool:
 class Printer:
     """Writes fragments styled (through prompt_toolkit) or as plain text."""
 
-    def __init__(self, *, colour: bool, stream: TextIO | None = None) -> None:
+    def __init__(self, *, colour: bool, stream: TextIO | None = None, theme: str = "dark") -> None:
         self.colour = colour
         self.stream = stream or sys.stdout
+        self.theme = theme
         self._style: BaseStyle | None = None
 
     def emit(self, fragments: Fragments) -> None:
@@ -81,7 +102,7 @@ class Printer:
             from prompt_toolkit.formatted_text import FormattedText
 
             if self._style is None:
-                self._style = style()
+                self._style = style(self.theme)
             print_formatted_text(FormattedText(fragments), style=self._style, file=self.stream)
         else:
             try:
