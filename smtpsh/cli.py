@@ -16,7 +16,8 @@ from smtpsh import __version__
 
 if TYPE_CHECKING:
     from smtpsh.net.client import ClientOptions
-    from smtpsh.shell.app import Shell
+    from smtpsh.shell.app import Shell, ShellSettings
+    from smtpsh.shell.render import Printer
 
 # Sub-command -> (module exposing add_arguments(parser) and run(args) -> int, summary).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -39,6 +40,47 @@ sub-commands:
 {subcommands}
 Type /help in the shell for its commands, `help VERB` for an SMTP verb.
 """
+
+
+# Shown under each sub-command's --help (and in the reference); tests parse every one.
+SUBCOMMAND_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "dns": (
+        ("smtpsh dns example.com", "MX, SPF, DMARC, MTA-STS, TLS-RPT, DANE"),
+        ("smtpsh dns example.com --dkim-selector s1", "also check a DKIM key"),
+        ("smtpsh dns example.com --json", "for scripts"),
+    ),
+    "probe": (
+        ("smtpsh probe mail.example.com", "footprint port 25"),
+        ("smtpsh probe mail.example.com:587 --no-relay", "the submission port, no relay tests"),
+        ("smtpsh probe mail.example.com --json", "for scripts"),
+    ),
+    "enum": (
+        ("smtpsh enum mail.example.com -U names.txt", "check each name in names.txt"),
+        ("smtpsh enum mail.example.com -u root -u admin -m rcpt", "two names, with RCPT"),
+    ),
+    "relay": (
+        ("smtpsh relay mail.example.com", "the 16 tests, on port 25"),
+        ("smtpsh relay mail.example.com --to you@example.org", "relay to an address you read"),
+    ),
+    "replay": (
+        ("smtpsh replay session.smtpt", "against the server it was recorded on"),
+        ("smtpsh replay session.smtpt staging.example.com", "against another server"),
+        ("smtpsh replay session.smtpt --dry-run", "show what would be sent"),
+    ),
+}
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps prose as argparse does, but keeps indented lines (examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        blocks = []
+        for block in text.split("\n\n"):
+            if any(line.startswith("  ") for line in block.splitlines()):
+                blocks.append("\n".join(indent + line for line in block.splitlines()))
+            else:
+                blocks.append(super()._fill_text(block, width, indent))
+        return "\n\n".join(blocks)
 
 
 class UsageError(Exception):
@@ -153,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="colour (default auto; NO_COLOR respected)",
     )
+    docs = parser.add_argument_group("documentation")
+    docs.add_argument("--man", action="store_true", help="print the man page (roff): | man -l -")
+    docs.add_argument(
+        "--completion",
+        choices=("bash", "zsh", "fish"),
+        help="print the completion script for SHELL (see docs/guide.md)",
+    )
     return parser
 
 
@@ -162,7 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_subcommand(args_list[0], args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
+    if args.man or args.completion:
+        from smtpsh import docgen
+
+        return docgen.print_man() if args.man else docgen.print_completion(args.completion)
     try:
+        args = _apply_config(parser, args_list, args)
         return _run_session(args)
     except UsageError as exc:
         parser.print_usage(sys.stderr)
@@ -170,12 +224,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _run_subcommand(name: str, rest: list[str]) -> int:
+def _apply_config(
+    parser: argparse.ArgumentParser, args_list: list[str], args: argparse.Namespace
+) -> argparse.Namespace:
+    """config.toml values become defaults (the command line still wins); @NAME a profile."""
+    from smtpsh import config
+
+    cfg = config.load()
+    for error in cfg.errors:
+        print(f"smtpsh: {error}; starting with the defaults", file=sys.stderr)
+    profile = None
+    if args.target and args.target.startswith("@"):
+        try:
+            profile = config.find_profile(cfg, args.target)
+        except config.ConfigError as exc:
+            raise UsageError(exc.message) from None
+    parser.set_defaults(**config.argument_defaults(cfg, profile))
+    args = parser.parse_args(args_list)
+    args.config, args.profile = cfg, profile
+    if profile is not None:
+        args.target = profile.host
+    return args
+
+
+def subcommand_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of `smtpsh NAME` (scripts/gen-docs reads it for the reference too)."""
     module_name, summary = SUBCOMMANDS[name]
     module: Any = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"smtpsh {name}", description=summary)
+    parser = argparse.ArgumentParser(
+        prog=f"smtpsh {name}", description=summary, formatter_class=_HelpFormatter
+    )
     module.add_arguments(parser)
-    result: int = module.run(parser.parse_args(rest))
+    examples = SUBCOMMAND_EXAMPLES.get(name, ())
+    if examples:
+        width = max(len(command) for command, _ in examples) + 2
+        lines = "\n".join(f"  {command:<{width}} {what}" for command, what in examples)
+        parser.epilog = f"{parser.epilog or ''}\n\nexamples:\n{lines}".lstrip()
+    return parser
+
+
+def _run_subcommand(name: str, rest: list[str]) -> int:
+    module: Any = importlib.import_module(SUBCOMMANDS[name][0])
+    result: int = module.run(subcommand_parser(name).parse_args(rest))
     return result
 
 
@@ -231,6 +321,7 @@ def _run_session(args: argparse.Namespace) -> int:
     settings = ShellSettings(
         helo=args.helo or _default_helo(), annotate=not args.no_annotate, interactive=interactive
     )
+    _configure_shell(args, settings, printer, host)
     if args.record:
         from smtpsh.transcript.recorder import RecordError, TranscriptRecorder
 
@@ -277,6 +368,24 @@ async def _with_sandbox(shell: Shell, args: argparse.Namespace) -> int:
         return await _drive(shell)
     finally:
         await sandbox.stop()
+
+
+def _configure_shell(
+    args: argparse.Namespace, settings: ShellSettings, printer: Printer, host: str
+) -> None:
+    """What config.toml sets beyond option defaults: theme, keys, sender, hosts, record_dir."""
+    from smtpsh import config
+
+    cfg: config.Config = getattr(args, "config", None) or config.Config()
+    profile: config.Profile | None = getattr(args, "profile", None)
+    printer.theme, settings.keys = cfg.theme, cfg.keys
+    sender = config.envelope_sender(cfg, profile)
+    if sender:
+        settings.on_connect.append(config.sender_defaulter(sender))
+    if args.target and profile is None and not args.sandbox:
+        settings.on_connect.insert(0, config.host_recorder(args.target))
+    if cfg.record_dir and not args.record and not args.sandbox:
+        args.record = str(config.record_file(cfg.record_dir, host))
 
 
 def _default_helo() -> str:
