@@ -106,13 +106,18 @@ async def _on_connect(shell: Shell) -> None:
             await _fail_closed(shell, f"the server answered {reply.code} to STARTTLS")
             return
         await shell.send_command(f"EHLO {shell.settings.helo}")
-    if opts.auth and shell.client.connected:
-        await authenticate(shell, opts.auth, opts.user)
+    if opts.auth and shell.client.connected and not await authenticate(shell, opts.auth, opts.user):
+        await _fail_closed(shell, "authentication failed", option="--auth")
 
 
-async def _fail_closed(shell: Shell, why: str) -> None:
-    # --starttls promised encryption: never go on in clear (a script would send AUTH next).
-    shell.error(f"--starttls: {why}; not going on without TLS (drop --starttls to talk in clear)")
+async def _fail_closed(shell: Shell, why: str, option: str = "--starttls") -> None:
+    # What the options promised did not happen: never go on without it (a script would
+    # otherwise send AUTH in clear, or mail unauthenticated).
+    unless = {
+        "--starttls": "not going on without TLS (drop --starttls to talk in clear)",
+        "--auth": "not going on unauthenticated (drop --auth to go on without it)",
+    }[option]
+    shell.error(f"{option}: {why}; {unless}")
     if shell.client.connected:
         with contextlib.suppress(SmtpshError):
             await shell.guard(shell.client.command("QUIT", timeout=5))

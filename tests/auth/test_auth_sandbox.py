@@ -207,3 +207,20 @@ def test_starttls_and_auth_options_for_scripts(tmp_path: Path) -> None:
 def test_env_is_private_to_the_helpers(tmp_path: Path) -> None:
     # smtpsh_env copies os.environ: a secret in the environment is only what we put there.
     assert "SMTPSH_TEST_PW" not in smtpsh_env(tmp_path)
+
+
+def test_auth_option_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTPSH_TEST_PW", "wrong-password")
+    seen = Seen()
+    out, shell = session(
+        ["--starttls", "--auth", "LOGIN", "--user", USER, "--password-env", "SMTPSH_TEST_PW"],
+        ["MAIL FROM:<a@example.org>"],
+        seen,
+    )
+    assert (
+        "✗ --auth: authentication failed; not going on unauthenticated (drop --auth to go on"
+        " without it)" in out
+    )
+    assert shell.exit_code == 1 and not shell.client.connected
+    assert not any(text.startswith("MAIL") for text in seen.sent)
+    assert seen.sent[-1] == "QUIT"
