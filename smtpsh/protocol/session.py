@@ -164,6 +164,8 @@ class Session:
         req = REQUIREMENTS.get(verb.upper())
         if req is None:
             return None
+        if verb.upper() == "STARTTLS" and self.tls:  # first: servers stop offering it then
+            return Prediction("503 5.5.1 TLS already active", "the session is already encrypted")
         if req.extension and self.state is not State.GREETED and not self.advertises(req.extension):
             return Prediction(
                 "502 5.5.1 command not implemented",
@@ -173,8 +175,6 @@ class Session:
             return Prediction(
                 req.refusal, f"{verb.upper()} is out of order in state '{self.state.value}'"
             )
-        if verb.upper() == "STARTTLS" and self.tls:
-            return Prediction("503 5.5.1 TLS already active", "the session is already encrypted")
         return None
 
     def on_reply(self, verb: str, reply: Reply) -> None:
