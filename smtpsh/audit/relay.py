@@ -63,6 +63,10 @@ RELAY_TESTS: tuple[tuple[str, str, str], ...] = (
 DOMAIN_REFUSALS = {"4.1.2", "5.1.2", "5.1.10", "4.1.8", "5.1.8"}
 
 
+class _Tarpitted(Exception):
+    """A reply came slowly after errors: the server's tarpit bit this connection."""
+
+
 class Outcome(enum.Enum):
     RELAYED = "relayed"
     REFUSED = "refused"
@@ -241,7 +245,7 @@ class RelayRunner:
             self.errors += 1
         if self.budget.observe(time.monotonic() - started, errors_before):
             self.on_info(f"the server slowed down after {errors_before} errors: reconnecting")
-            self.errors = self.budget.limit  # force a new connection before the next test
+            raise _Tarpitted  # every further reply here would be slow too: redo the test
         return reply
 
     async def run(self) -> RelayReport:
@@ -273,9 +277,8 @@ class RelayRunner:
         for attempt in range(3):
             # Each test can draw two errors (MAIL, RCPT): renew the connection first if the
             # budget would run out in the middle of it.
-            if self.client is None or not self.client.connected or self.budget.exhausted(
-                self.errors + 2
-            ):
+            fits = self.errors + 2 <= self.budget.limit
+            if self.client is None or not self.client.connected or not fits:
                 if attempt or self.client is not None:
                     self.on_info("new connection (staying under the server's error limit)")
                 try:
@@ -285,6 +288,9 @@ class RelayRunner:
                     continue
             try:
                 return await self._dialogue(case)
+            except _Tarpitted:
+                last_error = "every attempt was slowed down by the server's tarpit"
+                await self._close()
             except (ConnectionClosedError, ReplyTimeout) as exc:
                 self.budget.on_lost(self.errors, "hung up")
                 last_error = str(exc)
