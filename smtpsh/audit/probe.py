@@ -317,11 +317,23 @@ class Prober:
 
     async def _ntlm_phase(self, client: SMTPClient) -> None:
         report = self.report
-        offered = client.session.auth_mechanisms
-        if "NTLM" not in offered and "NTLM" not in report.auth_plain:
+        if "NTLM" not in client.session.auth_mechanisms:
+            if "NTLM" not in report.auth_plain or client.ssl_object is None:
+                return
+            # Offered only before TLS: ask on a fresh plain connection.
+            await hang_up(client)
+            plain = dataclasses.replace(self.target.options, implicit_tls=False)
+            client = SMTPClient(plain)
+            await greet(client, self.target.helo)
+            try:
+                await self._ntlm_exchange(client)
+            finally:
+                await hang_up(client)
             return
-        if "NTLM" not in offered:
-            return  # offered before TLS only, and this connection is now encrypted
+        await self._ntlm_exchange(client)
+
+    async def _ntlm_exchange(self, client: SMTPClient) -> None:
+        report = self.report
         reply = await client.command("AUTH NTLM")
         if reply.code != 334:
             report.ntlm_error = f"AUTH NTLM answered {' '.join(reply.wire_lines())}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -37,6 +38,8 @@ class Policy:
     max_connections: int | None = None  # more at once: 421 at the banner
     relay: bool = False  # accept RCPT for any domain
     help: str = "FakeMail v1.0 help: see RFC 5321"
+    tls: ssl.SSLContext | None = None  # offer STARTTLS with this server context
+    auth_after_tls: str | None = None  # the AUTH line once TLS is on (None: same as auth)
 
 
 class FakeServer:
@@ -106,7 +109,7 @@ class FakeServer:
     async def _dialogue(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         p = self.policy
         errors = 0
-        state = {"mail": False, "auth": ""}
+        state: dict[str, object] = {"mail": False, "auth": "", "tls": False}
         while True:
             raw = await reader.readline()
             if not raw:
@@ -142,6 +145,12 @@ class FakeServer:
                     with self._lock:
                         self.pipelined += 1
             reply = self._answer(line, state)
+            if reply.startswith("220") and p.tls is not None:
+                writer.write(reply.encode())
+                await writer.drain()
+                await writer.start_tls(p.tls)
+                state["tls"] = True
+                continue
             if p.soft_limit is not None and errors >= p.soft_limit:
                 await asyncio.sleep(p.soft_sleep)
             writer.write(reply.encode())
@@ -166,9 +175,15 @@ class FakeServer:
             caps = ["fake.smtpsh.test", "SIZE 1000000", "VRFY", "ENHANCEDSTATUSCODES"]
             if p.pipelining:
                 caps.insert(1, "PIPELINING")
-            if p.auth:
-                caps.append(f"AUTH {p.auth}")
+            auth = p.auth_after_tls if state["tls"] and p.auth_after_tls is not None \
+                else p.auth
+            if auth:
+                caps.append(f"AUTH {auth}")
+            if p.tls is not None and not state["tls"]:
+                caps.append("STARTTLS")
             return _multi(250, caps)
+        if verb == "STARTTLS" and p.tls is not None and not state["tls"]:
+            return "220 2.0.0 Ready to start TLS\r\n"
         if verb == "HELO":
             return "250 fake.smtpsh.test\r\n"
         if verb == "MAIL":
@@ -196,7 +211,8 @@ class FakeServer:
             if arg.split("@")[0] in p.users:
                 return f"250 2.1.5 {arg} <{arg}@fake.smtpsh.test>\r\n"
             return f"550 5.1.1 <{arg}>: no such list or user\r\n"
-        if verb == "AUTH" and arg.upper() == "NTLM" and "NTLM" in p.auth:
+        offered = p.auth_after_tls if state["tls"] and p.auth_after_tls is not None else p.auth
+        if verb == "AUTH" and arg.upper() == "NTLM" and "NTLM" in offered:
             state["auth"] = "negotiate"
             return "334 \r\n"
         if verb in ("RSET", "NOOP"):

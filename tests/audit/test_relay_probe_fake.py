@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import trustme
 
 from smtpsh.audit.common import Paint, Target
 from smtpsh.audit.probe import Prober
@@ -117,6 +121,34 @@ def test_probe_decodes_ntlm_and_flags_auth_in_clear() -> None:
     assert "Microsoft Exchange / IIS SMTP (from the banner)" in text
     assert exit_status(report) == 1
     assert base64.b64encode(challenge).decode() not in text  # decoded, not dumped
+
+
+def test_probe_with_starttls_ntlm_only_before_tls(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "fake.smtpsh.test")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    policy = Policy(tls=server_ctx, auth="NTLM PLAIN LOGIN", auth_after_tls="PLAIN LOGIN",
+                    ntlm_challenge=build_challenge(nb_computer="LEGACY7"))
+    options = ClientOptions("127.0.0.1", 0, timeout=3.0, connect_timeout=3.0,
+                            ssl_context=make_context(TLSSettings(cafile=str(ca_file))))
+    with running(policy) as server:
+        options.port = server.port
+        report = asyncio.run(Prober(Target(options, "audit.test", False), relay=False).run())
+        commands = list(server.commands)
+    assert report.tls.works and report.tls.verified and not report.tls.verify_error
+    assert report.tls.required is False  # MAIL accepted in clear
+    assert report.auth_plain == ["NTLM", "PLAIN", "LOGIN"]
+    assert report.auth_tls == ["PLAIN", "LOGIN"]
+    # NTLM is only offered in clear: it was asked on a second, plain connection.
+    assert report.ntlm is not None and report.ntlm.netbios_computer == "LEGACY7"
+    assert commands.count("STARTTLS") == 1 and "AUTH NTLM" in commands
+    keys = {f.key: f for f in findings(report)}
+    assert keys["auth_in_clear"].detail == "AUTH NTLM PLAIN LOGIN offered before STARTTLS"
+    assert keys["starttls_not_required"].dangerous  # not port 25
+    assert "no_starttls" not in keys and "certificate" not in keys
 
 
 def test_probe_lists_only_what_is_wrong() -> None:
