@@ -88,6 +88,13 @@ CANARY_HINTS: Mapping[str, str] = MappingProxyType({
 })
 
 
+# What to try when the server refuses the MAIL FROM the rcpt method needs.
+SENDER_HINTS: Mapping[int, str] = MappingProxyType({
+    530: "it wants TLS or authentication first: try --starttls",
+    523: "it wants TLS first: try --starttls",
+})
+
+
 class Verdict(enum.Enum):
     FOUND = "found"
     ABSENT = "absent"
@@ -278,9 +285,8 @@ class Enumerator:
                 await client.close()
                 if reply.code == 421 or reply.klass == 4:
                     raise Refused(f"{sender} deferred: {reply_summary(reply)}")
-                raise AuditError(
-                    f"the server refused {sender}: {reply_summary(reply)} (try --from)"
-                )
+                hint = SENDER_HINTS.get(reply.code, "try another --from")
+                raise AuditError(f"the server refused {sender}: {reply_summary(reply)} ({hint})")
         conn.pipelining = self.method.pipelined and client.session.advertises("PIPELINING")
         self.stats.connections += 1
         return conn
