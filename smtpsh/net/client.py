@@ -24,6 +24,7 @@ from smtpsh.net.certinfo import (
 )
 from smtpsh.protocol.codes import reply_timeout
 from smtpsh.protocol.connection import NEED_DATA, ClientConnection, Command, ReplyEvent
+from smtpsh.protocol.encoding import text_to_wire
 from smtpsh.protocol.errors import RemoteProtocolError, SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import BANNER, END_OF_DATA, State
@@ -384,9 +385,10 @@ class SMTPClient:
         event = await self.wait_reply(timeout, waiting_for=command.display.split(" ")[0] or line)
         return event.reply
 
-    async def send_data_line(self, text: str) -> None:
-        """One line of a message typed in DATA mode (CRLF added, dot-stuffed)."""
-        wire = self.conn.send_data(text.encode("utf-8") + b"\n")
+    async def send_data_line(self, text: str, *, long_lines: bool = False) -> None:
+        """One line of a message typed in DATA mode (CRLF added, dot-stuffed); over 1000
+        octets it is refused unless ``long_lines`` (the caller warned about it)."""
+        wire = self.conn.send_data(text_to_wire(text) + b"\n", long_lines=long_lines)
         self._tell("on_sent", text, "data")
         self._tell("on_body", wire, "data")
         await self._write(wire)

@@ -106,11 +106,12 @@ class ClientConnection:
         self._pending.append(command)
         return wire
 
-    def send_data(self, data: bytes) -> bytes:
-        """Message bytes after a 354: CRLF-normalised and dot-stuffed."""
+    def send_data(self, data: bytes, *, long_lines: bool = False) -> bytes:
+        """Message bytes after a 354: CRLF-normalised and dot-stuffed; lines over 1000
+        octets are refused unless ``long_lines`` (the user was warned and wants them)."""
         if self._data is None:
             raise LocalProtocolError("not in DATA mode: the server has not answered 354")
-        return self._data.feed(data)
+        return self._data.feed(data, long_lines=long_lines)
 
     def end_data(self) -> bytes:
         """The end of the message: the final CRLF if missing, then '.'; awaits the reply."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from smtpsh.protocol.address import address_warnings
 from smtpsh.protocol.errors import LocalProtocolError
 
 MAX_COMMAND_LINE = 512  # octets including CRLF (RFC 5321 §4.5.3.1.4)
@@ -28,6 +29,23 @@ def forbidden_in_command(line: str) -> list[tuple[int, str]]:
     return [(i, ch) for i, ch in enumerate(line) if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127]
 
 
+def text_to_wire(text: str) -> bytes:
+    """UTF-8, with bytes that came in undecodable (surrogateescape) sent back as they were;
+    a character no encoding can carry (a lone surrogate) is refused in one line."""
+    try:
+        return text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise LocalProtocolError(
+            f"refused: the line has a character that cannot be sent"
+            f" (U+{ord(text[exc.start]):04X} at column {exc.start + 1})"
+        ) from None
+
+
+def octets(text: str) -> int:
+    """Length on the wire (a lone surrogate, refused when sent, counts as 3)."""
+    return len(text.encode("utf-8", errors="surrogatepass"))
+
+
 def encode_command(line: str) -> bytes:
     """The bytes of one command line, CRLF-terminated; refuses what would smuggle."""
     bad = forbidden_in_command(line)
@@ -37,18 +55,26 @@ def encode_command(line: str) -> bytes:
             f"refused: the line has a {control_name(ch)} control character at column {pos + 1}"
             " (use /raw to send bytes exactly as typed)"
         )
-    return line.encode("utf-8") + b"\r\n"
+    return text_to_wire(line) + b"\r\n"
 
 
 def command_warnings(line: str) -> list[str]:
     """Limits the line breaks that a server may enforce (sent anyway: this is a testing tool)."""
-    size = len(line.encode("utf-8")) + 2
+    size = octets(line) + 2
     warnings = []
     if size > MAX_COMMAND_LINE:
         warnings.append(
             f"command line is {size} octets; RFC 5321 allows {MAX_COMMAND_LINE} including CRLF"
         )
-    return warnings
+    return warnings + address_warnings(line)
+
+
+def text_line_warnings(line: str) -> list[str]:
+    """The same for one line typed in DATA mode (its wire form: dot-stuffed, CRLF added)."""
+    size = octets(line) + 2 + line.startswith(".")
+    if size <= MAX_TEXT_LINE:
+        return []
+    return [f"message line is {size} octets; RFC 5321 allows {MAX_TEXT_LINE} including CRLF"]
 
 
 class DataEncoder:
@@ -68,26 +94,28 @@ class DataEncoder:
         self._pending_cr = False
         self._line_len = 0
 
-    def feed(self, data: bytes) -> bytes:
+    def feed(self, data: bytes, *, long_lines: bool = False) -> bytes:
+        """Wire bytes for ``data``; ``long_lines``: send lines over ``max_line`` anyway (a
+        line the user typed and was warned about), else they are refused."""
+        # Nothing changes until the chunk is accepted: a refused chunk leaves no trace.
         if self._pending_cr:
             data = b"\r" + data
-            self._pending_cr = False
-        if data.endswith(b"\r"):
-            # It may be the first half of a CRLF split across chunks: decide on the next feed.
+        # A trailing CR may be the first half of a CRLF split across chunks: decide later.
+        hold_cr = data.endswith(b"\r")
+        if hold_cr:
             data = data[:-1]
-            self._pending_cr = True
-        if not data:
-            return b""
         if b"\0" in data:
             raise LocalProtocolError("refused: the message contains a NUL byte")
-        if not self.saw_8bit and not data.isascii():
-            self.saw_8bit = True
         text = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if self.stuff:
+        if self.stuff and text:
             if self._at_line_start and text.startswith(b"."):
                 text = b"." + text
             text = text.replace(b"\n.", b"\n..")
-        self._check_lengths(text)
+        self._check_lengths(text, long_lines)
+        self._pending_cr = hold_cr
+        if not text:
+            return b""
+        self.saw_8bit = self.saw_8bit or not data.isascii()
         self._at_line_start = text.endswith(b"\n")
         wire = text.replace(b"\n", b"\r\n")
         self.octets += len(wire)
@@ -102,24 +130,25 @@ class DataEncoder:
             tail += self.feed(b"\n")
         return tail + (END_OF_DATA if self.stuff else b"")
 
-    def _check_lengths(self, text: bytes) -> None:
+    def _check_lengths(self, text: bytes, long_lines: bool) -> None:
         segments = text.split(b"\n")
         complete = segments[:-1]  # each of these ended with a line break
-        self.lines += len(complete)
         if complete:
             lengths = [self._line_len + len(complete[0])] + [len(s) for s in complete[1:]]
-            self._line_len = len(segments[-1])
+            line_len = len(segments[-1])
         else:
             lengths = []
-            self._line_len += len(segments[0])
-        if self.max_line is None:
-            return
-        limit = self.max_line - 2
-        if max([*lengths, self._line_len]) > limit:
-            raise LocalProtocolError(
-                f"refused: a line of the message is over {limit} octets"
-                f" (RFC 5321 allows {self.max_line} with CRLF); encode it or wrap it"
-            )
+            line_len = self._line_len + len(segments[0])
+        if self.max_line is not None and not long_lines:
+            limit = self.max_line - 2
+            if max([*lengths, line_len]) > limit:
+                # Refused before any count changes: the encoder stays as it was.
+                raise LocalProtocolError(
+                    f"refused: a line of the message is over {limit} octets"
+                    f" (RFC 5321 allows {self.max_line} with CRLF); encode it or wrap it"
+                )
+        self.lines += len(complete)
+        self._line_len = line_len
 
 
 def encode_message(body: bytes, *, stuff: bool = True) -> bytes:

@@ -23,7 +23,7 @@ from smtpsh.net.client import (
     SMTPClient,
 )
 from smtpsh.protocol.connection import verb_of
-from smtpsh.protocol.encoding import command_warnings
+from smtpsh.protocol.encoding import command_warnings, text_line_warnings
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import Session, State
@@ -195,7 +195,9 @@ class Shell:
             if reply.klass == 2 and self.session.queue_id:
                 self.info(f"message accepted, queue id {self.session.queue_id}")
         else:
-            await self.client.send_data_line(line)
+            for warning in text_line_warnings(line):
+                self.warn(warning)
+            await self.client.send_data_line(line, long_lines=True)
 
     async def guard(self, awaitable: Awaitable[T]) -> T:
         """Await, letting Ctrl-C cancel just this operation (the shell goes on)."""
