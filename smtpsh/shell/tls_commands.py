@@ -91,21 +91,23 @@ def configure(shell: Shell, args: argparse.Namespace) -> str | None:
 async def _on_connect(shell: Shell) -> None:
     """--starttls and --auth: the opening of the session, done for the user."""
     opts = options_of(shell)
-    if opts.starttls or opts.auth:
-        reply = await shell.send_command(f"EHLO {shell.settings.helo}")
-        if reply is None or reply.klass != 2:
-            return
+    option = "--starttls" if opts.starttls else "--auth"
+    reply = await _send(shell, f"EHLO {shell.settings.helo}")
+    if reply is None or reply.klass != 2:
+        if reply is not None:
+            await _fail_closed(shell, f"the server answered {reply.code} to EHLO", option=option)
+        return
     if opts.starttls:
         if not shell.session.advertises("STARTTLS"):
             await _fail_closed(shell, "the server does not offer STARTTLS (not in its EHLO reply)")
             return
-        reply = await shell.send_command("STARTTLS")
+        reply = await _send(shell, "STARTTLS")
         if reply is None or not shell.client.connected:
             return  # the handshake failed: already said, connection closed
         if reply.code != 220:
             await _fail_closed(shell, f"the server answered {reply.code} to STARTTLS")
             return
-        await shell.send_command(f"EHLO {shell.settings.helo}")
+        await _send(shell, f"EHLO {shell.settings.helo}")
     if opts.auth and shell.client.connected and not await authenticate(shell, opts.auth, opts.user):
         await _fail_closed(shell, "authentication failed", option="--auth")
 
@@ -132,6 +134,13 @@ def _echo(shell: Shell, text: str) -> None:
     meta-command sends are shown here. Piped mode already echoes every sent line."""
     if shell.settings.interactive:
         shell.printer.emit([("class:sent", SENT_PREFIX + text)])
+
+
+async def _send(shell: Shell, line: str) -> Reply | None:
+    """A command sent for the user, shown as if typed."""
+    if shell.client.connected:
+        _echo(shell, line)
+    return await shell.send_command(line)
 
 
 def _decoded(shell: Shell, text: str) -> None:

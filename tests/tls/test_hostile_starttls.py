@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from smtpsh.protocol.session import State
-from tests.helpers.scripted_server import scripted_server
+from tests.helpers.scripted_server import scripted_server, smtp_like
 from tests.tls.harness import (
     Pki,
     Received,
@@ -160,3 +160,22 @@ def test_client_certificate_required_and_presented(pki: Pki) -> None:
     assert "Traceback" not in refused
     assert "S: 250 2.0.0 ok" in accepted and "S: 221 2.0.0 bye" in accepted
     assert len(peers) == 1 and "client.smtpsh.test" in str(peers[0]["subjectAltName"])
+
+
+@pytest.mark.parametrize(
+    ("replies", "why"),
+    [
+        ({b"EHLO": b"554 5.7.1 go away\r\n"}, "the server answered 554 to EHLO"),
+        ({}, "the server does not offer STARTTLS (not in its EHLO reply)"),
+    ],
+)
+def test_starttls_option_fails_closed_without_starttls(
+    replies: dict[bytes, bytes], why: str
+) -> None:
+    with scripted_server(smtp_like(replies)) as port:
+        shell, out = make_shell([f"127.0.0.1:{port}", "--starttls"])
+        connected = run(dialogue(shell, ["AUTH PLAIN AGFsaWNlAHB3"]))
+    assert not connected and shell.exit_code == 1
+    text = out.getvalue()
+    assert f"✗ --starttls: {why}; not going on without TLS" in text
+    assert "AUTH" not in text
