@@ -96,6 +96,35 @@ def timeout_for(verb: str, override: float | None) -> float:
 SILENT_BANNER_HINT_AFTER = 5.0
 
 
+CLOSED_BY_SMTPSH = "smtpsh closed the connection"
+
+# How the socket said the connection ended, in words (no errno soup for the user).
+LOSS_REASONS: dict[type[OSError], str] = {
+    ConnectionResetError: "the server reset the connection (TCP RST)",
+    BrokenPipeError: "the connection broke while smtpsh was writing",
+    TimeoutError: "the connection timed out (the network stopped answering)",
+}
+
+
+def describe_loss(exc: Exception | None, unfinished: bytes = b"") -> str:
+    """One line for a connection that ended under us; ``unfinished``: a reply cut short."""
+    if exc is None:
+        reason = "the server closed the connection"
+    elif isinstance(exc, ssl.SSLError):  # e.g. a TLS 1.3 alert after the handshake
+        reason = f"connection lost: {describe_tls_error(exc, '', implicit=False)}"
+    else:
+        reason = next(
+            (text for kind, text in LOSS_REASONS.items() if isinstance(exc, kind)),
+            f"connection lost: {exc}",
+        )
+    if unfinished:
+        reason += (
+            f" in the middle of a reply ({len(unfinished)} bytes never finished:"
+            f" {unfinished[:40]!r})"
+        )
+    return reason
+
+
 def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -140,6 +169,7 @@ class SMTPClient:
         self.peer: tuple[str, int] | None = None
         self.close_reason: str | None = None
         self.quit_sent = False  # a QUIT left us: a close after it is the normal end
+        self._closed_by_us = False  # close() was called: the end is not news to the user
         self.tls_info: TLSInfo | None = None  # the live TLS session (implicit or STARTTLS)
         self.failed_tls: TLSInfo | None = None  # a certificate that failed verification
         self.diagnose_tls = True  # on a failed verification, fetch the certificate to explain
@@ -252,6 +282,7 @@ class SMTPClient:
     async def close(self) -> None:
         """Close politely if still connected (no QUIT: callers decide whether to send one)."""
         if self._transport is not None and not self._transport.is_closing():
+            self._closed_by_us = True
             self._transport.close()
         await asyncio.sleep(0)
 
@@ -283,9 +314,10 @@ class SMTPClient:
                             self._background = asyncio.ensure_future(self._upgrade_quietly())
                         break
         except RemoteProtocolError as exc:
-            self._tell("on_meta", f"protocol error: {exc}; closing the connection", "error")
-            self._fail_waiters(exc)
-            self.abort(str(exc))
+            message = f"protocol error: {exc}"
+            self._tell("on_meta", f"{message}; closing the connection", "error")
+            self._fail_waiters(ConnectionClosedError(message, told=True))
+            self.abort(CLOSED_BY_SMTPSH)
 
     def _deliver(self, event: ReplyEvent) -> bool:
         """Tell the observers; queue the event for wait_reply (False: nobody waits for it)."""
@@ -304,16 +336,16 @@ class SMTPClient:
         ):
             return  # a failed TLS handshake: upgrade() says why and closes
         was_open = self.conn.session.state is not State.CLOSED or self.conn.awaiting
+        unfinished = self.conn.unfinished
         self.conn.receive_eof()
-        if isinstance(exc, ssl.SSLError):  # e.g. a TLS 1.3 alert after the handshake
-            exc = ConnectionError(describe_tls_error(exc, "", implicit=False))
-        reason = self.close_reason or (
-            f"connection lost: {exc}" if exc else "the server closed the connection"
-        )
+        reason = self.close_reason or describe_loss(exc, unfinished)
         self.close_reason = reason
         self._transport = None
-        self._fail_waiters(ConnectionClosedError(reason, told=bool(was_open)))
-        if was_open:
+        # Say so unless it is the end we asked for (our QUIT answered, or close()); a 421
+        # has closed the session already, but the user still needs to hear of /reconnect.
+        tell = not self._closed_by_us and (bool(was_open) or not self.quit_sent)
+        self._fail_waiters(ConnectionClosedError(reason, told=tell))
+        if tell:
             self._tell("on_closed", reason)
 
     def _fail_waiters(self, exc: BaseException) -> None:
@@ -355,7 +387,7 @@ class SMTPClient:
             what = waiting_for or "the reply"
             message = f"no reply from {self.address} to {what} within {timeout:g} s"
             self._tell("on_meta", message + "; closing the connection", "error")
-            self.abort(message)
+            self.abort(CLOSED_BY_SMTPSH)
             raise ReplyTimeout(message, told=True) from None
         except asyncio.CancelledError:
             self._abandoned += 1  # the reply will still be shown when it comes

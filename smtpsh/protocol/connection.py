@@ -149,6 +149,11 @@ class ClientConnection:
         self._data = None
         self._in_auth = False
 
+    @property
+    def unfinished(self) -> bytes:
+        """Bytes of a reply that has not ended yet (what a close in mid-reply cuts off)."""
+        return self._parser.buffered
+
     def discard_buffered(self) -> bytes:
         """At the STARTTLS switch: drop (and return) bytes that arrived after the 220."""
         return self._parser.discard_buffered()
