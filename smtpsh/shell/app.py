@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -227,6 +228,11 @@ class Shell:
 async def run_piped(shell: Shell, stream: IO[str] | None = None) -> int:
     """Read lines from stdin, send each, wait for its reply; QUIT at the end of input."""
     stream = stream or sys.stdin
+    for std, errors in ((stream, "surrogateescape"), (sys.stdout, "backslashreplace")):
+        # A script may hold bytes that are not UTF-8 (whatever the locale): they go to the
+        # server as they were, and are shown escaped, instead of ending the run.
+        if isinstance(std, io.TextIOWrapper):
+            std.reconfigure(errors=errors)
     if not await shell.connect():
         return 1
     loop = asyncio.get_running_loop()
@@ -237,7 +243,7 @@ async def run_piped(shell: Shell, stream: IO[str] | None = None) -> int:
         line = line.rstrip("\n").removesuffix("\r")
         if not line and not shell.client.conn.in_data:
             continue
-        if shell.session.state is State.CLOSED:
+        if shell.session.state is State.CLOSED and not line.startswith("/"):
             shell.error(f"not sent (connection closed): {line}")
             shell.exit_code = 1
             break
