@@ -35,7 +35,12 @@ META_KEYWORDS: dict[str, str] = {
     "error": "an error the client showed",
 }
 CONNECT_KEYWORDS = frozenset({"connect", "reconnect"})
-CLOSE_KEYWORDS = frozenset({"timeout", "closed"})
+# The connection ends: why the lines sent before have no recorded reply.
+CLOSE_WORDS: dict[str, str] = {
+    "timeout": "the recorded connection timed out here",
+    "closed": "the recorded connection closed here",
+}
+CLOSE_KEYWORDS = frozenset(CLOSE_WORDS)
 
 # An expected reply line may hold regular expressions: ~/.../ ("\/" for a slash inside).
 REGEX_PART = re.compile(r"~/((?:\\.|[^\\/])*)/")

@@ -31,8 +31,8 @@ from smtpsh.transcript.model import (
 
 TIME_WIDTH = 6  # "+12345": pads the time field so the C:/S: columns line up
 
-# How a close reason is filed: reasons starting with these words are timeouts.
-_CLOSE_KINDS: tuple[tuple[str, str], ...] = (("no reply from", "timeout"),)
+# Errors the client tells that the transcript files under their own keyword.
+_ERROR_KINDS: tuple[tuple[str, str], ...] = (("no reply from", "timeout"),)
 
 _ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\t"}
 
@@ -235,9 +235,9 @@ class TranscriptRecorder(ClientObserver):
     def on_meta(self, client: SMTPClient, text: str, level: str = "info") -> None:
         self._record_tls(client)  # STARTTLS: the upgrade is announced through a meta event
         if level in ("warning", "error") and not text.startswith("transcript:"):
-            self._meta(client, level, text)
+            kind = next((k for start, k in _ERROR_KINDS if text.startswith(start)), level)
+            self._meta(client, kind, text)
 
     def on_closed(self, client: SMTPClient, reason: str) -> None:
         self._body.clear()
-        keyword = next((kind for start, kind in _CLOSE_KINDS if reason.startswith(start)), "closed")
-        self._meta(client, keyword, reason)
+        self._meta(client, "closed", reason)

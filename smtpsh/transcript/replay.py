@@ -30,6 +30,7 @@ from smtpsh.protocol.replies import Reply
 from smtpsh.shell.render import Fragments, Printer
 from smtpsh.transcript.model import (
     CLOSE_KEYWORDS,
+    CLOSE_WORDS,
     CONNECT_KEYWORDS,
     Chunk,
     Event,
@@ -289,7 +290,7 @@ class Replayer:
             self.target = event.value.split()[0] if event.value else None
             self.implicit_tls = _tls_before_dialogue(rest)
         elif event.keyword in CLOSE_KEYWORDS:
-            self._unanswered(f"the recorded connection {event.keyword} here")
+            self._unanswered(CLOSE_WORDS[event.keyword])
             await self._close(at_end=False)
             self.down = "the recorded connection was closed; no '# connect' follows"
 

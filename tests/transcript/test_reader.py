@@ -277,3 +277,13 @@ def test_crlf_files_and_8bit_message_bytes_survive(tmp_path: Path) -> None:
     )
     message = next(e for e in read(path).events if isinstance(e, Message))
     assert message.content() == b"caf\xe9 \xc3\xa9\r\n"
+
+
+def test_the_pygments_transcript_lexer_reads_the_format_without_errors() -> None:
+    from pygments.token import Error
+
+    from smtpsh.shell.lexer import SmtpTranscriptLexer
+
+    tokens = list(SmtpTranscriptLexer().get_tokens(NATIVE + "+0     S: 250 see ~/~\\//\n"))
+    assert not [value for token, value in tokens if token in Error]
+    assert any(value == "~/[0-9A-F]+/" for _, value in tokens)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -171,7 +172,10 @@ def test_strict_compares_text_and_regex_lines_make_it_pass(
 def need_swaks() -> str:
     found = shutil.which("swaks")
     if found is None:
-        pytest.skip("swaks is not installed (scripts/setup-test-env installs it)")
+        message = "swaks is not installed (scripts/setup-test-env installs it)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     return found
 
 
@@ -233,6 +237,23 @@ def test_recorded_starttls_session_replays(postfix: PostfixEnv, tmp_path: Path) 
     result = replay([str(path), *ca], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "7 steps, 7 matched, 0 differed"
+
+
+def test_implicit_tls_recording_replays_with_tls_from_the_first_byte(
+    postfix: PostfixEnv, tmp_path: Path
+) -> None:
+    path = tmp_path / "smtps.smtpt"
+    target = f"{postfix.host}:{postfix.port('smtps')}"
+    ca = ["--cafile", str(postfix.ca_file)]
+    rec = run_piped(["--record", str(path), "--tls", *ca, target], "EHLO me\nQUIT\n", tmp_path)
+    assert rec.returncode == 0, rec.stdout + rec.stderr
+    body = [re.sub(r"^\+\d+ +", "", line) for line in path.read_text().splitlines()]
+    assert body[2] == f"# connect {target}"
+    assert re.fullmatch(r"# tls TLSv1\.[23] \S+", body[3]) and body[4].startswith("S: 220 ")
+    # No --tls given: the '# tls' line before the banner says so.
+    result = replay([str(path), *ca], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "3 steps, 3 matched, 0 differed"
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
