@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.run import run_piped, smtpsh_env
+from tests.helpers.run import run_piped
+
+from .common import replay
 
 USER, PASSWORD = "alice", "sandbox-pass"
 
@@ -46,17 +48,6 @@ def sandbox() -> Iterator[tuple[int, str]]:
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def replay(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "smtpsh", "replay", "--color", "never", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=smtpsh_env(home),
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_recorded_auth_has_no_secret_and_replays_with_credentials(
@@ -108,11 +99,10 @@ def test_cram_md5_answer_is_computed_from_the_live_challenge(
         "S: 220 go\nC: EHLO me\nS: 250 ok\nC: AUTH CRAM-MD5\nS: 334 ~/[A-Za-z0-9+\\/=]+/\n"
         "C: ********\nS: 235 2.7.0 Authentication successful\nC: QUIT\nS: 221 bye\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "smtpsh", "replay", "--color", "never", str(path), "--cafile", ca,
-         "--user", USER, "--password-env", "SMTPSH_TEST_SECRET"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-        env={**smtpsh_env(tmp_path), "SMTPSH_TEST_SECRET": PASSWORD},
-    )  # fmt: skip
+    result = replay(
+        [str(path), "--cafile", ca, "--user", USER, "--password-env", "SMTPSH_TEST_SECRET"],
+        tmp_path,
+        env={"SMTPSH_TEST_SECRET": PASSWORD},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "7 steps, 7 matched, 0 differed"

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.helpers.run import run_piped, smtpsh_env
+from tests.helpers.run import run_piped
 from tests.helpers.scripted_server import read_line, scripted_server
 
-
-def replay(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "smtpsh", "replay", "--color", "never", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=smtpsh_env(home),
-    )
+from .common import replay, transcript_lines
 
 
 def silent_on_noop(sock: socket.socket) -> None:
@@ -42,10 +32,6 @@ def idle_421(sock: socket.socket) -> None:
     sock.sendall(b"421 4.4.2 odd.test idle for too long\r\n")
 
 
-def body(path: Path) -> list[str]:
-    return [re.sub(r"^\+\d+ +", "", line) for line in path.read_text().splitlines()]
-
-
 def test_a_timeout_is_recorded_and_its_command_not_compared(tmp_path: Path) -> None:
     path = tmp_path / "timeout.smtpt"
     with scripted_server(silent_on_noop) as port:
@@ -55,7 +41,7 @@ def test_a_timeout_is_recorded_and_its_command_not_compared(tmp_path: Path) -> N
             tmp_path,
         )
         assert rec.returncode == 1
-        lines = body(path)
+        lines = transcript_lines(path)
         assert "C: NOOP" in lines
         after = lines[lines.index("C: NOOP") + 1 :]
         assert (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,8 @@ import pexpect
 import pytest
 
 from tests.helpers.run import smtpsh_env
+
+from .common import replay, transcript_lines
 
 if TYPE_CHECKING:
     from tests.conftest import PostfixEnv
@@ -31,11 +32,6 @@ def spawn(args: list[str], home: Path) -> pexpect.spawn:
         timeout=20,
     )
     return child
-
-
-def transcript_lines(path: Path) -> list[str]:
-    """The lines of a transcript without their time fields."""
-    return [re.sub(r"^\+\d+ +", "", line) for line in path.read_text().splitlines()]
 
 
 def test_record_in_the_shell_then_replay_in_the_shell_and_from_the_command_line(
@@ -82,13 +78,7 @@ def test_record_in_the_shell_then_replay_in_the_shell_and_from_the_command_line(
     child.sendline("/quit")
     child.expect(pexpect.EOF)
     # And from the command line, against the same Postfix.
-    result = subprocess.run(
-        [sys.executable, "-m", "smtpsh", "replay", "--color", "never", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=smtpsh_env(tmp_path),
-    )
+    result = replay([str(path)], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "7 steps, 7 matched, 0 differed"
 
@@ -113,13 +103,7 @@ def test_kill_9_leaves_every_line_already_shown(postfix: PostfixEnv, tmp_path: P
     body = set(transcript_lines(path))
     assert shown <= body, shown - body
     # What is there is a valid transcript: it replays (the MAIL transaction is left open).
-    result = subprocess.run(
-        [sys.executable, "-m", "smtpsh", "replay", "--color", "never", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=smtpsh_env(tmp_path),
-    )
+    result = replay([str(path)], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == "5 steps, 5 matched, 0 differed"
 

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -15,8 +14,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers.run import run_piped, smtpsh_env
+from tests.helpers.run import run_piped
 from tests.helpers.scripted_server import scripted_server
+
+from .common import replay, transcript_lines
 
 if TYPE_CHECKING:
     import socket
@@ -24,19 +25,6 @@ if TYPE_CHECKING:
     from tests.conftest import PostfixEnv
 
 pytestmark = pytest.mark.postfix
-
-
-def replay(
-    args: list[str], home: Path, timeout: float = 60, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "smtpsh", "replay", "--color", "never", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=smtpsh_env(home),
-    )
 
 
 def message_script(msgid: str, subject: str) -> list[str]:
@@ -97,7 +85,7 @@ def test_recording_holds_every_line_shown_mode_0600_and_stuffed_body(
     lines = text.splitlines()
     assert lines[0] == "# smtpsh transcript 1"
     assert re.fullmatch(r"\+\d+ +# connect 127\.0\.0\.1:25", lines[2])
-    body = [re.sub(r"^\+\d+ +", "", line) for line in lines]
+    body = transcript_lines(path)
     assert "C: VRFY robin" in body and "S: 252 2.0.0 robin" in body
     # The message as it went on the wire: dot-stuffed, then the lone dot.
     start = body.index("S: 354 End data with <CR><LF>.<CR><LF>")
@@ -230,7 +218,7 @@ def test_recorded_starttls_session_replays(postfix: PostfixEnv, tmp_path: Path) 
     ca = ["--cafile", str(postfix.ca_file)]
     rec = run_piped(["--record", str(path), *ca, target], script, tmp_path)
     assert rec.returncode == 0, rec.stdout + rec.stderr
-    body = [re.sub(r"^\+\d+ +", "", line) for line in path.read_text().splitlines()]
+    body = transcript_lines(path)
     ready = body.index("S: 220 2.0.0 Ready to start TLS")
     assert re.fullmatch(r"# tls TLSv1\.[23] \S+", body[ready + 1])
     assert body[ready + 2] == "C: EHLO me"
@@ -247,7 +235,7 @@ def test_implicit_tls_recording_replays_with_tls_from_the_first_byte(
     ca = ["--cafile", str(postfix.ca_file)]
     rec = run_piped(["--record", str(path), "--tls", *ca, target], "EHLO me\nQUIT\n", tmp_path)
     assert rec.returncode == 0, rec.stdout + rec.stderr
-    body = [re.sub(r"^\+\d+ +", "", line) for line in path.read_text().splitlines()]
+    body = transcript_lines(path)
     assert body[2] == f"# connect {target}"
     assert re.fullmatch(r"# tls TLSv1\.[23] \S+", body[3]) and body[4].startswith("S: 220 ")
     # No --tls given: the '# tls' line before the banner says so.
