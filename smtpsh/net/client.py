@@ -24,7 +24,7 @@ from smtpsh.net.certinfo import (
 )
 from smtpsh.protocol.codes import reply_timeout
 from smtpsh.protocol.connection import NEED_DATA, ClientConnection, Command, ReplyEvent
-from smtpsh.protocol.encoding import text_to_wire
+from smtpsh.protocol.encoding import text_to_wire, visible
 from smtpsh.protocol.errors import RemoteProtocolError, SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import BANNER, END_OF_DATA, State
@@ -421,7 +421,7 @@ class SMTPClient:
         """One line of a message typed in DATA mode (CRLF added, dot-stuffed); over 1000
         octets it is refused unless ``long_lines`` (the caller warned about it)."""
         wire = self.conn.send_data(text_to_wire(text) + b"\n", long_lines=long_lines)
-        self._tell("on_sent", text, "data")
+        self._tell("on_sent", visible(text), "data")
         self._tell("on_body", wire, "data")
         await self._write(wire)
 
@@ -449,7 +449,7 @@ class SMTPClient:
         wire = self.conn.send_data(chunk)
         if show:
             for line in wire.decode("utf-8", "backslashreplace").splitlines():
-                self._tell("on_sent", line, "data")
+                self._tell("on_sent", visible(line), "data")
         if wire:
             self._tell("on_body", wire, "data")
             await self._write(wire)
@@ -466,7 +466,7 @@ class SMTPClient:
     async def send_raw(self, data: bytes, *, replies: int = 0, display: str = "") -> None:
         """Bytes exactly as given: the only path that may break the protocol, on purpose."""
         self.conn.send_raw(data, replies=replies, display=display)
-        self._tell("on_sent", display or data.decode("utf-8", "backslashreplace"), "raw")
+        self._tell("on_sent", visible(display or data.decode("utf-8", "backslashreplace")), "raw")
         await self._write(data)
 
     # --- TLS ---------------------------------------------------------------------------

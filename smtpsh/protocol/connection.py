@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from smtpsh.protocol.encoding import DataEncoder, encode_command
+from smtpsh.protocol.encoding import DataEncoder, encode_command, text_to_wire, visible
 from smtpsh.protocol.errors import LocalProtocolError
 from smtpsh.protocol.replies import Reply, ReplyParser
 from smtpsh.protocol.session import AUTH_RESPONSE, BANNER, END_OF_DATA, Session, State
@@ -86,22 +86,19 @@ class ClientConnection:
         """Bytes for one command line; the command then awaits its reply."""
         if self._data is not None:
             raise LocalProtocolError("in DATA mode: send message lines, then '.'")
-        wire = (
-            line.encode("utf-8", errors="surrogateescape") + b"\r\n"
-            if raw
-            else encode_command(line)
-        )
+        wire = text_to_wire(line) + b"\r\n" if raw else encode_command(line)
+        shown = visible(line)  # raw mode may send controls: the display never carries them
         if self._in_auth:
             command = Command(AUTH_RESPONSE, SECRET_MASK)
         else:
             verb = verb_of(line)
             if verb == "AUTH":
-                command = Command(verb, redact_auth_command(line))
+                command = Command(verb, redact_auth_command(shown))
                 self._in_auth = True
             elif verb == "BDAT" and line.upper().split()[-1:] == ["LAST"]:
-                command = Command("BDAT LAST", line)
+                command = Command("BDAT LAST", shown)
             else:
-                command = Command(verb, line)
+                command = Command(verb, shown)
             self.session.note_sent(line)
         self._pending.append(command)
         return wire

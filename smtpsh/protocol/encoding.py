@@ -7,6 +7,7 @@ end-of-data sequence other than the real one can ever reach the server.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from smtpsh.protocol.address import address_warnings
@@ -27,6 +28,33 @@ def control_name(ch: str) -> str:
 def forbidden_in_command(line: str) -> list[tuple[int, str]]:
     """Positions of characters a command may not carry: C0 controls but TAB, and DEL."""
     return [(i, ch) for i, ch in enumerate(line) if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127]
+
+
+# What a terminal would act on: C0 controls but TAB, DEL, and C1 controls (ESC sequences
+# clear the screen or retitle the window, a CR overwrites the line, U+009B starts a CSI).
+_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` safe to print or store: terminal controls shown as \\xNN, and bytes that
+    came in undecodable (surrogateescape) as \\xNN too."""
+    if text.isascii() and text.isprintable():
+        return text
+    shown = text.encode("utf-8", "surrogateescape" if _escapable(text) else "surrogatepass")
+    return escape_controls(shown.decode("utf-8", "backslashreplace"))
+
+
+def escape_controls(text: str) -> str:
+    """Terminal controls in ``text`` as \\xNN (TAB is kept)."""
+    return _TERMINAL_CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _escapable(text: str) -> bool:
+    try:
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def text_to_wire(text: str) -> bytes:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from smtpsh.protocol.codes import parse_enhanced
+from smtpsh.protocol.encoding import escape_controls
 from smtpsh.protocol.errors import RemoteProtocolError
 
 # RFC 5321 limits replies to 512 octets a line; real servers exceed it, so we only
@@ -66,6 +67,9 @@ def _decode(line: bytes) -> tuple[str, bool]:
         return line.decode("utf-8"), True
     except UnicodeDecodeError:
         return line.decode("utf-8", errors="backslashreplace"), False
+
+
+CONTROLS_PROBLEM = "reply text has terminal control characters (shown as \\xNN)"
 
 
 class ReplyParser:
@@ -125,7 +129,7 @@ class ReplyParser:
         if not line.endswith(b"\r\n"):
             self._note("line ended with a bare LF instead of CRLF")
         if match is None:
-            self._lines.append(_decode(body)[0])
+            self._lines.append(self._visible(_decode(body)[0]))
             self._note("line is not an SMTP reply (no 3-digit code)")
             self._emit(0)
             return
@@ -140,10 +144,17 @@ class ReplyParser:
         self._codes.add(code)
         if match.group(2) == b"" and match.group(3):
             self._note("no space or hyphen after the reply code")
-        self._lines.append(text)
+        self._lines.append(self._visible(text))
         if match.group(2) != b"-":
             # With mixed codes the first one is the reply's code (the others are noted).
             self._emit(self._first_code if self._first_code else code)
+
+    def _visible(self, text: str) -> str:
+        """Text safe to print: a hostile server must not drive the user's terminal."""
+        shown = escape_controls(text)
+        if shown != text:
+            self._note(CONTROLS_PROBLEM)
+        return shown
 
     def _note(self, problem: str) -> None:
         if problem not in self._problems:
