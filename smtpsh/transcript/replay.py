@@ -353,6 +353,8 @@ class Replayer:
             step.problems = compare(event, step.got, strict=self.strict)
         self.summary.steps.append(step)
         self.reporter.step(step)
+        if self.data_ok and event.code != 354:
+            await self._refuse_message()
 
     async def _reply_for(self, sent: _Sent, step: Step) -> None:
         if sent.not_run:
@@ -393,6 +395,17 @@ class Replayer:
             if code != 334:
                 self.auth = None
         self._lost()
+
+    async def _refuse_message(self) -> None:
+        """The server said 354 where the recording has no message: send none, hang up."""
+        self.data_ok = False
+        if self.client is not None:
+            self.client.abort("no message to send: the recording has none after this DATA")
+        self.reporter.note(
+            "the server waits for a message the recording does not have:"
+            " connection closed (no empty message sent)"
+        )
+        self.down = f"the connection was closed after step {len(self.summary.steps)}"
 
     def _lost(self) -> None:
         """The live connection is gone: later steps say where, not the whole reason again."""

@@ -394,3 +394,21 @@ def test_no_server_named_is_a_usage_error(tmp_path: Path) -> None:
     result = replay([str(path)], tmp_path)
     assert result.returncode == 2
     assert "names no server (no '# connect' line): give HOST[:PORT]" in result.stderr
+
+
+def test_an_unexpected_354_sends_no_message(postfix: PostfixEnv, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "no-message.smtpt",
+        "S: 220 x\nC: EHLO me\nS: 250 ok\nC: MAIL FROM:<alice@smtpsh.test>\nS: 250 ok\n"
+        "C: RCPT TO:<robin@smtpsh.test>\nS: 550 5.1.1 no such user\n"
+        "C: DATA\nS: 554 5.5.1 Error: no valid recipients\nC: QUIT\nS: 221 2.0.0 Bye\n",
+    )
+    mark = postfix.log_mark()
+    result = replay([str(path), f"{postfix.host}:{postfix.port('smtp')}"], tmp_path)
+    assert result.returncode == 1
+    assert re.search(r"✗ +5 +DATA +got 354, expected 554 5\.5\.1", result.stdout)
+    assert "connection closed (no empty message sent)" in result.stdout
+    assert re.search(r"✗ +6 +QUIT +not run: the connection was closed after step 5", result.stdout)
+    # Postfix saw the client go away in DATA, without a message.
+    postfix.wait_for_log("lost connection after DATA", mark)
