@@ -181,7 +181,9 @@ def compile_line(text: str, source: str, line: int) -> re.Pattern[str] | None:
     try:
         return re.compile("".join(parts), re.DOTALL)
     except re.error as exc:
-        raise TranscriptError(source, line, f"bad regular expression in ~/.../: {exc}") from None
+        raise TranscriptError(
+            source, line, f"bad regular expression in ~/.../: {exc.msg}"
+        ) from None
 
 
 def escape_literal(text: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,8 +163,6 @@ class _Follower:
         self.body_start = 0  # the 354's line, for messages about a message with no end
         self.bdat: tuple[_Line, int, bool] | None = None  # BDAT line, octets, LAST
         self.bdat_data = bytearray()
-        self.bdat_lines = 0
-        self.closed = False
 
     def error(self, line: int | None, message: str) -> TranscriptError:
         return TranscriptError(self.source, line, message)
@@ -214,11 +211,9 @@ class _Follower:
         if keyword in CONNECT_KEYWORDS:
             self.pending = deque([BANNER])
             self.mode = "command"
-            self.closed = False
         elif keyword in CLOSE_KEYWORDS:
             self.pending.clear()
             self.mode = "command"
-            self.closed = True
         self.events.append(Meta(item.number, keyword, value.strip(), item.delay_ms))
 
     def _check_version(self, item: _Line) -> None:
@@ -351,7 +346,6 @@ class _Follower:
             raise self.error(item.number, "BDAT needs a size: 'BDAT <octets> [LAST]'")
         self.bdat = (item, int(m.group(1)), bool(m.group(2)))
         self.bdat_data = bytearray()
-        self.bdat_lines = 0
         if int(m.group(1)) == 0:
             self._bdat_done()
 
@@ -359,7 +353,6 @@ class _Follower:
         assert self.bdat is not None
         size = self.bdat[1]
         data = item.text.encode("utf-8", "surrogateescape")
-        self.bdat_lines += 1
         if len(self.bdat_data) + len(data) + 2 <= size:
             self.bdat_data += data + b"\r\n"
         elif len(self.bdat_data) + len(data) == size:
@@ -427,7 +420,3 @@ def read(path: str | Path) -> Transcript:
     if b"\0" in data:
         raise TranscriptError(name, None, "binary data (a NUL byte): not a transcript")
     return parse(data.decode("utf-8", "surrogateescape"), name)
-
-
-def client_lines(events: Iterable[Event]) -> int:
-    return sum(1 for e in events if isinstance(e, (Send, Chunk)))
