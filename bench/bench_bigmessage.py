@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Send a 100 MB message to the loopback Postfix: smtpsh's /send against a raw-socket sender.
+
+    python3 bench/bench_bigmessage.py [--size-mb 100] [--runs 3] [--lf]
+
+What it measures, in the same run, alternating the two senders:
+  * raw: a plain socket sending the file's bytes as they are (the file is already in wire
+    form: CRLF, no line starting with '.'), no SIZE, no checks — the upper bound;
+  * smtpsh: `python -m smtpsh HOST:PORT` in piped mode, `/send FILE --yes`, with
+    everything it does to send safely (the read-ahead for SIZE= and the line checks,
+    CRLF normalisation, dot-stuffing).
+Each is timed from the moment MAIL (for smtpsh: the /send line) is given to the moment
+the 250 after the message is read. smtpsh's peak RSS comes from wait4() on its process.
+Goals (issue 4): smtpsh throughput >= 0.8x raw, peak RSS <= 80 MB.
+
+Postfix: the `bigmsg` listener (scripts/postfix-setup) has no size limit in smtpd and in
+its own cleanup service (cleanup enforces message_size_limit too, so `-o` on smtpd alone
+is not enough), and relays from loopback to the discard transport, so the 100 MB never
+lands in a mailbox. If the listener is missing the bench runs scripts/postfix-setup
+(idempotent; needs root) and says so. --lf writes the file with LF line ends instead
+(smtpsh converts; the raw sender then gets a CRLF copy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FACTS = Path("/var/lib/smtpsh-test/postfix.json")
+PROFILE = "bigmsg"
+SENDER = "bench@smtpsh.test"
+RECIPIENT = "bench@discard.smtpsh.invalid"  # relayed to the discard transport
+TIMEOUT = 300.0
+
+
+def bigmsg_address() -> tuple[str, int]:
+    facts = json.loads(FACTS.read_text()) if FACTS.exists() else {}
+    if PROFILE not in facts.get("ports", {}):
+        if os.geteuid() != 0:
+            sys.exit(f"no '{PROFILE}' Postfix listener: run scripts/postfix-setup as root")
+        print(f"bench: the '{PROFILE}' listener is missing; running scripts/postfix-setup")
+        subprocess.run([str(ROOT / "scripts" / "postfix-setup")], check=True)
+        facts = json.loads(FACTS.read_text())
+    return facts["host"], int(facts["ports"][PROFILE])
+
+
+def make_message(path: Path, size_mb: int, crlf: bool) -> int:
+    """A message of about size_mb MB: headers and a base64 body (76-octet lines)."""
+    eol = b"\r\n" if crlf else b"\n"
+    block = base64.encodebytes(os.urandom(57 * 16384))  # 16384 lines of 76 + LF
+    if crlf:
+        block = block.replace(b"\n", b"\r\n")
+    with path.open("wb") as out:
+        for header in (f"From: {SENDER}", f"To: {RECIPIENT}", "Subject: bench 100 MB",
+                       "MIME-Version: 1.0", "Content-Type: application/octet-stream",
+                       "Content-Transfer-Encoding: base64", ""):
+            out.write(header.encode() + eol)
+        while out.tell() < size_mb * 1_000_000:
+            out.write(block)
+    return path.stat().st_size
+
+
+# --- raw sender --------------------------------------------------------------------------
+
+
+def _reply(sock_file: object) -> bytes:
+    lines = []
+    while True:
+        line = sock_file.readline()  # type: ignore[attr-defined]
+        lines.append(line)
+        if len(line) < 4 or line[3:4] != b"-":
+            return b"".join(lines)
+
+
+def raw_send(host: str, port: int, path: Path) -> float:
+    """Seconds from MAIL to the 250 after the message, sending the file as it is."""
+    with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
+        reader = sock.makefile("rb")
+        _reply(reader)
+        sock.sendall(b"EHLO raw.smtpsh.test\r\n")
+        _reply(reader)
+        started = time.perf_counter()
+        for line in (f"MAIL FROM:<{SENDER}>", f"RCPT TO:<{RECIPIENT}>", "DATA"):
+            sock.sendall(line.encode() + b"\r\n")
+            reply = _reply(reader)
+            if not reply.startswith((b"250", b"354")):
+                sys.exit(f"raw sender: {line} -> {reply!r}")
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                sock.sendall(chunk)
+        sock.sendall(b".\r\n")
+        reply = _reply(reader)
+        elapsed = time.perf_counter() - started
+        if not reply.startswith(b"250"):
+            sys.exit(f"raw sender: end of data -> {reply!r}")
+        sock.sendall(b"QUIT\r\n")
+        return elapsed
+
+
+# --- smtpsh ------------------------------------------------------------------------------
+
+
+def _read_until(proc: subprocess.Popen[bytes], needle: bytes, buf: bytearray) -> None:
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + TIMEOUT
+    while needle not in buf:
+        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        data = os.read(fd, 65536) if ready else b""
+        if not data:
+            sys.exit(f"smtpsh: no {needle!r} in its output:\n{buf.decode(errors='replace')}")
+        buf += data
+
+
+def smtpsh_send(host: str, port: int, path: Path) -> tuple[float, int, str]:
+    """(seconds from the /send line to smtpsh's 'message accepted', peak RSS KiB, its line)."""
+    command = [sys.executable, "-m", "smtpsh", f"{host}:{port}", "--no-annotate",
+               "--helo", "bench.smtpsh.test", "--color", "never"]
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=ROOT)
+    assert proc.stdin is not None
+    buf = bytearray()
+    proc.stdin.write(b"EHLO bench.smtpsh.test\n")
+    proc.stdin.flush()
+    _read_until(proc, b"250 CHUNKING", buf)
+    del buf[:]
+    started = time.perf_counter()
+    proc.stdin.write(f"/send {path} --from {SENDER} --to {RECIPIENT} --yes\n".encode())
+    proc.stdin.flush()
+    _read_until(proc, b"message accepted", buf)
+    _read_until(proc, b"\n", buf)  # the rest of smtpsh's line
+    elapsed = time.perf_counter() - started
+    proc.stdin.write(b"QUIT\n")
+    proc.stdin.close()
+    assert proc.stdout is not None
+    proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    said = next(line for line in buf.decode().splitlines() if "message accepted" in line)
+    return elapsed, usage.ru_maxrss, said
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--lf", action="store_true", help="smtpsh gets an LF-only file")
+    args = parser.parse_args()
+    host, port = bigmsg_address()
+    with tempfile.TemporaryDirectory(prefix="smtpsh-bench-") as tmp:
+        wire = Path(tmp) / "big-crlf.eml"
+        size = make_message(wire, args.size_mb, crlf=True)
+        given = wire
+        if args.lf:
+            given = Path(tmp) / "big-lf.eml"
+            make_message(given, args.size_mb, crlf=False)
+        print(f"message: {size:,} octets ({'LF' if args.lf else 'CRLF'} file for smtpsh);"
+              f" Postfix {host}:{port} ({PROFILE})")
+        raw_times, sh_times, rss = [], [], []
+        for run in range(1, args.runs + 1):
+            raw = raw_send(host, port, wire)
+            took, peak, said = smtpsh_send(host, port, given)
+            raw_times.append(raw)
+            sh_times.append(took)
+            rss.append(peak)
+            print(f"run {run}: raw {raw:.3f} s ({size / raw / 1e6:.0f} MB/s) · smtpsh"
+                  f" {took:.3f} s ({size / took / 1e6:.0f} MB/s), peak RSS {peak / 1024:.1f} MB")
+            print(f"        smtpsh said: {said.strip()}")
+    raw_med, sh_med = statistics.median(raw_times), statistics.median(sh_times)
+    ratio = raw_med / sh_med
+    print(f"median: raw {size / raw_med / 1e6:.0f} MB/s, smtpsh {size / sh_med / 1e6:.0f} MB/s"
+          f" -> smtpsh/raw = {ratio:.2f} (goal >= 0.80)")
+    print(f"smtpsh peak RSS: max {max(rss) / 1024:.1f} MB (goal <= 80 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,518 @@
+"""/compose, /send and /raw; BDAT typed by hand.
+
+/compose asks for the envelope, the headers, the body and attachments (or takes them as
+flags), shows the exact envelope and message, asks to send, then runs MAIL, RCPT and DATA
+(or BDAT) one visible step at a time. /send does the same for an existing .eml file,
+streamed from disk. /raw is the only way to put bytes on the wire exactly as given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import shlex
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from smtpsh.compose.ask import Asker, edit_text
+from smtpsh.compose.envelope import DsnRequest, Envelope, parse_notify, parse_ret, plan_envelope
+from smtpsh.compose.message import (
+    ComposeError,
+    Draft,
+    MessageSource,
+    build_message,
+    envelope_from_headers,
+    parse_addresses,
+    parse_headers,
+    parse_recipients,
+    parse_sender,
+    reencode,
+)
+from smtpsh.compose.raw import ESCAPE_HELP, decode_escapes, show_bytes
+from smtpsh.compose.scan import CHUNK
+from smtpsh.compose.send import Transfer, ensure_ready, transmit
+from smtpsh.compose.typed_bdat import ABORT, TypedChunk, parse_bdat
+from smtpsh.net.client import ClientObserver, SMTPClient
+from smtpsh.protocol.connection import ReplyEvent
+from smtpsh.shell.app import Shell
+from smtpsh.shell.metacommands import HELP_NOTES, VERB_NOTES, meta, verb_hook
+
+GROUP = "compose"
+PREVIEW_LINES = 400  # the preview shows a message whole up to this many lines
+RULE_WIDTH = 64
+LAST_SENDER = "compose.sender"
+LAST_RECIPIENTS = "compose.recipients"
+DEFAULT_BODY = "This is a test message sent with smtpsh.\n"
+RAW_FIRST_REPLY_WAIT = 1.0  # /raw TEXT: how long to wait for the server's first reply
+RAW_QUIET = 0.2  # ... and for further replies after one came
+
+TYPED_BDAT_HELP = [
+    "BDAT typed by hand (CHUNKING, RFC 3030): type `BDAT n` or `BDAT n LAST`, then the n",
+    "  octets on the next lines; each Enter adds CRLF (2 octets). The prompt counts",
+    "  (bdat 12/40›); at n the command and the octets leave in one write. A line past",
+    f"  n is cut at n. `{ABORT}` alone drops the chunk. /compose --bdat chunks for you.",
+]
+RAW_HELP = [
+    "/raw TEXT sends TEXT exactly, with no CRLF added and no checks; escapes:",
+    f"  {ESCAPE_HELP}. For SMTP smuggling tests: `/raw DATA\\r\\n` (smtpsh stays",
+    "  out of DATA mode), then e.g.",
+    "  `/raw Subject: x\\r\\n\\r\\nhi\\n.\\nMAIL FROM:<a@b>\\r\\n.\\r\\n`.",
+]
+HELP_NOTES.extend(TYPED_BDAT_HELP + RAW_HELP)
+VERB_NOTES["BDAT"] = TYPED_BDAT_HELP
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option in one line instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ComposeError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _transfer_options(parser: _Parser) -> None:
+    parser.add_argument("--bdat", action="store_true", help="send with BDAT (CHUNKING)")
+    parser.add_argument("--chunk", type=int, default=CHUNK, metavar="N",
+                        help=f"BDAT chunk size in octets (default {CHUNK})")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="MAIL and all RCPT in one write (PIPELINING)")
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="ask nothing: defaults for what is not given, no confirmation")
+    parser.add_argument("--notify", metavar="WHEN",
+                        help="DSN NOTIFY: NEVER or SUCCESS,FAILURE,DELAY")
+    parser.add_argument("--ret", metavar="FULL|HDRS", help="DSN RET: what a bounce returns")
+    parser.add_argument("--envid", metavar="ID", help="DSN ENVID: an id echoed in reports")
+    parser.add_argument("--orcpt", action="store_true", help="DSN ORCPT on every RCPT")
+    parser.add_argument("-h", "--help", action="store_true", help="this help")
+
+
+def compose_parser() -> _Parser:
+    parser = _Parser(prog="/compose", add_help=False,
+                     description="Write a message step by step and send it.")
+    parser.add_argument("--from", dest="sender", metavar="ADDR", help="envelope sender and From")
+    parser.add_argument("--to", action="append", default=[], metavar="ADDR",
+                        help="recipient (repeat, or commas)")
+    parser.add_argument("--cc", action="append", default=[], metavar="ADDR", help="Cc recipient")
+    parser.add_argument("--subject", metavar="TEXT")
+    parser.add_argument("--body", metavar="TEXT", help=r"the text (\n for a line break)")
+    parser.add_argument("--body-file", type=Path, metavar="FILE", help="the text from a file")
+    parser.add_argument("--attach", action="append", type=Path, default=[], metavar="FILE")
+    parser.add_argument("--edit", action="store_true", help="write the body in $EDITOR")
+    _transfer_options(parser)
+    return parser
+
+
+def send_parser() -> _Parser:
+    parser = _Parser(prog="/send", add_help=False,
+                     description="Send an RFC 5322 message file (streamed from disk).")
+    parser.add_argument("file", nargs="?", type=Path, metavar="FILE.eml")
+    parser.add_argument("--from", dest="sender", metavar="ADDR",
+                        help="envelope sender (default: Sender or From of the file)")
+    parser.add_argument("--to", action="append", default=[], metavar="ADDR",
+                        help="recipient (default: To, Cc and Bcc of the file)")
+    parser.add_argument("--encode", action="store_true",
+                        help="re-encode 8-bit or long-lined parts (quoted-printable/base64)")
+    _transfer_options(parser)
+    return parser
+
+
+def _parse(parser: _Parser, args: str) -> argparse.Namespace:
+    try:
+        words = shlex.split(args)
+    except ValueError as exc:
+        raise ComposeError(f"{parser.prog}: {exc}") from None
+    return parser.parse_args(words)
+
+
+def _help(shell: Shell, parser: _Parser) -> None:
+    for line in parser.format_help().rstrip().splitlines():
+        shell.say(line)
+
+
+# --- shared steps ------------------------------------------------------------------------
+
+
+def default_address(helo: str) -> str:
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name anywhere (a bare container)
+        user = "smtpsh"
+    return f"{user}@{helo}"
+
+
+def _known_addresses(shell: Shell) -> list[str]:
+    known = list(shell.session.addresses_seen)
+    known += [a for a in shell.extra.get(LAST_RECIPIENTS, []) if a not in known]
+    server = shell.session.server_name
+    if server and "." in server:
+        known.append(f"postmaster@{server}")
+    return known
+
+
+def _dsn_from(opts: argparse.Namespace) -> DsnRequest:
+    return DsnRequest(
+        notify=parse_notify(opts.notify or ""),
+        ret=parse_ret(opts.ret or ""),
+        envid=opts.envid or None,
+        orcpt=opts.orcpt,
+    )
+
+
+def _asker(shell: Shell, opts: argparse.Namespace) -> Asker | None:
+    """Who answers questions: the person at the terminal, or nobody (script, --yes)."""
+    return Asker() if shell.settings.interactive and not opts.yes else None
+
+
+def _rule(title: str = "") -> str:
+    text = f"── {title} " if title else ""
+    return text + "─" * max(RULE_WIDTH - len(text), 4)
+
+
+def _preview(shell: Shell, env: Envelope, source: MessageSource) -> None:
+    facts = source.facts
+    shell.say(_rule("envelope"), "class:annotation")
+    shell.say(f"  {env.mail_line()}")
+    for line in env.rcpt_lines():
+        shell.say(f"  {line}")
+    octets = f"{facts.octets:,}".replace(",", " ")
+    shell.say(_rule(f"message: {facts.lines} lines, {octets} octets"), "class:annotation")
+    lines, more = source.head(PREVIEW_LINES)
+    for line in lines:
+        shell.say(line)
+    if more:
+        shell.say(f"  … {more} more lines not shown", "class:annotation")
+    shell.say(_rule("end of message"), "class:annotation")
+
+
+async def _confirm_and_send(
+    shell: Shell,
+    opts: argparse.Namespace,
+    env: Envelope,
+    source: MessageSource,
+    asker: Asker | None,
+) -> None:
+    _preview(shell, env, source)
+    if asker is not None and not await asker.yes_no("Send it?", True):
+        shell.info("not sent")
+        return
+    if opts.chunk < 1:
+        raise ComposeError("--chunk must be at least 1 octet")
+    transfer = Transfer(env, source, bdat=opts.bdat, pipeline=opts.pipeline,
+                        chunk_size=opts.chunk)
+    ok = await transmit(shell, transfer, asker.go_on if asker is not None else None)
+    if not ok:
+        shell.exit_code = 1
+
+
+def _check_smtputf8(shell: Shell, needed: bool) -> None:
+    if needed and not shell.session.advertises("SMTPUTF8"):
+        raise ComposeError(
+            "an address is not ASCII and the server did not advertise SMTPUTF8 (RFC 6531)"
+        )
+
+
+# --- /compose ----------------------------------------------------------------------------
+
+
+async def gather(shell: Shell, opts: argparse.Namespace, asker: Asker | None) -> Draft:
+    """The draft from the flags, asking (if someone can answer) for what they left out."""
+    helo = shell.settings.helo
+    known = _known_addresses(shell)
+    sender_text = opts.sender or shell.extra.get(LAST_SENDER) or default_address(helo)
+    if asker is not None and opts.sender is None:
+        sender_text = await asker.text(
+            "Envelope sender (MAIL FROM)", sender_text, words=["<>", *known],
+            check=parse_sender, hint="where bounces go; <> is the null sender",
+        )
+    sender = parse_sender(sender_text)
+    to_flags = parse_recipients(", ".join(opts.to))
+    cc_flags = parse_recipients(", ".join(opts.cc))
+    recipients = to_flags + [a for a in cc_flags if a not in to_flags]
+    if not recipients and asker is not None:
+        answer = await asker.text(
+            "Recipients (RCPT TO)", ", ".join(shell.extra.get(LAST_RECIPIENTS, [])),
+            words=known, check=_some_recipients,
+            hint="one or more addresses, separated by commas; Tab completes",
+        )
+        recipients = parse_recipients(answer)
+    if not recipients:
+        raise ComposeError("no recipient: give --to ADDRESS")
+    draft = Draft(
+        sender=sender,
+        recipients=recipients,
+        from_header=sender or default_address(helo),
+        to=", ".join(to_flags or recipients),
+        cc=", ".join(cc_flags),
+    )
+    if opts.subject is not None:
+        draft.subject = opts.subject
+    if asker is not None:
+        await _ask_headers(shell, asker, opts, draft)
+    draft.body = await _body(shell, opts, asker)
+    draft.attachments = _attachments(opts.attach)
+    if asker is not None and not opts.attach:
+        draft.attachments = await asker.paths("Attachments (Enter for none)")
+    return draft
+
+
+def _some_recipients(text: str) -> list[str]:
+    found = parse_recipients(text)
+    if not found:
+        raise ComposeError("at least one recipient")
+    return found
+
+
+async def _ask_headers(
+    shell: Shell, asker: Asker, opts: argparse.Namespace, draft: Draft
+) -> None:
+    if opts.sender is None:
+        draft.from_header = await asker.text("From", draft.from_header, check=_one_or_more)
+    if not opts.to:
+        draft.to = await asker.text("To", draft.to, check=parse_addresses)
+    if not opts.cc:
+        draft.cc = await asker.text("Cc", draft.cc, check=parse_addresses,
+                                    hint="Enter for none")
+    if opts.subject is None:
+        draft.subject = await asker.text("Subject", draft.subject)
+    outside = [a for a in (*parse_addresses(draft.to), *parse_addresses(draft.cc))
+               if a[1] not in draft.recipients]
+    if outside:
+        names = ", ".join(a for _, a in outside)
+        shell.info(f"{names}: only in the headers, not in the envelope: not sent to them")
+
+
+def _one_or_more(text: str) -> object:
+    if not parse_addresses(text):
+        raise ComposeError("at least one address")
+    return True
+
+
+async def _body(shell: Shell, opts: argparse.Namespace, asker: Asker | None) -> str:
+    if opts.body is not None:
+        return str(opts.body).replace("\\n", "\n")
+    if opts.body_file is not None:
+        try:
+            return Path(opts.body_file).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ComposeError(f"cannot read {opts.body_file}: {exc}") from None
+    if opts.edit:
+        if not shell.settings.interactive:
+            raise ComposeError("--edit needs a terminal")
+        return await edit_text("")
+    if asker is None:
+        return DEFAULT_BODY
+    shell.say("Body: type the text; '.' alone on a line ends it, '~e' alone opens $EDITOR")
+    return await asker.body()
+
+
+def _attachments(paths: list[Path]) -> list[Path]:
+    found = []
+    for path in paths:
+        path = path.expanduser()
+        if not path.is_file():
+            raise ComposeError(f"--attach {path}: no such file")
+        found.append(path)
+    return found
+
+
+async def _dsn(shell: Shell, opts: argparse.Namespace, asker: Asker | None) -> DsnRequest:
+    dsn = _dsn_from(opts)
+    if dsn.wanted or asker is None or not shell.session.advertises("DSN"):
+        return dsn
+    if not await asker.yes_no("Ask for delivery status notifications (DSN, RFC 3461)?", False):
+        return dsn
+    notify = await asker.text("NOTIFY (NEVER, or SUCCESS,FAILURE,DELAY)", "SUCCESS,FAILURE",
+                              words=["NEVER", "SUCCESS,FAILURE,DELAY", "SUCCESS", "FAILURE"],
+                              check=parse_notify)
+    ret = await asker.text("RET (what a report returns: FULL or HDRS)", "HDRS",
+                           words=["FULL", "HDRS"], check=parse_ret)
+    envid = await asker.text("ENVID (an id echoed in reports; Enter for none)", "")
+    orcpt = await asker.yes_no("ORCPT (the original recipient) on each RCPT?", True)
+    return DsnRequest(parse_notify(notify), parse_ret(ret), envid or None, orcpt)
+
+
+@meta("/compose", "/compose [--bdat] [--pipeline] [--yes]",
+      "write a message step by step and send it (--help: all flags)", GROUP)
+async def _compose(shell: Shell, args: str) -> None:
+    parser = compose_parser()
+    opts = _parse(parser, args)
+    if opts.help:
+        _help(shell, parser)
+        return
+    await ensure_ready(shell)
+    asker = _asker(shell, opts)
+    draft = await gather(shell, opts, asker)
+    dsn = await _dsn(shell, opts, asker)
+    smtputf8 = draft.needs_smtputf8()
+    _check_smtputf8(shell, smtputf8)
+    domain = draft.sender.rpartition("@")[2] if "@" in draft.sender else shell.settings.helo
+    built = build_message(
+        draft, eight_bit=shell.session.advertises("8BITMIME"), smtputf8=smtputf8, domain=domain
+    )
+    source = MessageSource.from_bytes(built.data)
+    env = plan_envelope(draft.sender, draft.recipients, shell.session.extensions,
+                        size=source.facts.octets, eight_bit=source.facts.eight_bit,
+                        smtputf8=smtputf8, dsn=dsn)
+    for note in built.notes:
+        shell.info(note)
+    shell.extra[LAST_SENDER] = draft.sender or "<>"
+    shell.extra[LAST_RECIPIENTS] = draft.recipients
+    await _confirm_and_send(shell, opts, env, source, asker)
+
+
+# --- /send FILE --------------------------------------------------------------------------
+
+
+@meta("/send", "/send FILE.eml [--from A] [--to B ...]",
+      "send a message file as it is, streamed from disk (--help: all flags)", GROUP)
+async def _send(shell: Shell, args: str) -> None:
+    parser = send_parser()
+    opts = _parse(parser, args)
+    if opts.help or opts.file is None:
+        _help(shell, parser)
+        return
+    path = Path(opts.file).expanduser()
+    if not path.is_file():
+        raise ComposeError(f"/send: {path}: no such file")
+    await ensure_ready(shell)
+    started = time.perf_counter()
+    if opts.encode:
+        source = MessageSource.from_bytes(reencode(path), f"{path} (re-encoded)")
+    else:
+        source = MessageSource.from_file(path)
+    if source.facts.problem:
+        hint = " (/send --encode re-encodes long lines)" if source.facts.long_line else ""
+        raise ComposeError(f"{path}: {source.facts.problem}: not sent{hint}")
+    read_ahead = time.perf_counter() - started
+    if read_ahead > 0.1:
+        shell.info(f"read {path} ahead in {read_ahead:.2f} s: exact SIZE=, no line too long")
+    headers = parse_headers(source.header_block)
+    header_sender, header_recipients = envelope_from_headers(headers)
+    sender = parse_sender(opts.sender) if opts.sender is not None else (header_sender or "")
+    if opts.sender is None and header_sender is None:
+        raise ComposeError(f"{path} has no From: header: give --from ADDRESS")
+    recipients = parse_recipients(", ".join(opts.to)) if opts.to else header_recipients
+    if not recipients:
+        raise ComposeError(f"{path} names no recipient (To, Cc, Bcc): give --to ADDRESS")
+    if headers.get("Bcc") is not None:
+        shell.warn("the file has a Bcc: header; it is sent as it is, so every recipient sees it")
+    smtputf8 = not source.header_block.isascii() or not all(
+        a.isascii() for a in (sender, *recipients)
+    )
+    _check_smtputf8(shell, smtputf8)
+    try:
+        env = plan_envelope(sender, recipients, shell.session.extensions,
+                            size=source.facts.octets, eight_bit=source.facts.eight_bit,
+                            smtputf8=smtputf8, dsn=_dsn_from(opts))
+    except ComposeError as exc:
+        raise ComposeError(f"{exc} (/send --encode does that)") from None
+    await _confirm_and_send(shell, opts, env, source, _asker(shell, opts))
+
+
+# --- /raw --------------------------------------------------------------------------------
+
+
+class _ReplyWatch(ClientObserver):
+    def __init__(self) -> None:
+        self.seen = asyncio.Event()
+
+    def on_reply(self, client: SMTPClient, event: ReplyEvent) -> None:
+        self.seen.set()
+
+
+@meta("/raw", "/raw on|off | /raw TEXT",
+      "RAW: send bytes exactly (\\r \\n \\xHH escapes), e.g. smuggling tests", GROUP)
+async def _raw(shell: Shell, args: str) -> None:
+    word = args.strip().lower()
+    if word in ("on", "off"):
+        shell.raw_mode = word == "on"
+        if shell.raw_mode:
+            shell.warn(
+                "RAW MODE ON: typed commands go out as typed (+CRLF) with no checks and no"
+                " predictions. Message lines in DATA mode are still normalised: only"
+                " /raw TEXT sends bytes exactly. /raw off leaves raw mode."
+            )
+        else:
+            shell.info("raw mode off: commands are checked again")
+        return
+    if not word:
+        shell.say(f"raw mode {'on' if shell.raw_mode else 'off'}")
+        for line in RAW_HELP:
+            shell.say(line)
+        return
+    if not shell.client.connected:
+        raise ComposeError("not connected: /reconnect opens a new session")
+    data = decode_escapes(args)
+    shell.warn(
+        f"RAW: {len(data)} bytes exactly as given, no CRLF added, no checks, no"
+        f" dot-stuffing: '{show_bytes(data)}'"
+    )
+    if not data.endswith(b"\n"):
+        shell.info("no line break at the end: the server is still waiting for the rest")
+    watch = _ReplyWatch()
+    shell.client.observers.append(watch)
+    try:
+        await shell.client.send_raw(data, display=show_bytes(data))
+        # Replies are not paired with raw bytes (smtpsh cannot know what they asked):
+        # wait a moment so that they show before the next line.
+        timeout = RAW_FIRST_REPLY_WAIT
+        while True:
+            try:
+                await asyncio.wait_for(watch.seen.wait(), timeout)
+            except asyncio.TimeoutError:
+                break
+            watch.seen.clear()
+            timeout = RAW_QUIET
+    finally:
+        shell.client.observers.remove(watch)
+
+
+# --- BDAT typed by hand ------------------------------------------------------------------
+
+
+@verb_hook("BDAT")
+async def _typed_bdat(shell: Shell, line: str) -> None:
+    parsed = parse_bdat(line)
+    if parsed is None or not shell.client.connected:
+        await shell.send_command(line)  # malformed: the server judges it
+        return
+    size, last = parsed
+    shell.warn_before_sending(line)
+    chunk = TypedChunk(size, last)
+    if chunk.complete:
+        await _send_typed_chunk(shell, chunk)
+        return
+    shell.info(
+        f"BDAT: type the {size} octets of the chunk; Enter adds CRLF (2 octets); it is sent"
+        f" when {size} are in ({ABORT} drops it)"
+    )
+
+    async def collect(text: str) -> bool:
+        if text.strip() == ABORT:
+            stop()
+            shell.info("BDAT dropped: nothing was sent")
+            return True
+        cut = chunk.add_line(text)
+        if cut:
+            shell.warn(f"the chunk was full: the last {cut} octets of that line were left out")
+        if chunk.complete:
+            stop()
+            await _send_typed_chunk(shell, chunk)
+        return True
+
+    def stop() -> None:
+        shell.line_hooks.remove(collect)
+        shell.collecting = None
+
+    shell.line_hooks.insert(0, collect)  # before any other hook: these lines are octets
+    shell.collecting = chunk.prompt
+
+
+async def _send_typed_chunk(shell: Shell, chunk: TypedChunk) -> None:
+    client = shell.client
+    await shell.guard(client.send_bdat(bytes(chunk.data), last=chunk.last))
+    event = await shell.guard(client.wait_reply(waiting_for="BDAT"))
+    if chunk.last and event.reply.klass == 2 and shell.session.queue_id:
+        shell.info(f"message accepted, queue id {shell.session.queue_id}")
+

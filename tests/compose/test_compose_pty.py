@@ -1,0 +1,118 @@
+"""The guided /compose flow in a real terminal: answer its questions, confirm, see the 250."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import sys
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pexpect
+import pytest
+
+from tests.helpers.run import smtpsh_env
+
+if TYPE_CHECKING:
+    from tests.conftest import PostfixEnv
+
+pytestmark = [pytest.mark.pty, pytest.mark.postfix]
+
+CLEAR_LINE = "\x15"  # Ctrl-U: drop the default the prompt offers
+
+
+def spawn(postfix: PostfixEnv, home: Path) -> pexpect.spawn:
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "smtpsh", f"{postfix.host}:{postfix.port('smtp')}", "--helo", "pty.smtpsh.test"],
+        env=smtpsh_env(home),
+        dimensions=(40, 120),
+        encoding="utf-8",
+        timeout=20,
+    )
+    child.expect_exact(f"220 {postfix.banner}")
+    return child
+
+
+def answer(child: pexpect.spawn, question: str, text: str = "", *, replace: bool = False) -> None:
+    child.expect_exact(question)
+    child.send((CLEAR_LINE if replace else "") + text + "\r")
+
+
+def test_guided_compose_in_a_terminal(postfix: PostfixEnv, tmp_path: Path) -> None:
+    mark = f"pty-{uuid.uuid4().hex[:10]}"
+    attachment = tmp_path / "notes.txt"
+    attachment.write_text(f"attached {mark}\n")
+    child = spawn(postfix, tmp_path)
+    # No EHLO typed: /compose says it first, as a visible step.
+    child.sendline("/compose")
+    child.expect_exact("EHLO pty.smtpsh.test")
+    child.expect_exact("250 CHUNKING")
+    answer(child, "Envelope sender (MAIL FROM)", "pty-tester@client.smtpsh.test", replace=True)
+    answer(child, "Recipients (RCPT TO)",
+           "robin@smtpsh.test, nosuchuser@smtpsh.test, alice@smtpsh.test")
+    answer(child, "From:")  # the default: the envelope sender
+    answer(child, "To:")  # the default: the recipients
+    answer(child, "Cc:")
+    answer(child, "Subject:", f"typed in a terminal {mark}", replace=True)
+    child.expect_exact("'.' alone on a line ends it")
+    for line in ("Hello from a terminal.", ".a dotted line", mark, "."):
+        child.send(line + "\r")
+    answer(child, "Attachments (Enter for none)", str(attachment))
+    answer(child, "Ask for delivery status notifications (DSN, RFC 3461)?", "y")
+    answer(child, "NOTIFY (NEVER, or SUCCESS,FAILURE,DELAY)")  # SUCCESS,FAILURE
+    answer(child, "RET (what a report returns: FULL or HDRS)")  # HDRS
+    answer(child, "ENVID (an id echoed in reports; Enter for none)", mark)
+    answer(child, "ORCPT (the original recipient) on each RCPT?")
+    # The exact envelope and message, before anything is sent.
+    child.expect(r"MAIL FROM:<pty-tester@client\.smtpsh\.test> SIZE=\d+ RET=HDRS ENVID=" + mark)
+    child.expect_exact("RCPT TO:<nosuchuser@smtpsh.test> NOTIFY=SUCCESS,FAILURE")
+    child.expect_exact(f"Subject: typed in a terminal {mark}")
+    child.expect_exact(".a dotted line")
+    answer(child, "Send it?")
+    # Each step as if typed, with its reply; the refused recipient asks what to do.
+    child.expect_exact("RCPT TO:<nosuchuser@smtpsh.test>")
+    child.expect_exact("550 5.1.1")
+    answer(child, "1 recipient refused; go on with the 2 accepted, or reset with RSET?")
+    child.expect_exact("› DATA")
+    child.expect_exact("354 ")
+    child.expect(r"250 2\.0\.0 Ok: queued as (\w+)")
+    queue_id = child.match.group(1)
+    child.expect_exact(f"message accepted, queue id {queue_id}")
+    child.sendline("/quit")
+    child.expect_exact("221 2.0.0 Bye")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    for user in ("robin", "alice"):
+        text = postfix.wait_for_mail(user, mark)
+        msg = email.message_from_string(text.split("\n", 1)[1], policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        assert msg["From"] == "pty-tester@client.smtpsh.test"
+        assert msg["To"] == "robin@smtpsh.test, nosuchuser@smtpsh.test, alice@smtpsh.test"
+        body = msg.get_body(("plain",))
+        assert body is not None
+        assert body.get_content().splitlines() == ["Hello from a terminal.", ".a dotted line", mark]
+        (part,) = list(msg.iter_attachments())
+        assert isinstance(part, EmailMessage)
+        assert part.get_content() == f"attached {mark}\n"
+
+
+def test_ctrl_c_leaves_the_guided_flow_and_the_shell_goes_on(
+    postfix: PostfixEnv, tmp_path: Path
+) -> None:
+    child = spawn(postfix, tmp_path)
+    child.sendline("EHLO pty.smtpsh.test")
+    child.expect_exact("250 CHUNKING")
+    child.sendline("/compose")
+    child.expect_exact("Envelope sender (MAIL FROM)")
+    child.send("\x03")
+    child.expect_exact("composition cancelled: nothing was sent")
+    child.sendline("NOOP")
+    child.expect_exact("250 2.0.0 Ok")
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
