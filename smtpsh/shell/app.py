@@ -100,7 +100,8 @@ class Shell:
             self._on_redraw()
 
     def _new_client(self) -> SMTPClient:
-        return SMTPClient(self.options, [self.renderer, *self.settings.observers])
+        # The recorder before the renderer: a line is in the transcript before it is on screen.
+        return SMTPClient(self.options, [*self.settings.observers, self.renderer])
 
     # --- connection --------------------------------------------------------------------
 
