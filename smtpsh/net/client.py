@@ -23,9 +23,15 @@ from smtpsh.net.certinfo import (
     summary_lines,
 )
 from smtpsh.protocol.codes import reply_timeout
-from smtpsh.protocol.connection import NEED_DATA, ClientConnection, Command, ReplyEvent
-from smtpsh.protocol.encoding import text_to_wire, visible
-from smtpsh.protocol.errors import RemoteProtocolError, SmtpshError
+from smtpsh.protocol.connection import (
+    NEED_DATA,
+    ClientConnection,
+    Command,
+    ReplyEvent,
+    verb_of,
+)
+from smtpsh.protocol.encoding import encode_command, text_to_wire, visible
+from smtpsh.protocol.errors import LocalProtocolError, RemoteProtocolError, SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import BANNER, END_OF_DATA, State
 
@@ -373,6 +379,23 @@ class SMTPClient:
         self._tell("on_sent", command.display, "raw" if raw else "command")
         await self._write(wire)
         return command
+
+    async def send_lines(self, lines: Sequence[str]) -> list[Command]:
+        """Several command lines in one write (PIPELINING, RFC 2920); their replies come
+        in the same order through wait_reply. STARTTLS is refused: nothing may follow it."""
+        for line in lines:
+            encode_command(line)  # a bad line refuses the group before any is queued
+            if verb_of(line) == "STARTTLS":
+                raise LocalProtocolError("refused: STARTTLS cannot be pipelined (RFC 3207 §4.2)")
+        wire = bytearray()
+        commands = []
+        for line in lines:
+            wire += self.conn.send_command(line)
+            commands.append(self.conn.pending[-1])
+            self.quit_sent = self.quit_sent or commands[-1].verb == "QUIT"
+            self._tell("on_sent", commands[-1].display, "command")
+        await self._write(bytes(wire))
+        return commands
 
     async def wait_reply(
         self, timeout: float | None = None, *, waiting_for: str = ""

@@ -74,6 +74,9 @@ class Shell:
         self.extra: dict[str, Any] = {}  # per-feature state (recording, auth, ...)
         # Called first with each typed line; True means handled (e.g. /tour checks it).
         self.line_hooks: list[Callable[[str], Awaitable[bool]]] = []
+        # Set while a feature takes typed lines as data (the octets of a typed BDAT): the
+        # prompt to show. Empty lines are data then, in piped mode too.
+        self.collecting: Callable[[], str] | None = None
         self._on_redraw: Callable[[], None] | None = None
         metacommands.load_features()
 
@@ -159,6 +162,8 @@ class Shell:
             elif line.startswith("help ") and line.split()[1:]:
                 for text in metacommands.verb_help(line.split()[1], self.session.extensions):
                     self.say(text)
+            elif (verb_hook := metacommands.VERB_HOOKS.get(verb_of(line))) is not None:
+                await verb_hook(self, line)
             else:
                 await self.send_command(line)
         except (ConnectionClosedError, ReplyTimeout) as exc:
@@ -175,17 +180,21 @@ class Shell:
             return
         await command.handler(self, args)
 
-    async def send_command(self, line: str) -> Reply | None:
-        """Send a command as typed; warn first if the server will probably refuse it."""
-        if not self.client.connected:
-            self.error("not connected: /reconnect opens a new session")
-            return None
+    def warn_before_sending(self, line: str) -> None:
+        """Say if a server will probably refuse the line (it is sent anyway)."""
         if not self.raw_mode and not self.client.conn.in_auth:
             for warning in command_warnings(line):
                 self.warn(warning)
             prediction = self.session.predict(verb_of(line))
             if prediction is not None:
                 self.warn(f"expect {prediction.reply}: {prediction.reason} (sending anyway)")
+
+    async def send_command(self, line: str) -> Reply | None:
+        """Send a command as typed; warn first if the server will probably refuse it."""
+        if not self.client.connected:
+            self.error("not connected: /reconnect opens a new session")
+            return None
+        self.warn_before_sending(line)
         reply = await self.guard(self.client.command(line, raw=self.raw_mode))
         if reply.code == 354 and self.client.conn.in_data:
             self.info("DATA mode: type the message; a line with a single '.' ends it")
@@ -242,7 +251,7 @@ async def run_piped(shell: Shell, stream: IO[str] | None = None) -> int:
         if not line:
             break
         line = line.rstrip("\n").removesuffix("\r")
-        if not line and not shell.client.conn.in_data:
+        if not line and not shell.client.conn.in_data and shell.collecting is None:
             continue
         if shell.session.state is State.CLOSED and not line.startswith("/"):
             shell.error(f"not sent (connection closed): {line}")

@@ -115,6 +115,8 @@ def _prompt(shell: Shell) -> FormattedText:
     session = shell.session
     if shell.client.conn.in_data:
         return FormattedText([("class:prompt.data", "data› ")])
+    if shell.collecting is not None:
+        return FormattedText([("class:prompt.data", shell.collecting())])
     if session.state is State.CLOSED or not shell.client.connected:
         return FormattedText([("class:prompt.closed", f"{shell.client.address} (closed)› ")])
     return FormattedText([("class:prompt", f"{shell.client.address}› ")])
@@ -178,7 +180,9 @@ async def run_interactive(shell: Shell) -> int:
     with patch_stdout(raw=True):
         await shell.connect()
         while not shell.done:
-            shell.extra["last_was_data"] = shell.client.conn.in_data
+            shell.extra["last_was_data"] = (
+                shell.client.conn.in_data or shell.collecting is not None
+            )
             try:
                 line = await prompt.prompt_async(lambda: _prompt(shell))
             except KeyboardInterrupt:

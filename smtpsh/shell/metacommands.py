@@ -36,13 +36,29 @@ FEATURE_MODULES: list[str] = [
     "smtpsh.shell.record_commands",
     "smtpsh.shell.audit_commands",
     "smtpsh.shell.learn_commands",
+    "smtpsh.shell.compose_commands",
 ]
+
+# Typed verbs a feature handles itself instead of sending the line (e.g. BDAT typed by
+# hand, which must be followed by its octets); registered with ``verb_hook``.
+VERB_HOOKS: dict[str, Handler] = {}
+# Lines /help prints after the list of commands, and extra lines for `help VERB`.
+HELP_NOTES: list[str] = []
+VERB_NOTES: dict[str, list[str]] = {}
 
 def meta(
     name: str, usage: str, summary: str, group: str = "session"
 ) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         META[name] = MetaCommand(name, usage, summary, handler, group)
+        return handler
+
+    return register
+
+
+def verb_hook(verb: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        VERB_HOOKS[verb.upper()] = handler
         return handler
 
     return register
@@ -78,6 +94,7 @@ def verb_help(word: str, advertised: dict[str, str]) -> list[str]:
         state = "advertised" if info.extension in advertised else "not advertised (yet)"
         lines.append(f"  needs:   the {info.extension} extension — {state} by this server")
     lines.extend("  " + part for part in info.description.splitlines())
+    lines.extend(VERB_NOTES.get(info.verb, []))
     return lines
 
 
@@ -99,6 +116,8 @@ async def _help(shell: Shell, args: str) -> None:
         shell.say(f"{group}:")
         for command in sorted(commands, key=lambda c: c.name):
             shell.say(f"  {command.usage:<28} {command.summary}")
+    for line in HELP_NOTES:
+        shell.say(line)
 
 
 @meta("/quit", "/quit", "send QUIT if connected and leave (also Ctrl-D)", "shell")
