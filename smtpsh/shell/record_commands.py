@@ -63,7 +63,7 @@ async def _record(shell: Shell, args: str) -> None:
         shell.error(str(exc))
         return
     shell.settings.observers.append(recorder)  # a /reconnect keeps recording
-    shell.client.observers.append(recorder)
+    shell.client.observers.insert(0, recorder)  # written before it is shown
     shell.info(f"recording to {arg} (mode 0600); /record off stops")
     if shell.client.connected and shell.session.state is not State.GREETED:
         shell.warn(

@@ -58,7 +58,6 @@ class TranscriptRecorder(ClientObserver):
         path: str,
         *,
         clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.path = path
         self._fd: int | None = fd
@@ -72,7 +71,7 @@ class TranscriptRecorder(ClientObserver):
         self._body = bytearray()  # DATA bytes not yet ending in CRLF
         self.lines = 0
         self.failure: str | None = None  # why recording stopped on its own
-        started = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
+        started = dt.datetime.now(dt.timezone.utc)
         self._write_raw(f"{META_PREFIX}{HEADER}\n")
         self._write_raw(f"{META_PREFIX}start {started.isoformat(timespec='seconds')}\n")
 
@@ -105,7 +104,7 @@ class TranscriptRecorder(ClientObserver):
             return
         if note:
             with contextlib.suppress(OSError):
-                self._write_raw(f"{META_PREFIX}stop {note}\n")
+                self._write_raw(f"{self._stamp()}{META_PREFIX}stop {note}\n")
         fd, self._fd = self._fd, None
         os.close(fd)
 
