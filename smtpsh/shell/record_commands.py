@@ -128,7 +128,9 @@ async def _replay(shell: Shell, args: str) -> None:
         timeout=shell.options.timeout,
         close_at_end=False,
     )
-    await shell.guard(replayer.run())
+    summary = await shell.guard(replayer.run())
+    if not summary.ok:
+        shell.exit_code = 1  # a script piping /replay learns it from the exit status
 
 
 async def _credentials(shell: Shell) -> Credentials | None:

@@ -412,3 +412,16 @@ def test_an_unexpected_354_sends_no_message(postfix: PostfixEnv, tmp_path: Path)
     assert re.search(r"✗ +6 +QUIT +not run: the connection was closed after step 5", result.stdout)
     # Postfix saw the client go away in DATA, without a message.
     postfix.wait_for_log("lost connection after DATA", mark)
+
+
+def test_replay_in_a_piped_shell_sets_the_exit_status(
+    postfix: PostfixEnv, recorded: tuple[Path, str], tmp_path: Path
+) -> None:
+    path, _ = recorded
+    ok = run_piped([f"{postfix.host}:{postfix.port('smtp')}"], f"/replay {path}\n", tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "banner: not compared (the session was already open)" in ok.stdout
+    assert "7 steps, 7 matched, 0 differed" in ok.stdout
+    bad = run_piped([f"{postfix.host}:{postfix.port('no_vrfy')}"], f"/replay {path}\n", tmp_path)
+    assert bad.returncode == 1
+    assert re.search(r"✗ +2 +VRFY robin +got 502 5\.5\.1", bad.stdout)
