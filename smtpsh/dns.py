@@ -89,7 +89,7 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def add_resolver_arguments(parser: argparse.ArgumentParser) -> None:
+def add_resolver_arguments(parser: argparse._ActionsContainer) -> None:
     """``--dns-server IP[:PORT]`` and ``--dns-timeout S``.
 
     Defaults are suppressed so that, used on both the main parser and a sub-command,
@@ -122,21 +122,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "2 the domain did not resolve (NXDOMAIN, SERVFAIL, timeout) or bad input"
         )
     parser.add_argument("domain", metavar="DOMAIN", help="the mail domain to check")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument(
+    checks = parser.add_argument_group("checks")
+    checks.add_argument(
         "--dkim-selector",
         metavar="S",
         action="append",
         default=[],
         help="check the DKIM key of selector S (repeatable)",
     )
-    add_resolver_arguments(parser)
-    parser.add_argument(
+    checks.add_argument(
         "--mta-sts-fetch",
         action="store_true",
         help="also fetch the MTA-STS policy file over HTTPS from mta-sts.DOMAIN",
     )
-    parser.add_argument(
+    add_resolver_arguments(parser.add_argument_group("resolver"))
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print the report as JSON")
+    output.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default=argparse.SUPPRESS,
