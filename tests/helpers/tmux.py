@@ -17,7 +17,13 @@ import pytest
 
 class Screen:
     def __init__(
-        self, args: list[str], env: dict[str, str], *, width: int = 120, height: int = 40
+        self,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        width: int = 120,
+        height: int = 40,
+        job_control: bool = False,
     ) -> None:
         if shutil.which("tmux") is None:
             if os.environ.get("CI"):
@@ -31,7 +37,18 @@ class Screen:
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.isidentifier())
         cwd = shlex.quote(os.getcwd())
         script = f"cd {cwd} && env {exports} {command}; echo $? > {self.status_file}; sleep 60"
-        self._tmux("new-session", "-d", "-x", str(width), "-y", str(height), "sh", "-c", script)
+        if job_control:
+            # An interactive shell in the pane, so Ctrl-Z stops the job and `fg` resumes it
+            # (sh -c has no job control: a stopped child would hang it).
+            self._tmux(
+                "new-session", "-d", "-x", str(width), "-y", str(height),
+                "env", "PS1=$ ", "bash", "--norc", "--noprofile", "-i",
+            )
+            self.line(script.removesuffix("; sleep 60"))
+        else:
+            self._tmux(
+                "new-session", "-d", "-x", str(width), "-y", str(height), "sh", "-c", script
+            )
 
     def _tmux(self, *args: str) -> str:
         result = subprocess.run(
@@ -42,6 +59,30 @@ class Screen:
     def text(self) -> str:
         """The visible screen plus scroll-back, wrapped lines joined."""
         return self._tmux("capture-pane", "-p", "-J", "-S", "-200")
+
+    def history(self) -> str:
+        """Everything the pane has shown since it started (whole scroll-back)."""
+        return self._tmux("capture-pane", "-p", "-J", "-S", "-")
+
+    def visible(self) -> list[str]:
+        """The visible screen only, one string a row (not joined: rows as drawn)."""
+        return self._tmux("capture-pane", "-p").split("\n")
+
+    def cursor_line(self) -> str:
+        """The row the cursor is on: the prompt and what is typed, while at a prompt."""
+        row = int(self._tmux("display-message", "-p", "#{cursor_y}").strip() or 0)
+        rows = self.visible()
+        return rows[row] if row < len(rows) else ""
+
+    def resize(self, width: int, height: int) -> None:
+        self._tmux("resize-window", "-x", str(width), "-y", str(height))
+
+    def pane_pid(self) -> int:
+        return int(self._tmux("display-message", "-p", "#{pane_pid}").strip())
+
+    def kill_pane(self) -> None:
+        """Close the terminal: the processes in it get SIGHUP."""
+        self._tmux("kill-pane")
 
     def type(self, text: str) -> None:
         self._tmux("send-keys", "-l", text)
