@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import socket
 import ssl
+import sys
 from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,10 +31,13 @@ from smtpsh.protocol.connection import (
     ReplyEvent,
     verb_of,
 )
-from smtpsh.protocol.encoding import encode_command, text_to_wire, visible
+from smtpsh.protocol.encoding import Checked, encode_command, text_to_wire, visible
 from smtpsh.protocol.errors import LocalProtocolError, RemoteProtocolError, SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import BANNER, END_OF_DATA, State
+
+# A piece of message with check_piece's proof (None: encode it as usual).
+CheckedPiece = tuple[bytes, Checked | None]
 
 
 class ConnectError(SmtpshError):
@@ -141,6 +145,12 @@ class _WireProtocol(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Here, not after create_connection returns: the banner may arrive in between,
+        # and observers must hear "connected" before any reply.
+        assert isinstance(transport, asyncio.Transport)
+        self._client._on_made(transport, self)
+
     def data_received(self, data: bytes) -> None:
         self._client._on_data(data)
 
@@ -174,6 +184,7 @@ class SMTPClient:
         self.injected: bytes = b""  # bytes that arrived after a STARTTLS 220, discarded
         self.peer: tuple[str, int] | None = None
         self.close_reason: str | None = None
+        self._implicit: tuple[ssl.SSLContext, str] | None = None  # implicit TLS: context, name
         self.quit_sent = False  # a QUIT left us: a close after it is the normal end
         self._closed_by_us = False  # close() was called: the end is not news to the user
         self.tls_info: TLSInfo | None = None  # the live TLS session (implicit or STARTTLS)
@@ -208,7 +219,15 @@ class SMTPClient:
 
     def _tell(self, method: str, *args: object) -> None:
         for observer in self.observers:
-            getattr(observer, method)(self, *args)
+            try:
+                getattr(observer, method)(self, *args)
+            except Exception as exc:
+                # One broken observer (a full disk, a bug) must not break the connection
+                # or keep the others from seeing the dialogue.
+                print(
+                    f"smtpsh: internal error in {type(observer).__name__}.{method}: {exc!r}",
+                    file=sys.stderr,
+                )
 
     # --- opening and closing -----------------------------------------------------------
 
@@ -220,8 +239,9 @@ class SMTPClient:
         if opts.implicit_tls and ctx is None:
             ctx = ssl.create_default_context()
         name = opts.server_hostname or opts.host
+        self._implicit = (ctx, name) if ctx is not None else None
         try:
-            transport, protocol = await asyncio.wait_for(
+            await asyncio.wait_for(
                 loop.create_connection(
                     lambda: _WireProtocol(self),
                     opts.host,
@@ -253,17 +273,18 @@ class SMTPClient:
             raise ConnectError(f"TLS handshake with {self.address} failed: {reason}") from None
         except OSError as exc:
             raise ConnectError(f"cannot connect to {self.address}: {exc.strerror or exc}") from None
-        assert isinstance(transport, asyncio.Transport)
+        return await self._wait_banner(ctx is None)
+
+    def _on_made(self, transport: asyncio.Transport, protocol: _WireProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if peer else None
         self.close_reason = None
         self._tell("on_connected")
-        if ctx is not None:
+        if self._implicit is not None:
             self.conn.session.tls = True  # STARTTLS would be refused: TLS is already on
-            self._tls_established(ctx, name)
-        return await self._wait_banner(ctx is None)
+            self._tls_established(*self._implicit)
 
     async def _wait_banner(self, plain: bool) -> Reply:
         """The banner; on a plain connection that stays silent, hint at implicit TLS."""
@@ -457,9 +478,13 @@ class SMTPClient:
         return event.reply
 
     async def send_message(
-        self, chunks: Iterable[bytes] | AsyncIterable[bytes], *, show: bool = False
+        self,
+        chunks: Iterable[bytes | CheckedPiece] | AsyncIterable[bytes | CheckedPiece],
+        *,
+        show: bool = False,
     ) -> Reply:
-        """Stream a whole message body after a 354 (never holds more than one chunk)."""
+        """Stream a whole message body after a 354 (never holds more than one chunk). A
+        chunk may come with check_piece's proof, (bytes, Checked): it then goes unchanged."""
         if isinstance(chunks, AsyncIterable):
             async for chunk in chunks:
                 await self._send_body_chunk(chunk, show)
@@ -468,8 +493,9 @@ class SMTPClient:
                 await self._send_body_chunk(chunk, show)
         return await self.end_data()
 
-    async def _send_body_chunk(self, chunk: bytes, show: bool) -> None:
-        wire = self.conn.send_data(chunk)
+    async def _send_body_chunk(self, chunk: bytes | CheckedPiece, show: bool) -> None:
+        data, checked = chunk if isinstance(chunk, tuple) else (chunk, None)
+        wire = self.conn.send_data(data, checked=checked)
         if show:
             for line in wire.decode("utf-8", "backslashreplace").splitlines():
                 self._tell("on_sent", visible(line), "data")

@@ -97,21 +97,35 @@ class Printer:
         self._style: BaseStyle | None = None
 
     def emit(self, fragments: Fragments) -> None:
-        if self.colour:
-            from prompt_toolkit import print_formatted_text
-            from prompt_toolkit.formatted_text import FormattedText
-
-            if self._style is None:
-                self._style = style(self.theme)
-            print_formatted_text(FormattedText(fragments), style=self._style, file=self.stream)
-        else:
-            try:
+        try:
+            if self.colour:
+                self._emit_styled(fragments)
+            else:
                 self.stream.write("".join(text for _, text in fragments) + "\n")
                 self.stream.flush()
-            except BrokenPipeError:
-                # Reader went away (e.g. `| head`): stop writing quietly.
-                sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-                self.stream = sys.stdout
+        except BrokenPipeError:
+            # Reader went away (e.g. `| head`): stop writing quietly.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+            self.stream = sys.stdout
+            self.colour = False
+
+    def _emit_styled(self, fragments: Fragments) -> None:
+        from prompt_toolkit import print_formatted_text
+        from prompt_toolkit.formatted_text import FormattedText
+
+        if self._style is None:
+            self._style = style(self.theme)
+        output = None
+        if not self.stream.isatty():
+            # --color always into a pipe: prompt_toolkit would pick plain text for a non-tty.
+            from prompt_toolkit.data_structures import Size
+            from prompt_toolkit.output.vt100 import Vt100_Output
+
+            output = Vt100_Output(self.stream, lambda: Size(rows=24, columns=80), term="xterm")
+        if output is None:
+            print_formatted_text(FormattedText(fragments), style=self._style, file=self.stream)
+        else:
+            print_formatted_text(FormattedText(fragments), style=self._style, output=output)
 
     def line(self, text: str, style: str = "") -> None:
         self.emit([(style, text)])

@@ -135,3 +135,27 @@ def test_unsolicited_421_while_idle(tmp_path: Path) -> None:
     assert "S: 421 4.4.2 idle too long" in out
     assert "the server sent this without being asked" in out
     assert proc.returncode == 1
+
+
+def test_color_always_is_honoured_in_a_pipe(tmp_path: Path) -> None:
+    with scripted_server(smtp_like({})) as port:
+        result = run_piped([f"127.0.0.1:{port}", "--color", "always"], "QUIT\n", tmp_path)
+    assert result.returncode == 0
+    assert "\x1b[" in result.stdout and "220 test ESMTP" in result.stdout
+
+
+@pytest.mark.parametrize("colour", ["never", "always"])
+def test_reader_going_away_exits_quietly(tmp_path: Path, colour: str) -> None:
+    script = "NOOP\n" * 200 + "QUIT\n"
+    with scripted_server(smtp_like({})) as port:
+        result = subprocess.run(
+            f"{sys.executable} -m smtpsh 127.0.0.1:{port} --color {colour} | head -n 2",
+            shell=True,
+            input=script,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=smtpsh_env(tmp_path),
+        )
+    assert len(result.stdout.splitlines()) == 2
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr, result.stderr
