@@ -168,6 +168,7 @@ async def run_interactive(shell: Shell) -> int:
         vi_mode=shell.settings.keys == "vi",
         bottom_toolbar=lambda: _toolbar(shell),
         enable_history_search=False,  # Ctrl-R still searches; Up walks the history
+        enable_suspend=True,  # Ctrl-Z stops the shell like any program; `fg` resumes it
         input_processors=[MaskSecrets(shell)],
     )
 
