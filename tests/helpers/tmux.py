@@ -36,7 +36,12 @@ class Screen:
         command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "smtpsh", *args])
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.isidentifier())
         cwd = shlex.quote(os.getcwd())
-        script = f"cd {cwd} && env {exports} {command}; echo $? > {self.status_file}; sleep 60"
+        # `trap : INT`: a Ctrl-C for the shell under test must not end this sh (the child
+        # still gets the default SIGINT: traps are reset on exec).
+        script = (
+            f"trap : INT; cd {cwd} && env {exports} {command};"
+            f" echo $? > {self.status_file}; sleep 60"
+        )
         if job_control:
             # An interactive shell in the pane, so Ctrl-Z stops the job and `fg` resumes it
             # (sh -c has no job control: a stopped child would hang it).
@@ -44,7 +49,9 @@ class Screen:
                 "new-session", "-d", "-x", str(width), "-y", str(height),
                 "env", "PS1=$ ", "bash", "--norc", "--noprofile", "-i",
             )
-            self.line(script.removesuffix("; sleep 60"))
+            # In a child sh, so a stop (status 148) is not taken for the exit status.
+            inner = script.removeprefix("trap : INT; ").removesuffix("; sleep 60")
+            self.line(f"clear; sh -c {shlex.quote(inner)}")
         else:
             self._tmux(
                 "new-session", "-d", "-x", str(width), "-y", str(height), "sh", "-c", script

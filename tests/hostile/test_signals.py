@@ -1,0 +1,202 @@
+"""Signals and the terminal: Ctrl-C cancels one operation, Ctrl-Z / fg, a resize while
+output streams, and a reader that goes away (`| head`)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.run import smtpsh_env
+from tests.helpers.scripted_server import scripted_server
+from tests.helpers.tmux import Screen
+from tests.hostile.drivers import Terminal, assert_no_traceback
+from tests.hostile.servers import ANSWERS, STILL_HERE, Act, Peer, serve
+
+pytestmark = pytest.mark.pty
+
+
+@pytest.fixture
+def shells(tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
+    opened: list[Screen] = []
+
+    def open_shell(port: int, *, job_control: bool = False) -> Terminal:
+        screen = Screen([f"127.0.0.1:{port}"], smtpsh_env(tmp_path), job_control=job_control)
+        opened.append(screen)
+        term = Terminal(screen)
+        term.wait_prompt(0, 15)
+        return term
+
+    yield open_shell
+    for screen in opened:
+        assert_no_traceback(screen.history())
+        screen.close()
+
+
+def slow_first(verb: bytes, delay: float) -> dict[bytes, Act]:
+    """The first ``verb`` is answered after ``delay`` seconds, the others at once."""
+    calls: list[int] = []
+
+    def act(peer: Peer) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(delay)
+        peer.send(ANSWERS[verb])
+        return True
+
+    return {verb: act}
+
+
+def test_ctrl_c_stops_waiting_for_a_slow_reply_only(shells: Callable[..., Terminal]) -> None:
+    with scripted_server(serve(slow_first(b"NOOP", 3.0))) as port:
+        term = shells(port)
+        started = time.monotonic()
+        before = term.prompts()
+        term.screen.line("NOOP")
+        time.sleep(0.5)
+        term.screen.keys("C-c")
+        term.wait_regex(r"interrupted: stopped waiting \(a late reply is still shown\)", 5)
+        term.wait_prompt(before, 5)
+        assert time.monotonic() - started < 2.5  # before the server answered
+        assert "(closed)" not in term.screen.cursor_line()
+        # The late reply is still shown, and the next command gets its own reply.
+        term.wait_regex(STILL_HERE, 10)
+        term.enter("NOOP", 10)
+        history = term.screen.history()
+        assert history.count(STILL_HERE) == 2, history
+        term.screen.line("/quit")
+        assert term.screen.exit_status() == 0
+
+
+def test_ctrl_c_stops_a_large_data_and_nothing_partial_is_delivered(
+    shells: Callable[..., Terminal], tmp_path: Path
+) -> None:
+    message = tmp_path / "big.eml"
+    body = ("x" * 98 + "\r\n").encode() * 200_000  # 20 MB: more than the socket buffers
+    message.write_bytes(
+        b"From: a@me.test\r\nTo: b@hostile.test\r\nSubject: big\r\n\r\n" + body
+    )
+    received: list[bytes] = []
+
+    def slow_reader(peer: Peer) -> bool:
+        peer.send(ANSWERS[b"DATA"])
+        time.sleep(4)  # read nothing for a while: the client's writes block
+        return True
+
+    with scripted_server(serve({b"DATA": slow_reader}, received=received)) as port:
+        term = shells(port)
+        before = term.prompts()
+        term.screen.line(f"/send {message} --yes")
+        term.wait_regex(r"354 End data", 10)
+        time.sleep(0.7)
+        term.screen.keys("C-c")
+        term.wait_regex(r"interrupted", 5)
+        term.wait_regex(r"not sent to the end; connection closed so that nothing partial", 5)
+        term.wait_prompt(before, 10)
+        assert "(closed)›" in term.screen.cursor_line()
+        term.enter("/reconnect", 10)
+        term.wait_regex(r"reconnecting to 127\.0\.0\.1", 5)
+        term.screen.line("/quit")
+        assert term.screen.exit_status() == 0
+        time.sleep(4.5)  # the server reads what the socket held, then sees the close
+    assert b".\r\n" not in received, "an end of data reached the server"
+
+
+def test_ctrl_z_and_fg(shells: Callable[..., Terminal]) -> None:
+    with scripted_server(serve(slow_first(b"NOOP", 2.0))) as port:
+        term = shells(port, job_control=True)
+        screen = term.screen
+        # At the prompt.
+        screen.keys("C-z")
+        screen.wait_for("Stopped", 5)
+        screen.line("fg")
+        before = term.prompts()
+        time.sleep(0.5)
+        term.enter("EHLO me.test", 10)
+        assert term.prompts() > before
+        term.wait_regex("250 8BITMIME", 5)
+        # While waiting for a slow reply: the process stops, and goes on after fg.
+        screen.line("NOOP")
+        time.sleep(0.3)
+        screen.keys("C-z")
+        screen.wait_for("Stopped", 5)
+        time.sleep(2.5)  # the reply arrives while we are stopped
+        screen.line("fg")
+        term.wait_regex(STILL_HERE, 10)
+        term.wait_prompt(0, 10)
+        term.enter("NOOP", 10)
+        assert screen.history().count(STILL_HERE) == 2
+        screen.line("/quit")
+        assert screen.exit_status() == 0
+
+
+def test_resize_while_output_streams(shells: Callable[..., Terminal]) -> None:
+    lines = [f"250-line {i:03d} of a reply that streams while the window changes size"
+             for i in range(150)]
+
+    def streaming(peer: Peer) -> bool:
+        for line in lines:
+            peer.send(line.encode() + b"\r\n")
+            time.sleep(0.01)
+        peer.send(b"250 done\r\n")
+        return True
+
+    with scripted_server(serve({b"HELP": streaming})) as port:
+        term = shells(port)
+        screen = term.screen
+        before = term.prompts()
+        screen.line("HELP")
+        for width, height in ((80, 24), (150, 50), (60, 20), (120, 40)):
+            time.sleep(0.3)
+            screen.resize(width, height)
+        term.wait_regex("250 done", 10)
+        term.wait_prompt(before, 10)
+        time.sleep(0.3)
+        history = screen.history()
+        shown = [m.group(1) for m in re.finditer(r"250-line (\d{3}) of a reply", history)]
+        # Every streamed line once, whole, in order: nothing lost, doubled or cut.
+        assert shown == [f"{i:03d}" for i in range(150)], history
+        assert len(re.findall(r"that streams while the window changes size", history)) == 150
+        rows = screen.visible()
+        assert "│ next:" in rows[-1] or "│ next:" in rows[-2], rows  # the toolbar at the bottom
+        assert term.at_prompt()
+        term.enter("NOOP", 10)
+        term.wait_regex(STILL_HERE, 5)
+        screen.line("/quit")
+        assert screen.exit_status() == 0
+
+
+@pytest.mark.parametrize("colour", ["never", "always"])
+def test_reader_going_away_ends_quietly(tmp_path: Path, colour: str) -> None:
+    received: list[bytes] = []
+    script = "EHLO me.test\n" + "NOOP\n" * 300 + "QUIT\n"
+    with scripted_server(serve({}, received=received)) as port:
+        smtpsh = subprocess.Popen(
+            [sys.executable, "-m", "smtpsh", f"127.0.0.1:{port}", "--color", colour],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=smtpsh_env(tmp_path),
+        )
+        head = subprocess.Popen(["head", "-n", "3"], stdin=smtpsh.stdout,
+                                stdout=subprocess.PIPE)
+        assert smtpsh.stdout is not None and smtpsh.stdin is not None
+        smtpsh.stdout.close()  # only head reads it now: when head exits, writes get EPIPE
+        errors: list[bytes] = []
+        reader = threading.Thread(target=lambda: errors.append(smtpsh.stderr.read()))  # type: ignore[union-attr]
+        reader.start()
+        smtpsh.stdin.write(script.encode())
+        smtpsh.stdin.close()
+        shown = head.communicate(timeout=30)[0].decode()
+        status = smtpsh.wait(timeout=30)
+        reader.join(10)
+    assert shown.count("\n") == 3
+    assert errors == [b""], errors  # not a word on stderr: no traceback, no EPIPE message
+    assert status == 0
+    assert received[-1] == b"QUIT\r\n"  # the session still ended politely
