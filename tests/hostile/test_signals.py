@@ -4,6 +4,7 @@ output streams, and a reader that goes away (`| head`)."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -200,3 +201,31 @@ def test_reader_going_away_ends_quietly(tmp_path: Path, colour: str) -> None:
     assert errors == [b""], errors  # not a word on stderr: no traceback, no EPIPE message
     assert status == 0
     assert received[-1] == b"QUIT\r\n"  # the session still ended politely
+
+
+def test_ctrl_c_during_enumeration_reports_what_was_done(tmp_path: Path) -> None:
+    def slow_vrfy(peer: Peer) -> bool:
+        time.sleep(0.3)
+        peer.send(b"550 5.1.1 no such user\r\n")
+        return True
+
+    users = tmp_path / "users.txt"
+    users.write_text("\n".join(f"user{i}" for i in range(500)))
+    with scripted_server(serve({b"VRFY": slow_vrfy})) as port:
+        enum = subprocess.Popen(
+            [sys.executable, "-m", "smtpsh", "enum", f"127.0.0.1:{port}", "-U", str(users),
+             "-m", "vrfy", "-w", "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=smtpsh_env(tmp_path),
+        )
+        time.sleep(2.5)
+        started = time.monotonic()
+        enum.send_signal(signal.SIGINT)
+        out, err = enum.communicate(timeout=20)
+    text = (out + err).decode()
+    assert time.monotonic() - started < 5
+    assert_no_traceback(text)
+    assert re.search(r"interrupted: \d+ of 500 names checked", text), text
+    assert "not checked: " in text
+    assert enum.returncode == 130
