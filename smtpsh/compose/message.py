@@ -12,14 +12,16 @@ import email.policy
 import email.utils
 import mimetypes
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from email import encoders
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser, BytesParser
 from pathlib import Path
 
-from smtpsh.compose.scan import TEXT_LIMIT, MessageFacts, read_chunks, scan
+from smtpsh.compose.scan import TEXT_LIMIT, MessageFacts, Scanner, read_pieces
+from smtpsh.net.client import CheckedPiece
+from smtpsh.protocol.encoding import Checked
 from smtpsh.protocol.errors import SmtpshError
 
 HEADER_READ_LIMIT = 1 << 20  # an .eml whose header section is bigger is not a message
@@ -283,6 +285,12 @@ def reencode(path: Path) -> bytes:
         raise ComposeError(f"{path}: cannot re-encode: {exc}") from None
 
 
+def _scan_pieces(chunks: Iterable[bytes]) -> tuple[MessageFacts, list[Checked | None]]:
+    scanner = Scanner()
+    checks = [scanner.feed_piece(piece) for piece in chunks]
+    return scanner.finish(), checks
+
+
 def _leaves(msg: Message) -> Iterator[Message]:
     for part in msg.walk():
         if not part.is_multipart():
@@ -294,38 +302,53 @@ def _leaves(msg: Message) -> Iterator[Message]:
 
 @dataclass
 class MessageSource:
-    """Message bytes to send: in memory (composed) or a file streamed from disk."""
+    """Message bytes to send: in memory (composed) or a file streamed from disk.
+
+    The scan ahead (for SIZE= and the checks) keeps, for each piece of the message, the
+    proof that it needs no change on the wire (or None); sending the same piece again then
+    costs a CRC-32 instead of a second full pass (see DataEncoder.feed_checked).
+    """
 
     description: str
     facts: MessageFacts
     data: bytes | None = None
     path: Path | None = None
     header_block: bytes = b""
+    checks: list[Checked | None] = field(default_factory=list)
 
     @classmethod
     def from_bytes(cls, data: bytes, description: str = "the composed message") -> MessageSource:
         ends = [i + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := data.find(sep)) >= 0]
         block = data[: min(ends)] if ends else data
-        return cls(description, scan([data]), data=data, header_block=block)
+        source = cls(description, MessageFacts(), data=data, header_block=block)
+        source.facts, source.checks = _scan_pieces([data])
+        return source
 
     @classmethod
     def from_file(cls, path: Path) -> MessageSource:
         block = read_header_block(path)
         try:
-            facts = scan(read_chunks(path))
+            facts, checks = _scan_pieces(read_pieces(path))
         except OSError as exc:
             raise ComposeError(f"cannot read {path}: {exc.strerror or exc}") from None
-        return cls(str(path), facts, path=path, header_block=block)
+        return cls(str(path), facts, path=path, header_block=block, checks=checks)
 
     def chunks(self) -> Generator[bytes, None, None]:
-        if self.data is not None:
-            yield self.data
-            return
-        assert self.path is not None
+        """The message in the pieces the scan saw."""
         try:
-            yield from read_chunks(self.path)
+            yield from [self.data] if self.data is not None else read_pieces(self._path)
         except OSError as exc:
             raise ComposeError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+
+    def checked_chunks(self) -> Iterator[CheckedPiece]:
+        """Each piece with the scan's proof for it (None: it is encoded as usual)."""
+        for i, piece in enumerate(self.chunks()):
+            yield piece, self.checks[i] if i < len(self.checks) else None
+
+    @property
+    def _path(self) -> Path:
+        assert self.path is not None
+        return self.path
 
     def head(self, max_lines: int) -> tuple[list[str], int]:
         """The first lines of the message (for the preview) and how many more there are."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from smtpsh.compose.envelope import Envelope
 from smtpsh.compose.message import ComposeError, MessageSource
 from smtpsh.compose.scan import CHUNK
+from smtpsh.net.client import CheckedPiece
 from smtpsh.protocol.encoding import DataEncoder
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
@@ -132,16 +133,14 @@ async def _reset(shell: Shell, why: str) -> None:
 # --- the message -------------------------------------------------------------------------
 
 
-def bdat_chunks(
-    chunks: Iterable[bytes], size: int
-) -> Iterator[tuple[bytes, bool]]:
+def bdat_chunks(chunks: Iterable[CheckedPiece], size: int) -> Iterator[tuple[bytes, bool]]:
     """(chunk, last) pieces of ``size`` octets of the CRLF-normalised message (no stuffing:
     BDAT counts octets, RFC 3030 §2); the last one carries what is left, never empty unless
     the message is."""
     encoder = DataEncoder(stuff=False)
     buf = bytearray()
-    for data in chunks:
-        buf += encoder.feed(data)
+    for data, checked in chunks:
+        buf += encoder.feed_checked(data, checked) if checked else encoder.feed(data)
         while len(buf) > size:
             piece = bytes(buf[:size])
             del buf[:size]
@@ -178,7 +177,7 @@ async def _send_data(shell: Shell, transfer: Transfer) -> Reply:
         )
         show_sent(shell, ".")
     try:
-        return await shell.guard(client.send_message(source.chunks(), show=show))
+        return await shell.guard(client.send_message(source.checked_chunks(), show=show))
     except (SmtpshError, asyncio.CancelledError):
         _abandon(shell)
         raise
@@ -191,7 +190,7 @@ async def _send_bdat(shell: Shell, transfer: Transfer, pipeline: bool) -> Reply:
     waiting = 0
     started = False
     try:
-        for chunk, last in bdat_chunks(transfer.source.chunks(), transfer.chunk_size):
+        for chunk, last in bdat_chunks(transfer.source.checked_chunks(), transfer.chunk_size):
             show_sent(shell, f"BDAT {len(chunk)}{' LAST' if last else ''}")
             started = True
             await shell.guard(client.send_bdat(chunk, last=last))

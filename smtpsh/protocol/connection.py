@@ -12,7 +12,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from smtpsh.protocol.encoding import DataEncoder, encode_command, text_to_wire, visible
+from smtpsh.protocol.encoding import (
+    Checked,
+    DataEncoder,
+    encode_command,
+    text_to_wire,
+    visible,
+)
 from smtpsh.protocol.errors import LocalProtocolError
 from smtpsh.protocol.replies import Reply, ReplyParser
 from smtpsh.protocol.session import AUTH_RESPONSE, BANNER, END_OF_DATA, Session, State
@@ -103,11 +109,16 @@ class ClientConnection:
         self._pending.append(command)
         return wire
 
-    def send_data(self, data: bytes, *, long_lines: bool = False) -> bytes:
+    def send_data(
+        self, data: bytes, *, long_lines: bool = False, checked: Checked | None = None
+    ) -> bytes:
         """Message bytes after a 354: CRLF-normalised and dot-stuffed; lines over 1000
-        octets are refused unless ``long_lines`` (the user was warned and wants them)."""
+        octets are refused unless ``long_lines`` (the user was warned and wants them).
+        ``checked``: check_piece's proof for ``data``, which then goes as it is."""
         if self._data is None:
             raise LocalProtocolError("not in DATA mode: the server has not answered 354")
+        if checked is not None:
+            return self._data.feed_checked(data, checked)
         return self._data.feed(data, long_lines=long_lines)
 
     def end_data(self) -> bytes:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smtpsh.compose.scan import CHUNK, TEXT_LIMIT, Scanner, read_chunks, scan
+from smtpsh.compose.scan import CHUNK, TEXT_LIMIT, Scanner, read_pieces, scan
 from smtpsh.protocol.encoding import DataEncoder
 from smtpsh.protocol.errors import LocalProtocolError
 
@@ -94,6 +94,6 @@ def test_file_scan_across_chunk_boundaries(tmp_path: Path, style: bytes) -> None
     assert body[CHUNK - 1 : CHUNK + 1] == b"\r\n" or style == b"\n"
     path = tmp_path / "m.eml"
     path.write_bytes(body)
-    from_file = scan(read_chunks(path))
+    from_file = scan(read_pieces(path))
     assert from_file == scan([body])
     assert from_file.octets == len(DataEncoder(stuff=False, max_line=None).feed(body)) + 2
