@@ -274,7 +274,11 @@ def read_toml(text: str) -> dict[str, Any]:
         except reader.TOMLDecodeError as exc:
             raise _from_tomllib(exc) from None
         return result
-    return parse_subset(text)
+    try:
+        return parse_subset(text)
+    except ConfigError as exc:
+        exc.message = f"not valid TOML: {exc.message}"
+        raise
 
 
 _TOMLLIB_WHERE = re.compile(r"^(?P<msg>.*?) \(at line (?P<line>\d+), column \d+\)$")
@@ -312,7 +316,7 @@ def _basic_string(body: str, line: int) -> str:
     while i < len(body):
         char = body[i]
         if char != "\\":
-            if ord(char) < 32 and char != "\t":
+            if (ord(char) < 32 and char != "\t") or char == "\x7f":
                 raise ConfigError("control character in a string", line)
             out.append(char)
             i += 1
@@ -359,13 +363,18 @@ def _value(raw: str, line: int) -> tuple[Any, str]:
     )
 
 
+def _lines(text: str) -> list[str]:
+    """TOML lines end at LF (or CRLF) only; str.splitlines() would also split at NEL, FF..."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def parse_subset(text: str) -> dict[str, Any]:
     """The TOML this file needs, for Python 3.10: ``[a.b]`` tables and ``key = value``
     with basic/literal strings, integers and booleans, and comments."""
     root: dict[str, Any] = {}
     table = root
     defined: set[tuple[str, ...]] = set()
-    for number, original in enumerate(text.splitlines(), 1):
+    for number, original in enumerate(_lines(text), 1):
         line = original.strip()
         if not line or line.startswith("#"):
             continue
@@ -403,7 +412,7 @@ def _keys_written(text: str) -> list[tuple[tuple[str, ...], int]]:
     """Every table header and key with the line it is written on (1-based)."""
     found: list[tuple[tuple[str, ...], int]] = []
     table: tuple[str, ...] = ()
-    for number, original in enumerate(text.splitlines(), 1):
+    for number, original in enumerate(_lines(text), 1):
         line = original.strip()
         header = _TABLE_RE.match(line)
         if header is not None:

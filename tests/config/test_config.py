@@ -1,0 +1,302 @@
+"""config.toml: parsing, the TOML subset reader (Python 3.10), broken files, and the
+command line using it (defaults, @profiles, the hosts file, record_dir)."""
+
+from __future__ import annotations
+
+import socket
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smtpsh import config
+from smtpsh.config import ConfigError
+from tests.helpers.run import run_piped
+from tests.helpers.scripted_server import read_line, scripted_server
+
+FULL = """\
+# every key, as docs/guide.md shows them
+helo = "client.example.net"
+annotate = false
+color = "never"
+theme = "light"
+keys = "vi"
+mail_from = "me@example.net"
+record_dir = "~/smtp-transcripts"
+
+[profiles.work]
+host = "mail.example.com"
+port = 587
+tls = "starttls"
+user = "me@example.com"
+
+[profiles."old-box"]   # quoted table key
+host = '[::1]'         # literal string
+port = 2_525
+tls = "implicit"
+"""
+
+
+def test_every_key_is_read() -> None:
+    cfg = config.parse(FULL)
+    assert (cfg.helo, cfg.annotate, cfg.color, cfg.theme, cfg.keys) == (
+        "client.example.net", False, "never", "light", "vi",
+    )
+    assert cfg.mail_from == "me@example.net"
+    assert cfg.record_dir == Path("~/smtp-transcripts").expanduser()
+    work = cfg.profiles["work"]
+    assert (work.host, work.port, work.tls, work.user) == (
+        "mail.example.com", 587, "starttls", "me@example.com",
+    )
+    old = cfg.profiles["old-box"]
+    assert (old.host, old.port, old.tls) == ("[::1]", 2525, "implicit")
+
+
+def test_defaults_become_argparse_defaults() -> None:
+    cfg = config.parse(FULL)
+    assert config.argument_defaults(cfg) == {
+        "helo": "client.example.net", "no_annotate": True, "color": "never",
+    }
+    with_profile = config.argument_defaults(cfg, cfg.profiles["work"])
+    assert with_profile["port"] == 587 and with_profile["starttls"] is True
+    assert with_profile["user"] == "me@example.com"
+    implicit = config.argument_defaults(cfg, cfg.profiles["old-box"])
+    assert implicit["tls"] is True and "starttls" not in implicit
+
+
+# (file text, line, key, words the message must contain)
+BROKEN = [
+    ('annotate = "yes"\n', 1, "annotate", "expected true or false"),
+    ('helo = "my host"\n', 1, "helo", "host name"),
+    ('\n\ncolour = "never"\n', 3, "colour", "did you mean 'color'"),
+    ('theme = "solarized"\n', 1, "theme", '"dark" or "light"'),
+    ('keys = "nano"\n', 1, "keys", '"emacs" or "vi"'),
+    ('mail_from = "<me@example.net>"\n', 1, "mail_from", "without <>"),
+    ('[profiles.work]\nhost = "x"\nport = 70000\n', 3, "profiles.work.port", "1 to 65535"),
+    ('[profiles.work]\nhost = "x"\nport = "587"\n', 3, "profiles.work.port", 'not "587"'),
+    ('[profiles.work]\nport = 25\n', 1, "profiles.work", "needs host"),
+    ('[profiles.work]\nhost = "x"\ntls = "ssl"\n', 3, "profiles.work.tls", '"starttls"'),
+    ('[profiles.work]\nhost = "x"\npasword = "s"\n', 3, "profiles.work.pasword", "unknown key"),
+    ('helo = "a"\nannotate = yes\n', 2, "annotate", "not valid TOML"),
+    ('helo = "a"\nhelo = "b"\n', 2, "helo", ""),
+    ('[server]\nhost = "x"\n', 1, None, "unknown table [server]"),
+    ('helo = "unterminated\n', 1, "helo", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "words"), BROKEN)
+@pytest.mark.parametrize("reader", ["tomllib", "subset"])
+def test_broken_files_name_line_and_key(
+    text: str, line: int, key: str | None, words: str, reader: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if reader == "subset":
+        monkeypatch.setattr(config, "_TOMLLIB", None)  # as on Python 3.10
+    with pytest.raises(ConfigError) as caught:
+        config.parse(text)
+    error = caught.value
+    assert error.line == line
+    assert error.key == key
+    message = error.describe(Path("/home/u/.config/smtpsh/config.toml"))
+    assert message.startswith(f"config /home/u/.config/smtpsh/config.toml line {line}: ")
+    assert words in message
+    assert "\n" not in message
+
+
+def test_load_never_raises(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    assert config.load(path) == config.Config()  # no file: the defaults, quietly
+    path.write_bytes(b"helo = \"\xff\"\n")
+    cfg = config.load(path)
+    assert cfg.errors and "cannot read it" in cfg.errors[0] and str(path) in cfg.errors[0]
+    path.write_text('keys = "vi"\nannotate = 3\n')
+    cfg = config.load(path)
+    # The whole file is ignored, not half applied.
+    assert cfg.keys == "emacs" and len(cfg.errors) == 1 and "line 2" in cfg.errors[0]
+
+
+def test_unknown_profile_lists_the_known_ones() -> None:
+    cfg = config.parse(FULL)
+    with pytest.raises(ConfigError, match=r"no profile @home .*known: @work, @old-box"):
+        config.find_profile(cfg, "@home")
+
+
+# --- the subset reader agrees with tomllib --------------------------------------------
+
+_keys = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
+_strings = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=12)
+_values = st.one_of(st.booleans(), st.integers(-(10**9), 10**9), _strings)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    assert isinstance(value, str)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    top=st.dictionaries(_keys, _values, max_size=4),
+    tables=st.dictionaries(_keys, st.dictionaries(_keys, _values, max_size=3), max_size=3),
+)
+def test_subset_reader_matches_tomllib(
+    top: dict[str, object], tables: dict[str, dict[str, object]]
+) -> None:
+    lines = [f"{k} = {_toml_value(v)}  # c" for k, v in top.items()]
+    for name, table in tables.items():
+        if name in top:
+            continue
+        lines.append(f"[profiles.{name}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    text = "\n".join(lines) + "\n"
+    tomllib = pytest.importorskip("tomllib")  # the reference: Python 3.11's own reader
+    try:
+        expected = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:  # e.g. a DEL in a string: both must refuse it
+        with pytest.raises(ConfigError):
+            config.parse_subset(text)
+        return
+    assert config.parse_subset(text) == expected
+
+
+def test_subset_reader_refuses_what_it_does_not_know() -> None:
+    for text in ('a = [1, 2]\n', 'a = 1.5\n', '[[profiles]]\n', 'a = """x"""\n', 'a = {b = 1}\n'):
+        with pytest.raises(ConfigError) as caught:
+            config.parse_subset(text)
+        assert caught.value.line == 1
+
+
+# --- the command line with a config file ---------------------------------------------
+
+
+def _write_config(home: Path, text: str) -> Path:
+    path = home / "config" / "smtpsh" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def recording_server() -> Iterator[tuple[int, list[bytes]]]:
+    """A server that answers 250 to everything (454 to STARTTLS) and keeps what it got."""
+    received: list[bytes] = []
+    lock = threading.Lock()
+
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 cfg.test ESMTP\r\n")
+        while line := read_line(sock):
+            with lock:
+                received.append(line)
+            verb = line.split()[0].upper() if line.split() else b""
+            if verb == b"EHLO":
+                sock.sendall(b"250-cfg.test\r\n250 STARTTLS\r\n")
+            elif verb == b"STARTTLS":
+                sock.sendall(b"454 4.7.0 TLS not available\r\n")
+            elif verb == b"QUIT":
+                sock.sendall(b"221 bye\r\n")
+                return
+            else:
+                sock.sendall(b"250 ok\r\n")
+
+    with scripted_server(handler) as port:
+        yield port, received
+
+
+def test_config_defaults_and_command_line_wins(
+    tmp_path: Path, recording_server: tuple[int, list[bytes]]
+) -> None:
+    port, received = recording_server
+    _write_config(tmp_path, 'helo = "from-config.example"\nannotate = false\n')
+    # --starttls sends EHLO with the configured name on its own.
+    result = run_piped(["--starttls", f"127.0.0.1:{port}"], "", tmp_path)
+    assert b"EHLO from-config.example\r\n" in received
+    assert "↳" not in result.stdout  # annotate = false
+    received.clear()
+    run_piped(["--starttls", "--helo", "cli.example", f"127.0.0.1:{port}"], "", tmp_path)
+    assert b"EHLO cli.example\r\n" in received
+    assert b"EHLO from-config.example\r\n" not in received
+
+
+def test_profile_connects_and_hosts_file_is_kept(
+    tmp_path: Path, recording_server: tuple[int, list[bytes]]
+) -> None:
+    port, received = recording_server
+    _write_config(tmp_path, f'[profiles.lab]\nhost = "127.0.0.1"\nport = {port}\n')
+    result = run_piped(["@lab"], "NOOP\n", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "220 cfg.test ESMTP" in result.stdout
+    assert b"NOOP\r\n" in received
+    hosts = tmp_path / "state" / "smtpsh" / "hosts"
+    assert not hosts.exists()  # profiles come from the config, not from the hosts file
+    run_piped([f"127.0.0.1:{port}"], "NOOP\n", tmp_path)
+    run_piped([f"127.0.0.1:{port}"], "NOOP\n", tmp_path)
+    assert hosts.read_text().splitlines() == [f"127.0.0.1:{port}"] * 2
+    assert stat.S_IMODE(hosts.stat().st_mode) == 0o600
+    assert config.known_hosts(hosts) == [f"127.0.0.1:{port}"]
+    # A port that refuses the connection is not remembered.
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        closed = free.getsockname()[1]
+    run_piped([f"127.0.0.1:{closed}"], "", tmp_path)
+    assert f"127.0.0.1:{closed}" not in hosts.read_text()
+
+
+def test_unknown_profile_is_a_usage_error(tmp_path: Path) -> None:
+    _write_config(tmp_path, '[profiles.lab]\nhost = "127.0.0.1"\n')
+    result = run_piped(["@nope"], "", tmp_path)
+    assert result.returncode == 2
+    assert "no profile @nope" in result.stderr and "known: @lab" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_broken_config_one_line_then_defaults(
+    tmp_path: Path, recording_server: tuple[int, list[bytes]]
+) -> None:
+    port, received = recording_server
+    path = _write_config(tmp_path, 'annotate = false\nhelo = "x y"\n')
+    result = run_piped([f"127.0.0.1:{port}"], "NOOP\n", tmp_path)
+    assert result.returncode == 0
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert errors == [
+        f"smtpsh: config {path} line 2: key 'helo': expected a host name or [address "
+        f'literal], without spaces, not "x y"; starting with the defaults'
+    ]
+    assert "↳ 250" in result.stdout  # annotate = false was not applied: the defaults rule
+    assert b"NOOP\r\n" in received
+
+
+def test_record_dir_records_every_session(
+    tmp_path: Path, recording_server: tuple[int, list[bytes]]
+) -> None:
+    port, _ = recording_server
+    target = tmp_path / "transcripts"
+    _write_config(tmp_path, f'record_dir = "{target}"\n')
+    result = run_piped([f"127.0.0.1:{port}"], "NOOP\n", tmp_path)
+    assert result.returncode == 0, result.stderr
+    files = list(target.glob("127.0.0.1-*.smtpt"))
+    assert len(files) == 1
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+    assert "C: NOOP" in files[0].read_text()
+    # --record on the command line wins over the directory.
+    chosen = tmp_path / "chosen.smtpt"
+    run_piped(["--record", str(chosen), f"127.0.0.1:{port}"], "NOOP\n", tmp_path)
+    assert chosen.exists() and len(list(target.glob("*.smtpt"))) == 1
+
+
+def test_hosts_file_is_trimmed(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    for i in range(config.HOSTS_KEEP + 30):
+        config.remember_host(f"h{i}.example:25", path)
+    config.remember_host("not a host; rm -rf", path)  # never written: completions read it
+    hosts = config.known_hosts(path)
+    assert len(hosts) == config.HOSTS_KEEP
+    assert hosts[0] == f"h{config.HOSTS_KEEP + 29}.example:25"  # most recent first
+    assert "not a host; rm -rf" not in path.read_text()
