@@ -118,10 +118,20 @@ _smtpsh() {
         dir) compopt -o filenames 2>/dev/null; cands+=($(compgen -d -- "$value")) ;;
         choice\ *) cands+=($(compgen -W "${kind#choice }" -- "$value")) ;;
     esac
-    # Replace only what bash sees as the current word (after its last ':', '=' or '@').
-    local word=${COMP_WORDS[COMP_CWORD]}
-    word=${word:0:${#full}}
-    local strip=$(( ${#full} - ${#word} ))
+    # Readline replaces only the text after the last COMP_WORDBREAKS character (':', '='),
+    # except that an '@' or '$' stays in it (rl_special_prefixes): answer with that part.
+    local tail=$full c
+    for (( i = ${#full} - 1; i >= 0; i-- )); do
+        c=${full:i:1}
+        if [[ $c == [@\$] ]]; then
+            tail=${full:i}
+            break
+        elif [[ $COMP_WORDBREAKS == *"$c"* ]]; then
+            tail=${full:i+1}
+            break
+        fi
+    done
+    local strip=$(( ${#full} - ${#tail} ))
     COMPREPLY=()
     for w in "${cands[@]}"; do
         w=$pre$w

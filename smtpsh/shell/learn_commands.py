@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 # --- /explain ----------------------------------------------------------------------------
 
 # What a reply's *text* tells beyond its codes: common wordings of real MTAs (Postfix,
-# Exim, Microsoft, Google) -> a paragraph for learners. First match wins.
+# Exim, Microsoft, Google) -> a paragraph for learners. First match wins, so the specific
+# wordings come before the general ones ("Recipient address rejected: Greylisted").
 TEXT_NOTES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), note)
     for pattern, note in (
@@ -49,20 +50,6 @@ TEXT_NOTES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "then repeat the command.",
         ),
         (
-            r"authentication required|auth(entication)? (is )?required|must authenticate"
-            r"|client host rejected: access denied",
-            "This server only takes mail from authenticated users here. After STARTTLS, EHLO "
-            "lists the AUTH mechanisms; /auth (or AUTH PLAIN <base64>) logs in.",
-        ),
-        (
-            r"user unknown|no such (user|mailbox)|unknown user|mailbox unavailable"
-            r"|does not exist|recipient address rejected",
-            "The server checked the recipient against its list of users while you were still "
-            "talking to it (recipient validation). That is why the same answer to VRFY or "
-            "RCPT can tell who exists: smtpsh enum uses it, and servers slow such clients "
-            "down after a few errors.",
-        ),
-        (
             r"greylist",
             "Greylisting: the server refuses the first attempt from an unknown client on "
             "purpose, because spam software rarely retries. A real MTA retries after a few "
@@ -73,11 +60,6 @@ TEXT_NOTES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "The server does not like the name you gave in EHLO/HELO. Use a fully-qualified "
             "host name that resolves in DNS (ideally your IP's PTR name): /reconnect, then "
             "EHLO with that name.",
-        ),
-        (
-            r"sender address rejected|domain not found|sender domain",
-            "The server checked the MAIL FROM address: its domain must exist in DNS (MX or "
-            "A record) so that bounces can be returned. Use a sender in a real domain.",
         ),
         (
             r"blocked using|listed (at|on|in)|spamhaus|dnsbl|blocklist|blacklist",
@@ -110,6 +92,24 @@ TEXT_NOTES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"bare <?(lf|cr)>?|bare newline",
             "The server refuses line endings other than CRLF, which is its defence against "
             "SMTP smuggling (CVE-2023-51764). smtpsh always sends CRLF unless /raw is on.",
+        ),
+        (
+            r"authentication required|auth(entication)? (is )?required|must authenticate",
+            "This server only takes mail from authenticated users here. After STARTTLS, EHLO "
+            "lists the AUTH mechanisms; /auth (or AUTH PLAIN <base64>) logs in.",
+        ),
+        (
+            r"user unknown|no such (user|mailbox)|unknown user|mailbox unavailable"
+            r"|does not exist",
+            "The server checked the recipient against its list of users while you were still "
+            "talking to it (recipient validation). That is why the same answer to VRFY or "
+            "RCPT can tell who exists: smtpsh enum uses it, and servers slow such clients "
+            "down after a few errors.",
+        ),
+        (
+            r"sender address rejected|domain not found|sender domain",
+            "The server checked the MAIL FROM address: its domain must exist in DNS (MX or "
+            "A record) so that bounces can be returned. Use a sender in a real domain.",
         ),
         (
             r"too many (errors|recipients|connections)|rate limit|try again later",
@@ -186,13 +186,20 @@ class Step:
     mistakes: tuple[tuple[str, str], ...] = ()  # (regex, hint): common wrong lines
     retry: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     then: str = ""  # "data": message lines follow; "reconnect": part 2 starts
+    reached: str = ""  # a Session flag that also completes it (done with /starttls, /auth)
 
 
-_ADDR_MISTAKES = (
-    (r"^(MAIL|RCPT)\s+(FROM|TO)\s*:?\s*[^<\s]", "put the address in angle brackets: <...>"),
-    (r"^(MAIL|RCPT)\s+(FROM|TO)\s+:", "no space before the colon: FROM:<...> / TO:<...>"),
-    (r"^MAIL\s+(?!FROM)", "MAIL is followed by FROM: and the address: MAIL FROM:<you@example.net>"),
-    (r"^RCPT\s+(?!TO)", "RCPT is followed by TO: and the address: RCPT TO:<{first_address}>"),
+_MAIL_MISTAKES = (
+    (r"^MAIL\s+FROM:\s*[^<\s]", "put the address in angle brackets: MAIL FROM:<you@example.net>"),
+    (r"^MAIL\s+FROM\s*<", "a colon goes after FROM: MAIL FROM:<you@example.net>"),
+    (r"^MAIL\s+FROM\s+:", "no space before the colon: MAIL FROM:<you@example.net>"),
+    (r"^MAIL(?!\s+FROM)", "MAIL is followed by FROM: and the address: MAIL FROM:<you@example.net>"),
+)
+_RCPT_MISTAKES = (
+    (r"^RCPT\s+TO:\s*[^<\s]", "put the address in angle brackets: RCPT TO:<{first_address}>"),
+    (r"^RCPT\s+TO\s*<", "a colon goes after TO: RCPT TO:<{first_address}>"),
+    (r"^RCPT\s+TO\s+:", "no space before the colon: RCPT TO:<{first_address}>"),
+    (r"^RCPT(?!\s+TO)", "RCPT is followed by TO: and the address: RCPT TO:<{first_address}>"),
 )
 
 TOUR: tuple[Step, ...] = (
@@ -221,7 +228,7 @@ TOUR: tuple[Step, ...] = (
               "the message and may differ.",
         accept=r"^MAIL FROM:\s?<[^<>\s]*>(\s+\S+)*\s*$",
         hint="type  MAIL FROM:<you@example.net>",
-        mistakes=_ADDR_MISTAKES,
+        mistakes=_MAIL_MISTAKES,
         success=frozenset({250}),
         after="250: the sender <{sender}> is accepted and a mail transaction has begun. The "
               "server will now take recipients.",
@@ -233,7 +240,7 @@ TOUR: tuple[Step, ...] = (
               "domain, to see how a server refuses — the tour waits for a 250.)",
         accept=r"^RCPT TO:\s?<[^<>\s]+>(\s+\S+)*\s*$",
         hint="type  RCPT TO:<{first_address}>",
-        mistakes=_ADDR_MISTAKES,
+        mistakes=_RCPT_MISTAKES,
         success=frozenset({250, 251}),
         after="250: <{recipient}> will get the message. More RCPT lines would add recipients "
               "(a server must take at least 100); the tour goes on with this one.",
@@ -293,6 +300,7 @@ TOUR: tuple[Step, ...] = (
         accept=r"^STARTTLS\s*$",
         hint="type  STARTTLS",
         success=frozenset({220}),
+        reached="tls",
         after="220: the server is ready, and smtpsh ran the TLS handshake (the lines above "
               "show the protocol, cipher and certificate). The server has now forgotten "
               "everything from before TLS (RFC 3207 §4.2): say EHLO again.",
@@ -316,6 +324,7 @@ TOUR: tuple[Step, ...] = (
         hint="type  AUTH PLAIN {plain}",
         mistakes=((r"^AUTH\s+\S+", "the tour shows PLAIN and LOGIN:  AUTH PLAIN {plain}"),),
         success=frozenset({235}),
+        reached="authenticated",
         after="235: you are authenticated (the line was masked on screen and kept out of the "
               "history). This server would now relay mail for you to other domains.",
         retry=MappingProxyType({
@@ -425,6 +434,12 @@ class Tour:
         if not shell.client.connected:
             self.stop("the connection closed; /tour starts again")
             return False
+        if self.step.reached and getattr(shell.session, self.step.reached):
+            # Done another way (/starttls, /auth): explain it, then judge the line anew.
+            self.say(self.step.after)
+            await self.advance()
+            if "tour" not in shell.extra:
+                return False
         if self.step.name == "message" and conn.in_data:
             if line != ".":
                 await shell.client.send_data_line(line)
@@ -447,10 +462,11 @@ class Tour:
         if re.match(step.accept, line, re.IGNORECASE):
             return None
         context = self.context()
-        for pattern, hint in step.mistakes:
-            if re.match(pattern, line, re.IGNORECASE):
-                return hint.format_map(context)
         typed = line.split()[0].upper() if line.split() else "an empty line"
+        if typed == step.name or (step.name == "EHLO" and typed == "HELO"):
+            for pattern, hint in step.mistakes:
+                if re.match(pattern, line, re.IGNORECASE):
+                    return hint.format_map(context)
         return f"the tour is at {step.name}, not {typed}: {step.hint.format_map(context)}"
 
     async def judge(self, reply: Reply) -> None:
