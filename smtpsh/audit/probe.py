@@ -382,7 +382,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-relay", action="store_true", help="skip the 16 open-relay tests")
     out.add_argument("-D", "--relay-domain", metavar="DOMAIN",
                      help="outside domain for the relay tests (default example.com)")
-    out.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    out.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                     help="colour (default auto; NO_COLOR respected)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -381,7 +381,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rel.add_argument("--ip", metavar="IP", help="address for the [IP] tricks (default: the"
                      " server's address)")
     rel.add_argument("--json", action="store_true", help="print the results as JSON")
-    rel.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    rel.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                     help="colour (default auto; NO_COLOR respected)")
 
 
 def config_from_args(args: argparse.Namespace) -> RelayConfig:

@@ -76,7 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tls.add_argument("--client-cert", metavar="FILE", help="present this client certificate")
     tls.add_argument("--client-key", metavar="FILE", help="the key of --client-cert")
     parser.add_argument(
-        "--color", choices=("auto", "always", "never"), default="auto", help="default auto"
+        "--color", choices=("auto", "always", "never"), default="auto",
+        help="colour (default auto; NO_COLOR respected)",
     )
 
 
