@@ -264,8 +264,18 @@ def subcommand_parser(name: str) -> argparse.ArgumentParser:
 
 
 def _run_subcommand(name: str, rest: list[str]) -> int:
+    from smtpsh import config
+
     module: Any = importlib.import_module(SUBCOMMANDS[name][0])
-    result: int = module.run(subcommand_parser(name).parse_args(rest))
+    parser = subcommand_parser(name)
+    # config.toml's defaults (helo, color) for the options this sub-command has too.
+    cfg = config.load()
+    for error in cfg.errors:
+        print(f"smtpsh: {error}; starting with the defaults", file=sys.stderr)
+    dests = {action.dest for action in parser._actions}
+    defaults = config.argument_defaults(cfg)
+    parser.set_defaults(**{dest: v for dest, v in defaults.items() if dest in dests})
+    result: int = module.run(parser.parse_args(rest))
     return result
 
 
@@ -365,6 +375,8 @@ async def _with_sandbox(shell: Shell, args: argparse.Namespace) -> int:
         shell.client = shell._new_client()
         for line in sandbox.welcome_text().splitlines():
             shell.say(line)
+        if shell.settings.interactive:
+            shell.say("  new?     /tour walks you through a whole session, step by step")
         return await _drive(shell)
     finally:
         await sandbox.stop()
