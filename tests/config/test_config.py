@@ -300,3 +300,16 @@ def test_hosts_file_is_trimmed(tmp_path: Path) -> None:
     assert len(hosts) == config.HOSTS_KEEP
     assert hosts[0] == f"h{config.HOSTS_KEEP + 29}.example:25"  # most recent first
     assert "not a host; rm -rf" not in path.read_text()
+
+
+def test_subcommands_take_the_configured_helo(
+    tmp_path: Path, recording_server: tuple[int, list[bytes]]
+) -> None:
+    port, received = recording_server
+    _write_config(tmp_path, 'helo = "from-config.example"\n')
+    result = run_piped(["relay", f"127.0.0.1:{port}"], "", tmp_path)
+    assert result.returncode in (0, 1), result.stderr  # 1: this fake server relays anything
+    assert b"EHLO from-config.example\r\n" in received
+    received.clear()
+    run_piped(["relay", "--helo", "cli.example", f"127.0.0.1:{port}"], "", tmp_path)
+    assert b"EHLO cli.example\r\n" in received
