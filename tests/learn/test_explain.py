@@ -144,3 +144,16 @@ def test_every_note_is_reachable() -> None:
     ]
     chosen = [text_note(Reply(code=550, lines=(text,))) for text in samples]
     assert chosen == [note for _, note in TEXT_NOTES]
+
+
+def test_help_verb_gives_syntax_meaning_rfc_and_example(tmp_path: Path) -> None:
+    result = run_piped(["--sandbox"], "help rcpt\nhelp starttls\nhelp frobnicate\nQUIT\n",
+                       tmp_path)
+    out = result.stdout
+    assert "RCPT — add one recipient to the transaction" in out
+    assert "syntax:  RCPT TO:<forward-path> [SP rcpt-parameters]" in out
+    assert "defined: RFC 5321 §4.1.1.3" in out
+    assert "example: RCPT TO:<" in out
+    assert "needs:   the STARTTLS extension" in out  # and whether this server offers it
+    assert "unknown verb 'frobnicate'" in out
+    assert "C: help" not in out  # lower-case help never reaches the server
