@@ -313,3 +313,19 @@ def test_subcommands_take_the_configured_helo(
     received.clear()
     run_piped(["relay", "--helo", "cli.example", f"127.0.0.1:{port}"], "", tmp_path)
     assert b"EHLO cli.example\r\n" in received
+
+
+@pytest.mark.parametrize("reader", ["tomllib", "subset"])
+def test_documented_examples_are_valid(reader: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ```toml block of the guide and the reference parses, with both readers."""
+    if reader == "subset":
+        monkeypatch.setattr(config, "_TOMLLIB", None)
+    root = Path(__file__).resolve().parents[2]
+    blocks = []
+    for page in ("docs/guide.md", "docs/reference.md"):
+        text = (root / page).read_text()
+        blocks += [b.split("```", 1)[0] for b in text.split("```toml\n")[1:]]
+    assert len(blocks) >= 2
+    for block in blocks:
+        cfg = config.parse(block)
+        assert cfg.profiles["work"].tls == "starttls"
