@@ -3,6 +3,7 @@ command line using it (defaults, @profiles, the hosts file, record_dir)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import stat
 import threading
@@ -329,3 +330,34 @@ def test_documented_examples_are_valid(reader: str, monkeypatch: pytest.MonkeyPa
     for block in blocks:
         cfg = config.parse(block)
         assert cfg.profiles["work"].tls == "starttls"
+
+
+def test_theme_changes_the_colours(tmp_path: Path) -> None:
+    def colours(theme: str) -> set[str]:
+        _write_config(tmp_path, f'theme = "{theme}"\n')
+        out = run_piped(["--sandbox", "--color", "always"], "QUIT\n", tmp_path).stdout
+        return set(re.findall(r"\x1b\[[0-9;]*m", out))
+
+    dark, light = colours("dark"), colours("light")
+    assert dark and light and dark != light  # e.g. the annotations: lighter grey on dark
+
+
+@pytest.mark.pty
+def test_vi_keys(tmp_path: Path) -> None:
+    from tests.helpers.run import smtpsh_env
+    from tests.helpers.tmux import Screen
+
+    _write_config(tmp_path, 'keys = "vi"\n')
+    screen = Screen(["--sandbox"], smtpsh_env(tmp_path))
+    try:
+        screen.wait_for("›")
+        screen.type("xNOOP")
+        screen.keys("Escape")
+        screen.type("0x")  # vi: to the start of the line, delete a character
+        screen.keys("Enter")
+        screen.wait_for("250 2.0.0 Ok")
+        assert "not recognized" not in screen.text()  # xNOOP never left
+        screen.line("/quit")
+        assert screen.exit_status() == 0
+    finally:
+        screen.close()
