@@ -114,12 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser = argparse.ArgumentParser(
         prog="smtpsh",
-        usage="smtpsh [options] HOST[:PORT] | --sandbox | --mx DOMAIN | <sub-command> ...",
+        usage="smtpsh [options] HOST[:PORT] | @PROFILE | --sandbox | --mx DOMAIN | <sub-command>",
         description="An interactive SMTP shell: every reply parsed and explained.",
         epilog=EXAMPLES.format(subcommands=subcommands),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("target", nargs="?", metavar="HOST[:PORT]", help="the server to talk to")
+    parser.add_argument(
+        "target",
+        nargs="?",
+        metavar="HOST[:PORT]",
+        help="the server to talk to, or @PROFILE from ~/.config/smtpsh/config.toml",
+    )
     parser.add_argument("-V", "--version", action="version", version=f"smtpsh {__version__}")
     conn = parser.add_argument_group("connection")
     conn.add_argument("-p", "--port", type=int, help="port (default 25; 465 means implicit TLS)")
