@@ -84,7 +84,7 @@ complete -c smtpsh -n '__smtpsh_using probe' -l cafile -r -F -d 'also trust the 
 complete -c smtpsh -n '__smtpsh_using probe' -l json -d 'the report as JSON'
 complete -c smtpsh -n '__smtpsh_using probe' -l no-relay -d 'skip the 16 open-relay tests'
 complete -c smtpsh -n '__smtpsh_using probe' -s D -l relay-domain -x -d 'outside domain for the relay tests (default example.com)'
-complete -c smtpsh -n '__smtpsh_using probe' -l color -x -a 'auto always never'
+complete -c smtpsh -n '__smtpsh_using probe' -l color -x -a 'auto always never' -d 'colour (default auto; NO_COLOR respected)'
 
 # smtpsh enum
 complete -c smtpsh -n '__smtpsh_using enum' -a '(__smtpsh_hosts)'
@@ -128,13 +128,13 @@ complete -c smtpsh -n '__smtpsh_using relay' -l to -x -d 'recipient local part, 
 complete -c smtpsh -n '__smtpsh_using relay' -s D -l domain -x -d 'outside domain to relay to (default example.com, or --to\'s)'
 complete -c smtpsh -n '__smtpsh_using relay' -l ip -x -d 'address for the [IP] tricks (default: the server\'s address)'
 complete -c smtpsh -n '__smtpsh_using relay' -l json -d 'print the results as JSON'
-complete -c smtpsh -n '__smtpsh_using relay' -l color -x -a 'auto always never'
+complete -c smtpsh -n '__smtpsh_using relay' -l color -x -a 'auto always never' -d 'colour (default auto; NO_COLOR respected)'
 
 # smtpsh replay
 complete -c smtpsh -n '__smtpsh_using replay' -a '(__smtpsh_hosts)'
 complete -c smtpsh -n '__smtpsh_using replay' -F
 complete -c smtpsh -n '__smtpsh_using replay' -s h -l help -d 'show this help message and exit'
-complete -c smtpsh -n '__smtpsh_using replay' -l color -x -a 'auto always never' -d 'default auto'
+complete -c smtpsh -n '__smtpsh_using replay' -l color -x -a 'auto always never' -d 'colour (default auto; NO_COLOR respected)'
 complete -c smtpsh -n '__smtpsh_using replay' -l strict -d 'compare the text of every reply line too'
 complete -c smtpsh -n '__smtpsh_using replay' -l pace -d 'keep the recorded timing'
 complete -c smtpsh -n '__smtpsh_using replay' -l dry-run -d 'print what would be sent; connect to nothing'
