@@ -488,6 +488,11 @@ class Tour:
         # Short here (what the code means, then what to do); /explain has the long story.
         meaning = explain(reply.code, reply.enhanced).splitlines()[1:-1]
         self.say(f"Not this time: {' '.join(meaning)}", reply)
+        if step.name == "message":  # the message was refused: DATA has to start again
+            self.index -= 1
+            self.say("The message was not taken. (/explain tells more.)")
+            self.announce()
+            return
         self.say((retry or f"Try again: {step.hint}") + " (/explain tells more.)", reply)
 
     async def advance(self) -> None:
