@@ -141,16 +141,17 @@ def bdat_chunks(chunks: Iterable[CheckedPiece], size: int) -> Iterator[tuple[byt
     buf = bytearray()
     for data, checked in chunks:
         buf += encoder.feed_checked(data, checked) if checked else encoder.feed(data)
-        while len(buf) > size:
-            piece = bytes(buf[:size])
-            del buf[:size]
-            yield piece, False
+        start = 0
+        while len(buf) - start > size:
+            yield bytes(buf[start : start + size]), False
+            start += size
+        del buf[:start]  # once per piece read: small chunks of a big file stay cheap
     buf += encoder.finish()
-    while len(buf) > size:
-        piece = bytes(buf[:size])
-        del buf[:size]
-        yield piece, False
-    yield bytes(buf), True
+    start = 0
+    while len(buf) - start > size:
+        yield bytes(buf[start : start + size]), False
+        start += size
+    yield bytes(buf[start:]), True
 
 
 def show_summary(shell: Shell, text: str) -> None:
@@ -184,34 +185,31 @@ async def _send_data(shell: Shell, transfer: Transfer) -> Reply:
 
 
 async def _send_bdat(shell: Shell, transfer: Transfer, pipeline: bool) -> Reply:
+    """The chunks, each with its reply (or, pipelined, all replies after); the first
+    refusal, else the reply to BDAT LAST."""
     client = shell.client
     if pipeline:
         shell.info("PIPELINING: the BDAT chunks go out without waiting; the replies are read after")
-    waiting = 0
-    started = False
+    replies: list[Reply] = []
+    sent = 0
     try:
         for chunk, last in bdat_chunks(transfer.source.checked_chunks(), transfer.chunk_size):
             show_sent(shell, f"BDAT {len(chunk)}{' LAST' if last else ''}")
-            started = True
+            sent += 1
             await shell.guard(client.send_bdat(chunk, last=last))
             show_summary(shell, f"the {_octets(len(chunk))} of the chunk, in the same write")
-            waiting += 1
-            if pipeline:
-                continue
-            reply = (await shell.guard(client.wait_reply(waiting_for="BDAT"))).reply
-            waiting -= 1
-            if reply.klass != 2:
-                return reply
-        replies = [
-            (await shell.guard(client.wait_reply(waiting_for="BDAT"))).reply
-            for _ in range(waiting)
-        ]
+            if not pipeline:
+                replies.append((await shell.guard(client.wait_reply(waiting_for="BDAT"))).reply)
+                if replies[-1].klass != 2:
+                    return replies[-1]
+        while len(replies) < sent:
+            replies.append((await shell.guard(client.wait_reply(waiting_for="BDAT"))).reply)
     except (SmtpshError, asyncio.CancelledError):
-        if started:
+        if sent:
             _abandon(shell)
         raise
     failed = [r for r in replies if r.klass != 2]
-    return failed[0] if failed else replies[-1] if replies else reply
+    return failed[0] if failed else replies[-1]
 
 
 def _abandon(shell: Shell) -> None:

@@ -49,16 +49,17 @@ RAW_FIRST_REPLY_WAIT = 1.0  # /raw TEXT: how long to wait for the server's first
 RAW_QUIET = 0.2  # ... and for further replies after one came
 
 TYPED_BDAT_HELP = [
-    "BDAT typed by hand (CHUNKING, RFC 3030): type `BDAT n` or `BDAT n LAST`, then the n",
-    "  octets on the next lines; each Enter adds CRLF (2 octets). The prompt counts",
-    "  (bdat 12/40›); at n the command and the octets leave in one write. A line past",
-    f"  n is cut at n. `{ABORT}` alone drops the chunk. /compose --bdat chunks for you.",
+    "Typing BDAT by hand (CHUNKING, RFC 3030): `BDAT n` or `BDAT n LAST`, then type the n",
+    "  octets on the next lines; Enter adds CRLF (2 octets). The prompt counts (bdat 12/40›);",
+    "  at n, the command line and the octets leave in one write. A line going past n is cut",
+    f"  at n. `{ABORT}` alone drops the chunk. /compose --bdat makes the chunks for you.",
 ]
 RAW_HELP = [
-    "/raw TEXT sends TEXT exactly, with no CRLF added and no checks; escapes:",
-    f"  {ESCAPE_HELP}. For SMTP smuggling tests: `/raw DATA\\r\\n` (smtpsh stays",
-    "  out of DATA mode), then e.g.",
-    "  `/raw Subject: x\\r\\n\\r\\nhi\\n.\\nMAIL FROM:<a@b>\\r\\n.\\r\\n`.",
+    "Raw bytes: /raw TEXT sends TEXT exactly (no CRLF added, no checks, no dot-stuffing).",
+    f"  Escapes: {ESCAPE_HELP}.",
+    "  Smuggling tests: MAIL and RCPT as usual, then `/raw DATA\\r\\n` (smtpsh stays out of",
+    "  DATA mode) and e.g. `/raw Subject: x\\r\\n\\r\\nhi\\n.\\nMAIL FROM:<a@b>\\r\\n.\\r\\n`.",
+    "  /raw on sends typed commands unchecked (+CRLF); message lines stay normalised.",
 ]
 HELP_NOTES.extend(TYPED_BDAT_HELP + RAW_HELP)
 VERB_NOTES["BDAT"] = TYPED_BDAT_HELP

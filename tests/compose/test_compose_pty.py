@@ -116,3 +116,31 @@ def test_ctrl_c_leaves_the_guided_flow_and_the_shell_goes_on(
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_typed_bdat_collects_the_octets_with_a_counting_prompt(
+    postfix: PostfixEnv, tmp_path: Path
+) -> None:
+    mark = f"bdat-{uuid.uuid4().hex[:8]}"
+    child = spawn(postfix, tmp_path)
+    child.sendline("EHLO pty.smtpsh.test")
+    child.expect_exact("250 CHUNKING")
+    child.sendline("MAIL FROM:<pty-tester@client.smtpsh.test>")
+    child.expect_exact("250 2.1.0 Ok")
+    child.sendline("RCPT TO:<robin@smtpsh.test>")
+    child.expect_exact("250 2.1.5 Ok")
+    size = len(f"Subject: {mark}\r\n\r\n") + len("typed!")
+    child.sendline(f"BDAT {size} LAST")
+    child.expect_exact(f"bdat 0/{size}›")
+    child.sendline(f"Subject: {mark}")
+    child.expect_exact(f"bdat {size - 8}/{size}›")
+    child.sendline("")
+    child.expect_exact(f"bdat {size - 6}/{size}›")
+    child.sendline("typed!")  # its CRLF goes past the count: cut off
+    child.expect_exact("the last 2 octets of that line were left out")
+    # (Postfix counts the CRLF it adds after a message that does not end with one.)
+    child.expect(r"250 2\.0\.0 Ok: \d+ bytes queued as \w+")
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
+    text = postfix.wait_for_mail("robin", mark)
+    assert text.rstrip("\n").endswith("\n\ntyped!")
