@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import re
 import shlex
 import time
 from pathlib import Path
@@ -170,6 +171,33 @@ def _rule(title: str = "") -> str:
     return text + "─" * max(RULE_WIDTH - len(text), 4)
 
 
+_ENCODED = re.compile(r"^[A-Za-z0-9+/]{60,}={0,2}$")  # a line of a base64 body
+
+
+def fold_encoded(lines: list[str], keep: int = 2) -> list[tuple[str, str]]:
+    """The preview's lines, with long runs of base64 (attachments) folded to their first
+    lines and a count: the rest of the message is shown exactly."""
+    out: list[tuple[str, str]] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if len(run) > keep + 1:
+            out.extend((line, "") for line in run[:keep])
+            out.append((f"  … {len(run) - keep} more lines of base64", "class:annotation"))
+        else:
+            out.extend((line, "") for line in run)
+        run.clear()
+
+    for line in lines:
+        if _ENCODED.match(line):
+            run.append(line)
+            continue
+        flush()
+        out.append((line, ""))
+    flush()
+    return out
+
+
 def _preview(shell: Shell, env: Envelope, source: MessageSource) -> None:
     facts = source.facts
     shell.say(_rule("envelope"), "class:annotation")
@@ -179,8 +207,8 @@ def _preview(shell: Shell, env: Envelope, source: MessageSource) -> None:
     octets = f"{facts.octets:,}".replace(",", " ")
     shell.say(_rule(f"message: {facts.lines} lines, {octets} octets"), "class:annotation")
     lines, more = source.head(PREVIEW_LINES)
-    for line in lines:
-        shell.say(line)
+    for text, style in fold_encoded(lines):
+        shell.say(text, style)
     if more:
         shell.say(f"  … {more} more lines not shown", "class:annotation")
     shell.say(_rule("end of message"), "class:annotation")

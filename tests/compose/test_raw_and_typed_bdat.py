@@ -64,3 +64,15 @@ def test_pipelined_lines_leave_in_one_write() -> None:
         return writes
 
     assert asyncio.run(run()) == [b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nRCPT TO:<c@z>\r\n"]
+
+
+def test_preview_folds_long_base64_runs_only() -> None:
+    from smtpsh.shell.compose_commands import fold_encoded
+
+    b64 = "QUJD" * 19  # 76 characters, like a base64 body line
+    lines = ["Subject: x", "", *[b64] * 10, "", "short", b64, b64]
+    folded = fold_encoded(lines)
+    assert [t for t, _ in folded] == [
+        "Subject: x", "", b64, b64, "  … 8 more lines of base64", "", "short", b64, b64,
+    ]
+    assert folded[4][1] == "class:annotation"
