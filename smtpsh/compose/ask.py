@@ -178,7 +178,7 @@ async def edit_text(initial: str) -> str:
     path = Path(name)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(initial)
+            out.write(initial if not initial or initial.endswith("\n") else initial + "\n")
         try:
             process = await asyncio.create_subprocess_exec(*command, str(path))
         except OSError as exc:

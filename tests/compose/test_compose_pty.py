@@ -144,3 +144,31 @@ def test_typed_bdat_collects_the_octets_with_a_counting_prompt(
     child.expect(pexpect.EOF)
     text = postfix.wait_for_mail("robin", mark)
     assert text.rstrip("\n").endswith("\n\ntyped!")
+
+
+def test_body_handed_to_the_editor_with_tilde_e(postfix: PostfixEnv, tmp_path: Path) -> None:
+    mark = f"edit-{uuid.uuid4().hex[:8]}"
+    editor = tmp_path / "editor.sh"
+    editor.write_text(f"#!/bin/sh\nprintf 'written in the editor {mark}\\n' >> \"$1\"\n")
+    editor.chmod(0o755)
+    env = smtpsh_env(tmp_path) | {"EDITOR": str(editor), "VISUAL": ""}
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "smtpsh", f"{postfix.host}:{postfix.port('smtp')}", "--helo", "pty.smtpsh.test"],
+        env=env, dimensions=(40, 120), encoding="utf-8", timeout=20,
+    )
+    # Flags answer some questions; the others are asked.
+    child.sendline(f"/compose --from pty-tester@client.smtpsh.test --to robin@smtpsh.test"
+                   f" --subject {mark}")
+    answer(child, "Cc:")
+    child.expect_exact("'~e' alone opens $EDITOR")
+    child.send("typed here\r~e\r")
+    answer(child, "Attachments (Enter for none)")
+    answer(child, "Ask for delivery status notifications (DSN, RFC 3461)?")
+    child.expect_exact(f"written in the editor {mark}")  # in the preview
+    answer(child, "Send it?")
+    child.expect(r"250 2\.0\.0 Ok: queued as")
+    child.sendline("/quit")
+    child.expect(pexpect.EOF)
+    text = postfix.wait_for_mail("robin", mark)
+    assert f"\n\ntyped here\nwritten in the editor {mark}\n" in text
