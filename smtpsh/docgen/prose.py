@@ -14,7 +14,7 @@ SHELL_INTRO = (
     "After a 354 reply to DATA, lines are the message (dot-stuffed for you) until a line "
     "holding a single '.'. `help VERB` (lower-case help) explains an SMTP verb; "
     "HELP in capitals goes to the server. A unique prefix of a shell command is enough "
-    "(/rec for /reconnect when nothing else starts so)."
+    "(/stat for /status)."
 )
 
 KEYS = (
