@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -87,12 +88,29 @@ class PrivateHistory(FileHistory):
     """History in a 0600 file that never stores credentials or message lines."""
 
     def __init__(self, path: Path, shell: Shell) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-        os.close(fd)
-        os.chmod(path, 0o600)
         super().__init__(str(path))
         self._shell = shell
+        self.failed = False  # a write failed (disk full, read-only): kept in memory only
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+            os.close(fd)
+            os.chmod(path, 0o600)
+        except OSError as exc:
+            self._give_up(exc)
+
+    def _give_up(self, exc: OSError) -> None:
+        self.failed = True
+        self._shell.warn(
+            f"history not saved to {os.fsdecode(self.filename)}: {exc.strerror or exc}"
+            " (the session goes on)"
+        )
+
+    def load_history_strings(self) -> Iterable[str]:
+        try:
+            yield from super().load_history_strings()
+        except OSError:
+            return  # an unreadable history is an empty one
 
     def _secret(self, string: str) -> bool:
         # Runs when the line is accepted, before it is sent: in_auth is the state it is
@@ -106,9 +124,12 @@ class PrivateHistory(FileHistory):
             super().append_string(string)
 
     def store_string(self, string: str) -> None:
-        if self._secret(string) or self._shell.extra.get("last_was_data"):
+        if self.failed or self._secret(string) or self._shell.extra.get("last_was_data"):
             return
-        super().store_string(string)
+        try:
+            super().store_string(string)
+        except OSError as exc:  # e.g. the disk is full: say so once, keep going
+            self._give_up(exc)
 
 
 def _prompt(shell: Shell) -> FormattedText:
