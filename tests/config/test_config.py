@@ -361,3 +361,14 @@ def test_vi_keys(tmp_path: Path) -> None:
         assert screen.exit_status() == 0
     finally:
         screen.close()
+
+
+def test_mail_from_is_the_compose_default(tmp_path: Path) -> None:
+    _write_config(tmp_path, 'mail_from = "config-sender@example.net"\n')
+    script = "EHLO me\n/compose --yes --to alice@sandbox.test --subject hi --body hello\nQUIT\n"
+    out = run_piped(["--sandbox"], script, tmp_path).stdout
+    assert "C: MAIL FROM:<config-sender@example.net>" in out
+    # --from on the command wins over the configured sender.
+    script = script.replace("--yes", "--yes --from other@example.net")
+    out = run_piped(["--sandbox"], script, tmp_path).stdout
+    assert "C: MAIL FROM:<other@example.net>" in out
