@@ -43,6 +43,7 @@ class Peer:
     def __init__(self, sock: socket.socket, tls: ssl.SSLContext | None) -> None:
         self.sock = sock
         self.tls = tls
+        self.last = b""  # the line the act answers
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -95,6 +96,7 @@ def serve(
             peer.send(BANNER)
         in_data = False
         while line := peer.line():
+            peer.last = line
             if received is not None:
                 received.append(line)
             verb = b"." if in_data else line.split(b" ", 1)[0].split(b":", 1)[0].strip().upper()
