@@ -87,7 +87,8 @@ def render(ref: Reference) -> str:
     out.append(" · ".join(f"[{s}](#{_anchor(s)})" for s in sections))
     out.append("")
     out.append("For a walk-through see the [user guide](guide.md); for SMTP itself, the "
-               "[primer](primer.md).")
+               "[primer](primer.md); for the file `--record` writes, the "
+               "[transcript format](transcripts.md#the-format).")
     out.append("")
 
     out.append("## Command line")
