@@ -137,3 +137,91 @@ STEPS = st.lists(
     ),
     max_size=25,
 )
+
+# --- transcripts -----------------------------------------------------------------------
+
+_CLIENT_TEXT = st.one_of(
+    st.sampled_from(
+        ["EHLO me", "MAIL FROM:<a@b>", "RCPT TO:<c@d>", "DATA", ".", "..x", "", "QUIT",
+         "BDAT 5 LAST", "BDAT 0", "BDAT x", "AUTH PLAIN ********", "AUTH LOGIN", "********",
+         "STARTTLS", "Subject: x"]
+    ),
+    st.text(max_size=20),
+)
+_SERVER_TEXT = st.one_of(
+    st.sampled_from(
+        ["220 mx ESMTP", "250 ok", "250-mx", "250 CHUNKING", "354 go", "334 VXNlcg==",
+         "235 ok", "221 bye", "421 bye", "550 no", "250 ~/[0-9]+/", "250 ~/(/", "xyz", ""]
+    ),
+    st.text(max_size=20),
+)
+_META_TEXT = st.one_of(
+    st.sampled_from(["smtpsh transcript 1", "connect 127.0.0.1:25", "tls TLSv1.3", "close",
+                     "timeout", "stop", "start 2026-01-01T00:00:00+00:00", ""]),
+    st.text(max_size=20),
+)
+_SWAKS = st.sampled_from(
+    ["=== Trying 127.0.0.1:25...", "=== Connected to 127.0.0.1.", "<-  220 mx ESMTP",
+     " -> EHLO me", "<-  250 ok", " -> QUIT", "<** 550 no", " ~> EHLO me", "<~  250 ok"]
+)
+TRANSCRIPT_LINE = st.one_of(
+    st.builds(
+        "{}{}{}".format,
+        st.sampled_from(["", "+0     ", "+12 ", "  ", "+x "]),
+        st.sampled_from(["C: ", "S: ", "C:", "# "]),
+        st.one_of(_CLIENT_TEXT, _SERVER_TEXT, _META_TEXT),
+    ),
+    _SWAKS,
+    st.text(max_size=30),
+)
+# Exchanges of a plausible dialogue: client lines, then the server's reply lines.
+_EXCHANGES = st.sampled_from(
+    [
+        (["C: EHLO me"], ["S: 250-mx", "S: 250-PIPELINING", "S: 250 CHUNKING"]),
+        (["C: HELO me"], ["S: 250 mx"]),
+        (["C: MAIL FROM:<a@b>"], ["S: 250 2.1.0 Ok"]),
+        (["C: RCPT TO:<c@d>"], ["S: 250 2.1.5 Ok"]),
+        (["C: RCPT TO:<x@d>"], ["S: 550 5.1.1 no"]),
+        (["C: DATA"], ["S: 354 go"]),
+        (["C: Subject: x", "C:", "C: ..dot", "C: body", "C: ."], ["S: 250 queued as ~/[A-F0-9]+/"]),
+        (["C: BDAT 5 LAST", "C: abc"], ["S: 250 ok"]),
+        (["C: AUTH PLAIN ********"], ["S: 235 2.7.0 ok"]),
+        (["C: AUTH LOGIN"], ["S: 334 VXNlcm5hbWU6"]),
+        (["C: ********"], ["S: 334 UGFzc3dvcmQ6"]),
+        (["C: NOOP"], ["S: 250 ok"]),
+        (["C: QUIT"], ["S: 221 bye"]),
+        (["# timeout"], []),
+        (["# tls TLSv1.3"], []),
+    ]
+)
+
+
+@st.composite
+def dialogues(draw: st.DrawFn) -> str:
+    """A plausible transcript, then a few mutations (drop, repeat, swap, replace a line)."""
+    lines = ["# smtpsh transcript 1", "# connect 127.0.0.1:25", "S: 220 mx ESMTP"]
+    for client, server in draw(st.lists(_EXCHANGES, max_size=10)):
+        lines += client + server
+    for _ in range(draw(st.integers(0, 3))):
+        if not lines:
+            break
+        i = draw(st.integers(0, len(lines) - 1))
+        how = draw(st.sampled_from(["drop", "repeat", "swap", "replace"]))
+        if how == "drop":
+            del lines[i]
+        elif how == "repeat":
+            lines.insert(i, lines[i])
+        elif how == "swap" and i + 1 < len(lines):
+            lines[i], lines[i + 1] = lines[i + 1], lines[i]
+        elif how == "replace":
+            lines[i] = draw(TRANSCRIPT_LINE)
+    stamp = draw(st.booleans())
+    return "\n".join(f"+{n % 7}     {x}" if stamp else x for n, x in enumerate(lines)) + "\n"
+
+
+TRANSCRIPT = st.one_of(
+    dialogues(),
+    st.lists(TRANSCRIPT_LINE, max_size=25).map("\n".join),
+    st.lists(TRANSCRIPT_LINE, max_size=25).map(lambda lines: "\r\n".join(lines) + "\r\n"),
+    st.text(max_size=200),
+)

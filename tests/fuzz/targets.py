@@ -258,3 +258,51 @@ def check_connection(steps: Sequence[tuple[str, str | bytes]]) -> None:
         assert isinstance(conn.session.state, State)
         if conn.session.state is State.CLOSED:
             assert not conn.in_data
+
+
+# --- the transcript reader -------------------------------------------------------------
+
+
+def check_transcript(text: str) -> None:
+    """Any text: a transcript whose events point at lines of the file, or one line of
+    TranscriptError naming the line (only whole-file problems have no line)."""
+    from smtpsh.transcript.model import TranscriptError
+    from smtpsh.transcript.reader import parse
+
+    lines = text.split("\n")
+    count = len(lines) - (lines[-1] == "")
+    try:
+        transcript = parse(text, "fuzz.smtpt")
+    except TranscriptError as exc:
+        message = str(exc)
+        assert "\n" not in message and message.startswith("fuzz.smtpt"), message
+        if exc.line is None:
+            assert "nothing to replay" in message, message
+        else:
+            assert 1 <= exc.line <= count and f"line {exc.line}:" in message, (exc.line, count)
+        return
+    assert transcript.events
+    for event in transcript.events:
+        assert 1 <= event.line <= count, (event, count)
+
+
+def check_transcript_file(data: bytes, directory: str) -> None:
+    """Any file on disk, binary included: the same, through read()."""
+    import os
+    import tempfile
+
+    from smtpsh.transcript.model import TranscriptError
+    from smtpsh.transcript.reader import read
+
+    fd, path = tempfile.mkstemp(dir=directory, suffix=".smtpt")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            read(path)
+        except TranscriptError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith(path)
+            return
+        assert b"\0" not in data
+    finally:
+        os.unlink(path)
