@@ -124,7 +124,10 @@ def _parse(parser: _Parser, args: str) -> argparse.Namespace:
         words = shlex.split(args)
     except ValueError as exc:
         raise ComposeError(f"{parser.prog}: {exc}") from None
-    return parser.parse_args(words)
+    opts = parser.parse_args(words)
+    if opts.chunk < 1:
+        raise ComposeError(f"{parser.prog}: --chunk must be at least 1 octet")
+    return opts
 
 
 def _help(shell: Shell, parser: _Parser) -> None:
@@ -225,8 +228,6 @@ async def _confirm_and_send(
     if asker is not None and not await asker.yes_no("Send it?", True):
         shell.info("not sent")
         return
-    if opts.chunk < 1:
-        raise ComposeError("--chunk must be at least 1 octet")
     transfer = Transfer(env, source, bdat=opts.bdat, pipeline=opts.pipeline,
                         chunk_size=opts.chunk)
     ok = await transmit(shell, transfer, asker.go_on if asker is not None else None)
