@@ -247,7 +247,7 @@ def _check_smtputf8(shell: Shell, needed: bool) -> None:
 
 async def gather(shell: Shell, opts: argparse.Namespace, asker: Asker | None) -> Draft:
     """The draft from the flags, asking (if someone can answer) for what they left out."""
-    helo = shell.settings.helo
+    helo = shell.client.helo_name  # the name this session's EHLO gave (ensure_ready sent one)
     known = _known_addresses(shell)
     sender_text = opts.sender or shell.extra.get(LAST_SENDER) or default_address(helo)
     if asker is not None and opts.sender is None:
@@ -376,7 +376,7 @@ async def _compose(shell: Shell, args: str) -> None:
     dsn = await _dsn(shell, opts, asker)
     smtputf8 = draft.needs_smtputf8()
     _check_smtputf8(shell, smtputf8)
-    domain = draft.sender.rpartition("@")[2] if "@" in draft.sender else shell.settings.helo
+    domain = draft.sender.rpartition("@")[2] if "@" in draft.sender else shell.client.helo_name
     built = build_message(
         draft, eight_bit=shell.session.advertises("8BITMIME"), smtputf8=smtputf8, domain=domain
     )
