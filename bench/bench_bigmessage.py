@@ -55,17 +55,15 @@ def bigmsg_address() -> tuple[str, int]:
     return facts["host"], int(facts["ports"][PROFILE])
 
 
-def make_message(path: Path, size_mb: int, crlf: bool) -> int:
-    """A message of about size_mb MB: headers and a base64 body (76-octet lines)."""
-    eol = b"\r\n" if crlf else b"\n"
-    block = base64.encodebytes(os.urandom(57 * 16384))  # 16384 lines of 76 + LF
-    if crlf:
-        block = block.replace(b"\n", b"\r\n")
+def make_message(path: Path, size_mb: int) -> int:
+    """A message of about size_mb MB in wire form: headers and a base64 body (76-octet
+    lines, CRLF), no line starting with '.'."""
+    block = base64.encodebytes(os.urandom(57 * 16384)).replace(b"\n", b"\r\n")
     with path.open("wb") as out:
         for header in (f"From: {SENDER}", f"To: {RECIPIENT}", "Subject: bench 100 MB",
                        "MIME-Version: 1.0", "Content-Type: application/octet-stream",
                        "Content-Transfer-Encoding: base64", ""):
-            out.write(header.encode() + eol)
+            out.write(header.encode() + b"\r\n")
         while out.tell() < size_mb * 1_000_000:
             out.write(block)
     return path.stat().st_size
@@ -181,11 +179,12 @@ def main() -> int:
     host, port = bigmsg_address()
     with tempfile.TemporaryDirectory(prefix="smtpsh-bench-") as tmp:
         wire = Path(tmp) / "big-crlf.eml"
-        size = make_message(wire, args.size_mb, crlf=True)
+        size = make_message(wire, args.size_mb)
         given = wire
         if args.lf:
-            given = Path(tmp) / "big-lf.eml"
-            make_message(given, args.size_mb, crlf=False)
+            given = Path(tmp) / "big-lf.eml"  # the same message with LF line ends
+            with wire.open("rb") as src, given.open("wb") as out:
+                out.writelines(line.removesuffix(b"\r\n") + b"\n" for line in src)
         print(f"message: {size:,} octets ({'LF' if args.lf else 'CRLF'} file for smtpsh);"
               f" Postfix {host}:{port} ({PROFILE})")
         raw_times, sh_times, ahead_times, rss = [], [], [], []
