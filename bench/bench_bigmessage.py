@@ -14,9 +14,12 @@ the 250 after the message is read. smtpsh's peak RSS comes from wait4() on its p
 Goals (issue 4): smtpsh throughput >= 0.8x raw, peak RSS <= 80 MB.
 
 Postfix: the `bigmsg` listener (scripts/postfix-setup) has no size limit in smtpd and in
-its own cleanup service (cleanup enforces message_size_limit too, so `-o` on smtpd alone
-is not enough), and relays from loopback to the discard transport, so the 100 MB never
-lands in a mailbox. If the listener is missing the bench runs scripts/postfix-setup
+its own cleanup service, and relays from loopback to the discard transport, so the 100 MB
+never lands in a mailbox. cleanup(8) enforces message_size_limit too: with only
+`smtpd -o message_size_limit=0`, Postfix 3.7 advertises SIZE without a limit and accepts
+MAIL ... SIZE=20000002, then answers the end of the data with "552 5.3.4 Error: message
+file too big" (tried here); hence `-o cleanup_service_name=bigcleanup` and a bigcleanup
+service with `-o message_size_limit=0`. main.cf is not touched. If the listener is missing the bench runs scripts/postfix-setup
 (idempotent; needs root) and says so. --lf writes the file with LF line ends instead
 (smtpsh converts; the raw sender then gets a CRLF copy).
 """
