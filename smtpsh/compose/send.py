@@ -227,6 +227,8 @@ def _abandon(shell: Shell) -> None:
 
 async def transmit(shell: Shell, transfer: Transfer, go_on: GoOn | None = None) -> bool:
     """Run the transaction; True if the server accepted the message."""
+    if not shell.client.connected:  # e.g. the server gave up while the questions were asked
+        raise ComposeError("the connection is closed: nothing sent; /reconnect, then again")
     env = transfer.envelope
     caps = shell.session
     for note in env.notes:
