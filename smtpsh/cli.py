@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
     family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
     conn.add_argument(
+        "--mx",
+        metavar="DOMAIN",
+        help="connect to DOMAIN's best mail exchanger (MX), falling back to the next",
+    )
+    conn.add_argument(
         "--sandbox",
         action="store_true",
         help="start the built-in practice server and connect to it",
@@ -187,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow AUTH on a connection that is not encrypted (the password is readable)",
     )
+    # Declared here rather than through smtpsh.dns: importing dnspython would slow start-up.
+    dns = parser.add_argument_group("DNS (--mx, /mx, /dns, /info)")
+    dns.add_argument(
+        "--dns-server", metavar="IP[:PORT]", help="resolver to ask (default: the system's)"
+    )
+    dns.add_argument("--dns-timeout", type=float, metavar="S", help="DNS timeout in seconds")
     out = parser.add_argument_group("output")
     out.add_argument("--no-annotate", action="store_true", help="do not explain each reply")
     out.add_argument(
@@ -314,13 +325,17 @@ def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOpti
 
 
 def _run_session(args: argparse.Namespace) -> int:
+    candidates: list[tuple[str, str]] = []
     if args.sandbox:
         host, port = "127.0.0.1", 0
+    elif args.mx:
+        candidates = _mx_candidates(args)
+        host, port = candidates[0][1], args.port or 25
     elif args.target:
         host, parsed_port = parse_target(args.target, args.port)
         port = parsed_port or 25
     else:
-        raise UsageError("give a HOST[:PORT] to connect to, or --sandbox to practise")
+        raise UsageError("give a HOST[:PORT], --mx DOMAIN, or --sandbox to practise")
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError("bad --port: must be a number from 1 to 65535")
     options = client_options(args, host, port)
@@ -345,6 +360,8 @@ def _run_session(args: argparse.Namespace) -> int:
         except RecordError as exc:
             raise UsageError(str(exc)) from None
     shell = Shell(options, settings, printer)
+    shell.candidates = candidates
+    shell.extra.update(dns_server=args.dns_server, dns_timeout=args.dns_timeout)
     from smtpsh.shell.tls_commands import configure
 
     problem = configure(shell, args)
@@ -385,6 +402,24 @@ async def _with_sandbox(shell: Shell, args: argparse.Namespace) -> int:
         return await _drive(shell)
     finally:
         await sandbox.stop()
+
+
+def _mx_candidates(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """--mx DOMAIN: print the MX table and return (exchanger, address) in the order to try."""
+    from smtpsh.dns import DNSInputError, format_mx, make_resolver, mx_candidates, resolve_mx
+    from smtpsh.dnsinfo.lookup import parse_domain
+
+    try:
+        resolver = make_resolver(args.dns_server, args.dns_timeout)
+        result = resolve_mx(parse_domain(args.mx), resolver)
+    except DNSInputError as exc:
+        raise UsageError(str(exc)) from None
+    print(format_mx(result), flush=True)
+    families = {4: (4,), 6: (6,)}.get(args.family or 0, (4, 6))
+    candidates = mx_candidates(result, families=families)
+    if not candidates:
+        raise UsageError(f"{args.mx}: no mail exchanger to connect to")
+    return candidates
 
 
 def _configure_shell(

@@ -71,6 +71,8 @@ class Shell:
         self.done = False
         self.exit_code = 0
         self.raw_mode = False
+        self._skipping_body = False  # piped: DATA was refused, drop lines up to "."
+        self.candidates: list[tuple[str, str]] = []  # --mx: (exchanger, address) to try in order
         self.extra: dict[str, Any] = {}  # per-feature state (recording, auth, ...)
         # Called first with each typed line; True means handled (e.g. /tour checks it).
         self.line_hooks: list[Callable[[str], Awaitable[bool]]] = []
@@ -109,6 +111,23 @@ class Shell:
     # --- connection --------------------------------------------------------------------
 
     async def connect(self) -> bool:
+        """Connect; with --mx candidates, try each in order until one answers."""
+        if not self.candidates:
+            return await self._connect_once()
+        for i, (name, address) in enumerate(self.candidates):
+            self.options.host = address
+            self.options.server_hostname = name  # SNI and certificate checks use the MX name
+            self.client = self._new_client()
+            self.info(f"trying MX {name} ({address})")
+            if await self._connect_once():
+                self.info(f"connected to {name} ({address})")
+                self.exit_code = 0  # the exchangers that failed before do not count
+                self.candidates = self.candidates[i:]  # /reconnect starts from the one reached
+                return True
+        self.error("no mail exchanger of the domain answered")
+        return False
+
+    async def _connect_once(self) -> bool:
         """Open the connection and show the banner; False (with one line said) on failure."""
         try:
             await self.guard(self.client.open())
@@ -155,7 +174,9 @@ class Shell:
             for hook in list(self.line_hooks):
                 if await hook(line):
                     return
-            if self.client.conn.in_data:
+            if self._skipping_body:
+                self._skipping_body = line != "."
+            elif self.client.conn.in_data:
                 await self._data_line(line)
             elif line.startswith("/"):
                 await self._meta(line)
@@ -198,6 +219,10 @@ class Shell:
         reply = await self.guard(self.client.command(line, raw=self.raw_mode))
         if reply.code == 354 and self.client.conn.in_data:
             self.info("DATA mode: type the message; a line with a single '.' ends it")
+        elif verb_of(line) == "DATA" and not self.settings.interactive:
+            # A script's message lines must not run as commands when DATA was refused.
+            self._skipping_body = True
+            self.warn("DATA was refused: the script's message lines up to '.' are skipped")
         return reply
 
     async def _data_line(self, line: str) -> None:

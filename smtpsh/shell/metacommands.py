@@ -33,6 +33,7 @@ META: dict[str, MetaCommand] = {}
 # Modules that register further meta-commands when imported (one per feature).
 FEATURE_MODULES: list[str] = [
     "smtpsh.shell.tls_commands",
+    "smtpsh.shell.dns_commands",
     "smtpsh.shell.record_commands",
     "smtpsh.shell.audit_commands",
     "smtpsh.shell.learn_commands",
@@ -45,6 +46,7 @@ VERB_HOOKS: dict[str, Handler] = {}
 # Lines /help prints after the list of commands, and extra lines for `help VERB`.
 HELP_NOTES: list[str] = []
 VERB_NOTES: dict[str, list[str]] = {}
+
 
 def meta(
     name: str, usage: str, summary: str, group: str = "session"
