@@ -80,7 +80,6 @@ class Shell:
         # prompt to show. Empty lines are data then, in piped mode too.
         self.collecting: Callable[[], str] | None = None
         self._on_redraw: Callable[[], None] | None = None
-        metacommands.load_features()
 
     # --- helpers for meta-commands -----------------------------------------------------
 
@@ -183,7 +182,7 @@ class Shell:
             elif line.startswith("help ") and line.split()[1:]:
                 for text in metacommands.verb_help(line.split()[1], self.session.extensions):
                     self.say(text)
-            elif (verb_hook := metacommands.VERB_HOOKS.get(verb_of(line))) is not None:
+            elif (verb_hook := metacommands.hooked_verb(verb_of(line))) is not None:
                 await verb_hook(self, line)
             else:
                 await self.send_command(line)

@@ -11,7 +11,7 @@ from prompt_toolkit.document import Document
 from smtpsh.protocol.commands import COMMANDS, parameters_for
 from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.session import Session, State
-from smtpsh.shell.metacommands import META
+from smtpsh.shell.metacommands import META, load_features
 
 # Verbs whose argument is an address in <...>, and the text that precedes it.
 _ADDRESS_VERBS = {"MAIL": "MAIL FROM:", "RCPT": "RCPT TO:", "VRFY": "VRFY ", "EXPN": "EXPN "}
@@ -52,6 +52,7 @@ class SmtpCompleter(Completer):
             yield from self._address_or_parameter(verb, text, word, session)
 
     def _meta(self, text: str) -> Iterable[Completion]:
+        load_features()
         for name, command in sorted(META.items()):
             if name.startswith(text.lower()):
                 yield Completion(name, -len(text), display_meta=command.summary)

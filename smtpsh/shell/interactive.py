@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ from smtpsh.protocol.session import State
 from smtpsh.shell.app import Shell
 from smtpsh.shell.completer import SmtpCompleter
 from smtpsh.shell.lexer import SmtpCommandLexer
+from smtpsh.shell.metacommands import load_features
 from smtpsh.shell.render import style
 
 
@@ -201,10 +203,10 @@ async def run_interactive(shell: Shell) -> int:
     shell._on_redraw = redraw
     with patch_stdout(raw=True):
         await shell.connect()
+        # Import the feature commands while the user reads the banner, not on the first '/'.
+        asyncio.get_running_loop().call_later(0.3, load_features)
         while not shell.done:
-            shell.extra["last_was_data"] = (
-                shell.client.conn.in_data or shell.collecting is not None
-            )
+            shell.extra["last_was_data"] = shell.client.conn.in_data or shell.collecting is not None
             try:
                 line = await prompt.prompt_async(lambda: _prompt(shell))
             except KeyboardInterrupt:

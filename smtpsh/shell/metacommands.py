@@ -59,6 +59,8 @@ def meta(
 
 
 def verb_hook(verb: str) -> Callable[[Handler], Handler]:
+    assert verb.upper() in HOOKED_VERBS, f"add {verb} to HOOKED_VERBS"
+
     def register(handler: Handler) -> Handler:
         VERB_HOOKS[verb.upper()] = handler
         return handler
@@ -66,13 +68,38 @@ def verb_hook(verb: str) -> Callable[[Handler], Handler]:
     return register
 
 
+_features_loaded = False
+
+# Verbs a feature intercepts when typed, and the module whose import registers the
+# handler: known without importing it, so a script that never types them never pays.
+HOOKED_VERBS: dict[str, str] = {"BDAT": "smtpsh.shell.compose_commands"}
+
+
 def load_features() -> None:
+    """Import the feature modules (registering their commands) once, on first need.
+
+    Not at start-up: some pull in prompt_toolkit dialogs or the email package, which
+    would cost a piped one-shot run more than its whole dialogue."""
+    global _features_loaded
+    if _features_loaded:
+        return
+    _features_loaded = True
     for module in FEATURE_MODULES:
         importlib.import_module(module)
 
 
+def hooked_verb(verb: str) -> Handler | None:
+    """The feature's handler for a typed verb (e.g. BDAT), if one takes it over."""
+    module = HOOKED_VERBS.get(verb)
+    if module is None:
+        return None
+    importlib.import_module(module)
+    return VERB_HOOKS.get(verb)
+
+
 def find(word: str) -> MetaCommand | None:
     """Exact name, or an unambiguous prefix ('/rec' -> '/reconnect' if alone)."""
+    load_features()
     word = word.lower()
     if word in META:
         return META[word]
@@ -82,6 +109,7 @@ def find(word: str) -> MetaCommand | None:
 
 def verb_help(word: str, advertised: dict[str, str]) -> list[str]:
     """`help VERB`: syntax, meaning, RFC, example — from the command table."""
+    load_features()  # features add notes (VERB_NOTES)
     info = lookup(word)
     if info is None:
         known = ", ".join(sorted(COMMANDS))
