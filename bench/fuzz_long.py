@@ -134,6 +134,33 @@ def _connection(data: bytes) -> None:
     t.check_connection(steps)
 
 
+# Seeds and a dictionary: the byte-level fuzzer cannot find "MAIL FROM:" through a regular
+# expression by coverage alone (sre is C code), so it starts from real inputs.
+SEEDS: dict[str, list[bytes]] = {
+    "replies": [b"\x05220 mx ESMTP\r\n250-mx\r\n250-PIPELINING\r\n250 8BITMIME\r\n"],
+    "data-encoder": [b"\x03Subject: x\r\n\r\n.dot\r\nbody\n.\nend\r"],
+    "command-lines": [b"MAIL FROM:<a@example.test> SIZE=10", b"NOOP \xff\tx"],
+    "path-commands": [b'MAIL FROM:<"a b"@example.test> SIZE=1 BODY=8BITMIME',
+                      b"RCPT TO:<@r.test:b@example.test> NOTIFY=NEVER"],
+    "connection": [b"\x00\x08EHLO me\x01\x0a250 ok\r\n\x00\x04DATA\x01\x0a354 go\r\n"],
+    "transcript": [
+        b"# smtpsh transcript 1\n+0 S: 220 mx\n+1 C: EHLO me\n+0 S: 250-mx\n+0 S: 250 X\n"
+        b"C: DATA\nS: 354 go\nC: ..x\nC: .\nS: 250 ~/[0-9]+/\nC: BDAT 3 LAST\nC: a\n"
+        b"S: 250 ok\nC: QUIT\nS: 221 bye\n",
+        b"=== Trying 127.0.0.1:25...\n<-  220 mx\n -> EHLO me\n<-  250 ok\n -> QUIT\n",
+    ],
+}
+TOKENS = [b"MAIL FROM:", b"RCPT TO:", b"<>", b"@", b"=", b"\r\n", b"250-", b"250 ", b"354 ",
+          b"421 ", b"334 ", b"C: ", b"S: ", b"# ", b"\n.\n", b"\r\n.\r\n", b"BDAT ", b" LAST",
+          b"AUTH PLAIN ", b"~/", b"\x1b[", b"\xff"]
+
+
+
+def _dict_entry(token: bytes) -> str:
+    """A libFuzzer dictionary entry: every byte as \\xNN (no quoting to get wrong)."""
+    return "".join(f"\\x{b:02x}" for b in token)
+
+
 ATHERIS: dict[str, Callable[[bytes], None]] = {
     "replies": _reply_chunks,
     "data-encoder": _data_encoder,
@@ -148,13 +175,11 @@ def atheris_worker(name: str, runs: int, result_file: str) -> None:
     """Runs in its own process: libFuzzer exits the process when it is done."""
     import atheris  # type: ignore  # atheris ships no type hints
 
-    with atheris.instrument_imports():
-        import smtpsh.protocol.address
-        import smtpsh.protocol.connection
-        import smtpsh.protocol.encoding
-        import smtpsh.protocol.replies
-        import smtpsh.protocol.session
-        import smtpsh.transcript.reader  # noqa: F401
+    import smtpsh.transcript.reader  # noqa: F401  # loaded now, so it is instrumented too
+
+    # The targets are imported already (at the top): instrument the loaded code for the
+    # coverage feedback that steers libFuzzer (instrument_imports would come too late).
+    atheris.instrument_all()
     target: Callable[[bytes], None]
     if name.startswith("structured:"):
         # Coverage-guided bytes drive the hypothesis strategies (fuzz_one_input).
@@ -184,9 +209,14 @@ def atheris_worker(name: str, runs: int, result_file: str) -> None:
             Path(result_file).write_text(json.dumps({"inputs": count, "ok": True, "error": ""}))
 
     corpus = tempfile.mkdtemp(prefix=f"fuzz-{name}-")
-    atheris.Setup(
-        [sys.argv[0], f"-runs={runs}", "-max_len=4096", "-print_final_stats=1", corpus], one
-    )
+    for i, seed in enumerate(SEEDS.get(name, [])):
+        Path(corpus, f"seed{i}").write_bytes(seed)
+    dictionary = Path(corpus).with_suffix(".dict")
+    dictionary.write_text("".join(f'"{_dict_entry(token)}"\n' for token in TOKENS))
+    flags = [f"-runs={runs}", "-max_len=4096", "-print_final_stats=1"]
+    if not name.startswith("structured:"):
+        flags.append(f"-dict={dictionary}")
+    atheris.Setup([sys.argv[0], *flags, corpus], one)
     try:
         atheris.Fuzz()
     finally:
