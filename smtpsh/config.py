@@ -532,13 +532,16 @@ def known_hosts(path: Path | None = None) -> list[str]:
     return list(seen)
 
 
+# compose_commands.LAST_SENDER, spelt out: importing /compose (prompt_toolkit, email) at
+# start-up would slow every piped run (tests/config checks the two agree).
+COMPOSE_SENDER_KEY = "compose.sender"
+
+
 def sender_defaulter(sender: str) -> Callable[[Any], Awaitable[None]]:
     """An ``on_connect`` hook: *sender* is /compose's default and completes after MAIL FROM:."""
 
     async def default(shell: Any) -> None:
-        from smtpsh.shell.compose_commands import LAST_SENDER
-
-        shell.extra.setdefault(LAST_SENDER, sender)
+        shell.extra.setdefault(COMPOSE_SENDER_KEY, sender)
         seen = shell.session.addresses_seen
         if sender not in seen:
             seen.insert(0, sender)

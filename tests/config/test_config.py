@@ -364,6 +364,9 @@ def test_vi_keys(tmp_path: Path) -> None:
 
 
 def test_mail_from_is_the_compose_default(tmp_path: Path) -> None:
+    from smtpsh.shell.compose_commands import LAST_SENDER
+
+    assert config.COMPOSE_SENDER_KEY == LAST_SENDER
     _write_config(tmp_path, 'mail_from = "config-sender@example.net"\n')
     script = "EHLO me\n/compose --yes --to alice@sandbox.test --subject hi --body hello\nQUIT\n"
     out = run_piped(["--sandbox"], script, tmp_path).stdout
