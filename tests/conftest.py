@@ -10,7 +10,8 @@ Use in a test::
         host, port = postfix.host, postfix.port("smtps")
 
 Profiles (postfix.port(name)): smtp (25, also on ::1), smtps (implicit TLS), open_relay,
-no_vrfy, wrong_name, expired, submission (STARTTLS required). See scripts/postfix-setup.
+no_vrfy, wrong_name, expired, submission (STARTTLS required), bigmsg (no size limit,
+relays to discard), strict_newline (a bare LF is refused). See scripts/postfix-setup.
 """
 
 from __future__ import annotations
