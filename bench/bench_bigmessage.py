@@ -19,9 +19,10 @@ never lands in a mailbox. cleanup(8) enforces message_size_limit too: with only
 `smtpd -o message_size_limit=0`, Postfix 3.7 advertises SIZE without a limit and accepts
 MAIL ... SIZE=20000002, then answers the end of the data with "552 5.3.4 Error: message
 file too big" (tried here); hence `-o cleanup_service_name=bigcleanup` and a bigcleanup
-service with `-o message_size_limit=0`. main.cf is not touched. If the listener is missing the bench runs scripts/postfix-setup
-(idempotent; needs root) and says so. --lf writes the file with LF line ends instead
-(smtpsh converts; the raw sender then gets a CRLF copy).
+service with `-o message_size_limit=0`. main.cf is not touched. If the listener is
+missing, the bench runs scripts/postfix-setup (idempotent; needs root) and says so.
+--lf gives smtpsh the same message with LF line ends (it converts; the raw sender gets
+the CRLF copy).
 """
 
 from __future__ import annotations
