@@ -13,6 +13,9 @@ from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
 from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding.bindings.mouse import load_mouse_bindings
+from prompt_toolkit.keys import Keys
 from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.patch_stdout import patch_stdout
@@ -84,6 +87,26 @@ class MaskSecrets(Processor):
                 fragments.append((klass, masked))
             pos += len(text)
         return Transformation(fragments)
+
+
+# A mouse report: ESC [ M and three bytes, or ESC [ [<] b;x;y M|m. A colour code typed or
+# pasted without bracketed paste (ESC [31m) looks like one to prompt_toolkit's parser, and
+# its mouse handler raised on it ("Unhandled exception in event loop").
+_MOUSE_REPORT = re.compile(r"\x1b\[(?:M...|<?\d+;\d+;\d+[mM])", re.DOTALL)
+
+
+def guard_bindings() -> KeyBindings:
+    """Key bindings that keep odd terminal input from ending in an exception screen."""
+    default = load_mouse_bindings().get_bindings_for_keys((Keys.Vt100MouseEvent,))[-1]
+    bindings = KeyBindings()
+
+    @bindings.add(Keys.Vt100MouseEvent)
+    def _mouse(event: KeyPressEvent) -> object:
+        if _MOUSE_REPORT.fullmatch(event.data):
+            return default.handler(event)
+        return None  # not a mouse report: dropped
+
+    return bindings
 
 
 class PrivateHistory(FileHistory):
@@ -192,6 +215,7 @@ async def run_interactive(shell: Shell) -> int:
         bottom_toolbar=lambda: _toolbar(shell),
         enable_history_search=False,  # Ctrl-R still searches; Up walks the history
         enable_suspend=True,  # Ctrl-Z stops the shell like any program; `fg` resumes it
+        key_bindings=guard_bindings(),
         input_processors=[MaskSecrets(shell)],
     )
 
