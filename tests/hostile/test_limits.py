@@ -202,3 +202,21 @@ def test_shell_refuses_control_characters(
     term.wait_regex("250 2.0.0 still here", 5)  # the session goes on
     sent = [line for line in received if line.startswith(b"NOOP")]
     assert sent == [b"NOOP\r\n"], received  # neither refused line left
+
+
+def test_a_typed_colour_code_is_not_an_exception(
+    recorded_shell: tuple[Terminal, list[bytes]],
+) -> None:
+    # ESC [31m typed or pasted without bracketed paste: prompt_toolkit's parser takes it
+    # for a mouse report; it must not end in an "Unhandled exception" screen.
+    term, received = recorded_shell
+    before = term.prompts()
+    term.screen.type("NOOP red")
+    term.screen.type("\x1b[31m")
+    time.sleep(0.3)
+    term.screen.type("x")
+    term.screen.keys("Enter")
+    term.wait_prompt(before, 15)
+    screen = term.screen.history()
+    assert "Exception" not in screen and "Press ENTER" not in screen, screen
+    assert b"NOOP redx\r\n" in received
