@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="An interactive SMTP shell: every reply parsed and explained.",
         epilog=EXAMPLES.format(subcommands=subcommands),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # `--password` must be unknown, not "ambiguous"
     )
     parser.add_argument(
         "target",

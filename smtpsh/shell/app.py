@@ -208,6 +208,10 @@ class Shell:
             prediction = self.session.predict(verb_of(line))
             if prediction is not None:
                 self.warn(f"expect {prediction.reply}: {prediction.reason} (sending anyway)")
+            if verb_of(line) == "AUTH" and not self.session.tls:
+                self.warn(
+                    "AUTH in clear: anyone on the path can read the credentials (STARTTLS first)"
+                )
 
     async def send_command(self, line: str) -> Reply | None:
         """Send a command as typed; warn first if the server will probably refuse it."""

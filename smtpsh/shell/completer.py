@@ -27,13 +27,19 @@ class SmtpCompleter(Completer):
         session = self._session()
         if session.state is State.DATA:
             return
+        if text.lower().startswith("/auth ") and text.count(" ") == 1:
+            word = text[len("/auth ") :]
+            for mech in session.auth_mechanisms:
+                if mech.startswith(word.upper()):
+                    yield Completion(mech, -len(word), display_meta="advertised")
+            return
         if text.startswith("/"):
             yield from self._meta(text)
             return
         if text.lower().startswith("help "):
             yield from self._verbs(text[5:], include_all=True)
             return
-        if " " not in text.strip() and ":" not in text:
+        if " " not in text.lstrip() and ":" not in text:
             yield from self._verbs(text, include_all=False)
             return
         verb = verb_of(text)

@@ -159,3 +159,12 @@ def test_reader_going_away_exits_quietly(tmp_path: Path, colour: str) -> None:
         )
     assert len(result.stdout.splitlines()) == 2
     assert "Traceback" not in result.stderr and "Error" not in result.stderr, result.stderr
+
+
+def test_raw_auth_in_clear_is_warned_about_and_masked(tmp_path: Path) -> None:
+    with scripted_server(smtp_like({b"AUTH": b"535 5.7.8 no\r\n"})) as port:
+        result = run_piped([f"127.0.0.1:{port}"], "AUTH PLAIN AHVzZXIAc2VjcmV0\nQUIT\n", tmp_path)
+    out = result.stdout
+    assert "! AUTH in clear: anyone on the path can read the credentials" in out
+    assert "C: AUTH PLAIN ********" in out
+    assert "AHVzZXIAc2VjcmV0" not in out + result.stderr
