@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from smtpsh.net.client import ClientObserver, SMTPClient
 from smtpsh.protocol.codes import annotate
 from smtpsh.protocol.connection import ReplyEvent, decode_challenge
+from smtpsh.protocol.encoding import escape_controls
 from smtpsh.protocol.replies import Reply
 
 if TYPE_CHECKING:
@@ -87,6 +88,14 @@ def colour_wanted(mode: str, stream: TextIO) -> bool:
     return stream.isatty()
 
 
+def printable(text: str) -> str:
+    """``text`` as a terminal shows text: control characters but line breaks and TAB as
+    \\xNN, whoever wrote them (a server's reply, a certificate's name, a DNS record)."""
+    if text.isprintable():
+        return text
+    return "\n".join(escape_controls(part) for part in text.split("\n"))
+
+
 class Printer:
     """Writes fragments styled (through prompt_toolkit) or as plain text."""
 
@@ -97,6 +106,7 @@ class Printer:
         self._style: BaseStyle | None = None
 
     def emit(self, fragments: Fragments) -> None:
+        fragments = [(style, printable(text)) for style, text in fragments]
         try:
             if self.colour:
                 self._emit_styled(fragments)
