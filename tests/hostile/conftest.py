@@ -42,8 +42,9 @@ class HostileCA:
 
 @pytest.fixture(scope="session")
 def test_ca(tmp_path_factory: pytest.TempPathFactory) -> HostileCA:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
+    # Names with terminal controls: a certificate is as much the server's words as a reply.
+    ca = trustme.CA(organization_name="hostile CA \x1b[2J\x1b]0;pwned\x07")
+    cert = ca.issue_cert("127.0.0.1", "localhost", organization_name="hostile \x1b[31m\rred")
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     cert.configure_cert(server)
     cafile = tmp_path_factory.mktemp("ca") / "ca.pem"

@@ -187,6 +187,12 @@ def injected_starttls(peer: Peer) -> bool:
     return True
 
 
+def starttls(peer: Peer) -> bool:
+    peer.send(b"220 2.0.0 Ready to start TLS\r\n")
+    peer.start_tls()
+    return True
+
+
 def stalled_handshake(peer: Peer) -> bool:
     peer.send(b"220 2.0.0 Ready to start TLS\r\n")
     time.sleep(10)  # never answer the ClientHello
@@ -341,6 +347,15 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         lambda tls: serve({b"STARTTLS": injected_starttls}, tls=tls),
         ("EHLO me.test", "STARTTLS", "EHLO me.test"),
         r"SECURITY: the server sent \d+ bytes after its 220 to STARTTLS",
+        "open",
+        tls=True,
+    ),
+    Behaviour(
+        "certificate-escapes",
+        "terminal escape sequences in the certificate's names",
+        lambda tls: serve({b"STARTTLS": starttls}, tls=tls),
+        ("EHLO me.test", "STARTTLS", "EHLO me.test"),
+        r"certificate: .*O=hostile \\x1b\[31m\\x0dred",
         "open",
         tls=True,
     ),
