@@ -53,14 +53,7 @@ async def _probe(shell: Shell, args: str) -> None:
         return
     paint = Paint(mode="always" if shell.printer.colour else "never")
     for line in render_text(report, paint):
-        if paint.on:
-            # The report's ANSI styles, as prompt_toolkit styles: the printer shows any
-            # control character in its text as \xNN, so raw escapes would not colour.
-            from prompt_toolkit.formatted_text import ANSI, to_formatted_text
-
-            shell.printer.emit([(f[0], f[1]) for f in to_formatted_text(ANSI(line))])
-        else:
-            shell.say(line)
+        shell.printer.ansi_line(line)
     status = exit_status(report)
     if status == 2:
         shell.warn("the probe could not reach the server")

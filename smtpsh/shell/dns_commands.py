@@ -31,7 +31,7 @@ def _resolver(shell: Shell) -> dns.resolver.Resolver | None:
 async def _show(shell: Shell, work: Callable[[], str]) -> None:
     text = await shell.guard(asyncio.get_running_loop().run_in_executor(None, work))
     for line in text.splitlines():
-        shell.say(line)
+        shell.printer.ansi_line(line)  # the reports colour with ANSI codes when colour is on
 
 
 @meta("/mx", "/mx DOMAIN", "the domain's MX records, in the order a client tries them", "dns")

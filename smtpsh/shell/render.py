@@ -140,6 +140,16 @@ class Printer:
     def line(self, text: str, style: str = "") -> None:
         self.emit([(style, text)])
 
+    def ansi_line(self, text: str) -> None:
+        """A line one of smtpsh's own reports coloured with ANSI SGR codes (probe, dns):
+        the codes become styles, since emit() shows raw control characters as \\xNN."""
+        if not self.colour:
+            self.line(text)
+            return
+        from prompt_toolkit.formatted_text import ANSI, to_formatted_text
+
+        self.emit([(f[0], f[1]) for f in to_formatted_text(ANSI(text))])
+
 
 def annotation_of(reply: Reply) -> str:
     """The dim line under a reply: what its codes mean (and a decoded AUTH challenge)."""
