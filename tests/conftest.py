@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.ports import pick_free_port
+
 FACTS_FILE = Path("/var/lib/smtpsh-test/postfix.json")
 _POLL = 0.1
 # mbox: every message starts with a "From " line (body lines are escaped as ">From ").
@@ -189,21 +191,6 @@ def postfix() -> PostfixEnv:
             pytest.fail(f"loopback Postfix unavailable: {reason}", pytrace=False)
         pytest.skip(f"loopback Postfix unavailable ({reason}); run scripts/setup-test-env")
     return env
-
-
-def pick_free_port() -> int:
-    """A 127.0.0.1 port free for both TCP and UDP right now (dnsmasq needs both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port: int = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free 127.0.0.1 port for both TCP and UDP")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from smtpsh.dnsinfo.lookup import make_resolver
+from tests.helpers.ports import pick_free_port
 
 FACTS_FILE = Path("/var/lib/smtpsh-test/postfix.json")
 DEFAULT_POSTFIX_HOST = "mx.smtpsh.test"
@@ -43,19 +44,7 @@ def postfix_hostname() -> str:
         return DEFAULT_POSTFIX_HOST
 
 
-def free_port() -> int:
-    """A 127.0.0.1 port free for both UDP and TCP (dnsmasq listens on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port: int = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free 127.0.0.1 port for both TCP and UDP")
+free_port = pick_free_port  # shared with tests/conftest.py
 
 
 @dataclass(frozen=True)
