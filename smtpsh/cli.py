@@ -350,7 +350,7 @@ def _run_session(args: argparse.Namespace) -> int:
     )
     printer = Printer(colour=colour)
     settings = ShellSettings(
-        helo=args.helo or _default_helo(), annotate=not args.no_annotate, interactive=interactive
+        helo=args.helo or default_helo(), annotate=not args.no_annotate, interactive=interactive
     )
     _configure_shell(args, settings, printer, host)
     if args.record:
@@ -441,7 +441,7 @@ def _configure_shell(
         args.record = str(config.record_file(cfg.record_dir, host))
 
 
-def _default_helo() -> str:
+def default_helo() -> str:
     import socket
 
     # gethostname, not getfqdn: getfqdn asks DNS and can hang on a machine without it.

@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from smtpsh.cli import UsageError, _default_helo, client_options, parse_target
+from smtpsh.cli import UsageError, client_options, default_helo, parse_target
 from smtpsh.net.client import ClientOptions, SMTPClient
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
@@ -86,7 +86,7 @@ def target_from_args(args: argparse.Namespace) -> Target:
     if not host:
         raise UsageError(f"bad target '{args.target}': no host")
     options = client_options(args, host, port or 25)
-    return Target(options, args.helo or _default_helo(), bool(getattr(args, "starttls", False)))
+    return Target(options, args.helo or default_helo(), bool(getattr(args, "starttls", False)))
 
 
 async def greet(client: SMTPClient, helo: str) -> tuple[Reply, Reply]:

@@ -34,7 +34,7 @@ from smtpsh.protocol.connection import (
 from smtpsh.protocol.encoding import Checked, encode_command, text_to_wire, visible
 from smtpsh.protocol.errors import LocalProtocolError, RemoteProtocolError, SmtpshError
 from smtpsh.protocol.replies import Reply
-from smtpsh.protocol.session import BANNER, END_OF_DATA, State
+from smtpsh.protocol.session import BANNER, END_OF_DATA, Session, State
 
 # A piece of message with check_piece's proof (None: encode it as usual).
 CheckedPiece = tuple[bytes, Checked | None]
@@ -199,7 +199,7 @@ class SMTPClient:
     # --- state -------------------------------------------------------------------------
 
     @property
-    def session(self):  # type: ignore[no-untyped-def]  # Session, re-exported for brevity
+    def session(self) -> Session:
         return self.conn.session
 
     @property

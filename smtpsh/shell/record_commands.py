@@ -135,11 +135,11 @@ async def _replay(shell: Shell, args: str) -> None:
 
 async def _credentials(shell: Shell) -> Credentials | None:
     """User and secret for a recorded (masked) AUTH: --user/--password-file or prompts."""
-    from smtpsh.shell.tls_commands import _ask, _secret, options_of
+    from smtpsh.shell.tls_commands import ask, ask_secret, options_of
 
-    user = options_of(shell).user or (await _ask(shell, "user name for AUTH: ", hidden=False))
+    user = options_of(shell).user or (await ask(shell, "user name for AUTH: ", hidden=False))
     if not user:
         shell.error("the transcript authenticates: start smtpsh with --user NAME (or type it)")
         return None
-    secret = await _secret(shell, "Password", user)
+    secret = await ask_secret(shell, "Password", user)
     return Credentials(user, secret) if secret else None

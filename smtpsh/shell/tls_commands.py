@@ -274,11 +274,11 @@ async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
     elif prediction is not None:
         shell.warn(f"expect {prediction.reply}: {prediction.reason} (sending anyway)")
     opts = options_of(shell)
-    user = user or opts.user or await _ask(shell, "Username: ", hidden=False)
+    user = user or opts.user or await ask(shell, "Username: ", hidden=False)
     if not user:
         shell.error("no user name: /auth MECH USER, or --user NAME")
         return False
-    secret = await _secret(shell, found.secret_label, user)
+    secret = await ask_secret(shell, found.secret_label, user)
     if secret is None:
         return False
     try:
@@ -318,7 +318,7 @@ async def _encryption_ok(shell: Shell, name: str) -> bool:
         return True
     explanation = f"the connection is not encrypted: {risk}"
     if shell.settings.interactive:
-        answer = await _ask(shell, f"{explanation}. Send {name} anyway? [y/N] ", hidden=False)
+        answer = await ask(shell, f"{explanation}. Send {name} anyway? [y/N] ", hidden=False)
         if answer.strip().lower() in ("y", "yes"):
             return True
         shell.info("not sent: STARTTLS (or /starttls) first, then EHLO and /auth")
@@ -329,7 +329,7 @@ async def _encryption_ok(shell: Shell, name: str) -> bool:
     return False
 
 
-async def _ask(shell: Shell, message: str, *, hidden: bool) -> str:
+async def ask(shell: Shell, message: str, *, hidden: bool) -> str:
     """A one-off prompt in a terminal (its own history: nothing typed here is kept)."""
     if not shell.settings.interactive:
         return ""
@@ -343,7 +343,7 @@ async def _ask(shell: Shell, message: str, *, hidden: bool) -> str:
         return ""
 
 
-async def _secret(shell: Shell, label: str, user: str) -> str | None:
+async def ask_secret(shell: Shell, label: str, user: str) -> str | None:
     """The password/token: --password-file, --password-env, or a hidden prompt."""
     opts = options_of(shell)
     if opts.password_file:
@@ -359,7 +359,7 @@ async def _secret(shell: Shell, label: str, user: str) -> str | None:
             " NAME (never on the command line)"
         )
         return None
-    secret = await _ask(shell, f"{label} for {user} (hidden): ", hidden=True)
+    secret = await ask(shell, f"{label} for {user} (hidden): ", hidden=True)
     if not secret:
         shell.info("cancelled: no secret given")
         return None
