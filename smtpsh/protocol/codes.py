@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
+
+from smtpsh.protocol.record import Record
 
 __all__ = [
     "BASIC_CODES",
@@ -285,10 +286,12 @@ def annotate(code: int, enhanced: str | None) -> str:
 
 # -------------------------------------------------------------------------- explanations
 
-@dataclass(frozen=True)
-class _Advice:
-    what: str   # what the reply means, in plain words
-    next: str   # what to try next
+class _Advice(Record):
+    __slots__ = ("next", "what")
+
+    def __init__(self, what: str, next: str) -> None:
+        self.what = what  # what the reply means, in plain words
+        self.next = next  # what to try next
 
 
 # Keyed by the basic code.

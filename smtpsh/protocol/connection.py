@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 from collections import deque
-from dataclasses import dataclass
-from typing import Final
 
 from smtpsh.protocol.encoding import (
     Checked,
@@ -20,24 +18,30 @@ from smtpsh.protocol.encoding import (
     visible,
 )
 from smtpsh.protocol.errors import LocalProtocolError
+from smtpsh.protocol.record import Record
 from smtpsh.protocol.replies import Reply, ReplyParser
 from smtpsh.protocol.session import AUTH_RESPONSE, BANNER, END_OF_DATA, Session, State
 
 SECRET_MASK = "********"
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(Record):
     """A client line awaiting (or given) a reply."""
 
-    verb: str  # upper-case verb, or a pseudo-verb from session.py
-    display: str  # the line as it may be shown, stored and recorded: secrets masked
+    __slots__ = ("display", "verb")
+
+    def __init__(self, verb: str, display: str) -> None:
+        self.verb = verb  # upper-case verb, or a pseudo-verb from session.py
+        self.display = display  # the line as it may be shown, stored and recorded: secrets masked
 
 
-@dataclass(frozen=True)
-class ReplyEvent:
-    reply: Reply
-    command: Command | None  # None: unsolicited (a 421 while idle, a reply nobody asked for)
+class ReplyEvent(Record):
+    __slots__ = ("command", "reply")
+
+    def __init__(self, reply: Reply, command: Command | None) -> None:
+        self.reply = reply
+        # None: unsolicited (a 421 while idle, a reply nobody asked for)
+        self.command = command
 
 
 class _NeedData:
@@ -45,7 +49,7 @@ class _NeedData:
         return "NEED_DATA"
 
 
-NEED_DATA: Final = _NeedData()
+NEED_DATA = _NeedData()
 
 
 def verb_of(line: str) -> str:

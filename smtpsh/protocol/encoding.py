@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from smtpsh.protocol.address import address_warnings
 from smtpsh.protocol.errors import LocalProtocolError
+from smtpsh.protocol.record import Record
 
 MAX_COMMAND_LINE = 512  # octets including CRLF (RFC 5321 §4.5.3.1.4)
 MAX_TEXT_LINE = 1000  # octets including CRLF (RFC 5321 §4.5.3.1.6)
@@ -107,17 +107,19 @@ def text_line_warnings(line: str) -> list[str]:
     return [f"message line is {size} octets; RFC 5321 allows {MAX_TEXT_LINE} including CRLF"]
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(Record):
     """What ``check_piece`` proved of a piece of message: whole CRLF lines, none starting
     with '.', none over 998 octets, no NUL: octets that go on the wire as they are, for DATA
     and BDAT alike. Tied to the octets by length and CRC-32, so the same piece read again
     (a file scanned ahead for SIZE=, then streamed) is recognised and a changed one is not."""
 
-    length: int
-    crc: int
-    lines: int
-    eight_bit: bool
+    __slots__ = ("crc", "eight_bit", "length", "lines")
+
+    def __init__(self, length: int, crc: int, lines: int, eight_bit: bool) -> None:
+        self.length = length
+        self.crc = crc
+        self.lines = lines
+        self.eight_bit = eight_bit
 
 
 def check_piece(piece: bytes) -> Checked | None:

@@ -9,11 +9,11 @@ hold unbounded data (an endless line, an endless reply) is a RemoteProtocolError
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from smtpsh.protocol.codes import parse_enhanced
 from smtpsh.protocol.encoding import escape_controls
 from smtpsh.protocol.errors import RemoteProtocolError
+from smtpsh.protocol.record import Record
 
 # RFC 5321 limits replies to 512 octets a line; real servers exceed it, so we only
 # refuse lines far beyond any sane reply (a hostile or broken server).
@@ -23,14 +23,18 @@ MAX_REPLY = 1024 * 1024
 _REPLY_LINE = re.compile(rb"^([2-5][0-5][0-9])([ -]?)(.*)$", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(Record):
     """One complete server reply, possibly of several lines."""
 
-    code: int  # 0 when the server sent something that is not a reply at all
-    lines: tuple[str, ...]  # the text after "250-" / "250 " on each line
-    raw: bytes = b""  # exactly what was received, line endings included
-    problems: tuple[str, ...] = field(default_factory=tuple)
+    __slots__ = ("code", "lines", "problems", "raw")
+
+    def __init__(
+        self, code: int, lines: tuple[str, ...], raw: bytes = b"", problems: tuple[str, ...] = ()
+    ) -> None:
+        self.code = code  # 0 when the server sent something that is not a reply at all
+        self.lines = lines  # the text after "250-" / "250 " on each line
+        self.raw = raw  # exactly what was received, line endings included
+        self.problems = problems
 
     @property
     def enhanced(self) -> str | None:

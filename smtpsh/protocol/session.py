@@ -9,8 +9,8 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
+from smtpsh.protocol.record import Record
 from smtpsh.protocol.replies import Reply
 
 
@@ -74,13 +74,17 @@ EFFECTS: Mapping[tuple[str, int], str] = {
 }
 
 
-@dataclass(frozen=True)
-class Requirement:
+class Requirement(Record):
     """When a verb makes sense, and what a server typically answers otherwise."""
 
-    states: frozenset[State]
-    refusal: str  # what a typical server answers when the state is wrong
-    extension: str | None = None  # EHLO keyword that must be advertised
+    __slots__ = ("extension", "refusal", "states")
+
+    def __init__(
+        self, states: frozenset[State], refusal: str, extension: str | None = None
+    ) -> None:
+        self.states = states
+        self.refusal = refusal  # what a typical server answers when the state is wrong
+        self.extension = extension  # EHLO keyword that must be advertised
 
 
 _NEED_HELO = "503 5.5.1 send EHLO/HELO first"
@@ -124,27 +128,41 @@ _QUEUE_ID = re.compile(r"queued as ([A-Za-z0-9]+)|\bid[= ]([A-Za-z0-9-]+)", re.I
 _ADDRESS = re.compile(r"<([^>]*)>")
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(Record):
     """A command that will probably be refused, and why."""
 
-    reply: str
-    reason: str
+    __slots__ = ("reason", "reply")
+
+    def __init__(self, reply: str, reason: str) -> None:
+        self.reply = reply
+        self.reason = reason
 
 
-@dataclass
 class Session:
-    state: State = State.CONNECTING
-    tls: bool = False
-    authenticated: bool = False
-    esmtp: bool = False
-    server_name: str = ""
-    banner: Reply | None = None
-    extensions: dict[str, str] = field(default_factory=dict)  # EHLO keyword -> its arguments
-    mail_from: str | None = None
-    recipients: list[str] = field(default_factory=list)
-    queue_id: str | None = None
-    addresses_seen: list[str] = field(default_factory=list)  # for completion inside <...>
+    """What the client knows of the session; changed only by replies (see ``update``)."""
+
+    def __init__(
+        self,
+        state: State = State.CONNECTING,
+        *,
+        tls: bool = False,
+        authenticated: bool = False,
+        esmtp: bool = False,
+    ) -> None:
+        self.state = state
+        self.tls = tls
+        self.authenticated = authenticated
+        self.esmtp = esmtp
+        self.server_name = ""
+        self.banner: Reply | None = None
+        self.extensions: dict[str, str] = {}  # EHLO keyword -> its arguments
+        self.mail_from: str | None = None
+        self.recipients: list[str] = []
+        self.queue_id: str | None = None
+        self.addresses_seen: list[str] = []  # for completion inside <...>
+
+    def __repr__(self) -> str:
+        return f"Session({self.state.value}, tls={self.tls}, extensions={sorted(self.extensions)})"
 
     @property
     def next_step(self) -> str:
