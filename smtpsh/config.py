@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from smtpsh import state
 
 # Imported on first use (start-up time); None on Python 3.10, which has no tomllib.
 _TOMLLIB: Any = ...
@@ -42,19 +43,15 @@ def _tomllib() -> Any:
 
 
 def config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "smtpsh" / "config.toml"
+    return Path(state.config_file())
 
 
 def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return Path(base) / "smtpsh"
+    return Path(state.state_dir())
 
 
 def hosts_path() -> Path:
-    return state_dir() / "hosts"
+    return Path(state.hosts_file())
 
 
 # --- the schema, as data ---------------------------------------------------------------
@@ -487,49 +484,12 @@ def find_profile(config: Config, target: str) -> Profile:
     raise ConfigError(f"no profile @{name} in {where} (known: {known})")
 
 
-# --- the hosts file (read by the shell completions) ------------------------------------
+# --- the hosts file (read by the shell completions): smtpsh.state ----------------------
 
-_HOST_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,300}$")
-HOSTS_KEEP = 200  # the file is trimmed to this many distinct hosts
-
-
-def remember_host(target: str, path: Path | None = None) -> None:
-    """Append *target* (as typed: host, host:port, [v6]:port) to the hosts file, 0600.
-
-    Best effort: completion data is never worth an error message in the middle of a session.
-    """
-    if not _HOST_RE.match(target):
-        return
-    path = path or hosts_path()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as stream:
-            stream.write(target + "\n")
-        hosts = known_hosts(path)
-        if len(hosts) > HOSTS_KEEP:
-            # Keep the most recent distinct ones, oldest first, as they were appended.
-            tmp = path.with_name(path.name + ".tmp")
-            fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                stream.writelines(h + "\n" for h in reversed(hosts[:HOSTS_KEEP]))
-            os.replace(tmp, path)
-        os.chmod(path, 0o600)
-    except OSError:
-        pass
-
-
-def known_hosts(path: Path | None = None) -> list[str]:
-    """Distinct hosts from the hosts file, most recent first."""
-    try:
-        lines = (path or hosts_path()).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-    seen: dict[str, None] = {}
-    for line in reversed(lines):
-        if _HOST_RE.match(line):
-            seen.setdefault(line, None)
-    return list(seen)
+HOSTS_KEEP = state.HOSTS_KEEP
+remember_host = state.remember_host
+known_hosts = state.known_hosts
+host_recorder = state.host_recorder
 
 
 # compose_commands.LAST_SENDER, spelt out: importing /compose (prompt_toolkit, email) at
@@ -555,12 +515,3 @@ def record_file(directory: Path, host: str) -> Path:
     with contextlib.suppress(OSError):  # the recorder says why it cannot write there
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     return directory / f"{with_safe_chars}-{time.strftime('%Y%m%d-%H%M%S')}.smtpt"
-
-
-def host_recorder(target: str) -> Callable[[Any], Awaitable[None]]:
-    """An ``on_connect`` hook for the shell: remember *target* once the banner arrived."""
-
-    async def record(shell: Any) -> None:
-        remember_host(target)
-
-    return record

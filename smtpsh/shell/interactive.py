@@ -20,6 +20,7 @@ from prompt_toolkit.layout.processors import Processor, Transformation, Transfor
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.patch_stdout import patch_stdout
 
+from smtpsh import state
 from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.session import State
 from smtpsh.shell.app import Shell
@@ -27,14 +28,6 @@ from smtpsh.shell.completer import SmtpCompleter
 from smtpsh.shell.lexer import SmtpCommandLexer
 from smtpsh.shell.metacommands import load_features
 from smtpsh.shell.render import style
-
-
-def state_dir() -> Path:
-    """XDG state directory (history lives here, per the XDG base-directory spec)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return Path(base) / "smtpsh"
 
 
 def is_secret_line(line: str) -> bool:
@@ -205,7 +198,7 @@ def _toolbar(shell: Shell) -> FormattedText:
 
 async def run_interactive(shell: Shell) -> int:
     prompt: PromptSession[str] = PromptSession(
-        history=PrivateHistory(state_dir() / "history", shell),
+        history=PrivateHistory(Path(state.state_dir()) / "history", shell),
         auto_suggest=AutoSuggestFromHistory(),
         completer=SmtpCompleter(lambda: shell.session, lambda: shell.settings.helo),
         complete_while_typing=True,
