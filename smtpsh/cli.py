@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from smtpsh import __version__
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
-    from smtpsh.net.client import ClientOptions
+    import ssl
+    from typing import Any
+
+    from smtpsh.net.base import ClientOptions
     from smtpsh.shell.app import Shell, ShellSettings
     from smtpsh.shell.render import Printer
 
@@ -83,6 +87,33 @@ class _HelpFormatter(argparse.HelpFormatter):
         return "\n\n".join(blocks)
 
 
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil (and bz2, lzma) at each
+    start: argparse makes a help formatter for every option added, even when none is shown."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return columns or 80
+
+
+class _MainFormatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _terminal_columns() - 2 if width is None else width  # as argparse does
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class UsageError(Exception):
     pass
 
@@ -117,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         usage="smtpsh [options] HOST[:PORT] | @PROFILE | --sandbox | --mx DOMAIN | <sub-command>",
         description="An interactive SMTP shell: every reply parsed and explained.",
         epilog=EXAMPLES.format(subcommands=subcommands),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_MainFormatter,
         allow_abbrev=False,  # `--password` must be unknown, not "ambiguous"
     )
     parser.add_argument(
@@ -245,6 +276,14 @@ def _apply_config(
     parser: argparse.ArgumentParser, args_list: list[str], args: argparse.Namespace
 ) -> argparse.Namespace:
     """config.toml values become defaults (the command line still wins); @NAME a profile."""
+    import os
+
+    from smtpsh import state
+
+    at_profile = bool(args.target and args.target.startswith("@"))
+    if not at_profile and not os.path.exists(state.config_file()):
+        args.config = args.profile = None  # nothing to read: the config parser stays unloaded
+        return args
     from smtpsh import config
 
     cfg = config.load()
@@ -299,7 +338,24 @@ def _run_subcommand(name: str, rest: list[str]) -> int:
 def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOptions:
     import socket
 
-    from smtpsh.net.client import ClientOptions
+    from smtpsh.net.base import ClientOptions
+
+    implicit_tls = args.tls or port == 465
+    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(args.family or 0, 0)
+    options = ClientOptions(
+        host=host,
+        port=port,
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        implicit_tls=implicit_tls,
+        family=family,
+        extra={"verify": not args.no_verify},
+    )
+    tls_asked = implicit_tls or args.cafile or args.client_cert or args.client_key
+    if not tls_asked and not args.no_verify and not getattr(args, "starttls", False):
+        # The default context, made if STARTTLS is ever typed: ssl costs ~10 ms to import.
+        options.tls_factory = _default_context
+        return options
     from smtpsh.net.tls import TLSSettings, make_context
 
     settings = TLSSettings(
@@ -309,20 +365,16 @@ def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOpti
         client_key=args.client_key,
     )
     try:
-        context = make_context(settings)
+        options.ssl_context = make_context(settings)  # a bad file is a usage error now
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot load TLS files: {exc}") from None
-    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(args.family or 0, 0)
-    return ClientOptions(
-        host=host,
-        port=port,
-        timeout=args.timeout,
-        connect_timeout=args.connect_timeout,
-        implicit_tls=args.tls or port == 465,
-        ssl_context=context,
-        family=family,
-        extra={"verify": settings.verify},
-    )
+    return options
+
+
+def _default_context() -> ssl.SSLContext:
+    from smtpsh.net.tls import TLSSettings, make_context
+
+    return make_context(TLSSettings())
 
 
 def _run_session(args: argparse.Namespace) -> int:
@@ -360,17 +412,32 @@ def _run_session(args: argparse.Namespace) -> int:
             settings.observers.append(TranscriptRecorder.open(args.record))
         except RecordError as exc:
             raise UsageError(str(exc)) from None
-    shell = Shell(options, settings, printer)
+    tls_or_auth = any(getattr(args, name) for name in TLS_AUTH_OPTIONS)
+    # A plain piped session starts without an event loop (smtpsh.shell.app's module doc).
+    blocking = not (
+        interactive or args.sandbox or candidates or args.record or tls_or_auth
+        or options.implicit_tls
+    )
+    shell = Shell(options, settings, printer, blocking=blocking)
     shell.candidates = candidates
     shell.extra.update(dns_server=args.dns_server, dns_timeout=args.dns_timeout)
-    from smtpsh.shell.tls_commands import configure
+    if tls_or_auth:
+        from smtpsh.shell.tls_commands import configure
 
-    problem = configure(shell, args)
-    if problem:
-        raise UsageError(problem)
+        problem = configure(shell, args)
+        if problem:
+            raise UsageError(problem)
     if args.sandbox:
         return run_coroutine(_with_sandbox(shell, args))
+    if blocking:
+        from smtpsh.shell.app import run_piped_blocking
+
+        return run_piped_blocking(shell)
     return run_coroutine(_drive(shell))
+
+
+# The options tls_commands.configure reads: without them it has nothing to set.
+TLS_AUTH_OPTIONS = ("user", "password_file", "password_env", "insecure_auth", "starttls", "auth")
 
 
 async def _drive(shell: Shell) -> int:
@@ -395,7 +462,7 @@ async def _with_sandbox(shell: Shell, args: argparse.Namespace) -> int:
             shell.options.ssl_context = make_context(
                 TLSSettings(verify=not args.no_verify, cafile=str(sandbox.cafile))
             )
-        shell.client = shell._new_client()
+        shell.link = shell._new_client()
         for line in sandbox.welcome_text().splitlines():
             shell.say(line)
         if shell.settings.interactive:
@@ -427,9 +494,15 @@ def _configure_shell(
     args: argparse.Namespace, settings: ShellSettings, printer: Printer, host: str
 ) -> None:
     """What config.toml sets beyond option defaults: theme, keys, sender, hosts, record_dir."""
+    if getattr(args, "config", None) is None:  # no config file: the defaults, and the hosts
+        if args.target and not args.sandbox:
+            from smtpsh import state
+
+            settings.on_connect.insert(0, state.host_recorder(args.target))
+        return
     from smtpsh import config
 
-    cfg: config.Config = getattr(args, "config", None) or config.Config()
+    cfg: config.Config = args.config
     profile: config.Profile | None = getattr(args, "profile", None)
     printer.theme, settings.keys = cfg.theme, cfg.keys
     sender = config.envelope_sender(cfg, profile)

@@ -9,7 +9,6 @@ challenge reveals. report.py turns the result into findings, text and JSON.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import ssl
 import sys
@@ -189,8 +188,8 @@ class Prober:
         except ConnectError as exc:
             if not (self.target.options.implicit_tls and self.verify and "TLS" in str(exc)):
                 raise
-            options = dataclasses.replace(
-                self.target.options, ssl_context=make_context(TLSSettings(verify=False))
+            options = self.target.options.replace(
+                ssl_context=make_context(TLSSettings(verify=False))
             )
             self.target = Target(options, self.target.helo, self.target.starttls)
             client = await self._connect()
@@ -322,7 +321,7 @@ class Prober:
                 return
             # Offered only before TLS: ask on a fresh plain connection.
             await hang_up(client)
-            plain = dataclasses.replace(self.target.options, implicit_tls=False)
+            plain = self.target.options.replace(implicit_tls=False)
             client = SMTPClient(plain)
             await greet(client, self.target.helo)
             try:
@@ -355,7 +354,7 @@ class Prober:
         tls = self.report.tls
         if tls.required and tls.works:
             # Where TLS is required, relaying is only tested meaningfully inside TLS.
-            options = dataclasses.replace(target.options, ssl_context=self._tls_context)
+            options = target.options.replace(ssl_context=self._tls_context)
             target = Target(options, target.helo, starttls=True)
         runner = RelayRunner(target, self.relay_config)
         try:

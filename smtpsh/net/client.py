@@ -11,10 +11,22 @@ import contextlib
 import dataclasses
 import socket
 import ssl
-import sys
 from collections.abc import AsyncIterable, Iterable, Sequence
-from dataclasses import dataclass, field
 
+from smtpsh.net.base import (
+    CLOSED_BY_SMTPSH,
+    SILENT_BANNER_HINT_AFTER,
+    ClientBase,
+    ClientObserver,
+    ClientOptions,
+    ConnectError,
+    ConnectionClosedError,
+    ReplyTimeout,
+    describe_loss,
+    format_address,
+    silent_banner_hint,
+    timeout_for,
+)
 from smtpsh.net.certinfo import (
     CertificateInfo,
     TLSInfo,
@@ -23,120 +35,28 @@ from smtpsh.net.certinfo import (
     session_info,
     summary_lines,
 )
-from smtpsh.protocol.codes import reply_timeout
-from smtpsh.protocol.connection import (
-    NEED_DATA,
-    ClientConnection,
-    Command,
-    ReplyEvent,
-    verb_of,
-)
+from smtpsh.protocol.connection import NEED_DATA, Command, ReplyEvent, verb_of
 from smtpsh.protocol.encoding import Checked, encode_command, text_to_wire, visible
 from smtpsh.protocol.errors import LocalProtocolError, RemoteProtocolError, SmtpshError
 from smtpsh.protocol.replies import Reply
-from smtpsh.protocol.session import BANNER, END_OF_DATA, Session, State
+from smtpsh.protocol.session import BANNER, State
+
+# Re-exported: most of smtpsh imports these from here.
+__all__ = [
+    "CLOSED_BY_SMTPSH",
+    "ClientObserver",
+    "ClientOptions",
+    "ConnectError",
+    "ConnectionClosedError",
+    "ReplyTimeout",
+    "SMTPClient",
+    "describe_loss",
+    "format_address",
+    "timeout_for",
+]
 
 # A piece of message with check_piece's proof (None: encode it as usual).
 CheckedPiece = tuple[bytes, Checked | None]
-
-
-class ConnectError(SmtpshError):
-    """The connection could not be opened (one line says why)."""
-
-
-class _Told(SmtpshError):
-    """An error that may already have been told to the observers (``told``)."""
-
-    def __init__(self, message: str, *, told: bool = False) -> None:
-        super().__init__(message)
-        self.told = told  # the observers have shown it: front-ends need not say it again
-
-
-class ConnectionClosedError(_Told):
-    """The server closed the connection (or we did) while a reply was awaited."""
-
-
-class ReplyTimeout(_Told):
-    """No reply within the timeout; the connection is closed as RFC 5321 §4.5.3.2 advises."""
-
-
-class ClientObserver:
-    """Receives everything that happens on a connection; override what you need."""
-
-    def on_connected(self, client: SMTPClient) -> None: ...
-
-    def on_sent(self, client: SMTPClient, text: str, kind: str) -> None:
-        """A line left us. ``text`` is display-safe (secrets masked); kind: command/data/raw."""
-
-    def on_body(self, client: SMTPClient, wire: bytes, kind: str) -> None:
-        """Message bytes exactly as they left us; kind "data" (CRLF, dot-stuffed, the final
-        '.' included) or "bdat" (one chunk). Sent whether or not on_sent shows them: for
-        observers that keep the message itself, like the transcript recorder."""
-
-    def on_reply(self, client: SMTPClient, event: ReplyEvent) -> None: ...
-
-    def on_meta(self, client: SMTPClient, text: str, level: str = "info") -> None:
-        """Something worth telling that is not a line of the dialogue (TLS, close, timeout)."""
-
-    def on_closed(self, client: SMTPClient, reason: str) -> None: ...
-
-
-@dataclass
-class ClientOptions:
-    host: str
-    port: int = 25
-    timeout: float | None = None  # overrides every reply timeout when set
-    connect_timeout: float = 30.0
-    implicit_tls: bool = False
-    ssl_context: ssl.SSLContext | None = None
-    server_hostname: str | None = None  # SNI and the name the certificate must carry
-    source_address: tuple[str, int] | None = None
-    family: int = 0  # socket.AF_INET / AF_INET6 for -4 / -6; 0 = either
-    extra: dict[str, object] = field(default_factory=dict)
-
-
-def timeout_for(verb: str, override: float | None) -> float:
-    """How long to wait for the reply to ``verb`` (RFC 5321 §4.5.3.2 unless overridden)."""
-    if override is not None:
-        return override
-    return float(reply_timeout({BANNER: "greeting", END_OF_DATA: "data-end"}.get(verb, verb)))
-
-
-# A server that says nothing this long after the connect may be waiting for a TLS handshake.
-SILENT_BANNER_HINT_AFTER = 5.0
-
-
-CLOSED_BY_SMTPSH = "smtpsh closed the connection"
-
-# How the socket said the connection ended, in words (no errno soup for the user).
-LOSS_REASONS: dict[type[OSError], str] = {
-    ConnectionResetError: "the server reset the connection (TCP RST)",
-    BrokenPipeError: "the connection broke while smtpsh was writing",
-    TimeoutError: "the connection timed out (the network stopped answering)",
-}
-
-
-def describe_loss(exc: Exception | None, unfinished: bytes = b"") -> str:
-    """One line for a connection that ended under us; ``unfinished``: a reply cut short."""
-    if exc is None:
-        reason = "the server closed the connection"
-    elif isinstance(exc, ssl.SSLError):  # e.g. a TLS 1.3 alert after the handshake
-        reason = f"connection lost: {describe_tls_error(exc, '', implicit=False)}"
-    else:
-        reason = next(
-            (text for kind, text in LOSS_REASONS.items() if isinstance(exc, kind)),
-            f"connection lost: {exc}",
-        )
-    if unfinished:
-        reason += (
-            f" in the middle of a reply ({len(unfinished)} bytes never finished:"
-            f" {unfinished[:40]!r})"
-        )
-    return reason
-
-
-def format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class _WireProtocol(asyncio.Protocol):
@@ -171,44 +91,33 @@ class _WireProtocol(asyncio.Protocol):
         await self._writable.wait()
 
 
-class SMTPClient:
+class SMTPClient(ClientBase):
+    """The asyncio transport: the interactive shell, TLS and every feature run on it."""
+
     def __init__(self, options: ClientOptions, observers: Sequence[ClientObserver] = ()) -> None:
-        self.options = options
-        self.observers: list[ClientObserver] = list(observers)
-        self.conn = ClientConnection()
+        super().__init__(options, observers)
         self._transport: asyncio.Transport | None = None
         self._protocol: _WireProtocol | None = None
         self._events: asyncio.Queue[ReplyEvent | BaseException] = asyncio.Queue()
         self._abandoned = 0  # replies we stopped waiting for (Ctrl-C): shown, not returned
         self._starttls_pending = False
         self.injected: bytes = b""  # bytes that arrived after a STARTTLS 220, discarded
-        self.peer: tuple[str, int] | None = None
-        self.close_reason: str | None = None
         self._implicit: tuple[ssl.SSLContext, str] | None = None  # implicit TLS: context, name
-        self.quit_sent = False  # a QUIT left us: a close after it is the normal end
         self._closed_by_us = False  # close() was called: the end is not news to the user
         self.tls_info: TLSInfo | None = None  # the live TLS session (implicit or STARTTLS)
         self.failed_tls: TLSInfo | None = None  # a certificate that failed verification
         self.diagnose_tls = True  # on a failed verification, fetch the certificate to explain
-        self.helo_name = "smtpsh.localdomain"  # the last EHLO/HELO argument sent
         self._starttls_context: ssl.SSLContext | None = None  # for this STARTTLS only
         self._starttls_name: str | None = None
         self._background: asyncio.Future[None] | None = None
         self._handshaking = False
+        self._adopting = False  # take_over: the connection is not new to the observers
 
     # --- state -------------------------------------------------------------------------
 
     @property
-    def session(self) -> Session:
-        return self.conn.session
-
-    @property
     def connected(self) -> bool:
         return self._transport is not None and not self._transport.is_closing()
-
-    @property
-    def address(self) -> str:
-        return format_address(self.options.host, self.options.port)
 
     @property
     def ssl_object(self) -> ssl.SSLObject | None:
@@ -217,17 +126,21 @@ class SMTPClient:
         obj = self._transport.get_extra_info("ssl_object")
         return obj if isinstance(obj, ssl.SSLObject) else None
 
-    def _tell(self, method: str, *args: object) -> None:
-        for observer in self.observers:
-            try:
-                getattr(observer, method)(self, *args)
-            except Exception as exc:
-                # One broken observer (a full disk, a bug) must not break the connection
-                # or keep the others from seeing the dialogue.
-                print(
-                    f"smtpsh: internal error in {type(observer).__name__}.{method}: {exc!r}",
-                    file=sys.stderr,
-                )
+    async def take_over(self, previous: ClientBase, sock: socket.socket | None) -> None:
+        """Carry on a plain-text session that another transport opened (a piped run started
+        on BlockingClient): same socket, same protocol state, nothing re-sent. ``sock``
+        None: the connection has ended; only what is known of it carries over."""
+        self.conn = previous.conn
+        self.peer, self.quit_sent = previous.peer, previous.quit_sent
+        self.helo_name, self.close_reason = previous.helo_name, previous.close_reason
+        if sock is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._adopting = True
+        try:
+            await loop.create_connection(lambda: _WireProtocol(self), sock=sock)
+        finally:
+            self._adopting = False
 
     # --- opening and closing -----------------------------------------------------------
 
@@ -278,6 +191,8 @@ class SMTPClient:
     def _on_made(self, transport: asyncio.Transport, protocol: _WireProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        if self._adopting:
+            return
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if peer else None
         self.close_reason = None
@@ -294,13 +209,7 @@ class SMTPClient:
             if plain and total > SILENT_BANNER_HINT_AFTER:
                 done, _ = await asyncio.wait({waiter}, timeout=SILENT_BANNER_HINT_AFTER)
                 if not done:
-                    self._tell(
-                        "on_meta",
-                        f"no banner after {SILENT_BANNER_HINT_AFTER:g} s: if this port expects"
-                        " TLS from the first byte (like 465), reconnect with --tls; still"
-                        " waiting (Ctrl-C stops)",
-                        "warning",
-                    )
+                    self._tell("on_meta", silent_banner_hint(SILENT_BANNER_HINT_AFTER), "warning")
             event = await waiter
         finally:
             waiter.cancel()
@@ -389,15 +298,9 @@ class SMTPClient:
 
     async def send_line(self, line: str, *, raw: bool = False) -> Command:
         """Send one command line without waiting for its reply (PIPELINING uses this)."""
-        wire = self.conn.send_command(line, raw=raw)
-        command = self.conn.pending[-1]
+        command, wire = self._queue_command(line, raw=raw)
         if command.verb == "STARTTLS":
             self._starttls_pending = True
-        elif command.verb == "QUIT":
-            self.quit_sent = True
-        elif command.verb in ("EHLO", "HELO") and len(line.split()) > 1:
-            self.helo_name = line.split()[1]
-        self._tell("on_sent", command.display, "raw" if raw else "command")
         await self._write(wire)
         return command
 
@@ -616,8 +519,7 @@ class SMTPClient:
         """
         if not self.diagnose_tls:
             return None
-        look = dataclasses.replace(
-            self.options,
+        look = self.options.replace(
             ssl_context=unverified_context(),
             implicit_tls=implicit,
             timeout=min(self.options.timeout or 5.0, 5.0),

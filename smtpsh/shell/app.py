@@ -2,26 +2,28 @@
 
 ``run_interactive`` drives it from a prompt_toolkit prompt; ``run_piped`` from standard
 input, like nc. Both go through ``Shell.handle_line``, so a script behaves as a person would.
+
+A piped run starts without asyncio: plain SMTP lines go through a BlockingClient and the
+coroutines are driven by ``drive``. The first line that needs more (a shell command,
+STARTTLS, BDAT) hands the live connection to an SMTPClient on an event loop. Nothing here
+imports asyncio, dataclasses or typing at start-up for that reason (bench/bench_session.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
-import signal
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from smtpsh.net.client import (
+from smtpsh.net.base import (
+    ClientBase,
     ClientObserver,
     ClientOptions,
     ConnectError,
     ConnectionClosedError,
     ReplyTimeout,
-    SMTPClient,
 )
 from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.encoding import command_warnings, text_line_warnings
@@ -31,21 +33,33 @@ from smtpsh.protocol.session import Session, State
 from smtpsh.shell import metacommands
 from smtpsh.shell.render import Printer, Renderer
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    from typing import IO, Any, TypeVar
+
+    from smtpsh.net.client import SMTPClient
     from smtpsh.sandbox import Sandbox
 
-T = TypeVar("T")
+    T = TypeVar("T")
 
 
-@dataclass
 class ShellSettings:
-    helo: str = "smtpsh.localdomain"
-    annotate: bool = True
-    interactive: bool = True
-    keys: str = "emacs"  # line editing: "emacs" or "vi" (config.toml `keys`)
-    observers: list[ClientObserver] = field(default_factory=list)  # e.g. a transcript recorder
-    # Run after each successful connect, in order (e.g. --starttls: EHLO, STARTTLS, EHLO).
-    on_connect: list[Callable[[Shell], Awaitable[None]]] = field(default_factory=list)
+    def __init__(
+        self,
+        helo: str = "smtpsh.localdomain",
+        annotate: bool = True,
+        interactive: bool = True,
+        keys: str = "emacs",
+        observers: list[ClientObserver] | None = None,
+        on_connect: list[Callable[[Shell], Awaitable[None]]] | None = None,
+    ) -> None:
+        self.helo = helo
+        self.annotate = annotate
+        self.interactive = interactive
+        self.keys = keys  # line editing: "emacs" or "vi" (config.toml `keys`)
+        self.observers = observers or []  # e.g. a transcript recorder
+        # Run after each successful connect, in order (e.g. --starttls: EHLO, STARTTLS, EHLO).
+        self.on_connect = on_connect or []
 
 
 class Shell:
@@ -56,18 +70,21 @@ class Shell:
         printer: Printer,
         *,
         sandbox: Sandbox | None = None,
+        blocking: bool = False,
     ) -> None:
         self.options = options
         self.settings = settings
         self.printer = printer
         self.sandbox = sandbox
+        # A piped run that has not needed the event loop yet: BlockingClient (see module doc).
+        self.blocking = blocking
         self.renderer = Renderer(
             printer,
             annotate_on=settings.annotate,
             echo_sent=not settings.interactive,
             on_change=self._redraw,
         )
-        self.client = self._new_client()
+        self.link: ClientBase = self._new_client()  # the live transport, either kind
         self.done = False
         self.exit_code = 0
         self.raw_mode = False
@@ -84,8 +101,21 @@ class Shell:
     # --- helpers for meta-commands -----------------------------------------------------
 
     @property
+    def client(self) -> SMTPClient:
+        """The asyncio client, which features use; not available while ``blocking``."""
+        from smtpsh.net.client import SMTPClient
+
+        if not isinstance(self.link, SMTPClient):
+            raise RuntimeError("the shell still runs on the blocking transport")
+        return self.link
+
+    @client.setter
+    def client(self, client: SMTPClient) -> None:
+        self.link = client
+
+    @property
     def session(self) -> Session:
-        return self.client.conn.session
+        return self.link.conn.session
 
     def say(self, text: str, style: str = "") -> None:
         self.printer.line(text, style)
@@ -103,9 +133,29 @@ class Shell:
         if self._on_redraw is not None:
             self._on_redraw()
 
-    def _new_client(self) -> SMTPClient:
+    def _new_client(self) -> ClientBase:
         # The recorder before the renderer: a line is in the transcript before it is on screen.
-        return SMTPClient(self.options, [*self.settings.observers, self.renderer])
+        observers = [*self.settings.observers, self.renderer]
+        if self.blocking:
+            from smtpsh.net.blocking import BlockingClient
+
+            return BlockingClient(self.options, observers)
+        from smtpsh.net.client import SMTPClient
+
+        return SMTPClient(self.options, observers)
+
+    async def leave_blocking(self) -> None:
+        """Carry the session over to an SMTPClient, for good: same socket, same state."""
+        if not self.blocking:
+            return
+        from smtpsh.net.blocking import BlockingClient
+
+        previous = self.link
+        assert isinstance(previous, BlockingClient)
+        previous.settle()  # a close the server announced (421) is told before what follows
+        self.blocking = False
+        self.link = self._new_client()
+        await self.client.take_over(previous, previous.detach() if previous.connected else None)
 
     # --- connection --------------------------------------------------------------------
 
@@ -116,7 +166,7 @@ class Shell:
         for i, (name, address) in enumerate(self.candidates):
             self.options.host = address
             self.options.server_hostname = name  # SNI and certificate checks use the MX name
-            self.client = self._new_client()
+            self.link = self._new_client()
             self.info(f"trying MX {name} ({address})")
             if await self._connect_once():
                 self.info(f"connected to {name} ({address})")
@@ -129,7 +179,7 @@ class Shell:
     async def _connect_once(self) -> bool:
         """Open the connection and show the banner; False (with one line said) on failure."""
         try:
-            await self.guard(self.client.open())
+            await self.guard(self.link.open())
             for hook in self.settings.on_connect:
                 await hook(self)
         except (ConnectError, ConnectionClosedError, ReplyTimeout) as exc:
@@ -141,28 +191,28 @@ class Shell:
             self.error(str(exc))
             self.exit_code = 1
             return False
-        if self.settings.on_connect and not self.client.connected:
+        if self.settings.on_connect and not self.link.connected:
             self.exit_code = 1  # a hook closed it (e.g. --starttls refused: fail closed)
             return False
         return True
 
     async def reconnect(self) -> bool:
-        await self.client.close()
-        self.client = self._new_client()
-        self.info(f"reconnecting to {self.client.address}")
+        await self.link.close()
+        self.link = self._new_client()
+        self.info(f"reconnecting to {self.link.address}")
         self.exit_code = 0
         return await self.connect()
 
     async def quit(self) -> None:
         """QUIT politely (if the session is open), then leave."""
-        if self.client.connected and self.session.state is not State.CLOSED:
+        if self.link.connected and self.session.state is not State.CLOSED:
             if self.session.state is State.DATA:
                 self.warn("leaving in the middle of DATA: the message is abandoned")
-                await self.client.close()
+                await self.link.close()
             else:
                 with contextlib.suppress(SmtpshError):
-                    await self.guard(self.client.command("QUIT", timeout=5))
-        await self.client.close()
+                    await self.guard(self.link.command("QUIT", timeout=5))
+        await self.link.close()
         self.done = True
 
     # --- dispatch ----------------------------------------------------------------------
@@ -175,7 +225,7 @@ class Shell:
                     return
             if self._skipping_body:
                 self._skipping_body = line != "."
-            elif self.client.conn.in_data:
+            elif self.link.conn.in_data:
                 await self._data_line(line)
             elif line.startswith("/"):
                 await self._meta(line)
@@ -202,7 +252,7 @@ class Shell:
 
     def warn_before_sending(self, line: str) -> None:
         """Say if a server will probably refuse the line (it is sent anyway)."""
-        if not self.raw_mode and not self.client.conn.in_auth:
+        if not self.raw_mode and not self.link.conn.in_auth:
             for warning in command_warnings(line):
                 self.warn(warning)
             prediction = self.session.predict(verb_of(line))
@@ -215,12 +265,12 @@ class Shell:
 
     async def send_command(self, line: str) -> Reply | None:
         """Send a command as typed; warn first if the server will probably refuse it."""
-        if not self.client.connected:
+        if not self.link.connected:
             self.error("not connected: /reconnect opens a new session")
             return None
         self.warn_before_sending(line)
-        reply = await self.guard(self.client.command(line, raw=self.raw_mode))
-        if reply.code == 354 and self.client.conn.in_data:
+        reply = await self.guard(self.link.command(line, raw=self.raw_mode))
+        if reply.code == 354 and self.link.conn.in_data:
             self.info("DATA mode: type the message; a line with a single '.' ends it")
         elif verb_of(line) == "DATA" and not self.settings.interactive:
             # A script's message lines must not run as commands when DATA was refused.
@@ -230,18 +280,21 @@ class Shell:
 
     async def _data_line(self, line: str) -> None:
         if line == ".":
-            reply = await self.guard(self.client.end_data())
+            reply = await self.guard(self.link.end_data())
             if reply.klass == 2 and self.session.queue_id:
                 self.info(f"message accepted, queue id {self.session.queue_id}")
         else:
             for warning in text_line_warnings(line):
                 self.warn(warning)
-            await self.client.send_data_line(line, long_lines=True)
+            await self.link.send_data_line(line, long_lines=True)
 
     async def guard(self, awaitable: Awaitable[T]) -> T:
         """Await, letting Ctrl-C cancel just this operation (the shell goes on)."""
         if not self.settings.interactive:
             return await awaitable
+        import asyncio
+        import signal
+
         loop = asyncio.get_running_loop()
         task: asyncio.Task[T] = asyncio.ensure_future(awaitable)
         try:
@@ -263,37 +316,165 @@ class Shell:
 # --- front-ends ----------------------------------------------------------------------
 
 
-async def run_piped(shell: Shell, stream: IO[str] | None = None) -> int:
-    """Read lines from stdin, send each, wait for its reply; QUIT at the end of input."""
-    stream = stream or sys.stdin
+def needs_event_loop(shell: Shell, line: str) -> bool:
+    """Whether a piped line must leave the blocking transport: shell commands and the
+    verbs a feature takes over (their code runs on asyncio), STARTTLS (a TLS handshake)."""
+    if shell.line_hooks or shell.collecting is not None:
+        return True
+    if shell._skipping_body or shell.link.conn.in_data:
+        return False
+    verb = verb_of(line)
+    return (
+        line.startswith("/")
+        or (line.startswith("help ") and bool(line.split()[1:]))
+        or verb == "STARTTLS"
+        or verb in metacommands.HOOKED_VERBS
+    )
+
+
+class LineReader:
+    """Lines of a script, read from a file descriptor unbuffered by Python, so that
+    select() can wait for the script and the server at once (a 421 shown as it comes)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buffer = b""
+        self._eof = False
+
+    def ready(self) -> bool:
+        """A whole line (or the end) can be read without waiting."""
+        return b"\n" in self._buffer or self._eof
+
+    def fill(self) -> None:
+        """One read from the descriptor (blocks if nothing is there)."""
+        chunk = os.read(self.fd, 65536)
+        self._buffer += chunk
+        self._eof = not chunk
+
+    def readline(self) -> str:
+        """Like TextIOWrapper.readline with errors="surrogateescape" ("" at the end)."""
+        while not self.ready():
+            self.fill()
+        line, newline, self._buffer = self._buffer.partition(b"\n")
+        if not newline:
+            self._buffer = b""
+        return (line + newline).decode("utf-8", "surrogateescape")
+
+
+def _next_line(shell: Shell, reader: LineReader) -> str:
+    """The script's next line; meanwhile, what the server says unasked is shown at once."""
+    import select
+
+    from smtpsh.net.blocking import BlockingClient
+
+    client = shell.link
+    assert isinstance(client, BlockingClient)
+    while not reader.ready():
+        sock = client.sock
+        readable = select.select([reader.fd] + ([sock] if sock is not None else []), [], [])[0]
+        if sock is not None and sock in readable:
+            client.poll()
+        if reader.fd in readable:
+            reader.fill()
+    return reader.readline()
+
+
+def drive(coroutine: Coroutine[object, object, T]) -> T:
+    """Run a coroutine that never suspends (the blocking transport's), without a loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coroutine.close()
+    raise RuntimeError("a coroutine suspended on the blocking transport")
+
+
+def _piped_streams(stream: IO[str]) -> None:
     for std, errors in ((stream, "surrogateescape"), (sys.stdout, "backslashreplace")):
         # A script may hold bytes that are not UTF-8 (whatever the locale): they go to the
         # server as they were, and are shown escaped, instead of ending the run.
         if isinstance(std, io.TextIOWrapper):
             std.reconfigure(errors=errors)
-    if not await shell.connect():
+
+
+def run_piped_blocking(shell: Shell) -> int:
+    """A piped run on standard input, started without asyncio (see the module doc)."""
+    _piped_streams(sys.stdin)
+    reader = LineReader(sys.stdin.fileno())
+    if not drive(shell.connect()):
         return 1
-    loop = asyncio.get_running_loop()
     while not shell.done:
-        line = await loop.run_in_executor(None, stream.readline)
+        line = _next_line(shell, reader)
         if not line:
             break
         line = line.rstrip("\n").removesuffix("\r")
-        if not line and not shell.client.conn.in_data and shell.collecting is None:
+        if not line and not shell.link.conn.in_data:
             continue
-        if shell.session.state is State.CLOSED and not line.startswith("/"):
-            shell.error(f"not sent (connection closed): {line}")
-            shell.exit_code = 1
+        if needs_event_loop(shell, line):
+            return run_coroutine(_carry_on(shell, reader, line))
+        if not _take_line(shell, line):
             break
-        await shell.handle_line(line)
+        drive(shell.handle_line(line))
+    return drive(_finish_piped(shell))
+
+
+async def _carry_on(shell: Shell, reader: LineReader, line: str) -> int:
+    await shell.leave_blocking()
+    return await run_piped(shell, reader, first=line)
+
+
+def _take_line(shell: Shell, line: str) -> bool:
+    """Whether the run goes on with ``line``: not once the connection is closed."""
+    if shell.session.state is State.CLOSED and not line.startswith("/"):
+        shell.link.settle()
+        shell.error(f"not sent (connection closed): {line}")
+        shell.exit_code = 1
+        return False
+    return True
+
+
+async def _finish_piped(shell: Shell) -> int:
     if not shell.done:
         await shell.quit()
-    if not shell.client.quit_sent:
+    if not shell.link.quit_sent:
         shell.exit_code = 1  # the session did not end with our QUIT: say so to scripts
     return shell.exit_code
 
 
+async def run_piped(
+    shell: Shell, stream: IO[str] | LineReader | None = None, *, first: str | None = None
+) -> int:
+    """Read lines from stdin, send each, wait for its reply; QUIT at the end of input.
+    ``first``: a line already read (the run began on the blocking transport)."""
+    import asyncio
+
+    stream = stream or sys.stdin
+    if first is None:
+        if not isinstance(stream, LineReader):
+            _piped_streams(stream)
+        if not await shell.connect():
+            return 1
+    loop = asyncio.get_running_loop()
+    while not shell.done:
+        if first is not None:
+            line, first = first, None
+        else:
+            line = await loop.run_in_executor(None, stream.readline)
+            if not line:
+                break
+            line = line.rstrip("\n").removesuffix("\r")
+        if not line and not shell.link.conn.in_data and shell.collecting is None:
+            continue
+        if not _take_line(shell, line):
+            break
+        await shell.handle_line(line)
+    return await _finish_piped(shell)
+
+
 def run_coroutine(main: Coroutine[Any, Any, int]) -> int:
+    import asyncio
+
     try:
         return asyncio.run(main)
     except KeyboardInterrupt:

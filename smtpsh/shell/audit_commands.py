@@ -5,7 +5,6 @@ The probe uses its own connections, so the session in the shell is left as it is
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import TYPE_CHECKING
 
@@ -35,7 +34,7 @@ async def _probe(shell: Shell, args: str) -> None:
         shell.error(f"unknown option {unknown[0]}; usage: /probe [--no-relay] [--json]")
         return
     # Footprinting gives up on silence sooner than a session's RFC 5321 timeouts.
-    options = dataclasses.replace(shell.options, timeout=shell.options.timeout or DEFAULT_TIMEOUT)
+    options = shell.options.replace(timeout=shell.options.timeout or DEFAULT_TIMEOUT)
     prober = Prober(
         Target(options, shell.settings.helo, starttls=False),
         relay="--no-relay" not in words,

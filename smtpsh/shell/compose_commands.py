@@ -35,7 +35,8 @@ from smtpsh.compose.raw import ESCAPE_HELP, decode_escapes, show_bytes
 from smtpsh.compose.scan import CHUNK
 from smtpsh.compose.send import Transfer, ensure_ready, transmit
 from smtpsh.compose.typed_bdat import ABORT, TypedChunk, parse_bdat
-from smtpsh.net.client import ClientObserver, SMTPClient
+from smtpsh.net.base import ClientBase
+from smtpsh.net.client import ClientObserver
 from smtpsh.protocol.connection import ReplyEvent
 from smtpsh.shell.app import Shell
 from smtpsh.shell.metacommands import HELP_NOTES, VERB_NOTES, meta, verb_hook
@@ -447,7 +448,7 @@ class _ReplyWatch(ClientObserver):
     def __init__(self) -> None:
         self.seen = asyncio.Event()
 
-    def on_reply(self, client: SMTPClient, event: ReplyEvent) -> None:
+    def on_reply(self, client: ClientBase, event: ReplyEvent) -> None:
         self.seen.set()
 
 

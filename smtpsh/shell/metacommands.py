@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from smtpsh.protocol.commands import COMMANDS, lookup
+from smtpsh.protocol.record import Record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
     from smtpsh.shell.app import Shell
 
 Handler = Callable[["Shell", str], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class MetaCommand:
-    name: str  # "/help"
-    usage: str  # "/help [VERB]"
-    summary: str
-    handler: Handler
-    group: str = "session"
+class MetaCommand(Record):
+    __slots__ = ("group", "handler", "name", "summary", "usage")
+
+    def __init__(
+        self, name: str, usage: str, summary: str, handler: Handler, group: str = "session"
+    ) -> None:
+        self.name = name  # "/help"
+        self.usage = usage  # "/help [VERB]"
+        self.summary = summary
+        self.handler = handler
+        self.group = group
 
 
 META: dict[str, MetaCommand] = {}
@@ -109,6 +112,8 @@ def find(word: str) -> MetaCommand | None:
 
 def verb_help(word: str, advertised: dict[str, str]) -> list[str]:
     """`help VERB`: syntax, meaning, RFC, example — from the command table."""
+    from smtpsh.protocol.commands import COMMANDS, lookup
+
     load_features()  # features add notes (VERB_NOTES)
     info = lookup(word)
     if info is None:

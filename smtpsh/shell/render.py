@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from smtpsh.net.client import ClientObserver, SMTPClient
+from smtpsh.net.base import ClientBase, ClientObserver
 from smtpsh.protocol.codes import annotate
 from smtpsh.protocol.connection import ReplyEvent, decode_challenge
 from smtpsh.protocol.encoding import escape_controls
@@ -194,11 +194,11 @@ class Renderer(ClientObserver):
         self.on_change = on_change  # e.g. redraw the prompt when the session closes
         self.last_reply: Reply | None = None
 
-    def on_sent(self, client: SMTPClient, text: str, kind: str) -> None:
+    def on_sent(self, client: ClientBase, text: str, kind: str) -> None:
         if self.echo_sent:
             self.printer.emit([("class:sent", SENT_PREFIX + text)])
 
-    def on_reply(self, client: SMTPClient, event: ReplyEvent) -> None:
+    def on_reply(self, client: ClientBase, event: ReplyEvent) -> None:
         self.last_reply = event.reply
         self.printer.emit(
             reply_fragments(event.reply, annotate_on=self.annotate_on, prefix=self.prefix)
@@ -207,10 +207,10 @@ class Renderer(ClientObserver):
             self.meta("the server sent this without being asked", "warning")
         self._changed()
 
-    def on_meta(self, client: SMTPClient, text: str, level: str = "info") -> None:
+    def on_meta(self, client: ClientBase, text: str, level: str = "info") -> None:
         self.meta(text, level)
 
-    def on_closed(self, client: SMTPClient, reason: str) -> None:
+    def on_closed(self, client: ClientBase, reason: str) -> None:
         self.meta(f"{reason}. /reconnect opens a new session.", "warning")
         self._changed()
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from smtpsh.net.client import ClientObserver, SMTPClient
+from smtpsh.net.base import ClientBase, ClientObserver
 from smtpsh.protocol.connection import ReplyEvent
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.session import BANNER, State
@@ -124,7 +124,7 @@ class TranscriptRecorder(ClientObserver):
         self._last = now
         return f"+{ms}".ljust(TIME_WIDTH) + " "
 
-    def _emit(self, client: SMTPClient, prefix: str, lines: list[str]) -> None:
+    def _emit(self, client: ClientBase, prefix: str, lines: list[str]) -> None:
         """Write ``lines`` with one prefix; the first carries the time since the last line."""
         if self._fd is None or not lines:
             return
@@ -138,7 +138,7 @@ class TranscriptRecorder(ClientObserver):
         except OSError as exc:
             self._fail(client, exc)
 
-    def _fail(self, client: SMTPClient, exc: OSError) -> None:
+    def _fail(self, client: ClientBase, exc: OSError) -> None:
         self.failure = f"cannot write to {self.path} ({exc.strerror or exc})"
         fd, self._fd = self._fd, None
         if fd is not None:
@@ -149,10 +149,10 @@ class TranscriptRecorder(ClientObserver):
             if observer is not self:
                 observer.on_meta(client, message, "error")
 
-    def _meta(self, client: SMTPClient, keyword: str, value: str) -> None:
+    def _meta(self, client: ClientBase, keyword: str, value: str) -> None:
         self._emit(client, META_PREFIX, [f"{keyword} {value}".rstrip()])
 
-    def _tls_line(self, client: SMTPClient) -> str | None:
+    def _tls_line(self, client: ClientBase) -> str | None:
         """'tls TLSv1.3 TLS_AES_256_GCM_SHA384' the first time TLS is seen on ``client``."""
         ssl_object = client.ssl_object
         if ssl_object is None or id(client) in self._tls_seen:
@@ -161,12 +161,12 @@ class TranscriptRecorder(ClientObserver):
         cipher = ssl_object.cipher()
         return f"tls {ssl_object.version() or '?'} {cipher[0] if cipher else '?'}"
 
-    def _record_tls(self, client: SMTPClient) -> None:
+    def _record_tls(self, client: ClientBase) -> None:
         line = self._tls_line(client)
         if line:
             self._emit(client, META_PREFIX, [line])
 
-    def join(self, client: SMTPClient) -> None:
+    def join(self, client: ClientBase) -> None:
         """Start on a connection already open (/record in a live session)."""
         self._announced.add(id(client))
         lines = [f"connect {client.address}"]
@@ -187,7 +187,7 @@ class TranscriptRecorder(ClientObserver):
 
     # --- ClientObserver --------------------------------------------------------------
 
-    def on_connected(self, client: SMTPClient) -> None:
+    def on_connected(self, client: ClientBase) -> None:
         self._body.clear()
         self._announced.add(id(client))
         self._meta(client, "connect", client.address)
@@ -195,12 +195,12 @@ class TranscriptRecorder(ClientObserver):
         for event in self._early.pop(id(client), []):
             self.on_reply(client, event)
 
-    def on_sent(self, client: SMTPClient, text: str, kind: str) -> None:
+    def on_sent(self, client: ClientBase, text: str, kind: str) -> None:
         if kind == "data":
             return  # the message comes through on_body, exactly as it went on the wire
         self._emit(client, CLIENT_PREFIX, [_visible(part) for part in text.split("\n")])
 
-    def on_body(self, client: SMTPClient, wire: bytes, kind: str) -> None:
+    def on_body(self, client: ClientBase, wire: bytes, kind: str) -> None:
         if kind == "bdat":
             # BDAT's octets follow its command line; a last line without CRLF stays so.
             parts = wire.split(b"\r\n")
@@ -221,7 +221,7 @@ class TranscriptRecorder(ClientObserver):
         lines = [p.decode("utf-8", "surrogateescape") for p in complete.split(b"\r\n")]
         self._emit(client, CLIENT_PREFIX, lines)
 
-    def on_reply(self, client: SMTPClient, event: ReplyEvent) -> None:
+    def on_reply(self, client: ClientBase, event: ReplyEvent) -> None:
         if id(client) not in self._announced and event.command and event.command.verb == BANNER:
             self._early.setdefault(id(client), []).append(event)
             return
@@ -231,12 +231,12 @@ class TranscriptRecorder(ClientObserver):
             return
         self._emit(client, SERVER_PREFIX, [escape_literal(line) for line in reply.wire_lines()])
 
-    def on_meta(self, client: SMTPClient, text: str, level: str = "info") -> None:
+    def on_meta(self, client: ClientBase, text: str, level: str = "info") -> None:
         self._record_tls(client)  # STARTTLS: the upgrade is announced through a meta event
         if level in ("warning", "error") and not text.startswith("transcript:"):
             kind = next((k for start, k in _ERROR_KINDS if text.startswith(start)), level)
             self._meta(client, kind, text)
 
-    def on_closed(self, client: SMTPClient, reason: str) -> None:
+    def on_closed(self, client: ClientBase, reason: str) -> None:
         self._body.clear()
         self._meta(client, "closed", reason)

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from smtpsh.net.base import ClientBase
 from smtpsh.net.client import ClientObserver, SMTPClient
 from smtpsh.protocol.auth import AuthError, AuthExchange, Credentials
 from smtpsh.protocol.connection import SECRET_MASK, ReplyEvent, redact_auth_command
@@ -201,7 +202,7 @@ class _Unsolicited(ClientObserver):
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Reply] = asyncio.Queue()
 
-    def on_reply(self, client: SMTPClient, event: ReplyEvent) -> None:
+    def on_reply(self, client: ClientBase, event: ReplyEvent) -> None:
         if event.command is None:
             self.queue.put_nowait(event.reply)
 

@@ -1,0 +1,256 @@
+"""What the two transports share: options, errors, observers and the client's bookkeeping.
+
+``SMTPClient`` (asyncio, smtpsh.net.client) runs the interactive shell and every feature;
+``BlockingClient`` (smtpsh.net.blocking) runs plain piped sessions without starting an event
+loop. Both derive from ``ClientBase``. This module imports neither asyncio nor ssl: a piped
+run must not pay for them (bench/bench_session.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from smtpsh.protocol.codes import reply_timeout
+from smtpsh.protocol.connection import ClientConnection, Command, ReplyEvent
+from smtpsh.protocol.errors import SmtpshError
+from smtpsh.protocol.replies import Reply
+from smtpsh.protocol.session import BANNER, END_OF_DATA, Session
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Callable
+
+
+class ConnectError(SmtpshError):
+    """The connection could not be opened (one line says why)."""
+
+
+class _Told(SmtpshError):
+    """An error that may already have been told to the observers (``told``)."""
+
+    def __init__(self, message: str, *, told: bool = False) -> None:
+        super().__init__(message)
+        self.told = told  # the observers have shown it: front-ends need not say it again
+
+
+class ConnectionClosedError(_Told):
+    """The server closed the connection (or we did) while a reply was awaited."""
+
+
+class ReplyTimeout(_Told):
+    """No reply within the timeout; the connection is closed as RFC 5321 §4.5.3.2 advises."""
+
+
+class ClientOptions:
+    """Where and how to connect. The TLS context may be made on first use (``tls_factory``):
+    building one imports ssl, which a plain-text session never needs."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        timeout: float | None = None,  # overrides every reply timeout when set
+        connect_timeout: float = 30.0,
+        implicit_tls: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,  # SNI and the name the certificate must carry
+        source_address: tuple[str, int] | None = None,
+        family: int = 0,  # socket.AF_INET / AF_INET6 for -4 / -6; 0 = either
+        extra: dict[str, object] | None = None,
+        tls_factory: Callable[[], ssl.SSLContext] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.implicit_tls = implicit_tls
+        self._ssl_context = ssl_context
+        self.server_hostname = server_hostname
+        self.source_address = source_address
+        self.family = family
+        self.extra: dict[str, object] = {} if extra is None else extra
+        self.tls_factory = tls_factory
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self._ssl_context is None and self.tls_factory is not None:
+            self._ssl_context = self.tls_factory()
+        return self._ssl_context
+
+    @ssl_context.setter
+    def ssl_context(self, context: ssl.SSLContext | None) -> None:
+        self._ssl_context = context
+
+    def replace(self, **changes: object) -> ClientOptions:
+        """A copy with some options changed (like dataclasses.replace)."""
+        copy = ClientOptions.__new__(ClientOptions)
+        copy.__dict__.update(self.__dict__)
+        copy.extra = dict(self.extra)
+        for name, value in changes.items():
+            if not hasattr(copy, name):
+                raise TypeError(f"ClientOptions has no option {name!r}")
+            setattr(copy, name, value)
+        return copy
+
+    def __repr__(self) -> str:
+        return f"ClientOptions({self.host!r}, {self.port}, implicit_tls={self.implicit_tls})"
+
+
+def timeout_for(verb: str, override: float | None) -> float:
+    """How long to wait for the reply to ``verb`` (RFC 5321 §4.5.3.2 unless overridden)."""
+    if override is not None:
+        return override
+    return float(reply_timeout({BANNER: "greeting", END_OF_DATA: "data-end"}.get(verb, verb)))
+
+
+# A server that says nothing this long after the connect may be waiting for a TLS handshake.
+SILENT_BANNER_HINT_AFTER = 5.0
+
+
+def silent_banner_hint(after: float) -> str:
+    return (
+        f"no banner after {after:g} s: if this port expects TLS from the first byte"
+        " (like 465), reconnect with --tls; still waiting (Ctrl-C stops)"
+    )
+
+CLOSED_BY_SMTPSH = "smtpsh closed the connection"
+
+# How the socket said the connection ended, in words (no errno soup for the user).
+LOSS_REASONS: dict[type[OSError], str] = {
+    ConnectionResetError: "the server reset the connection (TCP RST)",
+    BrokenPipeError: "the connection broke while smtpsh was writing",
+    TimeoutError: "the connection timed out (the network stopped answering)",
+}
+
+
+def describe_loss(exc: Exception | None, unfinished: bytes = b"") -> str:
+    """One line for a connection that ended under us; ``unfinished``: a reply cut short."""
+    ssl = sys.modules.get("ssl")  # an SSLError can only exist once ssl is imported
+    if exc is None:
+        reason = "the server closed the connection"
+    elif ssl is not None and isinstance(exc, ssl.SSLError):  # e.g. a TLS 1.3 alert
+        from smtpsh.net.certinfo import describe_tls_error
+
+        reason = f"connection lost: {describe_tls_error(exc, '', implicit=False)}"
+    else:
+        reason = next(
+            (text for kind, text in LOSS_REASONS.items() if isinstance(exc, kind)),
+            f"connection lost: {exc}",
+        )
+    if unfinished:
+        reason += (
+            f" in the middle of a reply ({len(unfinished)} bytes never finished:"
+            f" {unfinished[:40]!r})"
+        )
+    return reason
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ClientObserver:
+    """Receives everything that happens on a connection; override what you need."""
+
+    def on_connected(self, client: ClientBase) -> None: ...
+
+    def on_sent(self, client: ClientBase, text: str, kind: str) -> None:
+        """A line left us. ``text`` is display-safe (secrets masked); kind: command/data/raw."""
+
+    def on_body(self, client: ClientBase, wire: bytes, kind: str) -> None:
+        """Message bytes exactly as they left us; kind "data" (CRLF, dot-stuffed, the final
+        '.' included) or "bdat" (one chunk). Sent whether or not on_sent shows them: for
+        observers that keep the message itself, like the transcript recorder."""
+
+    def on_reply(self, client: ClientBase, event: ReplyEvent) -> None: ...
+
+    def on_meta(self, client: ClientBase, text: str, level: str = "info") -> None:
+        """Something worth telling that is not a line of the dialogue (TLS, close, timeout)."""
+
+    def on_closed(self, client: ClientBase, reason: str) -> None: ...
+
+
+class ClientBase:
+    """One connection's sans-IO state, its observers, and the operations a shell needs.
+
+    The operations are coroutines in both transports; the blocking one never suspends, so a
+    piped run drives it without an event loop (smtpsh.shell.app.drive)."""
+
+    def __init__(self, options: ClientOptions, observers: Sequence[ClientObserver] = ()) -> None:
+        self.options = options
+        self.observers: list[ClientObserver] = list(observers)
+        self.conn = ClientConnection()
+        self.peer: tuple[str, int] | None = None
+        self.close_reason: str | None = None
+        self.quit_sent = False  # a QUIT left us: a close after it is the normal end
+        self.helo_name = "smtpsh.localdomain"  # the last EHLO/HELO argument sent
+
+    # --- state -------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Session:
+        return self.conn.session
+
+    @property
+    def address(self) -> str:
+        return format_address(self.options.host, self.options.port)
+
+    @property
+    def connected(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        return None  # plain text (SMTPClient says otherwise once TLS is on)
+
+    def settle(self) -> None:
+        """After a reply that ended the session (421): give the server's close a moment to
+        arrive, so that it is told before what comes next. The event loop hears it anyway."""
+
+    def _tell(self, method: str, *args: object) -> None:
+        for observer in self.observers:
+            try:
+                getattr(observer, method)(self, *args)
+            except Exception as exc:
+                # One broken observer (a full disk, a bug) must not break the connection
+                # or keep the others from seeing the dialogue.
+                print(
+                    f"smtpsh: internal error in {type(observer).__name__}.{method}: {exc!r}",
+                    file=sys.stderr,
+                )
+
+    def _queue_command(self, line: str, *, raw: bool) -> tuple[Command, bytes]:
+        """The sans-IO side of sending one command line: its bytes, noted and told."""
+        wire = self.conn.send_command(line, raw=raw)
+        command = self.conn.pending[-1]
+        if command.verb == "QUIT":
+            self.quit_sent = True
+        elif command.verb in ("EHLO", "HELO") and len(line.split()) > 1:
+            self.helo_name = line.split()[1]
+        self._tell("on_sent", command.display, "raw" if raw else "command")
+        return command, wire
+
+    # --- operations (each transport implements them) -----------------------------------
+
+    async def open(self) -> Reply:
+        """Connect and wait for the banner; returns it."""
+        raise NotImplementedError
+
+    async def command(self, line: str, *, raw: bool = False, timeout: float | None = None) -> Reply:
+        """Send one command and wait for its reply."""
+        raise NotImplementedError
+
+    async def send_data_line(self, text: str, *, long_lines: bool = False) -> None:
+        """One line of a message typed in DATA mode (CRLF added, dot-stuffed)."""
+        raise NotImplementedError
+
+    async def end_data(self) -> Reply:
+        """The final '.', and the server's verdict on the message."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Close politely if still connected (no QUIT: callers decide whether to send one)."""
+        raise NotImplementedError
