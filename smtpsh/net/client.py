@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import socket
 import ssl
 from collections.abc import AsyncIterable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from smtpsh.net.base import (
     CLOSED_BY_SMTPSH,
@@ -27,19 +27,16 @@ from smtpsh.net.base import (
     silent_banner_hint,
     timeout_for,
 )
-from smtpsh.net.certinfo import (
-    CertificateInfo,
-    TLSInfo,
-    describe_tls_error,
-    describe_verify_error,
-    session_info,
-    summary_lines,
-)
 from smtpsh.protocol.connection import NEED_DATA, Command, ReplyEvent, verb_of
 from smtpsh.protocol.encoding import Checked, encode_command, text_to_wire, visible
 from smtpsh.protocol.errors import LocalProtocolError, RemoteProtocolError, SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import BANNER, State
+
+if TYPE_CHECKING:
+    from smtpsh.net.certinfo import CertificateInfo, TLSInfo
+
+# smtpsh.net.certinfo (datetime, hashlib, ipaddress: ~10 ms) is imported when TLS is used.
 
 # Re-exported: most of smtpsh imports these from here.
 __all__ = [
@@ -175,14 +172,18 @@ class SMTPClient(ClientBase):
         except UnicodeError:
             raise ConnectError(f"'{opts.host}' is not a valid host name") from None
         except ssl.SSLCertVerificationError as exc:
+            from smtpsh.net import certinfo
+
             leaf = await self._second_look(implicit=True)
-            raise ConnectError(f"TLS: {describe_verify_error(exc, name, leaf)}") from None
+            raise ConnectError(f"TLS: {certinfo.describe_verify_error(exc, name, leaf)}") from None
         except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
+            from smtpsh.net import certinfo
+
             if ctx is None:
                 raise ConnectError(
                     f"cannot connect to {self.address}: {exc.strerror or exc}"
                 ) from None
-            reason = describe_tls_error(exc, name, implicit=True)
+            reason = certinfo.describe_tls_error(exc, name, implicit=True)
             raise ConnectError(f"TLS handshake with {self.address} failed: {reason}") from None
         except OSError as exc:
             raise ConnectError(f"cannot connect to {self.address}: {exc.strerror or exc}") from None
@@ -464,10 +465,15 @@ class SMTPClient(ClientBase):
         except asyncio.TimeoutError:
             raise self._handshake_failed(f"TLS handshake with {self.address} stalled") from None
         except ssl.SSLCertVerificationError as exc:
+            from smtpsh.net import certinfo
+
             leaf = await self._second_look(implicit=False)
-            raise self._handshake_failed(f"TLS: {describe_verify_error(exc, name, leaf)}") from None
+            reason = certinfo.describe_verify_error(exc, name, leaf)
+            raise self._handshake_failed(f"TLS: {reason}") from None
         except (ssl.SSLError, OSError, ConnectionError) as exc:
-            reason = describe_tls_error(exc, name, implicit=False)
+            from smtpsh.net import certinfo
+
+            reason = certinfo.describe_tls_error(exc, name, implicit=False)
             raise self._handshake_failed(
                 f"TLS handshake with {self.address} failed: {reason}"
             ) from None
@@ -491,12 +497,14 @@ class SMTPClient(ClientBase):
             await self.upgrade(self.options.ssl_context)
 
     def _tls_established(self, context: ssl.SSLContext, name: str) -> None:
+        from smtpsh.net import certinfo
+
         obj = self.ssl_object
         if obj is None:
             return
-        self.tls_info = session_info(obj, context, name)
+        self.tls_info = certinfo.session_info(obj, context, name)
         self.failed_tls = None
-        for text, level in summary_lines(self.tls_info):
+        for text, level in certinfo.summary_lines(self.tls_info):
             self._tell("on_meta", text, level)
 
     def _handshake_failed(self, message: str) -> ConnectionClosedError:
@@ -541,6 +549,8 @@ class SMTPClient(ClientBase):
             await probe.close()
         if info is None:
             return None
+        import dataclasses
+
         self.failed_tls = dataclasses.replace(
             info, note="from a second, unverified connection made to explain the failure"
         )
