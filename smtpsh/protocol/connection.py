@@ -7,7 +7,6 @@ a socket, so every behaviour is unit-testable.
 
 from __future__ import annotations
 
-import base64
 from collections import deque
 
 from smtpsh.protocol.encoding import (
@@ -193,6 +192,8 @@ def decode_challenge(reply: Reply) -> str | None:
     """The decoded text of a 334 challenge (RFC 4954), e.g. 'VXNlcm5hbWU6' -> 'Username:'."""
     if reply.code != 334 or not reply.lines:
         return None
+    import base64  # here: only AUTH dialogues need it, and every start would pay for it
+
     try:
         return base64.b64decode(reply.lines[0].strip(), validate=True).decode("utf-8", "replace")
     except ValueError:

@@ -400,6 +400,13 @@ def _piped_streams(stream: IO[str]) -> None:
 
 def run_piped_blocking(shell: Shell) -> int:
     """A piped run on standard input, started without asyncio (see the module doc)."""
+    try:
+        return _run_piped_blocking(shell)
+    except KeyboardInterrupt:
+        return 130  # as run_coroutine: Ctrl-C ends a piped run without a traceback
+
+
+def _run_piped_blocking(shell: Shell) -> int:
     _piped_streams(sys.stdin)
     reader = LineReader(sys.stdin.fileno())
     if not drive(shell.connect()):

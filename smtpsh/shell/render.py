@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
 
 from smtpsh.net.base import ClientBase, ClientObserver
 from smtpsh.protocol.codes import annotate
@@ -17,7 +16,10 @@ from smtpsh.protocol.connection import ReplyEvent, decode_challenge
 from smtpsh.protocol.encoding import escape_controls
 from smtpsh.protocol.replies import Reply
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from prompt_toolkit.styles import BaseStyle
 
 Fragments = list[tuple[str, str]]

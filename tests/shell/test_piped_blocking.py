@@ -138,3 +138,30 @@ def test_a_421_while_the_script_is_idle_is_shown_as_it_comes(tmp_path: Path) -> 
     assert "S: 421 4.4.2 idle.test timeout" in text
     assert "the server sent this without being asked" in text
     assert "the server closed the connection. /reconnect opens a new session." in text
+
+
+def test_ctrl_c_while_waiting_for_a_reply_ends_without_a_traceback(tmp_path: Path) -> None:
+    import signal
+
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 slow.test ESMTP\r\n")
+        read_line(sock)
+        time.sleep(5)  # NOOP is never answered in time
+
+    with scripted_server(handler) as port:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smtpsh", f"127.0.0.1:{port}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=smtpsh_env(tmp_path),
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("NOOP\n")
+        proc.stdin.flush()
+        assert "C: NOOP" in proc.stdout.readline() + proc.stdout.readline() + proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert "Traceback" not in out
