@@ -255,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # Started with stdin or stdout closed (`smtpsh host <&-`): read nothing, write nowhere,
+    # as with /dev/null, instead of failing on None.
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull)  # noqa: SIM115 (lives as long as the process)
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     if args_list and args_list[0] in SUBCOMMANDS:
         return _run_subcommand(args_list[0], args_list[1:])
     parser = build_parser()

@@ -165,3 +165,16 @@ def test_ctrl_c_while_waiting_for_a_reply_ends_without_a_traceback(tmp_path: Pat
         out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 130
     assert "Traceback" not in out
+
+
+def test_a_closed_stdin_reads_as_an_empty_script(postfix: PostfixEnv, tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["sh", "-c", f'exec "{sys.executable}" -m smtpsh {postfix.host} <&-'],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=smtpsh_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "C: QUIT" in result.stdout and "S: 221 2.0.0 Bye" in result.stdout
