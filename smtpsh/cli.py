@@ -424,14 +424,23 @@ def _run_session(args: argparse.Namespace) -> int:
         interactive or args.sandbox or candidates or args.record or tls_or_auth
         or options.implicit_tls
     )
+    early = None
+    if interactive and not args.sandbox and not candidates:
+        from smtpsh.net.blocking import EarlyConnection
+
+        # Connect while the shell's modules load (prompt_toolkit, asyncio: ~150 ms).
+        early = EarlyConnection(options)
     shell = Shell(options, settings, printer, blocking=blocking)
     shell.candidates = candidates
+    shell.early = early
     shell.extra.update(dns_server=args.dns_server, dns_timeout=args.dns_timeout)
     if tls_or_auth:
         from smtpsh.shell.tls_commands import configure
 
         problem = configure(shell, args)
         if problem:
+            if early is not None:
+                early.discard()
             raise UsageError(problem)
     if args.sandbox:
         return run_coroutine(_with_sandbox(shell, args))

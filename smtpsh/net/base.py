@@ -19,6 +19,7 @@ from smtpsh.protocol.session import BANNER, END_OF_DATA, Session
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    import socket
     import ssl
     from collections.abc import Callable
 
@@ -235,8 +236,8 @@ class ClientBase:
 
     # --- operations (each transport implements them) -----------------------------------
 
-    async def open(self) -> Reply:
-        """Connect and wait for the banner; returns it."""
+    async def open(self, sock: socket.socket | None = None) -> Reply:
+        """Connect (or take ``sock``, connected by open_socket) and wait for the banner."""
         raise NotImplementedError
 
     async def command(self, line: str, *, raw: bool = False, timeout: float | None = None) -> Reply:

@@ -26,6 +26,7 @@ from smtpsh.net.base import (
     ConnectionClosedError,
     ReplyTimeout,
     describe_loss,
+    format_address,
     silent_banner_hint,
     timeout_for,
 )
@@ -66,48 +67,13 @@ class BlockingClient(ClientBase):
 
     # --- opening and closing -----------------------------------------------------------
 
-    async def open(self) -> Reply:
-        self._sock = self._connect()
+    async def open(self, sock: socket.socket | None = None) -> Reply:
+        self._sock = sock if sock is not None else open_socket(self.options)
         peer = self._sock.getpeername()
         self.peer = (peer[0], peer[1])
         self.close_reason = None
         self._tell("on_connected")
         return self._wait("the banner", hint=True).reply
-
-    def _connect(self) -> socket.socket:
-        """A connected socket to the first address that answers, as asyncio would try them."""
-        opts = self.options
-        host: str | bytes = opts.host
-        if opts.host.isascii() and (":" in opts.host or opts.host.replace(".", "").isdigit()):
-            host = opts.host.encode()  # an address: no IDNA codec to load (~1 ms a start)
-        try:
-            addresses = socket.getaddrinfo(host, opts.port, opts.family, socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise ConnectError(f"cannot resolve host '{opts.host}': {exc.strerror}") from None
-        except UnicodeError:
-            raise ConnectError(f"'{opts.host}' is not a valid host name") from None
-        deadline = time.monotonic() + opts.connect_timeout
-        errors: list[str] = []
-        for family, kind, proto, _, address in addresses:
-            sock = socket.socket(family, kind, proto)
-            try:
-                sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                if opts.source_address is not None:
-                    sock.bind(opts.source_address)
-                sock.connect(address)
-            except TimeoutError:
-                sock.close()
-                raise ConnectError(
-                    f"cannot connect to {self.address}: no answer within {opts.connect_timeout:g} s"
-                ) from None
-            except OSError as exc:
-                sock.close()
-                errors.append(exc.strerror or str(exc))
-                continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock
-        reason = "; ".join(dict.fromkeys(errors)) or "no address to connect to"
-        raise ConnectError(f"cannot connect to {self.address}: {reason}")
 
     async def close(self) -> None:
         self.settle()  # a close the server announced is news to the user: hear it first
@@ -260,3 +226,74 @@ class BlockingClient(ClientBase):
         self._tell("on_body", wire, "data")
         self._write(wire)
         return self._wait("the end of the message").reply
+
+
+def open_socket(opts: ClientOptions) -> socket.socket:
+    """A TCP connection to the first address of the host that answers, within the connect
+    timeout; ConnectError says why not in one line. Both transports connect with it."""
+    where = format_address(opts.host, opts.port)
+    host: str | bytes = opts.host
+    if opts.host.isascii() and (":" in opts.host or opts.host.replace(".", "").isdigit()):
+        host = opts.host.encode()  # an address: no IDNA codec to load (~1 ms a start)
+    try:
+        addresses = socket.getaddrinfo(host, opts.port, opts.family, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ConnectError(f"cannot resolve host '{opts.host}': {exc.strerror}") from None
+    except UnicodeError:
+        raise ConnectError(f"'{opts.host}' is not a valid host name") from None
+    deadline = time.monotonic() + opts.connect_timeout
+    errors: list[str] = []
+    for family, kind, proto, _, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            if opts.source_address is not None:
+                sock.bind(opts.source_address)
+            sock.connect(address)
+        except TimeoutError:
+            sock.close()
+            raise ConnectError(
+                f"cannot connect to {where}: no answer within {opts.connect_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            sock.close()
+            errors.append(exc.strerror or str(exc))
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    reason = "; ".join(dict.fromkeys(errors)) or "no address to connect to"
+    raise ConnectError(f"cannot connect to {where}: {reason}")
+
+
+class EarlyConnection:
+    """The TCP connect, started in a thread while the interactive shell imports prompt_toolkit
+    (~100 ms): on a distant server the round trips and the banner overlap the imports."""
+
+    def __init__(self, options: ClientOptions) -> None:
+        import threading
+
+        self._options = options
+        self._sock: socket.socket | None = None
+        self._error: ConnectError | None = None
+        self._thread = threading.Thread(target=self._run, name="smtpsh-connect", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._sock = open_socket(self._options)
+        except ConnectError as exc:
+            self._error = exc
+
+    def result(self) -> socket.socket:
+        """The connected socket (waits for it), or the ConnectError that said why not."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._sock is not None
+        return self._sock
+
+    def discard(self) -> None:
+        """Not needed after all (a usage error): close whatever the thread opened."""
+        self._thread.join()
+        if self._sock is not None:
+            self._sock.close()

@@ -141,8 +141,8 @@ class SMTPClient(ClientBase):
 
     # --- opening and closing -----------------------------------------------------------
 
-    async def open(self) -> Reply:
-        """Connect and wait for the banner; returns it."""
+    async def open(self, sock: socket.socket | None = None) -> Reply:
+        """Connect (or take ``sock``, connected by open_socket) and wait for the banner."""
         loop = asyncio.get_running_loop()
         opts = self.options
         ctx = opts.ssl_context if opts.implicit_tls else None
@@ -150,27 +150,28 @@ class SMTPClient(ClientBase):
             ctx = ssl.create_default_context()
         name = opts.server_hostname or opts.host
         self._implicit = (ctx, name) if ctx is not None else None
+        if sock is None:
+            from smtpsh.net.blocking import open_socket
+
+            # The same connect as the blocking transport's (one set of messages for its
+            # failures), in a thread so that Ctrl-C can stop the wait.
+            sock = await loop.run_in_executor(None, open_socket, opts)
         try:
             await asyncio.wait_for(
                 loop.create_connection(
                     lambda: _WireProtocol(self),
-                    opts.host,
-                    opts.port,
+                    sock=sock,
                     ssl=ctx,
-                    server_hostname=(opts.server_hostname or opts.host) if ctx else None,
-                    local_addr=opts.source_address,
-                    family=opts.family,
+                    server_hostname=name if ctx else None,
                 ),
                 opts.connect_timeout,
             )
         except asyncio.TimeoutError:
+            sock.close()
             raise ConnectError(
-                f"cannot connect to {self.address}: no answer within {opts.connect_timeout:g} s"
+                f"TLS handshake with {self.address} failed: no answer within"
+                f" {opts.connect_timeout:g} s"
             ) from None
-        except socket.gaierror as exc:
-            raise ConnectError(f"cannot resolve host '{opts.host}': {exc.strerror}") from None
-        except UnicodeError:
-            raise ConnectError(f"'{opts.host}' is not a valid host name") from None
         except ssl.SSLCertVerificationError as exc:
             from smtpsh.net import certinfo
 

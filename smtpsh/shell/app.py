@@ -35,8 +35,10 @@ from smtpsh.shell.render import Printer, Renderer
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    import socket
     from typing import IO, Any, TypeVar
 
+    from smtpsh.net.blocking import EarlyConnection
     from smtpsh.net.client import SMTPClient
     from smtpsh.sandbox import Sandbox
 
@@ -97,6 +99,8 @@ class Shell:
         # prompt to show. Empty lines are data then, in piped mode too.
         self.collecting: Callable[[], str] | None = None
         self._on_redraw: Callable[[], None] | None = None
+        # A connect already under way (started before the slow imports), for the first open.
+        self.early: EarlyConnection | None = None
 
     # --- helpers for meta-commands -----------------------------------------------------
 
@@ -179,7 +183,7 @@ class Shell:
     async def _connect_once(self) -> bool:
         """Open the connection and show the banner; False (with one line said) on failure."""
         try:
-            await self.guard(self.link.open())
+            await self.guard(self.link.open(await self._early_socket()))
             for hook in self.settings.on_connect:
                 await hook(self)
         except (ConnectError, ConnectionClosedError, ReplyTimeout) as exc:
@@ -195,6 +199,16 @@ class Shell:
             self.exit_code = 1  # a hook closed it (e.g. --starttls refused: fail closed)
             return False
         return True
+
+    async def _early_socket(self) -> socket.socket | None:
+        early, self.early = self.early, None
+        if early is None:
+            return None
+        if self.blocking:
+            return early.result()
+        import asyncio
+
+        return await self.guard(asyncio.get_running_loop().run_in_executor(None, early.result))
 
     async def reconnect(self) -> bool:
         await self.link.close()
