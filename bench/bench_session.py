@@ -2,7 +2,8 @@
 """Issue 2 speed goals, measured side by side in one run (loopback only).
 
 1. Time from `smtpsh HOST` to the first prompt with the banner printed (goal <= 0.25 s),
-   in a real pty.
+   in a real pty; also against a loopback server that greets 150 ms late (--slow-banner),
+   as a distant one does: the connect runs while the shell's modules load.
 2. A piped one-shot dialogue (EHLO, MAIL, RCPT, QUIT) against Postfix: smtpsh vs
    `swaks --quit-after RCPT` on the same server (goal: smtpsh <= 1.0x swaks), with a
    twelve-line raw-socket Python client beside them as the floor of any Python tool.
@@ -27,7 +28,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +55,30 @@ for cmd in sys.stdin:
     s.sendall(cmd.rstrip("\\n").encode() + b"\\r\\n")
     reply()
 """
+
+
+def slow_banner_server(delay: float) -> int:
+    """A loopback server that greets ``delay`` seconds after the connect, as a distant or
+    busy server does (postscreen, a long round trip); answers 250 and 221. Its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            time.sleep(delay)
+            conn.sendall(b"220 slow.bench.test ESMTP\r\n")
+            for line in conn.makefile("rb"):
+                quit_ = line.upper().startswith(b"QUIT")
+                conn.sendall(b"221 2.0.0 bye\r\n" if quit_ else b"250 2.0.0 ok\r\n")
+                if quit_:
+                    return
+
+    def accept() -> None:
+        while True:
+            conn, _ = listener.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return int(listener.getsockname()[1])
 
 
 def env() -> dict[str, str]:
@@ -117,6 +144,8 @@ def main() -> int:
     parser.add_argument("--smtpsh", help="the command to time (default: a fresh install in a venv)")
     parser.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "smtpsh-bench-venv")
     parser.add_argument("--dev", action="store_true", help="also time `python -m smtpsh` (this interpreter)")
+    parser.add_argument("--slow-banner", type=float, default=150.0,
+                        help="also time the prompt against a server that greets this many ms late (0: no)")
     args = parser.parse_args()
     runs = max(3, args.runs)
 
@@ -134,6 +163,10 @@ def main() -> int:
                         [time_to_prompt(command, args.host, args.port) for _ in range(runs)])
         verdict = "met" if prompt <= 0.25 else "NOT met"
         print(f"  goal ≤ 250 ms: {verdict} ({prompt * 1000:.0f} ms; bare interpreter {bare * 1000:.0f} ms)")
+        if args.slow_banner > 0:
+            port = slow_banner_server(args.slow_banner / 1000)
+            report(f"{name}, banner {args.slow_banner:g} ms late",
+                   [time_to_prompt(command, "127.0.0.1", port) for _ in range(runs)])
 
     print(f"\n2. piped EHLO/MAIL/RCPT/QUIT against {args.host}:{args.port} ({runs} runs each, interleaved)")
     swaks = shutil.which("swaks")
