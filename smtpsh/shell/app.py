@@ -352,15 +352,18 @@ class LineReader:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._start = 0  # where the next line begins: lines are not cut off one by one
         self._eof = False
 
     def ready(self) -> bool:
         """A whole line (or the end) can be read without waiting."""
-        return b"\n" in self._buffer or self._eof
+        return self._eof or self._buffer.find(b"\n", self._start) >= 0
 
     def fill(self) -> None:
         """One read from the descriptor (blocks if nothing is there)."""
+        del self._buffer[: self._start]  # once a read, not once a line: linear in the script
+        self._start = 0
         chunk = os.read(self.fd, 65536)
         self._buffer += chunk
         self._eof = not chunk
@@ -369,10 +372,11 @@ class LineReader:
         """Like TextIOWrapper.readline with errors="surrogateescape" ("" at the end)."""
         while not self.ready():
             self.fill()
-        line, newline, self._buffer = self._buffer.partition(b"\n")
-        if not newline:
-            self._buffer = b""
-        return (line + newline).decode("utf-8", "surrogateescape")
+        end = self._buffer.find(b"\n", self._start)
+        end = len(self._buffer) if end < 0 else end + 1
+        line = bytes(self._buffer[self._start : end])
+        self._start = end
+        return line.decode("utf-8", "surrogateescape")
 
 
 def _next_line(shell: Shell, reader: LineReader) -> str:

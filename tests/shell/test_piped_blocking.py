@@ -178,3 +178,22 @@ def test_a_closed_stdin_reads_as_an_empty_script(postfix: PostfixEnv, tmp_path: 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "C: QUIT" in result.stdout and "S: 221 2.0.0 Bye" in result.stdout
+
+
+def test_the_line_reader_keeps_lines_whole_across_reads() -> None:
+    import os
+
+    from smtpsh.shell.app import LineReader
+
+    read_end, write_end = os.pipe()
+    reader = LineReader(read_end)
+    os.write(write_end, b"EHLO a\r\nMAIL FR")
+    assert reader.readline() == "EHLO a\r\n"
+    assert not reader.ready()  # half a line: wait for the rest
+    os.write(write_end, b"OM:<x@y>\n\xff\xfe bytes\nlast without newline")
+    os.close(write_end)
+    assert reader.readline() == "MAIL FROM:<x@y>\n"
+    assert reader.readline() == "\udcff\udcfe bytes\n"  # kept, as surrogateescape keeps them
+    assert reader.readline() == "last without newline"
+    assert reader.readline() == ""
+    os.close(read_end)
