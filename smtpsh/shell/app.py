@@ -474,18 +474,22 @@ async def run_piped(
     ``first``: a line already read (the run began on the blocking transport)."""
     import asyncio
 
-    stream = stream or sys.stdin
-    if first is None:
-        if not isinstance(stream, LineReader):
-            _piped_streams(stream)
-        if not await shell.connect():
-            return 1
+    if stream is None:
+        _piped_streams(sys.stdin)
+        stream = LineReader(sys.stdin.fileno())
+    elif not isinstance(stream, LineReader):
+        _piped_streams(stream)
+    if first is None and not await shell.connect():
+        return 1
     loop = asyncio.get_running_loop()
     while not shell.done:
         if first is not None:
             line, first = first, None
         else:
-            line = await loop.run_in_executor(None, stream.readline)
+            if isinstance(stream, LineReader) and stream.ready():
+                line = stream.readline()  # buffered already: no thread round trip a line
+            else:
+                line = await loop.run_in_executor(None, stream.readline)
             if not line:
                 break
             line = line.rstrip("\n").removesuffix("\r")
