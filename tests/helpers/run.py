@@ -33,3 +33,16 @@ def run_piped(
         timeout=timeout,
         env=smtpsh_env(home),
     )
+
+
+def start_piped(args: list[str], home: Path) -> subprocess.Popen[str]:
+    """`smtpsh args` with its stdin and stdout (stderr folded in) as pipes, for a test that
+    types and reads as the dialogue goes on."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "smtpsh", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=smtpsh_env(home),
+    )

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tests.helpers.run import run_piped, smtpsh_env
+from tests.helpers.run import run_piped, smtpsh_env, start_piped
 from tests.helpers.scripted_server import read_line, scripted_server
 
 if TYPE_CHECKING:
@@ -115,13 +115,7 @@ def test_a_421_while_the_script_is_idle_is_shown_as_it_comes(tmp_path: Path) -> 
         sock.close()
 
     with scripted_server(handler) as port:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "smtpsh", f"127.0.0.1:{port}"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=smtpsh_env(tmp_path),
-        )
+        proc = start_piped([f"127.0.0.1:{port}"], tmp_path)
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write("NOOP\n")
         proc.stdin.flush()
@@ -149,14 +143,7 @@ def test_ctrl_c_while_waiting_for_a_reply_ends_without_a_traceback(tmp_path: Pat
         time.sleep(5)  # NOOP is never answered in time
 
     with scripted_server(handler) as port:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "smtpsh", f"127.0.0.1:{port}"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=smtpsh_env(tmp_path),
-        )
+        proc = start_piped([f"127.0.0.1:{port}"], tmp_path)
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write("NOOP\n")
         proc.stdin.flush()

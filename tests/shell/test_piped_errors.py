@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.run import run_piped, smtpsh_env
+from tests.helpers.run import run_piped, smtpsh_env, start_piped
 from tests.helpers.scripted_server import read_line, scripted_server, smtp_like
 
 
@@ -120,13 +120,7 @@ def test_unsolicited_421_while_idle(tmp_path: Path) -> None:
         sock.sendall(b"421 4.4.2 idle too long\r\n")
 
     with scripted_server(handler) as port:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "smtpsh", f"127.0.0.1:{port}"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=smtpsh_env(tmp_path),
-        )
+        proc = start_piped([f"127.0.0.1:{port}"], tmp_path)
         assert proc.stdin is not None
         proc.stdin.write("NOOP\n")
         proc.stdin.flush()
