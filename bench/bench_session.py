@@ -185,6 +185,9 @@ def main() -> int:
         for name, cmd in rows.items():
             samples[name].append(timed(cmd, SCRIPT))
     medians = {name: report(name, values) for name, values in samples.items()}
+    if medians["raw socket (python, 12 lines)"] > 0.25:
+        print("  ! the server itself is slow (the raw client takes over 250 ms): these figures measure"
+              " it, not the clients; a Postfix in that state recovers with `postfix reload`")
     if swaks:
         other = medians["swaks --quit-after RCPT"]
         for name in candidates:
