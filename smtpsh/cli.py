@@ -282,8 +282,6 @@ def _apply_config(
     parser: argparse.ArgumentParser, args_list: list[str], args: argparse.Namespace
 ) -> argparse.Namespace:
     """config.toml values become defaults (the command line still wins); @NAME a profile."""
-    import os
-
     from smtpsh import state
 
     at_profile = bool(args.target and args.target.startswith("@"))

@@ -36,7 +36,7 @@ from smtpsh.shell.render import Printer, Renderer
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
     import socket
-    from typing import IO, Any, TypeVar
+    from typing import Any, TypeVar
 
     from smtpsh.net.blocking import EarlyConnection
     from smtpsh.net.client import SMTPClient
@@ -204,8 +204,6 @@ class Shell:
         early, self.early = self.early, None
         if early is None:
             return None
-        if self.blocking:
-            return early.result()
         import asyncio
 
         return await self.guard(asyncio.get_running_loop().run_in_executor(None, early.result))
@@ -408,12 +406,20 @@ def drive(coroutine: Coroutine[object, object, T]) -> T:
     raise RuntimeError("a coroutine suspended on the blocking transport")
 
 
-def _piped_streams(stream: IO[str]) -> None:
-    for std, errors in ((stream, "surrogateescape"), (sys.stdout, "backslashreplace")):
-        # A script may hold bytes that are not UTF-8 (whatever the locale): they go to the
-        # server as they were, and are shown escaped, instead of ending the run.
-        if isinstance(std, io.TextIOWrapper):
-            std.reconfigure(errors=errors)
+def _piped_output() -> None:
+    # A script may hold bytes that are not UTF-8 (LineReader keeps them as surrogates): they
+    # go to the server as they were, and are shown escaped, instead of ending the run.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
+def _script_line(shell: Shell, raw: str) -> str | None:
+    """A line of the script as the shell takes it; None: skip it (a blank line outside
+    DATA and a BDAT count is only the script's layout)."""
+    line = raw.rstrip("\n").removesuffix("\r")
+    if not line and not shell.link.conn.in_data and shell.collecting is None:
+        return None
+    return line
 
 
 def run_piped_blocking(shell: Shell) -> int:
@@ -425,16 +431,16 @@ def run_piped_blocking(shell: Shell) -> int:
 
 
 def _run_piped_blocking(shell: Shell) -> int:
-    _piped_streams(sys.stdin)
+    _piped_output()
     reader = LineReader(sys.stdin.fileno())
     if not drive(shell.connect()):
         return 1
     while not shell.done:
-        line = _next_line(shell, reader)
-        if not line:
+        raw = _next_line(shell, reader)
+        if not raw:
             break
-        line = line.rstrip("\n").removesuffix("\r")
-        if not line and not shell.link.conn.in_data:
+        line = _script_line(shell, raw)
+        if line is None:
             continue
         if needs_event_loop(shell, line):
             return run_coroutine(_carry_on(shell, reader, line))
@@ -468,33 +474,31 @@ async def _finish_piped(shell: Shell) -> int:
 
 
 async def run_piped(
-    shell: Shell, stream: IO[str] | LineReader | None = None, *, first: str | None = None
+    shell: Shell, reader: LineReader | None = None, *, first: str | None = None
 ) -> int:
     """Read lines from stdin, send each, wait for its reply; QUIT at the end of input.
-    ``first``: a line already read (the run began on the blocking transport)."""
+    ``reader`` and ``first`` (a line already read): the run began on the blocking transport."""
     import asyncio
 
-    if stream is None:
-        _piped_streams(sys.stdin)
-        stream = LineReader(sys.stdin.fileno())
-    elif not isinstance(stream, LineReader):
-        _piped_streams(stream)
-    if first is None and not await shell.connect():
-        return 1
+    if reader is None:
+        _piped_output()
+        reader = LineReader(sys.stdin.fileno())
+        if not await shell.connect():
+            return 1
     loop = asyncio.get_running_loop()
     while not shell.done:
-        if first is not None:
-            line, first = first, None
-        else:
-            if isinstance(stream, LineReader) and stream.ready():
-                line = stream.readline()  # buffered already: no thread round trip a line
+        line, first = first, None
+        if line is None:
+            # A line already buffered is taken at once: no thread round trip a line.
+            if reader.ready():
+                raw = reader.readline()
             else:
-                line = await loop.run_in_executor(None, stream.readline)
-            if not line:
+                raw = await loop.run_in_executor(None, reader.readline)
+            if not raw:
                 break
-            line = line.rstrip("\n").removesuffix("\r")
-        if not line and not shell.link.conn.in_data and shell.collecting is None:
-            continue
+            line = _script_line(shell, raw)
+            if line is None:
+                continue
         if not _take_line(shell, line):
             break
         await shell.handle_line(line)
