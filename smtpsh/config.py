@@ -5,17 +5,13 @@ Everything in the file is a *default*: an option on the command line always wins
 file never stops the shell: each problem is one line naming the file, the line and the key,
 and the whole file is then ignored (a half-applied file would be harder to reason about).
 
-TOML is read with ``tomllib`` (Python >= 3.11). Python 3.10 has no TOML reader in the
-standard library and smtpsh adds no dependency for it, so there a small reader of the
-subset this file needs is used instead (tables, ``key = value`` with strings, integers,
-booleans; see docs/guide.md); anything beyond the subset is reported as an error.
+TOML is read with the standard library's ``tomllib``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-import importlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,19 +21,6 @@ from types import MappingProxyType
 from typing import Any
 
 from smtpsh import state
-
-# Imported on first use (start-up time); None on Python 3.10, which has no tomllib.
-_TOMLLIB: Any = ...
-
-
-def _tomllib() -> Any:
-    global _TOMLLIB
-    if _TOMLLIB is ...:
-        try:
-            _TOMLLIB = importlib.import_module("tomllib")
-        except ImportError:
-            _TOMLLIB = None
-    return _TOMLLIB
 
 # --- where things live (XDG base-directory specification) ------------------------------
 
@@ -260,22 +243,16 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-# --- TOML: tomllib, or the subset reader on Python 3.10 --------------------------------
+# --- TOML: tomllib, imported on first use (start-up time) ------------------------------
 
 
 def read_toml(text: str) -> dict[str, Any]:
-    reader = _tomllib()
-    if reader is not None:
-        try:
-            result: dict[str, Any] = reader.loads(text)
-        except reader.TOMLDecodeError as exc:
-            raise _from_tomllib(exc) from None
-        return result
+    import tomllib
+
     try:
-        return parse_subset(text)
-    except ConfigError as exc:
-        exc.message = f"not valid TOML: {exc.message}"
-        raise
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _from_tomllib(exc) from None
 
 
 _TOMLLIB_WHERE = re.compile(r"^(?P<msg>.*?) \(at line (?P<line>\d+), column \d+\)$")
@@ -289,13 +266,13 @@ def _from_tomllib(exc: Exception) -> ConfigError:
     return ConfigError(f"not valid TOML: {match['msg']}", int(match["line"]))
 
 
+# Where keys are written, for the errors tomllib cannot place (a value of the wrong kind):
+# a line-by-line look at table headers and `key =` starts, keys unquoted by tomllib itself.
 _BARE_KEY = r"[A-Za-z0-9_-]+"
-_QUOTED_KEY = r'"(?:[^"\\]|\\.)*"'
+_QUOTED_KEY = r'"(?:[^"\\]|\\.)*"|\'[^\'\n]*\''
 _KEY = rf"(?:{_BARE_KEY}|{_QUOTED_KEY})"
 _TABLE_RE = re.compile(rf"^\[\s*({_KEY}(?:\s*\.\s*{_KEY})*)\s*\]\s*(?:#.*)?$")
 _PAIR_RE = re.compile(rf"^({_KEY})\s*=\s*(.*)$")
-_INT_RE = re.compile(r"^[+-]?(?:0|[1-9](?:_?[0-9])*)$")
-_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
 
 def _split_key(dotted: str) -> list[str]:
@@ -304,105 +281,18 @@ def _split_key(dotted: str) -> list[str]:
 
 
 def _unquote_key(key: str) -> str:
-    return _basic_string(key[1:-1], 0) if key.startswith('"') else key
+    """A bare or quoted TOML key as tomllib reads it; ConfigError if it is not one."""
+    import tomllib
 
-
-def _basic_string(body: str, line: int) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char != "\\":
-            if (ord(char) < 32 and char != "\t") or char == "\x7f":
-                raise ConfigError("control character in a string", line)
-            out.append(char)
-            i += 1
-            continue
-        code = body[i + 1 : i + 2]
-        if code in _ESCAPES:
-            out.append(_ESCAPES[code])
-            i += 2
-        elif code in ("u", "U"):
-            width = 4 if code == "u" else 8
-            digits = body[i + 2 : i + 2 + width]
-            if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                raise ConfigError(f"bad \\{code} escape in a string", line)
-            out.append(chr(int(digits, 16)))
-            i += 2 + width
-        else:
-            raise ConfigError(f"unknown escape '\\{code}' in a string", line)
-    return "".join(out)
-
-
-def _value(raw: str, line: int) -> tuple[Any, str]:
-    """One value at the start of *raw*, and what follows it."""
-    if raw.startswith('"'):
-        match = re.match(r'"((?:[^"\\]|\\.)*)"', raw)
-        if match is None or raw.startswith('"""'):
-            raise ConfigError("unterminated or multi-line string (not in the subset)", line)
-        return _basic_string(match.group(1), line), raw[match.end() :]
-    if raw.startswith("'"):
-        end = raw.find("'", 1)
-        if end < 0 or raw.startswith("'''"):
-            raise ConfigError("unterminated or multi-line string (not in the subset)", line)
-        return raw[1:end], raw[end + 1 :]
-    word = re.match(r"[^\s#]*", raw)
-    token = word.group(0) if word else ""
-    rest = raw[len(token) :]
-    if token in ("true", "false"):
-        return token == "true", rest
-    if _INT_RE.match(token):
-        return int(token.replace("_", "")), rest
-    raise ConfigError(
-        f"value {token or '(nothing)'!s} is not a string, integer or boolean"
-        " (the TOML subset read on Python 3.10)",
-        line,
-    )
+    try:
+        return next(iter(tomllib.loads(f"{key} = 0")))
+    except tomllib.TOMLDecodeError:
+        raise ConfigError(f"bad key {key}") from None
 
 
 def _lines(text: str) -> list[str]:
     """TOML lines end at LF (or CRLF) only; str.splitlines() would also split at NEL, FF..."""
     return [line.removesuffix("\r") for line in text.split("\n")]
-
-
-def parse_subset(text: str) -> dict[str, Any]:
-    """The TOML this file needs, for Python 3.10: ``[a.b]`` tables and ``key = value``
-    with basic/literal strings, integers and booleans, and comments."""
-    root: dict[str, Any] = {}
-    table = root
-    defined: set[tuple[str, ...]] = set()
-    for number, original in enumerate(_lines(text), 1):
-        line = original.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            match = _TABLE_RE.match(line)
-            if match is None:
-                raise ConfigError("bad table header (arrays of tables are not in the subset)",
-                                  number)
-            path = tuple(_split_key(match.group(1)))
-            if path in defined:
-                raise ConfigError(f"table [{'.'.join(path)}] defined twice", number)
-            defined.add(path)
-            table = root
-            for part in path:
-                child = table.setdefault(part, {})
-                if not isinstance(child, dict):
-                    raise ConfigError(f"'{part}' is already a value, not a table", number)
-                table = child
-            continue
-        pair = _PAIR_RE.match(line)
-        if pair is None:
-            raise ConfigError("expected key = value", number)
-        key = _unquote_key(pair.group(1))
-        value, rest = _value(pair.group(2), number)
-        rest = rest.strip()
-        if rest and not rest.startswith("#"):
-            raise ConfigError(f"unexpected text after the value: {rest!r}", number)
-        if key in table:
-            raise ConfigError("key defined twice", number, key)
-        table[key] = value
-    return root
 
 
 def _keys_written(text: str) -> list[tuple[tuple[str, ...], int]]:

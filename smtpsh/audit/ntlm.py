@@ -69,7 +69,7 @@ _HEADER = struct.Struct("<8sI")  # Signature, MessageType
 _FIELDS = struct.Struct("<HHI")  # Len, MaxLen, BufferOffset
 _CHALLENGE_FIXED = 48  # up to and including TargetInfoFields
 _VERSION = struct.Struct("<BBH3xB")  # major, minor, build, reserved, NTLM revision
-_FILETIME_EPOCH = datetime.datetime(1601, 1, 1, tzinfo=datetime.timezone.utc)
+_FILETIME_EPOCH = datetime.datetime(1601, 1, 1, tzinfo=datetime.UTC)
 
 
 class NTLMError(SmtpshError):

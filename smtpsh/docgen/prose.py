@@ -58,9 +58,7 @@ SEE_ALSO = (
 CONFIG_INTRO = (
     "Everything in the file is a default: options on the command line win. On a broken "
     "file smtpsh prints one line naming the file, the line and the key, ignores the file "
-    "and starts with its built-in defaults. Python 3.11 and later read it with tomllib; on "
-    "Python 3.10 smtpsh reads the subset of TOML shown here (tables, key = \"string\", "
-    "integers, true/false, comments)."
+    "and starts with its built-in defaults. It is read with Python's tomllib."
 )
 
 CONFIG_EXAMPLE = """\

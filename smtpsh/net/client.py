@@ -166,7 +166,7 @@ class SMTPClient(ClientBase):
                 ),
                 opts.connect_timeout,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             sock.close()
             raise ConnectError(
                 f"TLS handshake with {self.address} failed: no answer within"
@@ -332,7 +332,7 @@ class SMTPClient(ClientBase):
             timeout = timeout_for(pending, self.options.timeout)
         try:
             item = await asyncio.wait_for(self._events.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             what = waiting_for or "the reply"
             message = f"no reply from {self.address} to {what} within {timeout:g} s"
             self._tell("on_meta", message + "; closing the connection", "error")
@@ -463,7 +463,7 @@ class SMTPClient(ClientBase):
                 loop.start_tls(self._transport, self._protocol, context, server_hostname=name),
                 self.options.timeout or self.options.connect_timeout,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise self._handshake_failed(f"TLS handshake with {self.address} stalled") from None
         except ssl.SSLCertVerificationError as exc:
             from smtpsh.net import certinfo

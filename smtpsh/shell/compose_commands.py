@@ -491,7 +491,7 @@ async def _raw(shell: Shell, args: str) -> None:
         while True:
             try:
                 await asyncio.wait_for(watch.seen.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             watch.seen.clear()
             timeout = RAW_QUIET

@@ -71,7 +71,7 @@ class TranscriptRecorder(ClientObserver):
         self._body = bytearray()  # DATA bytes not yet ending in CRLF
         self.lines = 0
         self.failure: str | None = None  # why recording stopped on its own
-        started = dt.datetime.now(dt.timezone.utc)
+        started = dt.datetime.now(dt.UTC)
         self._write_raw(f"{META_PREFIX}{HEADER}\n")
         self._write_raw(f"{META_PREFIX}start {started.isoformat(timespec='seconds')}\n")
 

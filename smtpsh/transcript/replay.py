@@ -384,7 +384,7 @@ class Replayer:
         wait = min(self.timeout or UNSOLICITED_WAIT, UNSOLICITED_WAIT)
         try:
             step.got = await asyncio.wait_for(self.unsolicited.queue.get(), wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             step.problems = [f"no such reply within {wait:g} s"]
 
     def _after(self, sent: _Sent, reply: Reply | None) -> None:

@@ -40,7 +40,7 @@ def make_cert(
     not_after: dt.datetime | None = None,
 ) -> bytes:
     key = key or ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
@@ -141,7 +141,7 @@ def test_without_san_the_common_name_is_used() -> None:
 
 
 def test_validity_problems() -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     old = parse_certificate(make_cert([], not_before=now - dt.timedelta(days=90),
                                       not_after=now - dt.timedelta(days=3)))  # fmt: skip
     assert old.validity_problem(now) == f"expired on {old.not_after:%Y-%m-%d %H:%M} UTC"
@@ -155,7 +155,7 @@ def _info(der: bytes, name: str, *, checked: bool) -> TLSInfo:
 
 
 def test_summary_of_an_unverified_certificate_says_what_is_wrong() -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     der = make_cert([x509.DNSName("a.example.test")], not_after=now - dt.timedelta(days=1))
     text, level = verification_line(_info(der, "b.example.test", checked=False))
     assert level == "warning"
@@ -184,7 +184,7 @@ def _verify_error(code: int, message: str) -> ssl.SSLCertVerificationError:
 
 
 def test_verify_errors_with_and_without_the_certificate() -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     leaf = parse_certificate(make_cert([x509.DNSName("a.b")], not_after=now - dt.timedelta(1)))
     expired = _verify_error(10, "certificate has expired")
     assert describe_verify_error(expired, "c.d") == "the certificate for c.d has expired"
