@@ -1,8 +1,12 @@
 """What the TLS layer tells the user: the certificate chain, the session, why checks failed.
 
 ``ssl`` gives a decoded certificate only when it was verified (``getpeercert()`` is ``{}``
-under ``--no-verify``), so certificates are read here from their DER bytes with a small
-X.509 reader: no extra dependency, and the same summary whether verification was on or off.
+under ``--no-verify``), so certificates are read here from their DER bytes, with
+``cryptography.x509``: the same summary whether verification was on or off. The bytes are
+chosen by whoever runs the server, so every reading step may fail: a part that cannot be
+read is named as such (``CertificateInfo.unread``), never a traceback.
+
+This module is imported on first TLS use only (``cryptography`` costs ~25 ms to import).
 """
 
 from __future__ import annotations
@@ -10,108 +14,31 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import re
 import ssl
-from collections.abc import Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-# --- a minimal DER reader (X.690), enough for X.509 certificates ----------------------
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 
 class CertificateError(ValueError):
-    """The bytes are not a certificate this reader understands."""
+    """The bytes are not a certificate that can be read."""
 
 
-@dataclass(frozen=True)
-class _Node:
-    tag: int
-    data: bytes  # the whole buffer
-    start: int  # first byte of the value
-    end: int  # one past the last byte of the value
-
-    @property
-    def value(self) -> bytes:
-        return self.data[self.start : self.end]
-
-    def children(self) -> list[_Node]:
-        return list(_read_all(self.data, self.start, self.end))
-
-
-def _read_node(data: bytes, pos: int, limit: int) -> _Node:
-    if pos + 2 > limit:
-        raise CertificateError("truncated DER element")
-    tag = data[pos]
-    if tag & 0x1F == 0x1F:
-        raise CertificateError("multi-byte DER tags are not used in certificates")
-    length = data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > limit:
-            raise CertificateError("bad DER length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    if pos + length > limit:
-        raise CertificateError("DER element runs past its container")
-    return _Node(tag, data, pos, pos + length)
-
-
-def _read_all(data: bytes, start: int, end: int) -> Iterator[_Node]:
-    pos = start
-    while pos < end:
-        node = _read_node(data, pos, end)
-        yield node
-        pos = node.end
-
-
-def _oid(node: _Node) -> str:
-    raw = node.value
-    if node.tag != 0x06 or not raw:
-        raise CertificateError("expected an OBJECT IDENTIFIER")
-    first = raw[0]
-    parts = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
-    value = 0
-    for byte in raw[1:]:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(value)
-            value = 0
-    return ".".join(map(str, parts))
-
-
-# String types that may hold a name attribute, and how their bytes are encoded.
-_STRING_CODECS: Mapping[int, str] = {
-    0x0C: "utf-8",  # UTF8String
-    0x13: "ascii",  # PrintableString
-    0x16: "ascii",  # IA5String
-    0x14: "latin-1",  # TeletexString (in practice Latin-1)
-    0x1E: "utf-16-be",  # BMPString
-    0x1C: "utf-32-be",  # UniversalString
-}
-
-
-def _string(node: _Node) -> str:
-    codec = _STRING_CODECS.get(node.tag)
-    if codec is None:
-        return node.value.hex()
-    return node.value.decode(codec, "replace")
-
-
-def _time(node: _Node) -> dt.datetime:
-    text = node.value.decode("ascii", "replace")
-    try:
-        if node.tag == 0x17:  # UTCTime: YYMMDDHHMMSSZ, years 1950-2049 (RFC 5280 §4.1.2.5.1)
-            parsed = dt.datetime.strptime(text, "%y%m%d%H%M%SZ")
-            if parsed.year >= 2050:
-                parsed = parsed.replace(year=parsed.year - 100)
-        elif node.tag == 0x18:  # GeneralizedTime: YYYYMMDDHHMMSSZ
-            parsed = dt.datetime.strptime(text, "%Y%m%d%H%M%SZ")
-        else:
-            raise CertificateError("expected a time")
-    except ValueError:
-        raise CertificateError(f"bad certificate time {text!r}") from None
-    return parsed.replace(tzinfo=dt.timezone.utc)
-
+# What cryptography raises for bytes it cannot make sense of (seen by fuzzing it).
+_UNREADABLE: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+    x509.InvalidVersion,
+)
 
 # --- X.509 knowledge, as tables --------------------------------------------------------
 
@@ -157,57 +84,23 @@ KEY_ALGORITHMS: Mapping[str, str] = {
     "1.2.840.10040.4.1": "DSA",
 }
 
+# cryptography's curve names -> the names people know them by.
 CURVES: Mapping[str, str] = {
-    "1.2.840.10045.3.1.7": "P-256",
-    "1.3.132.0.34": "P-384",
-    "1.3.132.0.35": "P-521",
-    "1.3.36.3.3.2.8.1.1.7": "brainpoolP256r1",
+    "secp256r1": "P-256",
+    "secp384r1": "P-384",
+    "secp521r1": "P-521",
 }
 
 # Signature hashes no longer accepted for server certificates.
 WEAK_SIGNATURES = frozenset({"md5WithRSAEncryption", "sha1WithRSAEncryption", "ecdsa-with-SHA1"})
-
-_EXT_SUBJECT_ALT_NAME = "2.5.29.17"
-_EXT_BASIC_CONSTRAINTS = "2.5.29.19"
-
-# GeneralName choices (RFC 5280 §4.2.1.6), as context tags.
-_SAN_DNS, _SAN_IP, _SAN_EMAIL, _SAN_URI = 0x82, 0x87, 0x81, 0x86
 
 Name = tuple[tuple[str, str], ...]
 
 
 def format_name(name: Name) -> str:
     """RFC 4514 order (most specific first): 'CN=mx.example.com, O=Example'."""
-    return ", ".join(f"{key}={value}" for key, value in reversed(name)) or "(empty)"
-
-
-def _name(node: _Node) -> Name:
-    out: list[tuple[str, str]] = []
-    for rdn in node.children():
-        for pair in rdn.children():
-            oid_node, value_node = pair.children()[:2]
-            oid = _oid(oid_node)
-            out.append((NAME_ATTRIBUTES.get(oid, oid), _string(value_node)))
-    return tuple(out)
-
-
-def _ip_text(raw: bytes) -> str:
-    if len(raw) in (4, 16):
-        return str(ipaddress.ip_address(raw))
-    return raw.hex()  # a name constraint (address + mask), not an address
-
-
-def _key_description(spki: _Node) -> str:
-    algorithm, bits = spki.children()[:2]
-    parts = algorithm.children()
-    kind = KEY_ALGORITHMS.get(_oid(parts[0]), _oid(parts[0]))
-    if kind == "EC" and len(parts) > 1 and parts[1].tag == 0x06:
-        return f"EC {CURVES.get(_oid(parts[1]), _oid(parts[1]))}"
-    if kind.startswith("RSA") and bits.tag == 0x03:
-        key = _read_node(bits.data, bits.start + 1, bits.end)  # skip the unused-bits byte
-        modulus = int.from_bytes(key.children()[0].value, "big")
-        return f"{kind} {modulus.bit_length()}"
-    return kind
+    pairs = (f"{key}={value}" if key else value for key, value in reversed(name))
+    return ", ".join(pairs) or "(empty)"
 
 
 @dataclass(frozen=True)
@@ -227,6 +120,8 @@ class CertificateInfo:
     signature: str  # "sha256WithRSAEncryption"
     sha256: str  # fingerprint, colon-separated hex
     der: bytes = field(repr=False)
+    # Parts that could not be read, each with why: "extensions (duplicate extension 2.5.29.17)".
+    unread: tuple[str, ...] = ()
 
     @property
     def subject_text(self) -> str:
@@ -242,7 +137,15 @@ class CertificateInfo:
 
     @property
     def self_issued(self) -> bool:
-        return self.subject == self.issuer
+        return self.subject == self.issuer and not self._unread("subject", "issuer")
+
+    @property
+    def names_unread(self) -> bool:
+        """The subject or the extensions (SAN) could not be read: its names are not known."""
+        return self._unread("subject", "extensions")
+
+    def _unread(self, *parts: str) -> bool:
+        return any(entry.startswith(parts) for entry in self.unread)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -264,7 +167,7 @@ class CertificateInfo:
         return any(_dns_match(pattern.rstrip(".").lower(), wanted) for pattern in candidates)
 
     def validity_problem(self, now: dt.datetime | None = None) -> str | None:
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         if now > self.not_after:
             return f"expired on {format_time(self.not_after)}"
         if now < self.not_before:
@@ -293,62 +196,120 @@ def format_time(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def parse_certificate(der: bytes) -> CertificateInfo:
-    """Read an X.509 certificate (DER); CertificateError if it cannot be read."""
+# --- reading a certificate with cryptography.x509 ----------------------------------------
+
+_PARSE_ERROR_KIND = re.compile(r"ParseError \{ kind: (\w+)")
+
+
+def _reason(exc: Exception) -> str:
+    """cryptography's message, short: its ASN.1 errors carry a whole parse location."""
+    text = str(exc)
+    kind = _PARSE_ERROR_KIND.search(text)
+    if kind is not None:
+        return f"malformed DER ({kind.group(1)})"
+    return (text or type(exc).__name__)[:120]
+
+
+_T = TypeVar("_T")
+
+
+def _read(part: str, unread: list[str], fallback: _T, read: Callable[[], _T]) -> _T:
+    """``read()``, or ``fallback`` with ``part`` noted as unread when the bytes refuse."""
     try:
-        return _parse(der)
-    except (IndexError, UnicodeError) as exc:
-        raise CertificateError(f"malformed certificate: {exc}") from None
+        return read()
+    except _UNREADABLE as exc:
+        unread.append(f"{part} ({_reason(exc)})")
+        return fallback
 
 
-def _parse(der: bytes) -> CertificateInfo:
-    cert = _read_node(der, 0, len(der))
-    if cert.tag != 0x30:
-        raise CertificateError("not a certificate (no outer SEQUENCE)")
-    tbs_node, sig_alg = cert.children()[:2]
-    tbs = tbs_node.children()
-    if tbs and tbs[0].tag == 0xA0:  # [0] version: absent means v1
-        tbs = tbs[1:]
-    serial, _sig, issuer, validity, subject, spki = tbs[:6]
-    extensions = next((n for n in tbs[6:] if n.tag == 0xA3), None)
-    not_before, not_after = (_time(n) for n in validity.children()[:2])
-    dns: list[str] = []
-    ips: list[str] = []
-    other: list[str] = []
-    is_ca = False
-    if extensions is not None:
-        for ext in extensions.children()[0].children():
-            parts = ext.children()
-            oid, value = _oid(parts[0]), parts[-1]
-            inner = _read_node(value.data, value.start, value.end)
-            if oid == _EXT_SUBJECT_ALT_NAME:
-                for general in inner.children():
-                    text = general.value.decode("ascii", "replace")
-                    if general.tag == _SAN_DNS:
-                        dns.append(text)
-                    elif general.tag == _SAN_IP:
-                        ips.append(_ip_text(general.value))
-                    elif general.tag in (_SAN_EMAIL, _SAN_URI):
-                        other.append(text)
-            elif oid == _EXT_BASIC_CONSTRAINTS:
-                flags = inner.children()
-                is_ca = bool(flags) and flags[0].tag == 0x01 and flags[0].value != b"\0"
-    sig_oid = _oid(sig_alg.children()[0])
+def _name(name: x509.Name) -> Name:
+    out: list[tuple[str, str]] = []
+    for attribute in name:
+        oid = attribute.oid.dotted_string
+        value = attribute.value  # bytes only for a BIT STRING (x500UniqueIdentifier)
+        text = value.hex() if isinstance(value, bytes) else value
+        out.append((NAME_ATTRIBUTES.get(oid, oid), text))
+    return tuple(out)
+
+
+def _key_description(cert: x509.Certificate) -> str:
+    oid = cert.public_key_algorithm_oid.dotted_string
+    kind = KEY_ALGORITHMS.get(oid, oid)
+    try:
+        key = cert.public_key()
+    except _UNREADABLE:
+        return f"{kind} (key not readable)"
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"{kind} {key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {CURVES.get(key.curve.name, key.curve.name)}"
+    return kind
+
+
+@dataclass
+class _AltNames:
+    dns: list[str] = field(default_factory=list)
+    ips: list[str] = field(default_factory=list)
+    other: list[str] = field(default_factory=list)
+    is_ca: bool = False
+
+
+def _extensions(cert: x509.Certificate) -> _AltNames:
+    found = _AltNames()
+    for extension in cert.extensions:
+        value = extension.value
+        if isinstance(value, x509.SubjectAlternativeName):
+            for general in value:
+                if isinstance(general, x509.DNSName):
+                    found.dns.append(general.value)
+                elif isinstance(general, x509.IPAddress):
+                    found.ips.append(str(general.value))
+                elif isinstance(general, x509.RFC822Name | x509.UniformResourceIdentifier):
+                    found.other.append(general.value)
+        elif isinstance(value, x509.BasicConstraints):
+            found.is_ca = value.ca
+    return found
+
+
+def parse_certificate(der: bytes) -> CertificateInfo:
+    """Read an X.509 certificate (DER); CertificateError if it cannot be read at all.
+
+    A certificate that loads but has a part that does not (a name, the extensions, the
+    key) is still described, with that part listed in ``unread``.
+    """
+    with warnings.catch_warnings():
+        # cryptography warns (to stderr) about e.g. negative serial numbers: a server's
+        # bytes must not print anything on their own.
+        warnings.simplefilter("ignore")
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            serial = cert.serial_number
+            not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+            sig_oid = cert.signature_algorithm_oid.dotted_string
+            key = _key_description(cert)
+        except _UNREADABLE as exc:
+            raise CertificateError(f"malformed certificate: {_reason(exc)}") from None
+        unread: list[str] = []
+        unknown: Name = (("", "(unreadable)"),)
+        subject = _read("subject", unread, unknown, lambda: _name(cert.subject))
+        issuer = _read("issuer", unread, unknown, lambda: _name(cert.issuer))
+        extensions = _read("extensions", unread, _AltNames(), lambda: _extensions(cert))
     digest = hashlib.sha256(der).hexdigest().upper()
     return CertificateInfo(
-        subject=_name(subject),
-        issuer=_name(issuer),
-        serial=int.from_bytes(serial.value, "big", signed=True),
+        subject=subject,
+        issuer=issuer,
+        serial=serial,
         not_before=not_before,
         not_after=not_after,
-        dns_names=tuple(dns),
-        ip_addresses=tuple(ips),
-        other_names=tuple(other),
-        is_ca=is_ca,
-        key=_key_description(spki),
+        dns_names=tuple(extensions.dns),
+        ip_addresses=tuple(extensions.ips),
+        other_names=tuple(extensions.other),
+        is_ca=extensions.is_ca,
+        key=key,
         signature=SIGNATURE_ALGORITHMS.get(sig_oid, sig_oid),
         sha256=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
         der=der,
+        unread=tuple(unread),
     )
 
 
@@ -365,8 +326,8 @@ def parse_pem(text: str) -> list[CertificateInfo]:
 def peer_chain(obj: ssl.SSLObject, *, verified: bool) -> list[bytes]:
     """The DER certificates the server presented (leaf first), or the verified chain.
 
-    Python >= 3.13 has get_verified_chain/get_unverified_chain; 3.10-3.12 have the same
-    methods on the private _sslobj; older ones only give the leaf.
+    Python >= 3.13 has get_verified_chain/get_unverified_chain; 3.11 and 3.12 have the same
+    methods on the private _sslobj; if neither answers, only the leaf is known.
     """
     method = "get_verified_chain" if verified else "get_unverified_chain"
     public = getattr(obj, method, None)
@@ -414,7 +375,11 @@ class TLSInfo:
         validity = leaf.validity_problem(now)
         if validity:
             found.append(validity)
-        if not leaf.matches(self.server_name):
+        if leaf.unread:
+            found.append(f"could not read its {'; '.join(leaf.unread)}")
+        if leaf.names_unread:
+            pass  # which names it is for is not known: no verdict on the name
+        elif not leaf.matches(self.server_name):
             found.append(f"name mismatch: it is for {_names_text(leaf)}, not {self.server_name}")
         if leaf.self_issued:
             found.append("self-signed")
@@ -469,7 +434,7 @@ def summary_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[Line]:
 
 
 def _validity_text(cert: CertificateInfo, now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     span = f"{format_time(cert.not_before)} to {format_time(cert.not_after)}"
     days = (cert.not_after - now).days
     if cert.not_after < now:
@@ -518,6 +483,8 @@ def chain_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[str]:
             out.append(f"    names:       {', '.join(cert.names)}")
         if cert.other_names:
             out.append(f"    also:        {', '.join(cert.other_names)}")
+        if cert.unread:
+            out.append(f"    unreadable:  {'; '.join(cert.unread)}")
     if len(info.chain) == 1 and not info.checked_chain and not info.chain[0].self_issued:
         out.append(
             "(only the server's own certificate is shown: the rest of the chain was"

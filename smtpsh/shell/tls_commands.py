@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smtpsh.net.certinfo import chain_lines
 from smtpsh.net.client import unverified_context
 from smtpsh.protocol.auth import (
     MECHANISMS,
@@ -206,6 +205,8 @@ async def _cert(shell: Shell, args: str) -> None:
     if args.strip():
         shell.error("usage: /cert [pem]")
         return
+    from smtpsh.net.certinfo import chain_lines  # loaded already by the TLS session
+
     for line in chain_lines(info):
         shell.say(line)
 

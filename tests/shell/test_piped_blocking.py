@@ -28,7 +28,10 @@ print("NEW-MODULES", " ".join(sorted(set(sys.modules) - before)), file=sys.stder
 raise SystemExit(code)
 """
 
-HEAVY = ("asyncio", "ssl", "dataclasses", "inspect", "prompt_toolkit", "pathlib", "typing")
+HEAVY = (
+    "asyncio", "ssl", "dataclasses", "inspect", "prompt_toolkit", "pathlib", "typing",
+    "cryptography",
+)
 
 
 def new_modules(args: list[str], script: str, home: Path) -> tuple[set[str], str, int]:
