@@ -386,7 +386,7 @@ class Sandbox:
         """Listen on `host:port` (port 0: a free one) in the running event loop.
 
         Raises SandboxError with a one-line message for a non-loopback host or a port that
-        cannot be bound.  If `tls` is asked for but openssl fails, the sandbox still starts,
+        cannot be bound.  If `tls` is asked for but no certificate can be made, it still starts,
         without STARTTLS, and `welcome_text()` says why.
         """
         _check_loopback(host)

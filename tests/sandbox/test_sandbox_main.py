@@ -95,3 +95,22 @@ def test_bad_port_argument() -> None:
     assert proc.returncode == 2
     assert "--port must be 0..65535" in err
     assert "Traceback" not in err
+
+
+def test_smtpsh_sandbox_starttls_without_openssl_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`smtpsh --sandbox` on a machine with no `openssl` binary: STARTTLS, verified."""
+    from tests.helpers.run import run_piped
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # smtpsh_env copies os.environ
+    script = "EHLO x.test\nSTARTTLS\nEHLO x.test\nQUIT\n"
+    result = run_piped(["--sandbox"], script, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "STARTTLS with a self-signed certificate for localhost; CA file" in out
+    assert "S: 220 2.0.0 Ready to start TLS" in out
+    assert "certificate: CN=localhost, O=smtpsh sandbox" in out
+    assert "verified: yes (chain to a trusted CA; valid for 127.0.0.1)" in out
+    assert "S: 250-AUTH PLAIN LOGIN CRAM-MD5" in out  # the EHLO after the handshake
+    assert "openssl" not in result.stdout + result.stderr

@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
+import os
 import re
 import smtplib
 import socket
 import ssl
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
 from sandbox_loop import LoopThread
 
-from smtpsh.sandbox import ReceivedMessage, Sandbox, SandboxError
+from smtpsh.sandbox import ReceivedMessage, Sandbox, SandboxError, server
+from smtpsh.sandbox.tlscert import CertError, CertFiles
 
 BANNER = "220 sandbox.test ESMTP smtpsh practice server"
 QUEUED = re.compile(r"2\.0\.0 Ok: queued as ([0-9A-F]{10})")
@@ -456,14 +460,38 @@ def test_without_tls(loop_thread: LoopThread) -> None:
         loop_thread.run(sb.stop())
 
 
-def test_missing_openssl_starts_without_tls(
+def test_starttls_needs_no_openssl_binary(
     loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The key and certificate are made in-process: a PATH without `openssl` is fine."""
     monkeypatch.setenv("PATH", "/nonexistent")
     sb = loop_thread.run(Sandbox.start(tls=True))
     try:
+        assert sb.cafile is not None and sb.tls
+        assert "STARTTLS with a self-signed certificate" in sb.welcome_text()
+        assert stat.S_IMODE(os.stat(sb.cafile.with_name("key.pem")).st_mode) == 0o600
+        with connect(sb) as s:
+            s.ehlo()
+            assert s.starttls(context=tls_context(sb))[0] == 220
+            assert s.sock.getpeercert()["subject"] == (  # type: ignore[union-attr]
+                (("organizationName", "smtpsh sandbox"),),
+                (("commonName", "localhost"),),
+            )
+    finally:
+        loop_thread.run(sb.stop())
+
+
+def test_no_certificate_starts_without_tls(
+    loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refuse(directory: Path) -> CertFiles:
+        raise CertError(f"cannot write it in {directory}: Read-only file system")
+
+    monkeypatch.setattr(server, "make_certificate", refuse)
+    sb = loop_thread.run(Sandbox.start(tls=True))
+    try:
         assert sb.cafile is None
-        assert "openssl" in sb.welcome_text()
+        assert "could not make a certificate (cannot write it in" in sb.welcome_text()
         with connect(sb) as s:
             s.ehlo()
             assert not s.has_extn("starttls")
