@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from tests.fuzz import certificates  # noqa: E402
 from tests.fuzz import strategies as s  # noqa: E402
 from tests.fuzz import targets as t  # noqa: E402
 
@@ -57,6 +58,7 @@ HYPOTHESIS: dict[str, tuple[tuple[st.SearchStrategy[Any], ...], Callable[..., No
     ),
     "connection": ((s.STEPS,), t.check_connection),
     "transcript": ((s.TRANSCRIPT,), t.check_transcript),
+    "certificates": ((certificates.DER,), t.check_certificate),
 }
 
 
@@ -168,6 +170,7 @@ ATHERIS: dict[str, Callable[[bytes], None]] = {
     "path-commands": _path_command,
     "connection": _connection,
     "transcript": _transcript,
+    "certificates": t.check_certificate,  # the bytes as the server's DER certificate
 }
 
 
@@ -176,6 +179,7 @@ def atheris_worker(name: str, runs: int, result_file: str) -> None:
     import atheris  # type: ignore  # atheris ships no type hints
 
     import smtpsh.transcript.reader  # noqa: F401  # loaded now, so it is instrumented too
+    import smtpsh.net.certinfo  # noqa: F401
 
     if not name.startswith("structured:"):
         # The targets are imported already (at the top): instrument the loaded code for
@@ -212,7 +216,8 @@ def atheris_worker(name: str, runs: int, result_file: str) -> None:
             Path(result_file).write_text(json.dumps({"inputs": count, "ok": True, "error": ""}))
 
     corpus = tempfile.mkdtemp(prefix=f"fuzz-{name}-")
-    for i, seed in enumerate(SEEDS.get(name, [])):
+    seeds = list(certificates.seeds()) if name == "certificates" else SEEDS.get(name, [])
+    for i, seed in enumerate(seeds):
         Path(corpus, f"seed{i}").write_bytes(seed)
     dictionary = Path(corpus).with_suffix(".dict")
     dictionary.write_text("".join(f'"{_dict_entry(token)}"\n' for token in TOKENS))

@@ -306,3 +306,51 @@ def check_transcript_file(data: bytes, directory: str) -> None:
         assert b"\0" not in data
     finally:
         os.unlink(path)
+
+
+# --- certificates (the server chooses every byte) ---------------------------------------
+
+# OpenSSL verify codes whose explanation uses facts from the certificate.
+_VERIFY_CODES = (2, 9, 10, 18, 19, 20, 21, 62, 4242)
+
+
+def check_certificate(der: bytes) -> None:
+    """Any bytes as a server's certificate: read, or one CertificateError line; then every
+    summary (STARTTLS lines, /cert, problems, verification failures) is text, never an
+    exception, and cryptography prints no warning of its own."""
+    import datetime as dt
+    import hashlib
+    import ssl
+    import warnings
+
+    from smtpsh.net import certinfo
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            cert = certinfo.parse_certificate(der)
+        except certinfo.CertificateError as exc:
+            assert str(exc) and "\n" not in str(exc), repr(str(exc))
+            assert certinfo.parse_chain([der]) == ()
+            return
+    assert not caught, [str(w.message) for w in caught]
+    assert cert.der == der
+    assert cert.sha256.replace(":", "").lower() == hashlib.sha256(der).hexdigest()
+    assert cert.not_before.tzinfo is not None and cert.not_after.tzinfo is not None
+    for text in (*cert.dns_names, *cert.ip_addresses, *cert.other_names, *cert.unread):
+        assert isinstance(text, str)
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    for checked in (False, True):
+        for name in ("mx.example.test", "127.0.0.1", "::1"):
+            info = certinfo.TLSInfo(name, "TLSv1.3", "TLS_AES_128_GCM_SHA256", 128,
+                                    (cert, cert), checked, checked)  # fmt: skip
+            for text, level in certinfo.summary_lines(info, now):
+                assert isinstance(text, str) and level in ("info", "warning", "error")
+            assert all(isinstance(line, str) for line in certinfo.chain_lines(info, now))
+            assert all(isinstance(p, str) for p in info.problems(now))
+            assert isinstance(cert.matches(name), bool)
+    for code in _VERIFY_CODES:
+        error = ssl.SSLCertVerificationError(1, "certificate verify failed")
+        error.verify_code, error.verify_message = code, "certificate verify failed"
+        assert certinfo.describe_verify_error(error, "mx.example.test", cert)
+    assert certinfo.parse_chain([der, der[:-1]])[0] == cert
