@@ -1,16 +1,28 @@
 """SMTP AUTH (RFC 4954) client side, sans-IO: credentials and 334 challenges in, lines out.
 
 ``AuthExchange`` produces the AUTH line and the answer to each ``334`` challenge for PLAIN
-(RFC 4616), LOGIN (draft-murchison-sasl-login), CRAM-MD5 (RFC 2195) and XOAUTH2 (Google's
-OAuth 2.0 SASL profile).  Every line comes with a display form whose secrets are masked,
-so a front-end can show each step decoded without ever putting a password on screen.
+(RFC 4616), LOGIN (draft-murchison-sasl-login), CRAM-MD5 (RFC 2195), SCRAM-SHA-1 and
+SCRAM-SHA-256 (RFC 5802, RFC 7677) and XOAUTH2 (Google's OAuth 2.0 SASL profile).  Every
+line comes with a display form whose secrets are masked, so a front-end can show each step
+decoded without ever putting a password on screen.
+
+SCRAM is mutual: the server proves it knows the password too. ``AuthExchange.success_problem``
+says when a 235 came without that proof (or with a wrong one): a front-end must then report
+a failure, not a success.
+
+The -PLUS variants (channel binding) are not offered: TLS 1.3 needs the ``tls-exporter``
+binding (RFC 9266), which Python's ssl module does not expose, and ``tls-unique`` is defined
+for TLS 1.2 and below only. Claiming a binding we cannot compute would be dishonest, so the
+GS2 header says "n" (the client does not support channel binding).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -126,6 +138,175 @@ class Mechanism:
     initial: Callable[[Credentials], Payload] | None
     answer: Callable[[Credentials, bytes, int], Payload]
     plaintext: bool  # the password itself crosses the wire (only base64-encoded)
+    # A mechanism that keeps state between steps (SCRAM): makes one client per exchange.
+    client: Callable[[Credentials], SaslClient] | None = None
+    authzid: bool = False  # can carry an authorization identity (--authzid)
+    mutual: bool = False  # the server proves it knows the password (SCRAM)
+    strength: int = 0  # for /auth without a mechanism: the highest offered is chosen
+    why: str = ""  # why it ranks where it does (said when it is chosen)
+
+
+class SaslClient:
+    """The client side of one exchange of a mechanism that keeps state between steps."""
+
+    def initial(self) -> Payload | None:
+        return None
+
+    def answer(self, challenge: bytes, step: int) -> Payload:
+        raise NotImplementedError
+
+    def success_problem(self) -> str | None:
+        """Why a 235 must not be believed (None: the exchange is complete)."""
+        return None
+
+
+# --- SCRAM (RFC 5802; SHA-256: RFC 7677) -------------------------------------------------
+
+SCRAM_MIN_ITERATIONS = 4096  # RFC 7677 §4: fewer is a weak server setting (said, not refused)
+
+
+def saslprep(text: str, what: str) -> str:
+    """RFC 4013 SASLprep (stringprep profile) of a user name or password."""
+    import stringprep  # here: only SCRAM needs it
+    import unicodedata
+
+    mapped = "".join(
+        " " if stringprep.in_table_c12(c) else c for c in text if not stringprep.in_table_b1(c)
+    )
+    normal = unicodedata.normalize("NFKC", mapped)
+    prohibited = (
+        stringprep.in_table_c12, stringprep.in_table_c21, stringprep.in_table_c22,
+        stringprep.in_table_c3, stringprep.in_table_c4, stringprep.in_table_c5,
+        stringprep.in_table_c6, stringprep.in_table_c7, stringprep.in_table_c8,
+        stringprep.in_table_c9, stringprep.in_table_a1,
+    )  # fmt: skip
+    for c in normal:
+        if any(test(c) for test in prohibited):
+            raise AuthError(f"the {what} contains U+{ord(c):04X}, which SASLprep prohibits")
+    rtl = [stringprep.in_table_d1(c) for c in normal]
+    if any(rtl) and (any(stringprep.in_table_d2(c) for c in normal) or not (rtl[0] and rtl[-1])):
+        raise AuthError(f"the {what} mixes right-to-left and left-to-right text (RFC 3454 §6)")
+    return normal
+
+
+def _scram_name(text: str) -> str:
+    # RFC 5802 §5.1: ',' and '=' in a name are written =2C and =3D.
+    return text.replace("=", "=3D").replace(",", "=2C")
+
+
+def _scram_attributes(message: str, what: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for part in message.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or len(key) != 1:
+            raise AuthError(f"the server's SCRAM {what} is malformed: {message[:60]!r}")
+        found.setdefault(key, value)
+    return found
+
+
+class ScramClient(SaslClient):
+    """SCRAM-SHA-1 / SCRAM-SHA-256 without channel binding (see the module doc)."""
+
+    def __init__(self, creds: Credentials, hash_name: str, nonce: str | None = None) -> None:
+        self.creds = creds
+        self.hash_name = hash_name
+        self.nonce = nonce or base64.b64encode(os.urandom(18)).decode("ascii")
+        authzid = (
+            f"a={_scram_name(saslprep(creds.authzid, 'authorization id'))}"
+            if (creds.authzid)
+            else ""
+        )
+        self.gs2_header = f"n,{authzid},"
+        user = _scram_name(saslprep(creds.username, "user name"))
+        self.client_first_bare = f"n={user},r={self.nonce}"
+        self.expected_signature: bytes | None = None
+        self.verified = False
+        self.iterations = 0
+
+    def initial(self) -> Payload:
+        message = self.gs2_header + self.client_first_bare
+        return message.encode(), message
+
+    def answer(self, challenge: bytes, step: int) -> Payload:
+        if step == 0:
+            return self._client_final(challenge)
+        if step == 1:
+            return self._verify_server_final(challenge)
+        raise AuthError("the server sent a third SCRAM challenge; SCRAM has only two")
+
+    def _client_final(self, challenge: bytes) -> Payload:
+        server_first = challenge.decode("utf-8", "replace")
+        attrs = _scram_attributes(server_first, "first message")
+        if "m" in attrs:
+            raise AuthError("the server asks for a SCRAM extension (m=) smtpsh does not know")
+        nonce, salt_text, count = attrs.get("r", ""), attrs.get("s", ""), attrs.get("i", "")
+        if not nonce.startswith(self.nonce) or len(nonce) == len(self.nonce):
+            raise AuthError(
+                "the server's SCRAM nonce does not extend ours (RFC 5802 §5.1): not answering"
+            )
+        try:
+            salt = base64.b64decode(salt_text, validate=True)
+        except (binascii.Error, ValueError):
+            raise AuthError("the server's SCRAM salt is not base64") from None
+        if not count.isdigit() or int(count) < 1:
+            raise AuthError(f"the server's SCRAM iteration count {count[:20]!r} is not a number")
+        self.iterations = int(count)
+        password = saslprep(self.creds.secret, "password").encode()
+        salted = hashlib.pbkdf2_hmac(self.hash_name, password, salt, self.iterations)
+        client_key = hmac.new(salted, b"Client Key", self.hash_name).digest()
+        stored_key = hashlib.new(self.hash_name, client_key).digest()
+        server_key = hmac.new(salted, b"Server Key", self.hash_name).digest()
+        channel = base64.b64encode(self.gs2_header.encode()).decode("ascii")
+        without_proof = f"c={channel},r={nonce}"
+        auth_message = f"{self.client_first_bare},{server_first},{without_proof}".encode()
+        signature = hmac.new(stored_key, auth_message, self.hash_name).digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
+        self.expected_signature = hmac.new(server_key, auth_message, self.hash_name).digest()
+        message = f"{without_proof},p={base64.b64encode(proof).decode('ascii')}"
+        weak = (
+            f"; the server uses only {self.iterations} iterations"
+            f" (RFC 7677 asks for at least {SCRAM_MIN_ITERATIONS})"
+            if self.iterations < SCRAM_MIN_ITERATIONS
+            else ""
+        )
+        return message.encode(), f"{without_proof},p={SECRET_MASK}{weak}"
+
+    def _verify_server_final(self, challenge: bytes) -> Payload:
+        attrs = _scram_attributes(challenge.decode("utf-8", "replace"), "final message")
+        if "e" in attrs:
+            raise AuthError(f"the server reports a SCRAM error: {attrs['e'][:60]}")
+        if self.expected_signature is None:
+            raise AuthError("the server sent its SCRAM signature before our proof")
+        try:
+            signature = base64.b64decode(attrs.get("v", ""), validate=True)
+        except (binascii.Error, ValueError):
+            signature = b""
+        if not hmac.compare_digest(signature, self.expected_signature):
+            raise AuthError(
+                "the server's SCRAM signature is WRONG: it does not know the password"
+                " (an impostor, or a man in the middle)"
+            )
+        self.verified = True
+        return b"", "(empty line: the server's signature is verified)"
+
+    def success_problem(self) -> str | None:
+        if self.verified:
+            return None
+        return (
+            "the server said 235 without proving it knows the password (no SCRAM server"
+            " signature): not trusted"
+        )
+
+    def server_final_in_success(self, reply: Reply) -> None:
+        """Some servers put the server-final message in the 235 itself (RFC 4954 §4 allows
+        'additional data' only in a 334, but check it if it is there)."""
+        text = reply.lines[0].strip() if reply.lines else ""
+        try:
+            data = base64.b64decode(text.split(" ")[-1], validate=True)
+        except (binascii.Error, ValueError):
+            return
+        if data.startswith(b"v="):
+            self._verify_server_final(data)
 
 
 MECHANISMS: Mapping[str, Mechanism] = MappingProxyType(
@@ -134,22 +315,43 @@ MECHANISMS: Mapping[str, Mechanism] = MappingProxyType(
         for m in (
             Mechanism(
                 "PLAIN", "Password", "user and password in one base64 line (RFC 4616)",
-                _plain_initial, _no_challenge, plaintext=True,
+                _plain_initial, _no_challenge, plaintext=True, authzid=True, strength=20,
+                why="sends the password itself (base64 only), in one step",
             ),
             Mechanism(
                 "LOGIN", "Password", "user name, then password, each asked for by a 334",
-                None, _login_answer, plaintext=True,
+                None, _login_answer, plaintext=True, strength=10,
+                why="sends the password itself (base64 only), in two steps",
             ),
             Mechanism(
                 "CRAM-MD5", "Password",
                 "HMAC-MD5 of the server's challenge: the password never crosses the wire "
                 "(RFC 2195)",
-                None, _cram_md5_answer, plaintext=False,
+                None, _cram_md5_answer, plaintext=False, strength=30,
+                why="the password does not cross the wire, but the server does not prove"
+                " it knows it, and MD5 digests can be cracked offline",
+            ),
+            Mechanism(
+                "SCRAM-SHA-1", "Password",
+                "salted challenge-response; the server proves it knows the password too"
+                " (RFC 5802)",
+                None, _no_challenge, plaintext=False, authzid=True, mutual=True,
+                client=lambda creds: ScramClient(creds, "sha1"), strength=40,
+                why="the password does not cross the wire and the server proves it knows it",
+            ),
+            Mechanism(
+                "SCRAM-SHA-256", "Password",
+                "SCRAM with SHA-256: salted, mutual, the strongest here (RFC 7677)",
+                None, _no_challenge, plaintext=False, authzid=True, mutual=True,
+                client=lambda creds: ScramClient(creds, "sha256"), strength=50,
+                why="the password does not cross the wire, the server proves it knows it,"
+                " and SHA-256 replaces SHA-1",
             ),
             Mechanism(
                 "XOAUTH2", "OAuth 2.0 access token",
                 "an OAuth 2.0 bearer token (Google, Microsoft)",
                 _xoauth2_initial, _xoauth2_answer, plaintext=True,
+                why="needs an OAuth 2.0 token, not a password: never chosen on its own",
             ),
         )
     }
@@ -159,6 +361,33 @@ MECHANISMS: Mapping[str, Mechanism] = MappingProxyType(
 def mechanism(name: str) -> Mechanism | None:
     """The mechanism called ``name`` (case-insensitive, RFC 4422 §3.1), if supported."""
     return MECHANISMS.get(name.upper())
+
+
+AUTO = "AUTO"  # --auth auto: the strongest mechanism the server offers
+
+
+def by_strength(offered: list[str], *, authzid: bool = False) -> list[Mechanism]:
+    """The offered mechanisms smtpsh can do with a password, strongest first (XOAUTH2,
+    which needs a token, is never among them; with ``authzid`` only those carrying one)."""
+    found = [m for name in offered if (m := mechanism(name)) is not None and m.strength > 0]
+    if authzid:
+        found = [m for m in found if m.authzid]
+    return sorted(dict.fromkeys(found), key=lambda m: -m.strength)
+
+
+def choose(offered: list[str], *, authzid: bool = False) -> tuple[Mechanism | None, str]:
+    """The strongest offered mechanism and why it was chosen (None and why not)."""
+    ranked = by_strength(offered, authzid=authzid)
+    if not ranked:
+        carrying = " that can carry --authzid" if authzid else ""
+        return None, (
+            f"none of the offered mechanisms ({' '.join(offered) or 'none'}){carrying}"
+            " is one smtpsh can do with a password"
+        )
+    best = ranked[0]
+    others = [m.name for m in ranked[1:]]
+    beats = f" (stronger than {', '.join(others)})" if others else " (the only one usable)"
+    return best, f"{best.name}{beats}: {best.why}"
 
 
 def decode_challenge_bytes(reply: Reply) -> bytes:
@@ -189,13 +418,22 @@ class AuthExchange:
         self.steps = 0  # challenges answered
         self.withheld: Payload | None = None  # initial response too long for the AUTH line
         self.cancelled = False
+        if credentials.authzid and not found.authzid:
+            raise AuthError(f"{found.name} cannot carry an authorization identity (--authzid)")
+        self.client = found.client(credentials) if found.client is not None else None
 
     def start(self) -> Step:
         """The AUTH command, with the initial response inline when it fits (RFC 4954 §4)."""
         verb = f"AUTH {self.mechanism.name}"
-        if self.mechanism.initial is None:
+        if self.client is not None:
+            first = self.client.initial()
+        elif self.mechanism.initial is not None:
+            first = self.mechanism.initial(self.credentials)
+        else:
+            first = None
+        if first is None:
             return Step(verb, verb)
-        data, shown = self.mechanism.initial(self.credentials)
+        data, shown = first
         encoded = _b64(data) if data else EMPTY_INITIAL_RESPONSE
         line = f"{verb} {encoded}"
         if len(line.encode("ascii")) + 2 > self.max_line:
@@ -214,10 +452,25 @@ class AuthExchange:
         if self.withheld is not None and not challenge:
             data, shown = self.withheld
             self.withheld = None
+        elif self.client is not None:
+            data, shown = self.client.answer(challenge, self.steps)
+            self.steps += 1
         else:
             data, shown = self.mechanism.answer(self.credentials, challenge, self.steps)
             self.steps += 1
         return Step(_b64(data), shown or "(empty line)")
+
+    def success_problem(self, reply: Reply) -> str | None:
+        """After a 235: why it must not be believed (a mutual mechanism whose server did not
+        prove itself, or proved wrong), or None."""
+        if self.client is None:
+            return None
+        if isinstance(self.client, ScramClient) and not self.client.verified:
+            try:
+                self.client.server_final_in_success(reply)
+            except AuthError as exc:
+                return str(exc)
+        return self.client.success_problem()
 
     def cancel(self) -> Step:
         self.cancelled = True
