@@ -10,10 +10,10 @@ _smtpsh_hosts() {
     [[ -r $config ]] && sed -n 's/^[[:space:]]*\[[[:space:]]*profiles\.\([A-Za-z0-9_-]*\)[[:space:]]*\].*/@\1/p' -- "$config"
 }
 
-_smtpsh_opts__main() { echo '-h --help -V --version -p --port --timeout --connect-timeout --helo -4 -6 --mx --sandbox --tls --no-verify --cafile --client-cert --client-key --starttls --user --password-file --password-env --auth --insecure-auth --dns-server --dns-timeout --no-annotate --record --color --man --completion'; }
+_smtpsh_opts__main() { echo '-h --help -V --version -p --port --timeout --connect-timeout --helo -4 -6 --mx --sandbox --tls --no-verify --cafile --client-cert --client-key --starttls --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --dns-server --dns-timeout --no-annotate --record --color --man --completion'; }
 _smtpsh_value__main() {  # the kind of value option $1 takes
     case "$1" in
-        -p|--port|--timeout|--connect-timeout|--helo|--mx|--user|--password-env|--auth|--dns-server|--dns-timeout) echo 'text' ;;
+        -p|--port|--timeout|--connect-timeout|--helo|--mx|--user|--password-env|--auth|--authzid|--dns-server|--dns-timeout) echo 'text' ;;
         --cafile|--client-cert|--client-key|--password-file|--record) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
         --completion) echo 'choice bash zsh fish' ;;

@@ -217,7 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
     auth.add_argument(
         "--auth",
         metavar="MECH",
-        help="authenticate right after connecting: PLAIN, LOGIN, CRAM-MD5 or XOAUTH2",
+        help="authenticate right after connecting: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5,"
+        " PLAIN, LOGIN, XOAUTH2, or auto (the strongest the server offers)",
+    )
+    auth.add_argument(
+        "--auth-try-all",
+        action="store_true",
+        help="try every offered mechanism in turn (a new session each), report each, go on",
+    )
+    auth.add_argument(
+        "--authzid",
+        metavar="ID",
+        help="authorize as ID (act for another user; PLAIN and SCRAM carry it)",
     )
     auth.add_argument(
         "--insecure-auth",
@@ -450,7 +461,10 @@ def _run_session(args: argparse.Namespace) -> int:
 
 
 # The options tls_commands.configure reads: without them it has nothing to set.
-TLS_AUTH_OPTIONS = ("user", "password_file", "password_env", "insecure_auth", "starttls", "auth")
+TLS_AUTH_OPTIONS = (
+    "user", "password_file", "password_env", "insecure_auth", "starttls", "auth",
+    "auth_try_all", "authzid",
+)  # fmt: skip
 
 
 async def _drive(shell: Shell) -> int:

@@ -21,11 +21,15 @@ from typing import TYPE_CHECKING
 
 from smtpsh.net.client import unverified_context
 from smtpsh.protocol.auth import (
+    AUTO,
     MECHANISMS,
     AuthError,
     AuthExchange,
     Credentials,
+    Mechanism,
     Step,
+    by_strength,
+    choose,
     mechanism,
 )
 from smtpsh.protocol.codes import describe_basic
@@ -51,6 +55,8 @@ class AuthOptions:
     insecure_auth: bool = False
     starttls: bool = False  # upgrade right after the first EHLO, then EHLO again
     auth: str | None = None  # authenticate right after connecting (and --starttls)
+    authzid: str = ""  # act as this identity (PLAIN, SCRAM)
+    try_all: bool = False  # --auth-try-all: each offered mechanism in turn, each reported
 
 
 def options_of(shell: Shell) -> AuthOptions:
@@ -73,12 +79,18 @@ def configure(shell: Shell, args: argparse.Namespace) -> str | None:
         insecure_auth=args.insecure_auth,
         starttls=args.starttls,
         auth=args.auth,
+        authzid=getattr(args, "authzid", None) or "",
+        try_all=bool(getattr(args, "auth_try_all", False)),
     )
     if opts.password_file and opts.password_env:
         return "give --password-file or --password-env, not both"
     opts.auth = opts.auth.upper() if opts.auth else None
-    if opts.auth and mechanism(opts.auth) is None:
-        return f"--auth {opts.auth}: smtpsh supports {', '.join(MECHANISMS)}"
+    if opts.auth and opts.auth != AUTO and mechanism(opts.auth) is None:
+        return f"--auth {opts.auth}: smtpsh supports {', '.join(MECHANISMS)} (or auto)"
+    if opts.try_all and opts.auth:
+        return "--auth-try-all tries every offered mechanism: give it without --auth"
+    if opts.try_all:
+        opts.auth = AUTO
     if opts.starttls and shell.options.implicit_tls:
         return "--starttls and --tls (or port 465) exclude each other: TLS is already on"
     shell.extra[EXTRA_KEY] = opts
@@ -90,25 +102,74 @@ def configure(shell: Shell, args: argparse.Namespace) -> str | None:
 async def _on_connect(shell: Shell) -> None:
     """--starttls and --auth: the opening of the session, done for the user."""
     opts = options_of(shell)
+    if not await _opening(shell):
+        return
+    if opts.try_all and shell.client.connected:
+        await _try_all(shell)
+        return
+    if opts.auth and shell.client.connected and not await authenticate(shell, opts.auth, opts.user):
+        await _fail_closed(shell, "authentication failed", option="--auth")
+
+
+async def _opening(shell: Shell) -> bool:
+    """EHLO, and with --starttls STARTTLS and EHLO again; False (said) if that failed."""
+    opts = options_of(shell)
     option = "--starttls" if opts.starttls else "--auth"
-    reply = await _send(shell, f"EHLO {shell.settings.helo}")
+    greeting = shell.extra.get("greeting_verb", "EHLO")  # LHLO on an LMTP session
+    reply = await _send(shell, f"{greeting} {shell.settings.helo}")
     if reply is None or reply.klass != 2:
         if reply is not None:
-            await _fail_closed(shell, f"the server answered {reply.code} to EHLO", option=option)
-        return
+            await _fail_closed(
+                shell, f"the server answered {reply.code} to {greeting}", option=option
+            )
+        return False
     if opts.starttls:
         if not shell.session.advertises("STARTTLS"):
             await _fail_closed(shell, "the server does not offer STARTTLS (not in its EHLO reply)")
-            return
+            return False
         reply = await _send(shell, "STARTTLS")
         if reply is None or not shell.client.connected:
-            return  # the handshake failed: already said, connection closed
+            return False  # the handshake failed: already said, connection closed
         if reply.code != 220:
             await _fail_closed(shell, f"the server answered {reply.code} to STARTTLS")
-            return
-        await _send(shell, f"EHLO {shell.settings.helo}")
-    if opts.auth and shell.client.connected and not await authenticate(shell, opts.auth, opts.user):
-        await _fail_closed(shell, "authentication failed", option="--auth")
+            return False
+        await _send(shell, f"{greeting} {shell.settings.helo}")
+    return True
+
+
+async def _try_all(shell: Shell) -> None:
+    """--auth-try-all: every offered mechanism smtpsh can do, strongest first, each on a
+    session of its own (a server refuses a second AUTH after a success); then a summary.
+    The session goes on either way (swaks' --auth-optional spirit)."""
+    opts = options_of(shell)
+    ranked = by_strength(shell.session.auth_mechanisms, authzid=bool(opts.authzid))
+    if not ranked:
+        _mech, why = choose(shell.session.auth_mechanisms, authzid=bool(opts.authzid))
+        shell.warn(f"--auth-try-all: {why}; going on unauthenticated")
+        return
+    shell.info(f"--auth-try-all: trying {', '.join(m.name for m in ranked)}, strongest first")
+    results: list[str] = []
+    for i, found in enumerate(ranked):
+        if i > 0 and (shell.session.authenticated or not shell.client.connected):
+            shell.info(f"a new session for {found.name} (the server allows one AUTH a session)")
+            if shell.client.connected:
+                with contextlib.suppress(SmtpshError):
+                    await shell.guard(shell.client.command("QUIT", timeout=5))
+            await shell.client.close()
+            shell.link = shell._new_client()
+            try:
+                await shell.guard(shell.link.open())
+            except SmtpshError as exc:
+                if not getattr(exc, "told", False):
+                    shell.error(str(exc))
+                results.append(f"{found.name}: not tried (reconnect failed)")
+                break
+            if not await _opening(shell):
+                results.append(f"{found.name}: not tried (the opening failed)")
+                break
+        ok = await authenticate(shell, found.name, opts.user)
+        results.append(f"{found.name}: {'accepted' if ok else 'FAILED'}")
+    shell.info("--auth-try-all: " + "; ".join(results))
 
 
 async def _fail_closed(shell: Shell, why: str, option: str = "--starttls") -> None:
@@ -217,13 +278,17 @@ async def _cert(shell: Shell, args: str) -> None:
 @meta(
     "/auth",
     "/auth [MECH] [USER]",
-    "authenticate (PLAIN, LOGIN, CRAM-MD5, XOAUTH2); alone: the mechanisms offered",
+    "authenticate (SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, XOAUTH2); alone:"
+    " the mechanisms offered, then the strongest of them",
     "tls",
 )
 async def _auth(shell: Shell, args: str) -> None:
     words = args.split()
-    if not words:
-        _list_mechanisms(shell)
+    if not words or words[0].upper() == AUTO:
+        if not words:
+            _list_mechanisms(shell)
+        if shell.session.auth_mechanisms:
+            await authenticate(shell, AUTO, words[1] if len(words) > 1 else None)
         return
     if len(words) > 2:
         shell.error("usage: /auth [MECH] [USER] (the password is asked for, never typed here)")
@@ -248,11 +313,18 @@ def _list_mechanisms(shell: Shell) -> None:
             found = mechanism(name)
             text = found.summary if found else "not supported by smtpsh"
             shell.say(f"  {name:<12} {text}")
-    shell.say(f"usage: /auth MECH [USER]   (smtpsh supports {supported})")
+    if not session.auth_mechanisms:
+        shell.say(f"usage: /auth MECH [USER]   (smtpsh supports {supported})")
 
 
 async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
-    """The whole /auth: checks, credentials, the exchange step by step. True on 235."""
+    """The whole /auth: checks, credentials, the exchange step by step. True on 235 (and,
+    for SCRAM, a server signature that proves the server knows the password)."""
+    if mech_name.upper() == AUTO:
+        chosen = _choose(shell)
+        if chosen is None:
+            return False
+        mech_name = chosen.name
     found = mechanism(mech_name)
     if found is None:
         shell.error(f"smtpsh cannot do {mech_name.upper()}; it supports {', '.join(MECHANISMS)}")
@@ -283,7 +355,7 @@ async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
     if secret is None:
         return False
     try:
-        exchange = AuthExchange(found.name, Credentials(user, secret))
+        exchange = AuthExchange(found.name, Credentials(user, secret, authzid=opts.authzid))
         step = exchange.start()
     except AuthError as exc:
         shell.error(str(exc))
@@ -298,21 +370,41 @@ async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
             step = exchange.cancel()
         reply = await _send_step(shell, step)
     if reply.code == 235:
-        shell.info(f"authenticated as {user} with {found.name}")
+        problem = exchange.success_problem(reply)
+        if problem is not None:
+            shell.error(f"AUTH {found.name} as {user}: {problem}")
+            return False
+        proof = " (the server proved it knows the password)" if found.mutual else ""
+        shell.info(f"authenticated as {user} with {found.name}{proof}")
         return True
     meaning = describe_basic(reply.code) or "refused"
     shell.error(f"AUTH {found.name} as {user} failed: {reply.code} {meaning}")
     return False
 
 
+def _choose(shell: Shell) -> Mechanism | None:
+    """/auth or --auth auto: the strongest offered mechanism, and why (said)."""
+    offered = shell.session.auth_mechanisms
+    if not shell.session.esmtp:
+        shell.error("no EHLO reply yet: the AUTH mechanisms come in it (send EHLO first)")
+        return None
+    found, why = choose(offered, authzid=bool(options_of(shell).authzid))
+    if found is None:
+        shell.error(why)
+        return None
+    shell.info(f"choosing {why}")
+    return found
+
+
 async def _encryption_ok(shell: Shell, name: str) -> bool:
     """AUTH in clear is refused unless --insecure-auth, or the user confirms (in a terminal)."""
     if shell.client.ssl_object is not None:
         return True
+    found = mechanism(name)
     risk = (
-        "the digest can be attacked offline"
-        if name == "CRAM-MD5"
-        else "anyone on the path can read the password"
+        "anyone on the path can read the password"
+        if found is None or found.plaintext
+        else "an eavesdropper can attack the exchange offline (guess passwords against it)"
     )
     if options_of(shell).insecure_auth:
         shell.warn(f"AUTH without TLS (--insecure-auth): {risk}")

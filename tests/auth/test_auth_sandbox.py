@@ -177,7 +177,13 @@ def test_auth_listing_and_unsupported_mechanisms(password_env: list[str]) -> Non
     assert "no EHLO reply yet: the AUTH mechanisms come in it (send EHLO first)" in out
     assert "the server advertised no AUTH (many servers offer it only after STARTTLS)" in out
     assert "  CRAM-MD5     HMAC-MD5 of the server's challenge" in out
-    assert "✗ smtpsh cannot do NTLM; it supports PLAIN, LOGIN, CRAM-MD5, XOAUTH2" in out
+    assert (
+        "✗ smtpsh cannot do NTLM; it supports PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-256,"
+        " XOAUTH2" in out
+    )
+    # /auth alone, once AUTH is offered: the list, then the strongest offered is chosen.
+    assert "· choosing CRAM-MD5 (stronger than PLAIN, LOGIN)" in out
+    assert f"· authenticated as {USER} with CRAM-MD5" in out
     assert "✗ usage: /auth [MECH] [USER] (the password is asked for, never typed here)" in out
 
 
