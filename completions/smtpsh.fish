@@ -19,7 +19,7 @@ end
 
 function __smtpsh_main  # true when no sub-command was given
     set -l words (commandline -opc)
-    not contains -- "$words[2]" dns probe enum relay replay
+    not contains -- "$words[2]" dns probe enum relay replay sandbox
 end
 
 complete -c smtpsh -f
@@ -28,6 +28,7 @@ complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a probe -d 'footp
 complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a enum -d 'enumerate users with VRFY/EXPN/RCPT (tarpit-aware)'
 complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a relay -d 'run the 16 open-relay tests (never sends DATA)'
 complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a replay -d 'replay a recorded session, diff the replies'
+complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a sandbox -d 'run the practice server alone, for other tools'
 
 # smtpsh
 complete -c smtpsh -n '__smtpsh_main' -a '(__smtpsh_hosts)'
@@ -41,6 +42,7 @@ complete -c smtpsh -n '__smtpsh_main' -s 4 -d 'IPv4 only'
 complete -c smtpsh -n '__smtpsh_main' -s 6 -d 'IPv6 only'
 complete -c smtpsh -n '__smtpsh_main' -l mx -x -d 'connect to DOMAIN\'s best mail exchanger (MX), falling back to the next'
 complete -c smtpsh -n '__smtpsh_main' -l sandbox -d 'start the built-in practice server and connect to it'
+complete -c smtpsh -n '__smtpsh_main' -l scenario -x -d 'with --sandbox: which server to play (default, exim-like, hardened,...'
 complete -c smtpsh -n '__smtpsh_main' -l tls -d 'implicit TLS from the first byte (default on port 465)'
 complete -c smtpsh -n '__smtpsh_main' -l no-verify -d 'do not verify the server\'s certificate (warned about)'
 complete -c smtpsh -n '__smtpsh_main' -l cafile -r -F -d 'also trust the CA certificates in FILE'
@@ -153,3 +155,10 @@ complete -c smtpsh -n '__smtpsh_using replay' -l no-verify -d 'do not verify the
 complete -c smtpsh -n '__smtpsh_using replay' -l cafile -r -F -d 'also trust the CA certificates in FILE'
 complete -c smtpsh -n '__smtpsh_using replay' -l client-cert -r -F -d 'present this client certificate'
 complete -c smtpsh -n '__smtpsh_using replay' -l client-key -r -F -d 'the key of --client-cert'
+
+# smtpsh sandbox
+complete -c smtpsh -n '__smtpsh_using sandbox' -s h -l help -d 'show this help message and exit'
+complete -c smtpsh -n '__smtpsh_using sandbox' -l scenario -x -d 'which server to play: default, exim-like, hardened, inlanefreight,...'
+complete -c smtpsh -n '__smtpsh_using sandbox' -l no-tls -d 'do not offer STARTTLS'
+complete -c smtpsh -n '__smtpsh_using sandbox' -l host -x -d 'loopback address (default 127.0.0.1)'
+complete -c smtpsh -n '__smtpsh_using sandbox' -l port -x -d 'TCP port (default: a free one)'

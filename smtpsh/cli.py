@@ -30,11 +30,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "enum": ("smtpsh.audit.enum", "enumerate users with VRFY/EXPN/RCPT (tarpit-aware)"),
     "relay": ("smtpsh.audit.relay", "run the 16 open-relay tests (never sends DATA)"),
     "replay": ("smtpsh.transcript.command", "replay a recorded session, diff the replies"),
+    "sandbox": ("smtpsh.sandbox.command", "run the practice server alone, for other tools"),
 }
 
 EXAMPLES = """\
 examples:
   smtpsh --sandbox                 practise on a built-in server (start here)
+  smtpsh --sandbox --scenario inlanefreight   practise footprinting (/tour footprint)
   smtpsh mail.example.com          talk to port 25 of a server
   smtpsh mail.example.com:587 --starttls
   smtpsh [::1]:25 < script.txt     piped: send each line, print the dialogue
@@ -70,6 +72,10 @@ SUBCOMMAND_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("smtpsh replay session.smtpt", "against the server it was recorded on"),
         ("smtpsh replay session.smtpt staging.example.com", "against another server"),
         ("smtpsh replay session.smtpt --dry-run", "show what would be sent"),
+    ),
+    "sandbox": (
+        ("smtpsh sandbox --scenario inlanefreight --port 2525", "a target for nmap or swaks"),
+        ("smtpsh sandbox --scenario hardened", "one with nothing to find"),
     ),
 }
 
@@ -139,6 +145,15 @@ def _port(text: str, target: str) -> int:
     return int(text)
 
 
+def _scenario_names() -> list[str]:
+    """The shipped sandbox scenarios, without importing the sandbox (start-up budget)."""
+    folder = os.path.join(os.path.dirname(__file__), "sandbox", "scenarios")
+    try:
+        return sorted(n[: -len(".toml")] for n in os.listdir(folder) if n.endswith(".toml"))
+    except OSError:
+        return []
+
+
 def build_parser() -> argparse.ArgumentParser:
     subcommands = "".join(
         f"  smtpsh {name:<8} {summary}\n" for name, (_, summary) in SUBCOMMANDS.items()
@@ -186,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sandbox",
         action="store_true",
         help="start the built-in practice server and connect to it",
+    )
+    conn.add_argument(
+        "--scenario",
+        metavar="NAME",
+        help="with --sandbox: which server to play (" + ", ".join(_scenario_names())
+        + ", or a .toml file; default: default)",
     )
     tls = parser.add_argument_group("TLS")
     tls.add_argument(
@@ -404,6 +425,8 @@ def _run_session(args: argparse.Namespace) -> int:
         port = parsed_port or 25
     else:
         raise UsageError("give a HOST[:PORT], --mx DOMAIN, or --sandbox to practise")
+    if args.scenario and not args.sandbox:
+        raise UsageError("--scenario goes with --sandbox (smtpsh --sandbox --scenario NAME)")
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError("bad --port: must be a number from 1 to 65535")
     options = client_options(args, host, port)
@@ -480,8 +503,15 @@ async def _drive(shell: Shell) -> int:
 async def _with_sandbox(shell: Shell, args: argparse.Namespace) -> int:
     from smtpsh.net.tls import TLSSettings, make_context
     from smtpsh.sandbox import Sandbox
+    from smtpsh.sandbox.scenario import ScenarioError, load
 
-    sandbox = await Sandbox.start(host="127.0.0.1", port=args.port or 0, tls=True)
+    try:
+        scenario = load(args.scenario or "default")
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    sandbox = await Sandbox.start(
+        host="127.0.0.1", port=args.port or 0, tls=True, scenario=scenario
+    )
     try:
         shell.sandbox = sandbox
         shell.options.port = sandbox.port

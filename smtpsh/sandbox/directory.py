@@ -63,7 +63,48 @@ REPLIES: Mapping[str, str] = MappingProxyType(
         "expn_bad": "501 5.1.3 Bad recipient address syntax",
         "expn_remote": "550 5.1.2 <{addr}>: EXPN only expands lists of this domain",
         "queued": "250 2.0.0 Ok: queued as {queue_id}",
+        # Policies a scenario can switch on (smtpsh/sandbox/scenarios/*.toml).
+        "vrfy_disabled": "502 5.5.1 VRFY command is disabled",
+        "not_recognized": "502 5.5.2 Error: command not recognized",
+        "too_many_errors": "421 4.7.0 {host} Error: too many errors",
+        "vrfy_needs_domain": "501 5.1.3 {arg}: recipient address must contain a domain",
+        "vrfy_deliverable": "250 2.1.5 <{addr}> is deliverable",
+        "vrfy_unrouteable": "550 5.1.1 <{addr}>: Recipient address rejected: User unknown",
+        "domain_literal": "501 5.1.7 <{addr}>: domain literals not allowed",
+        "too_many_nonmail": "554 5.7.0 Too many nonmail commands",
     }
+)
+
+# Exim 4's wording for the same situations (no enhanced status codes: Exim sends none unless
+# configured to). Measured against Exim 4.96 with Debian's defaults.
+EXIM_REPLIES: Mapping[str, str] = MappingProxyType(
+    {
+        "mail_ok": "250 OK",
+        "rcpt_ok": "250 Accepted",
+        "rcpt_unknown": "550 Unrouteable address",
+        "relay_denied": "550 relay not permitted",
+        "rcpt_bad": "501 <{addr}>: malformed address",
+        "vrfy_known": "250 <{addr}> is deliverable",
+        "vrfy_remote": "550 <{addr}> relay not permitted",
+        "expn_user": "250 {mailbox}",
+        "expn_member": "250{sep}{mailbox}",
+        "expn_unknown": "550 Unrouteable address",
+        "expn_syntax": "501 EXPN must have an address operand",
+        "expn_bad": "501 <{addr}>: malformed address",
+        "expn_remote": "550 Administrative prohibition",
+        "queued": "250 OK id={queue_id}",
+        "vrfy_disabled": "252 Administrative prohibition",
+        "not_recognized": "550 Administrative prohibition",
+        "too_many_errors": "421 {host} too many syntax or protocol errors",
+        "vrfy_needs_domain": "501 {arg}: recipient address must contain a domain",
+        "vrfy_deliverable": "250 <{addr}> is deliverable",
+        "vrfy_unrouteable": "550 <{addr}> Unrouteable address",
+        "domain_literal": "501 <{addr}>: domain literals not allowed",
+        "too_many_nonmail": "554 Too many nonmail commands",
+    }
+)
+FAMILY_REPLIES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {"postfix": REPLIES, "exim": EXIM_REPLIES}
 )
 
 

@@ -83,8 +83,42 @@ DEFAULT_ENHANCED: Mapping[int, str] = MappingProxyType(
     }
 )
 
+# Exim's wording for what aiosmtpd answers itself; Exim adds no enhanced codes.
+EXIM_EXACT: Mapping[str, str] = MappingProxyType(
+    {
+        "250 OK": "250 OK",
+        "221 Bye": "221 {host} closing connection",
+        "220 Ready to start TLS": "220 TLS go ahead",
+        "503 Error: need MAIL command": "503 sender not yet given",
+        "503 Error: nested MAIL command": "503 sender already given",
+        "503 Error: need RCPT command": "503 valid RCPT command must precede DATA",
+        "503 Error: send HELO first": "503 HELO or EHLO required",
+        "503 Error: send EHLO first": "503 HELO or EHLO required",
+        "503 Already authenticated": "503 already authenticated",
+        "354 End data with <CR><LF>.<CR><LF>": (
+            '354 Enter message, ending with "." on a line by itself'
+        ),
+        "530 Must issue a STARTTLS command first": "530 Must issue a STARTTLS command first",
+    }
+)
+EXIM_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("500 Error: command ", "500 unrecognized command"),  # Exim does not echo the verb
+    ("250 Supported commands: ", "214 Commands supported: "),
+    ("250 Syntax: ", "214 Syntax: "),
+)
+
 _REPLY = re.compile(r"(?P<code>[2-5]\d\d)(?P<sep>[ -])(?P<text>.*)\Z", re.DOTALL)
 _ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}(?: |\Z)")
+
+
+def exim_like(line: str, host: str) -> str:
+    """One reply line in Exim's wording (no enhanced status code is added)."""
+    if line in EXIM_EXACT:
+        return EXIM_EXACT[line].format(host=host)
+    for old, new in EXIM_PREFIXES:
+        if line.startswith(old):
+            return new if new.startswith("500") else new + line[len(old) :]
+    return line
 
 
 def realistic(line: str) -> str:

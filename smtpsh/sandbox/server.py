@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import ipaddress
 import logging
 import secrets
@@ -32,12 +33,12 @@ from aiosmtpd.smtp import (
     syntax,
 )
 
-from smtpsh.sandbox.directory import REPLIES, Directory, Kind
+from smtpsh.sandbox.directory import FAMILY_REPLIES, Directory, Kind
 from smtpsh.sandbox.mailbox import ReceivedMessage, format_mailbox
-from smtpsh.sandbox.replies import realistic
+from smtpsh.sandbox.replies import exim_like, realistic
+from smtpsh.sandbox.scenario import Scenario, load
 from smtpsh.sandbox.tlscert import CertError, make_certificate
 
-IDENT = "ESMTP smtpsh practice server"
 SIZE_LIMIT = 10_240_000  # Postfix's default message_size_limit
 IDLE_TIMEOUT = 300.0  # RFC 5321 §4.5.3.2.7: a server waits at least 5 minutes
 AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
@@ -58,18 +59,41 @@ class _Identity(NamedTuple):
     mechanism: str
 
 
+# Commands Exim counts against smtp_accept_max_nonmail (they move no mail).
+NONMAIL_VERBS = frozenset({"VRFY", "EXPN", "NOOP", "HELP", "ETRN"})
+
+
 class _State:
     """What every connection of one sandbox shares."""
 
     def __init__(
-        self, directory: Directory, tls_context: ssl.SSLContext | None, idle_timeout: float
+        self,
+        directory: Directory,
+        tls_context: ssl.SSLContext | None,
+        idle_timeout: float,
+        scenario: Scenario,
     ) -> None:
         self.directory = directory
         self.tls_context = tls_context
         self.idle_timeout = idle_timeout
+        self.scenario = scenario
+        # The imitated MTA's texts, with the scenario's own wording on top.
+        self.replies: Mapping[str, str] = {**FAMILY_REPLIES[scenario.imitates], **scenario.replies}
         self.mailbox: list[ReceivedMessage] = []
         self.connections: set[_SandboxSMTP] = set()
         self.on_message: MessageCallback | None = None
+        self.on_session: Callable[[str], None] | None = None
+
+    def policy(self, key: str) -> str:
+        return self.scenario.policy[key]
+
+    @property
+    def size_limit(self) -> int:
+        for keyword in self.scenario.ehlo:
+            name, _, value = keyword.partition(" ")
+            if name.upper() == "SIZE" and value.isdigit():
+                return int(value)
+        return SIZE_LIMIT
 
 
 def _peer_text(peer: Any) -> str:
@@ -91,57 +115,90 @@ class _Handler:
     ) -> list[str]:  # fmt: skip
         # With this (5-argument) hook aiosmtpd leaves remembering the name to us.
         session.host_name = hostname
+        state = self.state
         encrypted = session.ssl is not None
-        keywords = [
-            "PIPELINING",
-            f"SIZE {SIZE_LIMIT}",
-            *(["STARTTLS"] if self.state.tls_context is not None and not encrypted else []),
-            *([f"AUTH {' '.join(AUTH_MECHANISMS)}"] if encrypted else []),
-            "ENHANCEDSTATUSCODES",
-            "8BITMIME",
-            "SMTPUTF8",
-        ]
-        lines = [server.hostname, *keywords]
+        offer_tls = (
+            state.tls_context is not None and not encrypted and state.policy("starttls") != "none"
+        )
+        auth = state.policy("auth")
+        offer_auth = auth == "before-tls" or (auth == "after-tls" and encrypted)
+        keywords: list[str] = []
+        for keyword in state.scenario.ehlo:
+            name = keyword.split(" ", 1)[0].upper()
+            if name == "STARTTLS" and not offer_tls:
+                continue
+            if name == "AUTH":
+                if offer_auth:
+                    keywords.append(f"AUTH {' '.join(AUTH_MECHANISMS)}")
+                continue
+            keywords.append(keyword)
+        first = server.hostname
+        if state.scenario.imitates == "exim":
+            peer = session.peer[0] if isinstance(session.peer, tuple) else "127.0.0.1"
+            first = f"{server.hostname} Hello {hostname} [{peer}]"
+        lines = [first, *keywords]
         return [f"250-{line}" for line in lines[:-1]] + [f"250 {lines[-1]}"]
 
     async def handle_MAIL(
         self, server: _SandboxSMTP, session: Session, envelope: Envelope,
         address: str, mail_options: list[str],
     ) -> str:  # fmt: skip
+        replies = self.state.replies
+        if self.state.policy("domain_literals") == "refuse" and address.rstrip(">").endswith("]"):
+            return replies["domain_literal"].format(addr=address.strip("<>"))
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        return REPLIES["mail_ok"]
+        return replies["mail_ok"]
 
     async def handle_RCPT(
         self, server: _SandboxSMTP, session: Session, envelope: Envelope,
         address: str, rcpt_options: list[str],
     ) -> str:  # fmt: skip
+        replies = self.state.replies
         found = self.state.directory.lookup(address)
         if found.kind is Kind.BAD:  # includes the null path <>, fine for MAIL only
-            return REPLIES["rcpt_bad"]
+            return replies["rcpt_bad"].format(addr=found.address)
         if found.kind is Kind.UNKNOWN:
-            return REPLIES["rcpt_unknown"].format(addr=found.address)
-        if found.kind is Kind.REMOTE and not session.authenticated:
-            return REPLIES["relay_denied"].format(addr=found.address)
-        # Known local user or list, or relaying for an authenticated client: kept here.
+            return replies["rcpt_unknown"].format(addr=found.address)
+        open_relay = self.state.policy("relay") == "open"
+        if found.kind is Kind.REMOTE and not session.authenticated and not open_relay:
+            return replies["relay_denied"].format(addr=found.address)
+        # Known local user or list, relaying for an authenticated client, or an open relay
+        # relaying for anyone: kept here (nothing ever leaves the sandbox).
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
-        return REPLIES["rcpt_ok"]
+        return replies["rcpt_ok"]
 
     async def handle_VRFY(
         self, server: _SandboxSMTP, session: Session, envelope: Envelope, address: str
     ) -> str:
+        replies = self.state.replies
+        policy = self.state.policy("vrfy")
+        if policy == "off":
+            return replies["vrfy_disabled"]
         found = self.state.directory.lookup(address)
         if found.kind is Kind.BAD:
-            return REPLIES["rcpt_bad"]
+            return replies["rcpt_bad"].format(addr=found.address)
+        if policy == "needs-domain":
+            # Exim: a bare name is a syntax error (501), except postmaster (RFC 5321 §4.5.1).
+            if "@" not in found.address and found.local_part != "postmaster":
+                return replies["vrfy_needs_domain"].format(arg=found.address)
+            if found.kind in (Kind.USER, Kind.LIST):
+                address = (
+                    found.address
+                    if "@" in found.address
+                    else (f"{found.address}@{self.state.directory.domain}")
+                )
+                return replies["vrfy_deliverable"].format(addr=address)
         if found.kind is Kind.UNKNOWN:
-            return REPLIES["rcpt_unknown"].format(addr=found.address)
+            key = "vrfy_unrouteable" if policy == "needs-domain" else "rcpt_unknown"
+            return replies[key].format(addr=found.address)
         if found.kind is Kind.REMOTE:
-            return REPLIES["vrfy_remote"].format(arg=found.address)
-        return REPLIES["vrfy_known"].format(arg=found.address)
+            return replies["vrfy_remote"].format(arg=found.address, addr=found.address)
+        return replies["vrfy_known"].format(arg=found.address, addr=found.address)
 
     async def handle_DATA(self, server: _SandboxSMTP, session: Session, envelope: Envelope) -> str:
-        queue_id = secrets.token_hex(5).upper()
+        queue_id = _queue_id(self.state.scenario.imitates)
         identity = session.auth_data if session.authenticated else None
         reverse_path = envelope.mail_from or ""
         message = ReceivedMessage(
@@ -170,7 +227,7 @@ class _Handler:
                 asyncio.get_running_loop().call_exception_handler(
                     {"message": "sandbox on_message callback failed", "exception": exc}
                 )
-        return REPLIES["queued"].format(queue_id=queue_id)
+        return self.state.replies["queued"].format(queue_id=queue_id)
 
     def authenticate(
         self, server: SMTP, session: Session, envelope: Envelope,
@@ -185,6 +242,15 @@ class _Handler:
         return AuthResult(success=False, handled=False)
 
 
+def _queue_id(family: str) -> str:
+    """A queue id in the imitated MTA's format (Postfix: 10 hex digits; Exim: 1tXXXX-…)."""
+    if family == "exim":
+        alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        pick = "".join(secrets.choice(alphabet) for _ in range(13))
+        return f"1{pick[:5]}-{pick[5:11]}-{pick[11:]}"
+    return secrets.token_hex(5).upper()
+
+
 class _SandboxSMTP(SMTP):
     """aiosmtpd's SMTP with MTA-like replies, CRAM-MD5 and a clean shutdown."""
 
@@ -194,16 +260,18 @@ class _SandboxSMTP(SMTP):
 
     def __init__(self, state: _State, hostname: str, loop: asyncio.AbstractEventLoop) -> None:
         handler = _Handler(state)
+        scenario = state.scenario
+        tls_context = state.tls_context if scenario.policy["starttls"] != "none" else None
         super().__init__(
             handler,
             hostname=hostname,
-            ident=IDENT,
-            data_size_limit=SIZE_LIMIT,
+            ident=scenario.banner,
+            data_size_limit=state.size_limit,
             enable_SMTPUTF8=True,
             decode_data=False,
-            tls_context=state.tls_context,
-            require_starttls=False,
-            auth_require_tls=True,
+            tls_context=tls_context,
+            require_starttls=tls_context is not None and scenario.policy["starttls"] == "required",
+            auth_require_tls=scenario.policy["auth"] != "before-tls",
             authenticator=handler.authenticate,
             timeout=state.idle_timeout,
             loop=loop,
@@ -211,6 +279,10 @@ class _SandboxSMTP(SMTP):
         self._state = state
         self._greeted = False  # the banner goes out as is
         self._verbatim = False  # HELO/EHLO replies carry no enhanced codes (RFC 2034 §3)
+        self._errors = 0  # 4xx/5xx replies so far: Postfix's tarpit counts them
+        self._doomed = False  # the hard error limit was reached: the next reply is a 421
+        self._nonmail = 0  # commands that move no mail (Exim's smtp_accept_max_nonmail)
+        self._peer = "?"
         self.closed = asyncio.Event()
 
     # -- reply wording -------------------------------------------------------------------
@@ -219,10 +291,70 @@ class _SandboxSMTP(SMTP):
         if isinstance(status, bytes):  # AUTH challenges (334 + base64) go out unchanged
             await super().push(status)
             return
+        if self._doomed:  # Postfix: the command after the hard limit gets 421, then close
+            self.shut_down(self._state.replies["too_many_errors"].format(host=self.hostname))
+            return
         if self._greeted and not self._verbatim:
-            status = realistic(status)
+            if self._state.scenario.imitates == "exim":
+                status = exim_like(status, self.hostname)
+            else:
+                status = realistic(status)
+        first = not self._greeted
         self._greeted = True
+        if not first and status[:1] in ("4", "5") and status[3:4] != "-":
+            await self._count_error()
         await super().push(status)
+
+    async def _count_error(self) -> None:
+        """Postfix's tarpit: past the soft limit every error reply waits; at the hard limit
+        the next command is answered 421 and the connection closed."""
+        limits = self._state.scenario.limits
+        self._errors += 1
+        if limits.soft_errors is not None and self._errors > limits.soft_errors:
+            await asyncio.sleep(limits.error_delay)
+        if limits.hard_errors is not None and self._errors >= limits.hard_errors:
+            self._doomed = True
+
+    async def _nonmail_allowed(self) -> bool:
+        """Exim's smtp_accept_max_nonmail: one command too many gets 554 and the end."""
+        limit = self._state.scenario.limits.max_nonmail
+        if limit is None:
+            return True
+        self._nonmail += 1
+        if self._nonmail <= limit:
+            return True
+        self.shut_down(self._state.replies["too_many_nonmail"])
+        return False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The banner may carry the date (Exim's does): made when the client connects.
+        banner = self._state.scenario.banner
+        if "{date}" in banner:
+            self.__ident__ = banner.replace("{date}", email.utils.formatdate(localtime=True))
+        self._state.connections.add(self)
+        self._peer = _peer_text(transport.get_extra_info("peername"))
+        if self._state.on_session is not None:
+            self._state.on_session(f"connect from {self._peer}")
+        super().connection_made(transport)
+
+    @syntax("VRFY <address>")
+    async def smtp_VRFY(self, arg: str) -> None:
+        if await self._nonmail_allowed():
+            await super().smtp_VRFY(arg)
+
+    @syntax("NOOP [ignored]")
+    async def smtp_NOOP(self, arg: str) -> None:
+        if await self._nonmail_allowed():
+            await super().smtp_NOOP(arg)
+
+    @syntax("HELP [command]")
+    async def smtp_HELP(self, arg: str) -> None:
+        if not await self._nonmail_allowed():
+            return
+        if self._state.policy("help") == "off":
+            await self.push(self._state.replies["not_recognized"])
+            return
+        await super().smtp_HELP(arg)
 
     @syntax("HELO hostname")
     async def smtp_HELO(self, hostname: str) -> None:
@@ -260,8 +392,14 @@ class _SandboxSMTP(SMTP):
 
     @syntax("EXPN <list>")
     async def smtp_EXPN(self, arg: str | None) -> None:
+        if not await self._nonmail_allowed():
+            return
+        if self._state.policy("expn") == "off":
+            await self.push(self._state.replies["not_recognized"])
+            return
+        replies = self._state.replies
         if not arg:
-            await self.push(REPLIES["expn_syntax"])
+            await self.push(replies["expn_syntax"])
             return
         directory = self._state.directory
         found = directory.lookup(arg)
@@ -269,16 +407,16 @@ class _SandboxSMTP(SMTP):
             members = directory.members(found.local_part)
             for i, member in enumerate(members, start=1):
                 sep = " " if i == len(members) else "-"
-                line = REPLIES["expn_member"].format(
+                line = replies["expn_member"].format(
                     sep=sep, mailbox=directory.mailbox_line(member)
                 )
                 await self.push(line)
             return
         templates: Mapping[Kind, str] = {
-            Kind.USER: REPLIES["expn_user"],
-            Kind.UNKNOWN: REPLIES["expn_unknown"],
-            Kind.REMOTE: REPLIES["expn_remote"],
-            Kind.BAD: REPLIES["expn_bad"],
+            Kind.USER: replies["expn_user"],
+            Kind.UNKNOWN: replies["expn_unknown"],
+            Kind.REMOTE: replies["expn_remote"],
+            Kind.BAD: replies["expn_bad"],
         }
         mailbox = directory.mailbox_line(found.local_part) if found.kind is Kind.USER else ""
         await self.push(templates[found.kind].format(addr=found.address, mailbox=mailbox))
@@ -300,16 +438,14 @@ class _SandboxSMTP(SMTP):
 
     # -- connection bookkeeping -----------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._state.connections.add(self)
-        super().connection_made(transport)
-
     def connection_lost(self, error: Exception | None) -> None:
         try:
             super().connection_lost(error)
         finally:
             self._state.connections.discard(self)
             self.closed.set()
+            if self._state.on_session is not None:
+                self._state.on_session(f"disconnect from {self._peer}")
 
     def _timeout_cb(self) -> None:
         # Say why before hanging up, as Postfix does, so a client sees an idle 421.
@@ -382,6 +518,7 @@ class Sandbox:
         *,
         idle_timeout: float = IDLE_TIMEOUT,
         directory: Directory | None = None,
+        scenario: Scenario | None = None,
     ) -> Sandbox:
         """Listen on `host:port` (port 0: a free one) in the running event loop.
 
@@ -394,7 +531,13 @@ class Sandbox:
             raise SandboxError(f"port must be 0..65535, not {port}")
         _quiet_aiosmtpd()
         loop = asyncio.get_running_loop()
-        directory = directory or Directory()
+        scenario = scenario or load("default")
+        directory = directory or Directory(
+            domain=scenario.domain,
+            users=scenario.users,
+            lists=scenario.lists,
+            credentials=scenario.credentials,
+        )
         workdir = Path(tempfile.mkdtemp(prefix="smtpsh-sandbox-"))  # private: mode 0700
         cafile: Path | None = None
         context: ssl.SSLContext | None = None
@@ -409,10 +552,10 @@ class Sandbox:
                 except (CertError, ssl.SSLError, OSError) as exc:
                     tls_note = f"STARTTLS is off: could not make a certificate ({exc})"
                     context = None
-            state = _State(directory, context, idle_timeout)
+            state = _State(directory, context, idle_timeout, scenario)
             try:
                 server = await loop.create_server(
-                    lambda: _SandboxSMTP(state, directory.domain, loop), host, port
+                    lambda: _SandboxSMTP(state, scenario.hostname, loop), host, port
                 )
             except OSError as exc:
                 reason = exc.strerror or str(exc)
@@ -458,40 +601,80 @@ class Sandbox:
     def on_message(self, callback: MessageCallback | None) -> None:
         self._state.on_message = callback
 
+    @property
+    def scenario(self) -> Scenario:
+        return self._state.scenario
+
+    @property
+    def on_session(self) -> Callable[[str], None] | None:
+        """Called with one line when a client connects or leaves (`smtpsh sandbox` prints it)."""
+        return self._state.on_session
+
+    @on_session.setter
+    def on_session(self, callback: Callable[[str], None] | None) -> None:
+        self._state.on_session = callback
+
     def welcome_text(self) -> str:
-        """The lines printed when the sandbox starts."""
-        directory = self._state.directory
+        """The lines printed when the sandbox starts: what this server is and will do."""
+        state = self._state
+        scenario = state.scenario
+        directory = state.directory
         where = f"[{self.host}]" if ":" in self.host else self.host
         user, password = self.credentials
         users = ", ".join(f"{local} ({name})" for local, name in self.users.items())
         lists = "; ".join(f"{name} → {', '.join(members)}" for name, members in self.lists.items())
-        if self.tls:
+        starttls, auth = state.policy("starttls"), state.policy("auth")
+        tls_on = self.tls and starttls != "none"
+        if not tls_on:
+            tls_line = self.tls_note or "STARTTLS is not offered"
+        else:
             tls_line = (
                 f"STARTTLS with a self-signed certificate for localhost; CA file {self.cafile}"
             )
+            if starttls == "required":
+                tls_line += " · required before MAIL (530 until then)"
+        mechanisms = " ".join(AUTH_MECHANISMS)
+        if auth == "none":
+            auth_line = "not offered"
+        elif auth == "before-tls":
             auth_line = (
-                f"{' '.join(AUTH_MECHANISMS)} after STARTTLS · user {user} · password {password}"
+                f"{mechanisms} offered in clear, before STARTTLS · user {user} · "
+                f"password {password}"
             )
+        elif tls_on:
+            auth_line = f"{mechanisms} after STARTTLS · user {user} · password {password}"
         else:
-            tls_line = self.tls_note
             auth_line = "refused (538 5.7.11): AUTH needs STARTTLS, which is off"
-        first_user = next(iter(self.users), "alice")
-        first_list = next(iter(self.lists), "staff")
+        relay_line = (
+            "an OPEN RELAY: mail to any domain is accepted (and kept here)"
+            if state.policy("relay") == "open"
+            else f"mail to other domains is refused ({state.replies['relay_denied'][:3]})"
+            + (" unless you AUTH" if auth != "none" and (tls_on or auth == "before-tls") else "")
+        )
+        first_user = next((u for u in self.users if u != "postmaster"), "alice")
+        first_list = next(iter(self.lists), "")
+        tries = [f"EHLO me · VRFY {first_user} · VRFY nobody"]
+        if first_list and state.policy("expn") == "on":
+            tries[0] += f" · EXPN {first_list}"
         return "\n".join(
             [
                 f"smtpsh practice server on {where}:{self.port} — nothing you send leaves "
                 "this program",
+                f"  scenario {scenario.name}: {scenario.summary}",
                 f"  domain   {directory.domain}",
                 f"  users    {users}",
-                f"  lists    {lists}  (try EXPN)",
+                *([f"  lists    {lists}  (try EXPN)"] if lists else []),
                 f"  TLS      {tls_line}",
                 f"  AUTH     {auth_line}",
-                "  relay    mail to other domains is refused (554 5.7.1)"
-                + (" unless you AUTH" if self.tls else ""),
-                f"  try      EHLO me · VRFY {first_user} · VRFY nobody · EXPN {first_list}",
+                f"  relay    {relay_line}",
+                f"  try      {tries[0]}",
                 "           MAIL FROM:<you@example.net> · "
                 f"RCPT TO:<{first_user}@{directory.domain}> · DATA · then /mailbox",
-                *([f"           STARTTLS · EHLO me · AUTH LOGIN (as {user})"] if self.tls else []),
+                *(
+                    [f"           STARTTLS · EHLO me · AUTH LOGIN (as {user})"]
+                    if tls_on and auth == "after-tls"
+                    else []
+                ),
             ]
         )
 

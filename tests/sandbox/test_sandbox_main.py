@@ -54,6 +54,7 @@ def test_standalone_serves_until_ctrl_c(standalone: tuple[subprocess.Popen[str],
         assert s.ehlo()[0] == 250
         s.sendmail("me@example.net", ["alice@sandbox.test"], b"Subject: hi\r\n\r\nhello\r\n")
     assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("connect from 127.0.0.1:")
     received = proc.stdout.readline()
     assert re.match(r"received [0-9A-F]{10}: <me@example\.net> → <alice@sandbox\.test>", received)
     proc.send_signal(signal.SIGINT)

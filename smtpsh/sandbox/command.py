@@ -1,0 +1,95 @@
+"""`smtpsh sandbox [--scenario NAME] [--port N]`: the practice server on its own, until Ctrl-C.
+
+Without the shell, so that other tools (nmap, swaks, smtp-user-enum, telnet, or smtpsh's own
+probe/enum/relay) can be pointed at a known-answer target. It listens on loopback only and
+prints each connection and each message it keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from smtpsh.protocol.encoding import visible
+from smtpsh.sandbox.mailbox import ReceivedMessage
+from smtpsh.sandbox.scenario import ScenarioError, available, load
+from smtpsh.sandbox.server import Sandbox, SandboxError
+
+DESCRIPTION = "Run the smtpsh practice SMTP server on loopback until Ctrl-C."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    play = parser.add_argument_group("what to play")
+    play.add_argument(
+        "--scenario",
+        default="default",
+        metavar="NAME",
+        help=f"which server to play: {', '.join(available())}, or a .toml file "
+        "(default: default)",
+    )
+    play.add_argument("--no-tls", action="store_true", help="do not offer STARTTLS")
+    listen = parser.add_argument_group("where to listen")
+    listen.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    listen.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _announce(message: ReceivedMessage) -> None:
+    rcpts = ", ".join(f"<{visible(r)}>" for r in message.rcpt_tos)
+    _say(
+        f"received {message.queue_id}: <{visible(message.mail_from)}> → {rcpts} "
+        f"({len(message.data):,} bytes)"
+    )
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    try:
+        scenario = load(args.scenario)
+        sandbox = await Sandbox.start(
+            host=args.host, port=args.port, tls=not args.no_tls, scenario=scenario
+        )
+    except (SandboxError, ScenarioError) as exc:
+        print(f"smtpsh sandbox: {exc}", file=sys.stderr)
+        return 1
+    sandbox.on_message = _announce
+    sandbox.on_session = _say
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Not available on Windows: there Ctrl-C arrives as KeyboardInterrupt instead.
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    _say(sandbox.welcome_text())
+    if scenario.wordlist_path() is not None:
+        _say(f"  words    a word list for smtpsh enum -U: {scenario.wordlist_path()}")
+    _say("Press Ctrl-C to stop.")
+    try:
+        await stop.wait()
+    finally:
+        count = len(sandbox.mailbox)
+        await sandbox.stop()
+        _say(f"\nsandbox stopped ({count} message{'s' if count != 1 else ''} received)")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        print(f"smtpsh sandbox: --port must be 0..65535, not {args.port}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "smtpsh sandbox") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
