@@ -52,7 +52,8 @@ REPLIES: Mapping[str, str] = MappingProxyType(
         "rcpt_unknown": (
             "550 5.1.1 <{addr}>: Recipient address rejected: User unknown in local recipient table"
         ),
-        "relay_denied": "554 5.7.1 <{addr}>: Relay access denied",
+        # Stock Postfix defers (smtpd_relay_restrictions = ... defer_unauth_destination).
+        "relay_denied": "454 4.7.1 <{addr}>: Relay access denied",
         "rcpt_bad": "501 5.1.3 Bad recipient address syntax",
         "vrfy_known": "252 2.0.0 {arg}",
         "vrfy_remote": "252 2.0.0 {arg}",

@@ -152,6 +152,11 @@ def from_mapping(data: Mapping[str, Any], where: str = "scenario") -> Scenario:
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ScenarioError(f"{where}: unknown key {', '.join(sorted(unknown))}")
+    name = _text(data, "name", where)
+    domain = _text(data, "domain", where).lower()
+    hostname = _text(data, "hostname", where)
+    banner = _text(data, "banner", where)
+    limits = _limits(_table(data, "limits", where), where)
     imitates = _text(data, "imitates", where, "postfix")
     if imitates not in FAMILIES:
         raise ScenarioError(f"{where}: 'imitates' must be one of {', '.join(FAMILIES)}")
@@ -188,18 +193,18 @@ def from_mapping(data: Mapping[str, Any], where: str = "scenario") -> Scenario:
         for d in dangers if isinstance(d, dict)
     )  # fmt: skip
     return Scenario(
-        name=_text(data, "name", where),
+        name=name,
         summary=_text(data, "summary", where, ""),
         imitates=imitates,
-        domain=_text(data, "domain", where).lower(),
-        hostname=_text(data, "hostname", where),
-        banner=_text(data, "banner", where),
+        domain=domain,
+        hostname=hostname,
+        banner=banner,
         ehlo=tuple(ehlo),
         users=MappingProxyType(users),
         lists=MappingProxyType(lists),
         credentials=credentials,
         policy=MappingProxyType(policy),
-        limits=_limits(_table(data, "limits", where), where),
+        limits=limits,
         replies=MappingProxyType(dict(replies)),
         dangerous=dangerous,
         wordlist=_text(data, "wordlist", where, ""),
