@@ -227,7 +227,7 @@ def test_bad_scenario_files_are_one_line(tmp_path: Path, text: str, problem: str
 
 
 def test_unknown_scenario_names_the_shipped_ones() -> None:
-    with pytest.raises(ScenarioError, match="no scenario named 'nope' .there are: default, "):
+    with pytest.raises(ScenarioError, match=r"no scenario named 'nope' \(there are: default, "):
         load("nope")
 
 
