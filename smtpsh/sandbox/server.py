@@ -83,6 +83,7 @@ class _State:
         self.connections: set[_SandboxSMTP] = set()
         self.on_message: MessageCallback | None = None
         self.on_session: Callable[[str], None] | None = None
+        self.queried: list[str] = []  # local parts asked by VRFY, EXPN or RCPT, in order
 
     def policy(self, key: str) -> str:
         return self.scenario.policy[key]
@@ -156,6 +157,7 @@ class _Handler:
     ) -> str:  # fmt: skip
         replies = self.state.replies
         found = self.state.directory.lookup(address)
+        self.state.queried.append(found.local_part)
         if found.kind is Kind.BAD:  # includes the null path <>, fine for MAIL only
             return replies["rcpt_bad"].format(addr=found.address)
         if found.kind is Kind.UNKNOWN:
@@ -177,6 +179,7 @@ class _Handler:
         if policy == "off":
             return replies["vrfy_disabled"]
         found = self.state.directory.lookup(address)
+        self.state.queried.append(found.local_part)
         if found.kind is Kind.BAD:
             return replies["rcpt_bad"].format(addr=found.address)
         if policy == "needs-domain":
@@ -604,6 +607,11 @@ class Sandbox:
     @property
     def scenario(self) -> Scenario:
         return self._state.scenario
+
+    @property
+    def queried(self) -> list[str]:
+        """Local parts clients asked about (VRFY, RCPT), in order: what a tour can check."""
+        return self._state.queried
 
     @property
     def on_session(self) -> Callable[[str], None] | None:

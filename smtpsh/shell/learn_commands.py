@@ -187,6 +187,7 @@ class Step:
     retry: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     then: str = ""  # "data": message lines follow; "reconnect": part 2 starts
     reached: str = ""  # a Session flag that also completes it (done with /starttls, /auth)
+    check: str = ""  # "enum": done outside the shell; /tour looks at what the server saw
 
 
 _MAIL_MISTAKES = (
@@ -346,6 +347,122 @@ TOUR: tuple[Step, ...] = (
 )
 
 
+# The footprinting exercise, on `smtpsh --sandbox --scenario inlanefreight`: the banner,
+# EHLO, VRFY by hand, a tool for a word list, the relay test, AUTH in clear by hand, then the
+# dangerous settings found and the Postfix setting that fixes each (from the scenario file).
+FOOTPRINT: tuple[Step, ...] = (
+    Step(
+        name="EHLO",
+        intro="Ask what the server offers:  EHLO me.example",
+        accept=r"^EHLO\s+\S+\s*$",
+        hint="type  EHLO me.example",
+        mistakes=((r"^HELO\b", "HELO gets no list of extensions; footprinting wants EHLO"),),
+        success=frozenset({250}),
+        after="Read the list as an attacker would: {extensions}. VRFY is advertised (users can "
+              "be checked), and {auth_note_footprint}",
+    ),
+    Step(
+        name="VRFY",
+        intro="Ask about a user the exercise names:  VRFY robin",
+        accept=r"^VRFY\s+\S+\s*$",
+        hint="type  VRFY robin",
+        success=frozenset({250, 252}),
+        after="{code}: officially 252 means 'cannot verify the user, but will try to deliver' "
+              "(RFC 5321 §3.5.3) — on its own it proves nothing. The meaning comes from the "
+              "contrast with a name that cannot exist.",
+        retry=MappingProxyType({550: "That name does not exist here; the exercise names robin."}),
+    ),
+    Step(
+        name="VRFY",
+        intro="Now a name that cannot exist:  VRFY zzyzx-nosuch",
+        accept=r"^VRFY\s+\S+\s*$",
+        hint="type  VRFY zzyzx-nosuch",
+        success=frozenset({550}),
+        after="550 5.1.1 User unknown — a different answer than for robin. So VRFY tells which "
+              "users exist: a finding (Postfix: disable_vrfy_command = yes). Mind the tarpit: "
+              "after {soft} errors stock Postfix waits a second before each reply, after "
+              "{hard} it hangs up (421) — a tool has to stay under that.",
+        retry=MappingProxyType({
+            252: "That name exists here; try one that cannot, like zzyzx-nosuch.",
+        }),
+    ),
+    Step(
+        name="enum",
+        intro="Let a tool do it for a word list. In another terminal, run\n"
+              "  {enum_command}\n"
+              "then type /tour here. (The practice server watches which names it is asked.)",
+        accept=r"",
+        hint="run  {enum_command}  in another terminal, then type /tour",
+        success=frozenset(),
+        check="enum",
+        after="The server was asked {asked} names of the list; these exist: {found}. "
+              "smtpsh enum compares each answer with one for a name that cannot exist, and "
+              "stays under the tarpit by opening new connections.",
+    ),
+    Step(
+        name="MAIL",
+        intro="The relay test: mail from outside to outside. First a sender from elsewhere:\n"
+              "  MAIL FROM:<test@example.net>",
+        accept=r"^MAIL FROM:\s?<[^<>\s]*>(\s+\S+)*\s*$",
+        hint="type  MAIL FROM:<test@example.net>",
+        mistakes=_MAIL_MISTAKES,
+        success=frozenset({250}),
+        after="250: the sender is accepted (that alone means little).",
+    ),
+    Step(
+        name="RCPT",
+        intro="Now a recipient in a domain this server has nothing to do with:\n"
+              "  RCPT TO:<relaytest@example.org>",
+        accept=r"^RCPT TO:\s?<[^<>\s]+>(\s+\S+)*\s*$",
+        hint="type  RCPT TO:<relaytest@example.org>",
+        mistakes=tuple((p, h.replace("{first_address}", "relaytest@example.org"))
+                       for p, h in _RCPT_MISTAKES),
+        success=frozenset({250, 251}),
+        after="250: it would carry mail from a stranger to a stranger — an open relay "
+              "(here mynetworks = 0.0.0.0/0). smtpsh relay runs the 16 classic variants; "
+              "a real test never needs DATA.",
+        retry=MappingProxyType({
+            454: "Refused: this server is not an open relay after all.",
+            554: "Refused: this server is not an open relay after all.",
+        }),
+    ),
+    Step(
+        name="RSET",
+        intro="Drop that transaction, nothing is sent:  RSET",
+        accept=r"^RSET\s*$",
+        hint="type  RSET",
+        success=frozenset({250}),
+        after="250: the envelope is gone; the session goes on.",
+    ),
+    Step(
+        name="AUTH",
+        intro="AUTH PLAIN by hand, still without TLS. Make the line with\n"
+              "  /b64 encode \\0{user}\\0{password}\n"
+              "then send  AUTH PLAIN  and what /b64 printed ({plain}).",
+        accept=r"^AUTH\s+PLAIN\s+\S+\s*$",
+        hint="type  AUTH PLAIN {plain}",
+        mistakes=((r"^AUTH\s+\S+", "the exercise uses PLAIN:  AUTH PLAIN {plain}"),),
+        success=frozenset({235}),
+        after="235, and it crossed the network in clear: base64 is an encoding, anyone on "
+              "the path can undo it (/b64 decode {plain}). That is 'AUTH offered before "
+              "STARTTLS'.",
+        retry=MappingProxyType({535: "Wrong credentials. Copy the line:  AUTH PLAIN {plain}"}),
+    ),
+    Step(
+        name="STARTTLS",
+        intro="What should have come first:  STARTTLS",
+        accept=r"^STARTTLS\s*$",
+        hint="type  STARTTLS",
+        success=frozenset({220}),
+        reached="tls",
+        after="Encrypted now — but only because you asked: STARTTLS is optional here, so a "
+              "client that never asks sends everything in clear.\n"
+              "What the footprint found, and the Postfix setting that fixes each:\n"
+              "{findings}",
+    ),
+)
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -353,14 +470,17 @@ def _b64(text: str) -> str:
 class Tour:
     """The learner's progress; its ``on_line`` is a Shell line hook while it runs."""
 
-    def __init__(self, shell: Shell) -> None:
+    def __init__(self, shell: Shell, steps: tuple[Step, ...] = TOUR, kind: str = "") -> None:
         self.shell = shell
+        self.steps = steps
+        self.kind = kind  # "" for the first tour, "footprint" for the exercise
         self.index = 0
         self.recipient = ""
+        self.last_code = ""
 
     @property
     def step(self) -> Step:
-        return TOUR[self.index]
+        return self.steps[self.index]
 
     def context(self, reply: Reply | None = None) -> dict[str, str]:
         shell = self.shell
@@ -371,7 +491,27 @@ class Tour:
         addresses = [f"{name}@{sandbox.domain}" for name in sandbox.users]
         auth = session.auth_mechanisms
         challenge = decode_challenge(reply) if reply is not None else None
+        scenario = sandbox.scenario
+        words = _wordlist(sandbox)
+        asked = set(sandbox.queried)
+        in_list = [w for w in words if w in asked]
         return {
+            "code": str(reply.code) if reply is not None else self.last_code,
+            "enum_command": (
+                f"smtpsh enum 127.0.0.1:{sandbox.port} -U {scenario.wordlist_path()}"
+            ),
+            "asked": f"{len(in_list)} of {len(words)}",
+            "found": ", ".join(w for w in in_list if w in sandbox.users) or "none",
+            "soft": str(scenario.limits.soft_errors or "—"),
+            "hard": str(scenario.limits.hard_errors or "—"),
+            "findings": "\n".join(
+                f"  {d.finding}: {d.fix}" for d in scenario.dangerous
+            ) or "  (nothing: this scenario has no dangerous setting)",
+            "auth_note_footprint": (
+                f"AUTH {' '.join(auth)} is offered before STARTTLS: a password would cross the "
+                "network in clear." if auth and not session.tls else
+                "no AUTH is offered before STARTTLS."
+            ),
             "domain": sandbox.domain,
             "addresses": ", ".join(addresses),
             "first_address": addresses[0] if addresses else f"alice@{sandbox.domain}",
@@ -399,15 +539,40 @@ class Tour:
             for line in lines:
                 self.shell.say(line, "class:tour")
 
+    @property
+    def title(self) -> str:
+        name = f"tour {self.kind}" if self.kind else "tour"
+        return f"{name} {self.index + 1}/{len(self.steps)} · {self.step.name}"
+
     def announce(self) -> None:
-        self.shell.say(f"tour {self.index + 1}/{len(TOUR)} · {self.step.name}", "class:tour.title")
+        self.shell.say(self.title, "class:tour.title")
         self.say(self.step.intro)
+
+    async def check_outside(self) -> None:
+        """/tour during a step done outside the shell: go on once the server saw it done."""
+        if self.step.check == "enum":
+            sandbox = self.shell.sandbox
+            assert sandbox is not None
+            words = _wordlist(sandbox)
+            if words and set(words) <= set(sandbox.queried):
+                self.say(self.step.after)
+                await self.advance()
+                return
+            self.say("Not yet: the practice server was asked {asked} names of the list. "
+                     "Run  {enum_command}  in another terminal, then /tour again.")
+            return
+        self.announce()
 
     async def start(self) -> bool:
         shell = self.shell
-        self.shell.say("A tour of an SMTP session on the practice server. You type each command; "
-                       "the tour checks it before it is sent and explains the reply.",
-                       "class:tour")
+        if self.kind == "footprint":
+            self.shell.say("The footprinting exercise: find what this server gives away, the "
+                           "way an authorised tester would. You type each command; the tour "
+                           "checks it and explains what the answer reveals.", "class:tour")
+        else:
+            self.shell.say("A tour of an SMTP session on the practice server. You type each "
+                           "command; the tour checks it before it is sent and explains the "
+                           "reply.", "class:tour")
         self.shell.say("/tour shows the current step again, /tour stop leaves, help VERB "
                        "explains a verb.", "class:tour")
         fresh = shell.client.connected and shell.session.state is State.GREETED
@@ -420,6 +585,12 @@ class Tour:
     def explain_banner(self) -> None:
         banner = self.shell.session.banner
         text = banner.wire_lines()[0] if banner is not None else "(no banner)"
+        if self.kind == "footprint":
+            self.say(f"First, the banner:  {text}\n"
+                     "Besides the host name it names the software and its version — "
+                     "'InFreight ESMTP v2.11'. That is a finding: it tells an attacker which "
+                     "exploits to try (Postfix: smtpd_banner = $myhostname ESMTP).")
+            return
         self.say(f"The server spoke first, with its banner:  {text}\n"
                  "220 means 'service ready'; the words after the code are free text, here the "
                  "server's name. A client waits for the banner before it sends anything "
@@ -471,6 +642,7 @@ class Tour:
 
     async def judge(self, reply: Reply) -> None:
         step = self.step
+        self.last_code = str(reply.code)
         if reply.code in step.success:
             if step.name == "RCPT":
                 self.recipient = self.shell.session.recipients[-1] if (
@@ -498,7 +670,7 @@ class Tour:
     async def advance(self) -> None:
         then = self.step.then
         self.index += 1
-        if self.index >= len(TOUR):
+        if self.index >= len(self.steps):
             self.stop("tour complete")
             return
         if then == "reconnect":
@@ -509,8 +681,7 @@ class Tour:
         if then != "data":
             self.announce()
         else:
-            self.shell.say(f"tour {self.index + 1}/{len(TOUR)} · {self.step.name}",
-                           "class:tour.title")
+            self.shell.say(self.title, "class:tour.title")
 
     def stop(self, why: str) -> None:
         hooks = self.shell.line_hooks
@@ -520,8 +691,21 @@ class Tour:
         self.shell.info(f"tour: {why}")
 
 
-@meta("/tour", "/tour [stop]",
-      "a guided first session on the --sandbox server, checked step by step", "learning")
+def _wordlist(sandbox: object) -> list[str]:
+    """The names of the scenario's shipped word list (comments and blank lines left out)."""
+    path = getattr(getattr(sandbox, "scenario", None), "wordlist_path", lambda: None)()
+    if path is None:
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return [w.strip().lower() for w in text.splitlines() if w.strip() and not w.startswith("#")]
+
+
+@meta("/tour", "/tour [footprint|stop]",
+      "a guided first session on the --sandbox server, checked step by step; "
+      "footprint: the footprinting exercise (--scenario inlanefreight)", "learning")
 async def _tour(shell: Shell, args: str) -> None:
     word = args.strip().lower()
     tour = shell.extra.get("tour")
@@ -531,16 +715,25 @@ async def _tour(shell: Shell, args: str) -> None:
         else:
             shell.error("no tour is running")
         return
-    if word:
-        shell.error("usage: /tour (start, or show the current step) or /tour stop")
+    if word not in ("", "footprint"):
+        shell.error("usage: /tour [footprint] (start, or show the current step) or /tour stop")
         return
     if isinstance(tour, Tour):
-        tour.announce()
+        await tour.check_outside()
         return
     if shell.sandbox is None:
-        shell.error("/tour runs on the practice server: start it with  smtpsh --sandbox")
+        how = "smtpsh --sandbox --scenario inlanefreight" if word else "smtpsh --sandbox"
+        shell.error(f"/tour runs on the practice server: start it with  {how}")
         return
-    tour = Tour(shell)
+    if word == "footprint" and shell.sandbox.scenario.name != "inlanefreight":
+        shell.error("/tour footprint runs on the exercise's server: start it with  "
+                    "smtpsh --sandbox --scenario inlanefreight")
+        return
+    if not word and shell.sandbox.scenario.name != "default":
+        shell.error("/tour walks the default practice server (smtpsh --sandbox); on this "
+                    "scenario try  /tour footprint")
+        return
+    tour = Tour(shell, FOOTPRINT, "footprint") if word else Tour(shell)
     shell.extra["tour"] = tour
     shell.line_hooks.append(tour.on_line)
     if not await tour.start():
