@@ -66,7 +66,7 @@ REPLIES: Mapping[str, str] = MappingProxyType(
         "queued": "250 2.0.0 Ok: queued as {queue_id}",
         # Policies a scenario can switch on (smtpsh/sandbox/scenarios/*.toml).
         "vrfy_disabled": "502 5.5.1 VRFY command is disabled",
-        "not_recognized": "502 5.5.2 Error: command not recognized",
+        "not_recognized": "500 5.5.2 Error: command not recognized",  # measured: Postfix 3.7
         "too_many_errors": "421 4.7.0 {host} Error: too many errors",
         "vrfy_needs_domain": "501 5.1.3 {arg}: recipient address must contain a domain",
         "vrfy_deliverable": "250 2.1.5 <{addr}> is deliverable",

@@ -39,8 +39,9 @@ EXACT: Mapping[str, str] = MappingProxyType(
 
 # aiosmtpd wordings that carry a variable tail: the prefix is replaced, the tail kept.
 PREFIXES: tuple[tuple[str, str], ...] = (
-    ('500 Error: command "', '500 5.5.1 Error: command "'),
-    ("500 Error: command '", "500 5.5.1 Error: command '"),
+    # Postfix does not echo an unknown verb: `500 5.5.2 Error: command not recognized`.
+    ('500 Error: command "', "500 5.5.2 Error: command not recognized"),
+    ("500 Error: command '", "500 5.5.2 Error: command not recognized"),
     ("500 Error: (", "451 4.3.0 Error: internal error in the sandbox ("),
     ("250 Supported commands: ", "214 2.0.0 Commands: "),
     ("501 Supported commands: ", "504 5.5.1 No help for that; commands: "),
@@ -130,7 +131,7 @@ def realistic(line: str) -> str:
         return EXACT[line]
     for old, new in PREFIXES:
         if line.startswith(old):
-            return new + line[len(old) :]
+            return new if new.endswith("not recognized") else new + line[len(old) :]
     m = _REPLY.match(line)
     if m is None or m["code"].startswith("3") or _ENHANCED.match(m["text"]):
         return line

@@ -31,7 +31,8 @@ POLICY_CHOICES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 FAMILIES = ("postfix", "exim")
 _TOP_KEYS = frozenset(
     {"name", "summary", "imitates", "domain", "hostname", "banner", "ehlo", "wordlist",
-     "users", "lists", "credentials", "policy", "limits", "replies", "dangerous"}
+     "users", "lists", "credentials", "policy", "limits", "replies", "dangerous",
+     "reveal_users"}
 )  # fmt: skip
 _LIMIT_KEYS = frozenset({"soft_errors", "error_delay", "hard_errors", "max_nonmail"})
 _MAX_FILE = 256 * 1024  # a scenario is a page of text; anything bigger is not one
@@ -76,6 +77,7 @@ class Scenario:
     replies: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     dangerous: tuple[Danger, ...] = ()
     wordlist: str = ""  # a word list shipped beside the scenario, for the footprint tour
+    reveal_users: bool = True  # False: the welcome text keeps them secret (the exercise)
 
     def wordlist_path(self) -> Path | None:
         """The shipped word list for `smtpsh enum -U`, when the scenario has one."""
@@ -173,10 +175,10 @@ def from_mapping(data: Mapping[str, Any], where: str = "scenario") -> Scenario:
     users = {str(k).lower(): _text({"v": v}, "v", f"{where}: users.{k}")
              for k, v in _table(data, "users", where).items()}  # fmt: skip
     lists: dict[str, tuple[str, ...]] = {}
-    for name, members in _table(data, "lists", where).items():
+    for list_name, members in _table(data, "lists", where).items():
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            raise ScenarioError(f"{where}: lists.{name} must be a list of user names")
-        lists[str(name).lower()] = tuple(m.lower() for m in members)
+            raise ScenarioError(f"{where}: lists.{list_name} must be a list of user names")
+        lists[str(list_name).lower()] = tuple(m.lower() for m in members)
     creds = _table(data, "credentials", where)
     credentials = (_text(creds, "user", where), _text(creds, "password", where))
     ehlo = data.get("ehlo", [])
@@ -208,4 +210,12 @@ def from_mapping(data: Mapping[str, Any], where: str = "scenario") -> Scenario:
         replies=MappingProxyType(dict(replies)),
         dangerous=dangerous,
         wordlist=_text(data, "wordlist", where, ""),
+        reveal_users=_flag(data, "reveal_users", where),
     )
+
+
+def _flag(data: Mapping[str, Any], key: str, where: str) -> bool:
+    value = data.get(key, True)
+    if not isinstance(value, bool):
+        raise ScenarioError(f"{where}: '{key}' must be true or false")
+    return value

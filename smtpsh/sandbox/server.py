@@ -286,6 +286,7 @@ class _SandboxSMTP(SMTP):
         self._doomed = False  # the hard error limit was reached: the next reply is a 421
         self._nonmail = 0  # commands that move no mail (Exim's smtp_accept_max_nonmail)
         self._peer = "?"
+        self._continued: list[str] = []  # the lines of a multi-line reply, until its last
         self.closed = asyncio.Event()
 
     # -- reply wording -------------------------------------------------------------------
@@ -304,9 +305,15 @@ class _SandboxSMTP(SMTP):
                 status = realistic(status)
         first = not self._greeted
         self._greeted = True
-        if not first and status[:1] in ("4", "5") and status[3:4] != "-":
+        if status[3:4] == "-":
+            # A real MTA writes a multi-line reply at once; aiosmtpd writes each line, which
+            # some clients (nmap's smtp-commands) read as a reply of one line.
+            self._continued.append(status)
+            return
+        if not first and status[:1] in ("4", "5"):
             await self._count_error()
-        await super().push(status)
+        lines, self._continued = [*self._continued, status], []
+        await super().push("\r\n".join(lines))
 
     async def _count_error(self) -> None:
         """Postfix's tarpit: past the soft limit every error reply waits; at the hard limit
@@ -661,6 +668,8 @@ class Sandbox:
         )
         first_user = next((u for u in self.users if u != "postmaster"), "alice")
         first_list = next(iter(self.lists), "")
+        if not scenario.reveal_users:
+            first_user = "robin" if "robin" in self.users else "postmaster"
         tries = [f"EHLO me · VRFY {first_user} · VRFY nobody"]
         if first_list and state.policy("expn") == "on":
             tries[0] += f" · EXPN {first_list}"
@@ -670,14 +679,17 @@ class Sandbox:
                 "this program",
                 f"  scenario {scenario.name}: {scenario.summary}",
                 f"  domain   {directory.domain}",
-                f"  users    {users}",
+                f"  users    {users}" if scenario.reveal_users else
+                f"  users    {len(self.users)} mailboxes: finding them is the exercise "
+                "(VRFY, smtpsh enum)",
                 *([f"  lists    {lists}  (try EXPN)"] if lists else []),
                 f"  TLS      {tls_line}",
                 f"  AUTH     {auth_line}",
                 f"  relay    {relay_line}",
                 f"  try      {tries[0]}",
                 "           MAIL FROM:<you@example.net> · "
-                f"RCPT TO:<{first_user}@{directory.domain}> · DATA · then /mailbox",
+                f"RCPT TO:<{first_user if scenario.reveal_users else 'someone'}"
+                f"@{directory.domain}> · DATA · then /mailbox",
                 *(
                     [f"           STARTTLS · EHLO me · AUTH LOGIN (as {user})"]
                     if tls_on and auth == "after-tls"

@@ -77,7 +77,7 @@ def test_cram_md5_matches_the_rfc_2195_example() -> None:
         ("501 Syntax: MAIL FROM: <address>", "501 5.5.4 Syntax: MAIL FROM: <address>"),
         (
             '500 Error: command "FOO" not recognized',
-            '500 5.5.1 Error: command "FOO" not recognized',
+            "500 5.5.2 Error: command not recognized",  # Postfix's words: no verb echoed
         ),
         ("250 Syntax: VRFY <address>", "214 2.0.0 Syntax: VRFY <address>"),
         ("552 Error: Too much mail data", "552 5.3.4 Error: message file too big"),
