@@ -53,7 +53,9 @@ _Tok = tuple[int, TokenType, str]
 REPLY_CODE_TOKENS: Mapping[str, TokenType] = MappingProxyType({
     "2": Generic.Inserted,    # success: green in most styles
     "3": Generic.Subheading,  # "go on": intermediate
-    "4": Generic.Prompt,      # transient failure
+    # Transient failure. Not Generic.Prompt: Pygments 2.21's monokai draws it in the colour
+    # of Generic.Error (5xx); Keyword.Constant is distinct in the common styles of 2.20-2.21.
+    "4": Keyword.Constant,
     "5": Generic.Error,       # permanent failure: red
 })
 _PREFIX = Comment.Special        # "C:", "S:", swaks arrows
