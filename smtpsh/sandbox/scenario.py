@@ -9,6 +9,7 @@ path to a file of one's own works too. Nothing here opens a socket.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -109,8 +110,6 @@ def load(name_or_path: str) -> Scenario:
         where = f"scenario {name_or_path}"
         folder = resources.files(__package__).joinpath("scenarios")
         raw = folder.joinpath(f"{name_or_path}.toml").read_bytes()
-    import tomllib  # here, not at the top: ruff's import order still targets Python 3.10
-
     if len(raw) > _MAX_FILE:
         raise ScenarioError(f"{where}: larger than {_MAX_FILE // 1024} KiB, not a scenario")
     try:
