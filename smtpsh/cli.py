@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from smtpsh.net.base import ClientOptions
+    from smtpsh.output.printer import Printer
     from smtpsh.shell.app import Shell, ShellSettings
-    from smtpsh.shell.render import Printer
 
 # Sub-command -> (module exposing add_arguments(parser) and run(args) -> int, summary).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -305,9 +305,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _apply_config(parser, args_list, args)
         return _run_session(args)
     except UsageError as exc:
+        from smtpsh.output.printer import print_error
+
         parser.print_usage(sys.stderr)
-        print(f"smtpsh: {exc}", file=sys.stderr)
+        print_error("smtpsh", str(exc))
         return 2
+
+
+def _config_errors(errors: Sequence[str]) -> None:
+    from smtpsh.output.printer import print_error
+
+    for error in errors:
+        print_error("smtpsh", f"{error}; starting with the defaults")
 
 
 def _apply_config(
@@ -323,8 +332,7 @@ def _apply_config(
     from smtpsh import config
 
     cfg = config.load()
-    for error in cfg.errors:
-        print(f"smtpsh: {error}; starting with the defaults", file=sys.stderr)
+    _config_errors(cfg.errors)
     profile = None
     if args.target and args.target.startswith("@"):
         try:
@@ -362,8 +370,7 @@ def _run_subcommand(name: str, rest: list[str]) -> int:
     parser = subcommand_parser(name)
     # config.toml's defaults (helo, color) for the options this sub-command has too.
     cfg = config.load()
-    for error in cfg.errors:
-        print(f"smtpsh: {error}; starting with the defaults", file=sys.stderr)
+    _config_errors(cfg.errors)
     dests = {action.dest for action in parser._actions}
     defaults = config.argument_defaults(cfg)
     parser.set_defaults(**{dest: v for dest, v in defaults.items() if dest in dests})
@@ -431,8 +438,8 @@ def _run_session(args: argparse.Namespace) -> int:
         raise UsageError("bad --port: must be a number from 1 to 65535")
     options = client_options(args, host, port)
 
+    from smtpsh.output.printer import Printer, colour_wanted
     from smtpsh.shell.app import Shell, ShellSettings, run_coroutine
-    from smtpsh.shell.render import Printer, colour_wanted
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     colour = (
@@ -531,15 +538,16 @@ async def _with_sandbox(shell: Shell, args: argparse.Namespace) -> int:
 
 def _mx_candidates(args: argparse.Namespace) -> list[tuple[str, str]]:
     """--mx DOMAIN: print the MX table and return (exchanger, address) in the order to try."""
-    from smtpsh.dns import DNSInputError, format_mx, make_resolver, mx_candidates, resolve_mx
+    from smtpsh.dns import DNSInputError, make_resolver, mx_candidates, mx_lines, resolve_mx
     from smtpsh.dnsinfo.lookup import parse_domain
+    from smtpsh.output.printer import Printer
 
     try:
         resolver = make_resolver(args.dns_server, args.dns_timeout)
         result = resolve_mx(parse_domain(args.mx), resolver)
     except DNSInputError as exc:
         raise UsageError(str(exc)) from None
-    print(format_mx(result), flush=True)
+    Printer(colour=False).lines(mx_lines(result))
     families = {4: (4,), 6: (6,)}.get(args.family or 0, (4, 6))
     candidates = mx_candidates(result, families=families)
     if not candidates:

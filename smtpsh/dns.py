@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from collections.abc import Sequence
 from functools import partial
 
@@ -42,9 +40,12 @@ from smtpsh.dnsinfo.report import (
     DomainResolutionError,
     build_report,
     format_mx,
-    format_ptr,
+    mx_lines,
+    ptr_lines,
     render_text,
+    report_lines,
 )
+from smtpsh.output.printer import Fragments, print_error, render, report_printer
 
 __all__ = [
     "DNSInputError",
@@ -62,11 +63,15 @@ __all__ = [
     "banner_hostname",
     "build_report",
     "check_ptr",
+    "dns_report_lines",
     "dns_report_text",
     "format_mx",
+    "info_lines",
     "info_text",
     "make_resolver",
     "mx_candidates",
+    "mx_lines",
+    "mx_report_lines",
     "mx_report_text",
     "parse_server",
     "render_text",
@@ -146,15 +151,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _use_color(args: argparse.Namespace) -> bool:
-    choice = getattr(args, "color", "auto")
-    if choice == "auto":
-        return sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    return bool(choice == "always")
-
-
 def _error(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr)
+    print_error(PROG, message)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -182,19 +180,56 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        print(render_text(report, color=_use_color(args)))
+        report_printer(getattr(args, "color", "auto")).lines(report_lines(report))
     return report.exit_code
 
 
 # ---------------------------------------------------------------- for the shell
 
 
-def mx_report_text(domain: str, resolver: dns.resolver.Resolver, color: bool = False) -> str:
+def _one_line(text: str) -> list[Fragments]:
+    return [[("", text)]]
+
+
+def mx_report_lines(domain: str, resolver: dns.resolver.Resolver) -> list[Fragments]:
     """``/mx DOMAIN``: the MX table and try order, or one line saying what failed."""
     try:
-        return format_mx(resolve_mx(parse_domain(domain), resolver), color=color)
+        return mx_lines(resolve_mx(parse_domain(domain), resolver))
     except DNSInputError as exc:
-        return f"mx: {exc}"
+        return _one_line(f"mx: {exc}")
+
+
+def dns_report_lines(
+    domain: str, resolver: dns.resolver.Resolver, dkim_selectors: Sequence[str] = ()
+) -> list[Fragments]:
+    """``/dns DOMAIN``: the full mail-domain report, or one line saying what failed."""
+    try:
+        report = build_report(parse_domain(domain), resolver, dkim_selectors=dkim_selectors)
+    except (DNSInputError, DomainResolutionError) as exc:
+        return _one_line(f"dns: {exc}")
+    return report_lines(report)
+
+
+def info_lines(
+    address: str, resolver: dns.resolver.Resolver, banner: str | None = None
+) -> list[Fragments]:
+    """``/info``: PTR of the connected address, FCrDNS, and the banner host name match.
+    ``banner`` is the server's greeting text (``220 mx.example.com ESMTP ...``)."""
+    host = banner_hostname(banner) if banner else None
+    try:
+        result = check_ptr(address, resolver, banner_host=host)
+    except DNSInputError as exc:
+        return _one_line(f"info: {exc}")
+    if banner and host is None:
+        result.add(Status.WARNING, "the banner does not start with a host name (RFC 5321 §4.2)")
+    return ptr_lines(result)
+
+
+# The same as text (coloured with SGR codes when asked).
+
+
+def mx_report_text(domain: str, resolver: dns.resolver.Resolver, color: bool = False) -> str:
+    return render(mx_report_lines(domain, resolver), colour=color)
 
 
 def dns_report_text(
@@ -203,12 +238,7 @@ def dns_report_text(
     dkim_selectors: Sequence[str] = (),
     color: bool = False,
 ) -> str:
-    """``/dns DOMAIN``: the full mail-domain report, or one line saying what failed."""
-    try:
-        report = build_report(parse_domain(domain), resolver, dkim_selectors=dkim_selectors)
-    except (DNSInputError, DomainResolutionError) as exc:
-        return f"dns: {exc}"
-    return render_text(report, color=color)
+    return render(dns_report_lines(domain, resolver, dkim_selectors), colour=color)
 
 
 def info_text(
@@ -217,16 +247,7 @@ def info_text(
     banner: str | None = None,
     color: bool = False,
 ) -> str:
-    """``/info``: PTR of the connected address, FCrDNS, and the banner host name match.
-    ``banner`` is the server's greeting text (``220 mx.example.com ESMTP ...``)."""
-    host = banner_hostname(banner) if banner else None
-    try:
-        result = check_ptr(address, resolver, banner_host=host)
-    except DNSInputError as exc:
-        return f"info: {exc}"
-    if banner and host is None:
-        result.add(Status.WARNING, "the banner does not start with a host name (RFC 5321 §4.2)")
-    return format_ptr(result, color=color)
+    return render(info_lines(address, resolver, banner), colour=color)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

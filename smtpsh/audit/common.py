@@ -1,5 +1,5 @@
 """What the footprinting sub-commands share: target options, the authorisation note,
-opening a greeted connection, and terminal colour for reports."""
+opening a greeted connection."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import ssl
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
 from smtpsh.cli import UsageError, client_options, default_helo, parse_target
 from smtpsh.net.client import ClientOptions, SMTPClient
@@ -149,23 +149,3 @@ def run_main(main: Coroutine[Any, Any, int]) -> int:
         # of stdout from failing again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-
-
-# --- colour ------------------------------------------------------------------------------
-
-_ANSI = {"bold": "1", "red": "31;1", "green": "32", "yellow": "33", "dim": "2", "cyan": "36"}
-
-
-class Paint:
-    """ANSI styling when writing to a terminal (NO_COLOR respected), plain text otherwise."""
-
-    def __init__(self, stream: TextIO | None = None, mode: str = "auto") -> None:
-        stream = stream or sys.stdout
-        self.on = mode == "always" or (
-            mode == "auto" and stream.isatty() and not os.environ.get("NO_COLOR")
-        )
-
-    def __call__(self, text: str, style: str) -> str:
-        if not self.on or style not in _ANSI:
-            return text
-        return f"\x1b[{_ANSI[style]}m{text}\x1b[0m"

@@ -44,6 +44,7 @@ from smtpsh.audit.common import (
 from smtpsh.audit.tarpit import ErrorBudget
 from smtpsh.cli import UsageError
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
+from smtpsh.output.printer import Printer, print_error
 from smtpsh.protocol.encoding import forbidden_in_command
 from smtpsh.protocol.replies import Reply
 
@@ -698,28 +699,29 @@ def run(args: argparse.Namespace) -> int:
         if not names:
             raise UsageError("the word list holds no usable names")
     except UsageError as exc:
-        print(f"smtpsh enum: {exc}", file=sys.stderr)
+        print_error("smtpsh enum", str(exc))
         return 2
     if skipped:
-        print(f"smtpsh enum: skipped {skipped} names that cannot be sent (control characters,"
-              " over 64 octets, or spaces/<> for rcpt)", file=sys.stderr)
+        print_error("smtpsh enum", f"skipped {skipped} names that cannot be sent (control"
+                    " characters, over 64 octets, or spaces/<> for rcpt)")
     return run_main(_main(target, config, names, args))
 
 
 async def _main(target: Target, config: EnumConfig, names: list[str],
                 args: argparse.Namespace) -> int:
     err = sys.stderr
+    out, notes = Printer(colour=False), Printer(colour=False, stream=err)
     enumerator = Enumerator(target, config)
     progress = _Progress(err, enumerator, err.isatty() and not args.quiet)
 
     def info(text: str) -> None:
         progress.clear()
-        print(f"· {text}", file=err, flush=True)
+        notes.line(f"· {text}")
 
     def found(result: NameResult) -> None:
         if result.verdict is Verdict.FOUND and result.reply is not None:
             progress.clear()
-            print(f"{result.name}  {reply_summary(result.reply)}", flush=True)
+            out.line(f"{result.name}  {reply_summary(result.reply)}")
 
     enumerator.on_info = info
     enumerator.on_result = found
@@ -734,7 +736,7 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
             await prepare
         except asyncio.CancelledError:
             progress.clear()
-            print("smtpsh enum: interrupted before the run started", file=err)
+            print_error("smtpsh enum", "interrupted before the run started")
             return 130
         assert enumerator.canary is not None
         method, canary = enumerator.method.name.upper(), reply_summary(enumerator.canary)
@@ -752,7 +754,7 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
         await enumerator.run(names)
     except AuditError as exc:
         progress.clear()
-        print(f"smtpsh enum: {exc}", file=err)
+        print_error("smtpsh enum", str(exc))
         return 2
     finally:
         ticker.cancel()
@@ -760,12 +762,12 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
     progress.draw()
     progress.clear()
     for line in summary_lines(enumerator):
-        print(line, file=err)
+        notes.line(line)
     if args.output:
         try:
             write_output(Path(args.output), enumerator)
         except OSError as exc:
-            print(f"smtpsh enum: cannot write {args.output}: {exc.strerror}", file=err)
+            print_error("smtpsh enum", f"cannot write {args.output}: {exc.strerror}")
             return 2
     if enumerator.interrupted:
         return 130

@@ -19,7 +19,6 @@ from typing import Any
 from smtpsh.audit.common import (
     AUTHORISATION_NOTE,
     AuditError,
-    Paint,
     Target,
     add_target_arguments,
     greet,
@@ -30,10 +29,12 @@ from smtpsh.audit.common import (
 from smtpsh.audit.enum import REFERENCE_NAMES, Verdict, canary_name, classify
 from smtpsh.audit.ntlm import NTLMError, NTLMInfo, decode_challenge_line, negotiate_line
 from smtpsh.audit.relay import RelayConfig, RelayReport, RelayRunner
+from smtpsh.audit.report import exit_status, render_json, render_text
 from smtpsh.audit.software import Software, identify
 from smtpsh.cli import UsageError
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.net.tls import TLSSettings, make_context
+from smtpsh.output.printer import print_error, report_printer
 from smtpsh.protocol.replies import Reply
 
 # Ports where mail is submitted by users: there TLS must be required (RFC 8314). On 25 a
@@ -391,7 +392,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         target = target_from_args(args)
     except UsageError as exc:
-        print(f"smtpsh probe: {exc}", file=sys.stderr)
+        print_error("smtpsh probe", str(exc))
         return 2
     prober = Prober(
         target,
@@ -406,13 +407,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _probe(prober: Prober, args: argparse.Namespace) -> int:
-    from smtpsh.audit.report import exit_status, render_json, render_text
-
     report = await prober.run()
     if args.json:
         print(json.dumps(render_json(report), indent=2))
     else:
-        paint = Paint(sys.stdout, args.color)
-        for line in render_text(report, paint):
-            print(line)
+        report_printer(args.color).lines(render_text(report))
     return exit_status(report)

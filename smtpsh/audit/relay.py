@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import enum
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from smtpsh.audit.common import (
     AUTHORISATION_NOTE,
     AuditError,
-    Paint,
     Refused,
     Target,
     add_target_arguments,
@@ -30,6 +28,7 @@ from smtpsh.audit.common import (
 from smtpsh.audit.tarpit import ErrorBudget
 from smtpsh.cli import UsageError
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
+from smtpsh.output.printer import Fragments, print_error, report_printer
 from smtpsh.protocol.codes import annotate
 from smtpsh.protocol.replies import Reply
 
@@ -342,22 +341,24 @@ OUTCOME_STYLE = {
 }
 
 
-def render_case(result: CaseResult, paint: Paint) -> list[str]:
+def render_case(result: CaseResult) -> list[Fragments]:
     case = result.case
-    lines = [paint(f"[{case.number:>2}/{len(RELAY_TESTS)}] {case.trick}", "bold")]
+    lines: list[Fragments] = [
+        [("class:bold", f"[{case.number:>2}/{len(RELAY_TESTS)}] {case.trick}")]
+    ]
     for command, reply in result.replies:
         if command == "RSET" and reply.klass == 2:  # routine: one line
-            lines.append(paint(f"  C: RSET → {' '.join(reply.wire_lines())}", "dim"))
+            lines.append([("class:dim", f"  C: RSET → {' '.join(reply.wire_lines())}")])
             continue
-        lines.append(f"  C: {command}")
-        lines.extend(f"  S: {text}" for text in reply.wire_lines())
+        lines.append([("", f"  C: {command}")])
+        lines.extend([("", f"  S: {text}")] for text in reply.wire_lines())
         if reply.code:
-            lines.append(paint(f"     ↳ {annotate(reply.code, reply.enhanced)}", "dim"))
+            lines.append([("class:dim", f"     ↳ {annotate(reply.code, reply.enhanced)}")])
     verdict = result.outcome.value.upper() if result.outcome is Outcome.RELAYED else (
         result.outcome.value)
-    lines.append("  → " + paint(verdict, OUTCOME_STYLE[result.outcome]))
+    lines.append([("", "  → "), (f"class:{OUTCOME_STYLE[result.outcome]}", verdict)])
     if result.note:
-        lines.append(paint(f"  ! {result.note}", "yellow"))
+        lines.append([("class:yellow", f"  ! {result.note}")])
     return lines
 
 
@@ -400,38 +401,38 @@ def run(args: argparse.Namespace) -> int:
         target = target_from_args(args)
         config = config_from_args(args)
     except UsageError as exc:
-        print(f"smtpsh relay: {exc}", file=sys.stderr)
+        print_error("smtpsh relay", str(exc))
         return 2
     return run_main(_main(target, config, args))
 
 
 async def _main(target: Target, config: RelayConfig, args: argparse.Namespace) -> int:
-    paint = Paint(sys.stdout, args.color)
+    out = report_printer(args.color)
 
     def show(result: CaseResult) -> None:
         if not args.json:
-            print("\n".join(render_case(result, paint)), flush=True)
+            out.lines(render_case(result))
 
     def info(text: str) -> None:
         if not args.json:
-            print(paint(f"· {text}", "dim"), flush=True)
+            out.line(f"· {text}", "class:dim")
 
     runner = RelayRunner(target, config, on_case=show, on_info=info)
     if not args.json:
-        print(paint(f"relay tests against {target.options.host}:{target.options.port}"
-                    f" (domain {config.domain}; never DATA)", "bold"), flush=True)
+        out.line(f"relay tests against {target.options.host}:{target.options.port}"
+                 f" (domain {config.domain}; never DATA)", "class:bold")
     try:
         report = await runner.run()
     except AuditError as exc:
-        print(f"smtpsh relay: {exc}", file=sys.stderr)
+        print_error("smtpsh relay", str(exc))
         return 2
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         style = "red" if report.open_relay else ("yellow" if report.unanswered else "green")
-        print(paint(report.summary, style))
-        print(paint(f"· {len(report.results)} tests over {report.connections} connection(s)"
-                    f" in {report.seconds:.2f} s", "dim"))
+        out.line(report.summary, f"class:{style}")
+        out.line(f"· {len(report.results)} tests over {report.connections} connection(s)"
+                 f" in {report.seconds:.2f} s", "class:dim")
     if report.open_relay:
         return 1
     return 2 if report.unanswered else 0

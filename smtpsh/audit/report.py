@@ -6,12 +6,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from smtpsh.audit.common import Paint
-from smtpsh.audit.probe import ProbeReport, VerbCheck
 from smtpsh.audit.relay import Outcome
+from smtpsh.output.printer import Fragments
 from smtpsh.protocol.codes import annotate
 from smtpsh.protocol.commands import EXTENSIONS
 from smtpsh.protocol.replies import Reply
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the probe runs the checks and renders with this module
+    from smtpsh.audit.probe import ProbeReport, VerbCheck
 
 # key -> (title, why it matters). The checks below decide *whether*; this says *why*.
 WHY: Mapping[str, tuple[str, str]] = MappingProxyType({
@@ -103,7 +106,7 @@ def _verb_detail(check: VerbCheck) -> str:
 
 
 # Each check returns (detail, dangerous) when the finding applies, else None.
-Check = Callable[[ProbeReport], "tuple[str, bool] | None"]
+Check = Callable[["ProbeReport"], "tuple[str, bool] | None"]
 
 
 def _open_relay(r: ProbeReport) -> tuple[str, bool] | None:
@@ -209,139 +212,145 @@ VERB_STATES: Mapping[str, str] = MappingProxyType({
 })
 
 
-def _label(name: str, paint: Paint) -> str:
-    return paint(f"{name:<10}", "bold")
+Line = Fragments
 
 
-def _capability_lines(caps: Mapping[str, str], paint: Paint) -> list[str]:
+def _label(name: str) -> tuple[str, str]:
+    return ("class:bold", f"{name:<10}")
+
+
+def _capability_lines(caps: Mapping[str, str]) -> list[Line]:
     lines = []
     for keyword, args in caps.items():
         shown = f"{keyword} {args}".strip()
         meaning = EXTENSIONS.get(keyword, "not a registered extension (vendor-specific?)")
-        lines.append(f"  {shown:<28} " + paint(meaning, "dim"))
+        lines.append([("", f"  {shown:<28} "), ("class:dim", meaning)])
     return lines
 
 
-def _reply_block(reply: Reply | None, paint: Paint, indent: str = "  ") -> list[str]:
+def _reply_block(reply: Reply | None, indent: str = "  ") -> list[Line]:
     if reply is None:
-        return [f"{indent}(no answer)"]
-    lines = [indent + text for text in reply.wire_lines()]
+        return [[("", f"{indent}(no answer)")]]
+    lines: list[Line] = [[("", indent + text)] for text in reply.wire_lines()]
     if reply.code:
-        lines.append(paint(f"{indent}↳ {annotate(reply.code, reply.enhanced)}", "dim"))
+        lines.append([("class:dim", f"{indent}↳ {annotate(reply.code, reply.enhanced)}")])
     return lines
 
 
-def render_text(report: ProbeReport, paint: Paint) -> list[str]:
+def render_text(report: ProbeReport) -> list[Line]:
+    """The report for people: lines of (style, text) fragments for a Printer."""
     r = report
-    out = [paint(f"probe of {r.address}", "bold")]
+    out: list[Line] = [[("class:bold", f"probe of {r.address}")]]
     if r.banner is None:
-        out.append(paint(f"could not probe: {r.fatal}", "red"))
+        out.append([("class:red", f"could not probe: {r.fatal}")])
         return out
     ms = f"  ({r.banner_ms:.0f} ms)" if r.banner_ms is not None else ""
-    out.append(f"{_label('banner', paint)}{' | '.join(r.banner.wire_lines())}{ms}")
+    out.append([_label("banner"), ("", f"{' | '.join(r.banner.wire_lines())}{ms}")])
     if r.fatal:
-        out.append(paint(f"could not probe: {r.fatal}", "red"))
+        out.append([("class:red", f"could not probe: {r.fatal}")])
         return out
     software = ", ".join(f"{s.text} (from the {s.source})" for s in r.software)
-    out.append(f"{_label('software', paint)}{software or 'not revealed'}")
+    out.append([_label("software"), ("", software or "not revealed")])
     greeting = r.hello.lines[0] if r.hello is not None and r.hello.lines else "(none)"
-    out.append(f"{_label('EHLO', paint)}{greeting if r.esmtp else 'refused; HELO: ' + greeting}")
-    out += _capability_lines(r.capabilities, paint)
-    out.append(_label("HELP", paint).rstrip())
-    out += _reply_block(r.help, paint)
-    out += _tls_lines(r, paint)
+    out.append([_label("EHLO"), ("", greeting if r.esmtp else "refused; HELO: " + greeting)])
+    out += _capability_lines(r.capabilities)
+    out.append([("class:bold", "HELP")])
+    out += _reply_block(r.help)
+    out += _tls_lines(r)
     after = " ".join(r.auth_tls) if r.auth_tls else ("none" if r.auth_tls is not None else "-")
-    out.append(f"{_label('AUTH', paint)}before TLS: {' '.join(r.auth_plain) or 'none'}"
-               f" · after TLS: {after}")
+    out.append([_label("AUTH"), ("", f"before TLS: {' '.join(r.auth_plain) or 'none'}"
+                                     f" · after TLS: {after}")])
     for check in (r.vrfy, r.expn):
-        out.append(f"{_label(check.verb, paint)}{VERB_STATES[check.state]}")
+        out.append([_label(check.verb), ("", VERB_STATES[check.state])])
         if check.state != "not tried":
-            out.append(paint(f"  {_verb_detail(check)}", "dim"))
-    out += _relay_lines(r, paint)
-    out += _ntlm_lines(r, paint)
+            out.append([("class:dim", f"  {_verb_detail(check)}")])
+    out += _relay_lines(r)
+    out += _ntlm_lines(r)
     for problem in r.problems:
-        out.append(paint(f"! {problem}", "yellow"))
-    out.append("")
-    out += findings_lines(findings(r), paint)
+        out.append([("class:yellow", f"! {problem}")])
+    out.append([])
+    out += findings_lines(findings(r))
     return out
 
 
-def _tls_lines(r: ProbeReport, paint: Paint) -> list[str]:
+def _tls_lines(r: ProbeReport) -> list[Line]:
     tls = r.tls
+    head: tuple[str, str]
     if tls.implicit:
-        head = "implicit TLS (from the first byte)"
+        head = ("", "implicit TLS (from the first byte)")
     elif not tls.offered:
-        head = paint("not offered", "red")
+        head = ("class:red", "not offered")
     elif tls.works:
-        head = "offered · works"
+        head = ("", "offered · works")
     else:
-        head = paint(f"offered · FAILS: {tls.error}", "red")
-    out = [f"{_label('TLS' if tls.implicit else 'STARTTLS', paint)}{head}"]
+        head = ("class:red", f"offered · FAILS: {tls.error}")
+    out: list[Line] = [[_label("TLS" if tls.implicit else "STARTTLS"), head]]
     if tls.verify_error:
-        out.append(paint(f"  certificate did not verify: {tls.verify_error}", "yellow"))
-        out.append(paint("  (the session below was made without verification to look at it)",
-                         "dim"))
+        out.append([("class:yellow", f"  certificate did not verify: {tls.verify_error}")])
+        out.append([("class:dim",
+                     "  (the session below was made without verification to look at it)")])
     # After a second, unverified look, certinfo's own "verified: NO" line would mislead.
-    out += [f"  {line}" for line in tls.lines
+    out += [[("", f"  {line}")] for line in tls.lines
             if not (tls.verify_error and line.startswith("verified:"))]
     if tls.lines and tls.summary_source and "minimal" in tls.summary_source:
-        out.append(paint(f"  (certificate summary: {tls.summary_source})", "dim"))
+        out.append([("class:dim", f"  (certificate summary: {tls.summary_source})")])
     if tls.required is not None:
         state = "yes" if tls.required else "no"
-        out.append(f"  required: {state} (MAIL FROM:<> before STARTTLS →"
-                   f" {_first(tls.required_evidence)})")
+        out.append([("", f"  required: {state} (MAIL FROM:<> before STARTTLS →"
+                         f" {_first(tls.required_evidence)})")])
     if r.capabilities_tls is not None and not tls.implicit:
         before, after = r.capabilities, r.capabilities_tls
         added = {k: v for k, v in after.items() if before.get(k) != v}
         gone = [k for k in before if k not in after]
         if not added and not gone:
-            out.append("  EHLO after TLS: the same capabilities")
+            out.append([("", "  EHLO after TLS: the same capabilities")])
         else:
-            out.append("  EHLO after TLS: " + ", ".join(
-                [f"+{k} {v}".strip() for k, v in added.items()] + [f"-{k}" for k in gone]))
+            out.append([("", "  EHLO after TLS: " + ", ".join(
+                [f"+{k} {v}".strip() for k, v in added.items()] + [f"-{k}" for k in gone]))])
     return out
 
 
-def _relay_lines(r: ProbeReport, paint: Paint) -> list[str]:
+def _relay_lines(r: ProbeReport) -> list[Line]:
     if r.relay_error:
-        return [f"{_label('relay', paint)}" + paint(f"not tested: {r.relay_error}", "yellow")]
+        return [[_label("relay"), ("class:yellow", f"not tested: {r.relay_error}")]]
     if r.relay is None:
-        return [f"{_label('relay', paint)}not tested (--no-relay)"]
+        return [[_label("relay"), ("", "not tested (--no-relay)")]]
     style = "red" if r.relay.open_relay else ("yellow" if r.relay.unanswered else "green")
-    out = [f"{_label('relay', paint)}" + paint(r.relay.summary, style)]
+    out: list[Line] = [[_label("relay"), (f"class:{style}", r.relay.summary)]]
     for result in r.relay.results:
         if result.outcome is Outcome.RELAYED:
-            out.append(f"  [{result.case.number:>2}] MAIL FROM:<{result.case.mail_from}>"
-                       f" RCPT TO:<{result.case.rcpt_to}> → {_first(result.replies[-1][1])}")
+            case = result.case
+            out.append([("", f"  [{case.number:>2}] MAIL FROM:<{case.mail_from}>"
+                             f" RCPT TO:<{case.rcpt_to}> → {_first(result.replies[-1][1])}")])
     return out
 
 
-def _ntlm_lines(r: ProbeReport, paint: Paint) -> list[str]:
+def _ntlm_lines(r: ProbeReport) -> list[Line]:
     offered = "NTLM" in r.auth_plain or "NTLM" in (r.auth_tls or [])
     if not offered:
-        return [f"{_label('NTLM', paint)}not offered"]
+        return [[_label("NTLM"), ("", "not offered")]]
     if r.ntlm is None:
-        return [f"{_label('NTLM', paint)}offered; " + (r.ntlm_error or "not decoded")]
-    out = [f"{_label('NTLM', paint)}challenge decoded:"]
-    out += [f"  {label + ':':<24}{value}" for label, value in r.ntlm.items()]
+        return [[_label("NTLM"), ("", "offered; " + (r.ntlm_error or "not decoded"))]]
+    out: list[Line] = [[_label("NTLM"), ("", "challenge decoded:")]]
+    out += [[("", f"  {label + ':':<24}{value}")] for label, value in r.ntlm.items()]
     return out
 
 
-def findings_lines(found: list[Finding], paint: Paint) -> list[str]:
+def findings_lines(found: list[Finding]) -> list[Line]:
     dangerous = [f for f in found if f.dangerous]
     notes = [f for f in found if not f.dangerous]
     if not dangerous:
-        out = [paint("dangerous settings found: none", "green")]
+        out: list[Line] = [[("class:green", "dangerous settings found: none")]]
     else:
-        out = [paint(f"dangerous settings found: {len(dangerous)}", "red")]
+        out = [[("class:red", f"dangerous settings found: {len(dangerous)}")]]
     for finding in dangerous:
-        out.append(paint(f"  ✗ {finding.title}", "red") + f": {finding.detail}")
-        out.append(paint(f"      why: {finding.why}", "dim"))
+        out.append([("class:red", f"  ✗ {finding.title}"), ("", f": {finding.detail}")])
+        out.append([("class:dim", f"      why: {finding.why}")])
     if notes:
-        out.append(paint("notes:", "bold"))
+        out.append([("class:bold", "notes:")])
     for finding in notes:
-        out.append(paint(f"  · {finding.title}", "yellow") + f": {finding.detail}")
-        out.append(paint(f"      why: {finding.why}", "dim"))
+        out.append([("class:yellow", f"  · {finding.title}"), ("", f": {finding.detail}")])
+        out.append([("class:dim", f"      why: {finding.why}")])
     return out
 
 

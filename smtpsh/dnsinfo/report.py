@@ -24,6 +24,8 @@ from smtpsh.dnsinfo.policy import (
 )
 from smtpsh.dnsinfo.ptr import PTRResult
 from smtpsh.dnsinfo.spf import SPFNode, SPFResult, check_spf
+from smtpsh.output.printer import Fragments, render
+from smtpsh.output.safe import safe
 
 # Exit codes of `smtpsh dns`.
 EXIT_OK = 0
@@ -128,31 +130,43 @@ def build_report(
 # ---------------------------------------------------------------- rendering
 
 MARKS = {Status.OK: "[ok]", Status.WARNING: "[warn]", Status.ERROR: "[error]"}
-_COLOURS = {Status.OK: "32", Status.WARNING: "33", Status.ERROR: "31"}
+_STATUS_STYLES = {
+    Status.OK: "class:status.ok",
+    Status.WARNING: "class:status.warning",
+    Status.ERROR: "class:status.error",
+}
 _MARK_WIDTH = max(len(m) for m in MARKS.values())
 
 
 class Style:
-    """ANSI colour when asked for; plain text otherwise."""
+    """How report lines are built; ``color`` only for the string forms (format_mx, ...)."""
 
     def __init__(self, color: bool = False) -> None:
         self.color = color
 
-    def _sgr(self, code: str, text: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+    @staticmethod
+    def title(text: str) -> Fragments:
+        return [("class:bold", text)]
 
-    def title(self, text: str) -> str:
-        return self._sgr("1", text)
+    @staticmethod
+    def mark(status: Status) -> tuple[str, str]:
+        return (_STATUS_STYLES[status], MARKS[status].ljust(_MARK_WIDTH))
 
-    def mark(self, status: Status) -> str:
-        return self._sgr(_COLOURS[status], MARKS[status].ljust(_MARK_WIDTH))
+    @staticmethod
+    def item_line(item: Item, indent: str = "  ") -> Fragments:
+        return [("", indent), Style.mark(item.status), ("", f" {safe(item.reason)}")]
 
     def item(self, item: Item, indent: str = "  ") -> str:
-        return f"{indent}{self.mark(item.status)} {item.reason}"
+        return render([self.item_line(item, indent)], colour=self.color)
 
 
-def _item_lines(items: Iterable[Item], style: Style) -> list[str]:
-    return [style.item(i) for i in items]
+def _item_lines(items: Iterable[Item]) -> list[Fragments]:
+    return [Style.item_line(i) for i in items]
+
+
+def _plain(lines: Iterable[str]) -> list[Fragments]:
+    # Each is one line quoting DNS data: a line break in a record is shown, not obeyed.
+    return [[("", safe(line))] for line in lines]
 
 
 def mx_table_lines(mx: MXResult) -> list[str]:
@@ -167,17 +181,20 @@ def mx_table_lines(mx: MXResult) -> list[str]:
     return rows
 
 
-def format_mx(mx: MXResult, color: bool = False) -> str:
+def mx_lines(mx: MXResult) -> list[Fragments]:
     """The MX table, the order a client tries, and the verdicts (for /mx and --mx)."""
-    style = Style(color)
-    lines = [style.title(f"MX for {mx.domain}")]
-    lines += mx_table_lines(mx)
+    lines = [Style.title(f"MX for {mx.domain}")]
+    lines += _plain(mx_table_lines(mx))
     candidates = mx_candidates(mx)
     if candidates:
         order = ", ".join(f"{h} [{a}]" for h, a in candidates)
-        lines.append(f"  try order: {order}")
-    lines += _item_lines(mx.items(), style)
-    return "\n".join(lines)
+        lines.append([("", f"  try order: {order}")])
+    lines += _item_lines(mx.items())
+    return lines
+
+
+def format_mx(mx: MXResult, color: bool = False) -> str:
+    return render(mx_lines(mx), colour=color)
 
 
 def _spf_tree_lines(node: SPFNode, depth: int = 1) -> list[str]:
@@ -242,24 +259,24 @@ def _dkim_lines(dkim: DKIMResult) -> list[str]:
     return lines
 
 
-def render_text(report: DomainReport, color: bool = False) -> str:
-    style = Style(color)
-    out = [style.title(f"Mail-domain report for {report.domain}")]
-    out.append(f"  DNS server {report.dns_server}")
+def report_lines(report: DomainReport) -> list[Fragments]:
+    """The whole mail-domain report, as lines of (style, text) fragments."""
+    out = [Style.title(f"Mail-domain report for {report.domain}")]
+    out.append([("", f"  DNS server {report.dns_server}")])
 
     def section(title: str, detail: list[str], items: list[Item]) -> None:
-        out.append("")
-        out.append(style.title(title))
-        out.extend(detail)
-        out.extend(_item_lines(items, style))
+        out.append([])
+        out.append(Style.title(title))
+        out.extend(_plain(detail))
+        out.extend(_item_lines(items))
 
     section("MX", mx_table_lines(report.mx), report.mx.items())
     section("SPF", _spf_tree_lines(report.spf.root), report.spf.items())
     section("DMARC", _dmarc_lines(report.dmarc), report.dmarc.items())
     if report.mta_sts is None or report.tls_rpt is None or report.dane is None:
-        out.append("")
-        out.append(style.title("MTA-STS, TLS-RPT, DANE"))
-        out.append("  not applicable: the domain accepts no mail")
+        out.append([])
+        out.append(Style.title("MTA-STS, TLS-RPT, DANE"))
+        out.append([("", "  not applicable: the domain accepts no mail")])
     else:
         section("MTA-STS", _mta_sts_lines(report.mta_sts), report.mta_sts.items())
         section("TLS-RPT", _policy_lines(report.tls_rpt), report.tls_rpt.items())
@@ -267,21 +284,27 @@ def render_text(report: DomainReport, color: bool = False) -> str:
     for dkim in report.dkim:
         section(f"DKIM selector {dkim.selector}", _dkim_lines(dkim), dkim.items())
     counts = count_by_status(report.items)
-    out.append("")
-    out.append(
-        f"Summary: {counts['ok']} ok, {counts['warning']} warning(s), {counts['error']} error(s)"
-    )
-    return "\n".join(out)
+    out.append([])
+    out.append([("", f"Summary: {counts['ok']} ok, {counts['warning']} warning(s),"
+                     f" {counts['error']} error(s)")])
+    return out
+
+
+def render_text(report: DomainReport, color: bool = False) -> str:
+    return render(report_lines(report), colour=color)
+
+
+def ptr_lines(result: PTRResult) -> list[Fragments]:
+    """PTR / FCrDNS / banner comparison (for /info)."""
+    lines = [Style.title(f"Reverse DNS for {result.address}")]
+    for name in result.names:
+        forward = " ".join(result.forward.get(name, [])) or "(no address)"
+        lines.append([("", f"  PTR {name} -> {forward}")])
+    if result.banner_host:
+        lines.append([("", f"  banner host {result.banner_host}")])
+    lines += _item_lines(result.items())
+    return lines
 
 
 def format_ptr(result: PTRResult, color: bool = False) -> str:
-    """PTR / FCrDNS / banner comparison (for /info)."""
-    style = Style(color)
-    lines = [style.title(f"Reverse DNS for {result.address}")]
-    for name in result.names:
-        forward = " ".join(result.forward.get(name, [])) or "(no address)"
-        lines.append(f"  PTR {name} -> {forward}")
-    if result.banner_host:
-        lines.append(f"  banner host {result.banner_host}")
-    lines += _item_lines(result.items(), style)
-    return "\n".join(lines)
+    return render(ptr_lines(result), colour=color)

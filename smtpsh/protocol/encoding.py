@@ -7,10 +7,10 @@ end-of-data sequence other than the real one can ever reach the server.
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Iterable, Iterator
 
+from smtpsh.output.safe import CONTROL, UNDECODABLE, safe
 from smtpsh.protocol.address import address_warnings
 from smtpsh.protocol.errors import LocalProtocolError
 from smtpsh.protocol.record import Record
@@ -32,31 +32,16 @@ def forbidden_in_command(line: str) -> list[tuple[int, str]]:
     return [(i, ch) for i, ch in enumerate(line) if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127]
 
 
-# What a terminal would act on: C0 controls but TAB, DEL, and C1 controls (ESC sequences
-# clear the screen or retitle the window, a CR overwrites the line, U+009B starts a CSI).
-_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
 def visible(text: str) -> str:
-    """``text`` safe to print or store: terminal controls shown as \\xNN, and bytes that
-    came in undecodable (surrogateescape) as \\xNN too."""
-    if text.isascii() and text.isprintable():
-        return text
-    shown = text.encode("utf-8", "surrogateescape" if _escapable(text) else "surrogatepass")
-    return escape_controls(shown.decode("utf-8", "backslashreplace"))
+    """``text`` safe to print or store: what smtpsh.output.safe calls unsafe shown escaped
+    (TAB kept), and bytes that came in undecodable (surrogateescape) as \\xNN."""
+    return safe(text, keep="\t", kinds=(CONTROL, UNDECODABLE))
 
 
 def escape_controls(text: str) -> str:
-    """Terminal controls in ``text`` as \\xNN (TAB is kept)."""
-    return _TERMINAL_CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def _escapable(text: str) -> bool:
-    try:
-        text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return False
-    return True
+    """Terminal controls in ``text`` shown escaped, TAB kept (the one definition is
+    smtpsh.output.safe; invisible characters are escaped when a line is shown)."""
+    return safe(text, keep="\t", kinds=(CONTROL,))
 
 
 def text_to_wire(text: str) -> bytes:

@@ -25,13 +25,14 @@ from smtpsh.net.base import (
     ConnectionClosedError,
     ReplyTimeout,
 )
+from smtpsh.output.dialogue import Renderer
+from smtpsh.output.printer import Printer
 from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.encoding import command_warnings, text_line_warnings
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import Session, State
 from smtpsh.shell import metacommands
-from smtpsh.shell.render import Printer, Renderer
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ PROBE_FLAGS = frozenset({"--no-relay", "--json"})
     "audit",
 )
 async def _probe(shell: Shell, args: str) -> None:
-    from smtpsh.audit.common import AUTHORISATION_NOTE, DEFAULT_TIMEOUT, Paint, Target
+    from smtpsh.audit.common import AUTHORISATION_NOTE, DEFAULT_TIMEOUT, Target
     from smtpsh.audit.probe import Prober
     from smtpsh.audit.report import exit_status, render_json, render_text
     from smtpsh.protocol.errors import SmtpshError
@@ -50,9 +50,7 @@ async def _probe(shell: Shell, args: str) -> None:
         for line in json.dumps(render_json(report), indent=2).splitlines():
             shell.say(line)
         return
-    paint = Paint(mode="always" if shell.printer.colour else "never")
-    for line in render_text(report, paint):
-        shell.printer.ansi_line(line)
+    shell.printer.lines(render_text(report))
     status = exit_status(report)
     if status == 2:
         shell.warn("the probe could not reach the server")

@@ -15,6 +15,7 @@ from smtpsh.shell.metacommands import meta
 if TYPE_CHECKING:
     import dns.resolver
 
+    from smtpsh.output.printer import Fragments
     from smtpsh.shell.app import Shell
 
 
@@ -28,44 +29,40 @@ def _resolver(shell: Shell) -> dns.resolver.Resolver | None:
         return None
 
 
-async def _show(shell: Shell, work: Callable[[], str]) -> None:
-    text = await shell.guard(asyncio.get_running_loop().run_in_executor(None, work))
-    for line in text.splitlines():
-        shell.printer.ansi_line(line)  # the reports colour with ANSI codes when colour is on
+async def _show(shell: Shell, work: Callable[[], list[Fragments]]) -> None:
+    lines = await shell.guard(asyncio.get_running_loop().run_in_executor(None, work))
+    shell.printer.lines(lines)
 
 
 @meta("/mx", "/mx DOMAIN", "the domain's MX records, in the order a client tries them", "dns")
 async def _mx(shell: Shell, args: str) -> None:
-    from smtpsh.dns import mx_report_text
+    from smtpsh.dns import mx_report_lines
 
     domain = args.strip()
     resolver = _resolver(shell)
     if not domain:
         shell.error("usage: /mx DOMAIN")
     elif resolver is not None:
-        await _show(shell, lambda: mx_report_text(domain, resolver, color=shell.printer.colour))
+        await _show(shell, lambda: mx_report_lines(domain, resolver))
 
 
 @meta(
     "/dns", "/dns DOMAIN [DKIM-SELECTOR...]", "MX, SPF, DMARC, MTA-STS, TLS-RPT, TLSA, DKIM", "dns"
 )
 async def _dns(shell: Shell, args: str) -> None:
-    from smtpsh.dns import dns_report_text
+    from smtpsh.dns import dns_report_lines
 
     words = args.split()
     resolver = _resolver(shell)
     if not words:
         shell.error("usage: /dns DOMAIN [DKIM-SELECTOR...]")
     elif resolver is not None:
-        await _show(
-            shell,
-            lambda: dns_report_text(words[0], resolver, words[1:], color=shell.printer.colour),
-        )
+        await _show(shell, lambda: dns_report_lines(words[0], resolver, words[1:]))
 
 
 @meta("/info", "/info", "PTR of the server's address, FCrDNS, banner name match", "dns")
 async def _info(shell: Shell, args: str) -> None:
-    from smtpsh.dns import info_text
+    from smtpsh.dns import info_lines
 
     peer = shell.client.peer
     if peer is None:
@@ -76,7 +73,4 @@ async def _info(shell: Shell, args: str) -> None:
     resolver = _resolver(shell)
     if resolver is not None:
         shell.say(f"connected to {peer[0]} port {peer[1]}")
-        await _show(
-            shell,
-            lambda: info_text(peer[0], resolver, banner=banner_text, color=shell.printer.colour),
-        )
+        await _show(shell, lambda: info_lines(peer[0], resolver, banner=banner_text))

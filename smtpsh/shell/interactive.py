@@ -21,13 +21,13 @@ from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from smtpsh import state
+from smtpsh.output.printer import style
 from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.session import State
 from smtpsh.shell.app import Shell
 from smtpsh.shell.completer import SmtpCompleter
 from smtpsh.shell.lexer import SmtpCommandLexer
 from smtpsh.shell.metacommands import load_features
-from smtpsh.shell.render import style
 
 
 def is_secret_line(line: str) -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from smtpsh.net.client import unverified_context
+from smtpsh.output.dialogue import SENT_PREFIX
 from smtpsh.protocol.auth import (
     AUTO,
     MECHANISMS,
@@ -37,7 +38,6 @@ from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import State
 from smtpsh.shell.metacommands import meta
-from smtpsh.shell.render import SENT_PREFIX
 
 if TYPE_CHECKING:
     from smtpsh.shell.app import Shell

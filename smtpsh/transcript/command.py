@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 from smtpsh.net.client import SMTPClient
+from smtpsh.output.printer import Printer, colour_wanted, print_error
 from smtpsh.protocol.auth import Credentials
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
-from smtpsh.shell.render import Printer, colour_wanted
 from smtpsh.transcript.model import Transcript, TranscriptError
 from smtpsh.transcript.reader import read
 
@@ -95,10 +95,11 @@ def run(args: argparse.Namespace) -> int:
             return dry_run(transcript, target, printer)
         credentials = load_credentials(args, transcript) if transcript.has_secrets_to_fill else None
     except (EOFError, KeyboardInterrupt):
-        print("\nsmtpsh replay: cancelled; nothing was sent", file=sys.stderr)
+        sys.stderr.write("\n")
+        print_error("smtpsh replay", "cancelled; nothing was sent")
         return EXIT_USAGE
     except (TranscriptError, ReplayUsageError) as exc:
-        print(f"smtpsh replay: {exc}", file=sys.stderr)
+        print_error("smtpsh replay", str(exc))
         return EXIT_USAGE
     return run_coroutine(_replay(args, transcript, target, credentials, printer))
 
@@ -174,7 +175,7 @@ async def _replay(
     printer: Printer,
 ) -> int:
     from smtpsh.cli import client_options, parse_target
-    from smtpsh.shell.render import Renderer
+    from smtpsh.output.dialogue import Renderer
     from smtpsh.transcript.replay import Replayer, Reporter
 
     observers = [Renderer(printer, annotate_on=False, echo_sent=True)] if args.verbose else []

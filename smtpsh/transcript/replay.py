@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 
 from smtpsh.net.base import ClientBase
 from smtpsh.net.client import ClientObserver, SMTPClient
+from smtpsh.output.printer import Fragments, Printer
 from smtpsh.protocol.auth import AuthError, AuthExchange, Credentials
 from smtpsh.protocol.connection import SECRET_MASK, ReplyEvent, redact_auth_command
 from smtpsh.protocol.encoding import encode_message
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
-from smtpsh.shell.render import Fragments, Printer
 from smtpsh.transcript.model import (
     CLOSE_KEYWORDS,
     CLOSE_WORDS,

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import trustme
 
-from smtpsh.audit.common import Paint, Target
+from smtpsh.audit.common import Target
 from smtpsh.audit.probe import Prober
 from smtpsh.audit.relay import Outcome, RelayConfig, RelayRunner
 from smtpsh.audit.report import exit_status, findings, render_text
 from smtpsh.net.client import ClientOptions
 from smtpsh.net.tls import TLSSettings, make_context
+from smtpsh.output.printer import render
 from tests.audit.fakesmtp import Policy, running
 from tests.audit.ntlm_message import build_challenge
 
@@ -115,7 +116,7 @@ def test_probe_decodes_ntlm_and_flags_auth_in_clear() -> None:
     # The banner names the product without a version; HELP gives the version away.
     leak = next(f for f in findings(report) if f.key == "banner_version")
     assert leak.detail.startswith("FakeMail 1.0 (from the HELP:")
-    text = "\n".join(render_text(report, Paint(mode="never")))
+    text = render(render_text(report))
     assert "DNS_Computer_Name:      exch01.corp.example" in text
     assert "Product_Version:        10.0.20348" in text
     assert "Microsoft Exchange / IIS SMTP (from the banner)" in text

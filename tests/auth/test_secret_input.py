@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from smtpsh.net.client import ClientOptions
+from smtpsh.output.printer import Printer
 from smtpsh.shell.app import Shell, ShellSettings
 from smtpsh.shell.interactive import PrivateHistory, is_secret_line, secret_start
-from smtpsh.shell.render import Printer
 from smtpsh.shell.tls_commands import unescape, visible
 
 

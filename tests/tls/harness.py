@@ -16,9 +16,9 @@ import trustme
 
 from smtpsh.cli import build_parser, client_options
 from smtpsh.net.client import ClientObserver, SMTPClient
+from smtpsh.output.printer import Printer
 from smtpsh.protocol.connection import ReplyEvent
 from smtpsh.shell.app import Shell, ShellSettings
-from smtpsh.shell.render import Printer
 from smtpsh.shell.tls_commands import configure
 from tests.helpers.scripted_server import read_line
 

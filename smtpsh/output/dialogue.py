@@ -1,0 +1,94 @@
+"""How the dialogue is shown: reply lines coloured by class, a dim annotation under each.
+
+The Renderer is a ClientObserver, so what is on screen is exactly what happened on the
+wire. Output goes through a Printer (smtpsh.output.printer): styled for a terminal, plain
+text for pipes, unsafe characters escaped either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from smtpsh.net.base import ClientBase, ClientObserver
+from smtpsh.output.printer import Fragments, Printer
+from smtpsh.protocol.codes import annotate
+from smtpsh.protocol.connection import ReplyEvent, decode_challenge
+from smtpsh.protocol.replies import Reply
+
+# Prefixes of the plain dialogue (piped mode), as in RFC examples and our transcripts.
+SENT_PREFIX = "C: "
+RECEIVED_PREFIX = "S: "
+
+META_MARKS = {"info": "·", "warning": "!", "error": "✗"}
+
+
+def annotation_of(reply: Reply) -> str:
+    """The dim line under a reply: what its codes mean (and a decoded AUTH challenge)."""
+    if reply.code == 0:
+        return "not an SMTP reply"
+    text = annotate(reply.code, reply.enhanced)
+    challenge = decode_challenge(reply)
+    if challenge is not None:
+        text += f" · decoded: {challenge!r}"
+    return text
+
+
+def reply_fragments(reply: Reply, *, annotate_on: bool, prefix: str = "") -> Fragments:
+    style = f"class:reply.{reply.klass if reply.klass in (2, 3, 4, 5) else 0}"
+    out: Fragments = []
+    for i, line in enumerate(reply.wire_lines()):
+        if i:
+            out.append(("", "\n"))
+        out.append((style, prefix + line))
+    for problem in reply.problems:
+        out.append(("class:problem", f"\n  ⚠ {problem}"))
+    if annotate_on:
+        out.append(("class:annotation", f"\n  ↳ {annotation_of(reply)}"))
+    return out
+
+
+class Renderer(ClientObserver):
+    """Shows the dialogue. ``echo_sent``: show the client's lines too (piped mode)."""
+
+    def __init__(
+        self,
+        printer: Printer,
+        *,
+        annotate_on: bool = True,
+        echo_sent: bool = False,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.printer = printer
+        self.annotate_on = annotate_on
+        self.echo_sent = echo_sent
+        self.prefix = RECEIVED_PREFIX if echo_sent else ""
+        self.on_change = on_change  # e.g. redraw the prompt when the session closes
+        self.last_reply: Reply | None = None
+
+    def on_sent(self, client: ClientBase, text: str, kind: str) -> None:
+        if self.echo_sent:
+            self.printer.emit([("class:sent", SENT_PREFIX + text)])
+
+    def on_reply(self, client: ClientBase, event: ReplyEvent) -> None:
+        self.last_reply = event.reply
+        self.printer.emit(
+            reply_fragments(event.reply, annotate_on=self.annotate_on, prefix=self.prefix)
+        )
+        if event.command is None:
+            self.meta("the server sent this without being asked", "warning")
+        self._changed()
+
+    def on_meta(self, client: ClientBase, text: str, level: str = "info") -> None:
+        self.meta(text, level)
+
+    def on_closed(self, client: ClientBase, reason: str) -> None:
+        self.meta(f"{reason}. /reconnect opens a new session.", "warning")
+        self._changed()
+
+    def meta(self, text: str, level: str = "info") -> None:
+        style = {"info": "class:meta", "warning": "class:warning", "error": "class:error"}[level]
+        self.printer.emit([(style, f"{META_MARKS[level]} {text}")])
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
