@@ -84,7 +84,7 @@ class Answer:
         """TXT records as strings; the character-strings of one record are joined
         without separators (RFC 7208 §3.3, RFC 6376 §3.6.2.2)."""
         return [
-            b"".join(rd.strings).decode("utf-8", "replace")
+            b"".join(rd.strings).decode("utf-8", "backslashreplace")
             for rd in self.rdatas
             if isinstance(rd, dns.rdtypes.ANY.TXT.TXT)
         ]

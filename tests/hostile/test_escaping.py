@@ -1,0 +1,437 @@
+"""Every text output, fed terminal controls and spoofing characters through every field it
+shows: none may reach the output raw, and each must be shown escaped (not dropped).
+
+One hostile SMTP server (banner, EHLO, HELP, VRFY, EXPN, MAIL, RCPT, RSET, an NTLM
+challenge, a certificate whose subject, issuer and names carry the payload) and one
+hostile DNS server (TXT of SPF, DMARC, MTA-STS, TLS-RPT, DKIM; PTR) serve all front-ends:
+`smtpsh HOST` piped and in a terminal, probe, enum, relay, dns, replay, /info, /cert and
+/mailbox. The unsafe set is written out here again on purpose, independently of
+smtpsh.output.safe, so that the test checks the definition rather than repeating it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import ipaddress
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.PTR
+import dns.rdtypes.ANY.TXT
+import dns.rrset
+import pexpect
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.audit.ntlm_message import build_challenge
+from tests.helpers.run import smtpsh_env
+from tests.helpers.scripted_server import Handler, read_line, scripted_server, smtp_like
+
+# The payload: C0 (NUL, BEL, BS, CR), CSI, OSC 52 (clipboard write), OSC 8 (hyperlink),
+# DCS, C1 as U+009B, DEL, every bidi embedding/override/isolate, zero-width and other
+# invisible characters. On the SMTP wire C1 also comes as one raw byte (not UTF-8).
+PAYLOAD = (
+    "\x1b[2J\x00\x07\x08\r"
+    "\x1b]52;c;cHduZWQ=\x07"
+    "\x1b]8;;http://evil.test/\x1b\\link\x1b]8;;\x1b\\"
+    "\x1bP1$qm\x1b\\"
+    "\x9b31m\x7f"
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    "\u200b\u200c\u200d\u200e\u200f\u2028\u2029\ufeff\u061c"
+)
+C1_BYTE = b"\x9b4m"  # C1 CSI as a single byte: invalid UTF-8, decoded with surrogateescape
+WIRE = PAYLOAD.encode() + C1_BYTE
+
+# How each piece must be shown (in this order on a line that carries the whole payload).
+ESCAPED = [
+    "\\x1b[2J", "\\x00", "\\x07", "\\x08", "\\x0d",
+    "\\x1b]52;c;cHduZWQ=", "\\x1b]8;;http://evil.test/", "\\x1bP1$qm",
+    "\\x9b31m", "\\x7f",
+    "\\u202a", "\\u202b", "\\u202c", "\\u202d", "\\u202e",
+    "\\u2066", "\\u2067", "\\u2068", "\\u2069",
+    "\\u200b", "\\u200c", "\\u200d", "\\u200e", "\\u200f", "\\u2028", "\\u2029",
+    "\\ufeff", "\\u061c",
+]
+ESCAPED_C1_BYTE = "\\x9b4m"
+
+# Code points that must never reach the output raw (LF and TAB are our own layout).
+UNSAFE = (
+    {*range(0x00, 0x20)} - {0x0A, 0x09}
+    | {0x7F, *range(0x80, 0xA0)}
+    | {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+    | {*range(0x200B, 0x2010), 0x2028, 0x2029, 0xFEFF, 0x061C}
+    | {*range(0xD800, 0xE000)}  # a raw byte that was not UTF-8 (surrogateescape)
+)
+# What a colour printer itself writes: SGR codes, and prompt_toolkit's line-wrap mode
+# (CSI ? 7 h/l); the payload's CSI ends in J, its others are not CSI.
+OWN_SGR = re.compile(r"\x1b\[(?:[0-9;]*m|\?7[hl])")
+
+USERS = ("postmaster", "robin")
+
+
+def raw_unsafe(output: str, *, colour: bool = False) -> list[str]:
+    if colour:  # prompt_toolkit also ends its lines with CRLF
+        output = OWN_SGR.sub("", output).replace("\r\n", "\n")
+    return sorted({f"U+{ord(ch):04X}" for ch in output if ord(ch) in UNSAFE})
+
+
+def check(output: str, fields: list[str], *, colour: bool = False, c1_byte: bool = True) -> None:
+    """No unsafe character raw; each field's line shows the whole payload escaped."""
+    assert raw_unsafe(output, colour=colour) == [], output
+    lines = output.splitlines()
+    for field in fields:
+        marker = f"[{field}]"
+        shown = [line for line in lines if marker in line]
+        assert shown, f"{marker} not shown in:\n{output}"
+        line = shown[0][shown[0].index(marker):]
+        position = 0
+        for piece in ESCAPED + ([ESCAPED_C1_BYTE] if c1_byte else []):
+            found = line.find(piece, position)
+            assert found >= 0, f"{piece!r} not shown escaped in {marker}: {line!r}"
+            position = found + len(piece)
+
+
+def field(name: str) -> bytes:
+    return f"[{name}]".encode() + WIRE
+
+
+# --- the hostile servers -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostileCert:
+    server: ssl.SSLContext
+
+
+def _name(text: str) -> x509.Name:
+    # Longer than the 64 characters X.520 suggests for a CN: a hostile CA does not care.
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text, _validate=False),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hostile")])
+
+
+@pytest.fixture(scope="module")
+def hostile_cert(tmp_path_factory: pytest.TempPathFactory) -> HostileCert:
+    """A CA and a server certificate whose subject, issuer and names carry the payload."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = _name("[issuer]" + PAYLOAD)
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    # A DNS name is IA5 (ASCII): the payload's ASCII controls only.
+    san = "[san]" + "".join(ch for ch in PAYLOAD if ord(ch) < 0x80) + ".hostile.test"
+    cert = (x509.CertificateBuilder().subject_name(_name("[subject]" + PAYLOAD))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName(san), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    directory = tmp_path_factory.mktemp("hostile-cert")
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM)
+                                         + ca.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return HostileCert(context)
+
+
+NTLM_CHALLENGE = build_challenge(
+    target_name="[ntlm-target]" + PAYLOAD,
+    nb_domain="[ntlm-nb-domain]" + PAYLOAD,
+    nb_computer="[ntlm-nb-computer]" + PAYLOAD,
+    dns_domain="[ntlm-dns-domain]" + PAYLOAD,
+    dns_computer="[ntlm-dns-computer]" + PAYLOAD,
+    dns_tree="[ntlm-dns-tree]" + PAYLOAD,
+)
+NTLM_FIELDS = ["ntlm-target", "ntlm-nb-domain", "ntlm-nb-computer", "ntlm-dns-domain",
+               "ntlm-dns-computer", "ntlm-dns-tree"]
+
+
+def hostile_smtp(tls: ssl.SSLContext) -> Handler:
+    """Every reply text carries the payload, marked with the field's name."""
+
+    def handle(sock: socket.socket) -> None:
+        peer: socket.socket = sock
+        secure = False
+        auth = ""
+        peer.sendall(b"220 " + field("banner") + b"\r\n")
+        while line := read_line(peer):
+            text = line.decode("utf-8", "replace").strip()
+            verb = text.split(" ", 1)[0].split(":", 1)[0].upper()
+            arg = text.split(" ", 1)[1].strip() if " " in text else ""
+            if auth == "negotiate":
+                auth = "challenge"
+                peer.sendall(b"334 " + base64.b64encode(NTLM_CHALLENGE) + b"\r\n")
+                continue
+            if auth:
+                auth = ""
+                peer.sendall(b"501 5.7.0 " + field("auth") + b"\r\n")
+                continue
+            if verb in ("EHLO", "HELO"):
+                lines = [field("ehlo"), b"PIPELINING", b"AUTH NTLM LOGIN",
+                         b"X-HOSTILE " + field("keyword"), b"8BITMIME"]
+                if not secure:
+                    lines.insert(1, b"STARTTLS")
+                peer.sendall(b"".join(b"250" + (b" " if i == len(lines) - 1 else b"-") + t
+                                      + b"\r\n" for i, t in enumerate(lines)))
+            elif verb == "STARTTLS" and not secure:
+                peer.sendall(b"220 2.0.0 go ahead\r\n")
+                peer = tls.wrap_socket(peer, server_side=True)
+                secure = True
+            elif verb == "AUTH" and arg.upper() == "NTLM":
+                auth = "negotiate"
+                peer.sendall(b"334 \r\n")
+            elif verb == "HELP":
+                peer.sendall(b"214 " + field("help") + b"\r\n")
+            elif verb in ("VRFY", "EXPN"):
+                known = arg.split("@")[0] in USERS
+                code = (b"252 " if verb == "VRFY" else b"250 ") if known else b"550 "
+                peer.sendall(code + field(verb.lower()) + b"\r\n")
+            elif verb == "MAIL":
+                peer.sendall(b"250 2.1.0 " + field("mail") + b"\r\n")
+            elif verb == "RCPT":
+                peer.sendall(b"554 5.7.1 " + field("rcpt") + b"\r\n")
+            elif verb in ("RSET", "NOOP"):
+                peer.sendall(b"250 2.0.0 " + field(verb.lower()) + b"\r\n")
+            elif verb == "QUIT":
+                peer.sendall(b"221 2.0.0 " + field("quit") + b"\r\n")
+                return
+            else:
+                peer.sendall(b"500 5.5.2 " + field("unknown") + b"\r\n")
+
+    return handle
+
+
+DOMAIN = "hostile.test"
+MX_HOST = "mx.hostile.test"
+
+
+def _txt(*records: bytes) -> list[dns.rdtypes.ANY.TXT.TXT]:
+    return [dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT,
+                                    [r[i:i + 255] for i in range(0, len(r), 255)])
+            for r in records]
+
+
+def dns_field(name: str) -> bytes:
+    return field(name) + b"\n[fake-line]"  # a line break in a record must not start a line
+
+
+ZONE: dict[tuple[str, str], list[str] | list[dns.rdtypes.ANY.TXT.TXT]] = {
+    (DOMAIN, "MX"): [f"10 {MX_HOST}."],
+    (MX_HOST, "A"): ["127.0.0.1"],
+    (DOMAIN, "TXT"): _txt(b"v=spf1 -all exp=" + dns_field("spf")),
+    (f"_dmarc.{DOMAIN}", "TXT"): _txt(b"v=DMARC1; p=reject; rua=mailto:" + dns_field("dmarc")),
+    (f"_mta-sts.{DOMAIN}", "TXT"): _txt(b"v=STSv1; id=" + dns_field("mta-sts")),
+    (f"_smtp._tls.{DOMAIN}", "TXT"): _txt(b"v=TLSRPTv1; rua=mailto:" + dns_field("tls-rpt")),
+    (f"sel._domainkey.{DOMAIN}", "TXT"): _txt(b"v=DKIM1; k=rsa; n=" + dns_field("dkim")
+                                              + b"; p=MFkwEwYHKoZIzj0CAQ"),
+}
+PTR_LABEL = b"[ptr]" + b"".join(bytes([b]) for b in PAYLOAD.encode("utf-8")[:40])
+
+
+@pytest.fixture(scope="module")
+def hostile_dns() -> Iterator[str]:
+    """A UDP DNS server answering ZONE; anything else NXDOMAIN. Yields IP:PORT."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def answer(query: dns.message.Message) -> dns.message.Message:
+        response = dns.message.make_response(query)
+        question = query.question[0]
+        name = question.name.to_text().rstrip(".").lower()
+        rdtype = dns.rdatatype.to_text(question.rdtype)
+        if rdtype == "PTR" and name == "1.0.0.127.in-addr.arpa":
+            target = dns.name.Name([PTR_LABEL, b"hostile", b"test", b""])
+            response.answer.append(dns.rrset.from_rdata(
+                question.name, 60,
+                dns.rdtypes.ANY.PTR.PTR(dns.rdataclass.IN, dns.rdatatype.PTR, target)))
+            return response
+        data = ZONE.get((name, rdtype))
+        if data is None:
+            known = any(n == name for n, _ in ZONE)
+            response.set_rcode(dns.rcode.NOERROR if known else dns.rcode.NXDOMAIN)
+            return response
+        if isinstance(data[0], str):
+            rrset = dns.rrset.from_text_list(question.name, 60, "IN", rdtype, data)  # type: ignore[arg-type]
+        else:
+            rrset = dns.rrset.from_rdata_list(question.name, 60, data)  # type: ignore[arg-type]
+        response.answer.append(rrset)
+        return response
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, address = sock.recvfrom(4096)
+            except (TimeoutError, OSError):
+                continue
+            try:
+                sock.sendto(answer(dns.message.from_wire(data)).to_wire(), address)
+            except Exception:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{sock.getsockname()[1]}"
+    stop.set()
+    thread.join(2)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def smtp_port(hostile_cert: HostileCert) -> Iterator[int]:
+    with scripted_server(hostile_smtp(hostile_cert.server)) as port:
+        yield port
+
+
+def smtpsh(args: list[str], home: Path, script: str = "", timeout: float = 90) -> str:
+    """stdout and stderr of `smtpsh ARGS`, bytes that are not UTF-8 kept (surrogateescape)."""
+    proc = subprocess.run([sys.executable, "-m", "smtpsh", *args], input=script.encode(),
+                          capture_output=True, timeout=timeout, env=smtpsh_env(home))
+    out = (proc.stdout + proc.stderr).decode("utf-8", "surrogateescape")
+    assert "Traceback" not in out, out
+    return out
+
+
+# --- the front-ends ----------------------------------------------------------------------
+
+DIALOGUE = "EHLO me\nHELP\nVRFY robin\nEXPN nobody\nMAIL FROM:<a@b.test>\nRCPT TO:<c@d.test>\n" \
+           "RSET\nNOOP\nQUIT\n"
+DIALOGUE_FIELDS = ["banner", "ehlo", "keyword", "help", "vrfy", "expn", "mail", "rcpt", "rset",
+                   "noop", "quit"]
+
+
+@pytest.mark.parametrize("colour", ["never", "always"])
+def test_piped_dialogue(smtp_port: int, tmp_path: Path, colour: str) -> None:
+    out = smtpsh([f"127.0.0.1:{smtp_port}", "--color", colour], tmp_path, DIALOGUE)
+    check(out, DIALOGUE_FIELDS, colour=colour == "always")
+
+
+def test_interactive_shell(smtp_port: int, tmp_path: Path) -> None:
+    """In a terminal (prompt_toolkit, colour on): the raw byte stream is searched for the
+    hostile sequences themselves, since the shell draws with escape sequences of its own."""
+    seen = io.BytesIO()
+    child = pexpect.spawn(sys.executable, ["-m", "smtpsh", f"127.0.0.1:{smtp_port}"],
+                          env=smtpsh_env(tmp_path), dimensions=(50, 400), timeout=20)
+    child.logfile_read = seen
+    try:
+        child.expect_exact("\u203a".encode())  # the prompt
+        for line in DIALOGUE.splitlines():
+            child.sendline(line)
+            child.expect_exact(f"[{line.split()[0].split(':')[0].lower()}]".encode())
+            child.expect_exact("\u203a".encode())
+        child.sendline("/quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    everything = seen.getvalue()
+    invisible = (*range(0x202A, 0x202F), *range(0x2066, 0x206A), *range(0x200B, 0x2010),
+                 0x2028, 0x2029, 0xFEFF, 0x061C)
+    # (not BS: prompt_toolkit moves the cursor back with it)
+    for sequence in (b"\x1b[2J", b"\x1b]52;", b"\x1b]8;;", b"\x1bP1$q", b"\x9b31m",
+                     b"\x9b4m", b"\xc2\x9b", b"\x7f", b"\x00", b"\x07",
+                     *(chr(c).encode() for c in invisible)):
+        assert sequence not in everything, f"{sequence!r} reached the terminal raw"
+    text = everything.decode("utf-8", "replace")
+    for name in DIALOGUE_FIELDS:
+        assert f"[{name}]\\x1b[2J" in text, f"[{name}] not shown escaped"
+    for piece in [*ESCAPED, ESCAPED_C1_BYTE]:
+        assert piece in text, f"{piece!r} not shown escaped"
+
+
+def test_probe(smtp_port: int, tmp_path: Path) -> None:
+    out = smtpsh(["probe", f"127.0.0.1:{smtp_port}", "--no-relay", "--color", "always"],
+                 tmp_path)
+    check(out, ["banner", "ehlo", "keyword", "help", "vrfy", "expn"], colour=True)
+    check(out, [*NTLM_FIELDS, "subject", "issuer"], colour=True, c1_byte=False)
+    assert raw_unsafe(out, colour=True) == []
+    assert "[san]\\x1b[2J" in out
+
+
+def test_enum(smtp_port: int, tmp_path: Path) -> None:
+    out = smtpsh(["enum", f"127.0.0.1:{smtp_port}", "--method", "vrfy",
+                  "-u", "robin", "-u", "nobody"], tmp_path)
+    check(out, ["vrfy"])
+    assert "robin  252" in out  # the found name, with the server's (escaped) answer
+
+
+def test_relay(smtp_port: int, tmp_path: Path) -> None:
+    out = smtpsh(["relay", f"127.0.0.1:{smtp_port}", "--color", "always"], tmp_path)
+    check(out, ["rcpt", "mail", "rset"], colour=True)
+
+
+def test_dns(hostile_dns: str, tmp_path: Path) -> None:
+    for colour in ("never", "always"):
+        out = smtpsh(["dns", DOMAIN, "--dns-server", hostile_dns, "--dkim-selector", "sel",
+                      "--color", colour], tmp_path)
+        # (the DKIM record itself is not shown, only what was found in it)
+        check(out, ["spf", "dmarc", "mta-sts", "tls-rpt"], colour=colour == "always")
+        assert "\\x0a[fake-line]" in out
+        assert not any(line.startswith("[fake-line]") for line in out.splitlines())
+
+
+def test_replay(smtp_port: int, tmp_path: Path) -> None:
+    """Both sides are from outside: a transcript made against a well-behaved server,
+    replayed against the hostile one (the differences show what it said), and one
+    recorded from the hostile server, replayed against a well-behaved one."""
+    good = tmp_path / "good.smtpt"
+    hostile = tmp_path / "hostile.smtpt"
+    replies = {b"EHLO": b"250 ok\r\n", b"VRFY": b"252 ok\r\n", b"QUIT": b"221 bye\r\n"}
+    with scripted_server(smtp_like(replies, banner=b"220 good.test ESMTP\r\n")) as port:
+        smtpsh([f"127.0.0.1:{port}", "--record", str(good)], tmp_path,
+               "EHLO me\nVRFY robin\nQUIT\n")
+        smtpsh([f"127.0.0.1:{smtp_port}", "--record", str(hostile)], tmp_path,
+               "EHLO me\nVRFY robin\nQUIT\n")
+        for flag in ("--strict", "-v"):
+            out = smtpsh(["replay", "--color", "never", flag, str(good),
+                          f"127.0.0.1:{smtp_port}"], tmp_path)
+            check(out, ["banner", "ehlo", "vrfy", "quit"])
+            out = smtpsh(["replay", "--color", "never", flag, str(hostile),
+                          f"127.0.0.1:{port}"], tmp_path)
+            # What was recorded shows where it differs: text (--strict), the code of QUIT.
+            check(out, ["banner", "ehlo", "vrfy", "quit"] if flag == "--strict" else ["quit"])
+
+
+def test_info_cert_mailbox_in_the_shell(
+    smtp_port: int, hostile_dns: str, tmp_path: Path
+) -> None:
+    """/info (PTR names, banner), /cert (subject, issuer, names) through the shell's
+    dispatcher, piped; /mailbox of the sandbox with a hostile message."""
+    out = smtpsh([f"127.0.0.1:{smtp_port}", "--dns-server", hostile_dns, "--starttls",
+                  "--no-verify"], tmp_path, "/info\n/cert\nQUIT\n")
+    check(out, ["banner", "subject", "issuer"], c1_byte=False)
+    assert "Reverse DNS for 127.0.0.1" in out and "[ptr]" in out
+    assert "[san]\\x1b[2J" in out
+
+    message = ("EHLO me\nMAIL FROM:<a@sandbox.test>\nRCPT TO:<alice@sandbox.test>\nDATA\n"
+               f"Subject: [header]{PAYLOAD.replace(chr(0), '').replace(chr(13), '')}\n\n"
+               "body\n.\n/mailbox\nQUIT\n")
+    out = smtpsh(["--sandbox"], tmp_path, message)
+    assert raw_unsafe(out) == [], out
+    assert "[header]\\x1b[2J" in out and "\\u202e" in out
