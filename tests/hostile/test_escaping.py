@@ -129,7 +129,7 @@ def _name(text: str) -> x509.Name:
 @pytest.fixture(scope="module")
 def hostile_cert(tmp_path_factory: pytest.TempPathFactory) -> HostileCert:
     """A CA and a server certificate whose subject, issuer and names carry the payload."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("[issuer]" + PAYLOAD)
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
