@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,6 @@ from smtpsh.dnsinfo.lookup import Failure, query
 from smtpsh.dnsinfo.model import Item, Status
 from smtpsh.dnsinfo.tags import TagList, parse_tag_list
 
-_RSA_OID = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1 rsaEncryption
 _SELECTOR = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
 # RSA key sizes: (below this many bits, status, reason). RFC 8301 §3.2.
@@ -26,48 +26,21 @@ KEY_TYPES = {"rsa": "RSA", "ed25519": "Ed25519"}  # RFC 6376 §3.6.1, RFC 8463
 ED25519_KEY_BYTES = 32
 
 
-class _DERError(ValueError):
-    pass
-
-
-def _der_element(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, start of contents, end of contents) of the DER element at ``pos``."""
-    if pos + 2 > len(data):
-        raise _DERError("truncated")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 0 < count <= 4 or pos + count > len(data):
-            raise _DERError("bad length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    if pos + length > len(data):
-        raise _DERError("truncated")
-    return tag, pos, pos + length
-
-
 def rsa_key_bits(der: bytes) -> int | None:
     """Modulus size of an RSA key given as SubjectPublicKeyInfo or as a bare
-    RSAPublicKey (RFC 6376 says the latter, everyone publishes the former)."""
-    try:
-        tag, start, end = _der_element(der, 0)
-        if tag != 0x30:
+    RSAPublicKey (RFC 6376 says the latter, everyone publishes the former); None for
+    anything else. The bytes come from DNS: cryptography reads them."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "DSA is deprecated": not for the user's terminal
+        try:
+            key = load_der_public_key(der)
+        except (ValueError, TypeError, UnsupportedAlgorithm):  # not DER, not a key, unknown
             return None
-        tag, inner, inner_end = _der_element(der, start)
-        if tag == 0x02:  # RSAPublicKey ::= SEQUENCE { modulus INTEGER, exponent INTEGER }
-            return int.from_bytes(der[inner:inner_end], "big").bit_length()
-        if tag != 0x30:
-            return None
-        tag, oid_start, oid_end = _der_element(der, inner)  # AlgorithmIdentifier
-        if tag != 0x06 or der[oid_start:oid_end] != _RSA_OID:
-            return None
-        tag, bits_start, bits_end = _der_element(der, inner_end)
-        if tag != 0x03 or bits_end > end:
-            return None
-        return rsa_key_bits(der[bits_start + 1 : bits_end])  # skip the unused-bits octet
-    except _DERError:
-        return None
+    return key.key_size if isinstance(key, rsa.RSAPublicKey) else None
 
 
 @dataclass

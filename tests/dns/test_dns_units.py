@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import random
 import re
+import warnings
 
 import dns.resolver
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
 from smtpsh.dnsinfo.dkim import rsa_key_bits
 from smtpsh.dnsinfo.lookup import DNSInputError, make_resolver, parse_domain, parse_server
@@ -290,6 +291,22 @@ def test_rsa_key_bits_rejects_garbage() -> None:
     assert rsa_key_bits(b"") is None
     assert rsa_key_bits(b"\x30\x82\xff\xff\x02") is None
     assert rsa_key_bits(base64.b64decode("MCowBQYDK2VwAyEA" + "A" * 43 + "=")) is None  # Ed25519
+
+
+def test_rsa_key_bits_small_and_odd_keys_quietly() -> None:
+    # A 512-bit key must still be measured (it is the ERROR case), and a DSA key, about
+    # which cryptography warns, gives None without a warning reaching the terminal.
+    modulus = ((1 << 511) | 0xF1).to_bytes(65, "big")
+    body = b"\x02\x41" + modulus + b"\x02\x03\x01\x00\x01"
+    assert rsa_key_bits(b"\x30" + bytes([len(body)]) + body) == 512
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # making one is deprecated too
+        spki = dsa.generate_private_key(key_size=1024).public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert rsa_key_bits(spki) is None
 
 
 def test_style_colours_marks_only_when_asked() -> None:
