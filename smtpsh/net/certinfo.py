@@ -247,15 +247,17 @@ def _key_description(cert: x509.Certificate) -> str:
 
 
 @dataclass
-class _AltNames:
+class _Extensions:
+    """What the summary uses of the extensions: the SAN and whether it is a CA."""
+
     dns: list[str] = field(default_factory=list)
     ips: list[str] = field(default_factory=list)
     other: list[str] = field(default_factory=list)
     is_ca: bool = False
 
 
-def _extensions(cert: x509.Certificate) -> _AltNames:
-    found = _AltNames()
+def _extensions(cert: x509.Certificate) -> _Extensions:
+    found = _Extensions()
     for extension in cert.extensions:
         value = extension.value
         if isinstance(value, x509.SubjectAlternativeName):
@@ -269,6 +271,12 @@ def _extensions(cert: x509.Certificate) -> _AltNames:
         elif isinstance(value, x509.BasicConstraints):
             found.is_ca = value.ca
     return found
+
+
+def fingerprint(der: bytes) -> str:
+    """SHA-256 of the DER bytes, colon-separated hex (as browsers and openssl show it)."""
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def parse_certificate(der: bytes) -> CertificateInfo:
@@ -293,8 +301,7 @@ def parse_certificate(der: bytes) -> CertificateInfo:
         unknown: Name = (("", "(unreadable)"),)
         subject = _read("subject", unread, unknown, lambda: _name(cert.subject))
         issuer = _read("issuer", unread, unknown, lambda: _name(cert.issuer))
-        extensions = _read("extensions", unread, _AltNames(), lambda: _extensions(cert))
-    digest = hashlib.sha256(der).hexdigest().upper()
+        extensions = _read("extensions", unread, _Extensions(), lambda: _extensions(cert))
     return CertificateInfo(
         subject=subject,
         issuer=issuer,
@@ -307,7 +314,7 @@ def parse_certificate(der: bytes) -> CertificateInfo:
         is_ca=extensions.is_ca,
         key=key,
         signature=SIGNATURE_ALGORITHMS.get(sig_oid, sig_oid),
-        sha256=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
+        sha256=fingerprint(der),
         der=der,
         unread=tuple(unread),
     )
@@ -357,6 +364,8 @@ class TLSInfo:
     checked_chain: bool  # the context verified the chain against trusted CAs
     checked_name: bool  # ... and the name against the certificate
     note: str = ""  # where this came from when it is not the live connection
+    # Certificates the server sent that could not be read at all: "[0] why; SHA-256 ...".
+    unreadable: tuple[str, ...] = ()
 
     @property
     def leaf(self) -> CertificateInfo | None:
@@ -370,6 +379,8 @@ class TLSInfo:
         """What is wrong with the certificate as far as can be told without verifying it."""
         leaf = self.leaf
         if leaf is None:
+            if self.unreadable:
+                return ["its certificate could not be read"]  # the why: unreadable
             return ["the server sent no certificate"]
         found = []
         validity = leaf.validity_problem(now)
@@ -399,7 +410,7 @@ def _names_text(cert: CertificateInfo, limit: int = 4) -> str:
 def session_info(obj: ssl.SSLObject, context: ssl.SSLContext, server_name: str) -> TLSInfo:
     """Describe the live TLS session of ``obj``, made with ``context``."""
     checked_chain = context.verify_mode == ssl.CERT_REQUIRED
-    chain = parse_chain(peer_chain(obj, verified=checked_chain))
+    chain, unreadable = read_chain(peer_chain(obj, verified=checked_chain))
     cipher = obj.cipher()
     return TLSInfo(
         server_name=server_name,
@@ -409,6 +420,7 @@ def session_info(obj: ssl.SSLObject, context: ssl.SSLContext, server_name: str) 
         chain=chain,
         checked_chain=checked_chain,
         checked_name=checked_chain and context.check_hostname,
+        unreadable=unreadable,
     )
 
 
@@ -429,6 +441,8 @@ def summary_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[Line]:
             (f"  issuer:  {leaf.issuer_text}", "info"),
             (f"  valid:   {_validity_text(leaf, now)}", "info"),
         ]
+    elif info.unreadable:
+        lines.append((f"certificate: could not be read: {info.unreadable[0]}", "warning"))
     lines.append(verification_line(info, now))
     return lines
 
@@ -465,7 +479,7 @@ def chain_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[str]:
         f"{info.version}, {info.cipher} ({info.bits}-bit) with {info.server_name}"
         + (f" — {info.note}" if info.note else "")
     ]
-    if not info.chain:
+    if not info.chain and not info.unreadable:
         out.append("the server sent no certificate")
     for depth, cert in enumerate(info.chain):
         role = "server" if depth == 0 else ("root CA" if cert.self_issued else "CA")
@@ -490,6 +504,7 @@ def chain_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[str]:
             "(only the server's own certificate is shown: the rest of the chain was"
             " not sent or not available)"
         )
+    out += [f"{entry} (the rest of the chain is not shown)" for entry in info.unreadable]
     out.append(verification_line(info, now)[0].strip())
     return out
 
@@ -588,6 +603,19 @@ def describe_tls_error(exc: BaseException, name: str, *, implicit: bool) -> str:
     if isinstance(exc, ssl.SSLError):
         return f"TLS error: {reason or exc}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def read_chain(ders: Sequence[bytes]) -> tuple[tuple[CertificateInfo, ...], tuple[str, ...]]:
+    """The certificates up to the first that cannot be read, and that one described as
+    "[depth] why; SHA-256 ..." (reading on would make the next certificate look like the
+    server's own, or number the chain wrongly)."""
+    chain: list[CertificateInfo] = []
+    for depth, der in enumerate(ders):
+        try:
+            chain.append(parse_certificate(der))
+        except CertificateError as exc:
+            return tuple(chain), (f"[{depth}] {exc}; SHA-256 {fingerprint(der)}",)
+    return tuple(chain), ()
 
 
 def parse_chain(ders: Sequence[bytes]) -> tuple[CertificateInfo, ...]:

@@ -331,7 +331,13 @@ def check_certificate(der: bytes) -> None:
             cert = certinfo.parse_certificate(der)
         except certinfo.CertificateError as exc:
             assert str(exc) and "\n" not in str(exc), repr(str(exc))
-            assert certinfo.parse_chain([der]) == ()
+            chain, unreadable = certinfo.read_chain([der])
+            assert chain == () and unreadable[0].startswith("[0] "), unreadable
+            info = certinfo.TLSInfo("mx.example.test", "TLSv1.3", "X", 128, chain, False, False,
+                                    unreadable=unreadable)  # fmt: skip
+            assert info.problems() == ["its certificate could not be read"]
+            assert any("could not be read" in text for text, _ in certinfo.summary_lines(info))
+            assert any(line.startswith("[0] ") for line in certinfo.chain_lines(info))
             return
     assert not caught, [str(w.message) for w in caught]
     assert cert.der == der
@@ -354,3 +360,5 @@ def check_certificate(der: bytes) -> None:
         error.verify_code, error.verify_message = code, "certificate verify failed"
         assert certinfo.describe_verify_error(error, "mx.example.test", cert)
     assert certinfo.parse_chain([der, der[:-1]])[0] == cert
+    chain, unreadable = certinfo.read_chain([der, der[:-1], der])
+    assert chain == (cert,) and unreadable[0].startswith("[1] "), unreadable
