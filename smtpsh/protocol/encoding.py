@@ -85,8 +85,9 @@ def command_warnings(line: str) -> list[str]:
 
 
 def text_line_warnings(line: str) -> list[str]:
-    """The same for one line typed in DATA mode (its wire form: dot-stuffed, CRLF added)."""
-    size = octets(line) + 2 + line.startswith(".")
+    """The same for one line typed in DATA mode, CRLF added. The dot that stuffing adds to
+    a line starting with '.' does not count (RFC 5321 §4.5.3.1.6, §4.5.2)."""
+    size = octets(line) + 2
     if size <= MAX_TEXT_LINE:
         return []
     return [f"message line is {size} octets; RFC 5321 allows {MAX_TEXT_LINE} including CRLF"]
@@ -159,11 +160,13 @@ class DataEncoder:
             text, eol = data, 1
         else:
             text = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        # Lengths are measured before dot-stuffing: RFC 5321 §4.5.3.1.6 counts the 1000
+        # octets of a text line without the dot added for transparency (§4.5.2).
+        line_len = self._line_len_after(text, eol, long_lines)
         if self.stuff and b"." in text:
             if self._at_line_start and text.startswith(b"."):
                 text = b"." + text
             text = text.replace(b"\n.", b"\n..")
-        line_len = self._line_len_after(text, eol, long_lines)
         self._pending_cr = hold_cr
         if not text:
             return b""

@@ -13,6 +13,7 @@ from smtpsh.protocol.encoding import (
     command_warnings,
     encode_command,
     encode_message,
+    text_line_warnings,
 )
 from smtpsh.protocol.errors import LocalProtocolError
 
@@ -136,3 +137,14 @@ def test_round_trip_in_any_chunking(body: bytes, step: int) -> None:
     if normalised and not normalised.endswith(b"\r\n"):
         normalised += b"\r\n"
     assert unstuff(wire) == normalised
+
+
+def test_a_998_octet_line_starting_with_a_dot_is_sent_stuffed() -> None:
+    # RFC 5321 §4.5.3.1.6 counts the 1000 octets of a text line without the dot that
+    # transparency (§4.5.2) adds: ".aaa…" of 998 octets is legal and goes out as 999 + CRLF.
+    line = b"." + b"a" * 997
+    assert encode_message(line + b"\n") == b"." + line + b"\r\n.\r\n"
+    assert text_line_warnings(line.decode()) == []
+    assert text_line_warnings("." + "a" * 998) != []  # 999 octets of text is over
+    with pytest.raises(LocalProtocolError, match="over 998 octets"):
+        encode_message(b"." + b"a" * 998 + b"\n")
