@@ -46,6 +46,8 @@ _BASIC: tuple[tuple[int, str, str], ...] = (
     (334, "server challenge: send the next authentication line", "RFC 4954 §4"),
     (354, "start mail input; end with <CRLF>.<CRLF>", "RFC 5321 §4.2.3"),
     (421, "service not available, closing transmission channel", "RFC 5321 §4.2.3"),
+    (422, "recipient's mailbox over its storage limit (temporary)",
+     "RFC 5248 registry (X.2.2)"),
     (432, "password transition needed", "RFC 4954 §6"),
     (450, "mailbox unavailable (temporary)", "RFC 5321 §4.2.3"),
     (451, "local error in processing; action aborted", "RFC 5321 §4.2.3"),
@@ -212,7 +214,10 @@ ENHANCED_DETAIL_SOURCES: Mapping[tuple[int, int], str] = MappingProxyType(
 # RFC 3463 §2: class 2/4/5, subject and detail 1 to 3 digits each.  Used at the start of
 # reply text, so the code must stand alone (followed by whitespace or the end).
 _ENHANCED_AT_START = re.compile(r"[ \t]*([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
-_ENHANCED_WHOLE = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+# RFC 3463 §2: "leading zeros MUST NOT" appear in a sub-code: "5.01.1" is malformed.
+_ENHANCED_WHOLE = re.compile(r"([245])\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})")
+_LEADING_ZERO = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+LEADING_ZERO_NOTE = "malformed: a sub-code with a leading zero (RFC 3463 §2 forbids them)"
 
 
 def _split_enhanced(enhanced: str) -> tuple[int, int, int] | None:
@@ -220,6 +225,13 @@ def _split_enhanced(enhanced: str) -> tuple[int, int, int] | None:
     if m is None:
         return None
     return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def enhanced_problem(enhanced: str) -> str:
+    """Why ``enhanced`` is not a valid enhanced status code (it is not one)."""
+    if _LEADING_ZERO.fullmatch(enhanced.strip()):
+        return LEADING_ZERO_NOTE
+    return "not a valid enhanced status code"
 
 
 def parse_enhanced(text: str) -> str | None:
@@ -277,9 +289,12 @@ def annotate(code: int, enhanced: str | None) -> str:
         return line
     parts = _split_enhanced(enhanced)
     if parts is None:
-        return f"{line} · {enhanced!r} not a valid enhanced status code"
+        return f"{line} · {enhanced!r} {enhanced_problem(enhanced)}"
+    mismatch = str(parts[0]) != str(code)[:1]
+    if parts[1:] == (0, 0) and not mismatch:
+        return line  # X.0.0 "other undefined status" adds nothing to the basic code
     line = f"{line} · {enhanced.strip()} {describe_enhanced(enhanced)}"
-    if str(parts[0]) != str(code)[:1]:
+    if mismatch:
         line += " (class mismatch)"
     return line
 
@@ -687,8 +702,12 @@ def explain(code: int, enhanced: str | None) -> str:
     next_step = basic.next
 
     if enhanced is not None and parts is None:
-        lines.append(f"{enhanced!r} is not a valid enhanced status code (class.subject.detail,"
-                     " class 2, 4 or 5).")
+        if _LEADING_ZERO.fullmatch(enhanced.strip()):
+            lines.append(f"{enhanced!r} is malformed: RFC 3463 §2 forbids leading zeros in"
+                         " the subject and detail, so it is not read as a code.")
+        else:
+            lines.append(f"{enhanced!r} is not a valid enhanced status code"
+                         " (class.subject.detail, class 2, 4 or 5).")
     elif parts is not None:
         detail = _enhanced_advice(parts)
         if detail is not None:

@@ -255,3 +255,23 @@ def test_reply_timeout_lookup() -> None:
     assert reply_timeout("rcpt") == 300
     assert reply_timeout("data-end") == 600
     assert reply_timeout("VRFY") == REPLY_TIMEOUTS["default"]
+
+
+def test_sub_codes_with_leading_zeros_are_malformed() -> None:
+    # RFC 3463 §2: the subject and detail sub-codes have no leading zeros.
+    assert describe_enhanced("5.01.1") is None
+    assert "leading zero" in annotate(550, "5.01.1") and "RFC 3463 §2" in annotate(550, "5.01.1")
+    assert "bad destination mailbox address" not in annotate(550, "5.01.1")
+    assert "leading zeros" in explain(550, "5.1.01")
+    assert describe_enhanced("5.0.0") is not None  # a lone zero is a number, not a lead
+
+
+def test_code_422_is_known() -> None:
+    assert describe_basic(422) is not None and "mailbox" in (describe_basic(422) or "")
+
+
+def test_the_x_0_0_gloss_is_left_out() -> None:
+    # "2.0.0 other undefined status" after every 250/221/220 says nothing the code does not.
+    assert annotate(250, "2.0.0") == "250 requested action completed"
+    assert annotate(221, "2.0.0") == "221 service closing transmission channel"
+    assert "class mismatch" in annotate(250, "5.0.0")  # a contradiction is still shown
