@@ -17,6 +17,7 @@ from smtpsh.protocol.replies import Reply
 class State(enum.Enum):
     CONNECTING = "connecting"  # waiting for the banner
     GREETED = "greeted"  # banner received; EHLO/HELO expected (again after STARTTLS)
+    REFUSED = "refused"  # a 554 banner: no service, but the server waits for QUIT
     READY = "ready"  # EHLO/HELO accepted, no mail transaction
     MAIL = "mail"  # MAIL FROM accepted
     RCPT = "rcpt"  # at least one RCPT TO accepted
@@ -37,7 +38,10 @@ _TRANSACTION = frozenset({State.MAIL, State.RCPT, State.BDAT})
 # (verb, reply class) -> {from state (None = any): to state}.  Absent: no change.
 TRANSITIONS: Mapping[tuple[str, int], Mapping[State | None, State]] = {
     (BANNER, 2): {State.CONNECTING: State.GREETED},
-    (BANNER, 5): {_ANY: State.CLOSED},  # 554 "no service here" (RFC 5321 §3.1)
+    # 554 "no service here": the server MUST wait for QUIT and SHOULD answer anything
+    # else with 503 (RFC 5321 §3.1), so the connection stays open. (A server that hangs
+    # up at once closes it by itself.)
+    (BANNER, 5): {State.CONNECTING: State.REFUSED},
     ("EHLO", 2): {_ANY: State.READY},
     ("HELO", 2): {_ANY: State.READY},
     ("MAIL", 2): {State.READY: State.MAIL},
@@ -70,7 +74,8 @@ EFFECTS: Mapping[tuple[str, int], str] = {
     (END_OF_DATA, 2): "_learn_queue_id",
     ("BDAT LAST", 2): "_learn_queue_id",
     ("RSET", 2): "_forget_transaction",
-    ("EHLO", 5): "_forget_extensions",
+    # A refused EHLO changes nothing (RFC 5321 §4.1.4: the server stays in the state it
+    # was in), so the extensions of an earlier EHLO stay known.
 }
 
 
@@ -102,6 +107,16 @@ REQUIREMENTS: Mapping[str, Requirement] = {
         frozenset({State.READY}), "503 5.5.1 AUTH only outside a transaction, after EHLO", "AUTH"
     ),
     "ETRN": Requirement(frozenset({State.READY}), _NEED_HELO, "ETRN"),
+    "ATRN": Requirement(frozenset({State.READY}), _NEED_HELO, "ATRN"),
+    # Postfix's own commands (XCLIENT_README, XFORWARD_README): outside a transaction.
+    "XCLIENT": Requirement(
+        frozenset({State.GREETED, State.READY}), "503 5.5.1 mail transaction in progress",
+        "XCLIENT",
+    ),
+    "XFORWARD": Requirement(
+        frozenset({State.GREETED, State.READY}), "503 5.5.1 mail transaction in progress",
+        "XFORWARD",
+    ),
     "EHLO": Requirement(_OPEN, ""),
     "HELO": Requirement(_OPEN, ""),
     "RSET": Requirement(_OPEN, ""),
@@ -116,6 +131,7 @@ REQUIREMENTS: Mapping[str, Requirement] = {
 NEXT_STEP: Mapping[State, str] = {
     State.CONNECTING: "waiting for the server's banner",
     State.GREETED: "EHLO <your-name> (or HELO)",
+    State.REFUSED: "the server refused service (554): QUIT, then try later or elsewhere",
     State.READY: "MAIL FROM:<sender>  · also STARTTLS, AUTH, VRFY, QUIT",
     State.MAIL: "RCPT TO:<recipient>",
     State.RCPT: "another RCPT TO, or DATA",
@@ -179,19 +195,35 @@ class Session:
         """Whether a server would probably refuse ``verb`` now (None: fine as far as we know)."""
         if self.state is State.CLOSED:
             return Prediction("(no reply)", "the connection is closed; /reconnect first")
+        if self.state is State.REFUSED and verb.upper() != "QUIT":
+            return Prediction(
+                "503 5.5.1 bad sequence of commands",
+                "the server refused service in its banner (554) and only waits for QUIT"
+                " (RFC 5321 §3.1)",
+            )
         req = REQUIREMENTS.get(verb.upper())
         if req is None:
             return None
+        if verb.upper() == "AUTH" and self.authenticated:
+            return Prediction(
+                "503 5.5.1 already authenticated",
+                "a server rejects AUTH after a successful one (RFC 4954 §4)",
+            )
         if verb.upper() == "STARTTLS" and self.tls:  # first: servers stop offering it then
             return Prediction("503 5.5.1 TLS already active", "the session is already encrypted")
         if req.extension and self.state is not State.GREETED and not self.advertises(req.extension):
             return Prediction(
                 "502 5.5.1 command not implemented",
-                f"the server did not advertise {req.extension} in its EHLO reply",
+                f"the server did not advertise {req.extension} in its EHLO reply"
+                if self.esmtp
+                else f"{verb.upper()} needs the {req.extension} extension, and after HELO"
+                " none is in force",
             )
         if self.state not in req.states:
             return Prediction(
-                req.refusal, f"{verb.upper()} is out of order in state '{self.state.value}'"
+                req.refusal,
+                f"{verb.upper()} is out of order in state '{self.state.value}'"
+                " (RFC 5321 §4.1.4)",
             )
         return None
 
@@ -232,9 +264,6 @@ class Session:
         self.esmtp = False
         self.extensions = {}
         self._forget_transaction(reply)
-
-    def _forget_extensions(self, reply: Reply) -> None:
-        self.extensions = {}
 
     def _forget_for_tls(self, reply: Reply) -> None:
         # RFC 3207 §4.2: everything learnt before TLS is void; EHLO must be sent again.

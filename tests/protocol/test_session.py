@@ -41,10 +41,39 @@ def test_banner_greets_and_names_the_server() -> None:
     assert conn.session.server_name == "mx.test"
 
 
-def test_554_banner_closes() -> None:
+def test_554_banner_refuses_service_but_waits_for_quit() -> None:
+    # RFC 5321 §3.1: after a 554 greeting the server MUST wait for QUIT and SHOULD answer
+    # any other command with 503; the connection is not closed by the banner itself.
     conn = ClientConnection()
     feed(conn, b"554 no service\r\n")
+    assert conn.session.state is State.REFUSED
+    assert conn.session.predict("QUIT") is None
+    prediction = conn.session.predict("EHLO")
+    assert prediction is not None and prediction.reply.startswith("503")
+    assert "RFC 5321 §3.1" in prediction.reason
+    conn.send_command("QUIT")
+    feed(conn, b"221 bye\r\n")
     assert conn.session.state is State.CLOSED
+
+
+def test_refused_ehlo_keeps_the_known_extensions() -> None:
+    # RFC 5321 §4.1.4: a refused EHLO leaves the server in the state it was in.
+    conn = ready()
+    conn.send_command("EHLO again")
+    feed(conn, b"550 5.7.1 go away\r\n")
+    assert conn.session.state is State.READY
+    assert conn.session.advertises("PIPELINING") and conn.session.esmtp
+
+
+def test_a_second_auth_after_success_is_predicted_503() -> None:
+    # RFC 4954 §4: after a successful AUTH the server MUST reject further AUTH with 503.
+    conn = ready()
+    assert conn.session.predict("AUTH") is None
+    conn.send_command("AUTH PLAIN AGEAYg==")
+    feed(conn, b"235 2.7.0 ok\r\n")
+    prediction = conn.session.predict("AUTH")
+    assert prediction is not None and prediction.reply.startswith("503")
+    assert "RFC 4954 §4" in prediction.reason
 
 
 def test_ehlo_learns_extensions() -> None:
