@@ -8,13 +8,15 @@ extension RFCs named in each entry; XCLIENT/XFORWARD are Postfix's own commands.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from types import MappingProxyType
+
+from smtpsh.protocol.record import Record
 
 __all__ = [
     "COMMANDS",
     "EXTENSIONS",
     "PARAMETERS",
+    "PARAMETER_INFO",
     "CommandInfo",
     "ParameterInfo",
     "lookup",
@@ -22,16 +24,31 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class CommandInfo:
-    verb: str              # "MAIL"
-    insert: str            # what completion inserts: "MAIL FROM:", "RCPT TO:", "EHLO "
-    syntax: str            # "MAIL FROM:<reverse-path> [SP mail-parameters]"
-    summary: str           # one line: what it does
-    rfc: str               # "RFC 5321 §4.1.1.2"
-    example: str           # "MAIL FROM:<alice@example.com> SIZE=1200"
-    extension: str | None  # EHLO keyword the server must advertise (None for base verbs)
-    description: str       # a few sentences for `help VERB`
+class CommandInfo(Record):
+    # A Record, not a dataclass: the pre-send checks load this table on the piped path.
+    __slots__ = ("description", "example", "extension", "insert", "rfc", "summary", "syntax",
+                 "verb")
+
+    def __init__(
+        self,
+        *,
+        verb: str,
+        insert: str,
+        syntax: str,
+        summary: str,
+        rfc: str,
+        example: str,
+        extension: str | None,
+        description: str,
+    ) -> None:
+        self.verb = verb  # "MAIL"
+        self.insert = insert  # what completion inserts: "MAIL FROM:", "RCPT TO:", "EHLO "
+        self.syntax = syntax  # "MAIL FROM:<reverse-path> [SP mail-parameters]"
+        self.summary = summary  # one line: what it does
+        self.rfc = rfc  # "RFC 5321 §4.1.1.2"
+        self.example = example  # "MAIL FROM:<alice@example.com> SIZE=1200"
+        self.extension = extension  # EHLO keyword the server must advertise (None: base verb)
+        self.description = description  # a few sentences for `help VERB`
 
 
 _COMMAND_LIST: tuple[CommandInfo, ...] = (
@@ -93,8 +110,11 @@ _COMMAND_LIST: tuple[CommandInfo, ...] = (
         description=(
             "Names one recipient; repeat it for each. It needs a MAIL first (else 503). "
             "250 or 251 accept the recipient, 550 refuses it (no such user, or relaying "
-            "denied), 4xx asks you to try again later. <postmaster> must always be "
-            "accepted. DSN parameters NOTIFY= and ORCPT= may follow if DSN is advertised."
+            "denied), 4xx asks you to try again later. A server should make every "
+            "reasonable effort to accept <postmaster> (RFC 5321 §4.5.1), without a domain "
+            "too; it is not obliged to. DSN parameters NOTIFY= and ORCPT= may follow if "
+            "DSN is advertised (RFC 3461 §4.1, §4.2); a client must not send parameters "
+            "the server did not advertise (RFC 5321 §4.1.1.3)."
         ),
     ),
     CommandInfo(
@@ -254,7 +274,10 @@ _COMMAND_LIST: tuple[CommandInfo, ...] = (
         description=(
             "Asks the server to start delivering the mail it holds for a domain (node), "
             "by connecting to that domain's mail server. '@' includes subdomains, '#' "
-            "names a queue. Replies 250-253 say the run started, 458/459 that it did not."
+            "names a queue. 250 says the run started, 251 that no messages are waiting, "
+            "252 that the pending messages are being sent, 253 the same with their "
+            "count; 458 that it could not start, 459 that the node is not allowed "
+            "(RFC 1985 §5)."
         ),
     ),
     CommandInfo(
@@ -282,7 +305,9 @@ _COMMAND_LIST: tuple[CommandInfo, ...] = (
         description=(
             "Obsolete. Asked the server to swap roles and send the client its mail, with "
             "no proof of who the client was, so anyone could collect someone else's mail. "
-            "RFC 5321 says servers must not do it; expect 502. ATRN is the safe successor."
+            "RFC 5321 Appendix F.1 deprecates it: a server SHOULD NOT do it unless the "
+            "client has authenticated; expect 502 or 500. ATRN (RFC 2645) is the safe "
+            "successor."
         ),
     ),
     CommandInfo(
@@ -331,21 +356,48 @@ def lookup(text: str) -> CommandInfo | None:
 
 # ---------------------------------------------------------------------------- parameters
 
-@dataclass(frozen=True)
-class ParameterInfo:
-    keyword: str               # "SIZE" (completion inserts "SIZE=" if takes_value)
-    verb: str                  # "MAIL" or "RCPT"
-    extension: str             # EHLO keyword that enables it: "SIZE", "8BITMIME", "DSN", ...
-    takes_value: bool
-    values: tuple[str, ...]    # choices, e.g. BODY: ("7BIT", "8BITMIME", "BINARYMIME")
-    summary: str
-    rfc: str
+class ParameterInfo(Record):
+    """One ESMTP parameter of MAIL or RCPT: where it belongs, what enables it, its values.
+
+    ``syntax`` names the rule its value must follow (checked before sending by
+    ``smtpsh.protocol.rules``): ``flag`` (no value), ``choice`` (one of ``values``, any
+    case), ``digits:N`` (1 to N digits), ``xtext:N`` (RFC 3461 §4 xtext; at most N
+    characters when N is given), ``priority``, ``by``, ``date-time``, ``notify``,
+    ``orcpt``, ``rrvs``, ``auth``, ``solicit``, ``transid``.
+    """
+
+    __slots__ = ("extension", "keyword", "rfc", "summary", "syntax", "takes_value", "values",
+                 "verb")
+
+    def __init__(
+        self,
+        keyword: str,
+        verb: str,
+        extension: str,
+        takes_value: bool,
+        values: tuple[str, ...],
+        summary: str,
+        rfc: str,
+        syntax: str = "",
+    ) -> None:
+        self.keyword = keyword  # "SIZE" (completion inserts "SIZE=" if takes_value)
+        self.verb = verb  # "MAIL" or "RCPT"
+        self.extension = extension  # EHLO keyword that enables it: "SIZE", "DSN", ...
+        self.takes_value = takes_value
+        self.values = values  # choices, e.g. BODY: ("7BIT", "8BITMIME", "BINARYMIME")
+        self.summary = summary
+        self.rfc = rfc  # where the parameter and its value syntax are defined
+        self.syntax = syntax or ("choice" if values else "flag" if not takes_value else "")
+
+    def with_values(self, values: tuple[str, ...]) -> ParameterInfo:
+        return ParameterInfo(self.keyword, self.verb, self.extension, self.takes_value, values,
+                             self.summary, self.rfc, self.syntax)
 
 
 PARAMETERS: tuple[ParameterInfo, ...] = (
     ParameterInfo("SIZE", "MAIL", "SIZE", True, (),
                   "declared message size in octets, so the server can refuse early",
-                  "RFC 1870 §6"),
+                  "RFC 1870 §6", "digits:20"),
     ParameterInfo("BODY", "MAIL", "8BITMIME", True, ("7BIT", "8BITMIME", "BINARYMIME"),
                   "body type: 7-bit ASCII, 8-bit text, or binary (BDAT only)",
                   "RFC 6152 §2, RFC 3030 §3"),
@@ -357,43 +409,56 @@ PARAMETERS: tuple[ParameterInfo, ...] = (
                   "RFC 3461 §4.3"),
     ParameterInfo("ENVID", "MAIL", "DSN", True, (),
                   "envelope identifier (xtext) echoed in delivery reports",
-                  "RFC 3461 §4.4"),
+                  "RFC 3461 §4.4", "xtext:100"),
     ParameterInfo("AUTH", "MAIL", "AUTH", True, ("<>",),
                   "the authenticated submitter of the message, or <> if unknown",
-                  "RFC 4954 §5"),
+                  "RFC 4954 §5", "auth"),
     ParameterInfo("REQUIRETLS", "MAIL", "REQUIRETLS", False, (),
-                  "every hop must relay this message over verified TLS",
-                  "RFC 8689 §4"),
+                  "every hop must relay this message over verified TLS (only in a TLS session)",
+                  "RFC 8689 §2"),
     ParameterInfo("MT-PRIORITY", "MAIL", "MT-PRIORITY", True,
                   tuple(str(n) for n in range(-9, 10)),
                   "message transfer priority from -9 (lowest) to 9 (highest)",
-                  "RFC 6710 §3"),
+                  "RFC 6710 §3", "priority"),
     ParameterInfo("BY", "MAIL", "DELIVERBY", True, (),
                   "deliver within <seconds>;R (or return) / ;N (or notify), T to trace",
-                  "RFC 2852 §4"),
+                  "RFC 2852 §4", "by"),
     ParameterInfo("HOLDFOR", "MAIL", "FUTURERELEASE", True, (),
                   "hold the message for this many seconds before delivery",
-                  "RFC 4865 §3"),
+                  "RFC 4865 §3", "digits:9"),
     ParameterInfo("HOLDUNTIL", "MAIL", "FUTURERELEASE", True, (),
                   "hold the message until this date-time (RFC 3339) before delivery",
-                  "RFC 4865 §3"),
+                  "RFC 4865 §3", "date-time"),
+    ParameterInfo("SOLICIT", "MAIL", "NO-SOLICITING", True, (),
+                  "solicitation class keywords of the message, comma-separated",
+                  "RFC 3865", "solicit"),
+    ParameterInfo("TRANSID", "MAIL", "CHECKPOINT", True, (),
+                  "transaction id <local@domain>, to resume an interrupted transfer",
+                  "RFC 1845", "transid"),
+    ParameterInfo("SUBMITTER", "MAIL", "SUBMITTER", True, (),
+                  "the responsible submitter's mailbox (xtext), for Sender ID checks",
+                  "RFC 4405", "xtext"),
     ParameterInfo("NOTIFY", "RCPT", "DSN", True, ("NEVER", "SUCCESS", "FAILURE", "DELAY"),
                   "when to send a delivery report: NEVER, or any of SUCCESS,FAILURE,DELAY",
-                  "RFC 3461 §4.1"),
+                  "RFC 3461 §4.1", "notify"),
     ParameterInfo("ORCPT", "RCPT", "DSN", True, ("rfc822;",),
                   "original recipient, as addr-type;xtext (e.g. rfc822;bob@example.org)",
-                  "RFC 3461 §4.2"),
+                  "RFC 3461 §4.2", "orcpt"),
     ParameterInfo("RRVS", "RCPT", "RRVS", True, (),
                   "refuse if the mailbox changed owner since this date-time (;C or ;R)",
-                  "RFC 7293 §3"),
+                  "RFC 7293 §3", "rrvs"),
+)
+
+PARAMETER_INFO: Mapping[str, ParameterInfo] = MappingProxyType(
+    {p.keyword: p for p in PARAMETERS}
 )
 
 # Some values, and so some parameters, are enabled by another keyword than the main one.
-_VALUE_NEEDS: Mapping[tuple[str, str], str] = MappingProxyType({
+VALUE_NEEDS: Mapping[tuple[str, str], str] = MappingProxyType({
     ("BODY", "8BITMIME"): "8BITMIME",
     ("BODY", "BINARYMIME"): "BINARYMIME",
 })
-_ALSO_ENABLED_BY: Mapping[str, tuple[str, ...]] = MappingProxyType({
+ALSO_ENABLED_BY: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "BODY": ("BINARYMIME",),
 })
 
@@ -410,14 +475,14 @@ def parameters_for(verb: str, advertised: Mapping[str, str]) -> list[ParameterIn
     for param in PARAMETERS:
         if param.verb != verb_u:
             continue
-        enablers = (param.extension, *_ALSO_ENABLED_BY.get(param.keyword, ()))
+        enablers = (param.extension, *ALSO_ENABLED_BY.get(param.keyword, ()))
         if not any(e in keys for e in enablers):
             continue
         values = tuple(
             v for v in param.values
-            if (param.keyword, v) not in _VALUE_NEEDS or _VALUE_NEEDS[param.keyword, v] in keys
+            if (param.keyword, v) not in VALUE_NEEDS or VALUE_NEEDS[param.keyword, v] in keys
         )
-        found.append(replace(param, values=values) if values != param.values else param)
+        found.append(param.with_values(values) if values != param.values else param)
     return found
 
 

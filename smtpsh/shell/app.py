@@ -243,7 +243,7 @@ class Shell:
             elif line.startswith("/"):
                 await self._meta(line)
             elif line.startswith("help ") and line.split()[1:]:
-                for text in metacommands.verb_help(line.split()[1], self.session.extensions):
+                for text in metacommands.verb_help(line.split()[1], self.session):
                     self.say(text)
             elif (verb_hook := metacommands.hooked_verb(verb_of(line))) is not None:
                 await verb_hook(self, line)
@@ -268,8 +268,10 @@ class Shell:
         if not self.raw_mode and not self.link.conn.in_auth:
             for warning in command_warnings(line):
                 self.warn(warning)
-            prediction = self.session.predict(verb_of(line))
-            if prediction is not None:
+            # Here, not at the top: the rules and their tables load with the first command.
+            from smtpsh.protocol.rules import predict_line
+
+            for prediction in predict_line(self.session, line):
                 self.warn(f"expect {prediction.reply}: {prediction.reason} (sending anyway)")
             if verb_of(line) == "AUTH" and not self.session.tls:
                 self.warn(

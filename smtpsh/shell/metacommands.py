@@ -13,6 +13,7 @@ from smtpsh.protocol.record import Record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    from smtpsh.protocol.session import Session
     from smtpsh.shell.app import Shell
 
 Handler = Callable[["Shell", str], Awaitable[None]]
@@ -110,9 +111,10 @@ def find(word: str) -> MetaCommand | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def verb_help(word: str, advertised: dict[str, str]) -> list[str]:
+def verb_help(word: str, session: Session) -> list[str]:
     """`help VERB`: syntax, meaning, RFC, example — from the command table."""
     from smtpsh.protocol.commands import COMMANDS, lookup
+    from smtpsh.protocol.rules import extension_status
 
     load_features()  # features add notes (VERB_NOTES)
     info = lookup(word)
@@ -126,8 +128,8 @@ def verb_help(word: str, advertised: dict[str, str]) -> list[str]:
         f"  defined: {info.rfc}",
     ]
     if info.extension:
-        state = "advertised" if info.extension in advertised else "not advertised (yet)"
-        lines.append(f"  needs:   the {info.extension} extension — {state} by this server")
+        state = extension_status(session, info.extension)
+        lines.append(f"  needs:   the {info.extension} extension — {state}")
     lines.extend("  " + part for part in info.description.splitlines())
     lines.extend(VERB_NOTES.get(info.verb, []))
     return lines
@@ -139,7 +141,7 @@ def verb_help(word: str, advertised: dict[str, str]) -> list[str]:
 @meta("/help", "/help [VERB]", "list shell commands, or explain an SMTP verb", "shell")
 async def _help(shell: Shell, args: str) -> None:
     if args.strip():
-        for line in verb_help(args.strip().split()[0], shell.session.extensions):
+        for line in verb_help(args.strip().split()[0], shell.session):
             shell.say(line)
         return
     shell.say("Lines that do not start with '/' go to the server as typed (CRLF added).")

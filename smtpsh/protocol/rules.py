@@ -1,0 +1,363 @@
+"""The dialogue's rules, checked on a typed line before it is sent.
+
+``predict_line`` says which replies a server will probably give a line, and why, from what
+the session knows: its state (``Session.predict``), the EHLO keywords in force, and the
+syntax each ESMTP parameter's RFC gives its value (``commands.PARAMETERS``). Nothing is
+refused: this is a testing tool, so each finding is shown as a warning and the line goes
+anyway; ``/raw`` skips the checks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from smtpsh.protocol.address import parse_path_command
+from smtpsh.protocol.commands import ALSO_ENABLED_BY, PARAMETER_INFO, VALUE_NEEDS, ParameterInfo
+from smtpsh.protocol.session import Prediction, Session, State
+
+_UNADVERTISED = "RFC 5321 §4.1.1.3: a client must not send parameters the server did not offer"
+_NOT_RECOGNISED = "555 5.5.4 parameter not recognised"
+_BAD_VALUE = "501 5.5.4 bad parameter value"
+
+# RFC 3461 §4: xchar is any printable ASCII but "+" and "="; "+XX" (upper-case hex) the rest.
+_XTEXT = re.compile(r"(?:[!-*,-<>-~]|\+[0-9A-F]{2})*")
+# RFC 5322 atom characters (an ORCPT addr-type).
+_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
+# RFC 3339 §5.6 date-time.
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+_BY = re.compile(r"[+-]?\d{1,9};[NnRr][Tt]?")  # RFC 2852 §4: by-time ";" by-mode [by-trace]
+_TRANSID = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")  # RFC 1845: "<" local-id "@" domain ">"
+_SOLICIT = re.compile(r"[^\s,]+(?:,[^\s,]+)*")  # RFC 3865: keywords separated by commas
+_NOTIFY_WORDS = ("SUCCESS", "FAILURE", "DELAY")
+# States in which an EHLO or HELO was accepted: the keywords in force are known.
+_GREETING_ACCEPTED = frozenset({State.READY, State.MAIL, State.RCPT, State.DATA, State.BDAT})
+
+
+def predict_line(session: Session, line: str) -> list[Prediction]:
+    """What a server will probably refuse in ``line`` (empty: fine as far as we know)."""
+    verb = _verb(line)
+    found: list[Prediction] = []
+    state = session.predict(verb)
+    if state is not None:
+        found.append(state)
+    if session.state is State.CLOSED:
+        return found
+    check = _VERB_CHECKS.get(verb)
+    if check is not None:
+        found.extend(check(session, line))
+    return found
+
+
+def _verb(line: str) -> str:
+    return line.strip().split(" ", 1)[0].split(":", 1)[0].upper()
+
+
+def _argument(line: str) -> str:
+    return line.strip().partition(" ")[2].strip()
+
+
+# --- MAIL and RCPT: the path and each ESMTP parameter --------------------------------------
+
+
+def _path_command(session: Session, line: str) -> list[Prediction]:
+    verb = _verb(line)
+    word = "FROM" if verb == "MAIL" else "TO"
+    command = parse_path_command(line)
+    if command is None:
+        return [Prediction(
+            "501 5.5.4 syntax error",
+            f"the syntax is {verb} {word}:<address> (RFC 5321 §4.1.1.{2 if verb == 'MAIL' else 3})",
+        )]
+    found: list[Prediction] = []
+    if verb == "RCPT" and not command.mailbox and command.path.startswith("<"):
+        found.append(Prediction(
+            "501 5.1.3 bad recipient address syntax",
+            "RCPT TO:<> names no recipient: only MAIL FROM may use the null path"
+            " (RFC 5321 §4.1.1.3)",
+        ))
+    if command.path.startswith("<") and not command.path.endswith(">"):
+        found.append(Prediction(
+            "501 5.1.7 bad address syntax", "the path has no closing '>' (RFC 5321 §4.1.2)"
+        ))
+    seen: set[str] = set()
+    for keyword, value in command.parameters:
+        if keyword in seen:
+            found.append(Prediction(
+                _BAD_VALUE, f"{keyword} is given twice; each parameter may appear once"
+                " (RFC 5321 §4.1.2: esmtp-keyword identifies one parameter)",
+            ))
+            continue
+        seen.add(keyword)
+        found.extend(_parameter(session, verb, keyword, value))
+    return found
+
+
+def _parameter(session: Session, verb: str, keyword: str, value: str | None) -> list[Prediction]:
+    info = PARAMETER_INFO.get(keyword)
+    known_session = session.esmtp or session.state in _GREETING_ACCEPTED
+    if info is None:
+        if known_session and not session.advertises(keyword):
+            return [Prediction(
+                _NOT_RECOGNISED,
+                f"{keyword} is no ESMTP parameter smtpsh knows, and the server did not"
+                f" advertise it ({_UNADVERTISED})",
+            )]
+        return []
+    if info.verb != verb:
+        return [Prediction(
+            _NOT_RECOGNISED,
+            f"{keyword} is a {info.verb} parameter, not a {verb} one ({info.rfc})",
+        )]
+    found: list[Prediction] = []
+    if known_session and not _enabled(session, info):
+        if not session.esmtp:
+            reason = f"{keyword} after HELO: no extension is in force ({_UNADVERTISED})"
+        else:
+            reason = f"the server did not advertise {info.extension} ({_UNADVERTISED})"
+        found.append(Prediction(_NOT_RECOGNISED, reason))
+    problem = _value_problem(info, value)
+    if problem is not None:
+        found.append(Prediction(_BAD_VALUE, f"{problem} ({info.rfc})"))
+    elif known_session and session.esmtp and value is not None:
+        found.extend(_value_in_session(session, info, value))
+    if keyword == "REQUIRETLS" and not session.tls:
+        found.append(Prediction(
+            "530 5.7.10 REQUIRETLS needs TLS",
+            "REQUIRETLS is valid only in a TLS session: STARTTLS first (RFC 8689 §2)",
+        ))
+    return found
+
+
+def _enabled(session: Session, info: ParameterInfo) -> bool:
+    enablers = (info.extension, *ALSO_ENABLED_BY.get(info.keyword, ()))
+    return any(session.advertises(e) for e in enablers)
+
+
+def _value_in_session(session: Session, info: ParameterInfo, value: str) -> list[Prediction]:
+    """Checks of a valid value against what this server advertised."""
+    need = VALUE_NEEDS.get((info.keyword, value.upper()))
+    if need is not None and not session.advertises(need):
+        return [Prediction(
+            _NOT_RECOGNISED,
+            f"{info.keyword}={value.upper()} needs {need}, which the server did not advertise"
+            f" ({info.rfc})",
+        )]
+    if info.keyword == "SIZE":
+        limit = session.extensions.get("SIZE", "").strip()
+        if limit.isdigit() and int(limit) > 0 and int(value) > int(limit):
+            return [Prediction(
+                "552 5.3.4 message size exceeds fixed limit",
+                f"SIZE={value} is over the {limit} octets the server advertised (RFC 1870 §6)",
+            )]
+    return []
+
+
+def _value_problem(info: ParameterInfo, value: str | None) -> str | None:
+    """What is wrong with ``value`` by the parameter's syntax (None: nothing)."""
+    name = info.keyword
+    if not info.takes_value:
+        return None if value is None else f"{name} takes no value"
+    if value is None or value == "":
+        return f"{name} needs a value: {name}=..."
+    kind, _, size = info.syntax.partition(":")
+    if kind in ("xtext", "auth"):
+        if not _XTEXT.fullmatch(value):
+            return f"{name}={value} is not xtext ('+', '=' and controls only as +XX)"
+        if size and len(value) > int(size):
+            return f"{name} is {len(value)} characters; at most {size} are allowed"
+        return None
+    check = _VALUE_CHECKS.get(kind)
+    return check(name, value, info, int(size or 0)) if check is not None else None
+
+
+def _choice(name: str, value: str, info: ParameterInfo, _: int) -> str | None:
+    if value.upper() in (v.upper() for v in info.values):
+        return None
+    return f"{name}={value} is not one of {', '.join(info.values)}"
+
+
+def _digits(name: str, value: str, info: ParameterInfo, size: int) -> str | None:
+    if value.isascii() and value.isdigit() and len(value) <= size:
+        return None
+    return f"{name}={value} is not a number of 1 to {size} digits"
+
+
+def _priority(name: str, value: str, info: ParameterInfo, _: int) -> str | None:
+    if re.fullmatch(r"[+-]?\d+", value) and -9 <= int(value) <= 9:
+        return None
+    return f"{name}={value} is not a priority from -9 to 9"
+
+
+def _by(name: str, value: str, info: ParameterInfo, _: int) -> str | None:
+    if _BY.fullmatch(value):
+        return None
+    return f"{name}={value} is not <seconds>;R or <seconds>;N (T may follow)"
+
+
+def _date_time(name: str, value: str, info: ParameterInfo, _: int) -> str | None:
+    if _DATE_TIME.fullmatch(value):
+        return None
+    return f"{name}={value} is not an RFC 3339 date-time (2026-01-31T12:00:00Z)"
+
+
+def _rrvs(name: str, value: str, info: ParameterInfo, _: int) -> str | None:
+    when, _semi, mode = value.partition(";")
+    if _DATE_TIME.fullmatch(when) and mode.upper() in ("", "C", "R"):
+        return None
+    return f"{name}={value} is not date-time[;C|;R]"
+
+
+def _notify(name: str, value: str, info: ParameterInfo, _: int) -> str | None:
+    words = value.upper().split(",")
+    if "NEVER" in words and len(words) > 1:
+        return "NEVER cannot be combined with other NOTIFY values"
+    unknown = [w for w in words if w not in (*_NOTIFY_WORDS, "NEVER")]
+    if unknown:
+        return f"NOTIFY takes NEVER, or SUCCESS, FAILURE, DELAY; not {','.join(unknown)}"
+    if len(set(words)) != len(words):
+        return "a NOTIFY value is given twice"
+    return None
+
+
+def _orcpt(name: str, value: str, info: ParameterInfo, _: int) -> str | None:
+    addr_type, semi, address = value.partition(";")
+    if not semi or not _ATOM.fullmatch(addr_type):
+        return f"ORCPT needs an address type first: ORCPT=rfc822;{value}"
+    if not address or not _XTEXT.fullmatch(address):
+        return "the ORCPT address is not xtext ('+', '=' and controls only as +XX)"
+    if len(value) > 500:
+        return f"ORCPT is {len(value)} characters; at most 500 are allowed"
+    return None
+
+
+def _pattern(pattern: re.Pattern[str], what: str) -> Callable[[str, str, ParameterInfo, int],
+                                                                str | None]:
+    def check(name: str, value: str, info: ParameterInfo, _: int) -> str | None:
+        return None if pattern.fullmatch(value) else f"{name}={value} is not {what}"
+
+    return check
+
+
+_VALUE_CHECKS: dict[str, Callable[[str, str, ParameterInfo, int], str | None]] = {
+    "choice": _choice,
+    "digits": _digits,
+    "priority": _priority,
+    "by": _by,
+    "date-time": _date_time,
+    "rrvs": _rrvs,
+    "notify": _notify,
+    "orcpt": _orcpt,
+    "transid": _pattern(_TRANSID, "<local-id@domain>"),
+    "solicit": _pattern(_SOLICIT, "a comma-separated list of keywords"),
+}
+
+
+def extension_status(session: Session, extension: str) -> str:
+    """Whether ``extension`` is in force in this session, in words (for ``help VERB``)."""
+    if session.advertises(extension):
+        return "advertised by this server"
+    if extension == "STARTTLS" and session.tls:
+        return "not offered again: TLS is already active (RFC 3207 §4.2)"
+    if session.esmtp:
+        return "not advertised by this server (its EHLO reply does not list it)"
+    if session.state in _GREETING_ACCEPTED:
+        return "not in force: after HELO no extension is (send EHLO to learn them)"
+    return "not known yet: no EHLO reply in this session"
+
+
+# --- other verbs ------------------------------------------------------------------------
+
+
+def _greeting(session: Session, line: str) -> list[Prediction]:
+    if _argument(line):
+        return []
+    return [Prediction(
+        "501 5.5.4 syntax: EHLO hostname",
+        f"{_verb(line)} needs your host name or an address literal (RFC 5321 §4.1.1.1)",
+    )]
+
+
+def _needs_argument(session: Session, line: str) -> list[Prediction]:
+    if _argument(line):
+        return []
+    verb = _verb(line)
+    return [Prediction(
+        f"501 5.5.4 syntax: {verb} address",
+        f"{verb} needs a user name or address (RFC 5321 §4.1.1.{6 if verb == 'VRFY' else 7})",
+    )]
+
+
+def _no_argument(session: Session, line: str) -> list[Prediction]:
+    if not _argument(line):
+        return []
+    verb = _verb(line)
+    return [Prediction(
+        "501 5.5.4 syntax error", f"{verb} takes no argument (RFC 5321 §4.1.1)"
+    )]
+
+
+def _auth(session: Session, line: str) -> list[Prediction]:
+    mechanism = _argument(line).split(" ", 1)[0].upper()
+    if not mechanism:
+        return [Prediction("501 5.5.4 syntax: AUTH mechanism",
+                           "AUTH needs a SASL mechanism name (RFC 4954 §4)")]
+    offered = session.auth_mechanisms
+    if session.advertises("AUTH") and mechanism not in offered:
+        return [Prediction(
+            "504 5.5.4 unrecognized authentication type",
+            f"the server offers {' '.join(offered) or 'no mechanism'}, not {mechanism}"
+            " (RFC 4954 §4)",
+        )]
+    return []
+
+
+def _unlisted_base_verb(session: Session, line: str) -> list[Prediction]:
+    """EXPN and HELP on a server whose EHLO names the base commands it enables.
+
+    A server that lists VRFY among its EHLO keywords (Postfix does, when VRFY is on) lists
+    what it enables; EXPN or HELP missing from such a list are switched off there."""
+    verb = _verb(line)
+    if session.esmtp and session.advertises("VRFY") and not session.advertises(verb):
+        return [Prediction(
+            "502 5.5.1 command not implemented",
+            f"the server lists VRFY in its EHLO reply but not {verb}: a server that names"
+            f" the base commands it enables has {verb} switched off (RFC 5321 §4.5.1 makes"
+            " it optional)",
+        )]
+    return []
+
+
+def _turn(session: Session, line: str) -> list[Prediction]:
+    return [Prediction(
+        "502 5.5.1 command not implemented",
+        "TURN is deprecated: a server SHOULD NOT do it unless the client authenticated"
+        " (RFC 5321 Appendix F.1); ATRN (RFC 2645) replaced it",
+    )] if not session.advertises("TURN") else []
+
+
+def _atrn(session: Session, line: str) -> list[Prediction]:
+    if session.advertises("ATRN") and not session.authenticated:
+        return [Prediction("530 5.7.0 authentication required",
+                           "ATRN needs a successful AUTH first (RFC 2645 §4)")]
+    return []
+
+
+_VERB_CHECKS: dict[str, Callable[[Session, str], list[Prediction]]] = {
+    "MAIL": _path_command,
+    "RCPT": _path_command,
+    "EHLO": _greeting,
+    "HELO": _greeting,
+    "VRFY": _needs_argument,
+    "EXPN": lambda s, line: _needs_argument(s, line) or _unlisted_base_verb(s, line),
+    "HELP": _unlisted_base_verb,
+    "DATA": _no_argument,
+    "RSET": _no_argument,
+    "QUIT": _no_argument,
+    "STARTTLS": _no_argument,
+    "AUTH": _auth,
+    "TURN": _turn,
+    "ATRN": _atrn,
+}

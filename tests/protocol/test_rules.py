@@ -1,0 +1,172 @@
+"""Pre-send checks of typed lines (smtpsh.protocol.rules), each with the RFC it applies."""
+
+from __future__ import annotations
+
+import pytest
+
+from smtpsh.protocol.commands import PARAMETER_INFO, PARAMETERS
+from smtpsh.protocol.connection import NEED_DATA, ClientConnection
+from smtpsh.protocol.rules import extension_status, predict_line
+
+# The EHLO reply of the project's Postfix (scripts/postfix-setup), port 25.
+POSTFIX_EHLO = (
+    b"250-mx.smtpsh.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+    b"250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n"
+    b"250 CHUNKING\r\n"
+)
+
+
+def answer(conn: ClientConnection, line: str, reply: bytes) -> None:
+    conn.send_command(line)
+    conn.receive_data(reply)
+    while conn.next_event() is not NEED_DATA:
+        pass
+
+
+def session_after(*steps: tuple[str, bytes], ehlo: bytes = POSTFIX_EHLO) -> ClientConnection:
+    conn = ClientConnection()
+    conn.receive_data(b"220 mx.smtpsh.test ESMTP\r\n")
+    conn.next_event()
+    if ehlo:
+        answer(conn, "EHLO me", ehlo)
+    for line, reply in steps:
+        answer(conn, line, reply)
+    return conn
+
+
+def in_mail() -> ClientConnection:
+    return session_after(("MAIL FROM:<a@x.test>", b"250 2.1.0 Ok\r\n"))
+
+
+def reasons(conn: ClientConnection, line: str) -> str:
+    return " | ".join(f"{p.reply}: {p.reason}" for p in predict_line(conn.session, line))
+
+
+# Each row of the issue's table: (session, line, what the warning must say).
+REFUSALS = [
+    ("ready", "MAIL FROM:<a@b.c> NOTIFY=SUCCESS", "NOTIFY is a RCPT parameter", "RFC 3461 §4.1"),
+    ("ready", "MAIL FROM:<a@b.c> ORCPT=rfc822;a@b.c", "ORCPT is a RCPT parameter",
+     "RFC 3461 §4.2"),
+    ("mail", "RCPT TO:<r@x.test> RET=HDRS", "RET is a MAIL parameter", "RFC 3461 §4.3"),
+    ("mail", "RCPT TO:<r@x.test> SIZE=100", "SIZE is a MAIL parameter", "RFC 1870 §6"),
+    ("ready", "MAIL FROM:<a@b.c> REQUIRETLS", "did not advertise REQUIRETLS",
+     "RFC 5321 §4.1.1.3"),
+    ("ready", "MAIL FROM:<a@b.c> MT-PRIORITY=3", "did not advertise MT-PRIORITY",
+     "RFC 5321 §4.1.1.3"),
+    ("ready", "MAIL FROM:<a@b.c> HOLDFOR=60", "did not advertise FUTURERELEASE",
+     "RFC 5321 §4.1.1.3"),
+    ("ready", "MAIL FROM:<a@b.c> BODY=BINARYMIME", "needs BINARYMIME", "RFC 3030 §3"),
+    ("ready", "MAIL FROM:<a@b.c> BODY=FOO", "BODY=FOO is not one of", "RFC 6152 §2"),
+    ("ready", "MAIL FROM:<a@b.c> SIZE=abc", "not a number", "RFC 1870 §6"),
+    ("mail", "RCPT TO:<r@x.test> NOTIFY=NEVER,SUCCESS", "NEVER cannot be combined",
+     "RFC 3461 §4.1"),
+    ("mail", "RCPT TO:<r@x.test> ORCPT=root@x", "needs an address type", "RFC 3461 §4.2"),
+    ("helo", "MAIL FROM:<a@b.c> SIZE=10 BODY=8BITMIME", "after HELO", "RFC 5321 §4.1.1.3"),
+    ("ready", "XCLIENT NAME=x", "did not advertise XCLIENT", ""),
+    ("ready", "ATRN", "did not advertise ATRN", ""),
+    ("ready", "MAIL FROM:<a@b.c> SIZE=20000000", "over the 10240000 octets", "RFC 1870 §6"),
+    ("ready", "MAIL FROM:<a@b.c> ENVID=a+b", "not xtext", "RFC 3461 §4.4"),
+    ("ready", "MAIL FROM:<a@b.c> SMTPUTF8=yes", "takes no value", "RFC 6531 §3.4"),
+    ("ready", "MAIL FROM:<a@b.c> SIZE=1 SIZE=2", "given twice", "RFC 5321 §4.1.2"),
+    ("ready", "MAIL FROM:<a@b.c> XYZZY=1", "no ESMTP parameter smtpsh knows",
+     "RFC 5321 §4.1.1.3"),
+    ("mail", "RCPT TO:<>", "names no recipient", "RFC 5321 §4.1.1.3"),
+    ("ready", "MAIL <a@b.c>", "the syntax is MAIL FROM:<address>", "RFC 5321 §4.1.1.2"),
+    ("ready", "EHLO", "needs your host name", "RFC 5321 §4.1.1.1"),
+    ("ready", "VRFY", "needs a user name", "RFC 5321 §4.1.1.6"),
+    ("ready", "AUTH PLAIN", "did not advertise AUTH", ""),
+    ("ready", "TURN", "deprecated", "RFC 5321 Appendix F.1"),
+    ("ready", "EXPN staff", "lists VRFY in its EHLO reply but not EXPN", "RFC 5321 §4.5.1"),
+    ("ready", "DATA now", "takes no argument", "RFC 5321 §4.1.1"),
+]
+
+
+def make(kind: str) -> ClientConnection:
+    if kind == "mail":
+        return in_mail()
+    if kind == "helo":
+        return session_after(("HELO me", b"250 mx.smtpsh.test\r\n"), ehlo=b"")
+    return session_after()
+
+
+@pytest.mark.parametrize(("kind", "line", "said", "rfc"), REFUSALS)
+def test_a_line_the_server_refuses_is_predicted_with_its_rfc(
+    kind: str, line: str, said: str, rfc: str
+) -> None:
+    text = reasons(make(kind), line)
+    assert said in text
+    assert rfc in text
+
+
+ACCEPTED = [
+    ("ready", "MAIL FROM:<a@b.c> SIZE=1000 BODY=8BITMIME"),
+    ("ready", "MAIL FROM:<a@b.c> BODY=7bit"),
+    ("ready", "MAIL FROM:<a@b.c> RET=hdrs ENVID=QQ+2B1"),
+    ("ready", "MAIL FROM:<> SMTPUTF8"),
+    ("ready", "MAIL FROM:<a@b.c> SIZE=10240000"),
+    ("mail", "RCPT TO:<r@x.test> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;r+40x.test"),
+    ("mail", "RCPT TO:<r@x.test> NOTIFY=never"),
+    ("mail", "RCPT TO:<postmaster>"),
+    ("ready", "VRFY robin"),
+    ("ready", "ETRN @x.test"),
+    ("ready", "STARTTLS"),
+    ("ready", "NOOP"),
+    ("ready", "RSET"),
+    ("ready", "EHLO client.example"),
+    ("ready", "QUIT"),
+]
+
+
+@pytest.mark.parametrize(("kind", "line"), ACCEPTED)
+def test_a_valid_line_in_context_is_not_warned(kind: str, line: str) -> None:
+    assert reasons(make(kind), line) == ""
+
+
+def test_parameters_offered_by_another_server_pass() -> None:
+    conn = session_after(ehlo=(
+        b"250-mx\r\n250-DSN\r\n250-MT-PRIORITY\r\n250-FUTURERELEASE 604800 2027-01-01T00:00:00Z"
+        b"\r\n250-DELIVERBY 60\r\n250-RRVS\r\n250-BINARYMIME\r\n250-CHUNKING\r\n"
+        b"250-NO-SOLICITING\r\n250-CHECKPOINT\r\n250-SUBMITTER\r\n250 REQUIRETLS\r\n"
+    ))
+    ok = (
+        "MAIL FROM:<a@b.c> MT-PRIORITY=-3 HOLDFOR=60 BY=120;R BODY=BINARYMIME"
+        " SOLICIT=org.example:ADV TRANSID=<12@b.c> SUBMITTER=a@b.c"
+    )
+    assert reasons(conn, ok) == ""
+    assert "MT-PRIORITY=12 is not a priority" in reasons(conn, "MAIL FROM:<a@b.c> MT-PRIORITY=12")
+    assert "not an RFC 3339 date-time" in reasons(conn, "MAIL FROM:<a@b.c> HOLDUNTIL=tomorrow")
+    assert "<seconds>;R" in reasons(conn, "MAIL FROM:<a@b.c> BY=60")
+    # REQUIRETLS is advertised here, but it is valid only inside TLS (RFC 8689 §2).
+    assert "RFC 8689 §2" in reasons(conn, "MAIL FROM:<a@b.c> REQUIRETLS")
+
+
+def test_the_parameter_table_has_what_the_rfcs_define() -> None:
+    # RFC 3865 (SOLICIT), RFC 1845 (TRANSID), RFC 4405 (SUBMITTER); RFC 8689 defines
+    # REQUIRETLS in §2.
+    assert PARAMETER_INFO["SOLICIT"].extension == "NO-SOLICITING"
+    assert PARAMETER_INFO["TRANSID"].extension == "CHECKPOINT"
+    assert PARAMETER_INFO["SUBMITTER"].extension == "SUBMITTER"
+    assert PARAMETER_INFO["REQUIRETLS"].rfc == "RFC 8689 §2"
+    for info in PARAMETERS:
+        assert info.verb in ("MAIL", "RCPT") and info.rfc.startswith("RFC")
+        assert info.syntax, info.keyword
+
+
+def test_a_wrong_auth_mechanism_is_504() -> None:
+    conn = session_after(ehlo=b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n")
+    assert "504" in reasons(conn, "AUTH CRAM-MD5") and "RFC 4954 §4" in reasons(
+        conn, "AUTH CRAM-MD5"
+    )
+    assert reasons(conn, "AUTH PLAIN") == ""
+
+
+def test_help_says_how_an_extension_stands_in_this_session() -> None:
+    conn = ClientConnection()
+    conn.receive_data(b"220 mx ESMTP\r\n")
+    conn.next_event()
+    assert "no EHLO reply" in extension_status(conn.session, "CHUNKING")
+    answer(conn, "EHLO me", POSTFIX_EHLO)
+    assert extension_status(conn.session, "CHUNKING") == "advertised by this server"
+    assert "does not list it" in extension_status(conn.session, "XCLIENT")
+    answer(conn, "STARTTLS", b"220 go ahead\r\n")
+    assert "TLS is already active" in extension_status(conn.session, "STARTTLS")
