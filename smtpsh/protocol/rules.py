@@ -13,7 +13,13 @@ import re
 from collections.abc import Callable
 
 from smtpsh.protocol.address import parse_path_command
-from smtpsh.protocol.commands import ALSO_ENABLED_BY, PARAMETER_INFO, VALUE_NEEDS, ParameterInfo
+from smtpsh.protocol.commands import (
+    ALSO_ENABLED_BY,
+    COMMANDS,
+    PARAMETER_INFO,
+    VALUE_NEEDS,
+    ParameterInfo,
+)
 from smtpsh.protocol.session import Prediction, Session, State
 
 _UNADVERTISED = "RFC 5321 §4.1.1.3: a client must not send parameters the server did not offer"
@@ -48,6 +54,12 @@ def predict_line(session: Session, line: str) -> list[Prediction]:
     check = _VERB_CHECKS.get(verb)
     if check is not None:
         found.extend(check(session, line))
+    elif verb and verb not in COMMANDS and not session.advertises(verb):
+        found.append(Prediction(
+            "500 5.5.2 command not recognized",
+            f"{verb} is no SMTP command smtpsh knows, and the server did not advertise it"
+            " (RFC 5321 §4.2.4: 500 for an unrecognised command)",
+        ))
     return found
 
 
@@ -66,7 +78,7 @@ def _path_command(session: Session, line: str) -> list[Prediction]:
     verb = _verb(line)
     word = "FROM" if verb == "MAIL" else "TO"
     command = parse_path_command(line)
-    if command is None:
+    if command is None or not re.match(rf"\s*{verb}\s+{word}\s*:", line, re.IGNORECASE):
         return [Prediction(
             "501 5.5.4 syntax error",
             f"the syntax is {verb} {word}:<address> (RFC 5321 §4.1.1.{2 if verb == 'MAIL' else 3})",
@@ -84,14 +96,9 @@ def _path_command(session: Session, line: str) -> list[Prediction]:
         ))
     seen: set[str] = set()
     for keyword, value in command.parameters:
-        if keyword in seen:
-            found.append(Prediction(
-                _BAD_VALUE, f"{keyword} is given twice; each parameter may appear once"
-                " (RFC 5321 §4.1.2: esmtp-keyword identifies one parameter)",
-            ))
-            continue
-        seen.add(keyword)
-        found.extend(_parameter(session, verb, keyword, value))
+        if keyword not in seen:  # a repeat is noted by address_warnings; servers differ
+            seen.add(keyword)
+            found.extend(_parameter(session, verb, keyword, value))
     return found
 
 
@@ -217,8 +224,6 @@ def _notify(name: str, value: str, info: ParameterInfo, _: int) -> str | None:
     unknown = [w for w in words if w not in (*_NOTIFY_WORDS, "NEVER")]
     if unknown:
         return f"NOTIFY takes NEVER, or SUCCESS, FAILURE, DELAY; not {','.join(unknown)}"
-    if len(set(words)) != len(words):
-        return "a NOTIFY value is given twice"
     return None
 
 
@@ -226,7 +231,7 @@ def _orcpt(name: str, value: str, info: ParameterInfo, _: int) -> str | None:
     addr_type, semi, address = value.partition(";")
     if not semi or not _ATOM.fullmatch(addr_type):
         return f"ORCPT needs an address type first: ORCPT=rfc822;{value}"
-    if not address or not _XTEXT.fullmatch(address):
+    if not _XTEXT.fullmatch(address):
         return "the ORCPT address is not xtext ('+', '=' and controls only as +XX)"
     if len(value) > 500:
         return f"ORCPT is {len(value)} characters; at most 500 are allowed"
@@ -330,6 +335,23 @@ def _unlisted_base_verb(session: Session, line: str) -> list[Prediction]:
     return []
 
 
+def _etrn(session: Session, line: str) -> list[Prediction]:
+    if _argument(line):
+        return []
+    return [Prediction("501 5.5.4 syntax: ETRN node",
+                       "ETRN needs the domain (node) whose queue to run (RFC 1985)")]
+
+
+_BDAT_ARGS = re.compile(r"\d+(?: +LAST)?", re.IGNORECASE)
+
+
+def _bdat(session: Session, line: str) -> list[Prediction]:
+    if _BDAT_ARGS.fullmatch(_argument(line)):
+        return []
+    return [Prediction("501 5.5.4 syntax: BDAT size [LAST]",
+                       "BDAT takes the chunk size in octets, then LAST or nothing (RFC 3030 §2)")]
+
+
 def _turn(session: Session, line: str) -> list[Prediction]:
     return [Prediction(
         "502 5.5.1 command not implemented",
@@ -341,7 +363,7 @@ def _turn(session: Session, line: str) -> list[Prediction]:
 def _atrn(session: Session, line: str) -> list[Prediction]:
     if session.advertises("ATRN") and not session.authenticated:
         return [Prediction("530 5.7.0 authentication required",
-                           "ATRN needs a successful AUTH first (RFC 2645 §4)")]
+                           "ATRN needs a successful AUTH first (RFC 2645)")]
     return []
 
 
@@ -360,4 +382,6 @@ _VERB_CHECKS: dict[str, Callable[[Session, str], list[Prediction]]] = {
     "AUTH": _auth,
     "TURN": _turn,
     "ATRN": _atrn,
+    "ETRN": _etrn,
+    "BDAT": _bdat,
 }

@@ -102,7 +102,11 @@ REQUIREMENTS: Mapping[str, Requirement] = {
     "BDAT": Requirement(
         frozenset({State.RCPT, State.BDAT}), "503 5.5.1 need RCPT before BDAT", "CHUNKING"
     ),
-    "STARTTLS": Requirement(frozenset({State.READY}), "503 5.5.1 send EHLO first", "STARTTLS"),
+    # After EHLO (which advertises it); RFC 3207 does not forbid it inside a transaction,
+    # which the handshake resets (§4.2), and Postfix accepts it there.
+    "STARTTLS": Requirement(
+        frozenset({State.READY, State.MAIL, State.RCPT}), "503 5.5.1 send EHLO first", "STARTTLS"
+    ),
     "AUTH": Requirement(
         frozenset({State.READY}), "503 5.5.1 AUTH only outside a transaction, after EHLO", "AUTH"
     ),
