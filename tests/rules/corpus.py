@@ -1,0 +1,257 @@
+"""The prediction corpus (prediction-corpus.txt) and its runner.
+
+Each case is replayed on a fresh connection to a real server: the context's lines first
+(each must succeed), then smtpsh's pre-send verdict on the command is taken from the same
+code the shell uses (``predict_line`` for "will be refused", ``command_warnings`` for the
+other ``!`` lines), the command is sent, and its reply class is the truth.
+
+Servers come as ``CorpusServer`` profiles, so any server of the interop matrix can be
+added by building one from its facts file.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smtpsh.protocol.connection import NEED_DATA, ClientConnection, ReplyEvent
+from smtpsh.protocol.encoding import command_warnings
+from smtpsh.protocol.rules import predict_line
+
+CORPUS_FILE = Path(__file__).with_name("prediction-corpus.txt")
+CONTEXTS = ("greeted", "ehlo", "helo", "mail", "rcpt", "tls")
+_BDAT_SIZE = re.compile(r"BDAT +(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Case:
+    number: int  # line number in the corpus file
+    context: str
+    command: str  # with {placeholders}
+    rfc: str  # "ok", "policy: ...", or the rule the command breaks
+
+    @property
+    def legal(self) -> bool:
+        """The RFCs allow it here: a warning on it, if the server accepts, is a false alarm."""
+        return self.rfc == "ok" or self.rfc.startswith("policy:")
+
+
+@dataclass(frozen=True)
+class CorpusServer:
+    """What the runner needs to know of one server."""
+
+    name: str
+    host: str
+    port: int
+    domain: str  # a domain the server receives mail for
+    user: str  # an existing user there
+    sender: str = "tester@client.test"
+    tls: ssl.SSLContext | None = None  # for STARTTLS (None: the tls context is skipped)
+    tls_name: str = ""  # the name to verify the certificate against
+
+    def fill(self, text: str) -> str:
+        return text.format(sender=self.sender, user=self.user, domain=self.domain)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: Case
+    line: str  # the command as sent
+    predicted: tuple[str, ...]  # predictions: "expect REPLY: reason"
+    notes: tuple[str, ...]  # the other warnings
+    reply: str  # the server's first reply line, or why there was none
+    refused: bool  # the server refused (4xx, 5xx, or no reply)
+
+    @property
+    def verdict(self) -> str:
+        if self.predicted:
+            if self.refused:
+                return "hit"
+            return "lenient" if not self.case.legal else "false alarm"
+        if self.refused:
+            return "miss"
+        return "false alarm" if self.notes and self.case.legal else "quiet"
+
+
+@dataclass
+class Tally:
+    """The confusion counts of one server."""
+
+    server: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    skipped: list[tuple[Case, str]] = field(default_factory=list)  # context failed
+
+    def count(self, verdict: str) -> int:
+        return sum(o.verdict == verdict for o in self.outcomes)
+
+    @property
+    def refusals(self) -> int:
+        return sum(o.refused for o in self.outcomes)
+
+    @property
+    def recall(self) -> float:
+        return self.count("hit") / self.refusals if self.refusals else 1.0
+
+    def misses(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.verdict == "miss"]
+
+    def false_alarms(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.verdict == "false alarm"]
+
+
+# Filled by the tests, printed by tests/rules/conftest.py (here, not in the conftest: pytest
+# may import a conftest under another module name than the tests do).
+TALLIES: list[Tally] = []
+
+
+def load_corpus(path: Path = CORPUS_FILE) -> list[Case]:
+    cases = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        parts = [p.strip() for p in raw.split(" | ")]
+        if len(parts) != 3 or parts[0] not in CONTEXTS or not parts[1] or not parts[2]:
+            raise ValueError(f"{path.name}:{number}: not CONTEXT | COMMAND | RFC: {raw!r}")
+        cases.append(Case(number, parts[0], parts[1], parts[2]))
+    return cases
+
+
+class ContextFailed(Exception):
+    pass
+
+
+class _Dialogue:
+    """One connection driven through ClientConnection, so the session state is smtpsh's."""
+
+    def __init__(self, server: CorpusServer, timeout: float) -> None:
+        self.server = server
+        self.conn = ClientConnection()
+        self.sock: socket.socket | ssl.SSLSocket = socket.create_connection(
+            (server.host, server.port), timeout=timeout
+        )
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _event(self) -> ReplyEvent | None:
+        while True:
+            event = self.conn.next_event()
+            if event is not NEED_DATA:
+                assert isinstance(event, ReplyEvent)
+                return event
+            data = self.sock.recv(65536)
+            if not data:
+                self.conn.receive_eof()
+                return None
+            self.conn.receive_data(data)
+
+    def banner(self) -> None:
+        event = self._event()
+        if event is None or event.reply.klass != 2:
+            raise ContextFailed(f"banner: {event.reply.lines if event else 'closed'}")
+
+    def send(self, line: str) -> ReplyEvent | None:
+        wire = self.conn.send_command(line)
+        size = _BDAT_SIZE.match(line)
+        if size is not None:  # the chunk follows its command line (RFC 3030 §2)
+            wire += b"x" * int(size.group(1))
+        self.sock.sendall(wire)
+        return self._event()
+
+    def step(self, line: str, want: int = 2) -> None:
+        event = self.send(self.server.fill(line))
+        if event is None or event.reply.klass != want:
+            got = event.reply.lines[0] if event and event.reply.lines else "no reply"
+            raise ContextFailed(f"{line}: {got}")
+
+    def start_tls(self) -> None:
+        if self.server.tls is None:
+            raise ContextFailed("no STARTTLS for this server")
+        self.step("STARTTLS")
+        assert isinstance(self.sock, socket.socket)
+        self.sock = self.server.tls.wrap_socket(self.sock, server_hostname=self.server.tls_name)
+
+
+_CONTEXT_STEPS: dict[str, tuple[str, ...]] = {
+    "greeted": (),
+    "ehlo": ("EHLO client.test",),
+    "helo": ("HELO client.test",),
+    "mail": ("EHLO client.test", "MAIL FROM:<{sender}>"),
+    "rcpt": ("EHLO client.test", "MAIL FROM:<{sender}>", "RCPT TO:<{user}@{domain}>"),
+    "tls": ("<starttls>", "EHLO client.test"),
+}
+
+
+def run_case(server: CorpusServer, case: Case, timeout: float = 15.0) -> Outcome:
+    """One case on a fresh connection; ContextFailed if the context could not be set up."""
+    try:
+        dialogue = _Dialogue(server, timeout)
+    except OSError as exc:
+        raise ContextFailed(f"connect: {exc}") from None
+    try:
+        dialogue.banner()
+        for step in _CONTEXT_STEPS[case.context]:
+            if step == "<starttls>":
+                dialogue.step("EHLO client.test")
+                dialogue.start_tls()
+            else:
+                dialogue.step(step)
+        line = server.fill(case.command)
+        session = dialogue.conn.session
+        predicted = tuple(f"expect {p.reply}: {p.reason}" for p in predict_line(session, line))
+        notes = tuple(command_warnings(line))
+        try:
+            event = dialogue.send(line)
+        except (OSError, ssl.SSLError) as exc:
+            return Outcome(case, line, predicted, notes, f"(no reply: {exc})", True)
+        if event is None:
+            return Outcome(case, line, predicted, notes, "(connection closed)", True)
+        reply = event.reply
+        first = f"{reply.code} {reply.lines[0] if reply.lines else ''}".strip()
+        return Outcome(case, line, predicted, notes, first, reply.klass not in (2, 3))
+    except (OSError, ssl.SSLError) as exc:
+        raise ContextFailed(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        dialogue.close()
+
+
+def run_corpus(server: CorpusServer, cases: list[Case]) -> Tally:
+    tally = Tally(server.name)
+    for case in cases:
+        try:
+            tally.outcomes.append(run_case(server, case))
+        except ContextFailed as exc:
+            tally.skipped.append((case, str(exc)))
+    return tally
+
+
+def report(tally: Tally) -> Iterator[str]:
+    """The lines printed at the end of the test run for one server."""
+    n = len(tally.outcomes)
+    yield (
+        f"{tally.server}: {n} commands · refused {tally.refusals}: predicted"
+        f" {tally.count('hit')}, missed {tally.count('miss')}"
+        f" ({100 * tally.recall:.1f} % predicted) · accepted {n - tally.refusals}:"
+        f" quiet {tally.count('quiet')}, false alarms {tally.count('false alarm')},"
+        f" warned and accepted though the RFCs forbid it {tally.count('lenient')}"
+    )
+    for outcome in tally.misses():
+        yield (
+            f"    not predicted ({outcome.case.context}): {outcome.line!r} ->"
+            f" {outcome.reply[:64]} [{outcome.case.rfc}]"
+        )
+    for outcome in tally.false_alarms():
+        said = (outcome.predicted + outcome.notes)[0]
+        yield (
+            f"    FALSE ALARM ({outcome.case.context}): {outcome.line!r} ->"
+            f" {outcome.reply[:50]}; smtpsh said {said}"
+        )
+    lenient = [f"({o.case.context}) {o.line}" for o in tally.outcomes if o.verdict == "lenient"]
+    if lenient:
+        yield f"    accepted though warned (RFC broken, server lenient): {', '.join(lenient)}"
+    for case, why in tally.skipped:
+        yield f"    not run ({case.context}): {case.command!r}: {why[:70]}"
