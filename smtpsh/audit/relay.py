@@ -353,7 +353,9 @@ def render_case(result: CaseResult) -> list[Fragments]:
         lines.append([("", f"  C: {command}")])
         lines.extend([("", f"  S: {text}")] for text in reply.wire_lines())
         if reply.code:
-            lines.append([("class:dim", f"     ↳ {annotate(reply.code, reply.enhanced)}")])
+            verb = command.split(" ", 1)[0].split(":", 1)[0].upper()
+            gloss = annotate(reply.code, reply.enhanced, verb=verb, text=reply.text)
+            lines.append([("class:dim", f"     ↳ {gloss}")])
     verdict = result.outcome.value.upper() if result.outcome is Outcome.RELAYED else (
         result.outcome.value)
     lines.append([("", "  → "), (f"class:{OUTCOME_STYLE[result.outcome]}", verdict)])

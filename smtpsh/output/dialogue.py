@@ -22,18 +22,21 @@ RECEIVED_PREFIX = "S: "
 META_MARKS = {"info": "·", "warning": "!", "error": "✗"}
 
 
-def annotation_of(reply: Reply) -> str:
-    """The dim line under a reply: what its codes mean (and a decoded AUTH challenge)."""
+def annotation_of(reply: Reply, verb: str | None = None) -> str:
+    """The dim line under a reply: what its codes mean for the command ``verb`` answers
+    (and a decoded AUTH challenge)."""
     if reply.code == 0:
         return "not an SMTP reply"
-    text = annotate(reply.code, reply.enhanced)
+    text = annotate(reply.code, reply.enhanced, verb=verb, text=reply.text)
     challenge = decode_challenge(reply)
     if challenge is not None:
         text += f" · decoded: {challenge!r}"
     return text
 
 
-def reply_fragments(reply: Reply, *, annotate_on: bool, prefix: str = "") -> Fragments:
+def reply_fragments(
+    reply: Reply, *, annotate_on: bool, prefix: str = "", verb: str | None = None
+) -> Fragments:
     style = f"class:reply.{reply.klass if reply.klass in (2, 3, 4, 5) else 0}"
     out: Fragments = []
     for i, line in enumerate(reply.wire_lines()):
@@ -43,7 +46,7 @@ def reply_fragments(reply: Reply, *, annotate_on: bool, prefix: str = "") -> Fra
     for problem in reply.problems:
         out.append(("class:problem", f"\n  ⚠ {problem}"))
     if annotate_on:
-        out.append(("class:annotation", f"\n  ↳ {annotation_of(reply)}"))
+        out.append(("class:annotation", f"\n  ↳ {annotation_of(reply, verb)}"))
     return out
 
 
@@ -64,6 +67,7 @@ class Renderer(ClientObserver):
         self.prefix = RECEIVED_PREFIX if echo_sent else ""
         self.on_change = on_change  # e.g. redraw the prompt when the session closes
         self.last_reply: Reply | None = None
+        self.last_verb: str | None = None  # the command last_reply answered
 
     def on_sent(self, client: ClientBase, text: str, kind: str) -> None:
         if self.echo_sent:
@@ -71,8 +75,12 @@ class Renderer(ClientObserver):
 
     def on_reply(self, client: ClientBase, event: ReplyEvent) -> None:
         self.last_reply = event.reply
+        self.last_verb = event.command.verb if event.command is not None else None
         self.printer.emit(
-            reply_fragments(event.reply, annotate_on=self.annotate_on, prefix=self.prefix)
+            reply_fragments(
+                event.reply, annotate_on=self.annotate_on, prefix=self.prefix,
+                verb=self.last_verb,
+            )
         )
         if event.command is None:
             self.meta("the server sent this without being asked", "warning")

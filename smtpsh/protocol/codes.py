@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from smtpsh.protocol.meanings import meaning_of
 from smtpsh.protocol.record import Record
 
 __all__ = [
@@ -281,9 +282,16 @@ def _describe_by_digits(code: int) -> str:
     return f"{first}yz {first_text}, x{second}z {second_text}"
 
 
-def annotate(code: int, enhanced: str | None) -> str:
-    """One line such as ``550 mailbox unavailable · 5.1.1 bad destination mailbox address``."""
-    basic = describe_basic(code) or _describe_by_digits(code)
+def annotate(code: int, enhanced: str | None, *, verb: str | None = None, text: str = "") -> str:
+    """One line such as ``550 mailbox unavailable · 5.1.1 bad destination mailbox address``.
+
+    With the command it answers (``verb``) and the reply's ``text``, a reply whose meaning
+    depends on them (``meanings.MEANINGS``) gets that meaning instead of the code's."""
+    meaning = meaning_of(verb, code, enhanced, text) if verb is not None else None
+    basic = (
+        meaning.gloss if meaning is not None
+        else describe_basic(code) or _describe_by_digits(code)
+    )
     line = f"{code} {basic}"
     if enhanced is None:
         return line
@@ -676,15 +684,26 @@ def _enhanced_advice(parts: tuple[int, int, int]) -> _Advice | None:
     return exact or _ADVICE_BY_ENHANCED.get(f"X.{subject}.{detail}")
 
 
-def explain(code: int, enhanced: str | None) -> str:
+def explain(
+    code: int, enhanced: str | None, *, verb: str | None = None, text: str = ""
+) -> str:
     """A plain-language explanation of a reply for learners, ending with what to try next.
 
     Lines: what the basic code means, what the enhanced code adds (if any), then
-    ``What to try next: ...``.
+    ``What to try next: ...``. Given the command it answers and the reply's text, a reply
+    whose meaning depends on them is explained from ``meanings.MEANINGS``.
     """
     parts = _split_enhanced(enhanced) if enhanced is not None else None
     norm = f"{parts[0]}.{parts[1]}.{parts[2]}" if parts else None
-    lines = [annotate(code, norm if norm is not None else enhanced) + "."]
+    shown = norm if norm is not None else enhanced
+    meaning = meaning_of(verb, code, enhanced, text) if verb is not None else None
+    if meaning is not None:
+        return "\n".join([
+            annotate(code, shown, verb=verb, text=text) + ".",
+            meaning.what,
+            f"What to try next: {meaning.next}",
+        ])
+    lines = [annotate(code, shown) + "."]
 
     pair = _ADVICE_BY_PAIR.get((code, norm)) if norm else None
     if pair is not None:

@@ -81,3 +81,21 @@ def test_after_a_554_banner_commands_get_503_and_quit_is_answered(tmp_path: Path
     assert "S: 503 5.5.1 only QUIT now" in out
     assert "C: QUIT" in out and "S: 221 2.0.0 bye" in out
     assert "(no reply)" not in out and "connection is closed" not in out
+
+
+def test_postfix_relay_denied_is_annotated_and_explained_as_such(
+    postfix: PostfixEnv, tmp_path: Path
+) -> None:
+    script = (
+        "EHLO client.test\nMAIL FROM:<a@client.test>\nRCPT TO:<someone@example.com>\n"
+        "/explain\nVRFY\nQUIT\n"
+    )
+    out = run_piped([postfix.host], script, tmp_path).stdout
+    assert "S: 454 4.7.1 <someone@example.com>: Relay access denied" in out
+    assert "↳ 454 relaying refused" in out
+    assert "TLS or authentication not available" not in out
+    flat = " ".join(out.split())
+    assert "Retrying unchanged will not help" in flat
+    assert "retry in a few minutes" not in flat.lower()
+    assert "↳ 501 syntax error in the argument: not an answer about the user" in out
+    assert "2.0.0 other undefined status" not in out  # issue 16 point 6

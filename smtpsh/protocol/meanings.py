@@ -1,0 +1,214 @@
+"""What a reply means in context: (command, code, enhanced code, server text) -> meaning.
+
+The basic code alone misleads. Postfix answers a relay attempt with ``454 4.7.1 <x>:
+Relay access denied`` (its default ``defer_unauth_destination``): a 4xx, yet waiting never
+helps. ``501`` to VRFY is about the argument's syntax, not the user. ``554 Too many
+nonmail commands`` is a limit of the connection, not an answer to the command. Each row
+below says when it applies and what to tell the user instead of the code's generic
+meaning; ``codes.annotate`` and ``codes.explain`` consult it first. Rows are tried in
+order: the first that matches wins.
+"""
+
+from __future__ import annotations
+
+import re
+
+from smtpsh.protocol.record import Record
+
+
+class Meaning(Record):
+    __slots__ = ("classes", "codes", "enhanced", "gloss", "next", "text", "verbs", "what")
+
+    def __init__(
+        self,
+        gloss: str,
+        what: str,
+        next: str,
+        *,
+        verbs: frozenset[str] = frozenset(),
+        codes: frozenset[int] = frozenset(),
+        classes: frozenset[int] = frozenset(),
+        enhanced: str = "",
+        text: str = "",
+    ) -> None:
+        self.gloss = gloss  # replaces the basic code's meaning on the annotation line
+        self.what = what  # /explain: what the reply means here
+        self.next = next  # /explain: what to try next
+        self.verbs = verbs  # the commands it answers (empty: any)
+        self.codes = codes  # exact reply codes (empty: see classes)
+        self.classes = classes  # reply classes, e.g. {4, 5} (empty with codes empty: any)
+        self.enhanced = enhanced  # "X.7.1" or "4.7.1": the enhanced code it must carry
+        self.text = text  # a regular expression the reply text must contain (any case)
+
+    def matches(self, verb: str, code: int, enhanced: str | None, text: str) -> bool:
+        if self.verbs and verb not in self.verbs:
+            return False
+        if self.codes and code not in self.codes:
+            return False
+        if self.classes and code // 100 not in self.classes:
+            return False
+        if self.enhanced and not _enhanced_matches(self.enhanced, enhanced):
+            return False
+        return not self.text or _pattern(self.text).search(text) is not None
+
+
+def _enhanced_matches(wanted: str, enhanced: str | None) -> bool:
+    if enhanced is None:
+        return False
+    if wanted.startswith("X."):
+        return enhanced.strip()[1:] == wanted[1:]
+    return enhanced.strip() == wanted
+
+
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    # Compiled on first use: replies are annotated on the start-up path.
+    pattern = _COMPILED.get(text)
+    if pattern is None:
+        pattern = _COMPILED[text] = re.compile(text, re.IGNORECASE)
+    return pattern
+
+
+_FAILURE = frozenset({4, 5})
+_RELAY_TEXT = (
+    r"relay(ing)? (access )?(denied|not permitted|prohibited|not allowed)|unable to relay"
+    r"|not permitted to relay|we do not relay|relay not permitted|no relaying"
+)
+_LIMIT_TEXT = (
+    r"too many (nonmail|non-mail|commands|errors|unrecognized|unknown|bad|invalid|syntax"
+    r"|connections|concurrent|messages|mail transactions)|rate limit|too much (mail|traffic)"
+)
+
+MEANINGS: tuple[Meaning, ...] = (
+    Meaning(
+        "relaying refused: that domain is not one this server takes mail for",
+        "The server will not pass the message on to another domain for you: it delivers "
+        "only to its own domains unless you authenticate or connect from a network it "
+        "trusts. Postfix answers with 454 4.7.1 by default (defer_unauth_destination), "
+        "a 4xx only so that a mistake in its own set-up does not bounce mail for good; "
+        "waiting does not change the answer.",
+        "Send to a recipient in one of the server's own domains, or authenticate first "
+        "(/auth) if you may relay through it. Retrying unchanged will not help.",
+        verbs=frozenset({"RCPT"}), classes=_FAILURE, text=_RELAY_TEXT,
+    ),
+    Meaning(
+        "a limit of this connection was reached; not an answer to the command",
+        "The server counts commands or errors per connection and has stopped at its "
+        "limit (Exim's smtp_accept_max_nonmail counts every VRFY, EXPN and ETRN, errors "
+        "or not; Postfix's error limits count refused commands). The reply says nothing "
+        "about the command's argument.",
+        "Reconnect (/reconnect) and go on with fewer commands per connection, more "
+        "slowly; ask again what this reply left unanswered.",
+        classes=_FAILURE, text=_LIMIT_TEXT,
+    ),
+    Meaning(
+        "too many recipients for one message",
+        "The server takes only so many recipients in one transaction; the ones it "
+        "accepted before still stand. RFC 5321 §4.5.3.1.10 asks for 452 here and tells "
+        "clients to treat a 552 the same way.",
+        "Send the message (DATA) to the recipients accepted so far, then the rest in "
+        "another transaction.",
+        verbs=frozenset({"RCPT"}), classes=_FAILURE, text=r"too many recipients",
+    ),
+    Meaning(
+        "syntax error in the argument: not an answer about the user",
+        "The server could not read the name you gave. Many servers want a full address "
+        "(user@domain) rather than a bare name: Exim by default says 'must contain a "
+        "domain'. A 501 says nothing about whether the user exists.",
+        "Ask again as user@domain (the server's domain is in its banner or EHLO reply), "
+        "or test the address with RCPT TO in a transaction. Never count 501 as 'no such "
+        "user'.",
+        verbs=frozenset({"VRFY", "EXPN"}), codes=frozenset({501}),
+    ),
+    Meaning(
+        "switched off or not implemented on this server",
+        "The server does not answer this verb at all, so the reply says nothing about "
+        "the name you gave. Many servers disable VRFY and EXPN because they reveal who "
+        "has a mailbox.",
+        "Test addresses with RCPT TO inside a transaction (MAIL FROM first) instead.",
+        verbs=frozenset({"VRFY", "EXPN"}), codes=frozenset({500, 502}),
+    ),
+    Meaning(
+        "STARTTLS required first",
+        "The server will not go on over a clear-text connection.",
+        "Run STARTTLS (/starttls), send EHLO again, then repeat the command.",
+        verbs=frozenset({"MAIL", "RCPT", "DATA", "BDAT", "BDAT LAST", "AUTH", "VRFY", "EXPN",
+                         "ETRN", "HELO", "EHLO", "NOOP", "RSET"}),
+        classes=_FAILURE,
+        text=r"starttls|tls required|encryption required"
+        r"|requires? (a )?(secure|encrypted|tls)",
+    ),
+    Meaning(
+        "greylisted: a retry later will be accepted",
+        "The server defers mail from a sender it has not seen before, on the bet that "
+        "spam software does not come back. Here, unlike most 4xx, waiting is the fix.",
+        "Retry the same transaction after a few minutes.",
+        classes=frozenset({4}), text=r"grey.?list|gray.?list",
+    ),
+    Meaning(
+        "no SMTP service for you here; the server waits for QUIT",
+        "The server refused the session in its greeting. RFC 5321 §3.1: it must wait for "
+        "QUIT and should answer any other command with 503.",
+        "Send QUIT. If you expected service, read the text: your address may be blocked.",
+        verbs=frozenset({"<BANNER>"}), codes=frozenset({554}),
+    ),
+    Meaning(
+        "a second AUTH is refused: this session is already authenticated",
+        "RFC 4954 §4: after a successful AUTH the server rejects further AUTH commands "
+        "with 503.",
+        "Carry on as the user you are; to log in as someone else, /reconnect first.",
+        verbs=frozenset({"AUTH"}), codes=frozenset({503}), text=r"already authenticated",
+    ),
+    Meaning(
+        "this client is not allowed to use the command",
+        "Postfix lets only the hosts listed in smtpd_authorized_xclient_hosts (or "
+        "smtpd_authorized_xforward_hosts) send XCLIENT and XFORWARD.",
+        "Nothing to change on the client side: the server's administrator decides.",
+        verbs=frozenset({"XCLIENT", "XFORWARD"}), classes=_FAILURE,
+        text=r"insufficient authorization|not authorized|permission denied",
+    ),
+    Meaning(
+        "no recipient was accepted, so there is nothing to send",
+        "DATA needs at least one recipient that the server accepted.",
+        "Give a RCPT TO that the server accepts (250), then DATA again.",
+        verbs=frozenset({"DATA", "BDAT", "BDAT LAST"}), classes=_FAILURE,
+        text=r"no valid recipients|need rcpt|no recipients",
+    ),
+    Meaning(
+        "OK: queuing for that node started",
+        "The server starts delivering the mail it holds for the node (RFC 1985 §5).",
+        "Wait for the server to connect to the node's mail server.",
+        verbs=frozenset({"ETRN"}), codes=frozenset({250}),
+    ),
+    Meaning(
+        "OK, but no messages are waiting for that node",
+        "RFC 1985 §5: 251 to ETRN means there was nothing queued for the node.",
+        "Nothing to do.",
+        verbs=frozenset({"ETRN"}), codes=frozenset({251}),
+    ),
+    Meaning(
+        "OK: the pending messages for that node are being sent",
+        "RFC 1985 §5: 252 (and 253, which gives their number) to ETRN say the queue run "
+        "for the node has started.",
+        "Wait for the server to connect to the node's mail server.",
+        verbs=frozenset({"ETRN"}), codes=frozenset({252, 253}),
+    ),
+    Meaning(
+        "the server will not run a queue for that node",
+        "RFC 1985 §5: 459 means the node is not allowed (Postfix keeps queues only for "
+        "its fast_flush_domains); it is a refusal, not a passing fault.",
+        "Ask for a node the server holds mail for, or ask its administrator.",
+        verbs=frozenset({"ETRN"}), codes=frozenset({459}),
+    ),
+)
+
+
+def meaning_of(verb: str | None, code: int, enhanced: str | None, text: str) -> Meaning | None:
+    """The first row of MEANINGS that fits this reply to ``verb`` (None: no context rule)."""
+    verb_u = (verb or "").upper()
+    for meaning in MEANINGS:
+        if meaning.matches(verb_u, code, enhanced, text):
+            return meaning
+    return None

@@ -1,0 +1,68 @@
+"""A reply's meaning in context: the command it answers, its codes and its text."""
+
+from __future__ import annotations
+
+import pytest
+
+from smtpsh.protocol.codes import annotate, explain
+from smtpsh.protocol.meanings import MEANINGS, meaning_of
+
+
+def test_postfix_relay_denied_is_a_refused_relay_not_a_retry() -> None:
+    text = "4.7.1 <robin@inlanefreight.htb>: Relay access denied"
+    line = annotate(454, "4.7.1", verb="RCPT", text=text)
+    assert line.startswith("454 relaying refused")
+    assert "TLS" not in line and "temporary" not in line
+    advice = explain(454, "4.7.1", verb="RCPT", text=text)
+    assert "Retrying unchanged will not help" in advice
+    assert "Retry in a few minutes" not in advice and "Retry later" not in advice
+    # Without the context the code keeps its generic reading.
+    assert "TLS or authentication" in annotate(454, "4.7.1")
+
+
+def test_501_to_vrfy_is_about_the_argument() -> None:
+    text = "5.1.3 <zzy>: recipient address must contain a domain"
+    assert "syntax error in the argument" in annotate(501, "5.1.3", verb="VRFY", text=text)
+    assert "Never count 501 as 'no such user'" in explain(501, "5.1.3", verb="VRFY", text=text)
+    assert "syntax error in the argument" not in annotate(501, "5.1.3", verb="MAIL", text=text)
+
+
+@pytest.mark.parametrize("text", [
+    "Too many nonmail commands",
+    "5.7.0 Too many errors",
+    "4.7.0 too many connections from your host",
+])
+def test_too_many_is_a_limit_whatever_the_verb(text: str) -> None:
+    for code in (421, 554):
+        assert "limit of this connection" in annotate(code, None, verb="VRFY", text=text)
+    assert "/reconnect" in explain(554, None, verb="VRFY", text=text)
+
+
+def test_etrn_251_means_nothing_waiting_not_forwarding() -> None:
+    # RFC 1985 §5: 251 to ETRN means no messages are waiting (251 to RCPT: will forward).
+    assert "no messages are waiting" in annotate(251, None, verb="ETRN", text="OK")
+    assert "will forward" in annotate(251, None, verb="RCPT", text="OK")
+
+
+def test_starttls_demanded_before_mail() -> None:
+    text = "Must issue a STARTTLS command first"
+    assert "STARTTLS required first" in annotate(530, None, verb="MAIL", text=text)
+    # A refused STARTTLS itself is not "STARTTLS required".
+    assert "required first" not in annotate(454, "4.7.0", verb="STARTTLS",
+                                            text="4.7.0 STARTTLS not available")
+
+
+def test_greylisting_is_the_one_4xx_where_waiting_helps() -> None:
+    text = "4.2.0 <a@b>: Recipient address rejected: Greylisted, see http://postgrey"
+    assert "Retry the same transaction" in explain(450, "4.2.0", verb="RCPT", text=text)
+
+
+def test_a_554_banner_waits_for_quit() -> None:
+    assert "waits for QUIT" in annotate(554, "5.7.1", verb="<banner>", text="5.7.1 go away")
+
+
+def test_every_row_is_reachable_and_says_what_to_do() -> None:
+    for meaning in MEANINGS:
+        assert meaning.gloss and meaning.what and meaning.next
+        assert meaning.gloss == meaning.gloss.strip() and "\n" not in meaning.gloss
+    assert meaning_of(None, 454, "4.7.1", "Relay access denied") is None
