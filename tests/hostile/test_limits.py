@@ -92,7 +92,9 @@ def test_text_line_limit_counts_the_wire_form() -> None:
     assert text_line_warnings("x" * 999) == [
         "message line is 1001 octets; RFC 5321 allows 1000 including CRLF"
     ]
-    assert text_line_warnings("." + "x" * 997) != []  # dot-stuffed: 1001 on the wire
+    # The dot that stuffing adds does not count (RFC 5321 §4.5.3.1.6): 998 octets is legal.
+    assert text_line_warnings("." + "x" * 997) == []
+    assert text_line_warnings("." + "x" * 998) != []
     assert text_line_warnings("é" * 500) != []  # 1000 octets + CRLF
 
 
