@@ -20,6 +20,7 @@ from smtpsh.protocol.commands import (
     VALUE_NEEDS,
     ParameterInfo,
 )
+from smtpsh.protocol.encoding import command_warnings
 from smtpsh.protocol.session import Prediction, Session, State
 
 _UNADVERTISED = "RFC 5321 §4.1.1.3: a client must not send parameters the server did not offer"
@@ -83,23 +84,53 @@ def _path_command(session: Session, line: str) -> list[Prediction]:
             "501 5.5.4 syntax error",
             f"the syntax is {verb} {word}:<address> (RFC 5321 §4.1.1.{2 if verb == 'MAIL' else 3})",
         )]
-    found: list[Prediction] = []
-    if verb == "RCPT" and not command.mailbox and command.path.startswith("<"):
-        found.append(Prediction(
-            "501 5.1.3 bad recipient address syntax",
-            "RCPT TO:<> names no recipient: only MAIL FROM may use the null path"
-            " (RFC 5321 §4.1.1.3)",
-        ))
-    if command.path.startswith("<") and not command.path.endswith(">"):
-        found.append(Prediction(
-            "501 5.1.7 bad address syntax", "the path has no closing '>' (RFC 5321 §4.1.2)"
-        ))
+    found = [
+        Prediction(reply, f"{problem} ({section})")
+        for problem in command.problems
+        for start, reply, section in _PATH_PROBLEMS
+        if problem.startswith(start)
+    ]
     seen: set[str] = set()
     for keyword, value in command.parameters:
         if keyword not in seen:  # a repeat is noted by address_warnings; servers differ
             seen.add(keyword)
             found.extend(_parameter(session, verb, keyword, value))
     return found
+
+
+# Problems address.py finds in a MAIL/RCPT line that strict servers refuse (Postfix lets
+# some through), by the start of their text: the reply to expect, and where the RFC says so.
+_PATH_PROBLEMS: tuple[tuple[str, str, str], ...] = (
+    ("the address is not in angle brackets", "501 5.1.7 bad address syntax", "RFC 5321 §4.1.2"),
+    ("the path has no closing", "501 5.1.7 bad address syntax", "RFC 5321 §4.1.2"),
+    ("RFC 5321 allows no space after", "501 5.1.7 bad address syntax", "RFC 5321 §4.1.2"),
+    ("RCPT TO:<> names no recipient", "501 5.1.3 bad recipient address syntax",
+     "RFC 5321 §4.1.1.3"),
+    ("the address has no @domain", "501 5.1.3 address must contain a domain",
+     "RFC 5321 §4.1.2"),
+    ("parameters must follow the path", "501 5.5.4 syntax error", "RFC 5321 §4.1.2"),
+    ("'", "501 5.5.4 syntax error", "RFC 5321 §4.1.2"),  # "'WORD' is not an ESMTP parameter"
+)
+
+
+def pre_send_warnings(session: Session, line: str) -> list[str]:
+    """Every ``!`` line the shell shows before sending ``line``: the predicted refusals
+    (``expect REPLY: reason``), then what else RFC 5321 objects to (limits, a repeated
+    parameter) that no prediction already says."""
+    predictions = predict_line(session, line)
+    said = " ".join(p.reason for p in predictions)
+    notes = [
+        note for note in command_warnings(line)
+        if note not in said and not _value_noted(note, said)
+    ]
+    return [f"expect {p.reply}: {p.reason}" for p in predictions] + notes
+
+
+def _value_noted(note: str, said: str) -> bool:
+    """address.py's 'parameter X has an empty or malformed value' when a value check of a
+    known parameter X already explained it."""
+    match = re.match(r"parameter (\S+) has an empty or malformed value", note)
+    return match is not None and match.group(1) in PARAMETER_INFO and match.group(1) in said
 
 
 def _parameter(session: Session, verb: str, keyword: str, value: str | None) -> list[Prediction]:

@@ -28,7 +28,7 @@ from smtpsh.net.base import (
 from smtpsh.output.dialogue import Renderer
 from smtpsh.output.printer import Printer
 from smtpsh.protocol.connection import verb_of
-from smtpsh.protocol.encoding import command_warnings, text_line_warnings
+from smtpsh.protocol.encoding import text_line_warnings
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import Session, State
@@ -266,13 +266,12 @@ class Shell:
     def warn_before_sending(self, line: str) -> None:
         """Say if a server will probably refuse the line (it is sent anyway)."""
         if not self.raw_mode and not self.link.conn.in_auth:
-            for warning in command_warnings(line):
-                self.warn(warning)
             # Here, not at the top: the rules and their tables load with the first command.
-            from smtpsh.protocol.rules import predict_line
+            from smtpsh.protocol.rules import pre_send_warnings
 
-            for prediction in predict_line(self.session, line):
-                self.warn(f"expect {prediction.reply}: {prediction.reason} (sending anyway)")
+            for warning in pre_send_warnings(self.session, line):
+                self.warn(f"{warning} (sending anyway)" if warning.startswith("expect ")
+                          else warning)
             if verb_of(line) == "AUTH" and not self.session.tls:
                 self.warn(
                     "AUTH in clear: anyone on the path can read the credentials (STARTTLS first)"

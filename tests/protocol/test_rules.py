@@ -169,3 +169,16 @@ def test_help_says_how_an_extension_stands_in_this_session() -> None:
     assert "does not list it" in extension_status(conn.session, "XCLIENT")
     answer(conn, "STARTTLS", b"220 go ahead\r\n")
     assert "TLS is already active" in extension_status(conn.session, "STARTTLS")
+
+
+def test_each_problem_is_said_once_before_sending() -> None:
+    from smtpsh.protocol.rules import pre_send_warnings
+
+    conn = session_after()
+    said = pre_send_warnings(conn.session, "MAIL FROM:a@b.c SIZE=")
+    assert said[0].startswith("expect 501 5.1.7") and "angle brackets" in said[0]
+    assert sum("angle brackets" in w for w in said) == 1
+    assert sum("SIZE" in w for w in said) == 1  # the value check, not also address.py's note
+    # A limit no prediction covers is still said, as a note.
+    long = pre_send_warnings(conn.session, "NOOP " + "x" * 600)
+    assert long == ["command line is 607 octets; RFC 5321 allows 512 including CRLF"]
