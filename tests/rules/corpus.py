@@ -2,8 +2,8 @@
 
 Each case is replayed on a fresh connection to a real server: the context's lines first
 (each must succeed), then smtpsh's pre-send verdict on the command is taken from the same
-code the shell uses (``predict_line`` for "will be refused", ``command_warnings`` for the
-other ``!`` lines), the command is sent, and its reply class is the truth.
+code the shell uses (``pre_send_warnings``: ``expect …`` lines say "will be refused",
+the others are notes), the command is sent, and its reply class is the truth.
 
 Servers come as ``CorpusServer`` profiles, so any server of the interop matrix can be
 added by building one from its facts file.
@@ -18,9 +18,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smtpsh.protocol.connection import NEED_DATA, ClientConnection, ReplyEvent
-from smtpsh.protocol.encoding import command_warnings
-from smtpsh.protocol.rules import predict_line
+from smtpsh.protocol.address import parse_path_command
+from smtpsh.protocol.commands import ALSO_ENABLED_BY, COMMANDS, PARAMETER_INFO
+from smtpsh.protocol.connection import NEED_DATA, ClientConnection, ReplyEvent, verb_of
+from smtpsh.protocol.rules import pre_send_warnings
+from smtpsh.protocol.session import Session
 
 CORPUS_FILE = Path(__file__).with_name("prediction-corpus.txt")
 CONTEXTS = ("greeted", "ehlo", "helo", "mail", "rcpt", "tls")
@@ -65,16 +67,42 @@ class Outcome:
     notes: tuple[str, ...]  # the other warnings
     reply: str  # the server's first reply line, or why there was none
     refused: bool  # the server refused (4xx, 5xx, or no reply)
+    unoffered: str = ""  # an extension the line uses that this server did not advertise
+
+    @property
+    def legal(self) -> bool:
+        """The RFCs allow the line here: legal in the corpus, and every extension it uses
+        advertised by this server (RFC 5321 §4.1.1.3)."""
+        return self.case.legal and not self.unoffered
 
     @property
     def verdict(self) -> str:
         if self.predicted:
             if self.refused:
                 return "hit"
-            return "lenient" if not self.case.legal else "false alarm"
+            return "lenient" if not self.legal else "false alarm"
         if self.refused:
             return "miss"
-        return "false alarm" if self.notes and self.case.legal else "quiet"
+        return "false alarm" if self.notes and self.legal else "quiet"
+
+
+def unoffered_extension(session: Session, line: str) -> str:
+    """The EHLO keyword the line needs that the server did not advertise ("" if none).
+    Only after an accepted EHLO: before it, the corpus's own column says what is legal."""
+    if not session.esmtp:
+        return ""
+    info = COMMANDS.get(verb_of(line))
+    if info is not None and info.extension and not session.advertises(info.extension):
+        return info.extension
+    command = parse_path_command(line)
+    for keyword, _ in command.parameters if command is not None else ():
+        param = PARAMETER_INFO.get(keyword)
+        if param is None:
+            continue
+        enablers = (param.extension, *ALSO_ENABLED_BY.get(keyword, ()))
+        if not any(session.advertises(e) for e in enablers):
+            return param.extension
+    return ""
 
 
 @dataclass
@@ -202,17 +230,21 @@ def run_case(server: CorpusServer, case: Case, timeout: float = 15.0) -> Outcome
                 dialogue.step(step)
         line = server.fill(case.command)
         session = dialogue.conn.session
-        predicted = tuple(f"expect {p.reply}: {p.reason}" for p in predict_line(session, line))
-        notes = tuple(command_warnings(line))
+        warnings = pre_send_warnings(session, line)  # what the shell would show
+        predicted = tuple(w for w in warnings if w.startswith("expect "))
+        notes = tuple(w for w in warnings if not w.startswith("expect "))
+        unoffered = unoffered_extension(session, line)
         try:
             event = dialogue.send(line)
         except (OSError, ssl.SSLError) as exc:
-            return Outcome(case, line, predicted, notes, f"(no reply: {exc})", True)
+            return Outcome(case, line, predicted, notes, f"(no reply: {exc})", True, unoffered)
         if event is None:
-            return Outcome(case, line, predicted, notes, "(connection closed)", True)
+            return Outcome(case, line, predicted, notes, "(connection closed)", True, unoffered)
         reply = event.reply
         first = f"{reply.code} {reply.lines[0] if reply.lines else ''}".strip()
-        return Outcome(case, line, predicted, notes, first, reply.klass not in (2, 3))
+        return Outcome(
+            case, line, predicted, notes, first, reply.klass not in (2, 3), unoffered
+        )
     except (OSError, ssl.SSLError) as exc:
         raise ContextFailed(f"{type(exc).__name__}: {exc}") from None
     finally:
