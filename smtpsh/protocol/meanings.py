@@ -149,8 +149,8 @@ MEANINGS: tuple[Meaning, ...] = (
     ),
     Meaning(
         "no SMTP service for you here; the server waits for QUIT",
-        "The server refused the session in its greeting. RFC 5321 §3.1: it must wait for "
-        "QUIT and should answer any other command with 503.",
+        "As a greeting it means this server will not talk to you. RFC 5321 §3.1: it must "
+        "still wait for QUIT, and should answer any other command with 503.",
         "Send QUIT. If you expected service, read the text: your address may be blocked.",
         verbs=frozenset({"<BANNER>"}), codes=frozenset({554}),
     ),

@@ -49,9 +49,11 @@ def test_explain_after_530_starttls_first(postfix: PostfixEnv, tmp_path: Path) -
     )
     assert "S: 530 5.7.0 Must issue a STARTTLS command first" in result.stdout
     text = _after_explain(result.stdout)
-    assert "This server wants AUTH" in text
+    # The words say STARTTLS, so the advice is STARTTLS, not AUTH (protocol/meanings.py).
+    assert "STARTTLS required first" in text
     assert "Send STARTTLS, then EHLO again" in text  # what the wording adds
-    assert "try /auth" in text.replace("Try /auth", "try /auth")
+    assert "What to try next: Run STARTTLS (/starttls), send EHLO again" in text
+    assert "This server wants AUTH" not in text
 
 
 def test_explain_after_530_auth_required(tmp_path: Path) -> None:
