@@ -13,13 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from smtpsh import __version__
+from smtpsh.target import UsageError, client_options, default_helo, parse_target
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
-    import ssl
     from typing import Any
 
-    from smtpsh.net.base import ClientOptions
     from smtpsh.output.printer import Printer
     from smtpsh.shell.app import Shell, ShellSettings
 
@@ -118,31 +117,6 @@ class _MainFormatter(argparse.RawDescriptionHelpFormatter):
     ) -> None:
         width = _terminal_columns() - 2 if width is None else width  # as argparse does
         super().__init__(prog, indent_increment, max_help_position, width)
-
-
-class UsageError(Exception):
-    pass
-
-
-def parse_target(target: str, port: int | None) -> tuple[str, int | None]:
-    """'host', 'host:25', '[::1]:25', '::1' -> (host, port or None)."""
-    if target.startswith("["):
-        host, sep, rest = target[1:].partition("]")
-        if not sep:
-            raise UsageError(f"bad address '{target}': missing ']'")
-        if rest and not rest.startswith(":"):
-            raise UsageError(f"bad address '{target}'")
-        return host, _port(rest[1:], target) if rest else port
-    if target.count(":") == 1:
-        host, _, text = target.partition(":")
-        return host, _port(text, target)
-    return target, port
-
-
-def _port(text: str, target: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UsageError(f"bad port in '{target}': must be a number from 1 to 65535")
-    return int(text)
 
 
 def _scenario_names() -> list[str]:
@@ -378,48 +352,6 @@ def _run_subcommand(name: str, rest: list[str]) -> int:
     return result
 
 
-def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOptions:
-    import socket
-
-    from smtpsh.net.base import ClientOptions
-
-    implicit_tls = args.tls or port == 465
-    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(args.family or 0, 0)
-    options = ClientOptions(
-        host=host,
-        port=port,
-        timeout=args.timeout,
-        connect_timeout=args.connect_timeout,
-        implicit_tls=implicit_tls,
-        family=family,
-        extra={"verify": not args.no_verify},
-    )
-    tls_asked = implicit_tls or args.cafile or args.client_cert or args.client_key
-    if not tls_asked and not args.no_verify and not getattr(args, "starttls", False):
-        # The default context, made if STARTTLS is ever typed: ssl costs ~10 ms to import.
-        options.tls_factory = _default_context
-        return options
-    from smtpsh.net.tls import TLSSettings, make_context
-
-    settings = TLSSettings(
-        verify=not args.no_verify,
-        cafile=args.cafile,
-        client_cert=args.client_cert,
-        client_key=args.client_key,
-    )
-    try:
-        options.ssl_context = make_context(settings)  # a bad file is a usage error now
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load TLS files: {exc}") from None
-    return options
-
-
-def _default_context() -> ssl.SSLContext:
-    from smtpsh.net.tls import TLSSettings, make_context
-
-    return make_context(TLSSettings())
-
-
 def _run_session(args: argparse.Namespace) -> int:
     candidates: list[tuple[str, str]] = []
     if args.sandbox:
@@ -577,11 +509,3 @@ def _configure_shell(
         settings.on_connect.insert(0, config.host_recorder(args.target))
     if cfg.record_dir and not args.record and not args.sandbox:
         args.record = str(config.record_file(cfg.record_dir, host))
-
-
-def default_helo() -> str:
-    import socket
-
-    # gethostname, not getfqdn: getfqdn asks DNS and can hang on a machine without it.
-    name = socket.gethostname()
-    return name if "." in name else "smtpsh.localdomain"

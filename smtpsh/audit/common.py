@@ -13,10 +13,10 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from smtpsh.cli import UsageError, client_options, default_helo, parse_target
 from smtpsh.net.client import ClientOptions, SMTPClient
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
+from smtpsh.target import UsageError, client_options, default_helo, parse_target
 
 AUTHORISATION_NOTE = (
     "Only for servers you are authorised to test: probing, user enumeration and relay tests "

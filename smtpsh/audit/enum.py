@@ -42,11 +42,11 @@ from smtpsh.audit.common import (
     target_from_args,
 )
 from smtpsh.audit.tarpit import ErrorBudget
-from smtpsh.cli import UsageError
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.output.printer import Printer, print_error
 from smtpsh.protocol.encoding import forbidden_in_command
 from smtpsh.protocol.replies import Reply
+from smtpsh.target import UsageError
 
 
 @dataclass(frozen=True)

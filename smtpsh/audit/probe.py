@@ -31,11 +31,11 @@ from smtpsh.audit.ntlm import NTLMError, NTLMInfo, decode_challenge_line, negoti
 from smtpsh.audit.relay import RelayConfig, RelayReport, RelayRunner
 from smtpsh.audit.report import exit_status, render_json, render_text
 from smtpsh.audit.software import Software, identify
-from smtpsh.cli import UsageError
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.net.tls import TLSSettings, make_context
 from smtpsh.output.printer import print_error, report_printer
 from smtpsh.protocol.replies import Reply
+from smtpsh.target import UsageError
 
 # Ports where mail is submitted by users: there TLS must be required (RFC 8314). On 25 a
 # publicly referenced MX must not require it (RFC 3207 §4).

@@ -26,11 +26,11 @@ from smtpsh.audit.common import (
     target_from_args,
 )
 from smtpsh.audit.tarpit import ErrorBudget
-from smtpsh.cli import UsageError
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.output.printer import Fragments, print_error, report_printer
 from smtpsh.protocol.codes import annotate
 from smtpsh.protocol.replies import Reply
+from smtpsh.target import UsageError
 
 DEFAULT_FROM = "antispam"  # nmap's defaults, so results compare one to one
 DEFAULT_TO = "relaytest"

@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _target(args: argparse.Namespace, transcript: Transcript) -> str:
-    from smtpsh.cli import UsageError, parse_target
     from smtpsh.net.client import format_address
+    from smtpsh.target import UsageError, parse_target
 
     given = args.target or transcript.target
     if not given:
@@ -122,7 +122,7 @@ def _target(args: argparse.Namespace, transcript: Transcript) -> str:
 
 def _check_options(args: argparse.Namespace, target: str) -> None:
     """Load the TLS files once before anything is sent: a bad --cafile is a usage error."""
-    from smtpsh.cli import UsageError, client_options, parse_target
+    from smtpsh.target import UsageError, client_options, parse_target
 
     host, port = parse_target(target, None)
     try:
@@ -174,8 +174,8 @@ async def _replay(
     credentials: Credentials | None,
     printer: Printer,
 ) -> int:
-    from smtpsh.cli import client_options, parse_target
     from smtpsh.output.dialogue import Renderer
+    from smtpsh.target import client_options, parse_target
     from smtpsh.transcript.replay import Replayer, Reporter
 
     observers = [Renderer(printer, annotate_on=False, echo_sent=True)] if args.verbose else []

@@ -14,12 +14,13 @@ from typing import Any
 
 import trustme
 
-from smtpsh.cli import build_parser, client_options
+from smtpsh.cli import build_parser
 from smtpsh.net.client import ClientObserver, SMTPClient
 from smtpsh.output.printer import Printer
 from smtpsh.protocol.connection import ReplyEvent
 from smtpsh.shell.app import Shell, ShellSettings
 from smtpsh.shell.tls_commands import configure
+from smtpsh.target import client_options
 from tests.helpers.scripted_server import read_line
 
 

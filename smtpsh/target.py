@@ -1,0 +1,91 @@
+"""What a connection is made to, and with which options: HOST[:PORT], the client options
+from parsed arguments, the EHLO name. Below the CLI, so that the sub-commands (audit/,
+transcript/, compose/) and the shell share it without importing ``smtpsh.cli``.
+
+Nothing heavy at import time: the plain piped path goes through here (ssl and socket load
+only when needed, bench/bench_session.py).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    import argparse
+    import ssl
+
+    from smtpsh.net.base import ClientOptions
+
+
+class UsageError(Exception):
+    """Bad input on the command line (one line says what): exit status 2."""
+
+
+def parse_target(target: str, port: int | None) -> tuple[str, int | None]:
+    """'host', 'host:25', '[::1]:25', '::1' -> (host, port or None)."""
+    if target.startswith("["):
+        host, sep, rest = target[1:].partition("]")
+        if not sep:
+            raise UsageError(f"bad address '{target}': missing ']'")
+        if rest and not rest.startswith(":"):
+            raise UsageError(f"bad address '{target}'")
+        return host, _port(rest[1:], target) if rest else port
+    if target.count(":") == 1:
+        host, _, text = target.partition(":")
+        return host, _port(text, target)
+    return target, port
+
+
+def _port(text: str, target: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"bad port in '{target}': must be a number from 1 to 65535")
+    return int(text)
+
+
+def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOptions:
+    import socket
+
+    from smtpsh.net.base import ClientOptions
+
+    implicit_tls = args.tls or port == 465
+    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(args.family or 0, 0)
+    options = ClientOptions(
+        host=host,
+        port=port,
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        implicit_tls=implicit_tls,
+        family=family,
+        extra={"verify": not args.no_verify},
+    )
+    tls_asked = implicit_tls or args.cafile or args.client_cert or args.client_key
+    if not tls_asked and not args.no_verify and not getattr(args, "starttls", False):
+        # The default context, made if STARTTLS is ever typed: ssl costs ~10 ms to import.
+        options.tls_factory = _default_context
+        return options
+    from smtpsh.net.tls import TLSSettings, make_context
+
+    settings = TLSSettings(
+        verify=not args.no_verify,
+        cafile=args.cafile,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
+    )
+    try:
+        options.ssl_context = make_context(settings)  # a bad file is a usage error now
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot load TLS files: {exc}") from None
+    return options
+
+
+def _default_context() -> ssl.SSLContext:
+    from smtpsh.net.tls import TLSSettings, make_context
+
+    return make_context(TLSSettings())
+
+
+def default_helo() -> str:
+    import socket
+
+    # gethostname, not getfqdn: getfqdn asks DNS and can hang on a machine without it.
+    name = socket.gethostname()
+    return name if "." in name else "smtpsh.localdomain"
