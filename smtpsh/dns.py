@@ -136,6 +136,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="check the DKIM key of selector S (repeatable)",
     )
     checks.add_argument(
+        "--dnsbl",
+        metavar="ZONE",
+        action="append",
+        default=[],
+        help="look each MX address up in the DNS blocklist ZONE (repeatable; RFC 5782)",
+    )
+    checks.add_argument(
         "--mta-sts-fetch",
         action="store_true",
         help="also fetch the MTA-STS policy file over HTTPS from mta-sts.DOMAIN",
@@ -159,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
     """``smtpsh dns``: 0 no error items, 1 some, 2 the domain itself did not resolve."""
     try:
         domain = parse_domain(args.domain)
+        for zone in args.dnsbl:
+            parse_domain(zone)
         resolver = resolver_from_args(args)
     except DNSInputError as exc:
         _error(str(exc))
@@ -171,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
             dkim_selectors=args.dkim_selector,
             mta_sts_fetch=args.mta_sts_fetch,
             fetch=partial(fetch_mta_sts_policy, timeout=timeout),
+            dnsbl_zones=[parse_domain(z) for z in args.dnsbl],
         )
     except DomainResolutionError as exc:
         if args.json:

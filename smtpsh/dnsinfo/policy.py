@@ -149,9 +149,46 @@ def _fetch_policy_record(
 
 
 def check_dmarc(domain: str, resolver: dns.resolver.Resolver) -> TXTPolicy:
+    """The domain's DMARC record or, when it has none, its organisational domain's
+    (RFC 7489 §6.6.3), whose sp= (else p=) policy then applies to the domain."""
     name = f"_dmarc.{domain}"
-    absent = (Status.WARNING, f"no DMARC record at {name}")
-    result = _fetch_policy_record("DMARC", name, "DMARC1", resolver, absent)
+    own = _fetch_policy_record("DMARC", name, "DMARC1", resolver, (Status.WARNING, ""))
+    if own.records or any(i.status is Status.ERROR for i in own.item_list):
+        return _judge_dmarc(own)
+    from smtpsh.dnsinfo.orgdomain import organisational_domain
+
+    org = organisational_domain(domain)
+    org_name = f"_dmarc.{org}"
+    if org is None or org == domain.lower().rstrip("."):
+        own.item_list = [Item("DMARC", Status.WARNING, f"no DMARC record at {name}")]
+        return own
+    absent = (
+        Status.WARNING,
+        f"no DMARC record at {name}, nor at its organisational domain's {org_name}",
+    )
+    inherited = _fetch_policy_record("DMARC", org_name, "DMARC1", resolver, absent)
+    if not inherited.records:
+        inherited.name = name
+        inherited.extra = {"organisational_domain": org, "inherited": False}
+        return inherited
+    result = _judge_dmarc(inherited, subdomain=True)
+    applied = result.extra.get("subdomain_policy")
+    result.item_list.insert(
+        0,
+        Item(
+            "DMARC",
+            Status.OK if applied in ("reject", "quarantine") else Status.WARNING,
+            f"no record at {name}: the organisational domain {org}'s record applies "
+            f"(RFC 7489 §6.6.3), with its {'sp' if 'sp' in result.tags.tags else 'p'}="
+            f"{applied or '?'} for subdomains",
+        ),
+    )
+    result.extra.update(organisational_domain=org, inherited=True, applied_policy=applied)
+    return result
+
+
+def _judge_dmarc(result: TXTPolicy, *, subdomain: bool = False) -> TXTPolicy:
+    """Check a DMARC record's tags and sum up its policy (for a subdomain: its sp=)."""
     if not result.records:
         return result
     tags = result.tags
@@ -165,7 +202,7 @@ def check_dmarc(domain: str, resolver: dns.resolver.Resolver) -> TXTPolicy:
     pct = tags.get("pct") or "100"
     if "p" not in tags.tags:
         result.add(Status.ERROR, "no p= tag: the record has no policy")
-    elif policy in DMARC_POLICY:  # an unknown p= value was reported by the tag check
+    elif policy in DMARC_POLICY and not subdomain:  # an unknown p= was reported above
         result.item_list.insert(0, Item("DMARC", *DMARC_POLICY[policy]))
         sub = (tags.get("sp") or "").lower()
         if sub == "none" and policy != "none":

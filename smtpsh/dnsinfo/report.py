@@ -24,6 +24,14 @@ from smtpsh.dnsinfo.policy import (
 )
 from smtpsh.dnsinfo.ptr import PTRResult
 from smtpsh.dnsinfo.spf import SPFNode, SPFResult, check_spf
+from smtpsh.dnsinfo.zoneinfo import (
+    BIMIResult,
+    DNSBLResult,
+    ZoneResult,
+    check_bimi,
+    check_dnsbl,
+    check_zone,
+)
 from smtpsh.output.printer import Fragments, render
 from smtpsh.output.safe import safe
 
@@ -60,11 +68,14 @@ class DomainReport:
     tls_rpt: TXTPolicy | None = None
     dane: DANEResult | None = None
     dkim: list[DKIMResult] = field(default_factory=list)
+    zone: ZoneResult | None = None
+    bimi: BIMIResult | None = None
+    dnsbl: DNSBLResult | None = None  # None: no blocklist zone was given
 
     @property
     def items(self) -> list[Item]:
         sections: list[Any] = [self.mx, self.spf, self.dmarc, self.mta_sts, self.tls_rpt]
-        sections += [self.dane, *self.dkim]
+        sections += [self.dane, *self.dkim, self.bimi, self.zone, self.dnsbl]
         return [item for s in sections if s is not None for item in s.items()]
 
     @property
@@ -92,6 +103,9 @@ class DomainReport:
             "tls_rpt": section(self.tls_rpt),
             "dane": section(self.dane),
             "dkim": [d.to_json() for d in self.dkim],
+            "zone": section(self.zone),
+            "bimi": section(self.bimi),
+            "dnsbl": section(self.dnsbl),
         }
 
 
@@ -103,6 +117,7 @@ def build_report(
     mta_sts_fetch: bool = False,
     fetch: Callable[[str], str] = fetch_mta_sts_policy,
     rng: random.Random | None = None,
+    dnsbl_zones: Sequence[str] = (),
 ) -> DomainReport:
     """Run every check for ``domain``. Raises DomainResolutionError when the MX
     lookup of the domain itself fails; every other failure becomes an item."""
@@ -123,7 +138,12 @@ def build_report(
             apply_fetched_policy(report.mta_sts, domain, hosts, fetch)
         report.tls_rpt = check_tls_rpt(domain, resolver)
         report.dane = check_dane([e.host for e in mx.exchangers], resolver)
+        report.bimi = check_bimi(domain, resolver)
+        if dnsbl_zones:
+            addresses = list(dict.fromkeys(a for e in mx.exchangers for a in e.addresses))
+            report.dnsbl = check_dnsbl(addresses, dnsbl_zones, resolver)
     report.dkim = [check_dkim(domain, s, resolver) for s in dkim_selectors]
+    report.zone = check_zone(domain, resolver)
     return report
 
 
@@ -259,6 +279,22 @@ def _dkim_lines(dkim: DKIMResult) -> list[str]:
     return lines
 
 
+def _bimi_lines(bimi: BIMIResult) -> list[str]:
+    return [f"  {bimi.name}", f'    "{bimi.record}"'] if bimi.record else []
+
+
+def _zone_lines(zone: ZoneResult) -> list[str]:
+    lines = [f"  NS {ns}" for ns in zone.name_servers]
+    if zone.soa is not None:
+        soa = zone.soa
+        lines.append(
+            f"  SOA {soa['primary']} {soa['contact']} serial {soa['serial']}, refresh "
+            f"{soa['refresh']}, retry {soa['retry']}, expire {soa['expire']}, "
+            f"negative TTL {soa['minimum']}"
+        )
+    return lines
+
+
 def report_lines(report: DomainReport) -> list[Fragments]:
     """The whole mail-domain report, as lines of (style, text) fragments."""
     out = [Style.title(f"Mail-domain report for {report.domain}")]
@@ -283,6 +319,12 @@ def report_lines(report: DomainReport) -> list[Fragments]:
         section("DANE", _dane_lines(report.dane), report.dane.items())
     for dkim in report.dkim:
         section(f"DKIM selector {dkim.selector}", _dkim_lines(dkim), dkim.items())
+    if report.bimi is not None:
+        section("BIMI", _bimi_lines(report.bimi), report.bimi.items())
+    if report.dnsbl is not None:
+        section("DNS blocklists", [], report.dnsbl.items())
+    if report.zone is not None:
+        section("Zone (NS, SOA)", _zone_lines(report.zone), report.zone.items())
     counts = count_by_status(report.items)
     out.append([])
     out.append([("", f"Summary: {counts['ok']} ok, {counts['warning']} warning(s),"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dns.message
 import dns.rcode
+import dns.rdata
 import dns.resolver
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -86,6 +87,12 @@ def _tlsa(host: str, usage: int, selector: int, mtype: int, data: str) -> str:
     return f"dns-rr=_25._tcp.{host},52,{usage:02x}{selector:02x}{mtype:02x}{data}"
 
 
+def _rr(name: str, rdtype: str, text: str) -> str:
+    """Any record as dnsmasq's raw dns-rr line (type number, rdata as hex)."""
+    rdata = dns.rdata.from_text("IN", rdtype, text)
+    return f"dns-rr={name},{int(rdata.rdtype)},{rdata.to_wire().hex()}"
+
+
 def zone_lines(
     postfix_host: str, keys: DkimKeys, servfail_port: int, silent_port: int
 ) -> list[str]:
@@ -94,6 +101,7 @@ def zone_lines(
     dkim = "_domainkey.fallback.example.test"
     return [
         "local=/example.test/",
+        "local=/corp.test/",
         f"local=/{pf}/",
         "local=/127.in-addr.arpa/",
         "local=/ip6.arpa/",
@@ -185,6 +193,27 @@ def zone_lines(
             "spf-void.example.test",
             "v=spf1 a:gone1.example.test a:gone2.example.test mx:gone3.example.test -all",
         ),
+        # sub.corp.test has no DMARC record: its organisational domain corp.test has one
+        # (RFC 7489 §6.6.3), p=reject with sp=quarantine for subdomains.
+        "mx-host=sub.corp.test,host1.example.test,10",
+        _txt("_dmarc.corp.test", "v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@corp.test"),
+        # BIMI: a well-formed record, and one with a plain-HTTP PNG logo.
+        _txt(
+            "default._bimi.fallback.example.test",
+            "v=BIMI1; l=https://fallback.example.test/bimi/logo.svg;"
+            " a=https://fallback.example.test/bimi/vmc.pem",
+        ),
+        _txt("default._bimi.broken.example.test", "v=BIMI1; l=http://broken.example.test/logo.png"),
+        # NS and SOA of example.test (raw rdata: dnsmasq has no NS/SOA directive for them).
+        _rr("example.test", "NS", "ns1.example.test."),
+        _rr("example.test", "NS", "ns2.example.test."),
+        _rr("example.test", "SOA",
+            "ns1.example.test. hostmaster.example.test. 2026120601 3600 600 604800 300"),
+        _rr("corp.test", "NS", "ns1.corp.test."),
+        _rr("corp.test", "SOA", "ns1.corp.test. hostmaster.corp.test. 7 3600 600 604800 300"),
+        # A DNS blocklist zone: 127.0.0.1 is listed (127.0.0.2 and a reason), 127.0.0.5 not.
+        _rr("1.0.0.127.bl.example.test", "A", "127.0.0.2"),
+        _txt("1.0.0.127.bl.example.test", "Listed for the smtpsh tests"),
         # PTR: 127.0.0.1 -> the Postfix name (from its host-record) -> 127.0.0.1;
         # 127.0.0.3 -> liar.example.test -> 127.0.0.4; 127.0.0.9 has none.
         "ptr-record=3.0.0.127.in-addr.arpa,liar.example.test",

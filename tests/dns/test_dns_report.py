@@ -163,8 +163,29 @@ def test_dmarc_none_quarantine_and_broken(resolver: dns.resolver.Resolver) -> No
         (Status.WARNING, "DMARC: no rua=: nobody receives aggregate reports"),
     ]
     assert pairs(check_dmarc("equal.example.test", resolver).items()) == [
-        (Status.WARNING, "DMARC: no DMARC record at _dmarc.equal.example.test")
+        (
+            Status.WARNING,
+            "DMARC: no DMARC record at _dmarc.equal.example.test, nor at its organisational "
+            "domain's _dmarc.example.test",
+        )
     ]
+
+
+def test_dmarc_falls_back_to_the_organisational_domain(resolver: dns.resolver.Resolver) -> None:
+    """RFC 7489 §6.6.3: no record at sub.corp.test, so corp.test's applies, with sp=."""
+    dmarc = check_dmarc("sub.corp.test", resolver)
+    assert pairs(dmarc.items())[0] == (
+        Status.OK,
+        "DMARC: no record at _dmarc.sub.corp.test: the organisational domain corp.test's "
+        "record applies (RFC 7489 §6.6.3), with its sp=quarantine for subdomains",
+    )
+    data = dmarc.to_json()
+    assert data["organisational_domain"] == "corp.test" and data["inherited"] is True
+    assert data["applied_policy"] == "quarantine" and data["name"] == "_dmarc.corp.test"
+    # The organisational domain itself gets its own p=, as before.
+    assert pairs(check_dmarc("corp.test", resolver).items())[0] == (
+        Status.OK, "DMARC: p=reject: mail failing DMARC is rejected"
+    )  # fmt: skip
 
 
 def test_mta_sts_and_tls_rpt(resolver: dns.resolver.Resolver) -> None:
