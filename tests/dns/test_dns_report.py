@@ -436,7 +436,7 @@ def test_report_for_a_well_set_up_domain(dnsmasq: DnsZone, resolver: dns.resolve
     ]
     data = report.to_json()
     assert data["dns_server"] == dnsmasq.server
-    assert data["summary"] == {"ok": 9, "warning": 1, "error": 0}
+    assert data["summary"] == {"ok": 11, "warning": 1, "error": 0}  # + BIMI and zone
     assert data["mx"]["candidates"][0] == {"host": "dead.example.test", "address": "127.0.0.2"}
     assert data["dkim"][0]["key_bits"] == 2048
 
