@@ -143,6 +143,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="look each MX address up in the DNS blocklist ZONE (repeatable; RFC 5782)",
     )
     checks.add_argument(
+        "--check-mx",
+        action="store_true",
+        help="connect to each MX (port 25, STARTTLS) and match its certificates against "
+        "its TLSA records (DANE)",
+    )
+    checks.add_argument(
         "--mta-sts-fetch",
         action="store_true",
         help="also fetch the MTA-STS policy file over HTTPS from mta-sts.DOMAIN",
@@ -181,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
             mta_sts_fetch=args.mta_sts_fetch,
             fetch=partial(fetch_mta_sts_policy, timeout=timeout),
             dnsbl_zones=[parse_domain(z) for z in args.dnsbl],
+            check_mx=args.check_mx,
         )
     except DomainResolutionError as exc:
         if args.json:

@@ -92,6 +92,8 @@ class DANEHost:
 class DANEResult:
     hosts: list[DANEHost] = field(default_factory=list)
     item_list: list[Item] = field(default_factory=list)
+    # --check-mx: each MX's certificates matched against its TLSA records (danecheck.py).
+    checks: list[Any] | None = None
 
     def items(self) -> list[Item]:
         return self.item_list
@@ -99,6 +101,7 @@ class DANEResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "hosts": [h.to_json() for h in self.hosts],
+            "checks": None if self.checks is None else [c.to_json() for c in self.checks],
             "items": [i.to_json() for i in self.item_list],
         }
 

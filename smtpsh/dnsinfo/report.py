@@ -118,6 +118,8 @@ def build_report(
     fetch: Callable[[str], str] = fetch_mta_sts_policy,
     rng: random.Random | None = None,
     dnsbl_zones: Sequence[str] = (),
+    check_mx: bool = False,
+    mx_port: int = 25,
 ) -> DomainReport:
     """Run every check for ``domain``. Raises DomainResolutionError when the MX
     lookup of the domain itself fails; every other failure becomes an item."""
@@ -138,6 +140,8 @@ def build_report(
             apply_fetched_policy(report.mta_sts, domain, hosts, fetch)
         report.tls_rpt = check_tls_rpt(domain, resolver)
         report.dane = check_dane([e.host for e in mx.exchangers], resolver)
+        if check_mx:
+            _check_each_mx(report.dane, mx, mx_port)
         report.bimi = check_bimi(domain, resolver)
         if dnsbl_zones:
             addresses = list(dict.fromkeys(a for e in mx.exchangers for a in e.addresses))
@@ -145,6 +149,21 @@ def build_report(
     report.dkim = [check_dkim(domain, s, resolver) for s in dkim_selectors]
     report.zone = check_zone(domain, resolver)
     return report
+
+
+def _check_each_mx(dane: DANEResult, mx: MXResult, port: int) -> None:
+    """--check-mx: STARTTLS to each MX (at the address this report's DNS gave) and match
+    its certificates against its TLSA records."""
+    from smtpsh.dnsinfo.danecheck import check_mx, items_for
+
+    addresses = {e.host: e.addresses for e in mx.exchangers}
+    dane.checks = []
+    for entry in dane.hosts:
+        found = addresses.get(entry.host) or ()
+        if not found:
+            continue
+        dane.checks.append(check_mx(entry, port=port, connect_to=found[0]))
+    dane.item_list.extend(items_for(dane.checks))
 
 
 # ---------------------------------------------------------------- rendering
@@ -268,6 +287,9 @@ def _dane_lines(dane: DANEResult) -> list[str]:
         if host.records:
             lines.append(f"  {host.name}")
             lines += [f"    {r.description}  {r.data}" for r in host.records]
+    for check in dane.checks or []:
+        lines.append(f"  {check.host}: {check.verdict}"
+                     + (f" ({check.tls}; {', '.join(check.chain)})" if check.tls else ""))
     return lines
 
 

@@ -120,6 +120,7 @@ class CertificateInfo:
     signature: str  # "sha256WithRSAEncryption"
     sha256: str  # fingerprint, colon-separated hex
     der: bytes = field(repr=False)
+    spki: bytes = field(default=b"", repr=False)  # SubjectPublicKeyInfo DER (DANE selector 1)
     # Parts that could not be read, each with why: "extensions (duplicate extension 2.5.29.17)".
     unread: tuple[str, ...] = ()
 
@@ -302,6 +303,7 @@ def parse_certificate(der: bytes) -> CertificateInfo:
         subject = _read("subject", unread, unknown, lambda: _name(cert.subject))
         issuer = _read("issuer", unread, unknown, lambda: _name(cert.issuer))
         extensions = _read("extensions", unread, _Extensions(), lambda: _extensions(cert))
+        spki = _read("public key", unread, b"", lambda: _spki(cert))
     return CertificateInfo(
         subject=subject,
         issuer=issuer,
@@ -316,8 +318,31 @@ def parse_certificate(der: bytes) -> CertificateInfo:
         signature=SIGNATURE_ALGORITHMS.get(sig_oid, sig_oid),
         sha256=fingerprint(der),
         der=der,
+        spki=spki,
         unread=tuple(unread),
     )
+
+
+def _spki(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def tlsa_data(cert: CertificateInfo, selector: int, mtype: int) -> str | None:
+    """The certificate-association data a TLSA record with this selector (0 the whole
+    certificate, 1 its SubjectPublicKeyInfo) and matching type (0 exact, 1 SHA-256,
+    2 SHA-512) would carry for ``cert`` (RFC 6698 §2.1), as lower-case hex; None when
+    the part cannot be read or the numbers are not defined."""
+    part = {0: cert.der, 1: cert.spki}.get(selector)
+    if not part:
+        return None
+    if mtype == 0:
+        return part.hex()
+    algorithm = {1: "sha256", 2: "sha512"}.get(mtype)
+    return hashlib.new(algorithm, part).hexdigest() if algorithm else None
 
 
 def parse_pem(text: str) -> list[CertificateInfo]:
@@ -473,6 +498,17 @@ def verification_line(info: TLSInfo, now: dt.datetime | None = None) -> Line:
     return (f"  verified: chain only, the name was not checked; {'; '.join(names)}", "warning")
 
 
+def _tlsa_lines(cert: CertificateInfo, usage: int) -> list[str]:
+    """What to compare with the domain's TLSA records (or publish as one), by hand."""
+    lines = []
+    for selector, mtype, what in ((1, 1, "SPKI SHA-256"), (0, 1, "cert SHA-256"),
+                                  (1, 2, "SPKI SHA-512"), (0, 2, "cert SHA-512")):  # fmt: skip
+        data = tlsa_data(cert, selector, mtype)
+        if data:
+            lines.append(f"    TLSA {usage} {selector} {mtype}:  {data}  ({what})")
+    return lines
+
+
 def chain_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[str]:
     """`/cert`: every certificate of the chain in detail."""
     out = [
@@ -492,6 +528,7 @@ def chain_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[str]:
             f"    key:         {cert.key} · signed with {cert.signature}",
             f"    serial:      {cert.serial:X}",
             f"    SHA-256:     {cert.sha256}",
+            *_tlsa_lines(cert, usage=3 if depth == 0 else 2),
         ]
         if cert.names and depth == 0:
             out.append(f"    names:       {', '.join(cert.names)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import socket
@@ -85,6 +86,24 @@ def _txt(name: str, text: str) -> str:
 
 def _tlsa(host: str, usage: int, selector: int, mtype: int, data: str) -> str:
     return f"dns-rr=_25._tcp.{host},52,{usage:02x}{selector:02x}{mtype:02x}{data}"
+
+
+SERVER_CERT = Path("/var/lib/smtpsh-test/server.pem")  # the loopback Postfix's (postfix-setup)
+
+
+def server_spki_sha256() -> str:
+    """SHA-256 of the Postfix certificate's SubjectPublicKeyInfo: a TLSA 3 1 1 that matches.
+    Without Postfix set up, bytes that match nothing (the DANE match test needs Postfix)."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificate(SERVER_CERT.read_bytes())
+    except (OSError, ValueError):
+        return SHA256_DATA
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()
 
 
 def _rr(name: str, rdtype: str, text: str) -> str:
@@ -211,6 +230,12 @@ def zone_lines(
             "ns1.example.test. hostmaster.example.test. 2026120601 3600 600 604800 300"),
         _rr("corp.test", "NS", "ns1.corp.test."),
         _rr("corp.test", "SOA", "ns1.corp.test. hostmaster.corp.test. 7 3600 600 604800 300"),
+        # dane.example.test: its first MX has a TLSA 3 1 1 that matches the Postfix key, the
+        # second (the Postfix name) only a 2 0 2 that matches nothing.
+        "mx-host=dane.example.test,danegood.example.test,10",
+        f"mx-host=dane.example.test,{pf},20",
+        "host-record=danegood.example.test,127.0.0.1",
+        _tlsa("danegood.example.test", 3, 1, 1, server_spki_sha256()),
         # A DNS blocklist zone: 127.0.0.1 is listed (127.0.0.2 and a reason), 127.0.0.5 not.
         _rr("1.0.0.127.bl.example.test", "A", "127.0.0.2"),
         _txt("1.0.0.127.bl.example.test", "Listed for the smtpsh tests"),

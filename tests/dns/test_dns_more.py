@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import dns.resolver
 import pytest
@@ -117,3 +118,44 @@ def test_bad_dnsbl_zone_is_one_line(dnsmasq: DnsZone) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "'a b' is not a domain name" in proc.stderr
+
+
+@pytest.mark.postfix
+def test_check_mx_matches_tlsa_against_the_live_certificate(
+    dnsmasq: DnsZone, postfix: object
+) -> None:
+    """`--check-mx`: STARTTLS to each MX of dane.example.test (both the loopback Postfix):
+    the 3 1 1 record of the first matches its key, the bogus 2 0 2 of the second does not."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "dns", "dane.example.test", "--dns-server",
+         dnsmasq.server, "--check-mx", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    data = json.loads(proc.stdout)
+    report = data.get("result", data)
+    checks = {c["host"]: c for c in report["dane"]["checks"]}
+    good = checks["danegood.example.test"]
+    assert good["verdict"] == "match", good
+    assert good["tlsa"][0]["matched"] is True and good["tlsa"][0]["depth"] == 0
+    assert good["tls"].startswith("TLSv1.")
+    bad = checks[dnsmasq.postfix_host]
+    assert bad["verdict"] == "mismatch", bad
+    texts = [i["reason"] for i in report["items"] if i["check"] == "DANE"]
+    assert any("3 1 1 (DANE-EE, SPKI, SHA2-256): matches the server's certificate" in t
+               for t in texts), texts
+    assert any("no TLSA record matches: DANE senders will not deliver" in t for t in texts), texts
+    assert proc.returncode == 1  # the mismatch is an error
+
+
+def test_cert_shows_the_tlsa_data_to_publish() -> None:
+    from smtpsh.net.certinfo import parse_pem, tlsa_data
+
+    pem = Path("/var/lib/smtpsh-test/server.pem")
+    if not pem.exists():
+        pytest.skip("needs the test certificates (scripts/setup-test-env)")
+    cert = parse_pem(pem.read_text())[0]
+    from dns_zone import server_spki_sha256
+
+    assert tlsa_data(cert, 1, 1) == server_spki_sha256()
+    assert tlsa_data(cert, 0, 0) == cert.der.hex()
+    assert len(tlsa_data(cert, 0, 2) or "") == 128 and tlsa_data(cert, 1, 9) is None
