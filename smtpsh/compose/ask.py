@@ -22,7 +22,6 @@ from prompt_toolkit.validation import ValidationError, Validator
 
 from smtpsh.compose.message import ComposeError
 from smtpsh.protocol.errors import SmtpshError
-from smtpsh.protocol.replies import Reply
 
 # Typed alone on a line of the body: end it, or move what was typed into $EDITOR.
 BODY_END = "."
@@ -151,15 +150,6 @@ class Asker:
         if last == BODY_END:
             lines = lines[:-1]
         return "\n".join(lines)
-
-    async def go_on(self, accepted: list[str], refused: list[tuple[str, Reply]]) -> bool:
-        answer = await self.choice(
-            f"{len(refused)} recipient{'s' if len(refused) > 1 else ''} refused;"
-            f" go on with the {len(accepted)} accepted, or reset with RSET?",
-            {"g": "go on", "r": "rset"},
-            "g",
-        )
-        return answer == "g"
 
 
 def editor_command() -> list[str]:

@@ -40,6 +40,7 @@ from smtpsh.net.client import ClientObserver
 from smtpsh.protocol.connection import ReplyEvent
 from smtpsh.shell.app import Shell
 from smtpsh.shell.metacommands import HELP_NOTES, VERB_NOTES, meta, verb_hook
+from smtpsh.shell.send_link import ShellLink
 
 GROUP = "compose"
 PREVIEW_LINES = 400  # the preview shows a message whole up to this many lines
@@ -231,7 +232,7 @@ async def _confirm_and_send(
         return
     transfer = Transfer(env, source, bdat=opts.bdat, pipeline=opts.pipeline,
                         chunk_size=opts.chunk)
-    ok = await transmit(shell, transfer, asker.go_on if asker is not None else None)
+    ok = await transmit(ShellLink(shell, asker), transfer)
     if not ok:
         shell.exit_code = 1
 
@@ -371,7 +372,7 @@ async def _compose(shell: Shell, args: str) -> None:
     if opts.help:
         _help(shell, parser)
         return
-    await ensure_ready(shell)
+    await ensure_ready(ShellLink(shell))
     asker = _asker(shell, opts)
     draft = await gather(shell, opts, asker)
     dsn = await _dsn(shell, opts, asker)
@@ -406,7 +407,7 @@ async def _send(shell: Shell, args: str) -> None:
     path = Path(opts.file).expanduser()
     if not path.is_file():
         raise ComposeError(f"/send: {path}: no such file")
-    await ensure_ready(shell)
+    await ensure_ready(ShellLink(shell))
     started = time.perf_counter()
     if opts.encode:
         source = MessageSource.from_bytes(reencode(path), f"{path} (re-encoded)")

@@ -1,0 +1,108 @@
+"""The shell's side of composition: ``smtpsh.compose.send.SendLink`` over the live shell.
+
+Lines go out as if typed (the prompt's echo, out-of-order warnings, the renderer), Ctrl-C
+interrupts the step under way (``Shell.guard``), questions are asked only when someone can
+answer (an ``Asker``; a script gets the default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from smtpsh.compose.message import ComposeError
+from smtpsh.net.client import CheckedPiece
+from smtpsh.protocol.replies import Reply
+from smtpsh.protocol.session import Session
+
+if TYPE_CHECKING:
+    from smtpsh.compose.ask import Asker
+    from smtpsh.shell.app import Shell
+
+
+def _octets(n: int) -> str:
+    return f"{n:,} octet{'s' if n != 1 else ''}".replace(",", " ")
+
+
+class ShellLink:
+    """A SendLink for the shell (``asker``: None when no one can answer)."""
+
+    def __init__(self, shell: Shell, asker: Asker | None = None) -> None:
+        self.shell = shell
+        self.asker = asker
+
+    @property
+    def session(self) -> Session:
+        return self.shell.session
+
+    @property
+    def connected(self) -> bool:
+        return self.shell.client.connected
+
+    @property
+    def helo(self) -> str:
+        return self.shell.settings.helo
+
+    async def command(self, line: str, *, typed: bool = True) -> Reply:
+        self.sent(line)
+        if not typed:
+            return await self.shell.guard(self.shell.client.command(line))
+        reply = await self.shell.send_command(line)
+        if reply is None:
+            raise ComposeError("not connected: /reconnect opens a new session")
+        return reply
+
+    async def pipeline(self, lines: Sequence[str]) -> list[Reply]:
+        for line in lines:
+            self.sent(line)
+        client = self.shell.client
+
+        async def exchange() -> list[Reply]:
+            await client.send_lines(lines)
+            return [(await client.wait_reply(waiting_for=line)).reply for line in lines]
+
+        return await self.shell.guard(exchange())
+
+    async def data(self, chunks: Iterable[CheckedPiece], *, show: bool, summary: str) -> Reply:
+        if not show or not self.shell.renderer.echo_sent:
+            self.sent(summary, summary=True)
+            self.sent(".")
+        return await self.shell.guard(self.shell.client.send_message(chunks, show=show))
+
+    async def bdat(self, chunk: bytes, *, last: bool) -> None:
+        self.sent(f"BDAT {len(chunk)}{' LAST' if last else ''}")
+        await self.shell.guard(self.shell.client.send_bdat(chunk, last=last))
+        self.sent(f"the {_octets(len(chunk))} of the chunk, in the same write", summary=True)
+
+    async def reply(self) -> Reply:
+        return (await self.shell.guard(self.shell.client.wait_reply(waiting_for="BDAT"))).reply
+
+    def abort(self, reason: str) -> None:
+        self.shell.client.abort(reason)
+
+    def sent(self, text: str, *, summary: bool = False) -> None:
+        """As if typed at the prompt (piped mode echoes sent lines by itself); a summary
+        between ⟨⟩ at the prompt, or as a note when piped."""
+        shell = self.shell
+        if summary and shell.renderer.echo_sent:
+            shell.info(text)
+        elif summary:
+            shell.say(f"{shell.client.address}› ⟨{text}⟩", "class:sent")
+        elif not shell.renderer.echo_sent:
+            shell.say(f"{shell.client.address}› {text}", "class:sent")
+
+    def report(self, text: str, level: str = "info") -> None:
+        if level == "detail":
+            self.shell.say(text)
+        else:
+            self.shell.renderer.meta(text, level)
+
+    async def confirm(self, question: str, default: bool, *, yes: str = "yes",
+                      no: str = "no") -> bool:
+        if self.asker is None:
+            return default
+        if (yes, no) == ("yes", "no"):
+            return await self.asker.yes_no(question, default)
+        keys = {yes[0]: yes, no[0]: no}
+        answer = await self.asker.choice(question, keys, yes[0] if default else no[0])
+        return answer == yes[0]
