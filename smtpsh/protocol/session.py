@@ -144,7 +144,6 @@ NEXT_STEP: Mapping[State, str] = {
     State.CLOSED: "connection closed: /reconnect or /quit",
 }
 
-_QUEUE_ID = re.compile(r"queued as ([A-Za-z0-9]+)|\bid[= ]([A-Za-z0-9-]+)", re.IGNORECASE)
 _ADDRESS = re.compile(r"<([^>]*)>")
 
 
@@ -286,8 +285,10 @@ class Session:
         self.queue_id = None
 
     def _learn_queue_id(self, reply: Reply) -> None:
-        match = _QUEUE_ID.search(reply.text)
-        self.queue_id = (match.group(1) or match.group(2)) if match else None
+        from smtpsh.protocol.queueid import find_queue_id  # only once a message is sent
+
+        found = find_queue_id(reply.text)
+        self.queue_id = found[0] if found else None
         self.mail_from = None
         self.recipients = []
 
