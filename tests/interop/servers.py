@@ -1,0 +1,82 @@
+"""The real servers of the interop matrix, as scripts/setup-interop describes them in
+/var/lib/smtpsh-test/interop.json."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FACTS_FILE = Path("/var/lib/smtpsh-test/interop.json")
+# Known at collection time, so a server missing from the facts is a failed cell, not a
+# silently smaller matrix. Keep in step with scripts/interop/facts.py.
+SERVER_NAMES = ("postfix_plain", "exim", "opensmtpd", "haraka", "nodemailer", "aiosmtpd",
+                "aiosmtpd_tls")
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    host: str
+    port: int
+    family: str
+    hostname: str
+    domain: str
+    tls: str  # "starttls" (offered) | "required" (530 before STARTTLS)
+    auth: tuple[str, ...]  # mechanisms offered inside TLS
+    users: tuple[str, ...]  # the users the test config defines: what enum must find
+    aliases: tuple[str, ...]
+    catch_all: bool
+    ca_file: Path
+    auth_user: str
+    auth_password: str
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def address(self, local: str) -> str:
+        return f"{local}@{self.domain}"
+
+
+def load(name: str, path: Path = FACTS_FILE) -> Server:
+    facts: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    s = facts["servers"][name]
+    return Server(
+        name=name, host=facts["host"], port=int(s["port"]), family=s["family"],
+        hostname=s["hostname"], domain=s["domain"], tls=s["tls"], auth=tuple(s["auth"]),
+        users=tuple(s["users"]), aliases=tuple(s["aliases"]), catch_all=bool(s["catch_all"]),
+        ca_file=Path(facts["ca_file"]), auth_user=facts["auth"]["user"],
+        auth_password=facts["auth"]["password"],
+    )
+
+
+def banner(host: str, port: int, timeout: float = 5.0) -> str:
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        data = b""
+        while b"\n" not in data:
+            chunk = sock.recv(1024)
+            if not chunk:
+                break
+            data += chunk
+        sock.sendall(b"QUIT\r\n")
+    return data.decode("ascii", "replace").strip()
+
+
+def available(name: str) -> tuple[Server | None, str]:
+    """The server, or None and why it cannot be used."""
+    try:
+        server = load(name)
+    except FileNotFoundError:
+        return None, f"{FACTS_FILE} is missing"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"{FACTS_FILE} has no usable entry for {name}: {exc!r}"
+    try:
+        text = banner(server.host, server.port)
+    except OSError as exc:
+        return None, f"{name} does not answer on {server.target}: {exc}"
+    if not text.startswith("220"):
+        return None, f"{name} answered {text!r} instead of a 220 banner"
+    return server, ""

@@ -1,0 +1,277 @@
+"""The interop matrix: every feature against every real server of scripts/setup-interop.
+
+A cell passes when smtpsh did the thing and said the right thing; when the feature cannot
+apply to a server (it does not offer it, or it is broken on this machine), the cell
+checks that smtpsh says so plainly and records why. Printed at the end (conftest.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import smtplib
+import ssl
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.run import smtpsh_env
+from tests.interop.conftest import server_fixture
+from tests.interop.servers import FACTS_FILE, SERVER_NAMES, Server
+
+FIVE_MB = 5 * 1024 * 1024
+SECRET_ENV = "SMTPSH_INTEROP_SECRET"
+TRACEBACK = "Traceback (most recent call last)"
+
+
+@dataclass(frozen=True)
+class Seen:
+    said: str  # one line: what smtpsh said that decided the cell
+    why: str = ""  # set when the feature cannot apply to this server
+
+
+# --- running smtpsh ----------------------------------------------------------------------
+
+
+def smtpsh(args: list[str], home: Path, stdin: str = "", timeout: float = 120,
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smtpsh", *args], input=stdin, capture_output=True,
+        text=True, timeout=timeout, env={**smtpsh_env(home)},
+    )
+
+
+def output(proc: subprocess.CompletedProcess[str]) -> str:
+    text = proc.stdout + proc.stderr
+    assert TRACEBACK not in text, text
+    return text
+
+
+@functools.cache
+def tls_problem(name: str) -> str:
+    """Empty when STARTTLS completes with the server's certificate; else why not."""
+    server = server_fixture(name)
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    try:
+        with smtplib.SMTP(server.host, server.port, timeout=10) as client:
+            client.starttls(context=context)
+            client.ehlo("me")
+    except (OSError, smtplib.SMTPException) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def connect_args(server: Server, *, tls: bool = True) -> list[str]:
+    """Connection options: STARTTLS (verified with the test CA) whenever TLS works."""
+    args = ["--cafile", str(server.ca_file), "--no-annotate"]
+    if tls and not tls_problem(server.name):
+        args.append("--starttls")
+    return [*args, server.target]
+
+
+def piped(server: Server, script: str, home: Path, *extra: str, tls: bool = True) -> str:
+    proc = smtpsh([*extra, *connect_args(server, tls=tls)], home, script)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    return text
+
+
+def s_lines(text: str) -> list[str]:
+    return [line[3:] for line in text.splitlines() if line.startswith("S: ")]
+
+
+def last_ehlo(text: str) -> list[str]:
+    """The lines of the last multi-line 250 reply (the EHLO answer smtpsh works with)."""
+    block: list[str] = []
+    last: list[str] = []
+    for line in s_lines(text):
+        if line.startswith("250-"):
+            block.append(line)
+        elif line.startswith("250 ") and block:
+            last, block = [*block, line], []
+        else:
+            block = []
+    return last
+
+
+def ehlo_keywords(server: Server, home: Path) -> set[str]:
+    lines = last_ehlo(piped(server, "EHLO me\nQUIT\n", home))
+    return {line[4:].split()[0].upper() for line in lines[1:] if len(line) > 4}
+
+
+def first(pattern: str, text: str) -> str:
+    match = re.search(pattern, text, re.MULTILINE)
+    assert match, f"no {pattern!r} in:\n{text}"
+    return match.group(0)
+
+
+def message_file(path: Path, server: Server, size: int) -> Path:
+    """An RFC 5322 message of about ``size`` octets, 76-character lines."""
+    line = b"x" * 76 + b"\n"
+    head = (f"From: {server.address('alice')}\nTo: {server.address('bob')}\n"
+            f"Subject: smtpsh interop {size}\nMessage-ID: <{path.stem}@smtpsh.test>\n\n").encode()
+    path.write_bytes(head + line * max(1, size // len(line)))
+    return path
+
+
+def recipient(server: Server) -> str:
+    return server.address(server.users[1] if len(server.users) > 1 else "bob")
+
+
+# --- the features -------------------------------------------------------------------------
+
+
+def dialogue(server: Server, home: Path) -> Seen:
+    text = piped(server, "EHLO me\nNOOP\nQUIT\n", home)
+    lines = s_lines(text)
+    assert lines[0].startswith("220 "), text
+    assert any(line.startswith("221") for line in lines), text
+    bye = next(line for line in lines if line.startswith("221"))
+    return Seen(f"{lines[0][:40]} … {bye[:30]}")
+
+
+def multiline(server: Server, home: Path) -> Seen:
+    text = piped(server, "EHLO me\nHELP\nQUIT\n", home)
+    ehlo = last_ehlo(text)
+    assert len(ehlo) >= 3, text
+    return Seen(f"EHLO reply of {len(ehlo)} lines, every one shown")
+
+
+def starttls(server: Server, home: Path) -> Seen:
+    proc = smtpsh(["--cafile", str(server.ca_file), "--no-annotate", server.target], home,
+                  "EHLO me\nSTARTTLS\nEHLO me\nQUIT\n")
+    text = output(proc)
+    broken = tls_problem(server.name)
+    if broken:
+        said = first(r"^✗ TLS handshake.*$", text)
+        assert "failed" in said
+        return Seen(said, f"TLS unavailable: the handshake fails on this machine ({broken})")
+    assert proc.returncode == 0, text
+    first(r"TLS established: TLSv1\.[23]", text)
+    after = text.split("TLS established", 1)[1]
+    second = [line for line in s_lines(after) if re.match(r"250[- ]", line)]
+    assert second and not any("STARTTLS" in line for line in second), text
+    return Seen(f"STARTTLS, verified certificate, EHLO again ({len(second)} lines, no STARTTLS)")
+
+
+def auth(server: Server, home: Path) -> Seen:
+    if not server.auth:
+        text = piped(server, "EHLO me\nQUIT\n", home)
+        assert not [line for line in s_lines(text) if line[4:].upper().startswith("AUTH")]
+        return Seen("no AUTH in EHLO", "the server advertises no AUTH (no SASL on this listener)")
+    broken = tls_problem(server.name)
+    if broken:
+        text = piped(server, "EHLO me\nQUIT\n", home)
+        assert not [line for line in s_lines(text) if line[4:].upper().startswith("AUTH ")]
+        return Seen("AUTH not offered in clear",
+                    "AUTH is offered only inside TLS, and TLS fails on this machine")
+    said = []
+    for mech in ("PLAIN", "LOGIN"):
+        proc = smtpsh(["--user", server.auth_user, "--password-env", SECRET_ENV, "--auth", mech,
+                       *connect_args(server)], home, "QUIT\n")
+        text = output(proc)
+        assert proc.returncode == 0, text
+        said.append(first(r"^S: 235.*$", text)[3:])
+        assert server.auth_password not in text
+    return Seen(f"PLAIN and LOGIN: {said[0]}")
+
+
+def send5mb(server: Server, home: Path) -> Seen:
+    eml = message_file(home / "big.eml", server, FIVE_MB)
+    text = piped(server, f"EHLO me\n/send {eml} --to {recipient(server)} --yes\nQUIT\n", home)
+    return Seen(first(r"message accepted.*$", text)[:70])
+
+
+def bdat(server: Server, home: Path) -> Seen:
+    if "CHUNKING" not in ehlo_keywords(server, home):
+        return Seen("no CHUNKING in EHLO", "the server does not offer CHUNKING (RFC 3030)")
+    eml = message_file(home / "bdat.eml", server, 200_000)
+    text = piped(server, f"EHLO me\n/send {eml} --to {recipient(server)} --bdat --chunk 65536"
+                 " --yes\nQUIT\n", home)
+    assert re.search(r"^C: BDAT \d+ LAST", text, re.MULTILINE), text
+    return Seen(first(r"message accepted.*$", text)[:70])
+
+
+def pipelining(server: Server, home: Path) -> Seen:
+    if "PIPELINING" not in ehlo_keywords(server, home):
+        return Seen("no PIPELINING in EHLO", "the server does not offer PIPELINING (RFC 2920)")
+    eml = message_file(home / "pipe.eml", server, 2_000)
+    rcpts = " ".join(f"--to {server.address(u)}" for u in server.users[:2] or ("bob",))
+    text = piped(server, f"EHLO me\n/send {eml} {rcpts} --pipeline --yes\nQUIT\n", home)
+    return Seen(first(r"message accepted.*$", text)[:70])
+
+
+def record_replay(server: Server, home: Path) -> Seen:
+    path = home / "session.smtpt"
+    script = (f"EHLO me\nMAIL FROM:<{server.address('alice')}>\nRCPT TO:<{recipient(server)}>\n"
+              "RSET\nNOOP\nQUIT\n")
+    piped(server, script, home, "--record", str(path))
+    assert path.stat().st_mode & 0o777 == 0o600
+    tls = [] if tls_problem(server.name) else ["--cafile", str(server.ca_file)]
+    proc = smtpsh(["replay", "--color", "never", *tls, str(path)], home)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    return Seen(first(r"^\d+ steps, \d+ matched, 0 differed$", text))
+
+
+# The id in each server's own wording, checked against what smtpsh reported.
+QUEUE_ID_IN_REPLY = {
+    "postfix_plain": r"queued as ([A-Z0-9]+)",
+    "exim": r"OK id=([A-Za-z0-9-]+)",
+    "opensmtpd": r"2\.0\.0 ([0-9a-f]{8,}) Message accepted for delivery",
+    "haraka": r"Message Queued \(([0-9A-F-]+\.\d+)\)",
+}
+
+
+def queue_id(server: Server, home: Path) -> Seen:
+    script = (f"EHLO me\nMAIL FROM:<{server.address('alice')}>\nRCPT TO:<{recipient(server)}>\n"
+              "DATA\nSubject: queue id\n\nhello\n.\nQUIT\n")
+    text = piped(server, script, home)
+    data_end = [line for line in s_lines(text) if line.startswith("250")][-1]
+    pattern = QUEUE_ID_IN_REPLY.get(server.name)
+    if pattern is None:
+        assert "message accepted, queue id" not in text, text
+        return Seen(data_end, f"the server gives no queue id ({data_end!r}): smtpsh invents none")
+    match = re.search(pattern, data_end)
+    assert match, data_end
+    said = first(r"message accepted, queue id \S+", text)
+    assert said.endswith(match.group(1)), (said, data_end)
+    return Seen(said)
+
+
+FEATURES: dict[str, Callable[[Server, Path], Seen]] = {
+    "dialogue": dialogue,
+    "multiline": multiline,
+    "starttls": starttls,
+    "auth": auth,
+    "send5mb": send5mb,
+    "bdat": bdat,
+    "pipelining": pipelining,
+    "record": record_replay,
+    "queueid": queue_id,
+}
+
+
+@pytest.fixture(autouse=True)
+def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test login's password for --password-env (never on a command line)."""
+    try:
+        facts = json.loads(FACTS_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    monkeypatch.setenv(SECRET_ENV, str(facts.get("auth", {}).get("password", "")))
+
+
+@pytest.mark.parametrize("feature", list(FEATURES))
+@pytest.mark.parametrize("name", SERVER_NAMES)
+def test_interop(name: str, feature: str, tmp_path: Path,
+                 record_property: Callable[[str, object], None]) -> None:
+    server = server_fixture(name)
+    seen = FEATURES[feature](server, tmp_path)
+    record_property("said", seen.said)
+    record_property("why", seen.why)
