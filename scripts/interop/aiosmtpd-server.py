@@ -3,7 +3,8 @@
 Usage: python aiosmtpd-server.py FACTS.json
 Two listeners from the same handler: one with STARTTLS optional and one with
 ``require_starttls`` (530 to everything but EHLO, NOOP, STARTTLS and QUIT). AUTH PLAIN
-and LOGIN inside TLS; RCPT accepted for the configured users of its own domain only.
+and LOGIN inside TLS; RCPT accepted for the configured users of its own domains only
+(its domain and its host name).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 class Handler:
     def __init__(self, facts: dict[str, Any]) -> None:
-        self.domain = facts["domain"].lower()
+        self.domains = {d.lower() for d in facts["domains"]}
         self.users = {u.lower() for u in facts["users"]}
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
         local, _, domain = address.rpartition("@")
-        if domain.lower() == self.domain:
+        if domain.lower() in self.domains:
             if local.lower() in self.users:
                 envelope.rcpt_tos.append(address)
                 return "250 OK"

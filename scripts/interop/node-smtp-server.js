@@ -1,13 +1,15 @@
 // nodemailer's smtp-server on loopback for smtpsh's interop tests (started by
 // scripts/setup-interop). Usage: node node-smtp-server.js FACTS.json
 // STARTTLS with the test certificate, AUTH PLAIN/LOGIN (only inside TLS, the library's
-// default), RCPT accepted for the configured users of its own domain only.
+// default), RCPT accepted for the configured users of its own domains only (its domain
+// and its host name, as most MTAs do).
 "use strict";
 const fs = require("fs");
 const { SMTPServer } = require("smtp-server");
 
 const facts = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 const users = new Set(facts.users);
+const domains = new Set(facts.domains);
 
 function refuse(text, code) {
   const err = new Error(text);
@@ -33,7 +35,7 @@ const server = new SMTPServer({
     const at = address.address.lastIndexOf("@");
     const local = at < 0 ? address.address : address.address.slice(0, at);
     const domain = at < 0 ? "" : address.address.slice(at + 1).toLowerCase();
-    if (domain === facts.domain) {
+    if (domains.has(domain)) {
       if (users.has(local.toLowerCase())) return callback();
       return callback(refuse("No such user here", 550));
     }
