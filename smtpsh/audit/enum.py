@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import enum
 import json
+import re
 import secrets
 import signal
 import string
@@ -63,14 +64,23 @@ METHODS: Mapping[str, Method] = MappingProxyType({
     "rcpt": Method("rcpt", "RCPT TO:<{address}>", transaction=True, pipelined=True),
 })
 AUTO_ORDER = ("vrfy", "expn", "rcpt")
-# Names that exist almost everywhere; RFC 5321 §4.5.1 requires postmaster.
-REFERENCE_NAMES = ("postmaster", "root")
+# A name that exists on most Unix mail hosts, asked beside the canary for extra evidence.
+# Never postmaster or abuse: RFC 5321 §4.5.1 and RFC 2142 oblige servers to accept those
+# (Exim accepts postmaster even unqualified), so they say nothing about the method.
+REFERENCE_NAMES = ("root",)
 # Replies that mean "this command does not exist here", not "no such user".
 UNSUPPORTED_CODES = frozenset({500, 502, 504})
 # Replies to one name that say its *syntax* was refused.
 SYNTAX_CODES = frozenset({500, 501, 502, 504})
 SYNTAX_ENHANCED = frozenset({"5.1.3", "5.5.2", "5.5.4"})
+# Words of a reply that is a limit (renew the connection and ask again), not an answer.
+LIMIT_TEXT = re.compile(r"\btoo many\b|\blimit (?:exceeded|reached)\b|\brate.?limit",
+                        re.IGNORECASE)
+# A bare name refused as bad syntax (Exim: `501 name: recipient address must contain a
+# domain`): ask again as NAME@DOMAIN.
+BARE_NAME_SYNTAX = frozenset({501, 553})
 # Stock Postfix counts VRFY/NOOP/RSET beyond 100 per session as errors: stay well below.
+# Lowered at run time when a server limits commands (Exim: 10 non-mail commands).
 MAX_COMMANDS_PER_CONNECTION = 50
 MAX_PIPELINE = 50
 ATTEMPTS = 4  # per name: a name still unanswered after this many tries is "no answer"
@@ -112,9 +122,9 @@ def signature(reply: Reply) -> tuple[int, str | None]:
 def classify(reply: Reply, canary: Reply) -> Verdict | None:
     """What ``reply`` says about a name, given the reply to a name that cannot exist.
 
-    None: not a definite answer (4xx, 421, not a reply): ask again later.
+    None: not a definite answer (4xx, 421, a connection limit, not a reply): ask again.
     """
-    if reply.code == 0 or reply.klass in (1, 4):
+    if reply.code == 0 or reply.klass in (1, 4) or is_limit(reply):
         return None
     if signature(reply) == signature(canary):
         return Verdict.LIKE_CANARY if reply.klass in (2, 3) else Verdict.ABSENT
@@ -124,6 +134,26 @@ def classify(reply: Reply, canary: Reply) -> Verdict | None:
     if reply.code in SYNTAX_CODES or reply.enhanced in SYNTAX_ENHANCED:
         return Verdict.INVALID
     return Verdict.OTHER
+
+
+def is_limit(reply: Reply) -> bool:
+    """A limit on the connection or session, not an answer about the name: 421, or a
+    refusal whose text says "too many" (Exim's `554 Too many nonmail commands`)."""
+    if reply.code == 421:
+        return True
+    return reply.klass in (4, 5) and bool(LIMIT_TEXT.search(reply.text))
+
+
+def needs_tls(reply: Reply) -> bool:
+    """530 (or 5.7.0 / 5.7.10 / 5.7.11): TLS or authentication first (RFC 3207 §4)."""
+    return reply.code in (523, 530) or (reply.enhanced or "") in ("5.7.0", "5.7.10", "5.7.11")
+
+
+def tells_apart(canary: Reply) -> bool:
+    """The impossible name got a definite "no such user": a name answered otherwise is
+    worth a look. Not a syntax refusal, a policy refusal (5.7.x), TLS required or a limit."""
+    return (canary.klass == 5 and canary.code not in SYNTAX_CODES and not needs_tls(canary)
+            and not (canary.enhanced or "").startswith("5.7") and not is_limit(canary))
 
 
 def canary_name() -> str:
@@ -229,7 +259,13 @@ class Enumerator:
         self.canary_name = canary_name()
         self.canary: Reply | None = None
         self.domain = config.domain
+        self.domain_source = "-D" if config.domain else ""
         self.server_name = ""
+        self.ehlo_name = ""
+        self.starttls_offered = False
+        self.command_cap = MAX_COMMANDS_PER_CONNECTION
+        self.choice = ""  # why auto chose the method it did
+        self._order: dict[str, int] = {}  # name -> place in the word list
         self.method_notes: dict[str, str] = {}  # why auto passed over a method
         self.reference: tuple[str, Reply] | None = None  # auto: the name that told apart
         self._indefinite: list[Reply] = []  # 4xx answers while preparing (for hints)
@@ -255,7 +291,9 @@ class Enumerator:
         return self.canary is not None and self.canary.klass == 2
 
     def of(self, verdict: Verdict) -> list[NameResult]:
-        return [r for r in self.results.values() if r.verdict is verdict]
+        """The results with ``verdict``, in word-list order (two runs can be diffed)."""
+        found = [r for r in self.results.values() if r.verdict is verdict]
+        return sorted(found, key=lambda r: self._order.get(r.name, len(self._order)))
 
     @property
     def unchecked(self) -> int:
@@ -270,8 +308,11 @@ class Enumerator:
         return self.method.command.format(address=self.address(name))
 
     async def _open(self) -> _Conn:
-        client, _banner, _hello = await open_session(self.target)
+        client, _banner, hello = await open_session(self.target)
         conn = _Conn(client)
+        if hello.lines and not self.ehlo_name:
+            self.ehlo_name = hello.lines[0].split(" ", 1)[0]
+        self.starttls_offered = self.starttls_offered or client.session.advertises("STARTTLS")
         # A refused EHLO (then HELO) already counts as one error on this connection.
         conn.errors = int(not client.session.esmtp)
         self.server_name = self.server_name or client.session.server_name
@@ -317,6 +358,14 @@ class Enumerator:
                 if reply.code == 421:
                     self.budget.on_lost(errors_before, "said 421")
                     return replies, "421"
+                if is_limit(reply):
+                    # A cap on commands a connection (not on errors): stay below it.
+                    asked = conn.commands - len(names) + len(replies)
+                    if asked - 1 < self.command_cap:
+                        self.command_cap = max(1, asked - 1)
+                        self.on_info(f"'{reply_summary(reply)}' after {asked} commands:"
+                                     f" at most {self.command_cap} a connection from now on")
+                    return replies, "limit"
                 if slow:
                     return replies, "slow"
         except ReplyTimeout:
@@ -369,8 +418,14 @@ class Enumerator:
         return None
 
     async def prepare(self) -> None:
-        """Pick the method (auto: the first whose answer for a real-looking name differs
-        from the canary's) and learn the canary's answer; AuditError if none can work."""
+        """Pick the method and learn the canary's answer; AuditError if none can work.
+
+        Auto takes the first method whose answer to a name that cannot exist is a definite
+        "no such user" (or whose answer to a common name differs from it). A bare name
+        refused as bad syntax is asked again as NAME@DOMAIN; a 530 is asked again inside
+        STARTTLS when the server offers it. What was passed over, and why, is kept in
+        ``method_notes``; why the chosen one was taken in ``choice``.
+        """
         auto = self.config.method == "auto"
         canaries: list[Reply] = []
         for name in AUTO_ORDER if auto else (self.config.method,):
@@ -379,10 +434,27 @@ class Enumerator:
             asked = [self.canary_name, *REFERENCE_NAMES] if auto else [self.canary_name]
             try:
                 answers = await self._ask(asked)
+                canary = answers[self.canary_name]
+                if needs_tls(canary) and not self.target.starttls and self.starttls_offered:
+                    self.on_info(f"{self.verb} answered {reply_summary(canary)}: the server"
+                                 " wants TLS first; it offers STARTTLS, so every connection"
+                                 " now starts with it")
+                    self.target.starttls = True
+                    answers = await self._ask(asked)
+                    canary = answers[self.canary_name]
+                if (not self.method.transaction and canary.code in BARE_NAME_SYNTAX
+                        and not self.domain):
+                    domain, source = self._domain_guess()
+                    if domain:
+                        self.on_info(f"{self.verb} {self.canary_name} → {reply_summary(canary)}:"
+                                     f" the server wants NAME@DOMAIN; asking NAME@{domain}"
+                                     f" (the domain from {source}; -D to change)")
+                        self.domain, self.domain_source = domain, source
+                        answers = await self._ask(asked)
+                        canary = answers[self.canary_name]
             except AuditError as exc:
                 self.method_notes[name] = str(exc)
                 continue
-            canary = answers[self.canary_name]
             canaries.append(canary)
             why = self._unsupported(canary)
             if why:
@@ -395,11 +467,14 @@ class Enumerator:
                 if classify(answers[reference], canary) is Verdict.FOUND:
                     self.canary = canary
                     self.reference = (reference, answers[reference])
+                    self.choice = f"'{reference}' is answered differently from the canary"
                     return
-            self.method_notes[name] = (
-                f"{', '.join(REFERENCE_NAMES)} and an unknown name all get"
-                f" {reply_summary(canary)}"
-            )
+            if tells_apart(canary):
+                self.canary = canary
+                self.choice = (f"a name that cannot exist gets a definite no"
+                               f" ({canary.code}), so a name answered otherwise exists")
+                return
+            self.method_notes[name] = self._passed_over(canary)
         hints = [CANARY_HINTS[r.enhanced or ""] for r in [*canaries, *self._indefinite]
                  if r.enhanced in CANARY_HINTS]
         hint = f"; {hints[0]}" if hints else ""
@@ -409,6 +484,30 @@ class Enumerator:
             "no method tells users apart on this server ("
             + "; ".join(f"{m}: {why}" for m, why in self.method_notes.items()) + ")" + hint
         )
+
+    @property
+    def verb(self) -> str:
+        return self.method.name.upper()
+
+    def _passed_over(self, canary: Reply) -> str:
+        """Why a method whose canary answer tells nothing was passed over."""
+        said = f"{self.address(self.canary_name)} → {reply_summary(canary)}"
+        if canary.klass in (2, 3):
+            what = ("accepts any name at the domain (catch-all)" if self.method.transaction
+                    else "gives every name the same non-committal answer")
+            return f"the server {what}: {said}"
+        if needs_tls(canary):
+            return f"refused until TLS or AUTH (try --starttls): {said}"
+        if canary.code in SYNTAX_CODES:
+            return f"refused as bad syntax: {said}"
+        return f"refused by policy, not an answer about the name: {said}"
+
+    def _domain_guess(self) -> tuple[str, str]:
+        """A domain for NAME@DOMAIN: the server's name from its banner, else from EHLO."""
+        for name, source in ((self.server_name, "the banner"), (self.ehlo_name, "EHLO")):
+            if "." in name and all(c.isalnum() or c in ".-" for c in name):
+                return name, source
+        return "", ""
 
     def canary_hint(self) -> str | None:
         """What to change when the canary's answer shows a set-up problem (e.g. relaying)."""
@@ -426,9 +525,10 @@ class Enumerator:
             except (ConnectError, ConnectionClosedError, ReplyTimeout, Refused) as exc:
                 raise AuditError(str(exc)) from None
             await self._release(conn)
-        if "." in self.server_name:
-            self.domain = self.server_name
-            self.on_info(f"domain {self.domain} (the server's name; -D to change)")
+        domain, source = self._domain_guess()
+        if domain:
+            self.domain, self.domain_source = domain, source
+            self.on_info(f"domain {self.domain} (the server's name from {source}; -D to change)")
 
     async def _open_plain(self) -> _Conn:
         transaction, self.method = self.method, METHODS["vrfy"]
@@ -452,6 +552,7 @@ class Enumerator:
         for name in names:
             if name not in self._attempts:
                 self._attempts[name] = 0
+                self._order[name] = len(self._order)
                 self._queue.append(name)
         self.stats = Stats(total=len(self._queue), connections=self.stats.connections)
         self._tasks = [
@@ -538,7 +639,7 @@ class Enumerator:
 
     async def _serve(self, conn: _Conn) -> None:
         while not self._stopping and not self.budget.exhausted(conn.errors):
-            room = MAX_COMMANDS_PER_CONNECTION - conn.commands
+            room = self.command_cap - conn.commands
             # Pipelined: as many as the budget allows even if every one is an error.
             count = min(self.budget.limit - conn.errors, MAX_PIPELINE) if conn.pipelining else 1
             batch = self._take(min(count, room))
@@ -718,10 +819,20 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
         progress.clear()
         notes.line(f"· {text}")
 
+    # Found names are printed as soon as every name before them in the word list is
+    # settled: early, yet in word-list order (two runs give the same output).
+    settled: dict[str, NameResult] = {}
+    shown = 0
+
     def found(result: NameResult) -> None:
-        if result.verdict is Verdict.FOUND and result.reply is not None:
-            progress.clear()
-            out.line(f"{result.name}  {reply_summary(result.reply)}")
+        nonlocal shown
+        settled[result.name] = result
+        while shown < len(names) and names[shown] in settled:
+            done = settled.pop(names[shown])
+            shown += 1
+            if done.verdict is Verdict.FOUND and done.reply is not None:
+                progress.clear()
+                out.line(f"{done.name}  {reply_summary(done.reply)}")
 
     enumerator.on_info = info
     enumerator.on_result = found
@@ -739,11 +850,16 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
             print_error("smtpsh enum", "interrupted before the run started")
             return 130
         assert enumerator.canary is not None
-        method, canary = enumerator.method.name.upper(), reply_summary(enumerator.canary)
-        line = f"{method}: '{enumerator.canary_name}' (cannot exist) → {canary}"
+        for passed, why in enumerator.method_notes.items():
+            info(f"{passed.upper()} passed over: {why}")
+        method, canary = enumerator.verb, reply_summary(enumerator.canary)
+        line = (f"{method}: '{enumerator.address(enumerator.canary_name)}' (cannot exist)"
+                f" → {canary}")
         if enumerator.reference:
             ref, ref_reply = enumerator.reference
-            line += f"; '{ref}' → {reply_summary(ref_reply)} (chosen by --method auto)"
+            line += f"; '{ref}' → {reply_summary(ref_reply)}"
+        if enumerator.choice:
+            line += f" (chosen by --method auto: {enumerator.choice})"
         info(line)
         hint = enumerator.canary_hint()
         if hint:
@@ -801,7 +917,8 @@ def summary_lines(e: Enumerator) -> list[str]:
             more = f" and {len(group) - 10} more" if len(group) > 10 else ""
             lines.append(f"{verdict.value}: {len(group)}: {shown}{more}")
     if s.retries:
-        lines.append(f"retried {s.retries} times after timeouts, 421 or 4xx answers")
+        lines.append(f"retried {s.retries} times after timeouts, 421, connection limits or 4xx"
+                     " answers")
     if e.budget.slow_replies:
         lines.append(f"note: {e.budget.slow_replies} replies were slow with no error before"
                      " them (a slow server or network, not a tarpit)")
