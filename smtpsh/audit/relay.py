@@ -1,8 +1,15 @@
-"""`smtpsh relay HOST`: the 16 open-relay tests of nmap's smtp-open-relay.
+"""`smtpsh relay HOST`: the 16 open-relay tests of nmap's smtp-open-relay, with verdicts
+that hold on servers other than Postfix.
 
-Each test is RSET, MAIL FROM, RCPT TO; a recipient the server accepts for a domain that is
-not its own means it relays. DATA is never sent, so nothing reaches a third party. The
-connection is renewed before the server's error limit would tarpit us (see tarpit.py).
+Each test is RSET, MAIL FROM, RCPT TO; DATA is never sent, so nothing reaches a third
+party. A test is *relayed* when the server accepts a recipient that routes to the outside
+domain, *refused* when it refuses it, and *inconclusive* (with the reason) when its answer
+says nothing: a trick addressed to one of the server's own domains that a random local part
+there (the control recipient) also gets accepted for (a catch-all, such as Haraka's
+`rcpt_to.in_host_list`), a sender nothing could replace, or no answer. A server that
+refuses before RCPT (530: STARTTLS or AUTH first) could not be tested; when it offers
+STARTTLS the tests run again inside TLS. The connection is renewed before the server's
+error limit would tarpit us (see tarpit.py).
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import secrets
+import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +34,7 @@ from smtpsh.audit.common import (
     run_main,
     target_from_args,
 )
+from smtpsh.audit.enum import needs_tls
 from smtpsh.audit.tarpit import ErrorBudget
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.output.printer import Fragments, print_error, report_printer
@@ -66,12 +76,33 @@ class _Tarpitted(Exception):
     """A reply came slowly after errors: the server's tarpit bit this connection."""
 
 
+class _RefusedBeforeRcpt(Exception):
+    """MAIL FROM got 530 (TLS or AUTH first): no test can reach RCPT on this session."""
+
+    def __init__(self, command: str, reply: Reply) -> None:
+        super().__init__(command)
+        self.command = command
+        self.reply = reply
+
+
 class Outcome(enum.Enum):
     RELAYED = "relayed"
     REFUSED = "refused"
-    SENDER_REFUSED = "sender refused"
-    AUTH_REQUIRED = "authentication required"
-    NO_ANSWER = "no answer"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Verdict(enum.Enum):
+    """The run's verdict, and its exit status."""
+
+    CLOSED = 0  # every test refused
+    OPEN = 1  # at least one test relayed
+    COULD_NOT_TEST = 2  # refused before RCPT (or no session at all)
+    INCONCLUSIVE = 3  # none relayed, some told nothing
+
+
+# 2xx to MAIL FROM: alternatives tried, in order, when the test's own sender is refused
+# (Exim refuses domain literals: `501 ...: domain literals not allowed`).
+FALLBACK_SENDERS = ("{F}@{S}", "{F}@{FD}", "")
 
 
 @dataclass(frozen=True)
@@ -87,7 +118,8 @@ class CaseResult:
     case: RelayCase
     outcome: Outcome
     replies: list[tuple[str, Reply]] = field(default_factory=list)  # (command, reply)
-    note: str = ""
+    note: str = ""  # why: the reason of an inconclusive test, or what was changed
+    sender: str | None = None  # the MAIL FROM used, when not the test's own
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -96,6 +128,7 @@ class CaseResult:
             "rcpt_to": self.case.rcpt_to,
             "trick": self.case.trick,
             "outcome": self.outcome.value,
+            **({"sender_used": self.sender} if self.sender is not None else {}),
             "dialogue": [
                 {"command": cmd, "reply": reply.wire_lines()} for cmd, reply in self.replies
             ],
@@ -111,48 +144,98 @@ class RelayReport:
     domain: str
     connections: int = 0
     seconds: float = 0.0
+    could_not_test: str = ""  # why no test could reach RCPT
+    notes: list[str] = field(default_factory=list)  # what the run changed, and why
+    starttls: bool = False  # the tests ran inside STARTTLS
+    controls: dict[str, tuple[str, Reply]] = field(default_factory=dict)  # domain -> control
+
+    def of(self, outcome: Outcome) -> list[CaseResult]:
+        return [r for r in self.results if r.outcome is outcome]
 
     @property
     def relayed(self) -> list[CaseResult]:
-        return [r for r in self.results if r.outcome is Outcome.RELAYED]
+        return self.of(Outcome.RELAYED)
+
+    @property
+    def inconclusive(self) -> list[CaseResult]:
+        return self.of(Outcome.INCONCLUSIVE)
+
+    unanswered = inconclusive  # the name report.py knows
 
     @property
     def open_relay(self) -> bool:
         return bool(self.relayed)
 
     @property
-    def auth_required(self) -> bool:
-        return any(r.outcome is Outcome.AUTH_REQUIRED for r in self.results)
-
-    @property
-    def unanswered(self) -> list[CaseResult]:
-        return [r for r in self.results if r.outcome is Outcome.NO_ANSWER]
+    def verdict(self) -> Verdict:
+        if self.could_not_test:
+            return Verdict.COULD_NOT_TEST
+        if self.relayed:
+            return Verdict.OPEN
+        if self.inconclusive or len(self.results) < len(RELAY_TESTS):
+            return Verdict.INCONCLUSIVE
+        return Verdict.CLOSED
 
     @property
     def summary(self) -> str:
         total = len(RELAY_TESTS)
-        if self.open_relay:
+        verdict = self.verdict
+        if verdict is Verdict.COULD_NOT_TEST:
+            return f"could not test: {self.could_not_test}"
+        if verdict is Verdict.OPEN:
             return f"open relay ({len(self.relayed)}/{total} tests)"
-        if self.auth_required:
-            return "not an open relay: authentication required (530)"
-        if self.unanswered:
-            return (
-                f"undetermined: {len(self.unanswered)} of {total} tests got no answer,"
-                " none relayed"
-            )
-        return f"not an open relay (0/{total} tests relayed)"
+        refused = len(self.of(Outcome.REFUSED))
+        if verdict is Verdict.INCONCLUSIVE:
+            return (f"inconclusive: {len(self.inconclusive)} of {total} tests told nothing,"
+                    f" none relayed, {refused} refused")
+        return f"not an open relay (0/{total} tests relayed, {refused} refused)"
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "verdict": self.verdict.name.lower().replace("_", " "),
             "open_relay": self.open_relay,
             "relayed": len(self.relayed),
+            "refused": len(self.of(Outcome.REFUSED)),
+            "inconclusive": len(self.inconclusive),
             "tests": len(RELAY_TESTS),
             "summary": self.summary,
+            "could_not_test": self.could_not_test or None,
+            "notes": self.notes,
+            "starttls": self.starttls,
             "server_name": self.server_name,
             "address_literal": self.address_literal,
             "domain": self.domain,
+            "controls": {domain or "(no domain)": {"rcpt_to": rcpt, "reply": reply.wire_lines()}
+                         for domain, (rcpt, reply) in self.controls.items()},
             "results": [r.as_dict() for r in self.results],
         }
+
+
+def routing_domain(address: str) -> str | None:
+    """The domain a server routes ``address`` by: after the last @ outside quotes, a
+    source route dropped (RFC 5321 §4.1.2 lets servers ignore it); None if unqualified."""
+    if address.startswith("@") and ":" in address:
+        address = address.split(":", 1)[1]
+    quoted, at = False, -1
+    for i, char in enumerate(address):
+        if char == '"':
+            quoted = not quoted
+        elif char == "@" and not quoted:
+            at = i
+    return address[at + 1:].lower() if at >= 0 else None
+
+
+def deferred_relay_refusal(reply: Reply) -> bool:
+    """A 4xx that refuses relaying (4.7.1 or "relay" in the text), not a greylisting or
+    a passing trouble, which say nothing yet."""
+    text = reply.text.lower()
+    if "grey" in text or "gray" in text:
+        return False
+    return (reply.enhanced or "").startswith("4.7.") or "relay" in text
+
+
+def control_name() -> str:
+    return "zz" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
 
 
 def address_literal(ip: str) -> str:
@@ -215,6 +298,10 @@ class RelayRunner:
         self.connections = 0
         self.server_name = ""
         self.peer_ip = ""
+        self.starttls_offered = False
+        self.values: dict[str, str] = {}
+        self.good_sender: str | None = None  # a MAIL FROM the server accepted
+        self.controls: dict[str | None, tuple[str, Reply]] = {}  # routing domain -> control
 
     async def _connect(self) -> SMTPClient:
         await self._close()
@@ -225,6 +312,7 @@ class RelayRunner:
         self.connections += 1
         self.errors = 0
         self.server_name = self.server_name or _server_name(banner, hello)
+        self.starttls_offered = client.session.advertises("STARTTLS") or self.starttls_offered
         if client.peer:
             self.peer_ip = client.peer[0]
         self.client = client
@@ -245,6 +333,8 @@ class RelayRunner:
         if self.budget.observe(time.monotonic() - started, errors_before):
             self.on_info(f"the server slowed down after {errors_before} errors: reconnecting")
             raise _Tarpitted  # every further reply here would be slow too: redo the test
+        if reply.code == 421:
+            raise ConnectionClosedError(f"the server closed the session: {reply.text}")
         return reply
 
     async def run(self) -> RelayReport:
@@ -252,6 +342,8 @@ class RelayRunner:
         await self._connect()
         cfg = self.config
         literal = address_literal(cfg.ip or self.peer_ip or self.target.options.host)
+        self.values = {"F": cfg.sender, "FD": cfg.sender_domain or cfg.domain,
+                       "S": self.server_name or literal}
         cases = build_cases(
             sender=cfg.sender, recipient=cfg.recipient, domain=cfg.domain,
             sender_domain=cfg.sender_domain or cfg.domain, server=self.server_name or literal,
@@ -259,14 +351,37 @@ class RelayRunner:
         )
         report = RelayReport([], self.server_name or literal, literal, cfg.domain)
         try:
-            for case in cases:
-                result = await self._run_case(case)
-                report.results.append(result)
-                self.on_case(result)
-                if result.outcome is Outcome.AUTH_REQUIRED:
-                    break  # every later test would get the same 530
+            while True:
+                try:
+                    for case in cases:
+                        result = await self._run_case(case)
+                        report.results.append(result)
+                        self.on_case(result)
+                    break
+                except _RefusedBeforeRcpt as refused:
+                    said = f"{refused.command} → {' | '.join(refused.reply.wire_lines())}"
+                    if self.target.starttls or not self.starttls_offered:
+                        how = ("even inside TLS" if self.target.starttls
+                               else "and it offers no STARTTLS")
+                        report.could_not_test = (f"the server refuses before RCPT ({said})"
+                                                 f" {how}; authenticate first to test")
+                        break
+                    note = (f"the server refuses before RCPT without TLS ({said}); it offers"
+                            " STARTTLS: the tests run again inside TLS")
+                    self.on_info(note)
+                    report.notes.append(note)
+                    report.results.clear()
+                    await self._close()
+                    self.target = Target(self.target.options, self.target.helo, starttls=True)
+                    report.starttls = True
+                    await self._connect()
         finally:
             await self._close()
+        reached = [r for r in report.results
+                   if any(command.startswith("RCPT") for command, _ in r.replies)]
+        if report.results and not reached:
+            report.could_not_test = "no test reached RCPT: " + report.results[0].note
+        report.controls = {domain or "": control for domain, control in self.controls.items()}
         report.connections = self.connections
         report.seconds = time.monotonic() - started
         return report
@@ -274,9 +389,9 @@ class RelayRunner:
     async def _run_case(self, case: RelayCase) -> CaseResult:
         last_error = ""
         for attempt in range(3):
-            # Each test can draw two errors (MAIL, RCPT): renew the connection first if the
-            # budget would run out in the middle of it.
-            fits = self.errors + 2 <= self.budget.limit
+            # A test can draw several errors (MAIL, a fallback MAIL, RCPT): renew the
+            # connection first if the budget would run out in the middle of it.
+            fits = self.errors + 3 <= self.budget.limit
             if self.client is None or not self.client.connected or not fits:
                 if attempt or self.client is not None:
                     self.on_info("new connection (staying under the server's error limit)")
@@ -294,30 +409,92 @@ class RelayRunner:
                 self.budget.on_lost(self.errors, "hung up")
                 last_error = str(exc)
                 await self._close()
-        return CaseResult(case, Outcome.NO_ANSWER, note=last_error)
+        return CaseResult(case, Outcome.INCONCLUSIVE, note=f"no answer: {last_error}")
+
+    async def _mail(self, result: CaseResult) -> Reply | None:
+        """MAIL FROM with the test's sender, else with one the server accepts; None (and
+        the result made inconclusive) when every sender is refused."""
+        line = f"MAIL FROM:<{result.case.mail_from}>"
+        reply = await self._ask(line)
+        result.replies.append((line, reply))
+        if needs_tls(reply):
+            raise _RefusedBeforeRcpt(line, reply)
+        if reply.klass == 2:
+            return reply
+        first = f"{line} → {' | '.join(reply.wire_lines())}"
+        candidates = ([self.good_sender] if self.good_sender is not None else
+                      [s.format(**self.values) for s in FALLBACK_SENDERS])
+        for sender in candidates:
+            if sender == result.case.mail_from:
+                continue
+            line = f"MAIL FROM:<{sender}>"
+            reply = await self._ask(line)
+            result.replies.append((line, reply))
+            if reply.klass == 2:
+                self.good_sender = sender
+                result.sender = sender
+                result.note = f"sender refused ({first}); tested with <{sender}> instead"
+                return reply
+        result.outcome = Outcome.INCONCLUSIVE
+        result.note = f"the sender was refused and no other was accepted ({first})"
+        return None
 
     async def _dialogue(self, case: RelayCase) -> CaseResult:
         result = CaseResult(case, Outcome.REFUSED)
-        steps = (("RSET", None), (f"MAIL FROM:<{case.mail_from}>", Outcome.SENDER_REFUSED),
-                 (f"RCPT TO:<{case.rcpt_to}>", Outcome.REFUSED))
-        for line, refusal in steps:
-            reply = await self._ask(line)
-            if reply.code == 421:
-                raise ConnectionClosedError(f"the server closed the session: {reply.text}")
-            result.replies.append((line, reply))
-            if reply.code == 530:
-                result.outcome = Outcome.AUTH_REQUIRED
+        reply = await self._ask("RSET")
+        result.replies.append(("RSET", reply))
+        if await self._mail(result) is None:
+            return result
+        line = f"RCPT TO:<{case.rcpt_to}>"
+        reply = await self._ask(line)
+        result.replies.append((line, reply))
+        if reply.klass == 4:
+            if not deferred_relay_refusal(reply):
+                result.outcome = Outcome.INCONCLUSIVE
+                result.note = f"a temporary refusal, not an answer ({reply.code})"
                 return result
-            if refusal is not None and reply.klass != 2:
-                result.outcome = refusal
-                if (reply.enhanced or "") in DOMAIN_REFUSALS:
-                    result.note = (
-                        f"the server refused the domain itself; use -D with a domain that"
-                        f" receives mail to be sure ({reply.enhanced})"
-                    )
-                return result
-        result.outcome = Outcome.RELAYED
+            # Postfix's stock defer_unauth_destination: `454 4.7.1 <...>: Relay access
+            # denied` refuses relaying as surely as a 554 (it only leaves a sender that
+            # is misconfigured a chance to retry); retrying never makes it relay.
+            code = " ".join(filter(None, (str(reply.code), reply.enhanced)))
+            result.note = f"refused with a temporary code ({code})"
+            return result
+        if reply.klass != 2:
+            if (reply.enhanced or "") in DOMAIN_REFUSALS:
+                result.note = (
+                    f"the server refused the domain itself; use -D with a domain that"
+                    f" receives mail to be sure ({reply.enhanced})"
+                )
+            return result
+        domain = routing_domain(case.rcpt_to)
+        if domain == self.config.domain.lower():
+            result.outcome = Outcome.RELAYED
+            return result
+        # Addressed to one of the server's own domains (or to no domain): accepted means
+        # relayed only if a random local part there is refused.
+        control, control_reply = await self._control(domain, result)
+        random = f"a random local part at {domain}" if domain else "a random bare local part"
+        if control_reply.klass == 2:
+            result.outcome = Outcome.INCONCLUSIVE
+            result.note = (f"{random} is accepted too (control <{control}> →"
+                           f" {control_reply.code}: a catch-all), so accepting this says nothing"
+                           " about relaying")
+        else:
+            result.outcome = Outcome.RELAYED
+            result.note = (f"{random} is refused (control <{control}> → {control_reply.code}),"
+                           " this one accepted: the server routes the trick")
         return result
+
+    async def _control(self, domain: str | None, result: CaseResult) -> tuple[str, Reply]:
+        """The answer for a random local part at ``domain``, in the open transaction."""
+        if domain not in self.controls:
+            name = control_name()
+            control = f"{name}@{domain}" if domain else name
+            line = f"RCPT TO:<{control}>"
+            reply = await self._ask(line)
+            result.replies.append((line, reply))
+            self.controls[domain] = (control, reply)
+        return self.controls[domain]
 
 
 def _server_name(banner: Reply, hello: Reply) -> str:
@@ -335,10 +512,23 @@ def _server_name(banner: Reply, hello: Reply) -> str:
 OUTCOME_STYLE = {
     Outcome.RELAYED: "red",
     Outcome.REFUSED: "green",
-    Outcome.SENDER_REFUSED: "green",
-    Outcome.AUTH_REQUIRED: "green",
-    Outcome.NO_ANSWER: "yellow",
+    Outcome.INCONCLUSIVE: "yellow",
 }
+
+
+def render_line(result: CaseResult) -> Fragments:
+    """One line a test, the verdict first: what was asked and what the server said."""
+    case = result.case
+    verdict = result.outcome.value.upper() if result.outcome is Outcome.RELAYED else (
+        result.outcome.value)
+    rcpts = [(c, r) for c, r in result.replies if c.startswith("RCPT")]
+    command, reply = (rcpts[0] if rcpts else result.replies[-1]) if result.replies else ("", None)
+    said = f"{command} → {reply.wire_lines()[0]}" if reply is not None else ""
+    line: Fragments = [(f"class:{OUTCOME_STYLE[result.outcome]}", f"{verdict:<12}"),
+                       ("", f" [{case.number:>2}/{len(RELAY_TESTS)}] {case.trick}: {said}")]
+    if result.note:
+        line.append(("class:dim", f" ({result.note})"))
+    return line
 
 
 def render_case(result: CaseResult) -> list[Fragments]:
@@ -372,7 +562,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Run nmap's 16 open-relay tests (MAIL FROM / RCPT TO tricks; RSET between tests, "
         "never DATA, so nothing is sent to anyone). " + AUTHORISATION_NOTE
     )
-    parser.epilog = "exit status: 0 not an open relay, 1 open relay, 2 could not test"
+    parser.epilog = (
+        "output: one line a test, the verdict first (relayed / refused / inconclusive and"
+        " why); -v shows each test's whole dialogue. exit status: 0 not an open relay"
+        " (every test refused), 1 open relay, 2 could not test (refused before RCPT, or no"
+        " session), 3 inconclusive (none relayed, some tests told nothing)")
     add_target_arguments(parser)
     rel = parser.add_argument_group("relay tests")
     rel.add_argument("--from", dest="sender", metavar="ADDR", default=DEFAULT_FROM,
@@ -384,6 +578,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rel.add_argument("--ip", metavar="IP", help="address for the [IP] tricks (default: the"
                      " server's address)")
     rel.add_argument("--json", action="store_true", help="print the results as JSON")
+    rel.add_argument("-v", "--verbose", action="store_true",
+                     help="each test's whole dialogue instead of one line a test")
     rel.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                      help="colour (default auto; NO_COLOR respected)")
 
@@ -412,8 +608,9 @@ async def _main(target: Target, config: RelayConfig, args: argparse.Namespace) -
     out = report_printer(args.color)
 
     def show(result: CaseResult) -> None:
-        if not args.json:
-            out.lines(render_case(result))
+        if args.json:
+            return
+        out.lines(render_case(result) if args.verbose else [render_line(result)])
 
     def info(text: str) -> None:
         if not args.json:
@@ -428,13 +625,12 @@ async def _main(target: Target, config: RelayConfig, args: argparse.Namespace) -
     except AuditError as exc:
         print_error("smtpsh relay", str(exc))
         return 2
+    verdict = report.verdict
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
-        style = "red" if report.open_relay else ("yellow" if report.unanswered else "green")
+        style = {Verdict.OPEN: "red", Verdict.CLOSED: "green"}.get(verdict, "yellow")
         out.line(report.summary, f"class:{style}")
         out.line(f"· {len(report.results)} tests over {report.connections} connection(s)"
                  f" in {report.seconds:.2f} s", "class:dim")
-    if report.open_relay:
-        return 1
-    return 2 if report.unanswered else 0
+    return verdict.value

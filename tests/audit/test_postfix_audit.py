@@ -111,10 +111,11 @@ def test_enum_none_found_exits_1(postfix: PostfixEnv) -> None:
 
 
 def test_relay_port_25_is_not_an_open_relay(postfix: PostfixEnv) -> None:
-    proc = smtpsh("relay", f"{postfix.host}:{postfix.port('smtp')}")
+    # -v: each test's whole dialogue (the default is one line a test).
+    proc = smtpsh("relay", f"{postfix.host}:{postfix.port('smtp')}", "-v")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "not an open relay (0/16 tests relayed)" in out
+    assert "not an open relay (0/16 tests relayed, 16 refused)" in out
     for n in range(1, 17):
         assert f"[{n:>2}/16]" in out
     assert out.count("C: RSET") == 16
@@ -123,6 +124,16 @@ def test_relay_port_25_is_not_an_open_relay(postfix: PostfixEnv) -> None:
     assert "C: RCPT TO:<example.com!relaytest>" in out  # bang path
     assert "Relay access denied" in out and "↳ 454" in out  # annotated replies
     assert "C: DATA" not in out
+
+
+def test_relay_compact_output_is_one_line_a_test_verdict_first(postfix: PostfixEnv) -> None:
+    proc = smtpsh("relay", f"{postfix.host}:{postfix.port('smtp')}")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if "/16]" in line]
+    assert len(lines) == 16
+    # Stock Postfix defers relaying (454 4.7.1 Relay access denied): a refusal all the same.
+    assert all(line.startswith("refused ") and "454 4.7.1" in line for line in lines), lines
+    assert "C: " not in proc.stdout
 
 
 def test_relay_open_relay_profile_is_reported(postfix: PostfixEnv) -> None:
@@ -149,7 +160,7 @@ def test_probe_port_25(postfix: PostfixEnv) -> None:
     assert "InFreight 2.11 (from the banner)" in out
     assert "✗ VRFY enabled (user enumeration)" in out
     assert "✗ banner leaks software and version" in out
-    assert "not an open relay (0/16 tests relayed)" in out
+    assert "not an open relay (0/16 tests relayed, 16 refused)" in out
     assert "open relay:" not in out.split("dangerous settings found")[1]
     assert "PIPELINING" in out and "(RFC 2920)" in out  # capabilities explained
 
