@@ -26,7 +26,16 @@ from smtpsh.audit.common import (
     run_main,
     target_from_args,
 )
-from smtpsh.audit.enum import REFERENCE_NAMES, Verdict, canary_name, classify
+from smtpsh.audit.enum import (
+    BARE_NAME_SYNTAX,
+    REFERENCE_NAMES,
+    Verdict,
+    canary_name,
+    classify,
+    needs_tls,
+    tells_apart,
+)
+from smtpsh.audit.fingerprint import Guess, best, fingerprint, reply_text
 from smtpsh.audit.ntlm import NTLMError, NTLMInfo, decode_challenge_line, negotiate_line
 from smtpsh.audit.relay import RelayConfig, RelayReport, RelayRunner
 from smtpsh.audit.report import exit_status, render_json, render_text
@@ -117,6 +126,13 @@ class ProbeReport:
     ntlm_error: str = ""
     problems: list[str] = field(default_factory=list)  # steps that could not be done
     fatal: str = ""  # nothing could be probed
+    observations: dict[str, str] = field(default_factory=dict)  # for the fingerprint
+    guesses: list[Guess] = field(default_factory=list)  # MTA families, most likely first
+
+    @property
+    def family(self) -> Guess | None:
+        """The MTA family named from behaviour (None: not sure enough)."""
+        return best(self.guesses)
 
     @property
     def address(self) -> str:
@@ -214,6 +230,7 @@ class Prober:
             for verb, check in (("VRFY", report.vrfy), ("EXPN", report.expn)):
                 await self._check_verb(client, verb, check)
             self._identify()
+            await self._behaviour(client)
             await self._ntlm_phase(client)
         except (ConnectionClosedError, ReplyTimeout) as exc:
             report.problems.append(f"the session ended early: {exc}")
@@ -260,23 +277,59 @@ class Prober:
                 if found and all(s.text != found.text for s in report.software):
                     report.software.append(found)
 
+    async def _behaviour(self, client: SMTPClient) -> None:
+        """Replies whose wording shows the MTA family (see fingerprint.py): an unknown
+        command, a malformed and a nested MAIL, HELP where the first was refused."""
+        report = self.report
+        obs = report.observations
+        for source, reply in (("banner", report.banner), ("help", report.help)):
+            if reply is not None and reply.code:
+                obs[source] = reply_text(reply.code, reply.lines)
+        if report.hello is not None and report.hello.lines:
+            obs["ehlo"] = report.hello.lines[0].partition(" ")[2]
+        obs["keywords"] = " ".join(report.capabilities)
+        refusals = [r for r in (report.tls.required_evidence, report.help) if r is not None]
+        if report.help is not None and needs_tls(report.help):
+            report.help = await client.command("HELP")  # inside TLS now
+            obs["help"] = reply_text(report.help.code, report.help.lines)
+        for reply in refusals:
+            if needs_tls(reply):
+                obs["tls_required"] = reply_text(reply.code, reply.lines)
+        unknown = await client.command("XSMTPSH")
+        obs["unknown"] = reply_text(unknown.code, unknown.lines)
+        bad = await client.command("MAIL FROM:bad")
+        obs["bad_mail"] = reply_text(bad.code, bad.lines)
+        if bad.klass == 2:
+            nested = await client.command("MAIL FROM:<>")
+            obs["nested_mail"] = reply_text(nested.code, nested.lines)
+        await client.command("RSET")
+        report.guesses = fingerprint(obs)
+
     async def _check_verb(self, client: SMTPClient, verb: str, check: VerbCheck) -> None:
         impossible = canary_name()
         canary = await client.command(f"{verb} {impossible}")
+        qualify = ""
+        if canary.code in BARE_NAME_SYNTAX and "." in self.report.server_name:
+            # Exim: `501 name: recipient address must contain a domain`: ask NAME@DOMAIN.
+            qualify = f"@{self.report.server_name}"
+            impossible += qualify
+            canary = await client.command(f"{verb} {impossible}")
         check.canary = (impossible, canary)
         if canary.code in (500, 502, 504):
             check.state = "unsupported"
             return
-        if canary.klass == 4 or canary.code == 530:
+        if canary.klass == 4 or needs_tls(canary) or canary.code in BARE_NAME_SYNTAX:
             check.state = "refused"
             return
         for name in REFERENCE_NAMES:
-            reply = await client.command(f"{verb} {name}")
-            check.reference = (name, reply)
+            reply = await client.command(f"{verb} {name}{qualify}")
+            check.reference = (name + qualify, reply)
             if classify(reply, canary) is Verdict.FOUND:
                 check.state = "reveals"
                 return
-        check.state = "same-answer"
+        # No common name exists here, but an impossible one gets a definite "no such
+        # user": any real name would be told apart.
+        check.state = "reveals" if tells_apart(canary) else "same-answer"
 
     async def _tls_phase(self, client: SMTPClient) -> SMTPClient:
         report = self.report

@@ -251,6 +251,7 @@ def render_text(report: ProbeReport) -> list[Line]:
         return out
     software = ", ".join(f"{s.text} (from the {s.source})" for s in r.software)
     out.append([_label("software"), ("", software or "not revealed")])
+    out += _family_lines(r)
     greeting = r.hello.lines[0] if r.hello is not None and r.hello.lines else "(none)"
     out.append([_label("EHLO"), ("", greeting if r.esmtp else "refused; HELO: " + greeting)])
     out += _capability_lines(r.capabilities)
@@ -307,6 +308,23 @@ def _tls_lines(r: ProbeReport) -> list[Line]:
         else:
             out.append([("", "  EHLO after TLS: " + ", ".join(
                 [f"+{k} {v}".strip() for k, v in added.items()] + [f"-{k}" for k in gone]))])
+    return out
+
+
+def _family_lines(r: ProbeReport) -> list[Line]:
+    """The MTA family from behaviour, with the evidence and a confidence."""
+    if not r.guesses:
+        return [[_label("family"), ("", "unknown (no known behaviour matched)")]]
+    family = r.family
+    top = r.guesses[0]
+    if family is None:
+        head = (f"unsure: {top.family}? (confidence {top.confidence:.2f}; "
+                + ", ".join(f"{g.family} {g.confidence:.2f}" for g in r.guesses[1:3]) + ")")
+    else:
+        head = (f"{family.family} (from behaviour; confidence {family.level},"
+                f" {family.confidence:.2f})")
+    out: list[Line] = [[_label("family"), ("", head)]]
+    out += [[("class:dim", f"  {e.source}: {e.text[:70]} — {e.trait}")] for e in top.evidence]
     return out
 
 
@@ -372,6 +390,8 @@ def render_json(report: ProbeReport) -> dict[str, object]:
         "server_name": r.server_name,
         "software": [{"name": s.name, "version": s.version, "source": s.source}
                      for s in r.software],
+        "family": r.family.family if r.family else None,
+        "fingerprint": [g.as_dict() for g in r.guesses],
         "esmtp": r.esmtp,
         "ehlo": _reply_json(r.hello),
         "capabilities": [{"keyword": k, "args": v, "meaning": EXTENSIONS.get(k)}

@@ -35,6 +35,8 @@ _PRODUCTS: tuple[tuple[str, str], ...] = (
     ("Apache James", r"\bJAMES\b(?:\s+SMTP Server\s+(?P<v>\d+\.\d+[\w.-]*))?"),
     ("Dovecot", r"\bDovecot\b(?:\s+(?P<v>\d+\.\d+[\w.-]*))?"),
     ("aiosmtpd", r"\baiosmtpd\b(?:\s+(?P<v>\d+\.\d+[\w.-]*))?"),
+    # aiosmtpd's default banner: "Python SMTP" and its own version (1.4.6 = aiosmtpd 1.4.6).
+    ("aiosmtpd", r"\bPython SMTP (?P<v>\d+\.\d+[\w.-]*)"),
     ("Python smtpd", r"\bPython SMTP proxy\b(?:\s+version\s+(?P<v>\d+\.\d+[\w.-]*))?"),
 )
 _COMPILED = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in _PRODUCTS)
@@ -61,7 +63,11 @@ class Software:
 def identify(text: str, source: str, *, skip_first_word: bool = True) -> Software | None:
     """The software ``text`` names, if any. The banner's first word is the host name, so it
     is skipped (a host called ``exim4.example`` is no evidence)."""
-    body = text.split(" ", 1)[1] if skip_first_word and " " in text else text
+    if skip_first_word:
+        # A greeting that is only a host name ("mx.aiosmtpd.test") names no software.
+        body = text.split(" ", 1)[1] if " " in text else ""
+    else:
+        body = text
     for name, pattern in _COMPILED:
         match = pattern.search(body)
         if match:
