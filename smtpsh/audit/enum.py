@@ -76,9 +76,6 @@ SYNTAX_ENHANCED = frozenset({"5.1.3", "5.5.2", "5.5.4"})
 # Words of a reply that is a limit (renew the connection and ask again), not an answer.
 LIMIT_TEXT = re.compile(r"\btoo many\b|\blimit (?:exceeded|reached)\b|\brate.?limit",
                         re.IGNORECASE)
-# A bare name refused as bad syntax (Exim: `501 name: recipient address must contain a
-# domain`): ask again as NAME@DOMAIN.
-BARE_NAME_SYNTAX = frozenset({501, 553})
 # Stock Postfix counts VRFY/NOOP/RSET beyond 100 per session as errors: stay well below.
 # Lowered at run time when a server limits commands (Exim: 10 non-mail commands).
 MAX_COMMANDS_PER_CONNECTION = 50
@@ -142,6 +139,13 @@ def is_limit(reply: Reply) -> bool:
     if reply.code == 421:
         return True
     return reply.klass in (4, 5) and bool(LIMIT_TEXT.search(reply.text))
+
+
+def bare_name_refused(reply: Reply) -> bool:
+    """A bare name refused as bad syntax (Exim: `501 name: recipient address must contain
+    a domain`): worth asking again as NAME@DOMAIN. Exim's EXPN answers an unknown name with
+    `553 … is undeliverable`, which is an answer, so 553 counts only with a syntax code."""
+    return reply.code == 501 or (reply.code == 553 and reply.enhanced in SYNTAX_ENHANCED)
 
 
 def needs_tls(reply: Reply) -> bool:
@@ -442,7 +446,7 @@ class Enumerator:
                     self.target.starttls = True
                     answers = await self._ask(asked)
                     canary = answers[self.canary_name]
-                if (not self.method.transaction and canary.code in BARE_NAME_SYNTAX
+                if (not self.method.transaction and bare_name_refused(canary)
                         and not self.domain):
                     domain, source = self._domain_guess()
                     if domain:

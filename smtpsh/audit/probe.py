@@ -27,9 +27,9 @@ from smtpsh.audit.common import (
     target_from_args,
 )
 from smtpsh.audit.enum import (
-    BARE_NAME_SYNTAX,
     REFERENCE_NAMES,
     Verdict,
+    bare_name_refused,
     canary_name,
     classify,
     needs_tls,
@@ -309,7 +309,7 @@ class Prober:
         impossible = canary_name()
         canary = await client.command(f"{verb} {impossible}")
         qualify = ""
-        if canary.code in BARE_NAME_SYNTAX and "." in self.report.server_name:
+        if bare_name_refused(canary) and "." in self.report.server_name:
             # Exim: `501 name: recipient address must contain a domain`: ask NAME@DOMAIN.
             qualify = f"@{self.report.server_name}"
             impossible += qualify
@@ -318,7 +318,7 @@ class Prober:
         if canary.code in (500, 502, 504):
             check.state = "unsupported"
             return
-        if canary.klass == 4 or needs_tls(canary) or canary.code in BARE_NAME_SYNTAX:
+        if canary.klass == 4 or needs_tls(canary) or bare_name_refused(canary):
             check.state = "refused"
             return
         for name in REFERENCE_NAMES:

@@ -63,11 +63,8 @@ class Software:
 def identify(text: str, source: str, *, skip_first_word: bool = True) -> Software | None:
     """The software ``text`` names, if any. The banner's first word is the host name, so it
     is skipped (a host called ``exim4.example`` is no evidence)."""
-    if skip_first_word:
-        # A greeting that is only a host name ("mx.aiosmtpd.test") names no software.
-        body = text.split(" ", 1)[1] if " " in text else ""
-    else:
-        body = text
+    # A greeting that is only a host name ("mx.aiosmtpd.test") names no software.
+    body = text.partition(" ")[2] if skip_first_word else text
     for name, pattern in _COMPILED:
         match = pattern.search(body)
         if match:
