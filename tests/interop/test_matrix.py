@@ -244,6 +244,107 @@ def queue_id(server: Server, home: Path) -> Seen:
     return Seen(said)
 
 
+# Absent names around the configured users: 40 names, so that Exim's
+# smtp_accept_max_nonmail (10 a connection) is hit and must be worked around.
+ABSENT = [f"nosuch{n:02d}" for n in range(37)]
+
+
+def enum(server: Server, home: Path) -> Seen:
+    users = list(server.users) or ["alice", "bob", "carol"]
+    words = ABSENT[:5] + users[:1] + ABSENT[5:20] + users[1:2] + ABSENT[20:] + users[2:]
+    wordlist = home / "words.txt"
+    wordlist.write_text("\n".join(words) + "\n")
+    proc = smtpsh(["enum", server.target, "-U", str(wordlist), "-w", "4", "--cafile",
+                   str(server.ca_file)], home)
+    text = output(proc)
+    if server.catch_all:
+        # Every local part is accepted and VRFY says 252 to all: nothing to enumerate, and
+        # smtpsh must say so rather than report names.
+        assert proc.returncode == 2, text
+        assert "catch-all" in text and proc.stdout == "", text
+        return Seen(first(r"rcpt: the server accepts any name at the domain \(catch-all\)",
+                          text),
+                    "a catch-all (Haraka's rcpt_to.in_host_list) and VRFY 252 for every name:"
+                    " no method can tell users apart, and smtpsh says so (exit 2)")
+    assert proc.returncode == 0, text
+    found = [line.split()[0] for line in proc.stdout.splitlines()]
+    assert found == list(server.users), text  # exactly the users, in word-list order
+    method = first(r"^· (VRFY|EXPN|RCPT): '[^']*'", text).split()[1].rstrip(":")
+    qualified = "NAME@DOMAIN" if "wants NAME@DOMAIN" in text else "bare names"
+    return Seen(f"auto chose {method} ({qualified}); found {', '.join(found)} of 40")
+
+
+# The exact relay verdict on each server: (exit status, verdict, tests inconclusive).
+RELAY = {"haraka": (3, "inconclusive", [6, 16])}
+
+
+def relay(server: Server, home: Path) -> Seen:
+    proc = smtpsh(["relay", server.target, "--json", "--cafile", str(server.ca_file)], home)
+    text = output(proc)
+    status, verdict, inconclusive = RELAY.get(server.name, (0, "closed", []))
+    data = json.loads(proc.stdout)
+    assert (proc.returncode, data["verdict"]) == (status, verdict), text
+    assert data["relayed"] == 0 and len(data["results"]) == 16
+    assert [r["test"] for r in data["results"] if r["outcome"] == "inconclusive"] \
+        == inconclusive, text
+    for result in data["results"]:
+        if result["outcome"] == "inconclusive":
+            assert "accepted too" in result["note"], result
+    said = data["summary"]
+    if server.tls == "required":
+        assert data["starttls"] and "run again inside TLS" in data["notes"][0], text
+        said += "; after 530 the tests ran again inside STARTTLS"
+    swapped = [r for r in data["results"] if "sender_used" in r]
+    if swapped:
+        said += f"; {len(swapped)} tests retried with sender <{swapped[0]['sender_used']}>"
+    return Seen(said)
+
+
+def probe_json(server: Server, home: Path, *extra: str) -> dict[str, object]:
+    proc = smtpsh(["probe", server.target, "--json", "--cafile", str(server.ca_file), *extra],
+                  home)
+    text = output(proc)
+    assert proc.returncode in (0, 1), text
+    data: dict[str, object] = json.loads(proc.stdout)
+    assert data["fatal"] is None, text
+    return data
+
+
+# What probe must find (VRFY state, banner finding) beside a sane relay verdict.
+PROBE_VRFY = {"exim": "reveals", "postfix_plain": "reveals", "opensmtpd": "unsupported"}
+BANNER_LEAK = {"exim": "Exim 4.96", "haraka": "Haraka 3.3.4", "aiosmtpd": "aiosmtpd 1.4.6",
+               "aiosmtpd_tls": "aiosmtpd 1.4.6"}
+
+
+def probe(server: Server, home: Path) -> Seen:
+    data = probe_json(server, home)
+    vrfy = data["vrfy"]
+    assert isinstance(vrfy, dict)
+    assert vrfy["state"] == PROBE_VRFY.get(server.name, "same-answer"), vrfy
+    findings = {str(f["key"]): str(f["detail"]) for f in data["findings"]}  # type: ignore[attr-defined]
+    assert "open_relay" not in findings
+    leak = BANNER_LEAK.get(server.name)
+    if leak:
+        assert leak in findings["banner_version"], findings
+    else:
+        assert "banner_version" not in findings, findings
+    relay_data = data["relay"]
+    assert isinstance(relay_data, dict)
+    return Seen(f"VRFY {vrfy['state']}; relay {relay_data['verdict']};"
+                f" findings: {', '.join(findings)}")
+
+
+def family(server: Server, home: Path) -> Seen:
+    data = probe_json(server, home, "--no-relay")
+    guesses = data["fingerprint"]
+    assert isinstance(guesses, list) and guesses, data
+    assert data["family"] == server.family, guesses[:2]
+    top = guesses[0]
+    software = ", ".join(f"{s['name']}" for s in data["software"]) or "nothing"  # type: ignore[attr-defined]
+    return Seen(f"{top['family']} ({top['level']}, {top['confidence']}) from"
+                f" {len(top['evidence'])} traits; the banner names {software}")
+
+
 FEATURES: dict[str, Callable[[Server, Path], Seen]] = {
     "dialogue": dialogue,
     "multiline": multiline,
@@ -254,6 +355,10 @@ FEATURES: dict[str, Callable[[Server, Path], Seen]] = {
     "pipelining": pipelining,
     "record": record_replay,
     "queueid": queue_id,
+    "probe": probe,
+    "enum": enum,
+    "relay": relay,
+    "fingerprint": family,
 }
 
 
