@@ -62,7 +62,7 @@ _smtpsh_pos_enum() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_relay() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile --from --to -D --domain --ip --json --color'; }
+_smtpsh_opts_relay() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile --from --to -D --domain --ip --json -v --verbose --color'; }
 _smtpsh_value_relay() {  # the kind of value option $1 takes
     case "$1" in
         -p|--port|--timeout|--connect-timeout|--helo|--from|--to|-D|--domain|--ip) echo 'text' ;;

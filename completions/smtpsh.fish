@@ -134,6 +134,7 @@ complete -c smtpsh -n '__smtpsh_using relay' -l to -x -d 'recipient local part, 
 complete -c smtpsh -n '__smtpsh_using relay' -s D -l domain -x -d 'outside domain to relay to (default example.com, or --to\'s)'
 complete -c smtpsh -n '__smtpsh_using relay' -l ip -x -d 'address for the [IP] tricks (default: the server\'s address)'
 complete -c smtpsh -n '__smtpsh_using relay' -l json -d 'print the results as JSON'
+complete -c smtpsh -n '__smtpsh_using relay' -s v -l verbose -d 'each test\'s whole dialogue instead of one line a test'
 complete -c smtpsh -n '__smtpsh_using relay' -l color -x -a 'auto always never' -d 'colour (default auto; NO_COLOR respected)'
 
 # smtpsh replay
