@@ -1,0 +1,151 @@
+"""The rules that keep enum, relay and probe right on servers other than Postfix, on the
+replies the real servers of the interop matrix give (docs/interop.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from smtpsh.audit.enum import Verdict, bare_name_refused, classify, is_limit, needs_tls, tells_apart
+from smtpsh.audit.fingerprint import best, fingerprint
+from smtpsh.audit.relay import deferred_relay_refusal, routing_domain
+from smtpsh.audit.software import identify
+from smtpsh.protocol.replies import Reply
+
+
+def reply(code: int, *lines: str) -> Reply:
+    return Reply(code, tuple(lines))
+
+
+# --- enum ----------------------------------------------------------------------------------
+
+
+def test_exims_nonmail_limit_is_not_an_answer() -> None:
+    limit = reply(554, "Too many nonmail commands")
+    canary = reply(550, "<zz@mx.exim.test> Unrouteable address")
+    assert is_limit(limit) and classify(limit, canary) is None  # ask again, never "absent"
+    assert is_limit(reply(421, "4.7.0 mx Error: too many errors"))
+    assert is_limit(reply(452, "4.5.3 Too many recipients"))
+    assert not is_limit(canary)
+
+
+def test_a_bare_name_refused_as_syntax_is_asked_again_qualified() -> None:
+    assert bare_name_refused(reply(501, "alice: recipient address must contain a domain"))
+    # Exim's EXPN answers an unknown name with 553: an answer, not a syntax refusal.
+    assert not bare_name_refused(reply(553, "zz@mx.exim.test is undeliverable"))
+    assert bare_name_refused(reply(553, "5.1.3 Bad address syntax"))
+
+
+@pytest.mark.parametrize(("canary", "tells"), [
+    (reply(550, "5.1.1 <zz>: Recipient address rejected: User unknown"), True),  # Postfix
+    (reply(550, "<zz@mx.exim.test> Unrouteable address"), True),  # Exim, qualified
+    (reply(524, "5.2.4 Mailing list expansion problem: <zz@mx.opensmtpd.test>"), True),
+    (reply(252, "Just try sending a mail and we'll see how it turns out..."), False),  # Haraka
+    (reply(252, "Cannot VRFY user, but will accept message and attempt delivery"), False),
+    (reply(501, "zz: recipient address must contain a domain"), False),  # Exim, bare
+    (reply(554, "5.7.1 Relay access denied"), False),  # the domain, not the name
+    (reply(530, "Must issue a STARTTLS command first"), False),
+    (reply(554, "Too many nonmail commands"), False),
+])
+def test_which_canary_answers_tell_users_apart(canary: Reply, tells: bool) -> None:
+    assert tells_apart(canary) is tells
+
+
+def test_a_user_against_exims_canary() -> None:
+    canary = reply(550, "<zz@mx.exim.test> Unrouteable address")
+    assert classify(reply(250, "<alice@mx.exim.test> is deliverable"), canary) is Verdict.FOUND
+    assert classify(reply(550, "<bob@mx.exim.test> Unrouteable address"), canary) \
+        is Verdict.ABSENT
+
+
+def test_tls_first() -> None:
+    assert needs_tls(reply(530, "Must issue a STARTTLS command first"))
+    assert needs_tls(reply(530, "5.7.0 Authentication required"))
+    assert not needs_tls(reply(550, "5.1.1 unknown"))
+
+
+# --- relay ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("address", "domain"), [
+    ("relaytest@example.com", "example.com"),
+    ("relaytest%example.com@mx.haraka.test", "mx.haraka.test"),
+    ('"relaytest@example.com"', None),
+    ('"relaytest@example.com"@[127.0.0.1]', "[127.0.0.1]"),
+    ("relaytest@example.com@mx.exim.test", "mx.exim.test"),
+    ("@mx.exim.test:relaytest@example.com", "example.com"),
+    ("example.com!relaytest", None),
+])
+def test_routing_domain(address: str, domain: str | None) -> None:
+    assert routing_domain(address) == domain
+
+
+def test_postfix_454_relay_access_denied_is_a_refusal() -> None:
+    assert deferred_relay_refusal(reply(454, "4.7.1 <x@example.com>: Relay access denied"))
+    assert not deferred_relay_refusal(reply(450, "4.2.0 <x@example.com>: Greylisted"))
+    assert not deferred_relay_refusal(reply(451, "4.3.0 Temporary lookup failure"))
+
+
+# --- probe: software and family ------------------------------------------------------------
+
+
+def test_banner_leaks() -> None:
+    infreight = identify("mx.smtpsh.test ESMTP InFreight v2.11", "banner")
+    assert infreight is not None and (infreight.name, infreight.version) == ("InFreight", "2.11")
+    aiosmtpd = identify("mx.aiosmtpd.test Python SMTP 1.4.6", "banner")
+    assert aiosmtpd is not None and (aiosmtpd.name, aiosmtpd.version) == ("aiosmtpd", "1.4.6")
+    assert identify("mx.aiosmtpd.test", "EHLO greeting") is None  # a host name only
+
+
+# What each server of the matrix said (banner, EHLO greeting, keywords, HELP, ...).
+OBSERVED = {
+    "Postfix": {
+        "banner": "220 mx1.inlanefreight.htb InFreight ESMTP v2.11", "ehlo": "",
+        "keywords": "PIPELINING SIZE VRFY ETRN STARTTLS ENHANCEDSTATUSCODES 8BITMIME DSN"
+                    " SMTPUTF8 CHUNKING",
+        "help": "500 5.5.2 Error: command not recognized",
+        "unknown": "500 5.5.2 Error: command not recognized",
+        "bad_mail": "250 2.1.0 Ok", "nested_mail": "503 5.5.1 Error: nested MAIL command"},
+    "Exim": {
+        "banner": "220 mx.example ESMTP", "ehlo": "Hello me [127.0.0.1]",
+        "keywords": "SIZE 8BITMIME VRFY EXPN PIPELINING PIPECONNECT CHUNKING STARTTLS SMTPUTF8"
+                    " HELP",
+        "help": "214 Commands supported: | 214 AUTH STARTTLS HELO EHLO MAIL RCPT DATA",
+        "unknown": "500 unrecognized command",
+        "bad_mail": "501 bad: sender address must contain a domain"},
+    "OpenSMTPD": {
+        "banner": "220 mx.example ESMTP", "ehlo": "Hello me [127.0.0.1], pleased to meet you",
+        "keywords": "8BITMIME ENHANCEDSTATUSCODES SIZE DSN STARTTLS HELP",
+        "help": "214 2.0.0 This is OpenSMTPD | 214 2.0.0 End of HELP info",
+        "unknown": "500 5.5.1 Invalid command: Command unrecognized",
+        "bad_mail": "553 5.1.0 Sender address syntax error"},
+    "Haraka": {
+        "banner": "220 mx.example ESMTP", "ehlo": "Hello me [127.0.0.1], Haraka is at your"
+        " service.", "keywords": "PIPELINING 8BITMIME SMTPUTF8 SIZE STARTTLS AUTH",
+        "help": "250 Not implemented", "unknown": "500 Unrecognized command",
+        "bad_mail": '501 Invalid MAIL FROM address bad: Invalid RFC-5321 address at position'
+                    ' 3: expected "@"'},
+    "nodemailer smtp-server": {
+        "banner": "220 mx.example ESMTP", "ehlo": "Nice to meet you, me",
+        "keywords": "PIPELINING 8BITMIME SMTPUTF8 AUTH STARTTLS SIZE",
+        "help": "214 See https://tools.ietf.org/html/rfc5321 for details",
+        "unknown": "500 Error: command not recognized",
+        "bad_mail": "501 Error: Bad sender address syntax"},
+    "aiosmtpd": {
+        "banner": "220 mx.example ESMTP", "ehlo": "", "keywords": "SIZE 8BITMIME STARTTLS HELP",
+        "help": "250 Supported commands: AUTH DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET",
+        "unknown": '500 Error: command "XSMTPSH" not recognized', "bad_mail": "250 OK",
+        "nested_mail": "503 Error: nested MAIL command"},
+}
+
+
+@pytest.mark.parametrize("family", list(OBSERVED))
+def test_each_family_is_named_from_behaviour_alone(family: str) -> None:
+    guesses = fingerprint(OBSERVED[family])
+    named = best(guesses)
+    assert named is not None and named.family == family, [(g.family, g.confidence)
+                                                          for g in guesses]
+    assert named.evidence and all(e.text for e in named.evidence)
+
+
+def test_nothing_known_names_nothing() -> None:
+    assert best(fingerprint({"banner": "220 mx ESMTP", "unknown": "500 what?"})) is None
