@@ -382,7 +382,10 @@ def test_enum(smtp_port: int, tmp_path: Path) -> None:
 
 
 def test_relay(smtp_port: int, tmp_path: Path) -> None:
+    # One line a test shows the RCPT reply; -v shows every reply of the dialogue.
     out = smtpsh(["relay", f"127.0.0.1:{smtp_port}", "--color", "always"], tmp_path)
+    check(out, ["rcpt"], colour=True)
+    out = smtpsh(["relay", f"127.0.0.1:{smtp_port}", "--color", "always", "-v"], tmp_path)
     check(out, ["rcpt", "mail", "rset"], colour=True)
 
 
