@@ -21,6 +21,7 @@ from smtpsh.protocol.commands import (
     ParameterInfo,
 )
 from smtpsh.protocol.encoding import command_warnings
+from smtpsh.protocol.record import Record
 from smtpsh.protocol.session import Prediction, Session, State
 
 _UNADVERTISED = "RFC 5321 §4.1.1.3: a client must not send parameters the server did not offer"
@@ -61,7 +62,7 @@ def predict_line(session: Session, line: str) -> list[Prediction]:
             f"{verb} is no SMTP command smtpsh knows, and the server did not advertise it"
             " (RFC 5321 §4.2.4: 500 for an unrecognised command)",
         ))
-    return found
+    return found or _habits(session, line)
 
 
 def _verb(line: str) -> str:
@@ -350,20 +351,76 @@ def _auth(session: Session, line: str) -> list[Prediction]:
     return []
 
 
+_BASE_KEYWORDS = ("VRFY", "EXPN", "HELP")
+
+
 def _unlisted_base_verb(session: Session, line: str) -> list[Prediction]:
     """EXPN and HELP on a server whose EHLO names the base commands it enables.
 
-    A server that lists VRFY among its EHLO keywords (Postfix does, when VRFY is on) lists
-    what it enables; EXPN or HELP missing from such a list are switched off there."""
+    A server that lists some of VRFY, EXPN and HELP among its EHLO keywords (Postfix lists
+    VRFY, Exim all three, OpenSMTPD and aiosmtpd HELP) lists the ones it answers; EXPN or
+    HELP missing from such a list are switched off there. (Not VRFY: aiosmtpd answers it
+    unlisted.)"""
     verb = _verb(line)
-    if session.esmtp and session.advertises("VRFY") and not session.advertises(verb):
+    listed = [k for k in _BASE_KEYWORDS if session.advertises(k)]
+    if session.esmtp and listed and not session.advertises(verb):
         return [Prediction(
             "502 5.5.1 command not implemented",
-            f"the server lists VRFY in its EHLO reply but not {verb}: a server that names"
-            f" the base commands it enables has {verb} switched off (RFC 5321 §4.5.1 makes"
-            " it optional)",
+            f"the server lists {'/'.join(listed)} in its EHLO reply but not {verb}: a server"
+            f" that names the base commands it answers has {verb} switched off"
+            " (RFC 5321 §4.5.1 makes it optional)",
         )]
     return []
+
+
+class Habit(Record):
+    """How one server family answers a line that the RFCs allow, known from its banner."""
+
+    __slots__ = ("banner", "line", "reason", "reply", "states")
+
+    def __init__(
+        self, banner: str, line: str, reply: str, reason: str,
+        states: frozenset[State] = frozenset(),
+    ) -> None:
+        self.banner = re.compile(banner)  # matches the family's name in the 220 greeting
+        self.line = re.compile(line, re.IGNORECASE)  # matches the typed line
+        self.reply = reply
+        self.reason = reason
+        self.states = states  # the states it happens in (empty: any)
+
+
+_AFTER_GREETING = frozenset({State.READY, State.MAIL, State.RCPT})
+# Default behaviour of each family, as found on the interop servers (docs/interop.md).
+HABITS: tuple[Habit, ...] = (
+    Habit(r"\bExim\b", r"\s*VRFY\s+[^@\s]+\s*$", "501 5.5.4 address must contain a domain",
+          "Exim (by its banner) asks VRFY for user@domain, not a bare name"),
+    Habit(r"\bHaraka\b", r"\s*EXPN\b", "500 Unrecognized command",
+          "Haraka (by its banner) implements no EXPN"),
+    Habit(r"\bOpenSMTPD\b", r"\s*(EHLO|HELO)\b", "503 5.5.1 Already identified",
+          "OpenSMTPD (by its banner) takes one EHLO/HELO a session, though RFC 5321 §4.1.4"
+          " allows more", _AFTER_GREETING),
+    Habit(r"\bOpenSMTPD\b", r"\s*(VRFY|EXPN)\b", "500 5.5.1 Command unrecognized",
+          "OpenSMTPD (by its banner) implements neither VRFY nor EXPN"),
+    Habit(r"\bOpenSMTPD\b", r"\s*(NOOP|HELP)\s+\S", "500 5.5.4 command does not accept arg",
+          "OpenSMTPD (by its banner) refuses an argument to NOOP and HELP"),
+    Habit(r"\bOpenSMTPD\b", r"\s*RSET\s*$", "503 5.5.1 Command not allowed at this point",
+          "OpenSMTPD (by its banner) wants EHLO before RSET", frozenset({State.GREETED})),
+    Habit(r"\bOpenSMTPD\b", r"\s*STARTTLS\s*$", "503 5.5.1 Command not allowed at this point",
+          "OpenSMTPD (by its banner) takes no STARTTLS inside a transaction",
+          frozenset({State.MAIL, State.RCPT})),
+)
+
+
+def _habits(session: Session, line: str) -> list[Prediction]:
+    banner = " ".join(session.banner.lines) if session.banner is not None else ""
+    if not banner:
+        return []
+    return [
+        Prediction(habit.reply, habit.reason)
+        for habit in HABITS
+        if habit.banner.search(banner) and habit.line.match(line)
+        and (not habit.states or session.state in habit.states)
+    ]
 
 
 def _etrn(session: Session, line: str) -> list[Prediction]:

@@ -182,3 +182,36 @@ def test_each_problem_is_said_once_before_sending() -> None:
     # A limit no prediction covers is still said, as a note.
     long = pre_send_warnings(conn.session, "NOOP " + "x" * 600)
     assert long == ["command line is 607 octets; RFC 5321 allows 512 including CRLF"]
+
+
+def test_expn_and_help_unlisted_among_listed_base_keywords() -> None:
+    # A server that names some base commands in EHLO names the ones it answers.
+    aiosmtpd = session_after(ehlo=b"250-mx\r\n250-SIZE 30000000\r\n250 HELP\r\n")
+    assert "lists HELP in its EHLO reply but not EXPN" in reasons(aiosmtpd, "EXPN alice")
+    assert reasons(aiosmtpd, "VRFY alice") == ""  # aiosmtpd answers VRFY unlisted
+    exim = session_after(ehlo=b"250-mx\r\n250-VRFY\r\n250-EXPN\r\n250 HELP\r\n")
+    assert reasons(exim, "EXPN alice") == "" and reasons(exim, "HELP") == ""
+    bare = session_after(ehlo=b"250-mx\r\n250 PIPELINING\r\n")
+    assert reasons(bare, "EXPN alice") == ""  # nothing listed: nothing to go by
+
+
+def family(banner: bytes, ehlo: bytes = b"250-mx\r\n250 HELP\r\n") -> ClientConnection:
+    conn = ClientConnection()
+    conn.receive_data(banner)
+    conn.next_event()
+    answer(conn, "EHLO me", ehlo)
+    return conn
+
+
+def test_a_family_known_by_its_banner_has_its_habits_predicted() -> None:
+    exim = family(b"220 mx.exim.test ESMTP Exim 4.96 Sun, 06 Dec 2026\r\n")
+    assert "Exim (by its banner) asks VRFY for user@domain" in reasons(exim, "VRFY alice")
+    assert reasons(exim, "VRFY alice@exim.test") == ""
+    smtpd = family(b"220 mx.opensmtpd.test ESMTP OpenSMTPD\r\n")
+    assert "takes one EHLO/HELO a session" in reasons(smtpd, "EHLO again")
+    assert "RFC 5321 §4.1.4 allows more" in reasons(smtpd, "EHLO again")
+    assert "refuses an argument to NOOP" in reasons(smtpd, "NOOP hello")
+    assert reasons(smtpd, "NOOP") == "" and reasons(smtpd, "RSET") == ""
+    # The same lines to a server whose banner names no family: nothing to predict.
+    anon = family(b"220 mx.test ESMTP\r\n")
+    assert reasons(anon, "VRFY alice") == "" and reasons(anon, "EHLO again") == ""
