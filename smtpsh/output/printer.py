@@ -19,6 +19,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy kno
 if TYPE_CHECKING:
     from typing import TextIO
 
+    from prompt_toolkit.output import Output
     from prompt_toolkit.styles import BaseStyle
 
 # One line of output: (style, text) pairs. A style is "" or "class:NAME".
@@ -136,10 +137,30 @@ class Printer:
         self.theme = theme
         self.sgr = sgr  # colour with REPORT_STYLES' SGR codes, without prompt_toolkit
         self._style: BaseStyle | None = None
+        # smtpsh's own lines are wrapped to a terminal's width (smtpsh.output.fit), never
+        # in a pipe: a file or a script gets each line whole.
+        try:
+            self._terminal = self.stream.isatty()
+        except ValueError:  # a closed stream
+            self._terminal = False
+
+    def columns(self) -> int:
+        """The terminal's width now (it follows a resize); 0 when not a terminal."""
+        if not self._terminal:
+            return 0
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (OSError, ValueError):
+            return 0
 
     def emit(self, fragments: Fragments) -> None:
         """One line (its fragments may hold line breaks of our own layout)."""
         fragments = [(style, safe(text, LAYOUT)) for style, text in fragments]
+        width = self.columns()
+        if width:
+            from smtpsh.output.fit import wrap_fragments
+
+            fragments = wrap_fragments(fragments, width)
         try:
             if self.colour and not self.sgr:
                 self._emit_styled(fragments)
@@ -162,10 +183,7 @@ class Printer:
         output = None
         if not self.stream.isatty():
             # --color always into a pipe: prompt_toolkit would pick plain text for a non-tty.
-            from prompt_toolkit.data_structures import Size
-            from prompt_toolkit.output.vt100 import Vt100_Output
-
-            output = Vt100_Output(self.stream, lambda: Size(rows=24, columns=80), term="xterm")
+            output = _pipe_output(self.stream)
         if output is None:
             print_formatted_text(FormattedText(fragments), style=self._style, file=self.stream)
         else:
@@ -177,6 +195,22 @@ class Printer:
     def lines(self, lines: Iterable[Fragments]) -> None:
         for fragments in lines:
             self.emit(fragments)
+
+
+def _pipe_output(stream: TextIO) -> Output:
+    """A VT100 output for colour into a pipe or file: SGR codes only, no terminal control
+    (prompt_toolkit writes CR LF and 'autowrap on', ESC[?7h, for a screen)."""
+    from prompt_toolkit.data_structures import Size
+    from prompt_toolkit.output.vt100 import Vt100_Output
+
+    class PipeOutput(Vt100_Output):
+        def enable_autowrap(self) -> None:
+            pass
+
+        def write(self, data: str) -> None:
+            super().write(data.replace("\r\n", "\n"))
+
+    return PipeOutput(stream, lambda: Size(rows=24, columns=80), term="xterm")
 
 
 def report_printer(mode: str = "auto", stream: TextIO | None = None) -> Printer:
