@@ -21,6 +21,7 @@ from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from smtpsh import state
+from smtpsh.output.fit import truncate_fragments
 from smtpsh.output.printer import style
 from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.session import State
@@ -28,6 +29,7 @@ from smtpsh.shell.app import Shell
 from smtpsh.shell.completer import SmtpCompleter
 from smtpsh.shell.lexer import SmtpCommandLexer
 from smtpsh.shell.metacommands import load_features
+from smtpsh.shell.nextstep import next_step
 
 
 def is_secret_line(line: str) -> bool:
@@ -165,11 +167,15 @@ def _toolbar(shell: Shell) -> FormattedText:
     session = shell.session
     client = shell.client
     tls = session.tls or (client.options.implicit_tls and client.connected)
+    tls = tls or client.ssl_object is not None
     # What the live session checked (/starttls --no-verify too), else what was asked for.
     info = client.tls_info
     verify = info.verified if info else client.options.extra.get("verify", True)
     parts: list[tuple[str, str]] = [("", f" {client.address} │ ")]
-    if tls:
+    closed = not client.connected or session.state is State.CLOSED
+    if closed:  # what TLS and AUTH were no longer matters: nothing is open
+        parts.append(("class:toolbar.bad", "closed"))
+    elif tls:
         parts.append(
             (
                 "class:toolbar.ok" if verify else "class:toolbar.warn",
@@ -178,13 +184,17 @@ def _toolbar(shell: Shell) -> FormattedText:
         )
     else:
         parts.append(("", "no TLS"))
-    parts.append(("", " │ AUTH " + ("yes" if session.authenticated else "no")))
+    if not closed:
+        parts.append(("", " │ AUTH " + ("yes" if session.authenticated else "no")))
     if shell.raw_mode:
         parts.append(("class:toolbar.warn", " │ RAW"))
     step = session.state.value
     if session.queue_id and session.state is State.READY:
         step += f" (queued {session.queue_id})"
-    parts.append(("", f" │ {step} │ next: {session.next_step}"))
+    if closed:
+        step = "closed"
+    hint = next_step(session, connected=client.connected, tls=bool(tls))
+    parts.append(("", f" │ next: {hint}" if closed else f" │ {step} │ next: {hint}"))
     app = get_app_or_none()
     typed = app.current_buffer.text if app is not None else ""
     if typed and not typed.startswith("/") and not client.conn.in_data and not client.conn.in_auth:
@@ -193,7 +203,9 @@ def _toolbar(shell: Shell) -> FormattedText:
             parts.append(
                 ("class:toolbar.warn", f"\n ⚠ expect {prediction.reply}: {prediction.reason}")
             )
-    return FormattedText(parts)
+    # One row a line whatever the width (a resize redraws it): cut with '…', not wrapped.
+    width = app.output.get_size().columns if app is not None else 0
+    return FormattedText(truncate_fragments(parts, width) if width else parts)
 
 
 async def run_interactive(shell: Shell) -> int:

@@ -1,0 +1,22 @@
+"""What the dialogue expects next, derived from the live session: the toolbar's and
+/status's hint. Offers only what helps now: STARTTLS when advertised and TLS is not on,
+AUTH when advertised and not done yet, /reconnect once the connection is gone."""
+
+from __future__ import annotations
+
+from smtpsh.protocol.session import NEXT_STEP, Session, State
+
+
+def next_step(session: Session, *, connected: bool, tls: bool) -> str:
+    if not connected or session.state is State.CLOSED:
+        return "/reconnect (or /quit)"
+    if session.state is State.GREETED and session.tls:
+        return "EHLO <your-name> again (TLS forgot the first one)"
+    if session.state is not State.READY:
+        return NEXT_STEP[session.state]
+    also = []
+    if session.advertises("STARTTLS") and not tls:
+        also.append("/starttls")
+    if session.advertises("AUTH") and not session.authenticated:
+        also.append("/auth")
+    return "MAIL FROM:<sender>" + (f" · also {', '.join(also)}" if also else "")
