@@ -87,6 +87,8 @@ class Shell:
             echo_sent=not settings.interactive,
             on_change=self._redraw,
         )
+        if settings.interactive:
+            self.renderer.hint_context = self._hint_in_shell
         self.link: ClientBase = self._new_client()  # the live transport, either kind
         self.done = False
         self.exit_code = 0
@@ -133,6 +135,11 @@ class Shell:
 
     def error(self, text: str) -> None:
         self.renderer.meta(text, "error")
+
+    def _hint_in_shell(self, text: str) -> str:
+        from smtpsh.shell.hints import in_shell
+
+        return in_shell(text, implicit_tls=self.options.implicit_tls)
 
     def _redraw(self) -> None:
         if self._on_redraw is not None:
@@ -242,9 +249,8 @@ class Shell:
                 await self._data_line(line)
             elif line.startswith("/"):
                 await self._meta(line)
-            elif line.startswith("help ") and line.split()[1:]:
-                for text in metacommands.verb_help(line.split()[1], self.session):
-                    self.say(text)
+            elif metacommands.is_local_help(line):
+                metacommands.local_help(self, line)
             elif (verb_hook := metacommands.hooked_verb(verb_of(line))) is not None:
                 await verb_hook(self, line)
             else:
@@ -283,6 +289,8 @@ class Shell:
             self.error("not connected: /reconnect opens a new session")
             return None
         self.warn_before_sending(line)
+        if verb_of(line) == "EHLO":
+            self.extra["last_ehlo"] = line  # /starttls sends it again after the handshake
         reply = await self.guard(self.link.command(line, raw=self.raw_mode))
         if reply.code == 354 and self.link.conn.in_data:
             self.info("DATA mode: type the message; a line with a single '.' ends it")
@@ -340,7 +348,7 @@ def needs_event_loop(shell: Shell, line: str) -> bool:
     verb = verb_of(line)
     return (
         line.startswith("/")
-        or (line.startswith("help ") and bool(line.split()[1:]))
+        or metacommands.is_local_help(line)
         or verb == "STARTTLS"
         or verb in metacommands.HOOKED_VERBS
     )

@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Awaitable, Callable
 
 from smtpsh.protocol.record import Record
+from smtpsh.shell.nextstep import next_step
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
@@ -138,23 +139,55 @@ def verb_help(word: str, session: Session) -> list[str]:
 # --- the core meta-commands ----------------------------------------------------------
 
 
-@meta("/help", "/help [VERB]", "list shell commands, or explain an SMTP verb", "shell")
-async def _help(shell: Shell, args: str) -> None:
-    if args.strip():
-        for line in verb_help(args.strip().split()[0], shell.session):
-            shell.say(line)
-        return
-    shell.say("Lines that do not start with '/' go to the server as typed (CRLF added).")
-    shell.say("`help VERB` (lower-case help) explains a verb; HELP goes to the server.")
+HELP_COLUMN = 28  # where /help's summaries start; a longer usage gets a line of its own
+
+
+def help_lines() -> list[str]:
+    """/help (and `help` alone): how lines are taken, then the commands by group."""
+    lines = [
+        "Lines that do not start with '/' go to the server as typed (CRLF added).",
+        "`help` and `help VERB` (any case) explain here; `/send-verb HELP [TOPIC]` sends the"
+        " real HELP to the server.",
+    ]
     groups: dict[str, list[MetaCommand]] = {}
     for command in META.values():
         groups.setdefault(command.group, []).append(command)
     for group, commands in groups.items():
-        shell.say(f"{group}:")
+        lines.append(f"{group}:")
         for command in sorted(commands, key=lambda c: c.name):
-            shell.say(f"  {command.usage:<28} {command.summary}")
-    for line in HELP_NOTES:
-        shell.say(line)
+            if len(command.usage) > HELP_COLUMN - 4:
+                lines.append(f"  {command.usage}")
+                lines.append(" " * HELP_COLUMN + command.summary)
+            else:
+                lines.append(f"  {command.usage:<{HELP_COLUMN - 2}}{command.summary}")
+    lines.extend(HELP_NOTES)
+    return lines
+
+
+def is_local_help(line: str) -> bool:
+    """`help`, `HELP`, `Help VRFY`: answered by smtpsh, never sent (see /send-verb)."""
+    words = line.split()
+    return bool(words) and words[0].lower() == "help"
+
+
+def local_help(shell: Shell, line: str) -> None:
+    words = line.split()
+    load_features()
+    for text in verb_help(words[1], shell.session) if len(words) > 1 else help_lines():
+        shell.say(text)
+
+
+@meta("/help", "/help [VERB]", "list shell commands, or explain an SMTP verb", "shell")
+async def _help(shell: Shell, args: str) -> None:
+    local_help(shell, f"help {args}")
+
+
+@meta("/send-verb", "/send-verb LINE", "send LINE to the server as is, e.g. HELP", "session")
+async def _send_verb(shell: Shell, args: str) -> None:
+    if not args.strip():
+        shell.error("usage: /send-verb LINE, e.g. /send-verb HELP (the server's own help)")
+        return
+    await shell.send_command(args.strip())
 
 
 @meta("/quit", "/quit", "send QUIT if connected and leave (also Ctrl-D)", "shell")
@@ -162,8 +195,17 @@ async def _quit(shell: Shell, args: str) -> None:
     await shell.quit()
 
 
-@meta("/reconnect", "/reconnect", "open a new connection to the same server")
+RECONNECT_USAGE = "/reconnect [PORT] [--tls|--starttls|--plain] [--cafile F] [--no-verify]"
+
+
+@meta("/reconnect", RECONNECT_USAGE, "open a new connection, optionally changing how")
 async def _reconnect(shell: Shell, args: str) -> None:
+    if args.strip():
+        # The TLS options need ssl and the option parser: loaded only when given.
+        from smtpsh.shell.tls_commands import apply_reconnect_options
+
+        if not apply_reconnect_options(shell, args):
+            return
     await shell.reconnect()
 
 
@@ -182,7 +224,10 @@ async def _annotate(shell: Shell, args: str) -> None:
 async def _status(shell: Shell, args: str) -> None:
     session = shell.session
     shell.say(f"server:  {shell.client.address} ({session.server_name or 'no banner yet'})")
-    shell.say(f"state:   {session.state.value} — next: {session.next_step}")
+    connected = shell.link.connected
+    tls = session.tls or shell.options.implicit_tls
+    hint = next_step(session, connected=connected, tls=tls)
+    shell.say(f"state:   {session.state.value} — next: {hint}")
     info = shell.client.tls_info
     if info is not None and shell.client.connected:
         checked = "verified" if info.verified else "NOT verified (/cert says why)"
@@ -194,6 +239,8 @@ async def _status(shell: Shell, args: str) -> None:
         shell.say(f"MAIL:    <{session.mail_from}>  RCPT: {', '.join(session.recipients) or '-'}")
     if session.queue_id:
         shell.say(f"queued:  {session.queue_id}")
+    if session.extensions:
+        shell.say("extensions (from the EHLO reply):")
     for keyword, value in session.extensions.items():
         shell.say(f"  {keyword} {value}".rstrip())
 

@@ -152,7 +152,7 @@ def test_resize_while_output_streams(shells: Callable[..., Terminal]) -> None:
         term = shells(port)
         screen = term.screen
         before = term.prompts()
-        screen.line("HELP")
+        screen.line("/send-verb HELP")  # `HELP` alone is answered by smtpsh itself
         for width, height in ((80, 24), (150, 50), (60, 20), (120, 40)):
             time.sleep(0.3)
             screen.resize(width, height)
