@@ -13,7 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from smtpsh import __version__
-from smtpsh.target import UsageError, client_options, default_helo, parse_target
+from smtpsh.target import (
+    InputFileError,
+    UsageError,
+    client_options,
+    default_helo,
+    parse_target,
+)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
@@ -281,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         from smtpsh.output.printer import print_error
 
-        parser.print_usage(sys.stderr)
+        if not isinstance(exc, InputFileError):
+            parser.print_usage(sys.stderr)
         print_error("smtpsh", str(exc))
         return 2
 
@@ -369,6 +376,12 @@ def _run_session(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError("bad --port: must be a number from 1 to 65535")
     options = client_options(args, host, port)
+    if args.password_file and not args.password_env:  # read at AUTH, checked before connecting
+        from smtpsh.inputfiles import first_problem
+
+        problem = first_problem([("--password-file", args.password_file)])
+        if problem is not None:
+            raise InputFileError(problem)
 
     from smtpsh.output.printer import Printer, colour_wanted
     from smtpsh.shell.app import Shell, ShellSettings, run_coroutine
@@ -458,6 +471,7 @@ async def _with_sandbox(shell: Shell, args: argparse.Namespace) -> int:
             shell.options.ssl_context = make_context(
                 TLSSettings(verify=not args.no_verify, cafile=str(sandbox.cafile))
             )
+        shell.options.extra["cafile"] = str(sandbox.cafile) if sandbox.cafile else None
         shell.link = shell._new_client()
         for line in sandbox.welcome_text().splitlines():
             shell.say(line)

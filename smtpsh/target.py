@@ -20,6 +20,10 @@ class UsageError(Exception):
     """Bad input on the command line (one line says what): exit status 2."""
 
 
+class InputFileError(UsageError):
+    """A file named by an option cannot be read: the line names both, no usage text."""
+
+
 def parse_target(target: str, port: int | None) -> tuple[str, int | None]:
     """'host', 'host:25', '[::1]:25', '::1' -> (host, port or None)."""
     if target.startswith("["):
@@ -55,13 +59,21 @@ def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOpti
         connect_timeout=args.connect_timeout,
         implicit_tls=implicit_tls,
         family=family,
-        extra={"verify": not args.no_verify},
+        extra={"verify": not args.no_verify, "cafile": args.cafile},
     )
     tls_asked = implicit_tls or args.cafile or args.client_cert or args.client_key
     if not tls_asked and not args.no_verify and not getattr(args, "starttls", False):
         # The default context, made if STARTTLS is ever typed: ssl costs ~10 ms to import.
         options.tls_factory = _default_context
         return options
+    from smtpsh.inputfiles import first_problem
+
+    problem = first_problem(
+        [("--cafile", args.cafile), ("--client-cert", args.client_cert),
+         ("--client-key", args.client_key)]
+    )
+    if problem is not None:
+        raise InputFileError(problem)
     from smtpsh.net.tls import TLSSettings, make_context
 
     settings = TLSSettings(
@@ -73,7 +85,13 @@ def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOpti
     try:
         options.ssl_context = make_context(settings)  # a bad file is a usage error now
     except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot load TLS files: {exc}") from None
+        named = ", ".join(
+            f"{option} {path}" for option, path in
+            (("--cafile", args.cafile), ("--client-cert", args.client_cert),
+             ("--client-key", args.client_key)) if path
+        )
+        why = getattr(exc, "reason", None) or exc
+        raise InputFileError(f"{named}: not usable ({why})") from None
     return options
 
 

@@ -17,9 +17,9 @@ import ssl
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from smtpsh.net.client import unverified_context
+from smtpsh.inputfiles import first_problem
 from smtpsh.output.dialogue import SENT_PREFIX
 from smtpsh.protocol.auth import (
     AUTO,
@@ -221,16 +221,57 @@ async def _send_step(shell: Shell, step: Step) -> Reply:
 # --- /starttls and /cert ----------------------------------------------------------------
 
 
-@meta(
-    "/starttls",
-    "/starttls [--no-verify]",
-    "STARTTLS now: upgrade to TLS and show the certificate",
-    "tls",
-)
+class _ArgsError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse for a shell command: a bad option is one line, never an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ArgsError(f"{self.prog}: {message}")
+
+
+STARTTLS_USAGE = "/starttls [--cafile FILE] [--no-verify] [--sni NAME]"
+
+
+def _starttls_parser() -> _Parser:
+    parser = _Parser(prog="/starttls", add_help=False, usage=STARTTLS_USAGE)
+    parser.add_argument("--cafile", metavar="FILE")
+    parser.add_argument("--no-verify", action="store_true")
+    parser.add_argument("--sni", metavar="NAME")
+    return parser
+
+
+def _parse(parser: _Parser, shell: Shell, args: str) -> argparse.Namespace | None:
+    try:
+        return parser.parse_args(args.split())
+    except _ArgsError as exc:
+        shell.error(f"{exc}; usage: {parser.usage}")
+        return None
+
+
+def tls_context(
+    shell: Shell, *, verify: bool, cafile: str | None, option_prefix: str
+) -> ssl.SSLContext | None:
+    """A context for --cafile/--no-verify given in the shell (None: a line said why not)."""
+    from smtpsh.net.tls import TLSSettings, make_context
+
+    problem = first_problem([(f"{option_prefix} --cafile", cafile)])
+    if problem is None:
+        try:
+            return make_context(TLSSettings(verify=verify, cafile=cafile))
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            problem = f"{option_prefix} --cafile {cafile}: not a PEM CA file ({exc})"
+    shell.error(problem)
+    return None
+
+
+@meta("/starttls", STARTTLS_USAGE,
+      "upgrade to TLS, show the certificate, send EHLO again", "tls")
 async def _starttls(shell: Shell, args: str) -> None:
-    flags = args.split()
-    if any(flag != "--no-verify" for flag in flags):
-        shell.error("usage: /starttls [--no-verify]")
+    opts = _parse(_starttls_parser(), shell, args)
+    if opts is None:
         return
     client = shell.client
     if not client.connected:
@@ -239,14 +280,89 @@ async def _starttls(shell: Shell, args: str) -> None:
     if client.ssl_object is not None:
         shell.error("the connection is already encrypted (/cert shows the certificate)")
         return
+    context = None
+    if opts.cafile or opts.no_verify:
+        context = tls_context(
+            shell, verify=not opts.no_verify, cafile=opts.cafile, option_prefix="/starttls"
+        )
+        if context is None:
+            return
     prediction = shell.session.predict("STARTTLS")
     if prediction is not None:
         shell.warn(f"expect {prediction.reply}: {prediction.reason} (sending anyway)")
-    context = unverified_context() if flags else None
-    if flags:
+    if opts.no_verify:
         shell.warn("--no-verify: the certificate will be shown but not checked")
     _echo(shell, "STARTTLS")
-    await shell.guard(client.starttls(context))
+    reply = await shell.guard(client.starttls(context, opts.sni))
+    if reply.code == 220 and client.ssl_object is not None and client.connected:
+        # RFC 3207 §4.2: the server forgot the EHLO; AUTH and the rest need it again.
+        shell.info("TLS is on; the server forgets the first EHLO, so smtpsh sends it again")
+        await _send(shell, ehlo_line(shell))
+
+
+def ehlo_line(shell: Shell) -> str:
+    """The EHLO to send again: the one the user sent last, else the configured name."""
+    last = shell.extra.get("last_ehlo")
+    return last if isinstance(last, str) else f"EHLO {shell.settings.helo}"
+
+
+# --- /reconnect's options --------------------------------------------------------------
+
+
+def _reconnect_parser() -> _Parser:
+    from smtpsh.shell.metacommands import RECONNECT_USAGE
+
+    parser = _Parser(prog="/reconnect", add_help=False, usage=RECONNECT_USAGE)
+    parser.add_argument("port", nargs="?", type=int)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--tls", action="store_true")
+    mode.add_argument("--starttls", action="store_true")
+    mode.add_argument("--plain", action="store_true")
+    parser.add_argument("--cafile", metavar="FILE")
+    verify = parser.add_mutually_exclusive_group()
+    verify.add_argument("--no-verify", action="store_true")
+    verify.add_argument("--verify", action="store_true")
+    return parser
+
+
+def apply_reconnect_options(shell: Shell, args: str) -> bool:
+    """/reconnect's options change how this and later reconnects connect (as the same
+    options on the command line would). False: nothing changed, a line said why."""
+    opts = _parse(_reconnect_parser(), shell, args)
+    if opts is None:
+        return False
+    if opts.port is not None and not 0 < opts.port < 65536:
+        shell.error("/reconnect: the port must be a number from 1 to 65535")
+        return False
+    options = shell.options
+    verify = bool(options.extra.get("verify", True))
+    verify = False if opts.no_verify else True if opts.verify else verify
+    cafile = opts.cafile or _str_or_none(options.extra.get("cafile"))
+    if opts.cafile or opts.no_verify or opts.verify:
+        context = tls_context(shell, verify=verify, cafile=cafile, option_prefix="/reconnect")
+        if context is None:
+            return False
+        options.ssl_context = context
+        options.extra.update(verify=verify, cafile=cafile)
+    if opts.port is not None:
+        options.port = opts.port
+    auth_opts = options_of(shell)
+    if opts.tls or (opts.port == 465 and not (opts.starttls or opts.plain)):
+        options.implicit_tls, auth_opts.starttls = True, False
+    elif opts.starttls:
+        options.implicit_tls, auth_opts.starttls = False, True
+        if _on_connect not in shell.settings.on_connect:
+            shell.settings.on_connect.append(_on_connect)
+    elif opts.plain or opts.port is not None:
+        options.implicit_tls = False
+        auth_opts.starttls = auth_opts.starttls and not opts.plain
+    if not (auth_opts.starttls or auth_opts.auth) and _on_connect in shell.settings.on_connect:
+        shell.settings.on_connect.remove(_on_connect)
+    return True
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 @meta("/cert", "/cert [pem]", "the server's certificate chain in detail (pem: as PEM)", "tls")
@@ -280,7 +396,7 @@ async def _cert(shell: Shell, args: str) -> None:
     "/auth [MECH] [USER]",
     "authenticate (SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, XOAUTH2); alone:"
     " the mechanisms offered, then the strongest of them",
-    "tls",
+    "auth",
 )
 async def _auth(shell: Shell, args: str) -> None:
     words = args.split()
@@ -289,6 +405,10 @@ async def _auth(shell: Shell, args: str) -> None:
             _list_mechanisms(shell)
         if shell.session.auth_mechanisms:
             await authenticate(shell, AUTO, words[1] if len(words) > 1 else None)
+        return
+    if words[0].startswith("-"):
+        shell.say("usage: /auth [MECH] [USER]: the password is asked for (hidden), or comes")
+        shell.say("  from --password-file / --password-env; /auth alone lists the mechanisms")
         return
     if len(words) > 2:
         shell.error("usage: /auth [MECH] [USER] (the password is asked for, never typed here)")
@@ -341,11 +461,16 @@ async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
         shell.warn(
             f"the server did not advertise {found.name} (it offers: {offered}); trying anyway"
         )
+    # No secret is asked for a command that will be refused: the password would be typed
+    # (and sent) for nothing. The AUTH verb typed by hand still sends anything.
     prediction = session.predict("AUTH")
     if session.authenticated:
-        shell.warn("already authenticated: servers refuse a second AUTH (503); sending anyway")
-    elif prediction is not None:
-        shell.warn(f"expect {prediction.reply}: {prediction.reason} (sending anyway)")
+        shell.error("not sent: already authenticated (servers refuse a second AUTH with 503)")
+        return False
+    if prediction is not None:
+        fix = " (send EHLO first)" if session.state is State.GREETED else ""
+        shell.error(f"not sent: expect {prediction.reply}: {prediction.reason}{fix}")
+        return False
     opts = options_of(shell)
     user = user or opts.user or await ask(shell, "Username: ", hidden=False)
     if not user:
@@ -506,7 +631,7 @@ def visible(data: bytes) -> str:
     "/b64",
     "/b64 encode|decode TEXT",
     r"base64 for AUTH by hand (encode understands \0 \n \xHH)",
-    "tls",
+    "auth",
 )
 async def _b64(shell: Shell, args: str) -> None:
     action, _, text = args.strip().partition(" ")

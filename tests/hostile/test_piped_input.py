@@ -48,7 +48,9 @@ def test_reconnect_in_a_script_after_a_421(tmp_path: Path) -> None:
     out = result.stdout.decode()
     assert_no_traceback(out + result.stderr.decode())
     assert "S: 421 4.3.2" in out
-    assert "the server closed the connection. /reconnect opens a new session." in out
+    assert (
+        "the server closed the connection; a /reconnect line in the script opens a new session."
+    ) in out
     after = out.split("reconnecting to", 1)[1]
     assert "S: 220 hostile.test ESMTP" in after and "S: 250 2.0.0 still here" in after
     assert result.returncode == 0, out

@@ -134,7 +134,9 @@ def test_a_421_while_the_script_is_idle_is_shown_as_it_comes(tmp_path: Path) -> 
     text = "".join(seen)
     assert "S: 421 4.4.2 idle.test timeout" in text
     assert "the server sent this without being asked" in text
-    assert "the server closed the connection. /reconnect opens a new session." in text
+    assert (
+        "the server closed the connection; a /reconnect line in the script opens a new session."
+    ) in text
 
 
 def test_ctrl_c_while_waiting_for_a_reply_ends_without_a_traceback(tmp_path: Path) -> None:

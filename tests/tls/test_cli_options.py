@@ -17,7 +17,8 @@ from tests.helpers.run import run_piped
         (["--auth", "NTLM"], "--auth NTLM: smtpsh supports PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1,"
                               " SCRAM-SHA-256, XOAUTH2 (or auto)"),
         (["--password-file", "f", "--password-env", "E"], "give --password-file or"),
-        (["--cafile", "/nonexistent/ca.pem"], "cannot load TLS files"),
+        (["--cafile", "/nonexistent/ca.pem"], "--cafile /nonexistent/ca.pem: no such file"),
+        (["--password-file", "/nonexistent/pw"], "--password-file /nonexistent/pw: no such"),
     ],
 )
 def test_usage_errors(args: list[str], message: str, tmp_path: Path) -> None:
