@@ -292,6 +292,8 @@ class Shell:
         if verb_of(line) == "EHLO":
             self.extra["last_ehlo"] = line  # /starttls sends it again after the handshake
         reply = await self.guard(self.link.command(line, raw=self.raw_mode))
+        if verb_of(line) in ("VRFY", "EXPN", "RCPT"):
+            self._compare(line, reply)
         if reply.code == 354 and self.link.conn.in_data:
             self.info("DATA mode: type the message; a line with a single '.' ends it")
         elif verb_of(line) == "DATA" and not self.settings.interactive:
@@ -299,6 +301,17 @@ class Shell:
             self._skipping_body = True
             self.warn("DATA was refused: the script's message lines up to '.' are skipped")
         return reply
+
+    def _compare(self, line: str, reply: Reply) -> None:
+        """Say what two differing answers to the same verb reveal (smtpsh.shell.contrast)."""
+        contrasts = self.extra.get("contrasts")
+        if contrasts is None:
+            from smtpsh.shell.contrast import Contrasts
+
+            contrasts = self.extra["contrasts"] = Contrasts()
+        note = contrasts.note(verb_of(line), line, reply)
+        if note is not None:
+            self.info(note)
 
     async def _data_line(self, line: str) -> None:
         if line == ".":
