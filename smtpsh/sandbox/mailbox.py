@@ -21,6 +21,7 @@ class ReceivedMessage:
     authenticated_as: str | None  # AUTH user name, None when not authenticated
     queue_id: str = ""  # as given in `250 2.0.0 Ok: queued as <id>`
     helo: str | None = None  # what the client said in HELO/EHLO
+    esmtp: bool = False  # the client greeted with EHLO (not HELO)
     mail_options: list[str] = field(default_factory=list)  # e.g. ["BODY=8BITMIME"]
 
     def headers(self) -> list[tuple[str, str]]:
@@ -64,7 +65,7 @@ def format_message(number: int, total: int, msg: ReceivedMessage) -> str:
     size = len(msg.data)
     facts = [f"from {msg.peer}"]
     if msg.helo:
-        facts.append(f"HELO {_visible(msg.helo)}")
+        facts.append(f"{'EHLO' if msg.esmtp else 'HELO'} {_visible(msg.helo)}")
     facts.append("TLS" if msg.tls else "no TLS")
     facts.append(
         f"authenticated as {_visible(msg.authenticated_as)}"
@@ -85,9 +86,33 @@ def format_message(number: int, total: int, msg: ReceivedMessage) -> str:
     return "\n".join(lines)
 
 
-def format_mailbox(messages: Sequence[ReceivedMessage]) -> str:
-    """All of `/mailbox`: one block per message, oldest first."""
+def body_lines(msg: ReceivedMessage) -> list[str]:
+    """The body (after the first empty line; all of it when there is no header), escaped."""
+    text = msg.data.decode("utf-8", "replace")
+    lines = _LINE_END.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()  # the line end after the last line
+    if msg.headers():
+        start = lines.index("") + 1 if "" in lines else len(lines)
+        lines = lines[start:]
+    return [_visible(line) for line in lines]
+
+
+def format_mailbox(messages: Sequence[ReceivedMessage], number: int | None = None) -> str:
+    """`/mailbox`: one block per message, oldest first (envelope and header fields);
+    `/mailbox N`: message N whole, its body too."""
     if not messages:
         return "The sandbox mailbox is empty: no message has been received yet."
     total = len(messages)
-    return "\n".join(format_message(i, total, m) for i, m in enumerate(messages, start=1))
+    if number is None:
+        blocks = [format_message(i, total, m) for i, m in enumerate(messages, start=1)]
+        blocks.append(f"/mailbox N shows message N with its body (/mailbox {total}: the last)")
+        return "\n".join(blocks)
+    if not 1 <= number <= total:
+        raise ValueError(f"no message {number}: the mailbox holds 1 to {total}")
+    msg = messages[number - 1]
+    body = body_lines(msg)
+    return "\n".join(
+        [format_message(number, total, msg), "   ── body" + (" (empty)" if not body else "")]
+        + [f"   {line}" for line in body]
+    )

@@ -218,6 +218,7 @@ class _Handler:
             ),
             queue_id=queue_id,
             helo=session.host_name,
+            esmtp=bool(session.extended_smtp),
             mail_options=list(envelope.mail_options),
         )
         self.state.mailbox.append(message)
@@ -698,9 +699,10 @@ class Sandbox:
             ]
         )
 
-    def mailbox_text(self) -> str:
-        """What `/mailbox` prints: one block per message (envelope, headers, size)."""
-        return format_mailbox(self._state.mailbox)
+    def mailbox_text(self, number: int | None = None) -> str:
+        """What `/mailbox` prints: one block per message (envelope, headers, size); with
+        ``number``, that message and its body (ValueError: no such message)."""
+        return format_mailbox(self._state.mailbox, number)
 
     # -- shutting down -------------------------------------------------------------------
 

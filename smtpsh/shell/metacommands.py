@@ -245,10 +245,20 @@ async def _status(shell: Shell, args: str) -> None:
         shell.say(f"  {keyword} {value}".rstrip())
 
 
-@meta("/mailbox", "/mailbox", "what the --sandbox server has received", "sandbox")
+@meta("/mailbox", "/mailbox [N]", "what the --sandbox server received; N: one, with its body",
+      "sandbox")
 async def _mailbox(shell: Shell, args: str) -> None:
     if shell.sandbox is None:
         shell.error("/mailbox works with --sandbox only")
         return
-    for line in shell.sandbox.mailbox_text().splitlines():
+    word = args.strip()
+    if word and not word.isdigit():
+        shell.error("usage: /mailbox [N] (N: a message's number, to see it with its body)")
+        return
+    try:
+        text = shell.sandbox.mailbox_text(int(word) if word else None)
+    except ValueError as exc:
+        shell.error(f"/mailbox: {exc}")
+        return
+    for line in text.splitlines():
         shell.say(line)
