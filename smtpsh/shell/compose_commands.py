@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import getpass
 import re
 import shlex
@@ -38,8 +39,9 @@ from smtpsh.compose.typed_bdat import ABORT, TypedChunk, parse_bdat
 from smtpsh.net.base import ClientBase
 from smtpsh.net.client import ClientObserver
 from smtpsh.protocol.connection import ReplyEvent
+from smtpsh.protocol.errors import SmtpshError
 from smtpsh.shell.app import Shell
-from smtpsh.shell.metacommands import HELP_NOTES, VERB_NOTES, meta, verb_hook
+from smtpsh.shell.metacommands import HELP_NOTES, VERB_NOTES, Handler, meta, verb_hook
 from smtpsh.shell.send_link import ShellLink
 
 GROUP = "compose"
@@ -51,17 +53,18 @@ DEFAULT_BODY = "This is a test message sent with smtpsh.\n"
 RAW_FIRST_REPLY_WAIT = 1.0  # /raw TEXT: how long to wait for the server's first reply
 RAW_QUIET = 0.2  # ... and for further replies after one came
 
+# Paragraphs, one a list item: the printer wraps them to the terminal's width.
 TYPED_BDAT_HELP = [
-    "Typing BDAT by hand (CHUNKING, RFC 3030): `BDAT n` or `BDAT n LAST`, then type the n",
-    "  octets on the next lines; Enter adds CRLF (2 octets). The prompt counts (bdat 12/40›);",
-    "  at n, the command line and the octets leave in one write. A line going past n is cut",
-    f"  at n. `{ABORT}` alone drops the chunk. /compose --bdat makes the chunks for you.",
+    "Typing BDAT by hand (CHUNKING, RFC 3030): `BDAT n` or `BDAT n LAST`, then type the n"
+    " octets on the next lines; Enter adds CRLF (2 octets). The prompt counts (bdat 12/40›);"
+    " at n, the command line and the octets leave in one write. A line going past n is cut"
+    f" at n. `{ABORT}` alone drops the chunk. /compose --bdat makes the chunks for you.",
 ]
 RAW_HELP = [
     "Raw bytes: /raw TEXT sends TEXT exactly (no CRLF added, no checks, no dot-stuffing).",
     f"  Escapes: {ESCAPE_HELP}.",
-    "  Smuggling tests: MAIL and RCPT as usual, then `/raw DATA\\r\\n` (smtpsh stays out of",
-    "  DATA mode) and e.g. `/raw Subject: x\\r\\n\\r\\nhi\\n.\\nMAIL FROM:<a@b>\\r\\n.\\r\\n`.",
+    "  Smuggling tests: MAIL and RCPT as usual, then `/raw DATA\\r\\n` (smtpsh stays out of"
+    " DATA mode) and e.g. `/raw Subject: x\\r\\n\\r\\nhi\\n.\\nMAIL FROM:<a@b>\\r\\n.\\r\\n`.",
     "  /raw on sends typed commands unchecked (+CRLF); message lines stay normalised.",
 ]
 HELP_NOTES.extend(TYPED_BDAT_HELP + RAW_HELP)
@@ -364,8 +367,23 @@ async def _dsn(shell: Shell, opts: argparse.Namespace, asker: Asker | None) -> D
     return DsnRequest(parse_notify(notify), parse_ret(ret), envid or None, orcpt)
 
 
+def _exit_status_counts(handler: Handler) -> Handler:
+    """A /send or /compose that fails makes a piped run exit 1 (docs: Exit status)."""
+
+    @functools.wraps(handler)
+    async def wrapped(shell: Shell, args: str) -> None:
+        try:
+            await handler(shell, args)
+        except SmtpshError:
+            shell.exit_code = 1
+            raise
+
+    return wrapped
+
+
 @meta("/compose", "/compose [--bdat] [--pipeline] [--yes]",
       "write a message step by step and send it (--help: all flags)", GROUP)
+@_exit_status_counts
 async def _compose(shell: Shell, args: str) -> None:
     parser = compose_parser()
     opts = _parse(parser, args)
@@ -398,12 +416,15 @@ async def _compose(shell: Shell, args: str) -> None:
 
 @meta("/send", "/send FILE.eml [--from A] [--to B ...]",
       "send a message file as it is, streamed from disk (--help: all flags)", GROUP)
+@_exit_status_counts
 async def _send(shell: Shell, args: str) -> None:
     parser = send_parser()
     opts = _parse(parser, args)
-    if opts.help or opts.file is None:
+    if opts.help:
         _help(shell, parser)
         return
+    if opts.file is None:
+        raise ComposeError("/send: which file? usage: /send FILE.eml [options] (/send --help)")
     path = Path(opts.file).expanduser()
     if not path.is_file():
         raise ComposeError(f"/send: {path}: no such file")

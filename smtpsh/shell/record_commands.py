@@ -60,7 +60,7 @@ async def _record(shell: Shell, args: str) -> None:
         if shell.client.connected:
             recorder.join(shell.client)
     except RecordError as exc:
-        shell.error(str(exc))
+        shell.error(f"/record: {exc}")
         return
     shell.settings.observers.append(recorder)  # a /reconnect keeps recording
     shell.client.observers.insert(0, recorder)  # written before it is shown
@@ -96,7 +96,8 @@ async def _replay(shell: Shell, args: str) -> None:
     try:
         transcript = read(files[0])
     except TranscriptError as exc:
-        shell.error(str(exc))
+        shell.error(f"/replay: {exc}")
+        shell.exit_code = 1  # as a replay that differs: a script learns it
         return
     if "dry_run" in flags:
         dry_run(transcript, shell.client.address, shell.printer)

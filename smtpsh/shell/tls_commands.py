@@ -296,7 +296,7 @@ async def _starttls(shell: Shell, args: str) -> None:
     reply = await shell.guard(client.starttls(context, opts.sni))
     if reply.code == 220 and client.ssl_object is not None and client.connected:
         # RFC 3207 §4.2: the server forgot the EHLO; AUTH and the rest need it again.
-        shell.info("TLS is on; the server forgets the first EHLO, so smtpsh sends it again")
+        shell.info("/starttls sends EHLO again for you")
         await _send(shell, ehlo_line(shell))
 
 
@@ -453,14 +453,7 @@ async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
     if not client.connected or shell.session.state is State.CLOSED:
         shell.error("not connected: /reconnect opens a new session")
         return False
-    if not await _encryption_ok(shell, found.name):
-        return False
     session = shell.session
-    if session.esmtp and found.name not in session.auth_mechanisms:
-        offered = " ".join(session.auth_mechanisms) or "none"
-        shell.warn(
-            f"the server did not advertise {found.name} (it offers: {offered}); trying anyway"
-        )
     # No secret is asked for a command that will be refused: the password would be typed
     # (and sent) for nothing. The AUTH verb typed by hand still sends anything.
     prediction = session.predict("AUTH")
@@ -468,8 +461,19 @@ async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
         shell.error("not sent: already authenticated (servers refuse a second AUTH with 503)")
         return False
     if prediction is not None:
-        fix = " (send EHLO first)" if session.state is State.GREETED else ""
+        fix = ""
+        if session.state is State.GREETED:
+            fix = " (send EHLO first)"
+        elif client.ssl_object is None and session.advertises("STARTTLS"):
+            fix = " (many servers offer AUTH only after /starttls)"
         shell.error(f"not sent: expect {prediction.reply}: {prediction.reason}{fix}")
+        return False
+    if session.esmtp and found.name not in session.auth_mechanisms:
+        offered = " ".join(session.auth_mechanisms) or "none"
+        shell.warn(
+            f"the server did not advertise {found.name} (it offers: {offered}); trying anyway"
+        )
+    if not await _encryption_ok(shell, found.name):
         return False
     opts = options_of(shell)
     user = user or opts.user or await ask(shell, "Username: ", hidden=False)
