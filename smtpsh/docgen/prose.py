@@ -43,8 +43,10 @@ ENVIRONMENT = (
 )
 
 EXIT_STATUS = (
-    ("0", "the session ended normally (piped: with our QUIT)"),
-    ("1", "the connection failed or was lost (piped: the session did not end with QUIT)"),
+    ("0", "the session ended normally (piped: with our QUIT, and every /send, /compose and"
+     " /replay in the script succeeded)"),
+    ("1", "the connection failed or was lost; piped: the session did not end with our QUIT"
+     " (a line was left unsent), or a /send, /compose or /replay in the script failed"),
     ("2", "bad command line"),
     ("130", "interrupted (Ctrl-C outside the shell)"),
 )

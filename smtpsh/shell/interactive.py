@@ -188,14 +188,17 @@ def _toolbar(shell: Shell) -> FormattedText:
         parts.append(("", " │ AUTH " + ("yes" if session.authenticated else "no")))
     if shell.raw_mode:
         parts.append(("class:toolbar.warn", " │ RAW"))
-    step = session.state.value
-    if session.queue_id and session.state is State.READY:
-        step += f" (queued {session.queue_id})"
-    if closed:
-        step = "closed"
-    hint = next_step(session, connected=client.connected, tls=bool(tls))
-    parts.append(("", f" │ next: {hint}" if closed else f" │ {step} │ next: {hint}"))
     app = get_app_or_none()
+    width = app.output.get_size().columns if app is not None else 0
+    hint = next_step(session, connected=client.connected, tls=bool(tls))
+    if closed:
+        parts.append(("", f" │ next: {hint}"))
+    else:
+        step = session.state.value
+        used = sum(len(text) for _, text in parts) + len(step) + len(hint) + 11
+        if session.queue_id and session.state is State.READY and used + 30 <= (width or 999):
+            step += f" (queued {session.queue_id})"  # only where the next step still fits
+        parts.append(("", f" │ {step} │ next: {hint}"))
     typed = app.current_buffer.text if app is not None else ""
     if typed and not typed.startswith("/") and not client.conn.in_data and not client.conn.in_auth:
         prediction = session.predict(verb_of(typed))
@@ -204,7 +207,6 @@ def _toolbar(shell: Shell) -> FormattedText:
                 ("class:toolbar.warn", f"\n ⚠ expect {prediction.reply}: {prediction.reason}")
             )
     # One row a line whatever the width (a resize redraws it): cut with '…', not wrapped.
-    width = app.output.get_size().columns if app is not None else 0
     return FormattedText(truncate_fragments(parts, width) if width else parts)
 
 

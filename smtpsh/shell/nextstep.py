@@ -19,4 +19,5 @@ def next_step(session: Session, *, connected: bool, tls: bool) -> str:
         also.append("/starttls")
     if session.advertises("AUTH") and not session.authenticated:
         also.append("/auth")
-    return "MAIL FROM:<sender>" + (f" · also {', '.join(also)}" if also else "")
+    # What helps first comes first: a narrow toolbar cuts the end of the line.
+    return f"{' or '.join(also)}, or MAIL FROM:<sender>" if also else "MAIL FROM:<sender>"
