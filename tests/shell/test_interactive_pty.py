@@ -48,7 +48,7 @@ def test_ehlo_completion_toolbar_and_ctrl_d(
     shell.line("EHLO pty.smtpsh.test")
     screen = shell.wait_for("250 CHUNKING")
     assert "250-PIPELINING" in screen and "↳ 250 requested action completed" in screen
-    shell.wait_for("ready │ next: MAIL FROM:<sender>")
+    shell.wait_for("ready │ next: /starttls, or MAIL FROM:<sender>")
     # Tab completes a verb; after the address, the parameters the server advertised.
     shell.type("MAI")
     shell.keys("Tab")
