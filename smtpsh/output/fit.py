@@ -72,14 +72,16 @@ def _wrap_line(line: Fragments, width: int) -> Fragments:
     text = "".join(t for _, t in line)
     if len(text) <= width or not line or line[0][0].startswith(_WIRE_STYLES):
         return line
-    # The style of the first fragment's indentation is kept for the hanging indent.
     hang = " " * _hang(text, width)
     out: Fragments = []
     for i, (start, end) in enumerate(break_points(text, width)):
         end = len(text[:end].rstrip(" ")) if end > start else end
+        row = _slice(line, start, max(start, end))
         if i:
-            out.append(("", "\n" + hang))
-        out.extend(_slice(line, start, max(start, end)))
+            # In the style of the text it continues: no colour change at the break, so the
+            # byte stream reads "part one\n  part two" (what a reader of a pty log expects).
+            out.append((row[0][0] if row else "", "\n" + hang))
+        out.extend(row)
     return out
 
 

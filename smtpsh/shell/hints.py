@@ -16,8 +16,10 @@ _SHELL_FORMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for pattern, replacement in (
         (r"reconnect with --tls", "/reconnect --tls"),
         (r"try without --tls, then STARTTLS", "/reconnect --starttls"),
-        (r"(?<![\w/-])--cafile FILE", "/reconnect {mode} --cafile FILE"),
-        (r"(?<![\w/-])--no-verify\b", "/reconnect {mode} --no-verify"),
+        # Only where an option is advice ("use --cafile FILE", "or --no-verify"), never
+        # where it names what was done ("verified: NO (--no-verify, ...)").
+        (r"\b(use|with) --cafile FILE", r"\1 /reconnect {mode} --cafile FILE"),
+        (r"\b(or|with) --no-verify\b", r"\1 /reconnect {mode} --no-verify"),
         (r"(?<![\w/-])--client-cert FILE \(and --client-key\)",
          "smtpsh --client-cert FILE --client-key FILE (not available in /reconnect)"),
     )

@@ -454,28 +454,34 @@ async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
         shell.error("not connected: /reconnect opens a new session")
         return False
     session = shell.session
-    # No secret is asked for a command that will be refused: the password would be typed
-    # (and sent) for nothing. The AUTH verb typed by hand still sends anything.
+    opts = options_of(shell)
+    # A secret typed at a prompt for a command that will be refused is typed (and sent)
+    # for nothing: refused before anything is asked. With --password-file/--password-env
+    # nothing is asked: it is sent anyway, with the warning (a testing tool). The AUTH
+    # verb typed by hand always goes.
     prediction = session.predict("AUTH")
+    refusal = None
     if session.authenticated:
-        shell.error("not sent: already authenticated (servers refuse a second AUTH with 503)")
-        return False
-    if prediction is not None:
-        fix = ""
+        refusal = "already authenticated (servers refuse a second AUTH with 503)"
+    elif prediction is not None:
+        refusal = f"expect {prediction.reply}: {prediction.reason}"
         if session.state is State.GREETED:
-            fix = " (send EHLO first)"
+            refusal += " (send EHLO first)"
         elif client.ssl_object is None and session.advertises("STARTTLS"):
-            fix = " (many servers offer AUTH only after /starttls)"
-        shell.error(f"not sent: expect {prediction.reply}: {prediction.reason}{fix}")
+            refusal += " (many servers offer AUTH only after /starttls)"
+    asks = shell.settings.interactive and not (opts.password_file or opts.password_env)
+    if refusal is not None and asks:
+        shell.error(f"not sent: {refusal}")
         return False
-    if session.esmtp and found.name not in session.auth_mechanisms:
+    if not await _encryption_ok(shell, found.name):
+        return False
+    if refusal is not None:
+        shell.warn(f"{refusal} (sending anyway)")
+    elif session.esmtp and found.name not in session.auth_mechanisms:
         offered = " ".join(session.auth_mechanisms) or "none"
         shell.warn(
             f"the server did not advertise {found.name} (it offers: {offered}); trying anyway"
         )
-    if not await _encryption_ok(shell, found.name):
-        return False
-    opts = options_of(shell)
     user = user or opts.user or await ask(shell, "Username: ", hidden=False)
     if not user:
         shell.error("no user name: /auth MECH USER, or --user NAME")

@@ -110,6 +110,18 @@ class Screen:
             time.sleep(0.1)
         raise AssertionError(f"{needle!r} not on screen after {timeout} s:\n{self.text()}")
 
+    def wait_words(self, needle: str, timeout: float = 15) -> str:
+        """wait_for, with every run of white space as one space: smtpsh wraps its own lines
+        to the terminal's width, so a long message may be on several rows."""
+        deadline = time.monotonic() + timeout
+        wanted = " ".join(needle.split())
+        while time.monotonic() < deadline:
+            screen = self.text()
+            if wanted in " ".join(screen.split()):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{needle!r} not on screen after {timeout} s:\n{self.text()}")
+
     def exit_status(self, timeout: float = 15) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -273,8 +273,7 @@ def test_mailbox_shows_the_body_and_ehlo(
     screen = wait_flat(shell, "/mailbox N shows message N with its body")
     assert "EHLO me" in screen.split("/mailbox", 1)[1] and "HELO me" not in screen
     shell.line("/mailbox 1")
-    screen = wait_flat(shell, "── body")
-    assert "── body body-marker-7731" in screen
+    wait_flat(shell, "── body body-marker-7731")
     shell.line("/mailbox 9")
     wait_flat(shell, "/mailbox: no message 9: the mailbox holds 1 to 1")
     assert_fits(shell, width)
