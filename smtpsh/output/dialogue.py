@@ -68,6 +68,8 @@ class Renderer(ClientObserver):
         self.on_change = on_change  # e.g. redraw the prompt when the session closes
         self.last_reply: Reply | None = None
         self.last_verb: str | None = None  # the command last_reply answered
+        # Rewrites a hint for where it is shown (smtpsh.shell.hints); None: as worded.
+        self.hint_context: Callable[[str], str] | None = None
 
     def on_sent(self, client: ClientBase, text: str, kind: str) -> None:
         if self.echo_sent:
@@ -90,10 +92,18 @@ class Renderer(ClientObserver):
         self.meta(text, level)
 
     def on_closed(self, client: ClientBase, reason: str) -> None:
-        self.meta(f"{reason}. /reconnect opens a new session.", "warning")
+        # A piped run has no prompt to type /reconnect at: the hint is for its script.
+        hint = (
+            "a /reconnect line in the script opens a new session"
+            if self.echo_sent
+            else "/reconnect opens a new session"
+        )
+        self.meta(f"{reason}; {hint}.", "warning")
         self._changed()
 
     def meta(self, text: str, level: str = "info") -> None:
+        if self.hint_context is not None:
+            text = self.hint_context(text)
         style = {"info": "class:meta", "warning": "class:warning", "error": "class:error"}[level]
         self.printer.emit([(style, f"{META_MARKS[level]} {text}")])
 

@@ -1,11 +1,11 @@
-"""Wrapping and cutting smtpsh's own text to the terminal (smtpsh.shell.fit), and hints
+"""Wrapping and cutting smtpsh's own text to the terminal (smtpsh.output.fit), and hints
 rewritten for the shell (smtpsh.shell.hints)."""
 
 from __future__ import annotations
 
 import pytest
 
-from smtpsh.shell.fit import truncate_fragments, wrap_fragments, wrap_text
+from smtpsh.output.fit import truncate_fragments, wrap_fragments, wrap_text
 from smtpsh.shell.hints import in_shell
 
 ANNOTATION = "  ↳ 252 cannot verify user, but will accept and attempt delivery · 2.0.0 other"
