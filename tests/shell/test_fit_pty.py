@@ -116,7 +116,7 @@ def test_tour_help_and_toolbar_fit(tmp_path: Path, screens: list[Screen], width:
     shell.line("EHLO me")
     wait_flat(shell, "250 SMTPUTF8")
     assert_fits(shell, width)
-    row = wait_toolbar(shell, "next:")
+    row = wait_toolbar(shell, "│ ready │")  # redrawn after the EHLO reply
     full = f" 127.0.0.1:{row.split(':')[1].split()[0]} │ no TLS │ AUTH no │ ready │ next:" \
         " /starttls, or MAIL FROM:<sender>"
     assert len(row.rstrip()) <= width
