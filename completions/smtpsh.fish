@@ -19,7 +19,7 @@ end
 
 function __smtpsh_main  # true when no sub-command was given
     set -l words (commandline -opc)
-    not contains -- "$words[2]" dns probe enum relay replay sandbox
+    not contains -- "$words[2]" dns probe enum relay replay tls sandbox
 end
 
 complete -c smtpsh -f
@@ -28,6 +28,7 @@ complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a probe -d 'footp
 complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a enum -d 'enumerate users with VRFY/EXPN/RCPT (tarpit-aware)'
 complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a relay -d 'run the 16 open-relay tests (never sends DATA)'
 complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a replay -d 'replay a recorded session, diff the replies'
+complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a tls -d 'the TLS versions and cipher suites a server takes, graded'
 complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a sandbox -d 'run the practice server alone, for other tools'
 
 # smtpsh
@@ -158,6 +159,19 @@ complete -c smtpsh -n '__smtpsh_using replay' -l no-verify -d 'do not verify the
 complete -c smtpsh -n '__smtpsh_using replay' -l cafile -r -F -d 'also trust the CA certificates in FILE'
 complete -c smtpsh -n '__smtpsh_using replay' -l client-cert -r -F -d 'present this client certificate'
 complete -c smtpsh -n '__smtpsh_using replay' -l client-key -r -F -d 'the key of --client-cert'
+
+# smtpsh tls
+complete -c smtpsh -n '__smtpsh_using tls' -a '(__smtpsh_hosts)'
+complete -c smtpsh -n '__smtpsh_using tls' -s h -l help -d 'show this help message and exit'
+complete -c smtpsh -n '__smtpsh_using tls' -s p -l port -x -d 'port (default 25; 465 means implicit TLS)'
+complete -c smtpsh -n '__smtpsh_using tls' -l starttls -d 'STARTTLS first (default)'
+complete -c smtpsh -n '__smtpsh_using tls' -l tls -d 'implicit TLS (default on 465)'
+complete -c smtpsh -n '__smtpsh_using tls' -l sni -x -d 'the server name to send (default: HOST)'
+complete -c smtpsh -n '__smtpsh_using tls' -l helo -x -d 'the name to offer in EHLO'
+complete -c smtpsh -n '__smtpsh_using tls' -l cafile -r -F -d 'also trust the CAs in FILE when verifying'
+complete -c smtpsh -n '__smtpsh_using tls' -l timeout -x -d 'per connection (default 10)'
+complete -c smtpsh -n '__smtpsh_using tls' -l json -d 'print the result as JSON'
+complete -c smtpsh -n '__smtpsh_using tls' -l color -x -a 'auto always never' -d 'colour (default: auto)'
 
 # smtpsh sandbox
 complete -c smtpsh -n '__smtpsh_using sandbox' -s h -l help -d 'show this help message and exit'

@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "enum": ("smtpsh.audit.enum", "enumerate users with VRFY/EXPN/RCPT (tarpit-aware)"),
     "relay": ("smtpsh.audit.relay", "run the 16 open-relay tests (never sends DATA)"),
     "replay": ("smtpsh.transcript.command", "replay a recorded session, diff the replies"),
+    "tls": ("smtpsh.audit.tlscommand", "the TLS versions and cipher suites a server takes, graded"),
     "sandbox": ("smtpsh.sandbox.command", "run the practice server alone, for other tools"),
 }
 
@@ -77,6 +78,11 @@ SUBCOMMAND_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("smtpsh replay session.smtpt", "against the server it was recorded on"),
         ("smtpsh replay session.smtpt staging.example.com", "against another server"),
         ("smtpsh replay session.smtpt --dry-run", "show what would be sent"),
+    ),
+    "tls": (
+        ("smtpsh tls mail.example.com", "STARTTLS on port 25"),
+        ("smtpsh tls mail.example.com:465", "implicit TLS"),
+        ("smtpsh tls mail.example.com --json", "for scripts"),
     ),
     "sandbox": (
         ("smtpsh sandbox --scenario inlanefreight --port 2525", "a target for nmap or swaks"),

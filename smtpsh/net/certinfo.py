@@ -355,7 +355,7 @@ def parse_pem(text: str) -> list[CertificateInfo]:
 # --- the TLS session -------------------------------------------------------------------
 
 
-def peer_chain(obj: ssl.SSLObject, *, verified: bool) -> list[bytes]:
+def peer_chain(obj: ssl.SSLObject | ssl.SSLSocket, *, verified: bool) -> list[bytes]:
     """The DER certificates the server presented (leaf first), or the verified chain.
 
     Python >= 3.13 has get_verified_chain/get_unverified_chain; 3.11 and 3.12 have the same

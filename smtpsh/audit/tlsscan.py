@@ -1,0 +1,437 @@
+"""The TLS a mail server really accepts: protocol versions, every cipher suite per version,
+whose preference decides, and a grade with the reason it is capped.
+
+Engine: a ClientHello written here and the ServerHello read back, on a socket that has done
+the SMTP preamble (banner, EHLO, STARTTLS) or none (implicit TLS). No handshake is
+completed, so nothing depends on what this machine's OpenSSL still agrees to speak: SSLv3,
+anonymous, NULL, EXPORT and RC4 suites are offered and recognised like any other, as nmap's
+ssl-enum-ciphers does. Measured before choosing (bench/bench_tls.py, docs/architecture.md):
+sslyze gives the same lists but takes ~1.1 s to import and ~2.2 s to scan Postfix's port 25;
+the stdlib ssl module cannot offer TLS 1.3 suites one by one nor any suite OpenSSL 3 dropped.
+
+For each version the scan offers every known suite, takes the one the server picks, removes
+it and asks again until the server refuses: the accepted list comes out in the server's
+order of preference when it has one; one more hello with the list reversed tells whether it
+does. Versions are scanned in parallel, one connection at a time each.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+VERSIONS: dict[str, int] = {
+    "SSLv3": 0x0300,
+    "TLSv1.0": 0x0301,
+    "TLSv1.1": 0x0302,
+    "TLSv1.2": 0x0303,
+    "TLSv1.3": 0x0304,
+}
+TLS13_SUITES = range(0x1301, 0x1306)
+DEFAULT_TIMEOUT = 10.0
+_MAX_ROUNDS = 128  # no server accepts more suites than this in one version
+_HRR_RANDOM = bytes.fromhex(
+    "CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C"
+)  # RFC 8446 §4.1.3: a HelloRetryRequest's "random"
+
+
+class ScanError(Exception):
+    """The server could not be reached or did not get to the TLS handshake: one line."""
+
+
+def cipher_suites() -> dict[int, str]:
+    """Code point → IANA name (smtpsh/data/tls-cipher-suites.txt)."""
+    text = resources.files("smtpsh").joinpath("data").joinpath("tls-cipher-suites.txt")
+    table: dict[int, str] = {}
+    for line in text.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            code, name = line.split()
+            table[int(code, 16)] = name
+    return table
+
+
+# ---------------------------------------------------------------- what a suite is worth
+
+
+@dataclass(frozen=True)
+class Suite:
+    code: int
+    name: str
+
+    @property
+    def anonymous(self) -> bool:
+        return "_anon_" in self.name or self.name.startswith("TLS_NULL_")
+
+    @property
+    def null(self) -> bool:
+        return self.name.endswith("_NULL_SHA") or "_WITH_NULL_" in self.name
+
+    @property
+    def export(self) -> bool:
+        return "EXPORT" in self.name
+
+    @property
+    def rc4(self) -> bool:
+        return "_RC4_" in self.name
+
+    @property
+    def des(self) -> bool:
+        return "_DES_" in self.name or "_3DES_" in self.name or "DES40" in self.name
+
+    @property
+    def cbc(self) -> bool:
+        return "_CBC_" in self.name
+
+    @property
+    def forward_secret(self) -> bool:
+        return "_DHE_" in self.name or "_ECDHE_" in self.name or self.code in TLS13_SUITES
+
+    def weaknesses(self, version: str) -> list[str]:
+        found = []
+        if self.anonymous:
+            found.append("anonymous key exchange (no authentication: a man in the middle wins)")
+        if self.null:
+            found.append("NULL cipher (no encryption)")
+        if self.export:
+            found.append("EXPORT-grade (40/56-bit) cipher")
+        if self.rc4:
+            found.append("RC4 (broken stream cipher, RFC 7465)")
+        if self.des:
+            found.append("DES/3DES (64-bit block: Sweet32)")
+        if self.cbc and version in ("SSLv3", "TLSv1.0"):
+            found.append("CBC in TLS 1.0 or older (BEAST, Lucky13)")
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": f"0x{self.code:04X}", "name": self.name,
+                "forward_secrecy": self.forward_secret}  # fmt: skip
+
+
+# ---------------------------------------------------------------- the wire
+
+
+def _ext(kind: int, body: bytes) -> bytes:
+    return struct.pack("!HH", kind, len(body)) + body
+
+
+def _u16_list(values: Sequence[int]) -> bytes:
+    body = b"".join(struct.pack("!H", v) for v in values)
+    return struct.pack("!H", len(body)) + body
+
+
+_GROUPS = (0x001D, 0x0017, 0x0018, 0x0019, 0x001E, 0x0100, 0x0101, 0x0102)
+_SIG_ALGS = (0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601,
+             0x0807, 0x0808, 0x0201, 0x0203, 0x0402, 0x0202)  # fmt: skip
+
+
+def client_hello(version: int, suites: Sequence[int], server_name: str | None) -> bytes:
+    """One TLS record holding a ClientHello offering ``suites`` at ``version``."""
+    legacy = min(version, 0x0303)
+    session_id = os.urandom(32) if version == 0x0304 else b""
+    body = struct.pack("!H", legacy) + os.urandom(32)
+    body += bytes([len(session_id)]) + session_id
+    body += _u16_list(suites) + b"\x01\x00"  # compression: null only
+    if version > 0x0300:
+        exts = b""
+        if server_name:
+            name = server_name.encode("idna")
+            entry = b"\x00" + struct.pack("!H", len(name)) + name
+            exts += _ext(0x0000, struct.pack("!H", len(entry)) + entry)
+        exts += _ext(0x000A, _u16_list(_GROUPS))
+        exts += _ext(0x000B, b"\x01\x00")
+        exts += _ext(0x000D, _u16_list(_SIG_ALGS))
+        exts += _ext(0xFF01, b"\x00")  # renegotiation_info: some servers insist
+        if version == 0x0304:
+            exts += _ext(0x002B, b"\x02\x03\x04")  # supported_versions: TLS 1.3 only
+            share = struct.pack("!HH", 0x001D, 32) + os.urandom(32)
+            exts += _ext(0x0033, struct.pack("!H", len(share)) + share)
+            exts += _ext(0x002D, b"\x01\x01")  # psk_key_exchange_modes: psk_dhe_ke
+        body += struct.pack("!H", len(exts)) + exts
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+    record_version = 0x0300 if version == 0x0300 else 0x0301
+    return b"\x16" + struct.pack("!HH", record_version, len(handshake)) + handshake
+
+
+def _read_exact(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_server_hello(sock: socket.socket) -> tuple[int, int] | None:
+    """(version, suite) from the ServerHello (or HelloRetryRequest); None for an alert, a
+    close or anything else."""
+    header = _read_exact(sock, 5)
+    if len(header) < 5 or header[0] != 0x16:
+        return None
+    length = struct.unpack("!H", header[3:5])[0]
+    record = _read_exact(sock, min(length, 1 << 14))
+    if len(record) < 42 or record[0] != 0x02:
+        return None
+    version = struct.unpack("!H", record[4:6])[0]
+    sid_len = record[38]
+    at = 39 + sid_len
+    if len(record) < at + 3:
+        return None
+    suite = struct.unpack("!H", record[at : at + 2])[0]
+    at += 3  # suite and compression
+    if len(record) >= at + 2:  # extensions: supported_versions tells TLS 1.3
+        end = at + 2 + struct.unpack("!H", record[at : at + 2])[0]
+        at += 2
+        while at + 4 <= min(end, len(record)):
+            kind, size = struct.unpack("!HH", record[at : at + 4])
+            if kind == 0x002B and size == 2:
+                version = struct.unpack("!H", record[at + 4 : at + 6])[0]
+            at += 4 + size
+    return version, suite
+
+
+# ---------------------------------------------------------------- SMTP preamble
+
+
+def _smtp_reply(sock: socket.socket) -> str:
+    """One whole SMTP reply (multi-line until 'NNN ')."""
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ScanError(f"the server closed the connection ({data[-80:]!r})")
+        data += chunk
+        lines = data.split(b"\r\n")
+        for line in lines[:-1]:
+            if len(line) >= 4 and line[3:4] == b" ":
+                return data.decode("utf-8", "replace")
+        if len(data) > 65536:
+            raise ScanError("the server's reply is too long")
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    starttls: bool
+    server_name: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    helo: str = "smtpsh.invalid"
+    cafile: str | None = None  # also trust these CAs when verifying the chain
+
+
+def open_tls_socket(target: Target) -> socket.socket:
+    """A socket on which the next bytes are the TLS handshake."""
+    try:
+        sock = socket.create_connection((target.host, target.port), timeout=target.timeout)
+    except OSError as exc:
+        raise ScanError(f"cannot connect to {target.host}:{target.port}: "
+                        f"{exc.strerror or exc}") from None  # fmt: skip
+    try:
+        if target.starttls:
+            banner = _smtp_reply(sock)
+            if not banner.startswith("220"):
+                raise ScanError(f"the banner is not 220: {banner.splitlines()[0][:80]}")
+            sock.sendall(f"EHLO {target.helo}\r\n".encode())
+            ehlo = _smtp_reply(sock)
+            if "STARTTLS" not in ehlo.upper():
+                raise ScanError("the server does not offer STARTTLS")
+            sock.sendall(b"STARTTLS\r\n")
+            answer = _smtp_reply(sock)
+            if not answer.startswith("220"):
+                raise ScanError(f"STARTTLS answered {answer.splitlines()[0][:80]}")
+    except (OSError, ScanError) as exc:
+        sock.close()
+        if isinstance(exc, ScanError):
+            raise
+        raise ScanError(f"{target.host}:{target.port}: {exc}") from None
+    return sock
+
+
+def ask(target: Target, version: int, suites: Sequence[int]) -> int | None:
+    """The suite the server picks among ``suites`` at exactly ``version`` (None: refused)."""
+    sock = open_tls_socket(target)
+    try:
+        sock.sendall(client_hello(version, suites, target.server_name))
+        answer = read_server_hello(sock)
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    if answer is None:
+        return None
+    got_version, suite = answer
+    return suite if got_version == version else None
+
+
+# ---------------------------------------------------------------- the scan
+
+
+@dataclass
+class VersionResult:
+    version: str
+    suites: list[Suite] = field(default_factory=list)  # in the server's order if it has one
+    server_preference: bool | None = None  # None: fewer than two suites, cannot tell
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.suites)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "accepted": self.accepted,
+            "suites": [s.to_json() for s in self.suites],
+            "server_preference": self.server_preference,
+        }
+
+
+def scan_version(target: Target, name: str, table: dict[int, str]) -> VersionResult:
+    version = VERSIONS[name]
+    offer = [c for c in table if (c in TLS13_SUITES) == (version == 0x0304)]
+    result = VersionResult(name)
+    for _ in range(_MAX_ROUNDS):
+        if not offer:
+            break
+        picked = ask(target, version, offer)
+        if picked is None or picked not in offer:
+            break
+        result.suites.append(Suite(picked, table.get(picked, f"0x{picked:04X}")))
+        offer.remove(picked)
+    if len(result.suites) >= 2:
+        reverse = [s.code for s in reversed(result.suites)]
+        result.server_preference = ask(target, version, reverse) == result.suites[0].code
+    return result
+
+
+@dataclass
+class TLSScan:
+    target: str
+    versions: list[VersionResult]
+    grade: str = "?"
+    caps: list[str] = field(default_factory=list)  # why the grade is not higher
+    findings: list[str] = field(default_factory=list)
+    certificate: list[str] = field(default_factory=list)  # key, names, validity, trust
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "versions": [v.to_json() for v in self.versions],
+            "grade": self.grade,
+            "grade_capped_by": self.caps,
+            "findings": self.findings,
+            "certificate": self.certificate,
+        }
+
+
+def certificate_facts(target: Target) -> tuple[list[str], list[str]]:
+    """One real handshake (no verification, to see whatever is sent), then a verifying one:
+    (facts about the chain, problems that cap the grade)."""
+    import ssl
+
+    from smtpsh.net import certinfo
+
+    look = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    look.check_hostname, look.verify_mode = False, ssl.CERT_NONE
+    name = target.server_name or target.host
+    try:
+        with look.wrap_socket(open_tls_socket(target), server_hostname=name) as tls:
+            chain, unreadable = certinfo.read_chain(certinfo.peer_chain(tls, verified=False))
+    except (OSError, ScanError) as exc:
+        return [f"no handshake completed to read the certificate: {exc}"], []
+    facts = [f"[{depth}] {cert.subject_text} · {cert.key} · signed with {cert.signature}"
+             for depth, cert in enumerate(chain)] + list(unreadable)  # fmt: skip
+    problems: list[str] = []
+    leaf = chain[0] if chain else None
+    if leaf is not None:
+        facts.append(f"valid until {certinfo.format_time(leaf.not_after)}")
+        if (issue := leaf.validity_problem()) is not None:
+            problems.append(f"certificate {issue}")
+        kind, _, bits = leaf.key.partition(" ")
+        if kind in ("RSA", "DSA") and bits.isdigit() and int(bits) < 2048:
+            problems.append(f"{leaf.key} key (under 2048 bits)")
+    check = ssl.create_default_context(cafile=target.cafile) if target.cafile else (
+        ssl.create_default_context()
+    )
+    try:
+        with check.wrap_socket(open_tls_socket(target), server_hostname=name):
+            store = target.cafile or "the system trust store"
+            facts.append(f"the chain verifies for {name} against {store}")
+    except ssl.SSLCertVerificationError as exc:
+        reason = exc.verify_message or str(exc)
+        facts.append(f"the chain does not verify for {name}: {reason}")
+        problems.append("certificate not trusted (" + reason + ")")
+    except (OSError, ScanError) as exc:
+        facts.append(f"verification not tried: {exc}")
+    return facts, problems
+
+
+def grade(versions: Sequence[VersionResult]) -> tuple[str, list[str], list[str]]:
+    """(grade, what capped it, every weakness found) — F < C < B < A."""
+    accepted = [v for v in versions if v.accepted]
+    if not accepted:
+        return "-", ["no protocol version accepted"], []
+    caps: dict[str, list[str]] = {"F": [], "C": [], "B": []}
+    findings: list[str] = []
+    for v in accepted:
+        if v.version == "SSLv3":
+            caps["F"].append("SSLv3 accepted (POODLE, RFC 7568)")
+        elif v.version in ("TLSv1.0", "TLSv1.1"):
+            caps["B"].append(f"{v.version} accepted (deprecated, RFC 8996)")
+        for suite in v.suites:
+            for weakness in suite.weaknesses(v.version):
+                findings.append(f"{v.version} {suite.name}: {weakness}")
+                level = "C" if weakness.startswith(("RC4", "DES")) else "F"
+                if weakness.startswith("CBC"):
+                    level = "B"
+                caps[level].append(weakness.split(" (")[0])
+    for level in ("F", "C", "B"):
+        if caps[level]:
+            return level, sorted(set(caps[level])), findings
+    return "A", [], findings
+
+
+def scan(target: Target, versions: Sequence[str] = tuple(VERSIONS)) -> TLSScan:
+    """Scan every version in parallel. Raises ScanError when the server cannot be reached
+    (tried once, before anything else, so that the error is said once)."""
+    open_tls_socket(target).close()
+    table = cipher_suites()
+    with ThreadPoolExecutor(max_workers=len(versions)) as pool:
+        futures = [pool.submit(scan_version, target, name, table) for name in versions]
+        results = [f.result() for f in futures]
+    result = TLSScan(f"{target.host}:{target.port}", results)
+    result.grade, result.caps, result.findings = grade(results)
+    if any(v.accepted for v in results):
+        result.certificate, problems = certificate_facts(target)
+        if problems:
+            result.findings += problems
+            if result.grade == "A":  # a cipher cap (B/C/F) already says more
+                result.grade, result.caps = "B", problems
+    return result
+
+
+def report_lines(result: TLSScan) -> list[str]:
+    """Plain text lines (the caller prints them through the output layer)."""
+    lines = [f"TLS scan of {result.target}"]
+    for v in result.versions:
+        if not v.accepted:
+            lines.append(f"  {v.version:<8} not accepted")
+            continue
+        order = {True: "server's order", False: "client's order", None: ""}[v.server_preference]
+        lines.append(f"  {v.version:<8} {len(v.suites)} suites" + (f" ({order})" if order else ""))
+        for suite in v.suites:
+            weak = suite.weaknesses(v.version)
+            mark = "  ✗ " + "; ".join(weak) if weak else ""
+            lines.append(f"    {suite.name}{mark}")
+    if result.certificate:
+        lines.append("  certificate")
+        lines += [f"    {fact}" for fact in result.certificate]
+    lines.append(f"grade {result.grade}" + (f" (capped by: {', '.join(result.caps)})"
+                                             if result.caps else ""))  # fmt: skip
+    return lines

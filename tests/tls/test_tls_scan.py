@@ -1,0 +1,118 @@
+"""`smtpsh tls`: the versions and cipher suites found on each Postfix listener equal what
+nmap's ssl-enum-ciphers finds on the same port in the same run; the grade follows."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from smtpsh.audit.tlsscan import Suite, VersionResult, client_hello, grade
+
+CA = "/var/lib/smtpsh-test/ca.pem"
+# (port, mode): STARTTLS on 25 and the submission port, implicit on 10465, strong-only 11200.
+LISTENERS = [(25, "--starttls"), (10465, "--tls"), (10587, "--starttls"), (11200, "--starttls")]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def smtpsh_tls(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "smtpsh", "tls", *args],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def parse_nmap(out: str) -> dict[int, dict[str, set[str]]]:
+    """ssl-enum-ciphers' output → port → version → suite names (nmap calls the TLS 1.3
+    suites TLS_AKE_WITH_*; IANA's names drop the AKE_WITH)."""
+    found: dict[int, dict[str, set[str]]] = {}
+    port = version = None
+    for line in out.splitlines():
+        if m := re.match(r"(\d+)/tcp\s+open", line):
+            port, version = int(m.group(1)), None
+            found[port] = {}
+        elif port is not None and (m := re.match(r"\|\s+(TLSv1\.\d|SSLv3):\s*$", line)):
+            version = m.group(1)
+            found[port][version] = set()
+        elif port is not None and version and (m := re.match(r"\|\s+(TLS_\w+) \(", line)):
+            found[port][version].add(m.group(1).replace("TLS_AKE_WITH_", "TLS_"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def nmap_view(postfix: object) -> dict[int, dict[str, set[str]]]:
+    if shutil.which("nmap") is None:
+        if in_ci():
+            pytest.fail("nmap is not installed (scripts/setup-test-env installs it)")
+        pytest.skip("nmap is not installed")
+    ports = ",".join(str(p) for p, _ in LISTENERS)
+    # -sV so that nmap knows 10465, 10587 and 11200 speak TLS or SMTP (it goes by the
+    # port number otherwise, and runs ssl-enum-ciphers on 25 only).
+    out = subprocess.run(
+        ["nmap", "-Pn", "-n", "-sV", "--version-intensity", "0", "-p", ports,
+         "--script", "ssl-enum-ciphers", "127.0.0.1"],
+        capture_output=True, text=True, timeout=300,
+    ).stdout  # fmt: skip
+    return parse_nmap(out)
+
+
+@pytest.mark.postfix
+@pytest.mark.parametrize(("port", "mode"), LISTENERS)
+def test_same_versions_and_suites_as_nmap(
+    nmap_view: dict[int, dict[str, set[str]]], port: int, mode: str
+) -> None:
+    proc = smtpsh_tls(f"127.0.0.1:{port}", mode, "--json", "--sni", "mx.smtpsh.test",
+                      "--cafile", CA)  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    data = json.loads(proc.stdout)
+    ours = {v["version"]: {s["name"] for s in v["suites"]}
+            for v in data["versions"] if v["accepted"]}  # fmt: skip
+    assert nmap_view.get(port), f"nmap found nothing on {port}: {nmap_view}"
+    assert ours == nmap_view[port]
+
+
+@pytest.mark.postfix
+def test_grades_of_the_listeners() -> None:
+    weak = json.loads(smtpsh_tls("127.0.0.1:25", "--json").stdout)
+    assert weak["grade"] == "F" and "anonymous key exchange" in weak["grade_capped_by"]
+    assert any("TLSv1.0" in f and "CBC in TLS 1.0" in f for f in weak["findings"])
+    strong = smtpsh_tls("127.0.0.1:11200", "--json", "--sni", "mx.smtpsh.test", "--cafile", CA)
+    assert strong.returncode == 0
+    assert json.loads(strong.stdout)["grade"] == "A"
+    untrusted = json.loads(smtpsh_tls("127.0.0.1:11200", "--json").stdout)
+    assert untrusted["grade"] == "B"  # the certificate is not trusted without the test CA
+    assert untrusted["grade_capped_by"][0].startswith("certificate not trusted")
+
+
+def test_grade_caps() -> None:
+    def v(name: str, *suites: str) -> VersionResult:
+        return VersionResult(name, [Suite(i, s) for i, s in enumerate(suites)])
+
+    assert grade([v("TLSv1.2", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")])[0] == "A"
+    assert grade([v("TLSv1.1", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")])[0] == "B"
+    assert grade([v("TLSv1.2", "TLS_RSA_WITH_RC4_128_SHA")])[0] == "C"
+    assert grade([v("TLSv1.2", "TLS_RSA_WITH_3DES_EDE_CBC_SHA")])[0] == "C"
+    assert grade([v("TLSv1.2", "TLS_RSA_EXPORT_WITH_RC4_40_MD5")])[0] == "F"
+    assert grade([v("SSLv3", "TLS_RSA_WITH_AES_128_CBC_SHA")])[0] == "F"
+    assert grade([v("TLSv1.2", "TLS_RSA_WITH_NULL_SHA256")])[0] == "F"
+    assert grade([v("TLSv1.2")])[0] == "-"
+
+
+def test_client_hello_is_well_formed() -> None:
+    hello = client_hello(0x0304, [0x1301, 0x1302], "mx.example")
+    assert hello[0] == 0x16 and int.from_bytes(hello[3:5], "big") == len(hello) - 5
+    assert hello[5] == 0x01 and int.from_bytes(hello[6:9], "big") == len(hello) - 9
+    assert b"mx.example" in hello
+    assert client_hello(0x0300, [0x002F], None)[1:3] == b"\x03\x00"  # SSLv3: no extensions
+
+
+def test_unreachable_server_is_one_line() -> None:
+    proc = smtpsh_tls("127.0.0.1:1")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "cannot connect to 127.0.0.1:1" in proc.stderr
