@@ -24,10 +24,11 @@ _smtpsh_pos__main() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_dns() { echo '-h --help --dkim-selector --dnsbl --check-mx --mta-sts-fetch --dns-server --dns-timeout --json --color'; }
+_smtpsh_opts_dns() { echo '-h --help --dkim-selector --dnsbl --check-mx --trust-anchor --mta-sts-fetch --dns-server --dns-timeout --json --color'; }
 _smtpsh_value_dns() {  # the kind of value option $1 takes
     case "$1" in
         --dkim-selector|--dnsbl|--dns-server|--dns-timeout) echo 'text' ;;
+        --trust-anchor) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
     esac
 }

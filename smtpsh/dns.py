@@ -149,6 +149,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its TLSA records (DANE)",
     )
     checks.add_argument(
+        "--trust-anchor",
+        metavar="FILE",
+        help="validate the MX, TLSA and MTA-STS answers with DNSSEC from the DS/DNSKEY "
+        "records in FILE",
+    )
+    checks.add_argument(
         "--mta-sts-fetch",
         action="store_true",
         help="also fetch the MTA-STS policy file over HTTPS from mta-sts.DOMAIN",
@@ -170,11 +176,19 @@ def _error(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``smtpsh dns``: 0 no error items, 1 some, 2 the domain itself did not resolve."""
+    anchors = None
     try:
         domain = parse_domain(args.domain)
         for zone in args.dnsbl:
             parse_domain(zone)
         resolver = resolver_from_args(args)
+        if args.trust_anchor:
+            from smtpsh.dnsinfo.dnssec import TrustAnchorError, load_trust_anchors
+
+            try:
+                anchors = load_trust_anchors(args.trust_anchor)
+            except TrustAnchorError as exc:
+                raise DNSInputError(str(exc)) from None
     except DNSInputError as exc:
         _error(str(exc))
         return EXIT_UNRESOLVED
@@ -188,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
             fetch=partial(fetch_mta_sts_policy, timeout=timeout),
             dnsbl_zones=[parse_domain(z) for z in args.dnsbl],
             check_mx=args.check_mx,
+            trust_anchors=anchors,
         )
     except DomainResolutionError as exc:
         if args.json:

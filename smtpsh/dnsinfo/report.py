@@ -71,11 +71,12 @@ class DomainReport:
     zone: ZoneResult | None = None
     bimi: BIMIResult | None = None
     dnsbl: DNSBLResult | None = None  # None: no blocklist zone was given
+    dnssec: Any = None  # DNSSECResult with --trust-anchor, else None
 
     @property
     def items(self) -> list[Item]:
         sections: list[Any] = [self.mx, self.spf, self.dmarc, self.mta_sts, self.tls_rpt]
-        sections += [self.dane, *self.dkim, self.bimi, self.zone, self.dnsbl]
+        sections += [self.dane, *self.dkim, self.bimi, self.zone, self.dnsbl, self.dnssec]
         return [item for s in sections if s is not None for item in s.items()]
 
     @property
@@ -106,6 +107,7 @@ class DomainReport:
             "zone": section(self.zone),
             "bimi": section(self.bimi),
             "dnsbl": section(self.dnsbl),
+            "dnssec": section(self.dnssec),
         }
 
 
@@ -120,6 +122,7 @@ def build_report(
     dnsbl_zones: Sequence[str] = (),
     check_mx: bool = False,
     mx_port: int = 25,
+    trust_anchors: Any = None,  # from dnssec.load_trust_anchors: validate what we rely on
 ) -> DomainReport:
     """Run every check for ``domain``. Raises DomainResolutionError when the MX
     lookup of the domain itself fails; every other failure becomes an item."""
@@ -148,7 +151,27 @@ def build_report(
             report.dnsbl = check_dnsbl(addresses, dnsbl_zones, resolver)
     report.dkim = [check_dkim(domain, s, resolver) for s in dkim_selectors]
     report.zone = check_zone(domain, resolver)
+    if trust_anchors is not None:
+        report.dnssec = _validate(report, trust_anchors, resolver)
     return report
+
+
+def _validate(report: DomainReport, anchors: Any, resolver: dns.resolver.Resolver) -> Any:
+    """DNSSEC validation of the answers the report relies on: MX, each MX's TLSA, the
+    MTA-STS record."""
+    from smtpsh.dnsinfo.dnssec import Validator, check_dnssec
+
+    server = str(resolver.nameservers[0])
+    port = int(getattr(resolver, "port", 53))
+    names: list[tuple[str, str]] = []
+    if report.mx.kind is MXKind.MX:
+        names.append((report.domain, "MX"))
+    if report.dane is not None:
+        names += [(h.name, "TLSA") for h in report.dane.hosts if h.records]
+    if report.mta_sts is not None and report.mta_sts.records:
+        names.append((report.mta_sts.name, "TXT"))
+    timeout = float(getattr(resolver, "lifetime", 5.0) or 5.0)
+    return check_dnssec(names, Validator(anchors, server, port, timeout))
 
 
 def _check_each_mx(dane: DANEResult, mx: MXResult, port: int) -> None:
@@ -347,6 +370,8 @@ def report_lines(report: DomainReport) -> list[Fragments]:
         section("DNS blocklists", [], report.dnsbl.items())
     if report.zone is not None:
         section("Zone (NS, SOA)", _zone_lines(report.zone), report.zone.items())
+    if report.dnssec is not None:
+        section("DNSSEC (from your trust anchors)", [], report.dnssec.items())
     counts = count_by_status(report.items)
     out.append([])
     out.append([("", f"Summary: {counts['ok']} ok, {counts['warning']} warning(s),"

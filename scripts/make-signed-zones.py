@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Make the DNSSEC test zones Knot serves (scripts/setup-dnssec): signed.test, signed here
+with a fresh ECDSA P-256 key, and bogus.test, signed the same way and then tampered with
+(its MX changed after signing), so a validator must call its MX answer bogus.
+
+    make-signed-zones.py OUTDIR SERVER_CERT_PEM
+
+Writes OUTDIR/signed.test.zone, OUTDIR/bogus.test.zone and OUTDIR/trust-anchors (the DS
+record of each zone, the form a resolver's trust-anchor file takes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+import warnings
+from pathlib import Path
+
+warnings.simplefilter("ignore")  # cryptography's DSA deprecation, printed by dnspython
+
+import dns.dnssec  # noqa: E402
+import dns.rdata  # noqa: E402
+import dns.rdataset  # noqa: E402
+import dns.name  # noqa: E402
+import dns.rdataclass  # noqa: E402
+import dns.rdatatype  # noqa: E402
+import dns.zone  # noqa: E402
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+
+RECORDS = """\
+$TTL 300
+@        SOA   ns1 hostmaster 1 3600 600 604800 300
+@        NS    ns1
+ns1      A     127.0.0.1
+@        MX    10 mx
+mx       A     127.0.0.1
+_25._tcp.mx TLSA 3 1 1 {spki}
+@        TXT   "v=spf1 mx -all"
+_dmarc   TXT   "v=DMARC1; p=reject; rua=mailto:dmarc@{origin}"
+_mta-sts TXT   "v=STSv1; id=20261206"
+"""
+
+
+def spki_sha256(pem: Path) -> str:
+    cert = x509.load_pem_x509_certificate(pem.read_bytes())
+    der = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def signed_zone(origin: str, spki: str) -> tuple[dns.zone.Zone, str]:
+    name = dns.name.from_text(origin)
+    zone = dns.zone.from_text(RECORDS.format(spki=spki, origin=origin), origin=name,
+                              relativize=False)  # fmt: skip
+    key = ec.generate_private_key(ec.SECP256R1())
+    dnskey = dns.dnssec.make_dnskey(key.public_key(), dns.dnssec.Algorithm.ECDSAP256SHA256,
+                                    flags=257)  # fmt: skip
+    now = int(time.time())
+    with zone.writer() as txn:
+        dns.dnssec.sign_zone(zone, txn, keys=[(key, dnskey)], add_dnskey=True,
+                             dnskey_ttl=300, inception=now - 3600,
+                             expiration=now + 30 * 86400)  # fmt: skip
+    ds = dns.dnssec.make_ds(name, dnskey, "SHA256")
+    return zone, f"{origin}. IN DS {ds.to_text()}\n"
+
+
+def main() -> int:
+    out, pem = Path(sys.argv[1]), Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    spki = spki_sha256(pem)
+    anchors = ""
+    for origin in ("signed.test", "bogus.test"):
+        zone, ds = signed_zone(origin, spki)
+        anchors += ds
+        if origin == "bogus.test":
+            # Change the MX after signing: its RRSIG no longer covers what is served.
+            with zone.writer() as txn:
+                mx = dns.name.from_text(origin)
+                rdata = dns.rdata.from_text("IN", "MX", f"10 evil.{origin}.")
+                txn.replace(mx, dns.rdataset.from_rdata(300, rdata))
+        (out / f"{origin}.zone").write_text(zone.to_text(relativize=False), encoding="utf-8")
+    (out / "trust-anchors").write_text(anchors, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
