@@ -937,6 +937,10 @@ def write_output(path: Path, e: Enumerator) -> None:
     if path.suffix.lower() == ".json":
         data = {
             "method": e.method.name,
+            "method_choice": e.choice or None,
+            "passed_over": e.method_notes,
+            "domain": e.domain,
+            "domain_source": e.domain_source or None,
             "canary": {"name": e.canary_name,
                        "reply": e.canary.wire_lines() if e.canary else None},
             "catch_all": e.catch_all,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from smtpsh.audit.relay import Outcome
+from smtpsh.audit.relay import Verdict as RelayVerdict
 from smtpsh.output.printer import Fragments
 from smtpsh.protocol.codes import annotate
 from smtpsh.protocol.commands import EXTENSIONS
@@ -333,13 +334,19 @@ def _relay_lines(r: ProbeReport) -> list[Line]:
         return [[_label("relay"), ("class:yellow", f"not tested: {r.relay_error}")]]
     if r.relay is None:
         return [[_label("relay"), ("", "not tested (--no-relay)")]]
-    style = "red" if r.relay.open_relay else ("yellow" if r.relay.unanswered else "green")
+    # Green only for "every test refused": inconclusive and could-not-test are no all-clear.
+    style = {RelayVerdict.OPEN: "red", RelayVerdict.CLOSED: "green"}.get(r.relay.verdict,
+                                                                        "yellow")
     out: list[Line] = [[_label("relay"), (f"class:{style}", r.relay.summary)]]
     for result in r.relay.results:
         if result.outcome is Outcome.RELAYED:
             case = result.case
             out.append([("", f"  [{case.number:>2}] MAIL FROM:<{case.mail_from}>"
                              f" RCPT TO:<{case.rcpt_to}> → {_first(result.replies[-1][1])}")])
+        elif result.outcome is Outcome.INCONCLUSIVE:
+            out.append([("class:dim", f"  [{result.case.number:>2}] inconclusive:"
+                                      f" RCPT TO:<{result.case.rcpt_to}>: {result.note}")])
+    out += [[("class:dim", f"  · {note}")] for note in r.relay.notes]
     return out
 
 
