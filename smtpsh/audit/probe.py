@@ -57,6 +57,7 @@ class VerbCheck:
 
     verb: str
     state: str = "not tried"  # reveals | same-answer | unsupported | refused | not tried
+    why: str = ""  # how the state was decided, when the replies alone do not show it
     canary: tuple[str, Reply] | None = None
     reference: tuple[str, Reply] | None = None
 
@@ -329,7 +330,12 @@ class Prober:
                 return
         # No common name exists here, but an impossible one gets a definite "no such
         # user": any real name would be told apart.
-        check.state = "reveals" if tells_apart(canary) else "same-answer"
+        if tells_apart(canary):
+            check.state = "reveals"
+            check.why = ("a name that cannot exist gets a definite 'no such user'; a real"
+                         " one would be answered otherwise")
+        else:
+            check.state = "same-answer"
 
     async def _tls_phase(self, client: SMTPClient) -> SMTPClient:
         report = self.report

@@ -103,7 +103,8 @@ def _first(reply: Reply | None) -> str:
 
 def _verb_detail(check: VerbCheck) -> str:
     pairs = [pair for pair in (check.reference, check.canary) if pair is not None]
-    return "; ".join(f"{check.verb} {name} → {_first(reply)}" for name, reply in pairs)
+    detail = "; ".join(f"{check.verb} {name} → {_first(reply)}" for name, reply in pairs)
+    return f"{detail} ({check.why})" if check.why else detail
 
 
 # Each check returns (detail, dangerous) when the finding applies, else None.
