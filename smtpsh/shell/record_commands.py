@@ -79,6 +79,7 @@ async def _record(shell: Shell, args: str) -> None:
     "transcript",
 )
 async def _replay(shell: Shell, args: str) -> None:
+    from smtpsh.shell.tls_commands import options_of
     from smtpsh.transcript.replay import Replayer, Reporter, dry_run
 
     try:
@@ -100,7 +101,8 @@ async def _replay(shell: Shell, args: str) -> None:
         shell.exit_code = 1  # as a replay that differs: a script learns it
         return
     if "dry_run" in flags:
-        dry_run(transcript, shell.client.address, shell.printer)
+        here = shell.client.address  # every connection of a /replay is to this server
+        dry_run(transcript, {line: here for line, _ in transcript.connects()}, shell.printer)
         return
     credentials = await _credentials(shell) if transcript.has_secrets_to_fill else None
     if transcript.has_secrets_to_fill and credentials is None:
@@ -108,7 +110,7 @@ async def _replay(shell: Shell, args: str) -> None:
 
     opened = False
 
-    async def opener(target: str | None, implicit_tls: bool) -> tuple[SMTPClient, Reply | None]:
+    async def opener(line: int, implicit_tls: bool) -> tuple[SMTPClient, Reply | None]:
         nonlocal opened
         # The first connection is the live one; a '# reconnect' in the file opens a new one.
         if not opened and shell.client.connected:
@@ -128,6 +130,7 @@ async def _replay(shell: Shell, args: str) -> None:
         credentials=credentials,
         timeout=shell.options.timeout,
         close_at_end=False,
+        insecure_auth=options_of(shell).insecure_auth,
     )
     summary = await shell.guard(replayer.run())
     if not summary.ok:

@@ -15,6 +15,7 @@ from pathlib import Path
 from smtpsh.net.client import SMTPClient
 from smtpsh.output.printer import Printer, colour_wanted, print_error
 from smtpsh.protocol.auth import Credentials
+from smtpsh.protocol.encoding import visible
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.transcript.model import Transcript, TranscriptError
@@ -75,6 +76,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tls.add_argument("--cafile", metavar="FILE", help="also trust the CA certificates in FILE")
     tls.add_argument("--client-cert", metavar="FILE", help="present this client certificate")
     tls.add_argument("--client-key", metavar="FILE", help="the key of --client-cert")
+    tls.add_argument(
+        "--insecure-auth",
+        action="store_true",
+        help="fill a recorded AUTH with your credentials even without TLS (refused by default)",
+    )
+    conn.add_argument(
+        "--follow-connects",
+        action="store_true",
+        help="with no HOST: connect to every server the transcript's '# connect' lines name"
+        " (refused by default when they name more than one)",
+    )
     parser.add_argument(
         "--color", choices=("auto", "always", "never"), default="auto",
         help="colour (default auto; NO_COLOR respected)",
@@ -89,10 +101,19 @@ def run(args: argparse.Namespace) -> int:
         transcript = read(args.file)
         target = _target(args, transcript)
         _check_options(args, target)
+        plan = connection_plan(args, transcript, target)
         if args.dry_run:
             from smtpsh.transcript.replay import dry_run
 
-            return dry_run(transcript, target, printer)
+            dry_run(transcript, plan, printer)
+            problem = _host_change(args, transcript, plan)
+            if problem:
+                printer.emit([("ansired bold", f"a replay would be refused: {problem}")])
+                return EXIT_USAGE
+            return 0
+        problem = _host_change(args, transcript, plan)
+        if problem:
+            raise ReplayUsageError(problem)
         credentials = load_credentials(args, transcript) if transcript.has_secrets_to_fill else None
     except (EOFError, KeyboardInterrupt):
         sys.stderr.write("\n")
@@ -101,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     except (TranscriptError, ReplayUsageError) as exc:
         print_error("smtpsh replay", str(exc))
         return EXIT_USAGE
-    return run_coroutine(_replay(args, transcript, target, credentials, printer))
+    return run_coroutine(_replay(args, transcript, plan, target, credentials, printer))
 
 
 def _target(args: argparse.Namespace, transcript: Transcript) -> str:
@@ -118,6 +139,44 @@ def _target(args: argparse.Namespace, transcript: Transcript) -> str:
     except UsageError as exc:
         raise ReplayUsageError(str(exc)) from None
     return format_address(host, port or 25)
+
+
+def connection_plan(
+    args: argparse.Namespace, transcript: Transcript, default: str
+) -> dict[int, str]:
+    """The server each connection of the replay goes to, by the line that opens it: HOST
+    given on the command line for all of them, else each '# connect' line's own."""
+    from smtpsh.cli import UsageError, parse_target
+    from smtpsh.net.client import format_address
+
+    plan: dict[int, str] = {}
+    for line, written in transcript.connects():
+        if args.target or not written:
+            plan[line] = default
+            continue
+        try:
+            host, port = parse_target(written, None)
+        except UsageError as exc:
+            raise TranscriptError(transcript.source, line, str(exc)) from None
+        plan[line] = visible(format_address(host, port or 25))
+    return plan
+
+
+def _host_change(args: argparse.Namespace, transcript: Transcript, plan: dict[int, str]) -> str:
+    """Why the plan is refused ('' when it is not): a transcript that moves to another
+    server decides where smtpsh connects, and with --user, where the password goes."""
+    if args.follow_connects:
+        return ""
+    first_line, first = next(iter(plan.items()), (0, ""))
+    for line, host in plan.items():
+        if host != first:
+            return (
+                f"{transcript.source} connects to {first} (line {first_line}) and then to"
+                f" {host} (line {line}); a transcript does not choose the servers smtpsh"
+                " talks to: give HOST[:PORT] to replay every connection against one server,"
+                " or --follow-connects to connect to each as recorded"
+            )
+    return ""
 
 
 def _check_options(args: argparse.Namespace, target: str) -> None:
@@ -170,6 +229,7 @@ def read_secret_file(path: str) -> str:
 async def _replay(
     args: argparse.Namespace,
     transcript: Transcript,
+    plan: dict[int, str],
     default_target: str,
     credentials: Credentials | None,
     printer: Printer,
@@ -180,8 +240,15 @@ async def _replay(
 
     observers = [Renderer(printer, annotate_on=False, echo_sent=True)] if args.verbose else []
 
-    async def opener(target: str | None, implicit_tls: bool) -> tuple[SMTPClient, Reply | None]:
-        host, port = parse_target(args.target or target or default_target, None)
+    hosts = list(dict.fromkeys(plan.values())) or [default_target]
+
+    async def opener(line: int, implicit_tls: bool) -> tuple[SMTPClient, Reply | None]:
+        where = plan.get(line, default_target)
+        if where not in hosts:  # the plan was checked; a connection outside it is a bug
+            raise ReplayUsageError(f"line {line}: {where} is not a server of this replay")
+        if len(hosts) > 1:
+            printer.emit([("#888888", f"  · connecting to {where} (line {line})")])
+        host, port = parse_target(where, None)
         options = client_options(args, host, port or 25)
         options.implicit_tls = options.implicit_tls or implicit_tls
         client = SMTPClient(options, observers)
@@ -189,7 +256,8 @@ async def _replay(
         return client, banner
 
     mode = "codes and text must match" if args.strict else "codes must match, text may differ"
-    printer.emit([("bold", f"replaying {transcript.source} against {default_target} ({mode})")])
+    against = ", then ".join(hosts)
+    printer.emit([("bold", f"replaying {transcript.source} against {against} ({mode})")])
     replayer = Replayer(
         transcript,
         opener,
@@ -198,6 +266,7 @@ async def _replay(
         pace=args.pace,
         credentials=credentials,
         timeout=args.timeout,
+        insecure_auth=args.insecure_auth,
     )
     summary = await replayer.run()
     return 0 if summary.ok else EXIT_DIFFERED

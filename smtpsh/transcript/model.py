@@ -154,6 +154,18 @@ class Transcript:
                 return event.value.split()[0]
         return None
 
+    def connects(self) -> list[tuple[int, str | None]]:
+        """Where the replay opens a connection, in order: (line, HOST:PORT as written, or
+        None for the default server). A dialogue before any '# connect' opens one too."""
+        found: list[tuple[int, str | None]] = []
+        for event in self.events:
+            if isinstance(event, Meta):
+                if event.keyword in CONNECT_KEYWORDS:
+                    found.append((event.line, event.value.split()[0] if event.value else None))
+            elif not found:
+                found.append((event.line, None))
+        return found
+
     @property
     def has_secrets_to_fill(self) -> bool:
         """Whether replaying needs credentials (an AUTH exchange recorded masked)."""

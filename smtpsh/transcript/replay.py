@@ -45,9 +45,11 @@ from smtpsh.transcript.model import (
 UNSOLICITED_WAIT = 10.0  # seconds to wait for a reply the server sent without being asked
 LABEL_WIDTH = 34
 
-# Opens a connection: (target "HOST:PORT" or None, implicit TLS) -> (client, banner).
-# The banner is None when the connection was already open (replay on a live session).
-Opener = Callable[[str | None, bool], Awaitable[tuple[SMTPClient, Reply | None]]]
+# Opens a connection: (the line of the file that opens it, implicit TLS) -> (client, banner).
+# The caller decides the server from that line (Transcript.connects, checked before the
+# replay starts). The banner is None when the connection was already open (replay on a
+# live session).
+Opener = Callable[[int, bool], Awaitable[tuple[SMTPClient, Reply | None]]]
 
 
 @dataclass
@@ -232,6 +234,7 @@ class Replayer:
         credentials: Credentials | None = None,
         timeout: float | None = None,
         close_at_end: bool = True,
+        insecure_auth: bool = False,
     ) -> None:
         self.transcript = transcript
         self.opener = opener
@@ -241,12 +244,13 @@ class Replayer:
         self.credentials = credentials
         self.timeout = timeout
         self.close_at_end = close_at_end
+        self.insecure_auth = insecure_auth  # fill AUTH with the credentials without TLS
         self.summary = Summary()
         self.client: SMTPClient | None = None
         self.banner: Reply | None = None
         self.down = ""  # why there is no live connection ("" while there is one)
         self.need_open = True
-        self.target: str | None = None
+        self.connect_line = 0  # the line of the file that opens the connection
         self.implicit_tls = False
         self.pending: deque[_Sent] = deque()
         self.data_ok = False  # the last DATA got its 354: the message may follow
@@ -262,6 +266,8 @@ class Replayer:
         events = self.transcript.events
         try:
             for index, event in enumerate(events):
+                if not isinstance(event, Meta) and not self.connect_line:
+                    self.connect_line = event.line  # a dialogue with no '# connect' first
                 if isinstance(event, Meta):
                     await self._meta(event, events[index + 1 :])
                 elif isinstance(event, Expect):
@@ -288,7 +294,7 @@ class Replayer:
                 self._unanswered("the connection was replaced")
                 await self._close(at_end=False)
             self.need_open = True
-            self.target = event.value.split()[0] if event.value else None
+            self.connect_line = event.line
             self.implicit_tls = _tls_before_dialogue(rest)
         elif event.keyword in CLOSE_KEYWORDS:
             self._unanswered(CLOSE_WORDS[event.keyword])
@@ -299,7 +305,7 @@ class Replayer:
         self.need_open = False
         self.banner = None
         try:
-            client, self.banner = await self.opener(self.target, self.implicit_tls)
+            client, self.banner = await self.opener(self.connect_line, self.implicit_tls)
         except SmtpshError as exc:
             self.client = None
             self.down = "could not connect (see above)"
@@ -450,11 +456,17 @@ class Replayer:
             self.auth = None
             self.auth_mechanism = parts[1] if len(parts) > 1 else ""
             if len(parts) > 2 and SECRET_MASK in parts[2]:
+                self._check_encrypted()
                 self.auth = AuthExchange(self.auth_mechanism, self._credentials())
                 return self.auth.start().line
+            if not self._encrypted():
+                self.reporter.note(
+                    "AUTH in clear, as the transcript writes it: anyone on the path can read it"
+                )
             return event.text
         if not (event.auth and event.text == SECRET_MASK):
             return event.text
+        self._check_encrypted()
         if self.challenge is None:
             raise AuthError("a masked AUTH answer, but the server sent no 334 to answer")
         if self.auth is None:
@@ -463,6 +475,24 @@ class Replayer:
             if initial is not None:  # recorded without an initial response: it goes now
                 self.auth.withheld = initial(self.auth.credentials)
         return self.auth.answer(self.challenge).line
+
+    def _encrypted(self) -> bool:
+        return self.client is not None and self.client.ssl_object is not None
+
+    def _check_encrypted(self) -> None:
+        """Credentials go only over TLS, as in the shell (--insecure-auth to send anyway)."""
+        if self._encrypted():
+            return
+        if not self.insecure_auth:
+            raise AuthError(
+                "refused: the connection is not encrypted and anyone on the path could read"
+                " the password; the transcript must STARTTLS first, or --insecure-auth to"
+                " send anyway"
+            )
+        if self.auth is None:  # once an exchange
+            self.reporter.note(
+                "AUTH without TLS (--insecure-auth): anyone on the path can read it"
+            )
 
     def _credentials(self) -> Credentials:
         if self.credentials is None:
@@ -526,21 +556,21 @@ def _tls_before_dialogue(rest: list[Event]) -> bool:
 # --- dry run ---------------------------------------------------------------------------
 
 
-def dry_run(transcript: Transcript, target: str | None, printer: Printer) -> int:
-    """Print what a replay would send and which replies it would compare; sends nothing."""
+def dry_run(transcript: Transcript, plan: dict[int, str], printer: Printer) -> int:
+    """Print what a replay would send and which replies it would compare, and every server
+    it would connect to (``plan``: the server by the line that opens the connection, as
+    the replay will use it); sends nothing."""
     sends = replies = messages = 0
-    if transcript.target is None or not isinstance(transcript.events[0], Meta):
-        printer.emit([("#888888", f"# would connect to {target or '?'}")])
+    opened = False
     for i, event in enumerate(transcript.events):
-        if isinstance(event, Meta) and event.keyword in CONNECT_KEYWORDS:
-            where = target or (event.value.split() or ["?"])[0]
-            tls = (
-                " (TLS from the first byte)"
-                if _tls_before_dialogue(transcript.events[i + 1 :])
-                else ""
-            )
+        connect = isinstance(event, Meta) and event.keyword in CONNECT_KEYWORDS
+        if connect or (not opened and not isinstance(event, Meta)):
+            opened = True
+            where = plan.get(event.line, "?")
+            implicit = connect and _tls_before_dialogue(transcript.events[i + 1 :])
+            tls = " (TLS from the first byte)" if implicit else ""
             printer.emit([("#888888", f"# would connect to {where}{tls}")])
-        elif isinstance(event, Expect):
+        if isinstance(event, Expect):
             replies += 1
             what = " (banner)" if event.banner else ""
             codes = " ".join(filter(None, (str(event.code), event.enhanced)))

@@ -8,6 +8,7 @@ a pass count, whatever ``-s``/``-q`` say.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,24 @@ class Matrix:
 
 MATRIX = Matrix()
 
+# The second matrix: hostile input that is not a server's reply (a transcript, a file on
+# disk, a config, a word list, a regex) and the server replies that only some front-ends
+# meet. A test joins it with the ``hostile_row`` fixture: (row, front-end) -> passed.
+INPUT_FRONT_ENDS = ("shell", "piped", "replay", "probe", "enum", "relay", "dns", "files")
+INPUT_ROWS: dict[tuple[str, str], list[bool]] = {}
+
+
+@pytest.fixture
+def hostile_row(record_property: Callable[[str, object], None]) -> Callable[[str, str], None]:
+    """Call with (row, front-end): the test's outcome is that cell of the input matrix."""
+
+    def join(row: str, front_end: str) -> None:
+        assert front_end in INPUT_FRONT_ENDS, front_end
+        record_property("input_row", row)
+        record_property("front_end", front_end)
+
+    return join
+
 
 @dataclass(frozen=True)
 class HostileCA:
@@ -53,6 +72,7 @@ def test_ca(tmp_path_factory: pytest.TempPathFactory) -> HostileCA:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _input_row(report)
     if not report.nodeid.startswith(MATRIX_TEST) or report.when not in ("setup", "call"):
         return
     if report.when == "setup" and report.passed:
@@ -69,6 +89,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     )
 
 
+def _input_row(report: pytest.TestReport) -> None:
+    props = dict(report.user_properties)
+    if "input_row" not in props or report.when not in ("setup", "call"):
+        return
+    if report.when == "setup" and report.passed:
+        return
+    key = (str(props["input_row"]), str(props["front_end"]))
+    INPUT_ROWS.setdefault(key, []).append(report.passed)
+
+
 def _crash_message(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     message = str(getattr(crash, "message", "")) if crash is not None else ""
@@ -76,6 +106,7 @@ def _crash_message(report: pytest.TestReport) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    _input_summary(terminalreporter)
     if not MATRIX.cells:
         return
     write = terminalreporter.write_line
@@ -102,3 +133,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         f"{passed}/{len(MATRIX.cells)} runs passed"
         f" ({len(MATRIX.summaries)} hostile behaviours; front-ends: piped, shell)"
     )
+
+
+def _input_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not INPUT_ROWS:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("hostile-input matrix")
+    rows = list(dict.fromkeys(row for row, _ in INPUT_ROWS))
+    used = [f for f in INPUT_FRONT_ENDS if any(f == fe for _, fe in INPUT_ROWS)]
+    width = max(len(row) for row in rows)
+    write(f"{'hostile input':<{width}}  " + "".join(f"{f:<9}" for f in used))
+    for row in rows:
+        cells = []
+        for front_end in used:
+            runs = INPUT_ROWS.get((row, front_end))
+            cells.append("-" if runs is None else "PASS" if all(runs) else "FAIL")
+        write(f"{row:<{width}}  " + "".join(f"{c:<9}" for c in cells))
+    passed = sum(all(runs) for runs in INPUT_ROWS.values())
+    write(f"{passed}/{len(INPUT_ROWS)} cells passed ({len(rows)} hostile inputs)")

@@ -1,0 +1,174 @@
+"""A transcript is a file someone else may have written: what it may make `smtpsh replay` do.
+
+It may not choose the servers smtpsh connects to (a second '# connect' to another host is
+refused unless --follow-connects or a HOST given), it may not make smtpsh send the user's
+credentials in clear (the shell's TLS rule: --insecure-auth to send anyway), and a broken
+line anywhere in it is refused before the first byte is sent.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from tests.helpers.scripted_server import scripted_server
+from tests.hostile.servers import Peer, serve
+from tests.transcript.common import replay
+
+USER, PASSWORD = "bob", "S3cretPassw0rd"
+EHLO_AUTH = b"250-hostile.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"
+
+
+class Server:
+    """A plain server offering AUTH in clear that keeps every line it was sent."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.connections = 0
+        self.port = 0
+
+    def handler(self) -> Callable[[socket.socket], None]:
+        def ehlo(peer: Peer) -> bool:
+            peer.send(EHLO_AUTH)
+            return True
+
+        def auth(peer: Peer) -> bool:
+            peer.send(b"235 2.7.0 Authentication successful\r\n")
+            return True
+
+        inner = serve({b"EHLO": ehlo, b"AUTH": auth}, received=self.received)
+
+        def handle(sock: socket.socket) -> None:
+            self.connections += 1
+            inner(sock)
+
+        return handle
+
+    @property
+    def text(self) -> str:
+        return b"".join(self.received).decode("utf-8", "replace")
+
+
+@contextmanager
+def two_servers() -> Iterator[tuple[Server, Server]]:
+    first, second = Server(), Server()
+    with ExitStack() as stack:
+        first.port = stack.enter_context(scripted_server(first.handler()))
+        second.port = stack.enter_context(scripted_server(second.handler()))
+        yield first, second
+
+
+def steering_transcript(tmp_path: Path, first: int, second: int) -> Path:
+    """Looks like a check of the first server; the AUTH goes to the second."""
+    path = tmp_path / "check.smtpt"
+    path.write_text(
+        "# smtpsh transcript 1\n"
+        f"# connect 127.0.0.1:{first}\n"
+        "S: 220 hostile.test ESMTP\n"
+        "C: EHLO me\n"
+        "S: 250 hostile.test\n"
+        "C: QUIT\n"
+        "S: 221 2.0.0 Bye\n"
+        f"# connect 127.0.0.1:{second}\n"
+        "S: 220 hostile.test ESMTP\n"
+        "C: EHLO me\n"
+        "S: 250 hostile.test\n"
+        "C: AUTH PLAIN ********\n"
+        "S: 235 2.7.0 ok\n"
+        "C: QUIT\n"
+        "S: 221 2.0.0 Bye\n"
+    )
+    return path
+
+
+def credentials(tmp_path: Path) -> list[str]:
+    secret = tmp_path / "pw"
+    secret.write_text(PASSWORD + "\n")
+    return ["--user", USER, "--password-file", str(secret)]
+
+
+def assert_no_secret(*texts: str) -> None:
+    import base64
+
+    plain = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()
+    for text in texts:
+        assert PASSWORD not in text and plain not in text
+
+
+def test_a_second_connect_to_another_host_is_refused_before_anything_is_sent(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    hostile_row("transcript: '# connect' to a second host", "replay")
+    with two_servers() as (first, second):
+        path = steering_transcript(tmp_path, first.port, second.port)
+        result = replay([str(path), *credentials(tmp_path)], tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    err = result.stderr.strip()
+    assert err.count("\n") == 0, err
+    assert f"127.0.0.1:{first.port} (line 2) and then to 127.0.0.1:{second.port} (line 8)" in err
+    assert "--follow-connects" in err
+    assert first.connections == 0 and second.connections == 0
+
+
+def test_dry_run_lists_every_host_once_and_says_the_replay_would_be_refused(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    hostile_row("transcript: '# connect' to a second host", "replay")
+    with two_servers() as (first, second):
+        path = steering_transcript(tmp_path, first.port, second.port)
+        result = replay(["--dry-run", str(path)], tmp_path)
+    out = result.stdout.splitlines()
+    connects = [line for line in out if line.startswith("# would connect to")]
+    assert connects == [
+        f"# would connect to 127.0.0.1:{first.port}",
+        f"# would connect to 127.0.0.1:{second.port}",
+    ], result.stdout
+    assert result.returncode == 2
+    assert out[-1].startswith("a replay would be refused: ")
+    assert first.connections == 0 and second.connections == 0
+
+
+def test_follow_connects_goes_to_both_but_sends_no_credentials_in_clear(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    hostile_row("transcript: AUTH with my credentials, no TLS", "replay")
+    with two_servers() as (first, second):
+        path = steering_transcript(tmp_path, first.port, second.port)
+        result = replay([str(path), "--follow-connects", *credentials(tmp_path)], tmp_path)
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert f"against 127.0.0.1:{first.port}, then 127.0.0.1:{second.port}" in out
+    assert f"connecting to 127.0.0.1:{second.port} (line 8)" in out
+    assert "refused: the connection is not encrypted" in out
+    assert first.connections == 1 and second.connections == 1
+    assert "AUTH" not in second.text, second.text
+    assert_no_secret(first.text, second.text, out, result.stderr)
+
+
+def test_insecure_auth_sends_them_and_says_so(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    hostile_row("transcript: AUTH with my credentials, no TLS", "replay")
+    with two_servers() as (first, second):
+        path = steering_transcript(tmp_path, first.port, second.port)
+        args = [str(path), "--follow-connects", "--insecure-auth", *credentials(tmp_path)]
+        result = replay(args, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "AUTH without TLS (--insecure-auth)" in result.stdout
+    assert "AUTH PLAIN " in second.text
+    assert_no_secret(result.stdout, result.stderr)
+
+
+def test_a_host_given_takes_every_connection(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    hostile_row("transcript: '# connect' to a second host", "replay")
+    with two_servers() as (first, second):
+        path = steering_transcript(tmp_path, first.port, second.port)
+        result = replay([str(path), f"127.0.0.1:{first.port}", "--insecure-auth",
+                         *credentials(tmp_path)], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert first.connections == 2 and second.connections == 0
