@@ -17,6 +17,7 @@ from pathlib import Path
 
 from smtpsh.net.client import format_address
 from smtpsh.protocol.connection import SECRET_MASK, redact_auth_command
+from smtpsh.protocol.encoding import control_name, forbidden_in_command
 from smtpsh.protocol.replies import ReplyParser
 from smtpsh.protocol.session import AUTH_RESPONSE, BANNER
 from smtpsh.transcript.model import (
@@ -229,6 +230,7 @@ class _Follower:
         if self.pending and self.pending[0] == BANNER and not self.reply_lines:
             self.pending.popleft()  # a hand-written file may start without the banner
         text = item.text
+        self._check_sendable(item)
         if self.mode == "auth":
             if self.dialect == "swaks":
                 text = SECRET_MASK  # swaks prints secrets; a transcript never holds them
@@ -244,6 +246,18 @@ class _Follower:
             return
         self.events.append(send)
         self.pending.append(verb)
+
+    def _check_sendable(self, item: _Line) -> None:
+        """A client line the sender would refuse is refused now, before anything is sent
+        (the replay must not stop half-way, after EHLO or AUTH, on a line it read)."""
+        bad = forbidden_in_command(item.text)
+        if bad:
+            pos, ch = bad[0]
+            raise self.error(
+                item.number,
+                f"a client line with a {control_name(ch)} control character at column"
+                f" {pos + 1}: a command is one line of text (nothing was sent)",
+            )
 
     def _server(self, item: _Line) -> None:
         if self.mode == "data":

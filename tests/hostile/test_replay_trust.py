@@ -172,3 +172,49 @@ def test_a_host_given_takes_every_connection(
                          *credentials(tmp_path)], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert first.connections == 2 and second.connections == 0
+
+
+def bad_line_transcript(tmp_path: Path, port: int) -> Path:
+    """Good up to a client line holding a raw CR (a second command smuggled in it)."""
+    path = tmp_path / "smuggle.smtpt"
+    path.write_bytes(
+        b"# smtpsh transcript 1\n"
+        + f"# connect 127.0.0.1:{port}\n".encode()
+        + b"S: 220 hostile.test ESMTP\n"
+        b"C: EHLO from-the-file\n"
+        b"S: 250 hostile.test\n"
+        b"C: MAIL FROM:<a@b>\rRCPT TO:<victim@elsewhere>\n"
+        b"S: 250 ok\n"
+    )
+    return path
+
+
+def test_a_bad_client_line_anywhere_is_refused_before_the_first_byte(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    hostile_row("transcript: raw CR in a client line", "replay")
+    server = Server()
+    with scripted_server(server.handler()) as port:
+        path = bad_line_transcript(tmp_path, port)
+        result = replay([str(path)], tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"smtpsh replay: {path}, line 6: a client line with a CR")
+    assert result.stderr.count("\n") == 1
+    assert server.connections == 0
+
+
+def test_the_shell_replay_refuses_it_before_sending_too(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    from tests.helpers.run import run_piped
+
+    hostile_row("transcript: raw CR in a client line", "piped")
+    server = Server()
+    with scripted_server(server.handler()) as port:
+        path = bad_line_transcript(tmp_path, port)
+        result = run_piped([f"127.0.0.1:{port}"], f"/replay {path}\nNOOP\nQUIT\n", tmp_path)
+    out = result.stdout + result.stderr
+    assert f"{path}, line 6: a client line with a CR" in out
+    assert "from-the-file" not in server.text and "RCPT" not in server.text, server.text
+    assert "NOOP" in server.text  # the shell went on
