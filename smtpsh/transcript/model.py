@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
+from smtpsh.protocol.encoding import visible
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
 
@@ -123,7 +125,7 @@ class Expect:
     end_line: int
     lines: tuple[str, ...]  # wire lines as in the file, e.g. "250-PIPELINING"
     reply: Reply  # the same lines parsed: code, enhanced code
-    patterns: tuple[re.Pattern[str] | None, ...]  # per line: compiled when it has ~/.../
+    patterns: tuple[LinePattern | None, ...]  # per line: compiled when it has ~/.../
     banner: bool = False  # the greeting after a connect
     unsolicited: bool = False  # no client line was awaiting it (e.g. an idle 421)
     delay_ms: int = 0
@@ -177,24 +179,65 @@ class Transcript:
         )
 
 
-def compile_line(text: str, source: str, line: int) -> re.Pattern[str] | None:
+class LinePattern:
+    """An expected reply line holding ~/.../ parts, matched with RE2.
+
+    The server writes the text being matched, so a backtracking engine would let it pick
+    the running time: ``(o+)+$`` against forty 'o' and a '!' ran for ever in Python's
+    ``re`` and neither --timeout nor Ctrl-C stopped it. RE2 matches in time linear in the
+    text whatever the pattern; its syntax is Python's without backreferences, lookaround
+    and ``\\Z`` (docs/transcripts.md says so).
+    """
+
+    __slots__ = ("_regexp", "source")
+
+    def __init__(self, source: str, regexp: Any) -> None:
+        self.source = source  # the whole-line pattern, for messages
+        self._regexp = regexp
+
+    def fullmatch(self, text: str) -> bool:
+        return self._regexp.fullmatch(_utf8(text)) is not None
+
+
+def _utf8(text: str) -> str:
+    """RE2 takes UTF-8: bytes that came in undecodable (surrogateescape) become U+FFFD, on
+    both sides of a match alike."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
+def compile_line(text: str, source: str, line: int) -> LinePattern | None:
     """The pattern for an expected reply line holding ~/.../ parts (None: compare as text)."""
     if "~/" not in text:
         return None
     parts: list[str] = []
     pos = 0
     for m in REGEX_PART.finditer(text):
-        parts.append(re.escape(text[pos : m.start()]))
-        parts.append(f"(?:{m.group(1)})")
+        parts.append(re.escape(_utf8(text[pos : m.start()])))
+        parts.append(f"(?:{_utf8(m.group(1))})")
         pos = m.end()
     if not parts:
         return None
-    parts.append(re.escape(text[pos:]))
+    parts.append(re.escape(_utf8(text[pos:])))
+    pattern = "(?s)" + "".join(parts)
+    import re2  # here: only a transcript with ~/.../ needs it (~3 ms to load)
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print its own copy of the error on stderr
     try:
-        return re.compile("".join(parts), re.DOTALL)
-    except re.error as exc:
+        return LinePattern(pattern, re2.compile(pattern, options))
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
         raise TranscriptError(
-            source, line, f"bad regular expression in ~/.../: {exc.msg}"
+            source,
+            line,
+            f"bad regular expression in ~/.../: {visible(str(reason))} (RE2 syntax: no"
+            " backreferences or lookaround)",
         ) from None
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from smtpsh.transcript.model import (
     Chunk,
     Event,
     Expect,
+    LinePattern,
     Message,
     Meta,
     Send,
@@ -122,9 +122,9 @@ def _codes(reply: Reply) -> str:
     return " ".join(filter(None, (str(reply.code or "no code"), reply.enhanced)))
 
 
-def _matches(want: str, pattern: re.Pattern[str] | None, have: str) -> bool:
+def _matches(want: str, pattern: LinePattern | None, have: str) -> bool:
     if pattern is not None:
-        return pattern.fullmatch(have) is not None
+        return pattern.fullmatch(have)
     return want == have
 
 

@@ -218,3 +218,78 @@ def test_the_shell_replay_refuses_it_before_sending_too(
     assert f"{path}, line 6: a client line with a CR" in out
     assert "from-the-file" not in server.text and "RCPT" not in server.text, server.text
     assert "NOOP" in server.text  # the shell went on
+
+
+def redos_transcript(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "redos.smtpt"
+    path.write_text(
+        f"# connect 127.0.0.1:{port}\n"
+        "S: 220 hostile.test ESMTP\n"
+        "C: NOOP\n"
+        "S: 250 ~/(o+)+$/\n"
+        "C: QUIT\n"
+        "S: 221 2.0.0 Bye\n"
+    )
+    return path
+
+
+def redos_server() -> Callable[[socket.socket], None]:
+    """Answers NOOP with the text that makes (o+)+$ backtrack for ever in Python's re."""
+
+    def noop(peer: Peer) -> bool:
+        peer.send(b"250 " + b"o" * 40 + b"!\r\n")
+        return True
+
+    return serve({b"NOOP": noop})
+
+
+def test_a_catastrophic_regex_cannot_wedge_the_replay(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers.run import smtpsh_env
+
+    hostile_row("transcript: ReDoS regex vs. the server's text", "replay")
+    with scripted_server(redos_server()) as port:
+        path = redos_transcript(tmp_path, port)
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "smtpsh", "replay", "--color", "never", str(path)],
+            capture_output=True, text=True, timeout=30, env=smtpsh_env(tmp_path),
+            stdin=subprocess.DEVNULL,
+        )
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, elapsed
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "line 1 does not match its ~/regex/" in result.stdout
+    assert "3 steps, 2 matched, 1 differed" in result.stdout
+
+
+def test_the_shell_replay_matches_in_linear_time_too(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    from tests.helpers.run import run_piped
+
+    hostile_row("transcript: ReDoS regex vs. the server's text", "piped")
+    with scripted_server(redos_server()) as port:
+        path = redos_transcript(tmp_path, port)
+        result = run_piped([f"127.0.0.1:{port}"], f"/replay {path}\n", tmp_path, timeout=30)
+    assert "line 1 does not match its ~/regex/" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_regex_outside_re2_syntax_is_one_line_before_anything_is_sent(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    hostile_row("transcript: ReDoS regex vs. the server's text", "replay")
+    server = Server()
+    with scripted_server(server.handler()) as port:
+        path = tmp_path / "backref.smtpt"
+        path.write_text(f"# connect 127.0.0.1:{port}\nC: NOOP\nS: 250 ~/(o)\\1/\n")
+        result = replay([str(path)], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"smtpsh replay: {path}, line 3: bad regular expression")
+    assert "RE2 syntax" in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert server.connections == 0
