@@ -76,7 +76,7 @@ _smtpsh_pos_relay() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_replay() { echo '-h --help --color --strict --pace --dry-run -v --verbose --user --password-file --password-env --timeout --connect-timeout -4 -6 --tls --no-verify --cafile --client-cert --client-key'; }
+_smtpsh_opts_replay() { echo '-h --help --color --strict --pace --dry-run -v --verbose --user --password-file --password-env --timeout --connect-timeout -4 -6 --follow-connects --tls --no-verify --cafile --client-cert --client-key --insecure-auth'; }
 _smtpsh_value_replay() {  # the kind of value option $1 takes
     case "$1" in
         --color) echo 'choice auto always never' ;;
