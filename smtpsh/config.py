@@ -402,6 +402,8 @@ def sender_defaulter(sender: str) -> Callable[[Any], Awaitable[None]]:
 def record_file(directory: Path, host: str) -> Path:
     """A new transcript name in *directory*: HOST-YYYYmmdd-HHMMSS.smtpt (dir made 0700)."""
     with_safe_chars = re.sub(r"[^A-Za-z0-9_.-]", "_", host) or "session"
+    from smtpsh.safefile import make_private_dirs
+
     with contextlib.suppress(OSError):  # the recorder says why it cannot write there
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(directory)
     return directory / f"{with_safe_chars}-{time.strftime('%Y%m%d-%H%M%S')}.smtpt"

@@ -41,21 +41,19 @@ def remember_host(target: str, path: PathLike | None = None) -> None:
     """
     if not _HOST_RE.match(target):
         return
+    from smtpsh.safefile import open_private, replace_private
+
     path = os.fspath(path or hosts_file())
     try:
-        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+        # No symlink followed, nobody else's file written.
+        fd = open_private(path, append=True, make_parents=True)
         with os.fdopen(fd, "a", encoding="utf-8") as stream:
             stream.write(target + "\n")
         hosts = known_hosts(path)
         if len(hosts) > HOSTS_KEEP:
             # Keep the most recent distinct ones, oldest first, as they were appended.
-            tmp = path + ".tmp"
-            fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                stream.writelines(h + "\n" for h in reversed(hosts[:HOSTS_KEEP]))
-            os.replace(tmp, path)
-        os.chmod(path, 0o600)
+            kept = "".join(h + "\n" for h in reversed(hosts[:HOSTS_KEEP]))
+            replace_private(path, kept.encode("utf-8"))
     except OSError:
         pass
 

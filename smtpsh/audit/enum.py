@@ -954,7 +954,17 @@ def write_output(path: Path, e: Enumerator) -> None:
             "seconds": round(e.stats.elapsed, 3),
             "errors_per_connection": e.budget.limit,
         }
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        _save(path, json.dumps(data, indent=2) + "\n")
         return
     lines = [f"{r.name}\t{reply_summary(r.reply)}" for r in e.of(Verdict.FOUND) if r.reply]
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    _save(path, "".join(line + "\n" for line in lines))
+
+
+def _save(path: Path, text: str) -> None:
+    """Through open_private: an -o path planted as a symlink must not overwrite its target."""
+    import os
+
+    from smtpsh.safefile import open_private
+
+    with os.fdopen(open_private(path), "w", encoding="utf-8") as stream:
+        stream.write(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import re
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from smtpsh.output.fit import truncate_fragments
 from smtpsh.output.printer import style
 from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.session import State
+from smtpsh.safefile import open_private
 from smtpsh.shell.app import Shell
 from smtpsh.shell.completer import SmtpCompleter
 from smtpsh.shell.lexer import SmtpCommandLexer
@@ -112,10 +114,8 @@ class PrivateHistory(FileHistory):
         self._shell = shell
         self.failed = False  # a write failed (disk full, read-only): kept in memory only
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-            os.close(fd)
-            os.chmod(path, 0o600)
+            # Refused: a symlink, another user's file, not a regular file.
+            os.close(open_private(path, append=True, make_parents=True))
         except OSError as exc:
             self._give_up(exc)
 
@@ -146,9 +146,16 @@ class PrivateHistory(FileHistory):
     def store_string(self, string: str) -> None:
         if self.failed or self._secret(string) or self._shell.extra.get("last_was_data"):
             return
+        # FileHistory's own format ('# date', then '+line'), but written through
+        # open_private: prompt_toolkit's open(..., "ab") would follow a planted symlink.
+        entry = f"\n# {datetime.datetime.now()}\n" + "".join(
+            f"+{line}\n" for line in string.split("\n")
+        )
         try:
-            super().store_string(string)
-        except OSError as exc:  # e.g. the disk is full: say so once, keep going
+            fd = open_private(os.fsdecode(self.filename), append=True)
+            with os.fdopen(fd, "ab") as stream:
+                stream.write(entry.encode("utf-8", "replace"))
+        except OSError as exc:  # e.g. the disk is full: say so once
             self._give_up(exc)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from smtpsh.net.base import ClientBase, ClientObserver
 from smtpsh.protocol.connection import ReplyEvent
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.session import BANNER, State
+from smtpsh.safefile import open_private
 from smtpsh.transcript.model import (
     CLIENT_PREFIX,
     HEADER,
@@ -35,6 +35,10 @@ TIME_WIDTH = 6  # "+12345": pads the time field so the C:/S: columns line up
 _ERROR_KINDS: tuple[tuple[str, str], ...] = (("no reply from", "timeout"),)
 
 _ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\t"}
+
+
+def _is_transcript(head: bytes) -> bool:
+    return head.startswith(f"{META_PREFIX}{HEADER}".encode())
 
 
 class RecordError(SmtpshError):
@@ -79,16 +83,15 @@ class TranscriptRecorder(ClientObserver):
     def open(
         cls, path: str | Path, *, clock: Callable[[], float] = time.monotonic
     ) -> TranscriptRecorder:
-        """Create (or truncate) ``path`` with mode 0600 and write the header."""
+        """Create ``path`` with mode 0600 (or overwrite a transcript of ours there; a
+        symlink, another file or someone else's is refused) and write the header."""
         name = str(path)
         target = os.path.expanduser(name)
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            fd = open_private(target, recognise=_is_transcript, what="transcript")
         except OSError as exc:
             raise RecordError(f"cannot record to {name}: {exc.strerror or exc}") from None
         try:
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
             return cls(fd, name, clock=clock)
         except OSError as exc:
             os.close(fd)

@@ -22,16 +22,25 @@ if TYPE_CHECKING:
     from tests.conftest import PostfixEnv
 
 
-def test_existing_file_is_truncated_and_made_private(tmp_path: Path) -> None:
+def test_existing_transcript_is_truncated_and_keeps_its_mode(tmp_path: Path) -> None:
+    # smtpsh chmods only the files it creates: an existing one keeps its owner's mode.
     path = tmp_path / "old.smtpt"
-    path.write_text("old content that must go\n" * 10)
-    path.chmod(0o644)
+    path.write_text("# smtpsh transcript 1\n" + "old content that must go\n" * 10)
+    path.chmod(0o640)
     recorder = TranscriptRecorder.open(path)
     recorder.close("test")
-    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.stat().st_mode & 0o777 == 0o640
     lines = path.read_text().splitlines()
     assert lines[0] == "# smtpsh transcript 1" and lines[1].startswith("# start 20")
     assert re.fullmatch(r"\+\d+ +# stop test", lines[2]) and len(lines) == 3
+
+
+def test_existing_file_that_is_not_a_transcript_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("old content that must stay\n")
+    with pytest.raises(RecordError, match="exists and is not a transcript: refused"):
+        TranscriptRecorder.open(path)
+    assert path.read_text() == "old content that must stay\n"
 
 
 def test_unwritable_path_is_one_clear_error(tmp_path: Path) -> None:
