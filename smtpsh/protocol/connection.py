@@ -22,6 +22,7 @@ from smtpsh.protocol.replies import Reply, ReplyParser
 from smtpsh.protocol.session import AUTH_RESPONSE, BANNER, END_OF_DATA, Session, State
 
 SECRET_MASK = "********"
+AUTH_CANCEL = "*"  # the client's answer that cancels an AUTH exchange (RFC 4954 §4)
 
 
 class Command(Record):
@@ -98,7 +99,10 @@ class ClientConnection:
         wire = text_to_wire(line) + b"\r\n" if raw else encode_command(line)
         shown = visible(line)  # raw mode may send controls: the display never carries them
         if self._in_auth:
-            command = Command(AUTH_RESPONSE, SECRET_MASK)
+            cancel = line.strip() == AUTH_CANCEL  # no secret: shown as it is
+            command = Command(AUTH_RESPONSE, AUTH_CANCEL if cancel else SECRET_MASK)
+            if cancel:
+                self._in_auth = False  # what follows is a command, whatever comes back
         else:
             verb = verb_of(line)
             if verb == "AUTH":
@@ -179,7 +183,11 @@ class ClientConnection:
         if command is not None and reply.klass == 2:
             self.session.note_accepted(command.verb, command.display)
         if verb in ("AUTH", AUTH_RESPONSE):
-            self._in_auth = reply.code == 334
+            # A 334 goes on with the exchange, except after the client cancelled it: then
+            # the exchange is over whatever the server says (RFC 4954 wants a 501), and
+            # the next line typed is a command again, not a secret to mask.
+            cancelled = command is not None and command.display == AUTH_CANCEL
+            self._in_auth = reply.code == 334 and not cancelled
         if verb == "DATA" and reply.code == 354:
             self._data = DataEncoder(stuff=True)
         if self.session.state is State.CLOSED:

@@ -24,7 +24,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from smtpsh import state
 from smtpsh.output.fit import truncate_fragments
 from smtpsh.output.printer import style
-from smtpsh.protocol.connection import verb_of
+from smtpsh.protocol.connection import SECRET_MASK, verb_of
 from smtpsh.protocol.session import State
 from smtpsh.safefile import open_private
 from smtpsh.shell.app import Shell
@@ -59,8 +59,8 @@ def secret_start(text: str, in_auth: bool) -> int | None:
 
 
 class MaskSecrets(Processor):
-    """Draws '*' over the secret part of the line being typed, so no credential typed at
-    the prompt ever reaches the screen (one '*' per character keeps the cursor right)."""
+    """Draws a fixed mask over the secret part of the line being typed, so no credential
+    typed at the prompt reaches the screen, nor its length."""
 
     def __init__(self, shell: Shell) -> None:
         self._shell = shell
@@ -69,21 +69,45 @@ class MaskSecrets(Processor):
         start = secret_start(ti.document.text, self._shell.client.conn.in_auth)
         if start is None:
             return Transformation(ti.fragments)
-        fragments: StyleAndTextTuples = []
-        pos = 0
-        for fragment in ti.fragments:
-            klass, text = fragment[0], fragment[1]
-            if "[ZeroWidthEscape]" in klass:
-                fragments.append(fragment)
-                continue
-            keep = max(0, min(len(text), start - pos))
-            masked = text[:keep] + "*" * (len(text) - keep)
-            if len(fragment) == 3:
-                fragments.append((klass, masked, fragment[2]))
-            else:
-                fragments.append((klass, masked))
-            pos += len(text)
-        return Transformation(fragments)
+        return fixed_mask(ti, start)
+
+
+class HideAll(Processor):
+    """A hidden prompt (a password): the fixed mask for whatever is typed."""
+
+    def apply_transformation(self, ti: TransformationInput) -> Transformation:
+        return fixed_mask(ti, 0)
+
+
+def fixed_mask(ti: TransformationInput, start: int) -> Transformation:
+    """The line with everything from ``start`` on drawn as SECRET_MASK (the transcript's
+    mask too): one '*' a character would tell the secret's length. The cursor anywhere in
+    the secret shows at the end of the mask."""
+    fragments: StyleAndTextTuples = []
+    pos = 0
+    masked = False
+    for fragment in ti.fragments:
+        klass, text = fragment[0], fragment[1]
+        if "[ZeroWidthEscape]" in klass:
+            fragments.append(fragment)
+            continue
+        keep = max(0, min(len(text), start - pos))
+        if keep:
+            fragments.append((klass, text[:keep]))
+        if keep < len(text) and not masked:
+            fragments.append((klass, SECRET_MASK))
+            masked = True
+        pos += len(text)
+    end = start + len(SECRET_MASK) if masked else start
+    length = pos
+
+    def to_display(i: int) -> int:
+        return i if i <= start else end
+
+    def to_source(i: int) -> int:
+        return i if i <= start else length
+
+    return Transformation(fragments, source_to_display=to_display, display_to_source=to_source)
 
 
 # A mouse report: ESC [ M and three bytes, or ESC [ [<] b;x;y M|m. A colour code typed or

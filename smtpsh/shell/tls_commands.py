@@ -564,9 +564,14 @@ async def ask(shell: Shell, message: str, *, hidden: bool) -> str:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import InMemoryHistory
 
-    prompt: PromptSession[str] = PromptSession(history=InMemoryHistory())
+    from smtpsh.shell.interactive import HideAll
+
+    # HideAll rather than is_password: one '*' a character would show the secret's length.
+    prompt: PromptSession[str] = PromptSession(
+        history=InMemoryHistory(), input_processors=[HideAll()] if hidden else None
+    )
     try:
-        return await prompt.prompt_async(message, is_password=hidden)
+        return await prompt.prompt_async(message)
     except (KeyboardInterrupt, EOFError):
         return ""
 
