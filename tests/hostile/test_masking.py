@@ -27,10 +27,10 @@ def endless_334() -> dict[bytes, Callable[[Peer], bool]]:
 
     def auth(peer: Peer) -> bool:
         peer.send(b"334 VXNlcm5hbWU6\r\n")
-        while (line := peer.line()).strip() == b"*":
-            peer.send(b"334 VXNlcm5hbWU6\r\n")
-            return True
-        return False
+        if peer.line().strip() != b"*":
+            return False
+        peer.send(b"334 VXNlcm5hbWU6\r\n")  # RFC 4954 wants a 501 here
+        return True
 
     return {b"EHLO": ehlo, b"AUTH": auth}
 
