@@ -155,11 +155,13 @@ complete -c smtpsh -n '__smtpsh_using replay' -l timeout -x -d 'reply timeout in
 complete -c smtpsh -n '__smtpsh_using replay' -l connect-timeout -x -d 'default 30'
 complete -c smtpsh -n '__smtpsh_using replay' -s 4 -d 'IPv4 only'
 complete -c smtpsh -n '__smtpsh_using replay' -s 6 -d 'IPv6 only'
+complete -c smtpsh -n '__smtpsh_using replay' -l follow-connects -d 'with no HOST: connect to every server the transcript\'s \'# connect\'...'
 complete -c smtpsh -n '__smtpsh_using replay' -l tls -d 'implicit TLS from the first byte'
 complete -c smtpsh -n '__smtpsh_using replay' -l no-verify -d 'do not verify the certificate'
 complete -c smtpsh -n '__smtpsh_using replay' -l cafile -r -F -d 'also trust the CA certificates in FILE'
 complete -c smtpsh -n '__smtpsh_using replay' -l client-cert -r -F -d 'present this client certificate'
 complete -c smtpsh -n '__smtpsh_using replay' -l client-key -r -F -d 'the key of --client-cert'
+complete -c smtpsh -n '__smtpsh_using replay' -l insecure-auth -d 'fill a recorded AUTH with your credentials even without TLS (refuse...'
 
 # smtpsh tls
 complete -c smtpsh -n '__smtpsh_using tls' -a '(__smtpsh_hosts)'
