@@ -146,7 +146,7 @@ def connection_plan(
 ) -> dict[int, str]:
     """The server each connection of the replay goes to, by the line that opens it: HOST
     given on the command line for all of them, else each '# connect' line's own."""
-    from smtpsh.cli import UsageError, parse_target
+    from smtpsh.target import UsageError, parse_target
     from smtpsh.net.client import format_address
 
     plan: dict[int, str] = {}
