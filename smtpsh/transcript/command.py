@@ -146,8 +146,8 @@ def connection_plan(
 ) -> dict[int, str]:
     """The server each connection of the replay goes to, by the line that opens it: HOST
     given on the command line for all of them, else each '# connect' line's own."""
-    from smtpsh.target import UsageError, parse_target
     from smtpsh.net.client import format_address
+    from smtpsh.target import UsageError, parse_target
 
     plan: dict[int, str] = {}
     for line, written in transcript.connects():
