@@ -108,9 +108,10 @@ async def ensure_ready(link: SendLink) -> None:
         raise ComposeError("not connected: /reconnect opens a new session")
     state = link.session.state
     if state is State.GREETED:
-        reply = await link.command(f"EHLO {link.helo}")
+        greeting = "LHLO" if link.session.lmtp else "EHLO"  # LMTP (RFC 2033 §4.1)
+        reply = await link.command(f"{greeting} {link.helo}")
         if reply.klass != 2:
-            raise ComposeError("the server did not accept EHLO: nothing sent")
+            raise ComposeError(f"the server did not accept {greeting}: nothing sent")
         state = link.session.state
     if state in (State.MAIL, State.RCPT, State.BDAT):
         raise ComposeError(

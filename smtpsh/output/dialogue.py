@@ -86,6 +86,8 @@ class Renderer(ClientObserver):
         )
         if event.command is None:
             self.meta("the server sent this without being asked", "warning")
+        elif event.command.recipient is not None:  # LMTP: one reply per recipient
+            self.meta(f"LMTP: that reply is for <{event.command.recipient}>")
         self._changed()
 
     def on_meta(self, client: ClientBase, text: str, level: str = "info") -> None:

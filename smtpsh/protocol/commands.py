@@ -84,6 +84,22 @@ _COMMAND_LIST: tuple[CommandInfo, ...] = (
         ),
     ),
     CommandInfo(
+        verb="LHLO",
+        insert="LHLO ",
+        syntax="LHLO SP domain",
+        summary="LMTP's greeting: EHLO for a local delivery agent (smtpsh --lmtp)",
+        rfc="RFC 2033 §4.1",
+        example="LHLO client.example.com",
+        extension=None,
+        description=(
+            "LMTP (Local Mail Transfer Protocol) is SMTP for the last hop into a mailbox "
+            "server such as Dovecot or Cyrus. It greets with LHLO instead of EHLO (an LMTP "
+            "server answers EHLO with 500), and after the final '.' of DATA it sends one "
+            "reply per accepted recipient, in RCPT order, so each mailbox's fate is known. "
+            "It runs on port 24 or, more often, on a UNIX socket (smtpsh unix:/path --lmtp)."
+        ),
+    ),
+    CommandInfo(
         verb="MAIL",
         insert="MAIL FROM:",
         syntax="MAIL FROM:<reverse-path> [SP mail-parameters]",
@@ -344,6 +360,38 @@ _COMMAND_LIST: tuple[CommandInfo, ...] = (
 )
 
 COMMANDS: Mapping[str, CommandInfo] = MappingProxyType({c.verb: c for c in _COMMAND_LIST})
+
+# Postfix XCLIENT_README / XFORWARD_README: the attributes, each what it stands for. The
+# server lists those it accepts in its EHLO reply (250-XCLIENT NAME ADDR PROTO HELO ...).
+XCLIENT_ATTRIBUTES: Mapping[str, str] = MappingProxyType({
+    "NAME": "the client's host name, or [UNAVAILABLE] / [TEMPUNAVAIL]",
+    "REVERSE_NAME": "the name the client's address resolves to (PTR), unverified",
+    "ADDR": "the client's IP address (IPv6 as IPV6:2001:db8::1)",
+    "PORT": "the client's TCP port",
+    "PROTO": "SMTP or ESMTP: how the client greeted",
+    "HELO": "the name the client gave in HELO/EHLO",
+    "LOGIN": "the SASL login name (as if the client had authenticated)",
+    "DESTADDR": "the server address the client connected to",
+    "DESTPORT": "the server port the client connected to",
+})
+XFORWARD_ATTRIBUTES: Mapping[str, str] = MappingProxyType({
+    "NAME": "the original client's host name",
+    "ADDR": "the original client's IP address",
+    "PORT": "the original client's TCP port",
+    "PROTO": "SMTP or ESMTP",
+    "HELO": "the original HELO/EHLO name",
+    "IDENT": "the original queue id (for logs)",
+    "SOURCE": "LOCAL or REMOTE: where the original message came from",
+})
+
+
+def xtext(value: str) -> str:
+    """RFC 3461 §4 xtext, as XCLIENT/XFORWARD values are written: '+' '=' spaces and
+    controls as +HH."""
+    return "".join(
+        f"+{byte:02X}" if byte < 33 or byte > 126 or byte in b"+=" else chr(byte)
+        for byte in value.encode()
+    )
 
 
 def lookup(text: str) -> CommandInfo | None:

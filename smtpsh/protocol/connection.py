@@ -28,11 +28,13 @@ AUTH_CANCEL = "*"  # the client's answer that cancels an AUTH exchange (RFC 4954
 class Command(Record):
     """A client line awaiting (or given) a reply."""
 
-    __slots__ = ("display", "verb")
+    __slots__ = ("display", "recipient", "verb")
 
-    def __init__(self, verb: str, display: str) -> None:
+    def __init__(self, verb: str, display: str, recipient: str | None = None) -> None:
         self.verb = verb  # upper-case verb, or a pseudo-verb from session.py
         self.display = display  # the line as it may be shown, stored and recorded: secrets masked
+        # LMTP: after the final dot, the recipient this reply is about (RFC 2033 §4.2)
+        self.recipient = recipient
 
 
 class ReplyEvent(Record):
@@ -134,17 +136,31 @@ class ClientConnection:
             raise LocalProtocolError("not in DATA mode: the server has not answered 354")
         wire = self._data.finish()
         self._data = None
-        self._pending.append(Command(END_OF_DATA, "."))
+        for recipient in self.end_of_data_recipients():
+            self._pending.append(Command(END_OF_DATA, ".", recipient))
         return wire
+
+    def end_of_data_recipients(self) -> list[str | None]:
+        """Whom each reply after the final dot is about: one reply in SMTP (None); in LMTP
+        one per accepted recipient, in the order of the RCPTs (RFC 2033 §4.2)."""
+        recipients = self.session.recipients
+        if not self.session.lmtp or not recipients:
+            return [None]
+        return list(recipients)
 
     @property
     def data_encoder(self) -> DataEncoder | None:
         return self._data
 
     def send_bdat(self, chunk: bytes, *, last: bool) -> bytes:
-        """One BDAT chunk (RFC 3030): the byte count, then exactly those bytes."""
+        """One BDAT chunk (RFC 3030): the byte count, then exactly those bytes. In LMTP the
+        last chunk earns one reply per accepted recipient (RFC 2033 §4.2 with RFC 3030)."""
         line = f"BDAT {len(chunk)}" + (" LAST" if last else "")
-        self._pending.append(Command("BDAT LAST" if last else "BDAT", line))
+        if last:
+            for recipient in self.end_of_data_recipients():
+                self._pending.append(Command("BDAT LAST", line, recipient))
+        else:
+            self._pending.append(Command("BDAT", line))
         return line.encode() + b"\r\n" + chunk
 
     def send_raw(self, data: bytes, *, replies: int = 0, display: str = "") -> bytes:

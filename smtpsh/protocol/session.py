@@ -44,6 +44,9 @@ TRANSITIONS: Mapping[tuple[str, int], Mapping[State | None, State]] = {
     (BANNER, 5): {State.CONNECTING: State.REFUSED},
     ("EHLO", 2): {_ANY: State.READY},
     ("HELO", 2): {_ANY: State.READY},
+    ("LHLO", 2): {_ANY: State.READY},  # LMTP's EHLO (RFC 2033 §4.1)
+    # Postfix XCLIENT: the session starts again with a new 220 greeting (XCLIENT_README).
+    ("XCLIENT", 2): {_ANY: State.GREETED},
     ("MAIL", 2): {State.READY: State.MAIL},
     ("RCPT", 2): {State.MAIL: State.RCPT, State.RCPT: State.RCPT},
     ("DATA", 3): {State.RCPT: State.DATA, State.MAIL: State.DATA},
@@ -67,6 +70,8 @@ EFFECTS: Mapping[tuple[str, int], str] = {
     (BANNER, 2): "_learn_banner",
     ("EHLO", 2): "_learn_extensions",
     ("HELO", 2): "_learn_helo",
+    ("LHLO", 2): "_learn_lmtp",
+    ("XCLIENT", 2): "_forget_for_xclient",
     ("MAIL", 2): "_learn_sender",
     ("STARTTLS", 2): "_forget_for_tls",
     ("AUTH", 2): "_learn_auth",
@@ -122,6 +127,9 @@ REQUIREMENTS: Mapping[str, Requirement] = {
         "XFORWARD",
     ),
     "EHLO": Requirement(_OPEN, ""),
+    "LHLO": Requirement(_OPEN, ""),
+    "XCLIENT": Requirement(frozenset({State.READY}), _NEED_HELO, "XCLIENT"),
+    "XFORWARD": Requirement(frozenset({State.READY}), _NEED_HELO, "XFORWARD"),
     "HELO": Requirement(_OPEN, ""),
     "RSET": Requirement(_OPEN, ""),
     "NOOP": Requirement(_OPEN, ""),
@@ -167,8 +175,12 @@ class Session:
         tls: bool = False,
         authenticated: bool = False,
         esmtp: bool = False,
+        lmtp: bool = False,
     ) -> None:
         self.state = state
+        # LMTP (RFC 2033): LHLO instead of EHLO, and after the final dot one reply per
+        # accepted recipient. Set by --lmtp, or learnt when a LHLO is accepted.
+        self.lmtp = lmtp
         self.tls = tls
         self.authenticated = authenticated
         self.esmtp = esmtp
@@ -211,6 +223,10 @@ class Session:
             return Prediction(
                 "503 5.5.1 already authenticated",
                 "a server rejects AUTH after a successful one (RFC 4954 §4)",
+            )
+        if self.lmtp and verb.upper() in ("EHLO", "HELO"):
+            return Prediction(
+                "500 5.5.1 Unknown command", "an LMTP server greets with LHLO (RFC 2033 §4.1)"
             )
         if verb.upper() == "STARTTLS" and self.tls:  # first: servers stop offering it then
             return Prediction("503 5.5.1 TLS already active", "the session is already encrypted")
@@ -261,6 +277,18 @@ class Session:
             keyword, _, args = line.strip().partition(" ")
             if keyword:
                 self.extensions[keyword.upper()] = args.strip()
+        self._forget_transaction(reply)
+
+    def _learn_lmtp(self, reply: Reply) -> None:
+        self._learn_extensions(reply)
+        self.lmtp = True
+
+    def _forget_for_xclient(self, reply: Reply) -> None:
+        # XCLIENT_README: the server acts as if the client had just connected: the earlier
+        # EHLO, any AUTH and any transaction are gone; the 220 is the new greeting.
+        self.esmtp = False
+        self.extensions = {}
+        self.authenticated = False
         self._forget_transaction(reply)
 
     def _learn_helo(self, reply: Reply) -> None:
