@@ -44,6 +44,19 @@ class ReplyTimeout(_Told):
     """No reply within the timeout; the connection is closed as RFC 5321 §4.5.3.2 advises."""
 
 
+class Connector:
+    """How to reach a server other than by a plain TCP connect: a UNIX socket, a child's
+    stdin/stdout, a SOCKS5 tunnel, a PROXY header first (smtpsh.net.local, .socks, .proxy).
+    ``open_socket`` calls it; it returns a connected stream socket or raises ConnectError."""
+
+    def __call__(self, opts: ClientOptions) -> socket.socket:
+        raise NotImplementedError
+
+    def describe(self, opts: ClientOptions) -> str:
+        """Where the connection goes, for messages ('unix:/run/lmtp', 'h:25 via SOCKS5 …')."""
+        raise NotImplementedError
+
+
 class ClientOptions:
     """Where and how to connect. The TLS context may be made on first use (``tls_factory``):
     building one imports ssl, which a plain-text session never needs."""
@@ -62,6 +75,7 @@ class ClientOptions:
         family: int = 0,  # socket.AF_INET / AF_INET6 for -4 / -6; 0 = either
         extra: dict[str, object] | None = None,
         tls_factory: Callable[[], ssl.SSLContext] | None = None,
+        connector: Connector | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -74,6 +88,7 @@ class ClientOptions:
         self.family = family
         self.extra: dict[str, object] = {} if extra is None else extra
         self.tls_factory = tls_factory
+        self.connector = connector  # None: a TCP connect to host:port
 
     @property
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -184,6 +199,7 @@ class ClientBase:
         self.options = options
         self.observers: list[ClientObserver] = list(observers)
         self.conn = ClientConnection()
+        self.conn.session.lmtp = bool(options.extra.get("lmtp"))  # --lmtp
         self.peer: tuple[str, int] | None = None
         self.close_reason: str | None = None
         self.quit_sent = False  # a QUIT left us: a close after it is the normal end
@@ -197,6 +213,8 @@ class ClientBase:
 
     @property
     def address(self) -> str:
+        if self.options.connector is not None:
+            return self.options.connector.describe(self.options)
         return format_address(self.options.host, self.options.port)
 
     @property
@@ -249,9 +267,21 @@ class ClientBase:
         raise NotImplementedError
 
     async def end_data(self) -> Reply:
-        """The final '.', and the server's verdict on the message."""
+        """The final '.', and the server's verdict on the message (LMTP: see lmtp_verdict)."""
         raise NotImplementedError
+
+    def more_end_of_data(self) -> bool:
+        """Another reply to the final dot is owed (LMTP: one per accepted recipient)."""
+        return bool(self.conn.awaiting) and self.conn.pending[0].verb == END_OF_DATA
+
 
     async def close(self) -> None:
         """Close politely if still connected (no QUIT: callers decide whether to send one)."""
         raise NotImplementedError
+
+
+def lmtp_verdict(replies: list[Reply]) -> Reply:
+    """One reply standing for an LMTP message's per-recipient replies: the first that is not
+    a success (the message did not reach everyone), else the last. Every reply has been
+    shown to the observers with the recipient it answers."""
+    return next((reply for reply in replies if reply.klass != 2), replies[-1])

@@ -27,6 +27,7 @@ from smtpsh.net.base import (
     ReplyTimeout,
     describe_loss,
     format_address,
+    lmtp_verdict,
     silent_banner_hint,
     timeout_for,
 )
@@ -70,7 +71,7 @@ class BlockingClient(ClientBase):
     async def open(self, sock: socket.socket | None = None) -> Reply:
         self._sock = sock if sock is not None else open_socket(self.options)
         peer = self._sock.getpeername()
-        self.peer = (peer[0], peer[1])
+        self.peer = (peer[0], peer[1]) if isinstance(peer, tuple) else None  # AF_UNIX: a path
         self.close_reason = None
         self._tell("on_connected")
         return self._wait("the banner", hint=True).reply
@@ -225,12 +226,17 @@ class BlockingClient(ClientBase):
         self._tell("on_sent", ".", "data")
         self._tell("on_body", wire, "data")
         self._write(wire)
-        return self._wait("the end of the message").reply
+        replies = [self._wait("the end of the message").reply]
+        while self.more_end_of_data():  # LMTP: one reply per accepted recipient
+            replies.append(self._wait("the end of the message").reply)
+        return lmtp_verdict(replies)
 
 
 def open_socket(opts: ClientOptions) -> socket.socket:
     """A TCP connection to the first address of the host that answers, within the connect
     timeout; ConnectError says why not in one line. Both transports connect with it."""
+    if opts.connector is not None:  # unix:, --pipe, --socks5, --proxy-v1/v2 (Connector)
+        return opts.connector(opts)
     where = format_address(opts.host, opts.port)
     host: str | bytes = opts.host
     if opts.host.isascii() and (":" in opts.host or opts.host.replace(".", "").isdigit()):

@@ -24,6 +24,7 @@ from smtpsh.net.base import (
     ReplyTimeout,
     describe_loss,
     format_address,
+    lmtp_verdict,
     silent_banner_hint,
     timeout_for,
 )
@@ -196,7 +197,7 @@ class SMTPClient(ClientBase):
         if self._adopting:
             return
         peer = transport.get_extra_info("peername")
-        self.peer = (peer[0], peer[1]) if peer else None
+        self.peer = (peer[0], peer[1]) if isinstance(peer, tuple) else None  # AF_UNIX: a path
         self.close_reason = None
         self._tell("on_connected")
         if self._implicit is not None:
@@ -379,8 +380,10 @@ class SMTPClient(ClientBase):
         self._tell("on_sent", ".", "data")
         self._tell("on_body", wire, "data")
         await self._write(wire)
-        event = await self.wait_reply(waiting_for="the end of the message")
-        return event.reply
+        replies = [(await self.wait_reply(waiting_for="the end of the message")).reply]
+        while self.more_end_of_data():  # LMTP: one reply per accepted recipient
+            replies.append((await self.wait_reply(waiting_for="the end of the message")).reply)
+        return lmtp_verdict(replies)
 
     async def send_message(
         self,
