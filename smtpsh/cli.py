@@ -25,6 +25,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy kno
 if TYPE_CHECKING:
     from typing import Any
 
+    from smtpsh.net.base import ClientOptions, Connector
     from smtpsh.output.printer import Printer
     from smtpsh.shell.app import Shell, ShellSettings
 
@@ -146,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser = argparse.ArgumentParser(
         prog="smtpsh",
-        usage="smtpsh [options] HOST[:PORT] | @PROFILE | --sandbox | --mx DOMAIN | <sub-command>",
+        usage="smtpsh [options] HOST[:PORT] | unix:PATH | @PROFILE | --sandbox | --mx DOMAIN\n"
+        "       smtpsh [options] --pipe COMMAND | <sub-command>",
         description="An interactive SMTP shell: every reply parsed and explained.",
         epilog=EXAMPLES.format(subcommands=subcommands),
         formatter_class=_MainFormatter,
@@ -156,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         "target",
         nargs="?",
         metavar="HOST[:PORT]",
-        help="the server to talk to, or @PROFILE from ~/.config/smtpsh/config.toml",
+        help="the server to talk to, unix:PATH for a UNIX socket, or @PROFILE from"
+        " ~/.config/smtpsh/config.toml",
     )
     parser.add_argument("-V", "--version", action="version", version=f"smtpsh {__version__}")
     conn = parser.add_argument_group("connection")
@@ -193,6 +196,40 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="with --sandbox: which server to play (" + ", ".join(_scenario_names())
         + ", or a .toml file; default: default)",
+    )
+    ways = parser.add_argument_group("other ways in (LMTP, pipes, proxies)")
+    ways.add_argument(
+        "--lmtp",
+        action="store_true",
+        help="speak LMTP (RFC 2033): LHLO, and one reply per recipient after the final"
+        " dot (default port 24)",
+    )
+    ways.add_argument(
+        "--pipe",
+        metavar="COMMAND",
+        help="the server is COMMAND talking on its stdin/stdout, e.g. '/usr/sbin/sendmail -bs'",
+    )
+    ways.add_argument(
+        "--socks5",
+        metavar="[USER@]HOST:PORT",
+        help="connect through this SOCKS5 proxy; it resolves the server's name (remote DNS)",
+    )
+    ways.add_argument(
+        "--socks5-password-file", metavar="FILE", help="the SOCKS5 password: first line of FILE"
+    )
+    ways.add_argument(
+        "--socks5-password-env", metavar="NAME", help="the SOCKS5 password from this variable"
+    )
+    proxy = ways.add_mutually_exclusive_group()
+    proxy.add_argument(
+        "--proxy-v1",
+        metavar="SRC:PORT",
+        help="send a HAProxy PROXY v1 header first, claiming the client is SRC:PORT",
+    )
+    proxy.add_argument(
+        "--proxy-v2",
+        metavar="SRC:PORT",
+        help="the same in PROXY protocol v2 (binary)",
     )
     tls = parser.add_argument_group("TLS")
     tls.add_argument(
@@ -372,9 +409,13 @@ def _run_session(args: argparse.Namespace) -> int:
     elif args.mx:
         candidates = _mx_candidates(args)
         host, port = candidates[0][1], args.port or 25
+    elif args.pipe or (args.target and args.target.startswith("unix:")):
+        if args.pipe and args.target:
+            raise UsageError("--pipe runs the server itself: give no HOST as well")
+        host, port = "localhost", args.port or (24 if args.lmtp else 25)  # names for TLS
     elif args.target:
         host, parsed_port = parse_target(args.target, args.port)
-        port = parsed_port or 25
+        port = parsed_port or (24 if args.lmtp else 25)
     else:
         raise UsageError("give a HOST[:PORT], --mx DOMAIN, or --sandbox to practise")
     if args.scenario and not args.sandbox:
@@ -388,6 +429,10 @@ def _run_session(args: argparse.Namespace) -> int:
         problem = first_problem([("--password-file", args.password_file)])
         if problem is not None:
             raise InputFileError(problem)
+    if any(getattr(args, name) for name in TRANSPORT_OPTIONS) or (
+        args.target and args.target.startswith("unix:")
+    ):
+        _apply_transport(args, options)
 
     from smtpsh.output.printer import Printer, colour_wanted
     from smtpsh.shell.app import Shell, ShellSettings, run_coroutine
@@ -439,6 +484,73 @@ def _run_session(args: argparse.Namespace) -> int:
 
         return run_piped_blocking(shell)
     return run_coroutine(_drive(shell))
+
+
+# Options that change how the server is reached (smtpsh.net.local, .socks, .proxy).
+TRANSPORT_OPTIONS = ("lmtp", "pipe", "socks5", "proxy_v1", "proxy_v2")
+
+
+def _apply_transport(args: argparse.Namespace, options: ClientOptions) -> None:
+    """unix:PATH, --pipe, --socks5 and --proxy-v1/v2 as a Connector; --lmtp as a flag the
+    session starts with. Their modules load only when used."""
+    if args.lmtp:
+        options.extra["lmtp"] = True
+    connector: Connector | None = None
+    if args.target and args.target.startswith("unix:"):
+        from smtpsh.net.local import UnixConnector, parse_unix_target
+
+        path = parse_unix_target(args.target)
+        if not path:
+            raise UsageError("unix: needs a path, e.g. unix:/run/dovecot/lmtp")
+        connector = UnixConnector(path)
+    elif args.pipe:
+        from smtpsh.net.local import PipeConnector
+
+        connector = PipeConnector(args.pipe)
+    if args.socks5:
+        if connector is not None:
+            raise UsageError("--socks5 reaches a network server: not with unix: or --pipe")
+        connector = _socks_connector(args)
+    elif args.socks5_password_file or args.socks5_password_env:
+        raise UsageError("--socks5-password-file/-env without --socks5")
+    source = args.proxy_v1 or args.proxy_v2
+    if source:
+        if connector is not None and not args.socks5:
+            raise UsageError("--proxy-v1/-v2 goes on a TCP connection: not with unix: or --pipe")
+        from smtpsh.net.proxy import ProxyHeaderConnector, parse_source
+
+        try:
+            address = parse_source(source)
+        except ValueError as exc:
+            raise UsageError(f"--proxy-v{1 if args.proxy_v1 else 2} {exc}") from None
+        connector = ProxyHeaderConnector(1 if args.proxy_v1 else 2, address, connector)
+    options.connector = connector
+
+
+def _socks_connector(args: argparse.Namespace) -> Connector:
+    from smtpsh.net.socks import SocksConnector, SocksProxy
+
+    text: str = args.socks5
+    user, at, where = text.rpartition("@")
+    host, port = parse_target(where, None)
+    if not host or port is None:
+        raise UsageError(f"--socks5 {text}: give HOST:PORT (and USER@ for a user)")
+    password = None
+    if args.socks5_password_file and args.socks5_password_env:
+        raise UsageError("give --socks5-password-file or --socks5-password-env, not both")
+    if args.socks5_password_file:
+        try:
+            with open(args.socks5_password_file, encoding="utf-8") as fh:
+                password = fh.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--socks5-password-file: {exc}") from None
+    elif args.socks5_password_env:
+        password = os.environ.get(args.socks5_password_env)
+        if password is None:
+            raise UsageError(f"--socks5-password-env: {args.socks5_password_env} is not set")
+    if password is not None and not at:
+        raise UsageError("a SOCKS5 password needs a user: --socks5 USER@HOST:PORT")
+    return SocksConnector(SocksProxy(host, port, user if at else None, password))
 
 
 # The options tls_commands.configure reads: without them it has nothing to set.

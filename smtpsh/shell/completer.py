@@ -8,7 +8,12 @@ from collections.abc import Callable, Iterable
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from smtpsh.protocol.commands import COMMANDS, parameters_for
+from smtpsh.protocol.commands import (
+    COMMANDS,
+    XCLIENT_ATTRIBUTES,
+    XFORWARD_ATTRIBUTES,
+    parameters_for,
+)
 from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.session import Session, State
 from smtpsh.shell.metacommands import META, load_features
@@ -33,6 +38,10 @@ class SmtpCompleter(Completer):
                 if mech.startswith(word.upper()):
                     yield Completion(mech, -len(word), display_meta="advertised")
             return
+        if text.lower().startswith(("/xclient ", "/xforward ")):
+            word = document.get_word_before_cursor(WORD=True)
+            yield from self._forward_attributes(text, word, session)
+            return
         if text.startswith("/"):
             yield from self._meta(text)
             return
@@ -44,7 +53,10 @@ class SmtpCompleter(Completer):
             return
         verb = verb_of(text)
         word = document.get_word_before_cursor(WORD=True)
-        if verb in ("EHLO", "HELO") and text.count(" ") == 1:
+        if verb in ("XCLIENT", "XFORWARD"):
+            yield from self._forward_attributes(text, word, session)
+            return
+        if verb in ("EHLO", "HELO", "LHLO") and text.count(" ") == 1:
             name = self._helo_name()
             if name.lower().startswith(word.lower()):
                 yield Completion(name, -len(word), display_meta="the name --helo gives")
@@ -56,6 +68,22 @@ class SmtpCompleter(Completer):
             return
         if verb in _ADDRESS_VERBS:
             yield from self._address_or_parameter(verb, text, word, session)
+
+    def _forward_attributes(self, text: str, word: str, session: Session) -> Iterable[Completion]:
+        """XCLIENT/XFORWARD NAME=… ADDR=…: the attributes the server advertised, each once."""
+        verb = "XFORWARD" if verb_of(text.lstrip("/")) == "XFORWARD" else "XCLIENT"
+        if "=" in word:
+            return
+        table = XCLIENT_ATTRIBUTES if verb == "XCLIENT" else XFORWARD_ATTRIBUTES
+        offered = session.extensions.get(verb, "").upper().split() or list(table)
+        used = {part.split("=")[0].upper() for part in text.split()[1:] if "=" in part}
+        for name in offered:
+            if name in used or not name.startswith(word.upper()):
+                continue
+            where = "advertised" if session.extensions.get(verb) else "not advertised yet"
+            yield Completion(
+                f"{name}=", -len(word), display_meta=f"[{where}] {table.get(name, '')}"
+            )
 
     def _meta(self, text: str) -> Iterable[Completion]:
         load_features()

@@ -43,6 +43,7 @@ FEATURE_MODULES: list[str] = [
     "smtpsh.shell.audit_commands",
     "smtpsh.shell.learn_commands",
     "smtpsh.shell.compose_commands",
+    "smtpsh.shell.forward_commands",
 ]
 
 # Typed verbs a feature handles itself instead of sending the line (e.g. BDAT typed by

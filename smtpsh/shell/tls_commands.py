@@ -115,8 +115,8 @@ async def _opening(shell: Shell) -> bool:
     """EHLO, and with --starttls STARTTLS and EHLO again; False (said) if that failed."""
     opts = options_of(shell)
     option = "--starttls" if opts.starttls else "--auth"
-    greeting = shell.extra.get("greeting_verb", "EHLO")  # LHLO on an LMTP session
-    reply = await _send(shell, f"{greeting} {shell.settings.helo}")
+    greeting = "LHLO" if shell.session.lmtp else "EHLO"  # LMTP greets with LHLO
+    reply = await send_shown(shell, f"{greeting} {shell.settings.helo}")
     if reply is None or reply.klass != 2:
         if reply is not None:
             await _fail_closed(
@@ -127,13 +127,13 @@ async def _opening(shell: Shell) -> bool:
         if not shell.session.advertises("STARTTLS"):
             await _fail_closed(shell, "the server does not offer STARTTLS (not in its EHLO reply)")
             return False
-        reply = await _send(shell, "STARTTLS")
+        reply = await send_shown(shell, "STARTTLS")
         if reply is None or not shell.client.connected:
             return False  # the handshake failed: already said, connection closed
         if reply.code != 220:
             await _fail_closed(shell, f"the server answered {reply.code} to STARTTLS")
             return False
-        await _send(shell, f"{greeting} {shell.settings.helo}")
+        await send_shown(shell, f"{greeting} {shell.settings.helo}")
     return True
 
 
@@ -196,7 +196,7 @@ def _echo(shell: Shell, text: str) -> None:
         shell.printer.emit([("class:sent", SENT_PREFIX + text)])
 
 
-async def _send(shell: Shell, line: str) -> Reply | None:
+async def send_shown(shell: Shell, line: str) -> Reply | None:
     """A command sent for the user, shown as if typed."""
     if shell.client.connected:
         _echo(shell, line)
