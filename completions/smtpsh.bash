@@ -10,11 +10,11 @@ _smtpsh_hosts() {
     [[ -r $config ]] && sed -n 's/^[[:space:]]*\[[[:space:]]*profiles\.\([A-Za-z0-9_-]*\)[[:space:]]*\].*/@\1/p' -- "$config"
 }
 
-_smtpsh_opts__main() { echo '-h --help -V --version -p --port --timeout --connect-timeout --helo -4 -6 --mx --sandbox --scenario --tls --no-verify --cafile --client-cert --client-key --starttls --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --dns-server --dns-timeout --no-annotate --record --color --man --completion'; }
+_smtpsh_opts__main() { echo '-h --help -V --version -p --port --timeout --connect-timeout --helo -4 -6 --mx --sandbox --scenario --lmtp --pipe --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --tls --no-verify --cafile --client-cert --client-key --starttls --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --dns-server --dns-timeout --no-annotate --record --color --man --completion'; }
 _smtpsh_value__main() {  # the kind of value option $1 takes
     case "$1" in
-        -p|--port|--timeout|--connect-timeout|--helo|--mx|--scenario|--user|--password-env|--auth|--authzid|--dns-server|--dns-timeout) echo 'text' ;;
-        --cafile|--client-cert|--client-key|--password-file|--record) echo 'file' ;;
+        -p|--port|--timeout|--connect-timeout|--helo|--mx|--scenario|--pipe|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|--user|--password-env|--auth|--authzid|--dns-server|--dns-timeout) echo 'text' ;;
+        --socks5-password-file|--cafile|--client-cert|--client-key|--password-file|--record) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
         --completion) echo 'choice bash zsh fish' ;;
     esac
