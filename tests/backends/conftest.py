@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,53 @@ def wait_for_log(needle: str, mark: int, path: Path = POSTFIX_LOG, timeout: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"no line with {needle!r} in {path} within {timeout} s")
         time.sleep(0.1)
+
+
+# --- the back-end matrix, printed at the end of the run ------------------------------------
+# A test that stands for a row calls the ``matrix_row`` fixture: its verdict and time are
+# printed in a table after the run, beside the real component and its version.
+
+_ROWS: dict[str, tuple[str, str, bool, float]] = {}  # nodeid -> (row, component, passed, s)
+
+
+@pytest.fixture
+def matrix_row(
+    backends: Backends, record_property: Callable[[str, object], None]
+) -> Callable[[str, str], None]:
+    def mark(row: str, component: str) -> None:
+        versions = backends.versions  # "Postfix + Dovecot SASL" -> "Postfix 3.7.11 + Dovecot …"
+        words = [
+            f"{w} {versions[w.lower()]}" if w.lower() in versions else w for w in component.split()
+        ]
+        record_property("matrix_row", row)
+        record_property("matrix_component", " ".join(words))
+
+    return mark
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    props = dict(report.user_properties)
+    if "matrix_row" not in props or report.when != "call":
+        return
+    _ROWS[report.nodeid] = (
+        str(props["matrix_row"]),
+        str(props["matrix_component"]),
+        report.passed,
+        report.duration,
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _ROWS:
+        return
+    terminalreporter.section("back-end matrix (real components, scripts/setup-backends)")
+    rows = sorted(_ROWS.values())
+    width = max(len(row) for row, *_ in rows)
+    comp = max(len(component) for _, component, *_ in rows)
+    for row, component, passed, seconds in rows:
+        verdict = "PASS" if passed else "FAIL"
+        terminalreporter.write_line(
+            f"{row:<{width}}  {component:<{comp}}  {verdict} {seconds:5.1f}s"
+        )
+    passed = sum(1 for *_, ok, _ in rows if ok)
+    terminalreporter.write_line(f"{passed}/{len(rows)} rows passed")

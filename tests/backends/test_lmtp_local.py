@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,10 @@ def check_per_recipient_replies(out: str) -> None:
 
 
 @pytest.mark.parametrize("where", ["tcp", "unix"])
-def test_lmtp_per_recipient_replies(backends: Backends, where: str) -> None:
+def test_lmtp_per_recipient_replies(
+    backends: Backends, where: str, matrix_row: Callable[[str, str], None]
+) -> None:
+    matrix_row(f"LMTP over {'TCP' if where == 'tcp' else 'a UNIX socket'}", "Dovecot LMTP")
     marker = f"lmtp-{where}-{uuid.uuid4().hex[:10]}"
     target = (
         f"{backends.host}:{backends.dovecot['lmtp_port']}"
@@ -129,7 +133,10 @@ def test_sans_io_lmtp_matching() -> None:
     assert conn.awaiting == 0 and conn.session.state is State.READY
 
 
-def test_pipe_with_postfix_sendmail_bs(backends: Backends) -> None:
+def test_pipe_with_postfix_sendmail_bs(
+    backends: Backends, matrix_row: Callable[[str, str], None]
+) -> None:
+    matrix_row("--pipe 'sendmail -bs'", "Postfix")
     marker = f"pipe-{uuid.uuid4().hex[:10]}"
     script = (
         "EHLO client.example\nMAIL FROM:<root@localhost>\nRCPT TO:<robin@localhost>\nDATA\n"

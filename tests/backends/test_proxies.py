@@ -4,6 +4,7 @@ microsocks started by scripts/setup-backends."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,10 @@ pytestmark = pytest.mark.postfix
 # --- XCLIENT / XFORWARD ---------------------------------------------------------------
 
 
-def test_xclient_forged_address_meets_a_postfix_restriction(backends: Backends) -> None:
+def test_xclient_forged_address_meets_a_postfix_restriction(
+    backends: Backends, matrix_row: Callable[[str, str], None]
+) -> None:
+    matrix_row("XCLIENT meets a client restriction", "Postfix")
     blocked = backends.blocked_address
     script = (
         "EHLO me\nMAIL FROM:<a@example.org>\nRCPT TO:<robin@smtpsh.test>\nRSET\n"
@@ -56,7 +60,8 @@ def test_xclient_bad_attribute_is_one_line(backends: Backends) -> None:
     assert "C: XCLIENT" not in result.stdout
 
 
-def test_xforward_is_logged(backends: Backends) -> None:
+def test_xforward_is_logged(backends: Backends, matrix_row: Callable[[str, str], None]) -> None:
+    matrix_row("XFORWARD", "Postfix")
     script = (
         "EHLO me\n/xforward addr=192.0.2.7 name=original.example proto=ESMTP\n"
         "MAIL FROM:<a@example.org>\nRCPT TO:<robin@smtpsh.test>\nDATA\nSubject: xf\n\nx\n.\nQUIT\n"
@@ -105,7 +110,10 @@ def test_proxy_headers_bytes() -> None:
 
 
 @pytest.mark.parametrize("version", [1, 2])
-def test_proxy_protocol_address_reaches_postfix(backends: Backends, version: int) -> None:
+def test_proxy_protocol_address_reaches_postfix(
+    backends: Backends, version: int, matrix_row: Callable[[str, str], None]
+) -> None:
+    matrix_row(f"PROXY v{version} address in the log", "Postfix")
     source = f"198.51.100.{20 + version}"
     mark = log_mark()
     result = smtpsh(
@@ -145,7 +153,10 @@ def socks_env(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     ]  # fmt: skip
 
 
-def test_socks5_plain_and_remote_dns(backends: Backends, socks_env: list[str]) -> None:
+def test_socks5_plain_and_remote_dns(
+    backends: Backends, socks_env: list[str], matrix_row: Callable[[str, str], None]
+) -> None:
+    matrix_row("SOCKS5 user/password, remote DNS", "microsocks")
     # "localhost" goes to the proxy as a name (ATYP 3): microsocks resolves it.
     mark = log_mark()
     result = smtpsh(["localhost:25", *socks_env], "EHLO me\nQUIT\n")
@@ -156,7 +167,10 @@ def test_socks5_plain_and_remote_dns(backends: Backends, socks_env: list[str]) -
     wait_for_log("connect from localhost[127.0.0.1]", mark)
 
 
-def test_socks5_starttls_through_the_proxy(backends: Backends, socks_env: list[str]) -> None:
+def test_socks5_starttls_through_the_proxy(
+    backends: Backends, socks_env: list[str], matrix_row: Callable[[str, str], None]
+) -> None:
+    matrix_row("SOCKS5 + STARTTLS", "microsocks")
     result = smtpsh(
         [backends.target("sasl_tls"), *socks_env, "--starttls", "--cafile", CA_FILE],
         "QUIT\n",
@@ -168,8 +182,12 @@ def test_socks5_starttls_through_the_proxy(backends: Backends, socks_env: list[s
 
 
 def test_socks5_implicit_tls_through_the_proxy(
-    backends: Backends, socks_env: list[str], postfix: object
+    backends: Backends,
+    socks_env: list[str],
+    postfix: object,
+    matrix_row: Callable[[str, str], None],
 ) -> None:
+    matrix_row("SOCKS5 + implicit TLS", "microsocks")
     result = smtpsh(
         ["127.0.0.1:10465", "--tls", *socks_env, "--cafile", CA_FILE], "EHLO me\nQUIT\n"
     )
@@ -179,8 +197,9 @@ def test_socks5_implicit_tls_through_the_proxy(
 
 
 def test_socks5_auth_through_the_proxy(
-    backends: Backends, socks_env: list[str], tmp_path: Path
+    backends: Backends, socks_env: list[str], tmp_path: Path, matrix_row: Callable[[str, str], None]
 ) -> None:
+    matrix_row("SOCKS5 + SCRAM-SHA-256", "microsocks")
     pw = tmp_path / "pw"
     pw.write_text(backends.password)
     pw.chmod(0o600)

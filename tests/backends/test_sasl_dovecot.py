@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,10 @@ def assert_no_password(backends: Backends, *texts: str) -> None:
 
 
 @pytest.mark.parametrize("mech", MECHS)
-def test_auth_option_each_mechanism(backends: Backends, password_file: Path, mech: str) -> None:
+def test_auth_option_each_mechanism(
+    backends: Backends, password_file: Path, mech: str, matrix_row: Callable[[str, str], None]
+) -> None:
+    matrix_row(f"AUTH {mech} after STARTTLS", "Postfix + Dovecot SASL")
     result = smtpsh(
         auth_args(backends, password_file, "--auth", mech), "MAIL FROM:<a@b.example>\nQUIT\n"
     )
@@ -140,7 +144,10 @@ def probe_json(target: str) -> dict[str, object]:
     return found
 
 
-def test_probe_flags_auth_before_tls_only_on_the_clear_listener(backends: Backends) -> None:
+def test_probe_flags_auth_before_tls_only_on_the_clear_listener(
+    backends: Backends, matrix_row: Callable[[str, str], None]
+) -> None:
+    matrix_row("probe: AUTH offered before TLS", "Postfix + Dovecot SASL")
     clear = smtpsh(["probe", backends.target("sasl_clear"), "--no-relay"], timeout=120).stdout
     assert (
         "✗ AUTH offered without TLS (credentials in clear): AUTH PLAIN LOGIN CRAM-MD5"
