@@ -487,7 +487,9 @@ def _run_session(args: argparse.Namespace) -> int:
 
 
 # Options that change how the server is reached (smtpsh.net.local, .socks, .proxy).
-TRANSPORT_OPTIONS = ("lmtp", "pipe", "socks5", "proxy_v1", "proxy_v2")
+TRANSPORT_OPTIONS = (
+    "lmtp", "pipe", "socks5", "socks5_password_file", "socks5_password_env", "proxy_v1", "proxy_v2",
+)  # fmt: skip
 
 
 def _apply_transport(args: argparse.Namespace, options: ClientOptions) -> None:

@@ -139,6 +139,15 @@ def test_proxy_usage_errors(tmp_path: Path) -> None:
     assert "--proxy-v1 'nohost:1': the source must be an IP address and a port" in result.stderr
     result = smtpsh(["unix:/tmp/x", "--proxy-v2", "192.0.2.1:5"], "")
     assert "goes on a TCP connection" in result.stderr
+    result = smtpsh(["127.0.0.1:25", "--socks5-password-env", "HOME"], "")
+    assert result.returncode == 2
+    assert "--socks5-password-file/-env without --socks5" in result.stderr
+    result = smtpsh(
+        ["127.0.0.1:25", "--socks5", "127.0.0.1:1", "--socks5-password-env", "HOME"], ""
+    )
+    assert "a SOCKS5 password needs a user: --socks5 USER@HOST:PORT" in result.stderr
+    result = smtpsh(["--pipe", "true", "127.0.0.1"], "")
+    assert "--pipe runs the server itself: give no HOST as well" in result.stderr
 
 
 # --- SOCKS5 ---------------------------------------------------------------------------
