@@ -14,8 +14,10 @@ from collections.abc import Sequence
 
 from smtpsh import __version__
 from smtpsh.target import (
+    TRANSPORT_OPTIONS,
     InputFileError,
     UsageError,
+    apply_transport,
     client_options,
     default_helo,
     parse_target,
@@ -25,7 +27,6 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy kno
 if TYPE_CHECKING:
     from typing import Any
 
-    from smtpsh.net.base import ClientOptions, Connector
     from smtpsh.output.printer import Printer
     from smtpsh.shell.app import Shell, ShellSettings
 
@@ -194,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     conn.add_argument(
         "--scenario",
         metavar="NAME",
-        help="with --sandbox: which server to play (" + ", ".join(_scenario_names())
+        help="with --sandbox: which server to play ("
+        + ", ".join(_scenario_names())
         + ", or a .toml file; default: default)",
     )
     ways = parser.add_argument_group("other ways in (LMTP, pipes, proxies)")
@@ -432,7 +434,7 @@ def _run_session(args: argparse.Namespace) -> int:
     if any(getattr(args, name) for name in TRANSPORT_OPTIONS) or (
         args.target and args.target.startswith("unix:")
     ):
-        _apply_transport(args, options)
+        apply_transport(args, options)
 
     from smtpsh.output.printer import Printer, colour_wanted
     from smtpsh.shell.app import Shell, ShellSettings, run_coroutine
@@ -456,7 +458,11 @@ def _run_session(args: argparse.Namespace) -> int:
     tls_or_auth = any(getattr(args, name) for name in TLS_AUTH_OPTIONS)
     # A plain piped session starts without an event loop (smtpsh.shell.app's module doc).
     blocking = not (
-        interactive or args.sandbox or candidates or args.record or tls_or_auth
+        interactive
+        or args.sandbox
+        or candidates
+        or args.record
+        or tls_or_auth
         or options.implicit_tls
     )
     early = None
@@ -484,75 +490,6 @@ def _run_session(args: argparse.Namespace) -> int:
 
         return run_piped_blocking(shell)
     return run_coroutine(_drive(shell))
-
-
-# Options that change how the server is reached (smtpsh.net.local, .socks, .proxy).
-TRANSPORT_OPTIONS = (
-    "lmtp", "pipe", "socks5", "socks5_password_file", "socks5_password_env", "proxy_v1", "proxy_v2",
-)  # fmt: skip
-
-
-def _apply_transport(args: argparse.Namespace, options: ClientOptions) -> None:
-    """unix:PATH, --pipe, --socks5 and --proxy-v1/v2 as a Connector; --lmtp as a flag the
-    session starts with. Their modules load only when used."""
-    if args.lmtp:
-        options.extra["lmtp"] = True
-    connector: Connector | None = None
-    if args.target and args.target.startswith("unix:"):
-        from smtpsh.net.local import UnixConnector, parse_unix_target
-
-        path = parse_unix_target(args.target)
-        if not path:
-            raise UsageError("unix: needs a path, e.g. unix:/run/dovecot/lmtp")
-        connector = UnixConnector(path)
-    elif args.pipe:
-        from smtpsh.net.local import PipeConnector
-
-        connector = PipeConnector(args.pipe)
-    if args.socks5:
-        if connector is not None:
-            raise UsageError("--socks5 reaches a network server: not with unix: or --pipe")
-        connector = _socks_connector(args)
-    elif args.socks5_password_file or args.socks5_password_env:
-        raise UsageError("--socks5-password-file/-env without --socks5")
-    source = args.proxy_v1 or args.proxy_v2
-    if source:
-        if connector is not None and not args.socks5:
-            raise UsageError("--proxy-v1/-v2 goes on a TCP connection: not with unix: or --pipe")
-        from smtpsh.net.proxy import ProxyHeaderConnector, parse_source
-
-        try:
-            address = parse_source(source)
-        except ValueError as exc:
-            raise UsageError(f"--proxy-v{1 if args.proxy_v1 else 2} {exc}") from None
-        connector = ProxyHeaderConnector(1 if args.proxy_v1 else 2, address, connector)
-    options.connector = connector
-
-
-def _socks_connector(args: argparse.Namespace) -> Connector:
-    from smtpsh.net.socks import SocksConnector, SocksProxy
-
-    text: str = args.socks5
-    user, at, where = text.rpartition("@")
-    host, port = parse_target(where, None)
-    if not host or port is None:
-        raise UsageError(f"--socks5 {text}: give HOST:PORT (and USER@ for a user)")
-    password = None
-    if args.socks5_password_file and args.socks5_password_env:
-        raise UsageError("give --socks5-password-file or --socks5-password-env, not both")
-    if args.socks5_password_file:
-        try:
-            with open(args.socks5_password_file, encoding="utf-8") as fh:
-                password = fh.readline().rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--socks5-password-file: {exc}") from None
-    elif args.socks5_password_env:
-        password = os.environ.get(args.socks5_password_env)
-        if password is None:
-            raise UsageError(f"--socks5-password-env: {args.socks5_password_env} is not set")
-    if password is not None and not at:
-        raise UsageError("a SOCKS5 password needs a user: --socks5 USER@HOST:PORT")
-    return SocksConnector(SocksProxy(host, port, user if at else None, password))
 
 
 # The options tls_commands.configure reads: without them it has nothing to set.

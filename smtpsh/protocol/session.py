@@ -128,8 +128,6 @@ REQUIREMENTS: Mapping[str, Requirement] = {
     ),
     "EHLO": Requirement(_OPEN, ""),
     "LHLO": Requirement(_OPEN, ""),
-    "XCLIENT": Requirement(frozenset({State.READY}), _NEED_HELO, "XCLIENT"),
-    "XFORWARD": Requirement(frozenset({State.READY}), _NEED_HELO, "XFORWARD"),
     "HELO": Requirement(_OPEN, ""),
     "RSET": Requirement(_OPEN, ""),
     "NOOP": Requirement(_OPEN, ""),
