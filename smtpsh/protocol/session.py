@@ -226,6 +226,12 @@ class Session:
             return Prediction(
                 "500 5.5.1 Unknown command", "an LMTP server greets with LHLO (RFC 2033 §4.1)"
             )
+        if verb.upper() == "LHLO" and not self.lmtp and self.state is not State.GREETED:
+            return Prediction(
+                "502 5.5.2 command not recognized",
+                "LHLO is LMTP's greeting (RFC 2033 §4.1); this server took EHLO/HELO, so it"
+                " speaks SMTP",
+            )
         if verb.upper() == "STARTTLS" and self.tls:  # first: servers stop offering it then
             return Prediction("503 5.5.1 TLS already active", "the session is already encrypted")
         if req.extension and self.state is not State.GREETED and not self.advertises(req.extension):
