@@ -289,7 +289,7 @@ class Shell:
             self.error("not connected: /reconnect opens a new session")
             return None
         self.warn_before_sending(line)
-        if verb_of(line) == "EHLO":
+        if verb_of(line) in ("EHLO", "LHLO"):
             self.extra["last_ehlo"] = line  # /starttls sends it again after the handshake
         reply = await self.guard(self.link.command(line, raw=self.raw_mode))
         if verb_of(line) in ("VRFY", "EXPN", "RCPT"):

@@ -297,13 +297,14 @@ async def _starttls(shell: Shell, args: str) -> None:
     if reply.code == 220 and client.ssl_object is not None and client.connected:
         # RFC 3207 §4.2: the server forgot the EHLO; AUTH and the rest need it again.
         shell.info("/starttls sends EHLO again for you")
-        await _send(shell, ehlo_line(shell))
+        await send_shown(shell, ehlo_line(shell))
 
 
 def ehlo_line(shell: Shell) -> str:
     """The EHLO to send again: the one the user sent last, else the configured name."""
     last = shell.extra.get("last_ehlo")
-    return last if isinstance(last, str) else f"EHLO {shell.settings.helo}"
+    greeting = "LHLO" if shell.session.lmtp else "EHLO"  # LMTP greets with LHLO
+    return last if isinstance(last, str) else f"{greeting} {shell.settings.helo}"
 
 
 # --- /reconnect's options --------------------------------------------------------------
