@@ -37,7 +37,7 @@ _smtpsh_pos_dns() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_probe() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --no-verify --cafile --json --no-relay -D --relay-domain --color'; }
+_smtpsh_opts_probe() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --no-verify --cafile --json --no-relay --tls-scan -D --relay-domain --color'; }
 _smtpsh_value_probe() {  # the kind of value option $1 takes
     case "$1" in
         -p|--port|--timeout|--connect-timeout|--helo|-D|--relay-domain) echo 'text' ;;

@@ -98,6 +98,7 @@ complete -c smtpsh -n '__smtpsh_using probe' -l no-verify -d 'do not verify cert
 complete -c smtpsh -n '__smtpsh_using probe' -l cafile -r -F -d 'also trust the CA certificates in FILE'
 complete -c smtpsh -n '__smtpsh_using probe' -l json -d 'the report as JSON'
 complete -c smtpsh -n '__smtpsh_using probe' -l no-relay -d 'skip the 16 open-relay tests'
+complete -c smtpsh -n '__smtpsh_using probe' -l tls-scan -d 'also list every TLS version and cipher suite accepted (smtpsh tls)'
 complete -c smtpsh -n '__smtpsh_using probe' -s D -l relay-domain -x -d 'outside domain for the relay tests (default example.com)'
 complete -c smtpsh -n '__smtpsh_using probe' -l color -x -a 'auto always never' -d 'colour (default auto; NO_COLOR respected)'
 

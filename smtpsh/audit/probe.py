@@ -9,6 +9,7 @@ challenge reveals. report.py turns the result into findings, text and JSON.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import ssl
 import sys
@@ -439,6 +440,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("probe")
     out.add_argument("--json", action="store_true", help="the report as JSON")
     out.add_argument("--no-relay", action="store_true", help="skip the 16 open-relay tests")
+    out.add_argument("--tls-scan", action="store_true",
+                     help="also list every TLS version and cipher suite accepted (smtpsh tls)")
     out.add_argument("-D", "--relay-domain", metavar="DOMAIN",
                      help="outside domain for the relay tests (default example.com)")
     out.add_argument("--color", choices=("auto", "always", "never"), default="auto",
@@ -467,8 +470,34 @@ def run(args: argparse.Namespace) -> int:
 
 async def _probe(prober: Prober, args: argparse.Namespace) -> int:
     report = await prober.run()
+    scan = await _tls_scan(prober, args) if getattr(args, "tls_scan", False) else None
     if args.json:
-        print(json.dumps(render_json(report), indent=2))
+        doc = render_json(report)
+        if scan is not None:
+            doc["tls_scan"] = scan if isinstance(scan, str) else scan.to_json()
+        print(json.dumps(doc, indent=2))
     else:
-        report_printer(args.color).lines(render_text(report))
-    return exit_status(report)
+        printer = report_printer(args.color)
+        printer.lines(render_text(report))
+        if scan is not None:
+            from smtpsh.audit.tlsscan import report_lines
+
+            lines = [scan] if isinstance(scan, str) else report_lines(scan)
+            printer.lines([[("", "")], *[[("", line)] for line in lines]])
+    status = exit_status(report)
+    weak_tls = scan is not None and not isinstance(scan, str) and scan.grade in ("C", "F")
+    return 1 if status == 0 and weak_tls else status
+
+
+async def _tls_scan(prober: Prober, args: argparse.Namespace) -> Any:
+    """--tls-scan: smtpsh tls on the same server (a blocking scan, run in a thread); the
+    TLSScan, or one line saying why there is none."""
+    from smtpsh.audit.tlsscan import ScanError, Target, scan
+
+    options = prober.target.options
+    target = Target(options.host, options.port, starttls=not options.implicit_tls,
+                    server_name=options.server_hostname or options.host)  # fmt: skip
+    try:
+        return await asyncio.to_thread(scan, target)
+    except ScanError as exc:
+        return f"TLS scan: not done: {exc}"

@@ -116,3 +116,16 @@ def test_unreachable_server_is_one_line() -> None:
     proc = smtpsh_tls("127.0.0.1:1")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "cannot connect to 127.0.0.1:1" in proc.stderr
+
+
+@pytest.mark.postfix
+def test_probe_tls_scan_adds_the_scan_and_weak_tls_is_dangerous() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "probe", "127.0.0.1:25", "--tls-scan", "--no-relay",
+         "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    data = json.loads(proc.stdout)
+    doc = data.get("result", data) if "tls_scan" not in data else data
+    assert doc["tls_scan"]["grade"] == "F"
+    assert proc.returncode == 1  # anonymous suites on port 25: something dangerous
