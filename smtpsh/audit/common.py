@@ -112,13 +112,13 @@ async def open_session(target: Target) -> tuple[SMTPClient, Reply, Reply]:
     try:
         banner, hello = await greet(client, target.helo)
         if banner.code != 220:
-            raise Refused(f"the server refused the session: {' | '.join(banner.wire_lines())}")
+            raise Refused(f"the server refused the session: {banner.one_line()}")
         if hello.klass != 2:
-            raise Refused(f"the server refused EHLO and HELO: {' | '.join(hello.wire_lines())}")
+            raise Refused(f"the server refused EHLO and HELO: {hello.one_line()}")
         if target.starttls:
             reply = await client.starttls(target.context)
             if reply.code != 220:
-                raise AuditError(f"STARTTLS refused: {' | '.join(reply.wire_lines())}")
+                raise AuditError(f"STARTTLS refused: {reply.one_line()}")
             hello = await client.command(f"EHLO {target.helo}")
     except BaseException:
         await client.close()

@@ -165,10 +165,6 @@ def canary_name() -> str:
     return "zz" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
 
 
-def reply_summary(reply: Reply) -> str:
-    return " | ".join(reply.wire_lines())
-
-
 @dataclass
 class NameResult:
     name: str
@@ -330,9 +326,9 @@ class Enumerator:
             if reply.klass != 2:
                 await client.close()
                 if reply.code == 421 or reply.klass == 4:
-                    raise Refused(f"{sender} deferred: {reply_summary(reply)}")
+                    raise Refused(f"{sender} deferred: {reply.one_line()}")
                 hint = SENDER_HINTS.get(reply.code, "try another --from")
-                raise AuditError(f"the server refused {sender}: {reply_summary(reply)} ({hint})")
+                raise AuditError(f"the server refused {sender}: {reply.one_line()} ({hint})")
         conn.pipelining = self.method.pipelined and client.session.advertises("PIPELINING")
         self.stats.connections += 1
         return conn
@@ -347,12 +343,14 @@ class Enumerator:
         client = conn.client
         assert conn.pipelining or len(names) == 1
         try:
+            sent = []
             for name in names:
-                await client.send_line(self.line(name))
+                sent.append(await client.send_line(self.line(name)))
                 conn.commands += 1
             last = time.monotonic()
-            for name in names:
-                reply = (await client.wait_reply(waiting_for=f"the answer for '{name}'")).reply
+            for name, command in zip(names, sent, strict=True):
+                waiting_for = f"the answer for '{name}'"
+                reply = (await client.reply_to(command, waiting_for=waiting_for)).reply
                 now = time.monotonic()
                 errors_before = conn.errors
                 conn.errors += reply.klass in (4, 5)
@@ -367,7 +365,7 @@ class Enumerator:
                     asked = conn.commands - len(names) + len(replies)
                     if asked - 1 < self.command_cap:
                         self.command_cap = max(1, asked - 1)
-                        self.on_info(f"'{reply_summary(reply)}' after {asked} commands:"
+                        self.on_info(f"'{reply.one_line()}' after {asked} commands:"
                                      f" at most {self.command_cap} a connection from now on")
                     return replies, "limit"
                 if slow:
@@ -400,7 +398,7 @@ class Enumerator:
                 for name in todo:
                     replies, why = await self._exchange(conn, [name])
                     if not replies or classify(replies[0], replies[0]) is None:
-                        last[name] = reply_summary(replies[0]) if replies else why
+                        last[name] = replies[0].one_line() if replies else why
                         if replies:
                             self._indefinite.append(replies[0])
                         break  # a fresh connection for the rest
@@ -418,7 +416,7 @@ class Enumerator:
 
     def _unsupported(self, reply: Reply) -> str | None:
         if reply.code in UNSUPPORTED_CODES:
-            return f"{self.method.name.upper()} not supported: {reply_summary(reply)}"
+            return f"{self.method.name.upper()} not supported: {reply.one_line()}"
         return None
 
     async def prepare(self) -> None:
@@ -440,7 +438,7 @@ class Enumerator:
                 answers = await self._ask(asked)
                 canary = answers[self.canary_name]
                 if needs_tls(canary) and not self.target.starttls and self.starttls_offered:
-                    self.on_info(f"{self.verb} answered {reply_summary(canary)}: the server"
+                    self.on_info(f"{self.verb} answered {canary.one_line()}: the server"
                                  " wants TLS first; it offers STARTTLS, so every connection"
                                  " now starts with it")
                     self.target.starttls = True
@@ -450,7 +448,7 @@ class Enumerator:
                         and not self.domain):
                     domain, source = self._domain_guess()
                     if domain:
-                        self.on_info(f"{self.verb} {self.canary_name} → {reply_summary(canary)}:"
+                        self.on_info(f"{self.verb} {self.canary_name} → {canary.one_line()}:"
                                      f" the server wants NAME@DOMAIN; asking NAME@{domain}"
                                      f" (the domain from {source}; -D to change)")
                         self.domain, self.domain_source = domain, source
@@ -495,7 +493,7 @@ class Enumerator:
 
     def _passed_over(self, canary: Reply) -> str:
         """Why a method whose canary answer tells nothing was passed over."""
-        said = f"{self.address(self.canary_name)} → {reply_summary(canary)}"
+        said = f"{self.address(self.canary_name)} → {canary.one_line()}"
         if canary.klass in (2, 3):
             what = ("accepts any name at the domain (catch-all)" if self.method.transaction
                     else "gives every name the same non-committal answer")
@@ -836,7 +834,7 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
             shown += 1
             if done.verdict is Verdict.FOUND and done.reply is not None:
                 progress.clear()
-                out.line(f"{done.name}  {reply_summary(done.reply)}")
+                out.line(f"{done.name}  {done.reply.one_line()}")
 
     enumerator.on_info = info
     enumerator.on_result = found
@@ -856,12 +854,12 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
         assert enumerator.canary is not None
         for passed, why in enumerator.method_notes.items():
             info(f"{passed.upper()} passed over: {why}")
-        method, canary = enumerator.verb, reply_summary(enumerator.canary)
+        method, canary = enumerator.verb, enumerator.canary.one_line()
         line = (f"{method}: '{enumerator.address(enumerator.canary_name)}' (cannot exist)"
                 f" → {canary}")
         if enumerator.reference:
             ref, ref_reply = enumerator.reference
-            line += f"; '{ref}' → {reply_summary(ref_reply)}"
+            line += f"; '{ref}' → {ref_reply.one_line()}"
         if enumerator.choice:
             line += f" (chosen by --method auto: {enumerator.choice})"
         info(line)
@@ -915,7 +913,7 @@ def summary_lines(e: Enumerator) -> list[str]:
         group = e.of(verdict)
         if group:
             shown = ", ".join(
-                f"{r.name} ({reply_summary(r.reply) if r.reply else 'timeout/hang-up'})"
+                f"{r.name} ({r.reply.one_line() if r.reply else 'timeout/hang-up'})"
                 for r in group[:10]
             )
             more = f" and {len(group) - 10} more" if len(group) > 10 else ""
@@ -956,7 +954,7 @@ def write_output(path: Path, e: Enumerator) -> None:
         }
         _save(path, json.dumps(data, indent=2) + "\n")
         return
-    lines = [f"{r.name}\t{reply_summary(r.reply)}" for r in e.of(Verdict.FOUND) if r.reply]
+    lines = [f"{r.name}\t{r.reply.one_line()}" for r in e.of(Verdict.FOUND) if r.reply]
     _save(path, "".join(line + "\n" for line in lines))
 
 

@@ -196,7 +196,7 @@ class Prober:
             self.report.banner_ms = (time.monotonic() - started) * 1000
         if banner.code != 220:
             await client.close()
-            raise AuditError(f"the server refused the session: {' '.join(banner.wire_lines())}")
+            raise AuditError(f"the server refused the session: {banner.one_line()}")
         return client
 
     async def _connect_first(self) -> SMTPClient:
@@ -364,7 +364,7 @@ class Prober:
             tls.verify_error = str(exc).removeprefix("TLS: ")
         if tls.reply.code != 220:
             tls.works = False
-            tls.error = f"STARTTLS answered {' '.join(tls.reply.wire_lines())}"
+            tls.error = f"STARTTLS answered {tls.reply.one_line()}"
             return client
         tls.works = True
         self._tls_context = context
@@ -396,12 +396,12 @@ class Prober:
         report = self.report
         reply = await client.command("AUTH NTLM")
         if reply.code != 334:
-            report.ntlm_error = f"AUTH NTLM answered {' '.join(reply.wire_lines())}"
+            report.ntlm_error = f"AUTH NTLM answered {reply.one_line()}"
             return
         reply = await client.command(negotiate_line())
         try:
             if reply.code != 334 or not reply.lines:
-                report.ntlm_error = f"no NTLM challenge: {' '.join(reply.wire_lines())}"
+                report.ntlm_error = f"no NTLM challenge: {reply.one_line()}"
                 return
             report.ntlm = decode_challenge_line(reply.lines[0])
         except NTLMError as exc:

@@ -538,7 +538,7 @@ def render_case(result: CaseResult) -> list[Fragments]:
     ]
     for command, reply in result.replies:
         if command == "RSET" and reply.klass == 2:  # routine: one line
-            lines.append([("class:dim", f"  C: RSET → {' '.join(reply.wire_lines())}")])
+            lines.append([("class:dim", f"  C: RSET → {reply.one_line()}")])
             continue
         lines.append([("", f"  C: {command}")])
         lines.extend([("", f"  S: {text}")] for text in reply.wire_lines())

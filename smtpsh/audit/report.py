@@ -247,7 +247,7 @@ def render_text(report: ProbeReport) -> list[Line]:
         out.append([("class:red", f"could not probe: {r.fatal}")])
         return out
     ms = f"  ({r.banner_ms:.0f} ms)" if r.banner_ms is not None else ""
-    out.append([_label("banner"), ("", f"{' | '.join(r.banner.wire_lines())}{ms}")])
+    out.append([_label("banner"), ("", f"{r.banner.one_line()}{ms}")])
     if r.fatal:
         out.append([("class:red", f"could not probe: {r.fatal}")])
         return out

@@ -21,6 +21,7 @@ from smtpsh.compose.envelope import Envelope
 from smtpsh.compose.message import ComposeError, MessageSource
 from smtpsh.compose.scan import CHUNK
 from smtpsh.net.client import CheckedPiece
+from smtpsh.protocol.connection import Command
 from smtpsh.protocol.encoding import DataEncoder
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
@@ -55,17 +56,21 @@ class SendLink(Protocol):
     async def pipeline(self, lines: Sequence[str]) -> list[Reply]:
         """Send ``lines`` in one write (PIPELINING) and wait for their replies, in order."""
 
-    async def data(self, chunks: Iterable[CheckedPiece], *, show: bool, summary: str) -> Reply:
+    async def data(
+        self, chunks: Iterable[CheckedPiece], *, show: bool, summary: str, octets: int
+    ) -> Reply:
         """After 354: the message (CRLF-normalised, dot-stuffed) and the end of data; the
         reply. ``show``: a short message, which may be shown line by line; where it is
-        not, ``summary`` says what goes out."""
+        not, ``summary`` says what goes out. ``octets``: its size, which bounds how long
+        it may take to leave (smtpsh.net.base.body_deadline)."""
 
-    async def bdat(self, chunk: bytes, *, last: bool) -> None:
+    async def bdat(self, chunk: bytes, *, last: bool) -> Command:
         """One BDAT command and its chunk in one write (shown, the chunk summarised),
-        without waiting for the reply."""
+        without waiting for the reply; the command, to wait for its reply."""
 
-    async def reply(self) -> Reply:
-        """The next reply to a command already sent (a BDAT)."""
+    async def replies(self, commands: Sequence[Command]) -> list[Reply]:
+        """The replies to ``commands`` (BDAT chunks already sent), in order; interrupted,
+        it gives up exactly these commands' replies."""
 
     def abort(self, reason: str) -> None:
         """Close the connection at once (a message stopped half-way must not be delivered)."""
@@ -91,8 +96,6 @@ class Transfer:
     chunk_size: int = CHUNK
 
 
-def reply_text(reply: Reply) -> str:
-    return " ".join(reply.wire_lines()) if reply.lines else str(reply.code)
 
 
 def _octets(n: int) -> str:
@@ -143,7 +146,7 @@ async def _envelope_pipelined(link: SendLink, env: Envelope) -> list[Reply]:
     link.report("pipelined replies, matched to their commands:")
     width = min(max(len(line) for line in lines), 60)
     for line, reply in zip(lines, replies, strict=True):
-        link.report(f"    {line:<{width}}  →  {reply_text(reply)}", "detail")
+        link.report(f"    {line:<{width}}  →  {reply.one_line()}", "detail")
     return replies
 
 
@@ -185,7 +188,7 @@ async def _send_data(link: SendLink, transfer: Transfer) -> Reply:
                f" {_octets(source.facts.octets)}, dot-stuffed and CRLF-normalised on the way")
     try:
         return await link.data(source.checked_chunks(), show=source.facts.lines <= SHOW_LINES,
-                               summary=summary)
+                               summary=summary, octets=source.facts.octets)
     except (SmtpshError, asyncio.CancelledError):
         _abandon(link)
         raise
@@ -199,19 +202,18 @@ async def _send_bdat(link: SendLink, transfer: Transfer, pipeline: bool) -> Repl
             "PIPELINING: the BDAT chunks go out without waiting; the replies are read after"
         )
     replies: list[Reply] = []
-    sent = 0
+    sent: list[Command] = []
     try:
         for chunk, last in bdat_chunks(transfer.source.checked_chunks(), transfer.chunk_size):
-            sent += 1
-            await link.bdat(chunk, last=last)
+            sent.append(await link.bdat(chunk, last=last))
             if not pipeline:
-                replies.append(await link.reply())
+                replies += await link.replies(sent[-1:])
                 if replies[-1].klass != 2:
                     return replies[-1]
-        while len(replies) < sent:
-            replies.append(await link.reply())
+        if pipeline:
+            replies = await link.replies(sent)
     except (SmtpshError, asyncio.CancelledError):
-        if sent:
+        if sent:  # closing fails every reply still owed: none can go to a later command
             _abandon(link)
         raise
     failed = [r for r in replies if r.klass != 2]
@@ -254,7 +256,7 @@ async def transmit(link: SendLink, transfer: Transfer) -> bool:
     else:
         replies = await _envelope_one_by_one(link, env)
     if replies[0].klass != 2:
-        link.report(f"the sender was refused ({reply_text(replies[0])}): nothing sent", "error")
+        link.report(f"the sender was refused ({replies[0].one_line()}): nothing sent", "error")
         if link.session.state in (State.MAIL, State.RCPT):
             await _reset(link, "resetting the transaction")
         return False
@@ -262,7 +264,7 @@ async def transmit(link: SendLink, transfer: Transfer) -> bool:
     accepted = [rcpt for rcpt, reply in answered if reply.klass == 2]
     refused = [(rcpt, reply) for rcpt, reply in answered if reply.klass != 2]
     for rcpt, reply in refused:
-        link.report(f"recipient <{rcpt}> refused: {reply_text(reply)}", "warning")
+        link.report(f"recipient <{rcpt}> refused: {reply.one_line()}", "warning")
     if not accepted:
         await _reset(link, "no recipient was accepted: the transaction is reset")
         return False
@@ -279,7 +281,7 @@ async def transmit(link: SendLink, transfer: Transfer) -> bool:
         )
     reply = await (_send_bdat(link, transfer, pipeline) if bdat else _send_data(link, transfer))
     if reply.klass != 2:
-        link.report(f"the message was refused: {reply_text(reply)}", "error")
+        link.report(f"the message was refused: {reply.one_line()}", "error")
         if link.session.state in (State.MAIL, State.RCPT, State.BDAT):
             await _reset(link, "resetting the transaction")
         return False

@@ -57,6 +57,11 @@ class Connector:
         raise NotImplementedError
 
 
+class WriteStalled(ConnectionClosedError):
+    """The server stopped reading: a write could not finish within its deadline, so smtpsh
+    closed the connection (a hang otherwise: nothing else would ever end the wait)."""
+
+
 class ClientOptions:
     """Where and how to connect. The TLS context may be made on first use (``tls_factory``):
     building one imports ssl, which a plain-text session never needs."""
@@ -115,11 +120,54 @@ class ClientOptions:
         return f"ClientOptions({self.host!r}, {self.port}, implicit_tls={self.implicit_tls})"
 
 
+# --- deadlines: one per operation, the same in both transports --------------------------
+#
+# connect      ClientOptions.connect_timeout for resolving the name and connecting, every
+#              address of the name tried within it (each gets an equal share of what is left)
+# TLS          implicit TLS: what is left of the connect deadline; after STARTTLS,
+#              handshake_timeout(): --timeout if given, else connect_timeout
+# reply        timeout_for(verb): RFC 5321 §4.5.3.2 per command, or --timeout
+# write        write_timeout(): each write (a command, a piece of the message) must leave
+#              within it: a server that stops reading is given up, not waited on forever
+# message      body_deadline(octets): the body of a DATA as a whole, scaled by its size
+#
+# A missed deadline closes the connection and says so in one line.
+
+# RFC 5321 §4.5.3.2.5: a client should wait 3 minutes for each TCP send of the message.
+WRITE_TIMEOUT = 180.0
+# The slowest transfer of a message body smtpsh waits for: 16 KiB/s (a 10 MB message may
+# take 11 minutes beyond the write timeout before it is given up).
+SLOWEST_BODY_RATE = 16 * 1024
+
+
+# What is left of a deadline is never less than this (a wait of 0 would not even look).
+MIN_WAIT = 0.001
+
+
 def timeout_for(verb: str, override: float | None) -> float:
     """How long to wait for the reply to ``verb`` (RFC 5321 §4.5.3.2 unless overridden)."""
     if override is not None:
         return override
     return float(reply_timeout({BANNER: "greeting", END_OF_DATA: "data-end"}.get(verb, verb)))
+
+
+def handshake_timeout(options: ClientOptions) -> float:
+    """How long a TLS handshake after STARTTLS may take."""
+    return options.connect_timeout if options.timeout is None else options.timeout
+
+
+def write_timeout(override: float | None) -> float:
+    """How long one write may take to leave (the server must read within it)."""
+    return WRITE_TIMEOUT if override is None else override
+
+
+def body_deadline(octets: int, override: float | None) -> float:
+    """How long the whole body of a message of ``octets`` may take to leave."""
+    return write_timeout(override) + octets / SLOWEST_BODY_RATE
+
+
+def stalled_message(address: str, seconds: float) -> str:
+    return f"{address} stopped reading: nothing could be written for {seconds:g} s"
 
 
 # A server that says nothing this long after the connect may be waiting for a TLS handshake.
@@ -198,14 +246,34 @@ class ClientBase:
     def __init__(self, options: ClientOptions, observers: Sequence[ClientObserver] = ()) -> None:
         self.options = options
         self.observers: list[ClientObserver] = list(observers)
-        self.conn = ClientConnection()
+        self.conn = ClientConnection()  # the whole state of the session: see take_over
         self.conn.session.lmtp = bool(options.extra.get("lmtp"))  # --lmtp
-        self.peer: tuple[str, int] | None = None
-        self.close_reason: str | None = None
-        self.quit_sent = False  # a QUIT left us: a close after it is the normal end
-        self.helo_name = "smtpsh.localdomain"  # the last EHLO/HELO argument sent
 
-    # --- state -------------------------------------------------------------------------
+    # --- state (all of it in self.conn, so that a hand-over carries every field) -------
+
+    @property
+    def peer(self) -> tuple[str, int] | None:
+        return self.conn.peer
+
+    @peer.setter
+    def peer(self, peer: tuple[str, int] | None) -> None:
+        self.conn.peer = peer
+
+    @property
+    def close_reason(self) -> str | None:
+        return self.conn.close_reason
+
+    @close_reason.setter
+    def close_reason(self, reason: str | None) -> None:
+        self.conn.close_reason = reason
+
+    @property
+    def quit_sent(self) -> bool:
+        return self.conn.quit_sent
+
+    @property
+    def helo_name(self) -> str:
+        return self.conn.helo_name
 
     @property
     def session(self) -> Session:
@@ -229,6 +297,15 @@ class ClientBase:
         """After a reply that ended the session (421): give the server's close a moment to
         arrive, so that it is told before what comes next. The event loop hears it anyway."""
 
+    def abort(self, reason: str) -> None:
+        """Close at once; ``reason`` is told to the observers as why the connection ended."""
+        raise NotImplementedError
+
+    def give_up(self, message: str) -> None:
+        """A deadline was missed: say so (one error line), then close."""
+        self._tell("on_meta", message + "; closing the connection", "error")
+        self.abort(CLOSED_BY_SMTPSH)
+
     def _tell(self, method: str, *args: object) -> None:
         for observer in self.observers:
             try:
@@ -244,13 +321,27 @@ class ClientBase:
     def _queue_command(self, line: str, *, raw: bool) -> tuple[Command, bytes]:
         """The sans-IO side of sending one command line: its bytes, noted and told."""
         wire = self.conn.send_command(line, raw=raw)
-        command = self.conn.pending[-1]
-        if command.verb == "QUIT":
-            self.quit_sent = True
-        elif command.verb in ("EHLO", "HELO") and len(line.split()) > 1:
-            self.helo_name = line.split()[1]
+        command = self._queued()
         self._tell("on_sent", command.display, "raw" if raw else "command")
         return command, wire
+
+    def _queued(self) -> Command:
+        """The command the core has just queued, made owed its reply (see _owe)."""
+        command = self.conn.pending[-1]
+        self._owe(command)
+        return command
+
+    def _queued_since(self, before: int) -> list[Command]:
+        """The commands the core queued since it awaited ``before`` replies (the final dot
+        or BDAT LAST earn one reply per accepted recipient in LMTP), each made owed."""
+        commands = list(self.conn.pending)[before:]
+        for command in commands:
+            self._owe(command)
+        return commands
+
+    def _owe(self, command: Command) -> None:
+        """A transport that lets callers wait for replies out of line (SMTPClient) makes
+        the command's own waiter here; the blocking one reads replies in order."""
 
     # --- operations (each transport implements them) -----------------------------------
 
@@ -269,10 +360,6 @@ class ClientBase:
     async def end_data(self) -> Reply:
         """The final '.', and the server's verdict on the message (LMTP: see lmtp_verdict)."""
         raise NotImplementedError
-
-    def more_end_of_data(self) -> bool:
-        """Another reply to the final dot is owed (LMTP: one per accepted recipient)."""
-        return bool(self.conn.awaiting) and self.conn.pending[0].verb == END_OF_DATA
 
 
     async def close(self) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from smtpsh.net.base import (
     CLOSED_BY_SMTPSH,
+    MIN_WAIT,
     SILENT_BANNER_HINT_AFTER,
     ClientBase,
     ClientObserver,
@@ -25,13 +26,16 @@ from smtpsh.net.base import (
     ConnectError,
     ConnectionClosedError,
     ReplyTimeout,
+    WriteStalled,
     describe_loss,
     format_address,
     lmtp_verdict,
     silent_banner_hint,
+    stalled_message,
     timeout_for,
+    write_timeout,
 )
-from smtpsh.protocol.connection import NEED_DATA, ReplyEvent
+from smtpsh.protocol.connection import NEED_DATA, Command, ReplyEvent
 from smtpsh.protocol.encoding import text_to_wire, visible
 from smtpsh.protocol.errors import RemoteProtocolError
 from smtpsh.protocol.replies import Reply
@@ -74,7 +78,7 @@ class BlockingClient(ClientBase):
         self.peer = (peer[0], peer[1]) if isinstance(peer, tuple) else None  # AF_UNIX: a path
         self.close_reason = None
         self._tell("on_connected")
-        return self._wait("the banner", hint=True).reply
+        return self._wait(self.conn.pending[0], "the banner", hint=True).reply
 
     async def close(self) -> None:
         self.settle()  # a close the server announced is news to the user: hear it first
@@ -112,15 +116,16 @@ class BlockingClient(ClientBase):
         except ConnectionClosedError:
             pass  # told to the observers (or the end we asked for)
 
-    def _take_event(self) -> ReplyEvent | None:
-        """The next reply to one of our commands; unsolicited ones are told and skipped."""
+    def _take_event(self, command: Command | None = None) -> ReplyEvent | None:
+        """The reply to ``command`` if it has come; every other reply (unsolicited, or to a
+        command nobody waits for) is told and skipped."""
         while True:
             event = self.conn.next_event()
             if event is NEED_DATA:
                 return None
             assert isinstance(event, ReplyEvent)
             self._tell("on_reply", event)
-            if event.command is not None:
+            if command is not None and event.command is command:
                 return event
 
     def _receive(self, timeout: float | None = None) -> None:
@@ -145,19 +150,20 @@ class BlockingClient(ClientBase):
             self.abort(CLOSED_BY_SMTPSH)
             raise ConnectionClosedError(message, told=True) from None
 
-    def _wait(self, what: str, timeout: float | None = None, *, hint: bool = False) -> ReplyEvent:
-        """The next reply owed to us, told to the observers on the way (as SMTPClient's
-        wait_reply). ``hint``: say so if a plain banner is slow (the port may want TLS)."""
+    def _wait(
+        self, command: Command, what: str, timeout: float | None = None, *, hint: bool = False
+    ) -> ReplyEvent:
+        """The reply to ``command``, told to the observers on the way (as SMTPClient's
+        reply_to). ``hint``: say so if a plain banner is slow (the port may want TLS)."""
         if timeout is None:
-            owed = self.conn.pending[0].verb if self.conn.awaiting else ""
-            timeout = timeout_for(owed, self.options.timeout)
+            timeout = timeout_for(command.verb, self.options.timeout)
         start = time.monotonic()
         deadline = start + timeout
         hint_at = None
         if hint and timeout > SILENT_BANNER_HINT_AFTER:
             hint_at = start + SILENT_BANNER_HINT_AFTER
         while True:
-            event = self._take_event()
+            event = self._take_event(command)
             if event is not None:
                 return event
             if self._sock is None:
@@ -173,8 +179,7 @@ class BlockingClient(ClientBase):
                     self._tell("on_meta", silent_banner_hint(SILENT_BANNER_HINT_AFTER), "warning")
                     continue
                 message = f"no reply from {self.address} to {what} within {timeout:g} s"
-                self._tell("on_meta", message + "; closing the connection", "error")
-                self.abort(CLOSED_BY_SMTPSH)
+                self.give_up(message)
                 raise ReplyTimeout(message, told=True) from None
 
     def settle(self) -> None:
@@ -203,9 +208,14 @@ class BlockingClient(ClientBase):
             self._take_event()
         if self._sock is None:
             raise ConnectionClosedError(self.close_reason or "not connected")
+        limit = write_timeout(self.options.timeout)
         try:
-            self._sock.settimeout(self.options.timeout or self.options.connect_timeout)
+            self._sock.settimeout(limit)  # for the whole sendall (Python >= 3.5)
             self._sock.sendall(data)
+        except TimeoutError:
+            message = stalled_message(self.address, limit)
+            self.give_up(message)
+            raise WriteStalled(message, told=True) from None
         except OSError as exc:
             told = self._lost(exc)
             raise ConnectionClosedError(self.close_reason or "", told=told) from None
@@ -213,7 +223,7 @@ class BlockingClient(ClientBase):
     async def command(self, line: str, *, raw: bool = False, timeout: float | None = None) -> Reply:
         command, wire = self._queue_command(line, raw=raw)
         self._write(wire)
-        return self._wait(command.display.split(" ")[0] or line, timeout).reply
+        return self._wait(command, command.display.split(" ")[0] or line, timeout).reply
 
     async def send_data_line(self, text: str, *, long_lines: bool = False) -> None:
         wire = self.conn.send_data(text_to_wire(text) + b"\n", long_lines=long_lines)
@@ -222,52 +232,108 @@ class BlockingClient(ClientBase):
         self._write(wire)
 
     async def end_data(self) -> Reply:
+        before = self.conn.awaiting
         wire = self.conn.end_data()
+        commands = self._queued_since(before)
         self._tell("on_sent", ".", "data")
         self._tell("on_body", wire, "data")
         self._write(wire)
-        replies = [self._wait("the end of the message").reply]
-        while self.more_end_of_data():  # LMTP: one reply per accepted recipient
-            replies.append(self._wait("the end of the message").reply)
-        return lmtp_verdict(replies)
+        replies = [self._wait(command, "the end of the message").reply for command in commands]
+        return lmtp_verdict(replies)  # LMTP: one reply per accepted recipient
 
 
 def open_socket(opts: ClientOptions) -> socket.socket:
-    """A TCP connection to the first address of the host that answers, within the connect
-    timeout; ConnectError says why not in one line. Both transports connect with it."""
+    """A TCP connection to the first address of the host that answers, all within the
+    connect deadline; ConnectError says why not in one line. Both transports connect with
+    it; another way there (unix:, --pipe, SOCKS5, PROXY) is a Connector it calls instead."""
     if opts.connector is not None:  # unix:, --pipe, --socks5, --proxy-v1/v2 (Connector)
         return opts.connector(opts)
-    where = format_address(opts.host, opts.port)
+    deadline = time.monotonic() + opts.connect_timeout
+    return connect_first(opts, resolve(opts, deadline), deadline)
+
+
+# What getaddrinfo gives: (family, type, proto, canonname, sockaddr).
+Address = tuple[int, int, int, str, tuple[object, ...]]
+
+
+def resolve(opts: ClientOptions, deadline: float) -> Sequence[Address]:
+    """The addresses of ``opts.host``, resolved before ``deadline`` (a stuck resolver is
+    given up: getaddrinfo itself has no timeout, so a name is resolved in a thread)."""
     host: str | bytes = opts.host
     if opts.host.isascii() and (":" in opts.host or opts.host.replace(".", "").isdigit()):
         host = opts.host.encode()  # an address: no IDNA codec to load (~1 ms a start)
-    try:
-        addresses = socket.getaddrinfo(host, opts.port, opts.family, socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ConnectError(f"cannot resolve host '{opts.host}': {exc.strerror}") from None
-    except UnicodeError:
-        raise ConnectError(f"'{opts.host}' is not a valid host name") from None
-    deadline = time.monotonic() + opts.connect_timeout
-    errors: list[str] = []
-    for family, kind, proto, _, address in addresses:
-        sock = socket.socket(family, kind, proto)
         try:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            return _getaddrinfo(opts, host, socket.AI_NUMERICHOST)
+        except socket.gaierror:
+            pass  # not an address after all: resolve it as a name
+    import threading
+
+    outcome: list[Sequence[Address] | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(_getaddrinfo(opts, host, 0))
+        except BaseException as exc:  # told to the waiting thread, not lost with this one
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, name="smtpsh-resolve", daemon=True)
+    thread.start()
+    thread.join(max(deadline - time.monotonic(), MIN_WAIT))
+    if not outcome:
+        raise ConnectError(
+            f"cannot resolve host '{opts.host}': no answer within {opts.connect_timeout:g} s"
+        )
+    result = outcome[0]
+    if isinstance(result, socket.gaierror):
+        raise ConnectError(f"cannot resolve host '{opts.host}': {result.strerror}")
+    if isinstance(result, UnicodeError):
+        raise ConnectError(f"'{opts.host}' is not a valid host name")
+    if isinstance(result, BaseException):
+        raise ConnectError(f"cannot resolve host '{opts.host}': {result}")
+    return result
+
+
+def _getaddrinfo(opts: ClientOptions, host: str | bytes, flags: int) -> Sequence[Address]:
+    return socket.getaddrinfo(host, opts.port, opts.family, socket.SOCK_STREAM, 0, flags)
+
+
+def connect_first(
+    opts: ClientOptions, addresses: Sequence[Address], deadline: float
+) -> socket.socket:
+    """The first of ``addresses`` that accepts a connection. Each is tried in turn with an
+    equal share of the time left, so that every one is tried before the deadline."""
+    where = format_address(opts.host, opts.port)
+    errors: list[str] = []
+    timed_out = 0
+    for index, (family, kind, proto, _, address) in enumerate(addresses):
+        share = max(deadline - time.monotonic(), 0) / (len(addresses) - index)
+        sock = None
+        try:
+            sock = socket.socket(family, kind, proto)
+            sock.settimeout(max(share, MIN_WAIT))
             if opts.source_address is not None:
                 sock.bind(opts.source_address)
             sock.connect(address)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except TimeoutError:
-            sock.close()
-            raise ConnectError(
-                f"cannot connect to {where}: no answer within {opts.connect_timeout:g} s"
-            ) from None
+            timed_out += 1
+            errors.append(f"{format_address(str(address[0]), opts.port)}: no answer")
         except OSError as exc:
-            sock.close()
             errors.append(exc.strerror or str(exc))
-            continue
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-    reason = "; ".join(dict.fromkeys(errors)) or "no address to connect to"
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+        else:
+            return sock
+        if sock is not None:
+            sock.close()
+    if timed_out and timed_out == len(addresses):
+        reason = f"no answer within {opts.connect_timeout:g} s"
+        if len(addresses) > 1:
+            reason += f" ({len(addresses)} addresses tried)"
+    else:
+        reason = "; ".join(dict.fromkeys(errors)) or "no address to connect to"
     raise ConnectError(f"cannot connect to {where}: {reason}")
 
 
@@ -289,13 +355,15 @@ class EarlyConnection:
             self._sock = open_socket(self._options)
         except ConnectError as exc:
             self._error = exc
+        except BaseException as exc:  # whatever it is, result() says it in one line
+            where = format_address(self._options.host, self._options.port)
+            self._error = ConnectError(f"cannot connect to {where}: {exc!r}")
 
     def result(self) -> socket.socket:
         """The connected socket (waits for it), or the ConnectError that said why not."""
         self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._sock is not None
+        if self._sock is None:
+            raise self._error or ConnectError("the connection was not made")
         return self._sock
 
     def discard(self) -> None:

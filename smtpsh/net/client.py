@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from smtpsh.net.base import (
     CLOSED_BY_SMTPSH,
+    MIN_WAIT,
     SILENT_BANNER_HINT_AFTER,
     ClientBase,
     ClientObserver,
@@ -22,11 +23,16 @@ from smtpsh.net.base import (
     ConnectError,
     ConnectionClosedError,
     ReplyTimeout,
+    WriteStalled,
+    body_deadline,
     describe_loss,
     format_address,
+    handshake_timeout,
     lmtp_verdict,
     silent_banner_hint,
+    stalled_message,
     timeout_for,
+    write_timeout,
 )
 from smtpsh.protocol.connection import NEED_DATA, Command, ReplyEvent, verb_of
 from smtpsh.protocol.encoding import Checked, encode_command, text_to_wire, visible
@@ -96,8 +102,10 @@ class SMTPClient(ClientBase):
         super().__init__(options, observers)
         self._transport: asyncio.Transport | None = None
         self._protocol: _WireProtocol | None = None
-        self._events: asyncio.Queue[ReplyEvent | BaseException] = asyncio.Queue()
-        self._abandoned = 0  # replies we stopped waiting for (Ctrl-C): shown, not returned
+        # The waiter for each command's reply, made when the command is queued (_owe) and
+        # resolved by the ReplyEvent the core pairs with that command: a caller that stops
+        # waiting (Ctrl-C) cancels its own commands' waiters, and no other command's.
+        self._owed: dict[Command, asyncio.Future[ReplyEvent]] = {}
         self._starttls_pending = False
         self.injected: bytes = b""  # bytes that arrived after a STARTTLS 220, discarded
         self._implicit: tuple[ssl.SSLContext, str] | None = None  # implicit TLS: context, name
@@ -129,8 +137,8 @@ class SMTPClient(ClientBase):
         on BlockingClient): same socket, same protocol state, nothing re-sent. ``sock``
         None: the connection has ended; only what is known of it carries over."""
         self.conn = previous.conn
-        self.peer, self.quit_sent = previous.peer, previous.quit_sent
-        self.helo_name, self.close_reason = previous.helo_name, previous.close_reason
+        for command in self.conn.pending:
+            self._owe(command)
         if sock is None:
             return
         loop = asyncio.get_running_loop()
@@ -151,6 +159,10 @@ class SMTPClient(ClientBase):
             ctx = ssl.create_default_context()
         name = opts.server_hostname or opts.host
         self._implicit = (ctx, name) if ctx is not None else None
+        banner = self.conn.pending[0]
+        self._owe(banner)  # before the connect: the banner may come while it completes
+        # One deadline for the connect, the implicit TLS handshake included.
+        deadline = loop.time() + opts.connect_timeout
         if sock is None:
             from smtpsh.net.blocking import open_socket
 
@@ -165,7 +177,7 @@ class SMTPClient(ClientBase):
                     ssl=ctx,
                     server_hostname=name if ctx else None,
                 ),
-                opts.connect_timeout,
+                max(deadline - loop.time(), MIN_WAIT),
             )
         except TimeoutError:
             sock.close()
@@ -189,7 +201,7 @@ class SMTPClient(ClientBase):
             raise ConnectError(f"TLS handshake with {self.address} failed: {reason}") from None
         except OSError as exc:
             raise ConnectError(f"cannot connect to {self.address}: {exc.strerror or exc}") from None
-        return await self._wait_banner(ctx is None)
+        return await self._wait_banner(banner, ctx is None)
 
     def _on_made(self, transport: asyncio.Transport, protocol: _WireProtocol) -> None:
         self._transport = transport
@@ -204,10 +216,10 @@ class SMTPClient(ClientBase):
             self.conn.session.tls = True  # STARTTLS would be refused: TLS is already on
             self._tls_established(*self._implicit)
 
-    async def _wait_banner(self, plain: bool) -> Reply:
+    async def _wait_banner(self, banner: Command, plain: bool) -> Reply:
         """The banner; on a plain connection that stays silent, hint at implicit TLS."""
         total = timeout_for(BANNER, self.options.timeout)
-        waiter = asyncio.ensure_future(self.wait_reply(total, waiting_for="the banner"))
+        waiter = asyncio.ensure_future(self.reply_to(banner, total, waiting_for="the banner"))
         try:
             if plain and total > SILENT_BANNER_HINT_AFTER:
                 done, _ = await asyncio.wait({waiter}, timeout=SILENT_BANNER_HINT_AFTER)
@@ -229,6 +241,8 @@ class SMTPClient(ClientBase):
         if self._transport is not None and not self._transport.is_closing():
             self.close_reason = reason
             self._transport.abort()
+            # Told now, not on the loop's next turn: before whatever the caller says next.
+            self._on_lost(None)
 
     # --- callbacks from the protocol ---------------------------------------------------
 
@@ -259,14 +273,16 @@ class SMTPClient(ClientBase):
             self.abort(CLOSED_BY_SMTPSH)
 
     def _deliver(self, event: ReplyEvent) -> bool:
-        """Tell the observers; queue the event for wait_reply (False: nobody waits for it)."""
+        """Tell the observers; resolve the waiter of the command the reply answers (False:
+        nobody waits for it: unsolicited, or its caller stopped waiting)."""
         self._tell("on_reply", event)
         if event.command is None:
             return False  # unsolicited: shown by the observers, nobody waits for it
-        if self._abandoned:
-            self._abandoned -= 1
+        waiter = self._owed.get(event.command)
+        if waiter is None or waiter.done():  # given up (Ctrl-C): shown, not returned
+            self._owed.pop(event.command, None)
             return False
-        self._events.put_nowait(event)
+        waiter.set_result(event)
         return True
 
     def _on_lost(self, exc: Exception | None) -> None:
@@ -288,28 +304,65 @@ class SMTPClient(ClientBase):
             self._tell("on_closed", reason)
 
     def _fail_waiters(self, exc: BaseException) -> None:
-        self._events.put_nowait(exc)
+        """No reply will come any more: every waiter still open gets ``exc`` instead."""
+        owed, self._owed = self._owed, {}
+        for command, waiter in owed.items():
+            if not waiter.done():
+                waiter.set_exception(exc)
+            elif not waiter.cancelled() and waiter.exception() is None:
+                self._owed[command] = waiter  # a reply that came: still there to be taken
+
+    def _owe(self, command: Command) -> None:
+        waiter: asyncio.Future[ReplyEvent] = asyncio.get_running_loop().create_future()
+        # An exception nobody takes (a QUIT sent without waiting, then the close) is normal.
+        waiter.add_done_callback(_taken)
+        self._owed[command] = waiter
+
+    def forget(self, *commands: Command) -> None:
+        """Stop waiting for the replies to ``commands`` (they are still shown when they
+        come); the replies owed to every other command are untouched."""
+        for command in commands:
+            waiter = self._owed.pop(command, None)
+            if waiter is not None:
+                waiter.cancel()
 
     # --- sending -----------------------------------------------------------------------
 
     async def _write(self, data: bytes) -> None:
+        """Write ``data`` and wait until the transport can take more, within the write
+        deadline: a server that stops reading is given up (WriteStalled), not waited on."""
         if self._transport is None or self._transport.is_closing():
             raise ConnectionClosedError(self.close_reason or "not connected")
         self._transport.write(data)
         assert self._protocol is not None
-        await self._protocol.drain()
+        limit = write_timeout(self.options.timeout)
+        try:
+            await asyncio.wait_for(self._protocol.drain(), limit)
+        except TimeoutError:
+            message = stalled_message(self.address, limit)
+            self.give_up(message)
+            raise WriteStalled(message, told=True) from None
+
+    async def _write_commands(self, data: bytes, *commands: Command) -> None:
+        """Write ``data``, which queued ``commands``: if it fails, nobody waits for them."""
+        try:
+            await self._write(data)
+        except BaseException:
+            self.forget(*commands)
+            raise
 
     async def send_line(self, line: str, *, raw: bool = False) -> Command:
-        """Send one command line without waiting for its reply (PIPELINING uses this)."""
+        """Send one command line without waiting for its reply (PIPELINING uses this);
+        ``reply_to(command)`` waits for it."""
         command, wire = self._queue_command(line, raw=raw)
         if command.verb == "STARTTLS":
             self._starttls_pending = True
-        await self._write(wire)
+        await self._write_commands(wire, command)
         return command
 
     async def send_lines(self, lines: Sequence[str]) -> list[Command]:
         """Several command lines in one write (PIPELINING, RFC 2920); their replies come
-        in the same order through wait_reply. STARTTLS is refused: nothing may follow it."""
+        in the same order (replies_to). STARTTLS is refused: nothing may follow it."""
         for line in lines:
             encode_command(line)  # a bad line refuses the group before any is queued
             if verb_of(line) == "STARTTLS":
@@ -317,36 +370,47 @@ class SMTPClient(ClientBase):
         wire = bytearray()
         commands = []
         for line in lines:
-            wire += self.conn.send_command(line)
-            commands.append(self.conn.pending[-1])
-            self.quit_sent = self.quit_sent or commands[-1].verb == "QUIT"
-            self._tell("on_sent", commands[-1].display, "command")
-        await self._write(bytes(wire))
+            command, line_wire = self._queue_command(line, raw=False)
+            wire += line_wire
+            commands.append(command)
+        await self._write_commands(bytes(wire), *commands)
         return commands
 
-    async def wait_reply(
-        self, timeout: float | None = None, *, waiting_for: str = ""
+    async def reply_to(
+        self, command: Command, timeout: float | None = None, *, waiting_for: str = ""
     ) -> ReplyEvent:
-        """The next reply to one of our commands."""
+        """The reply to ``command`` (sent by send_line, send_lines, send_bdat...), within
+        its deadline. Cancelled (Ctrl-C), it gives up this command's reply only."""
+        waiter = self._owed.get(command)
+        if waiter is None:
+            raise ConnectionClosedError(self.close_reason or "not connected")
         if timeout is None:
-            pending = self.conn.pending[0].verb if self.conn.awaiting else ""
-            timeout = timeout_for(pending, self.options.timeout)
+            timeout = timeout_for(command.verb, self.options.timeout)
         try:
-            item = await asyncio.wait_for(self._events.get(), timeout)
+            event = await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
-            what = waiting_for or "the reply"
+            what = waiting_for or command.display.split(" ")[0] or "the reply"
             message = f"no reply from {self.address} to {what} within {timeout:g} s"
-            self._tell("on_meta", message + "; closing the connection", "error")
-            self.abort(CLOSED_BY_SMTPSH)
+            self.give_up(message)
             raise ReplyTimeout(message, told=True) from None
-        except asyncio.CancelledError:
-            self._abandoned += 1  # the reply will still be shown when it comes
-            raise
-        if isinstance(item, BaseException):
-            raise item
-        if item.command is not None and item.command.verb == "STARTTLS":
-            await self._after_starttls(item.reply)
-        return item
+        finally:
+            self.forget(command)
+        if command.verb == "STARTTLS":
+            await self._after_starttls(event.reply)
+        return event
+
+    async def replies_to(
+        self, commands: Sequence[Command], timeout: float | None = None
+    ) -> list[ReplyEvent]:
+        """The replies to a group (pipelined commands, BDAT chunks), in order. Stopped half
+        way (Ctrl-C, a timeout), it gives up the replies of the group's members only."""
+        events: list[ReplyEvent] = []
+        try:
+            for command in commands:
+                events.append(await self.reply_to(command, timeout))
+        finally:
+            self.forget(*commands[len(events) :])
+        return events
 
     async def _after_starttls(self, reply: Reply) -> None:
         """A 220 to STARTTLS: the handshake must follow at once, whoever sent the command."""
@@ -364,8 +428,8 @@ class SMTPClient(ClientBase):
     async def command(self, line: str, *, raw: bool = False, timeout: float | None = None) -> Reply:
         """Send one command and wait for its reply."""
         command = await self.send_line(line, raw=raw)
-        event = await self.wait_reply(timeout, waiting_for=command.display.split(" ")[0] or line)
-        return event.reply
+        what = command.display.split(" ")[0] or line
+        return (await self.reply_to(command, timeout, waiting_for=what)).reply
 
     async def send_data_line(self, text: str, *, long_lines: bool = False) -> None:
         """One line of a message typed in DATA mode (CRLF added, dot-stuffed); over 1000
@@ -376,30 +440,51 @@ class SMTPClient(ClientBase):
         await self._write(wire)
 
     async def end_data(self) -> Reply:
+        before = self.conn.awaiting
         wire = self.conn.end_data()
+        commands = self._queued_since(before)
         self._tell("on_sent", ".", "data")
         self._tell("on_body", wire, "data")
-        await self._write(wire)
-        replies = [(await self.wait_reply(waiting_for="the end of the message")).reply]
-        while self.more_end_of_data():  # LMTP: one reply per accepted recipient
-            replies.append((await self.wait_reply(waiting_for="the end of the message")).reply)
-        return lmtp_verdict(replies)
+        await self._write_commands(wire, *commands)
+        replies = [event.reply for event in await self.replies_to(commands)]
+        return lmtp_verdict(replies)  # LMTP: one reply per accepted recipient
 
     async def send_message(
         self,
         chunks: Iterable[bytes | CheckedPiece] | AsyncIterable[bytes | CheckedPiece],
         *,
         show: bool = False,
+        octets: int | None = None,
     ) -> Reply:
         """Stream a whole message body after a 354 (never holds more than one chunk). A
-        chunk may come with check_piece's proof, (bytes, Checked): it then goes unchanged."""
+        chunk may come with check_piece's proof, (bytes, Checked): it then goes unchanged.
+        ``octets``: the body's size, if known: it must then leave within body_deadline."""
+        if octets is None:
+            await self._send_body(chunks, show)
+        else:
+            limit = body_deadline(octets, self.options.timeout)
+            try:
+                await asyncio.wait_for(self._send_body(chunks, show), limit)
+            except TimeoutError:
+                message = (
+                    f"{self.address} took the message too slowly: not all of"
+                    f" {octets} octets were taken within {limit:g} s"
+                )
+                self.give_up(message)
+                raise WriteStalled(message, told=True) from None
+        return await self.end_data()
+
+    async def _send_body(
+        self,
+        chunks: Iterable[bytes | CheckedPiece] | AsyncIterable[bytes | CheckedPiece],
+        show: bool,
+    ) -> None:
         if isinstance(chunks, AsyncIterable):
             async for chunk in chunks:
                 await self._send_body_chunk(chunk, show)
         else:
             for chunk in chunks:
                 await self._send_body_chunk(chunk, show)
-        return await self.end_data()
 
     async def _send_body_chunk(self, chunk: bytes | CheckedPiece, show: bool) -> None:
         data, checked = chunk if isinstance(chunk, tuple) else (chunk, None)
@@ -412,19 +497,27 @@ class SMTPClient(ClientBase):
             await self._write(wire)
 
     async def send_bdat(self, chunk: bytes, *, last: bool) -> Command:
-        """``BDAT <len> [LAST]`` and the chunk in one write, without waiting for the reply."""
+        """``BDAT <len> [LAST]`` and the chunk in one write, without waiting for the reply.
+        In LMTP, BDAT LAST earns one reply per accepted recipient: each is owed to its own
+        command (none can go to a later one); the first is returned."""
+        before = self.conn.awaiting
         wire = self.conn.send_bdat(chunk, last=last)
-        command = self.conn.pending[-1]
-        self._tell("on_sent", command.display, "command")
+        commands = self._queued_since(before)
+        self._tell("on_sent", commands[0].display, "command")
         self._tell("on_body", chunk, "bdat")
-        await self._write(wire)
-        return command
+        await self._write_commands(wire, *commands)
+        return commands[0]
 
-    async def send_raw(self, data: bytes, *, replies: int = 0, display: str = "") -> None:
-        """Bytes exactly as given: the only path that may break the protocol, on purpose."""
+    async def send_raw(self, data: bytes, *, replies: int = 0, display: str = "") -> list[Command]:
+        """Bytes exactly as given: the only path that may break the protocol, on purpose.
+        ``replies``: how many replies they earn (returned as commands to wait on)."""
         self.conn.send_raw(data, replies=replies, display=display)
+        commands = list(self.conn.pending)[len(self.conn.pending) - replies :] if replies else []
+        for command in commands:
+            self._owe(command)
         self._tell("on_sent", visible(display or data.decode("utf-8", "backslashreplace")), "raw")
-        await self._write(data)
+        await self._write_commands(data, *commands)
+        return commands
 
     # --- TLS ---------------------------------------------------------------------------
 
@@ -433,7 +526,7 @@ class SMTPClient(ClientBase):
     ) -> Reply:
         """STARTTLS and, on 220, the TLS handshake on the same connection (RFC 3207).
 
-        Any 220 to STARTTLS upgrades (see wait_reply); ``context`` and ``server_hostname``
+        Any 220 to STARTTLS upgrades (see reply_to); ``context`` and ``server_hostname``
         override the options for this one upgrade.  Raises ConnectionClosedError if the
         handshake fails (the connection is then closed).
         """
@@ -464,7 +557,7 @@ class SMTPClient(ClientBase):
         try:
             transport = await asyncio.wait_for(
                 loop.start_tls(self._transport, self._protocol, context, server_hostname=name),
-                self.options.timeout or self.options.connect_timeout,
+                handshake_timeout(self.options),
             )
         except TimeoutError:
             raise self._handshake_failed(f"TLS handshake with {self.address} stalled") from None
@@ -562,6 +655,12 @@ class SMTPClient(ClientBase):
 
 
 TLS_CLOSED_DURING_HANDSHAKE = "the connection closed during the TLS handshake"
+
+
+def _taken(waiter: asyncio.Future[ReplyEvent]) -> None:
+    """Mark a waiter's exception as seen (asyncio would log those nobody awaited)."""
+    if not waiter.cancelled():
+        waiter.exception()
 
 
 def unverified_context() -> ssl.SSLContext:

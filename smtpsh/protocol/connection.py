@@ -25,8 +25,12 @@ SECRET_MASK = "********"
 AUTH_CANCEL = "*"  # the client's answer that cancels an AUTH exchange (RFC 4954 §4)
 
 
-class Command(Record):
-    """A client line awaiting (or given) a reply."""
+class Command:
+    """A client line awaiting (or given) a reply.
+
+    Each one is itself, not a value: two identical RCPT lines are two commands, each owed
+    its own reply, so equality and hashing are by identity (a transport keys the waiter
+    for a command's reply on the command)."""
 
     __slots__ = ("display", "recipient", "verb")
 
@@ -35,6 +39,9 @@ class Command(Record):
         self.display = display  # the line as it may be shown, stored and recorded: secrets masked
         # LMTP: after the final dot, the recipient this reply is about (RFC 2033 §4.2)
         self.recipient = recipient
+
+    def __repr__(self) -> str:
+        return f"Command(verb={self.verb!r}, display={self.display!r})"
 
 
 class ReplyEvent(Record):
@@ -67,12 +74,20 @@ def redact_auth_command(line: str) -> str:
 
 
 class ClientConnection:
+    """Everything known of one connection, whichever transport carries it: handing a live
+    session from one transport to another is handing over this object."""
+
     def __init__(self) -> None:
         self.session = Session()
         self._parser = ReplyParser()
         self._pending: deque[Command] = deque([Command(BANNER, "")])
         self._data: DataEncoder | None = None
         self._in_auth = False  # between AUTH and its final (non-334) reply: every line is secret
+        self.quit_sent = False  # a QUIT left us: a close after it is the normal end
+        self.helo_name = "smtpsh.localdomain"  # the last EHLO/HELO argument sent
+        # What the transport saw (kept here so that a hand-over carries it too).
+        self.peer: tuple[str, int] | None = None
+        self.close_reason: str | None = None  # why the connection ended, once it has
 
     # --- what we send ------------------------------------------------------------------
 
@@ -115,6 +130,10 @@ class ClientConnection:
             else:
                 command = Command(verb, shown)
             self.session.note_sent(line)
+            if verb == "QUIT":
+                self.quit_sent = True
+            elif verb in ("EHLO", "HELO") and len(line.split()) > 1:
+                self.helo_name = line.split()[1]
         self._pending.append(command)
         return wire
 
@@ -195,9 +214,7 @@ class ClientConnection:
             return NEED_DATA
         command = self._pending.popleft() if self._pending else None
         verb = command.verb if command else ""
-        self.session.on_reply(verb, reply)
-        if command is not None and reply.klass == 2:
-            self.session.note_accepted(command.verb, command.display)
+        self.session.on_reply(verb, reply, command.display if command else "")
         if verb in ("AUTH", AUTH_RESPONSE):
             # A 334 goes on with the exchange, except after the client cancelled it: then
             # the exchange is over whatever the server says (RFC 4954 wants a 501), and

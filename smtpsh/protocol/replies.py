@@ -66,6 +66,12 @@ class Reply(Record):
         return out
 
 
+    def one_line(self) -> str:
+        """The reply on one line, as the server wrote it ('550-5.1.1 no | 550 5.1.1 such
+        user'): every message and report that quotes a reply in a line uses this."""
+        return " | ".join(self.wire_lines()) or str(self.code)
+
+
 def _decode(line: bytes) -> tuple[str, bool]:
     try:
         return line.decode("utf-8"), True

@@ -66,6 +66,7 @@ TRANSITIONS: Mapping[tuple[str, int], Mapping[State | None, State]] = {
 CLOSING_CODES = frozenset({421})
 
 # Side effects, by (verb, reply class): names of Session methods, so the table stays data.
+# Each takes the reply and the command line it answers (as shown: secrets masked).
 EFFECTS: Mapping[tuple[str, int], str] = {
     (BANNER, 2): "_learn_banner",
     ("EHLO", 2): "_learn_extensions",
@@ -73,6 +74,7 @@ EFFECTS: Mapping[tuple[str, int], str] = {
     ("LHLO", 2): "_learn_lmtp",
     ("XCLIENT", 2): "_forget_for_xclient",
     ("MAIL", 2): "_learn_sender",
+    ("RCPT", 2): "_learn_recipient",
     ("STARTTLS", 2): "_forget_for_tls",
     ("AUTH", 2): "_learn_auth",
     (AUTH_RESPONSE, 2): "_learn_auth",
@@ -250,8 +252,9 @@ class Session:
             )
         return None
 
-    def on_reply(self, verb: str, reply: Reply) -> None:
-        """Advance the state for ``reply`` to ``verb`` (a pseudo-verb for non-commands)."""
+    def on_reply(self, verb: str, reply: Reply, line: str = "") -> None:
+        """Advance the state for ``reply`` to ``verb`` (a pseudo-verb for non-commands);
+        ``line``: the command it answers, as shown."""
         if reply.code in CLOSING_CODES:
             self.state = State.CLOSED
             return
@@ -263,18 +266,18 @@ class Session:
                 self.state = target
         effect = EFFECTS.get(key)
         if effect is not None:
-            getattr(self, effect)(reply)
+            getattr(self, effect)(reply, line)
 
     def on_closed(self) -> None:
         self.state = State.CLOSED
 
     # --- side effects named in EFFECTS -------------------------------------------------
 
-    def _learn_banner(self, reply: Reply) -> None:
+    def _learn_banner(self, reply: Reply, line: str = "") -> None:
         self.banner = reply
         self.server_name = reply.lines[0].split(" ", 1)[0] if reply.lines else ""
 
-    def _learn_extensions(self, reply: Reply) -> None:
+    def _learn_extensions(self, reply: Reply, line: str = "") -> None:
         self.esmtp = True
         self.extensions = {}
         for line in reply.lines[1:]:
@@ -283,11 +286,11 @@ class Session:
                 self.extensions[keyword.upper()] = args.strip()
         self._forget_transaction(reply)
 
-    def _learn_lmtp(self, reply: Reply) -> None:
+    def _learn_lmtp(self, reply: Reply, line: str = "") -> None:
         self._learn_extensions(reply)
         self.lmtp = True
 
-    def _forget_for_xclient(self, reply: Reply) -> None:
+    def _forget_for_xclient(self, reply: Reply, line: str = "") -> None:
         # XCLIENT_README: the server acts as if the client had just connected: the earlier
         # EHLO, any AUTH and any transaction are gone; the 220 is the new greeting.
         self.esmtp = False
@@ -295,12 +298,12 @@ class Session:
         self.authenticated = False
         self._forget_transaction(reply)
 
-    def _learn_helo(self, reply: Reply) -> None:
+    def _learn_helo(self, reply: Reply, line: str = "") -> None:
         self.esmtp = False
         self.extensions = {}
         self._forget_transaction(reply)
 
-    def _forget_for_tls(self, reply: Reply) -> None:
+    def _forget_for_tls(self, reply: Reply, line: str = "") -> None:
         # RFC 3207 §4.2: everything learnt before TLS is void; EHLO must be sent again.
         self.tls = True
         self.esmtp = False
@@ -308,15 +311,23 @@ class Session:
         self.authenticated = False
         self._forget_transaction(reply)
 
-    def _learn_auth(self, reply: Reply) -> None:
+    def _learn_auth(self, reply: Reply, line: str = "") -> None:
         if reply.code == 235:
             self.authenticated = True
 
-    def _learn_sender(self, reply: Reply) -> None:
+    def _learn_sender(self, reply: Reply, line: str = "") -> None:
+        """MAIL accepted: a new envelope, its sender taken from the line (the toolbar shows it)."""
+        match = _ADDRESS.search(line)
+        self.mail_from = match.group(1) if match else None
         self.recipients = []
         self.queue_id = None
 
-    def _learn_queue_id(self, reply: Reply) -> None:
+    def _learn_recipient(self, reply: Reply, line: str = "") -> None:
+        match = _ADDRESS.search(line)
+        if match is not None:
+            self.recipients.append(match.group(1))
+
+    def _learn_queue_id(self, reply: Reply, line: str = "") -> None:
         from smtpsh.protocol.queueid import find_queue_id  # only once a message is sent
 
         found = find_queue_id(reply.text)
@@ -324,7 +335,7 @@ class Session:
         self.mail_from = None
         self.recipients = []
 
-    def _forget_transaction(self, reply: Reply) -> None:
+    def _forget_transaction(self, reply: Reply, line: str = "") -> None:
         self.mail_from = None
         self.recipients = []
 
@@ -333,13 +344,3 @@ class Session:
         for address in _ADDRESS.findall(line):
             if address and address not in self.addresses_seen:
                 self.addresses_seen.append(address)
-
-    def note_accepted(self, verb: str, line: str) -> None:
-        """Record the envelope of an accepted MAIL/RCPT (the toolbar shows it)."""
-        match = _ADDRESS.search(line)
-        if match is None:
-            return
-        if verb == "MAIL":
-            self.mail_from = match.group(1)
-        elif verb == "RCPT":
-            self.recipients.append(match.group(1))

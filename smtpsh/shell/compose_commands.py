@@ -564,8 +564,8 @@ async def _typed_bdat(shell: Shell, line: str) -> None:
 
 async def _send_typed_chunk(shell: Shell, chunk: TypedChunk) -> None:
     client = shell.client
-    await shell.guard(client.send_bdat(bytes(chunk.data), last=chunk.last))
-    event = await shell.guard(client.wait_reply(waiting_for="BDAT"))
+    command = await shell.guard(client.send_bdat(bytes(chunk.data), last=chunk.last))
+    event = await shell.guard(client.reply_to(command))
     if chunk.last and event.reply.klass == 2 and shell.session.queue_id:
         shell.info(f"message accepted, queue id {shell.session.queue_id}")
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from smtpsh.compose.message import ComposeError
 from smtpsh.net.client import CheckedPiece
+from smtpsh.protocol.connection import Command
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import Session
 
@@ -58,24 +59,29 @@ class ShellLink:
         client = self.shell.client
 
         async def exchange() -> list[Reply]:
-            await client.send_lines(lines)
-            return [(await client.wait_reply(waiting_for=line)).reply for line in lines]
+            events = await client.replies_to(await client.send_lines(lines))
+            return [event.reply for event in events]
 
         return await self.shell.guard(exchange())
 
-    async def data(self, chunks: Iterable[CheckedPiece], *, show: bool, summary: str) -> Reply:
+    async def data(
+        self, chunks: Iterable[CheckedPiece], *, show: bool, summary: str, octets: int
+    ) -> Reply:
         if not show or not self.shell.renderer.echo_sent:
             self.sent(summary, summary=True)
             self.sent(".")
-        return await self.shell.guard(self.shell.client.send_message(chunks, show=show))
+        client = self.shell.client
+        return await self.shell.guard(client.send_message(chunks, show=show, octets=octets))
 
-    async def bdat(self, chunk: bytes, *, last: bool) -> None:
+    async def bdat(self, chunk: bytes, *, last: bool) -> Command:
         self.sent(f"BDAT {len(chunk)}{' LAST' if last else ''}")
-        await self.shell.guard(self.shell.client.send_bdat(chunk, last=last))
+        command = await self.shell.guard(self.shell.client.send_bdat(chunk, last=last))
         self.sent(f"the {_octets(len(chunk))} of the chunk, in the same write", summary=True)
+        return command
 
-    async def reply(self) -> Reply:
-        return (await self.shell.guard(self.shell.client.wait_reply(waiting_for="BDAT"))).reply
+    async def replies(self, commands: Sequence[Command]) -> list[Reply]:
+        events = await self.shell.guard(self.shell.client.replies_to(commands))
+        return [event.reply for event in events]
 
     def abort(self, reason: str) -> None:
         self.shell.client.abort(reason)

@@ -214,7 +214,7 @@ async def _send_step(shell: Shell, step: Step) -> Reply:
     _echo(shell, command.display)
     if step.shown != command.display:
         _decoded(shell, step.shown)
-    event = await shell.guard(client.wait_reply(waiting_for=command.display.split(" ")[0]))
+    event = await shell.guard(client.reply_to(command, waiting_for=command.display.split(" ")[0]))
     return event.reply
 
 

@@ -24,7 +24,7 @@ from smtpsh.net.base import ClientBase
 from smtpsh.net.client import ClientObserver, SMTPClient
 from smtpsh.output.printer import Fragments, Printer
 from smtpsh.protocol.auth import AuthError, AuthExchange, Credentials
-from smtpsh.protocol.connection import SECRET_MASK, ReplyEvent, redact_auth_command
+from smtpsh.protocol.connection import SECRET_MASK, Command, ReplyEvent, redact_auth_command
 from smtpsh.protocol.encoding import encode_message
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
@@ -199,7 +199,7 @@ class Reporter:
 
 
 class _Unsolicited(ClientObserver):
-    """Collects replies nobody asked for (an idle 421), which wait_reply never returns."""
+    """Collects replies nobody asked for (an idle 421), which reply_to never returns."""
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[Reply] = asyncio.Queue()
@@ -216,6 +216,7 @@ class _Sent:
     label: str
     verb: str
     line: int  # the client line in the file
+    command: Command | None = None  # what was sent, whose reply is awaited
     reply: Reply | None = None  # already received (the end of a message waits at once)
     error: str = ""  # no reply came: why
     not_run: str = ""  # nothing was sent: why
@@ -368,11 +369,11 @@ class Replayer:
             step.not_run = sent.not_run
             return
         if sent.reply is None and not sent.error:
-            if self.client is None:
+            if self.client is None or sent.command is None:
                 sent.error = self.down or "not connected"
             else:
                 try:
-                    sent.reply = (await self.client.wait_reply(self.timeout)).reply
+                    sent.reply = (await self.client.reply_to(sent.command, self.timeout)).reply
                 except SmtpshError as exc:
                     sent.error = str(exc)
         if sent.reply is None:
@@ -447,6 +448,7 @@ class Replayer:
         except SmtpshError as exc:
             sent.not_run = str(exc)
             return
+        sent.command = command
         sent.label = command.display or sent.label
 
     def _fill_secrets(self, event: Send) -> str:
@@ -535,7 +537,7 @@ class Replayer:
             sent.not_run = self.down or "the connection is closed"
             return
         try:
-            await self.client.send_bdat(event.data, last=event.last)
+            sent.command = await self.client.send_bdat(event.data, last=event.last)
         except SmtpshError as exc:
             sent.not_run = str(exc)
 

@@ -18,6 +18,7 @@ from smtpsh.compose.envelope import plan_envelope
 from smtpsh.compose.message import MessageSource
 from smtpsh.compose.send import SendLink, Transfer, ensure_ready, transmit
 from smtpsh.net.client import CheckedPiece, ClientOptions, SMTPClient
+from smtpsh.protocol.connection import Command
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import Session
 from smtpsh.sandbox import Sandbox
@@ -57,19 +58,21 @@ class ClientLink:
 
     async def pipeline(self, lines: Sequence[str]) -> list[Reply]:
         self.lines.extend(lines)
-        await self.client.send_lines(lines)
-        return [(await self.client.wait_reply()).reply for _ in lines]
+        events = await self.client.replies_to(await self.client.send_lines(lines))
+        return [event.reply for event in events]
 
-    async def data(self, chunks: Iterable[CheckedPiece], *, show: bool, summary: str) -> Reply:
+    async def data(
+        self, chunks: Iterable[CheckedPiece], *, show: bool, summary: str, octets: int
+    ) -> Reply:
         self.lines.append(f"<{summary}>")
-        return await self.client.send_message(chunks, show=show)
+        return await self.client.send_message(chunks, show=show, octets=octets)
 
-    async def bdat(self, chunk: bytes, *, last: bool) -> None:
+    async def bdat(self, chunk: bytes, *, last: bool) -> Command:
         self.lines.append(f"BDAT {len(chunk)}{' LAST' if last else ''}")
-        await self.client.send_bdat(chunk, last=last)
+        return await self.client.send_bdat(chunk, last=last)
 
-    async def reply(self) -> Reply:
-        return (await self.client.wait_reply()).reply
+    async def replies(self, commands: Sequence[Command]) -> list[Reply]:
+        return [event.reply for event in await self.client.replies_to(commands)]
 
     def abort(self, reason: str) -> None:
         self.client.abort(reason)

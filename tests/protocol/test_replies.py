@@ -126,3 +126,13 @@ def test_any_byte_stream_never_raises_other_errors(chunks: list[bytes]) -> None:
         while (reply := parser.next_reply()) is not None:
             assert reply.code == 0 or 200 <= reply.code <= 559
             assert reply.raw
+
+
+def test_one_line_is_the_reply_as_written_on_one_line() -> None:
+    parser = ReplyParser()
+    parser.feed(b"550-5.1.1 no such\r\n550 5.1.1 user\r\n250 ok\r\n")
+    multi, single = parser.next_reply(), parser.next_reply()
+    assert multi is not None and single is not None
+    assert multi.one_line() == "550-5.1.1 no such | 550 5.1.1 user"
+    assert single.one_line() == "250 ok"
+    assert Reply(421, ()).one_line() == "421"

@@ -226,3 +226,35 @@ def test_eof_closes_and_forgets_pending() -> None:
     conn.send_command("NOOP")
     conn.receive_eof()
     assert conn.session.state is State.CLOSED and conn.awaiting == 0
+
+
+def test_identical_commands_are_distinct_and_each_gets_its_own_reply() -> None:
+    conn = ready()
+    conn.send_command("RCPT TO:<b@y>")
+    conn.send_command("RCPT TO:<b@y>")
+    first, second = conn.pending
+    assert first is not second and first != second and len({first, second}) == 2
+    events = feed(conn, b"250 one\r\n550 two\r\n")
+    assert [(e.command, e.reply.text) for e in events] == [(first, "one"), (second, "two")]
+
+
+def test_the_connection_holds_what_a_hand_over_must_carry() -> None:
+    conn = ready()
+    assert conn.helo_name == "me" and not conn.quit_sent
+    conn.send_command("HELO other.test")
+    assert conn.helo_name == "other.test"
+    conn.send_command("QUIT")
+    assert conn.quit_sent
+
+
+def test_mail_and_rcpt_effects_come_from_the_table_only() -> None:
+    conn = ready()
+    conn.send_command("MAIL FROM:<>")
+    feed(conn, b"250 ok\r\n")
+    assert conn.session.mail_from == "" and conn.session.recipients == []
+    conn.send_command("RCPT TO:<b@y>")
+    feed(conn, b"550 no\r\n")
+    assert conn.session.recipients == []  # refused: not part of the envelope
+    conn.send_command("MAIL FROM:<again@x>")
+    feed(conn, b"503 nested MAIL\r\n")
+    assert conn.session.mail_from == ""  # a refused MAIL changes nothing
