@@ -263,9 +263,9 @@ class Shell:
 
     async def _meta(self, line: str) -> None:
         word, _, args = line.partition(" ")
-        command = metacommands.find(word)
+        command, problem = metacommands.resolve(word)
         if command is None:
-            self.error(f"unknown shell command {word}; /help lists them")
+            self.error(problem)
             return
         await command.handler(self, args)
 

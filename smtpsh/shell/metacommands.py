@@ -74,24 +74,34 @@ def verb_hook(verb: str) -> Callable[[Handler], Handler]:
     return register
 
 
-_features_loaded = False
+# Feature modules imported so far: one is counted only once its import has succeeded.
+_loaded: set[str] = set()
+# Those whose import failed, and why (one line each): said instead of "unknown command".
+FAILED: dict[str, str] = {}
 
 # Verbs a feature intercepts when typed, and the module whose import registers the
 # handler: known without importing it, so a script that never types them never pays.
 HOOKED_VERBS: dict[str, str] = {"BDAT": "smtpsh.shell.compose_commands"}
 
 
-def load_features() -> None:
-    """Import the feature modules (registering their commands) once, on first need.
+def load_features() -> dict[str, str]:
+    """Import the feature modules (registering their commands) on first need; returns the
+    ones that failed, each with why (also kept in FAILED). The others load all the same, and
+    a failed one is tried again next time instead of leaving the registry half-filled.
 
     Not at start-up: some pull in prompt_toolkit dialogs or the email package, which
     would cost a piped one-shot run more than its whole dialogue."""
-    global _features_loaded
-    if _features_loaded:
-        return
-    _features_loaded = True
     for module in FEATURE_MODULES:
-        importlib.import_module(module)
+        if module in _loaded:
+            continue
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # a broken feature must not take the shell down with it
+            FAILED[module] = f"{type(exc).__name__}: {exc}"
+            continue
+        FAILED.pop(module, None)
+        _loaded.add(module)
+    return dict(FAILED)
 
 
 def hooked_verb(verb: str) -> Handler | None:
@@ -105,12 +115,28 @@ def hooked_verb(verb: str) -> Handler | None:
 
 def find(word: str) -> MetaCommand | None:
     """Exact name, or an unambiguous prefix ('/rec' -> '/reconnect' if alone)."""
-    load_features()
+    command, _ = resolve(word)
+    return command
+
+
+def resolve(word: str) -> tuple[MetaCommand | None, str]:
+    """The command ``word`` names (exactly, or as the prefix of one name only), or None and
+    one line saying why not: unknown, ambiguous (which names it could be), or the feature
+    that would have it failed to load."""
+    failed = load_features()
     word = word.lower()
     if word in META:
-        return META[word]
-    matches = [m for name, m in META.items() if name.startswith(word)]
-    return matches[0] if len(matches) == 1 else None
+        return META[word], ""
+    matches = sorted(name for name in META if name.startswith(word))
+    if len(matches) == 1:
+        return META[matches[0]], ""
+    if matches:
+        return None, f"ambiguous shell command {word}: {', '.join(matches)}"
+    why = f"unknown shell command {word}; /help lists them"
+    if failed:
+        broken = "; ".join(f"{module}: {reason}" for module, reason in failed.items())
+        why += f" (some could not be loaded: {broken})"
+    return None, why
 
 
 def verb_help(word: str, session: Session) -> list[str]:
@@ -162,6 +188,10 @@ def help_lines() -> list[str]:
             else:
                 lines.append(f"  {command.usage:<{HELP_COLUMN - 2}}{command.summary}")
     lines.extend(HELP_NOTES)
+    lines.extend(
+        f"! the commands of {module} could not be loaded: {reason}"
+        for module, reason in FAILED.items()
+    )
     return lines
 
 
