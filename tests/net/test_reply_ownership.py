@@ -19,13 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from smtpsh.shell.render import Printer
 
 from smtpsh.compose.envelope import Envelope
 from smtpsh.compose.message import MessageSource
 from smtpsh.compose.send import Transfer, bdat_chunks, transmit
 from smtpsh.net.base import ClientBase, ClientObserver
 from smtpsh.net.client import ClientOptions, SMTPClient
+from smtpsh.output.printer import Printer
 from smtpsh.protocol.connection import ReplyEvent
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.shell.app import Shell, ShellSettings
