@@ -337,7 +337,8 @@ class SMTPClient(ClientBase):
         assert self._protocol is not None
         limit = write_timeout(self.options.timeout)
         try:
-            await asyncio.wait_for(self._protocol.drain(), limit)
+            async with asyncio.timeout(limit):
+                await self._protocol.drain()
         except TimeoutError:
             message = stalled_message(self.address, limit)
             self.give_up(message)
@@ -387,7 +388,10 @@ class SMTPClient(ClientBase):
         if timeout is None:
             timeout = timeout_for(command.verb, self.options.timeout)
         try:
-            event = await asyncio.wait_for(waiter, timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a Ctrl-C that comes
+            # as the reply does, and the caller would wait for the next reply instead.
+            async with asyncio.timeout(timeout):
+                event = await waiter
         except TimeoutError:
             what = waiting_for or command.display.split(" ")[0] or "the reply"
             message = f"no reply from {self.address} to {what} within {timeout:g} s"
@@ -464,7 +468,8 @@ class SMTPClient(ClientBase):
         else:
             limit = body_deadline(octets, self.options.timeout)
             try:
-                await asyncio.wait_for(self._send_body(chunks, show), limit)
+                async with asyncio.timeout(limit):
+                    await self._send_body(chunks, show)
             except TimeoutError:
                 message = (
                     f"{self.address} took the message too slowly: not all of"
