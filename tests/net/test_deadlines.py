@@ -176,6 +176,6 @@ def test_a_server_that_stops_reading_during_data_fails_within_the_deadline(
         " closing the connection"
     ), out[-2000:]
     assert [line for line in errors[1:] if not line.startswith("✗ not sent")] == [], errors
-    assert "! smtpsh closed the connection. /reconnect opens a new session." in out
+    assert any(line.startswith("! smtpsh closed the connection") for line in out.splitlines())
     assert elapsed < 15, elapsed
     assert result.returncode != 0
