@@ -2,12 +2,19 @@
 
 Goals (issue 22): no false alarm on any server, and at least 95 % of Postfix's refusals
 predicted before sending. The confusion counts are printed at the end of the run
-(tests/rules/conftest.py)."""
+(tests/rules/conftest.py). The servers: the project's Postfix, and each server of the
+interop matrix (tests/interop, scripts/setup-interop)."""
 
 from __future__ import annotations
 
+import os
+import smtplib
+import ssl
 from typing import TYPE_CHECKING
 
+import pytest
+
+from tests.interop.servers import Server, available
 from tests.rules.corpus import CONTEXTS, TALLIES, CorpusServer, load_corpus, run_corpus
 
 if TYPE_CHECKING:
@@ -47,3 +54,53 @@ def test_predictions_on_postfix(postfix: PostfixEnv) -> None:
     assert not tally.skipped, tally.skipped
     assert tally.false_alarms() == []
     assert tally.recall >= 0.95, [o.line for o in tally.misses()]
+
+
+# The servers of the interop matrix, from their facts (tests/interop/servers.py). Left out:
+# aiosmtpd_tls (aiosmtpd again, with STARTTLS demanded first) and postfix_plain (Postfix
+# again): they add no software to the figures.
+INTEROP = ("exim", "opensmtpd", "haraka", "nodemailer", "aiosmtpd")
+
+
+def interop_server(name: str) -> CorpusServer:
+    """The named interop server as a corpus profile. Missing or down: fails under CI=true
+    (as the interop matrix does), else skips."""
+    server, reason = available(name)
+    if server is None:
+        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+            pytest.fail(f"interop server unavailable: {reason}", pytrace=False)
+        pytest.skip(f"interop server unavailable ({reason}); run scripts/setup-test-env")
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    return CorpusServer(
+        name,
+        server.host,
+        server.port,
+        domain=server.domain,
+        user=(server.users or ("alice",))[0],  # Haraka takes any local part
+        sender=f"tester@{server.domain}",
+        tls=context,
+        tls_name=server.host,  # the test certificate names 127.0.0.1
+        tls_problem=_tls_problem(server, context),
+    )
+
+
+def _tls_problem(server: Server, context: ssl.SSLContext) -> str:
+    """Why STARTTLS does not complete with the server ("" when it does)."""
+    try:
+        with smtplib.SMTP(server.host, server.port, timeout=10) as client:
+            client.starttls(context=context)
+            client.ehlo("client.test")
+    except (OSError, smtplib.SMTPException) as exc:
+        return f"STARTTLS does not complete: {type(exc).__name__}: {exc}"
+    return ""
+
+
+@pytest.mark.parametrize("name", INTEROP)
+def test_predictions_on_the_interop_servers(name: str) -> None:
+    profile = interop_server(name)
+    tally = run_corpus(profile, CORPUS)
+    TALLIES.append(tally)
+    # Only the TLS context may be left out, and only where the handshake cannot complete.
+    assert all(case.context == "tls" for case, _ in tally.skipped), tally.skipped
+    assert not tally.skipped or profile.tls_problem
+    assert tally.false_alarms() == []
