@@ -158,6 +158,8 @@ def _describe_tls(
     if certinfo is not None:
         info = certinfo.session_info(obj, context, name)
         result.lines = [text.strip() for text, _level in certinfo.summary_lines(info)]
+        if info.leaf is not None:  # what DANE (RFC 7672) would publish for this server
+            result.lines += [line.strip() for line in certinfo.tlsa_lines(info.leaf, usage=3)]
         result.problems = info.problems()
         result.summary_source = "smtpsh.net.certinfo"
         return

@@ -498,7 +498,7 @@ def verification_line(info: TLSInfo, now: dt.datetime | None = None) -> Line:
     return (f"  verified: chain only, the name was not checked; {'; '.join(names)}", "warning")
 
 
-def _tlsa_lines(cert: CertificateInfo, usage: int) -> list[str]:
+def tlsa_lines(cert: CertificateInfo, usage: int) -> list[str]:
     """What to compare with the domain's TLSA records (or publish as one), by hand."""
     lines = []
     for selector, mtype, what in ((1, 1, "SPKI SHA-256"), (0, 1, "cert SHA-256"),
@@ -528,7 +528,7 @@ def chain_lines(info: TLSInfo, now: dt.datetime | None = None) -> list[str]:
             f"    key:         {cert.key} · signed with {cert.signature}",
             f"    serial:      {cert.serial:X}",
             f"    SHA-256:     {cert.sha256}",
-            *_tlsa_lines(cert, usage=3 if depth == 0 else 2),
+            *tlsa_lines(cert, usage=3 if depth == 0 else 2),
         ]
         if cert.names and depth == 0:
             out.append(f"    names:       {', '.join(cert.names)}")

@@ -159,3 +159,16 @@ def test_cert_shows_the_tlsa_data_to_publish() -> None:
     assert tlsa_data(cert, 1, 1) == server_spki_sha256()
     assert tlsa_data(cert, 0, 0) == cert.der.hex()
     assert len(tlsa_data(cert, 0, 2) or "") == 128 and tlsa_data(cert, 1, 9) is None
+
+
+@pytest.mark.postfix
+def test_probe_shows_the_tlsa_data_of_the_server_certificate(postfix: object) -> None:
+    from dns_zone import server_spki_sha256
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "probe", "127.0.0.1:25", "--no-relay",
+         "--color", "never"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert f"TLSA 3 1 1:  {server_spki_sha256()}  (SPKI SHA-256)" in proc.stdout, proc.stdout
+    assert "(cert SHA-512)" in proc.stdout
