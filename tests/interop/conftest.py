@@ -16,6 +16,8 @@ import pytest
 from tests.interop.servers import Server, available
 
 MATRIX_TEST = "tests/interop/test_matrix.py::test_interop["
+# Features whose verdict is printed under the matrix, one line a server.
+SAID_SHOWN = ("enum", "relay", "fingerprint", "queueid")
 
 
 def _in_ci() -> bool:
@@ -101,6 +103,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for server, feature, cell in notes:
             text = cell.why if cell.passed else f"FAILED: {cell.said}"
             write(f"  {server} {feature}: {text}")
+    verdicts = [(s, f, c) for (s, f), c in MATRIX.cells.items()
+                if f in SAID_SHOWN and c.passed and not c.why]
+    if verdicts:
+        write("")
+        write("what smtpsh said (verdicts):")
+        for server, feature, cell in sorted(verdicts, key=lambda v: (v[1], v[0])):
+            write(f"  {feature:<11} {server:<13} {cell.said[:140]}")
     passed = sum(c.passed for c in MATRIX.cells.values())
     na = sum(c.passed and bool(c.why) for c in MATRIX.cells.values())
     write(f"{passed}/{len(MATRIX.cells)} cells passed ({na} of them n/a with the reason above);"

@@ -12,7 +12,7 @@ from typing import Any
 FACTS_FILE = Path("/var/lib/smtpsh-test/interop.json")
 # Known at collection time, so a server missing from the facts is a failed cell, not a
 # silently smaller matrix. Keep in step with scripts/interop/facts.py.
-SERVER_NAMES = ("postfix_plain", "exim", "opensmtpd", "haraka", "nodemailer", "aiosmtpd",
+SERVER_NAMES = ("postfix", "postfix_plain", "exim", "opensmtpd", "haraka", "nodemailer", "aiosmtpd",
                 "aiosmtpd_tls")
 
 

@@ -221,6 +221,7 @@ def record_replay(server: Server, home: Path) -> Seen:
 
 # The id in each server's own wording, checked against what smtpsh reported.
 QUEUE_ID_IN_REPLY = {
+    "postfix": r"queued as ([A-Z0-9]+)",
     "postfix_plain": r"queued as ([A-Z0-9]+)",
     "exim": r"OK id=([A-Za-z0-9-]+)",
     "opensmtpd": r"2\.0\.0 ([0-9a-f]{8,}) Message accepted for delivery",
@@ -270,8 +271,10 @@ def enum(server: Server, home: Path) -> Seen:
     found = [line.split()[0] for line in proc.stdout.splitlines()]
     assert found == list(server.users), text  # exactly the users, in word-list order
     method = first(r"^· (VRFY|EXPN|RCPT): '[^']*'", text).split()[1].rstrip(":")
-    qualified = "NAME@DOMAIN" if "wants NAME@DOMAIN" in text else "bare names"
-    return Seen(f"auto chose {method} ({qualified}); found {', '.join(found)} of 40")
+    asked = ("NAME@DOMAIN" if method == "RCPT" or "wants NAME@DOMAIN" in text
+             else "bare names")
+    limit = "; renewed at the server's command limit" if "at most" in text else ""
+    return Seen(f"auto chose {method} ({asked}); found {', '.join(found)} of 40{limit}")
 
 
 # The exact relay verdict on each server: (exit status, verdict, tests inconclusive).
@@ -311,11 +314,13 @@ def probe_json(server: Server, home: Path, *extra: str) -> dict[str, object]:
 
 
 # What probe must find (VRFY state, banner finding) beside a sane relay verdict.
-PROBE_VRFY = {"exim": "reveals", "postfix_plain": "reveals", "opensmtpd": "unsupported"}
+PROBE_VRFY = {"exim": "reveals", "postfix": "reveals", "postfix_plain": "reveals",
+              "opensmtpd": "unsupported"}
 def banner_leak(name: str) -> str | None:
     """What probe must report as the banner's software and version on each server."""
     facts = json.loads(FACTS_FILE.read_text(encoding="utf-8"))
-    return {"exim": "Exim 4.", "haraka": f"Haraka {facts['versions']['haraka']}",
+    return {"postfix": "InFreight 2.11",  # the banner says 'ESMTP InFreight v2.11'
+            "exim": "Exim 4.", "haraka": f"Haraka {facts['versions']['haraka']}",
             "aiosmtpd": "aiosmtpd 1.", "aiosmtpd_tls": "aiosmtpd 1."}.get(name)
 
 
@@ -343,7 +348,8 @@ def family(server: Server, home: Path) -> Seen:
     assert isinstance(guesses, list) and guesses, data
     assert data["family"] == server.family, guesses[:2]
     top = guesses[0]
-    software = ", ".join(f"{s['name']}" for s in data["software"]) or "nothing"  # type: ignore[attr-defined]
+    names = dict.fromkeys(str(s["name"]) for s in data["software"])  # type: ignore[attr-defined]
+    software = ", ".join(names) or "nothing"
     return Seen(f"{top['family']} ({top['level']}, {top['confidence']}) from"
                 f" {len(top['evidence'])} traits; the banner names {software}")
 
