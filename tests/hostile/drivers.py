@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.helpers.run import smtpsh_env
 from tests.helpers.tmux import Screen
@@ -91,9 +92,14 @@ def run_piped(behaviour: Behaviour, port: int, cafile: Path, home: Path) -> Outc
         stderr=subprocess.PIPE,
         env=smtpsh_env(home),
     )
-    chunks: dict[str, bytes] = {}
+    chunks: dict[str, bytes] = {"out": b"", "err": b""}
+
+    def drain(name: str, stream: Any) -> None:
+        while data := stream.read1(65536):
+            chunks[name] += data
+
     readers = [
-        threading.Thread(target=lambda n=name, s=stream: chunks.__setitem__(n, s.read()))
+        threading.Thread(target=drain, args=(name, stream))
         for name, stream in (("out", proc.stdout), ("err", proc.stderr))
     ]
     for reader in readers:
@@ -104,6 +110,16 @@ def run_piped(behaviour: Behaviour, port: int, cafile: Path, home: Path) -> Outc
             proc.stdin.write(line.encode() + b"\n")
             proc.stdin.flush()
             if i == 0 and behaviour.idle:
+                # Idle from when the first command was answered, not from when it was
+                # written: on a loaded machine smtpsh may take a second to start, and the
+                # next line would then follow the answer at once (no idle time at all).
+                deadline = time.monotonic() + bound(behaviour)
+                while (
+                    b"\nS: " not in chunks["out"].partition(b"\nC: ")[2]
+                    and time.monotonic() < deadline
+                    and proc.poll() is None
+                ):
+                    time.sleep(0.02)
                 time.sleep(behaviour.idle)
         proc.stdin.close()
     except BrokenPipeError:
