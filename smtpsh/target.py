@@ -71,8 +71,11 @@ def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOpti
     from smtpsh.inputfiles import first_problem
 
     problem = first_problem(
-        [("--cafile", args.cafile), ("--client-cert", args.client_cert),
-         ("--client-key", args.client_key)]
+        [
+            ("--cafile", args.cafile),
+            ("--client-cert", args.client_cert),
+            ("--client-key", args.client_key),
+        ]
     )
     if problem is not None:
         raise InputFileError(problem)
@@ -88,9 +91,13 @@ def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOpti
         options.ssl_context = make_context(settings)  # a bad file is a usage error now
     except (OSError, ValueError) as exc:
         named = ", ".join(
-            f"{option} {path}" for option, path in
-            (("--cafile", args.cafile), ("--client-cert", args.client_cert),
-             ("--client-key", args.client_key)) if path
+            f"{option} {path}"
+            for option, path in (
+                ("--cafile", args.cafile),
+                ("--client-cert", args.client_cert),
+                ("--client-key", args.client_key),
+            )
+            if path
         )
         why = getattr(exc, "reason", None) or exc
         raise InputFileError(f"{named}: not usable ({why})") from None
@@ -166,11 +173,22 @@ def _socks_connector(args: argparse.Namespace) -> Connector:
     if args.socks5_password_file and args.socks5_password_env:
         raise UsageError("give --socks5-password-file or --socks5-password-env, not both")
     if args.socks5_password_file:
+        from smtpsh.inputfiles import first_problem
+
+        path = args.socks5_password_file
+        problem = first_problem([("--socks5-password-file", path)])
+        if problem is not None:
+            raise UsageError(problem)
         try:
-            with open(args.socks5_password_file, encoding="utf-8") as fh:
+            with open(path, encoding="utf-8") as fh:
                 password = fh.readline().rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--socks5-password-file: {exc}") from None
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise UsageError(f"--socks5-password-file {path}: {reason}") from None
+        if not password:
+            raise UsageError(
+                f"--socks5-password-file {path}: empty (the password is its first line)"
+            )
     elif args.socks5_password_env:
         password = os.environ.get(args.socks5_password_env)
         if password is None:

@@ -146,6 +146,12 @@ def test_proxy_usage_errors(tmp_path: Path) -> None:
         ["127.0.0.1:25", "--socks5", "127.0.0.1:1", "--socks5-password-env", "HOME"], ""
     )
     assert "a SOCKS5 password needs a user: --socks5 USER@HOST:PORT" in result.stderr
+    proxy = ["--socks5", "u@127.0.0.1:1"]
+    result = smtpsh(["127.0.0.1:25", *proxy, "--socks5-password-file", str(tmp_path / "nope")], "")
+    assert f"--socks5-password-file {tmp_path / 'nope'}: no such file" in result.stderr
+    (tmp_path / "empty").write_text("\n")
+    result = smtpsh(["127.0.0.1:25", *proxy, "--socks5-password-file", str(tmp_path / "empty")], "")
+    assert "empty (the password is its first line)" in result.stderr
     result = smtpsh(["--pipe", "true", "127.0.0.1"], "")
     assert "--pipe runs the server itself: give no HOST as well" in result.stderr
 
