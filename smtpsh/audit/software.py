@@ -43,6 +43,12 @@ _COMPILED = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern i
 
 # "<Name> v1.2", "<Name>/1.2.3", "<Name> 1.2.3": a word, then a dotted version.
 _GENERIC = re.compile(r"\b(?P<name>[A-Za-z][\w-]{2,})(?:[ /]v?|\s+version\s+)(?P<v>\d+(?:\.\d+)+)")
+# "<Name> ESMTP v1.2": the product before the protocol word, as in the footprinting exercise's
+# banner "InFreight ESMTP v2.11" (the generic pattern would stop at "ESMTP v2.11").
+_BEFORE_PROTOCOL = re.compile(
+    r"\b(?P<name>[A-Za-z][\w-]{2,})\s+E?SMTP\s+(?:v|version\s+)?(?P<v>\d+(?:\.\d+)+)",
+    re.IGNORECASE,
+)
 # Words the generic pattern must not take for a product name.
 _NOT_PRODUCTS = frozenset({"esmtp", "smtp", "ready", "service", "version", "mail", "server",
                            "at", "on", "since", "release", "build"})
@@ -69,7 +75,7 @@ def identify(text: str, source: str, *, skip_first_word: bool = True) -> Softwar
         match = pattern.search(body)
         if match:
             return Software(name, match.group("v"), source, text)
-    for match in _GENERIC.finditer(body):
+    for match in (*_BEFORE_PROTOCOL.finditer(body), *_GENERIC.finditer(body)):
         if match.group("name").lower() not in _NOT_PRODUCTS:
             return Software(match.group("name"), match.group("v"), source, text)
     return None

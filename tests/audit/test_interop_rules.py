@@ -91,6 +91,9 @@ def test_postfix_454_relay_access_denied_is_a_refusal() -> None:
 def test_banner_leaks() -> None:
     infreight = identify("mx.smtpsh.test ESMTP InFreight v2.11", "banner")
     assert infreight is not None and (infreight.name, infreight.version) == ("InFreight", "2.11")
+    # The footprinting exercise's own banner: the product before the protocol word.
+    exercise = identify("mail1.inlanefreight.htb InFreight ESMTP v2.11", "banner")
+    assert exercise is not None and (exercise.name, exercise.version) == ("InFreight", "2.11")
     aiosmtpd = identify("mx.aiosmtpd.test Python SMTP 1.4.6", "banner")
     assert aiosmtpd is not None and (aiosmtpd.name, aiosmtpd.version) == ("aiosmtpd", "1.4.6")
     assert identify("mx.aiosmtpd.test", "EHLO greeting") is None  # a host name only

@@ -147,8 +147,9 @@ def test_probe_lists_the_dangerous_settings_of_inlanefreight(
     out = result.stdout
     assert result.returncode == 1, out + result.stderr  # dangerous settings found
     findings = out.split("dangerous settings found", 1)[1].split("notes:", 1)[0]
+    assert "software  InFreight 2.11 (from the banner)" in out, out
     for expected in ("open relay", "VRFY enabled", "AUTH offered without TLS",
-                     "STARTTLS not required"):
+                     "STARTTLS not required", "banner leaks software and version"):
         assert f"✗ {expected}" in findings, out
 
 
