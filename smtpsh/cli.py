@@ -21,6 +21,7 @@ from smtpsh.target import (
     client_options,
     default_helo,
     parse_target,
+    run_main,
 )
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
@@ -437,7 +438,7 @@ def _run_session(args: argparse.Namespace) -> int:
         apply_transport(args, options)
 
     from smtpsh.output.printer import Printer, colour_wanted
-    from smtpsh.shell.app import Shell, ShellSettings, run_coroutine
+    from smtpsh.shell.app import Shell, ShellSettings
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     colour = (
@@ -484,12 +485,12 @@ def _run_session(args: argparse.Namespace) -> int:
                 early.discard()
             raise UsageError(problem)
     if args.sandbox:
-        return run_coroutine(_with_sandbox(shell, args))
+        return run_main(_with_sandbox(shell, args))
     if blocking:
         from smtpsh.shell.app import run_piped_blocking
 
         return run_piped_blocking(shell)
-    return run_coroutine(_drive(shell))
+    return run_main(_drive(shell))
 
 
 # The options tls_commands.configure reads: without them it has nothing to set.

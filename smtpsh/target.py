@@ -1,6 +1,7 @@
-"""What a connection is made to, and with which options: HOST[:PORT], the client options
-from parsed arguments, the EHLO name. Below the CLI, so that the sub-commands (audit/,
-transcript/, compose/) and the shell share it without importing ``smtpsh.cli``.
+"""What a sub-command starts from: the connection it makes (HOST[:PORT], client options
+from the parsed arguments, the EHLO name), the usage error that ends it with status 2, and
+how its coroutine is run. Below the CLI, so that the sub-commands (audit/, transcript/,
+compose/) and the shell share it without importing ``smtpsh.cli``.
 
 Nothing heavy at import time: the plain piped path goes through here (ssl and socket load
 only when needed, bench/bench_session.py).
@@ -14,6 +15,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy kno
 if TYPE_CHECKING:
     import argparse
     import ssl
+    from collections.abc import Coroutine
+    from typing import Any
 
     from smtpsh.net.base import ClientOptions, Connector
 
@@ -196,3 +199,20 @@ def _socks_connector(args: argparse.Namespace) -> Connector:
     if password is not None and not at:
         raise UsageError("a SOCKS5 password needs a user: --socks5 USER@HOST:PORT")
     return SocksConnector(SocksProxy(host, port, user if at else None, password))
+
+
+def run_main(main: Coroutine[Any, Any, int]) -> int:
+    """Run a front-end's coroutine to its exit status: Ctrl-C is 130 without a traceback,
+    and a reader that went away (``| head``) ends the run quietly with 1."""
+    import asyncio
+    import os
+    import sys
+
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Keep Python's exit-time flush of stdout from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -4,14 +4,9 @@ opening a greeted connection."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import os
 import ssl
-import sys
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
 
 from smtpsh.net.client import ClientOptions, SMTPClient
 from smtpsh.protocol.errors import SmtpshError
@@ -137,15 +132,3 @@ async def hang_up(client: SMTPClient, *, polite: bool = True) -> None:
         with contextlib.suppress(SmtpshError):
             await client.send_line("QUIT")
     await client.close()
-
-
-def run_main(main: Coroutine[Any, Any, int]) -> int:
-    try:
-        return asyncio.run(main)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush
-        # of stdout from failing again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1

@@ -39,7 +39,6 @@ from smtpsh.audit.common import (
     add_target_arguments,
     hang_up,
     open_session,
-    run_main,
     target_from_args,
 )
 from smtpsh.audit.tarpit import ErrorBudget
@@ -47,7 +46,7 @@ from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout,
 from smtpsh.output.printer import Printer, print_error
 from smtpsh.protocol.encoding import forbidden_in_command
 from smtpsh.protocol.replies import Reply
-from smtpsh.target import UsageError
+from smtpsh.target import UsageError, run_main
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from smtpsh.audit.common import (
     add_target_arguments,
     greet,
     hang_up,
-    run_main,
     target_from_args,
 )
 from smtpsh.audit.enum import (
@@ -45,7 +44,7 @@ from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout,
 from smtpsh.net.tls import TLSSettings, make_context
 from smtpsh.output.printer import print_error, report_printer
 from smtpsh.protocol.replies import Reply
-from smtpsh.target import UsageError
+from smtpsh.target import UsageError, run_main
 
 # Ports where mail is submitted by users: there TLS must be required (RFC 8314). On 25 a
 # publicly referenced MX must not require it (RFC 3207 §4).

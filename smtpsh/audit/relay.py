@@ -31,7 +31,6 @@ from smtpsh.audit.common import (
     add_target_arguments,
     hang_up,
     open_session,
-    run_main,
     target_from_args,
 )
 from smtpsh.audit.enum import needs_tls
@@ -40,7 +39,7 @@ from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout,
 from smtpsh.output.printer import Fragments, print_error, report_printer
 from smtpsh.protocol.codes import annotate
 from smtpsh.protocol.replies import Reply
-from smtpsh.target import UsageError
+from smtpsh.target import UsageError, run_main
 
 DEFAULT_FROM = "antispam"  # nmap's defaults, so results compare one to one
 DEFAULT_TO = "relaytest"

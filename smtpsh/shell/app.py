@@ -450,7 +450,7 @@ def run_piped_blocking(shell: Shell) -> int:
     try:
         return _run_piped_blocking(shell)
     except KeyboardInterrupt:
-        return 130  # as run_coroutine: Ctrl-C ends a piped run without a traceback
+        return 130  # as run_main: Ctrl-C ends a piped run without a traceback
 
 
 def _run_piped_blocking(shell: Shell) -> int:
@@ -466,7 +466,9 @@ def _run_piped_blocking(shell: Shell) -> int:
         if line is None:
             continue
         if needs_event_loop(shell, line):
-            return run_coroutine(_carry_on(shell, reader, line))
+            from smtpsh.target import run_main
+
+            return run_main(_carry_on(shell, reader, line))
         if not _take_line(shell, line):
             break
         drive(shell.handle_line(line))
@@ -526,12 +528,3 @@ async def run_piped(
             break
         await shell.handle_line(line)
     return await _finish_piped(shell)
-
-
-def run_coroutine(main: Coroutine[Any, Any, int]) -> int:
-    import asyncio
-
-    try:
-        return asyncio.run(main)
-    except KeyboardInterrupt:
-        return 130

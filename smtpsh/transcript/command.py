@@ -18,6 +18,7 @@ from smtpsh.protocol.auth import Credentials
 from smtpsh.protocol.encoding import visible
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
+from smtpsh.target import run_main
 from smtpsh.transcript.model import Transcript, TranscriptError
 from smtpsh.transcript.reader import read
 
@@ -94,8 +95,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from smtpsh.shell.app import run_coroutine
-
     printer = Printer(colour=colour_wanted(args.color, sys.stdout))
     try:
         transcript = read(args.file)
@@ -122,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
     except (TranscriptError, ReplayUsageError) as exc:
         print_error("smtpsh replay", str(exc))
         return EXIT_USAGE
-    return run_coroutine(_replay(args, transcript, plan, target, credentials, printer))
-
+    return run_main(_replay(args, transcript, plan, target, credentials, printer))
 
 def _target(args: argparse.Namespace, transcript: Transcript) -> str:
     from smtpsh.net.client import format_address

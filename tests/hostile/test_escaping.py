@@ -21,6 +21,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,10 @@ class HostileCert:
 
 def _name(text: str) -> x509.Name:
     # Longer than the 64 characters X.520 suggests for a CN: a hostile CA does not care.
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text, _validate=False),
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        common_name = x509.NameAttribute(NameOID.COMMON_NAME, text, _validate=False)
+    return x509.Name([common_name,
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hostile")])
 
 
