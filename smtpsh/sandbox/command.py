@@ -11,9 +11,9 @@ import argparse
 import asyncio
 import contextlib
 import signal
-import sys
 from collections.abc import Sequence
 
+from smtpsh.output.printer import Printer, print_error
 from smtpsh.protocol.encoding import visible
 from smtpsh.sandbox.mailbox import ReceivedMessage
 from smtpsh.sandbox.scenario import ScenarioError, available, load
@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _say(text: str) -> None:
-    print(text, flush=True)
+    # What clients of the sandbox sent (names, addresses) is shown made safe.
+    Printer(colour=False).line(text)
 
 
 def _announce(message: ReceivedMessage) -> None:
@@ -56,7 +57,7 @@ async def _serve(args: argparse.Namespace) -> int:
             host=args.host, port=args.port, tls=not args.no_tls, scenario=scenario
         )
     except (SandboxError, ScenarioError) as exc:
-        print(f"smtpsh sandbox: {exc}", file=sys.stderr)
+        print_error("smtpsh sandbox", str(exc))
         return 1
     sandbox.on_message = _announce
     sandbox.on_session = _say
@@ -81,7 +82,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
-        print(f"smtpsh sandbox: --port must be 0..65535, not {args.port}", file=sys.stderr)
+        print_error("smtpsh sandbox", f"--port must be 0..65535, not {args.port}")
         return 2
     try:
         return asyncio.run(_serve(args))

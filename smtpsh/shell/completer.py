@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
+from smtpsh.output.safe import safe
 from smtpsh.protocol.commands import (
     COMMANDS,
     XCLIENT_ATTRIBUTES,
@@ -36,7 +37,9 @@ class SmtpCompleter(Completer):
             word = text[len("/auth ") :]
             for mech in session.auth_mechanisms:
                 if mech.startswith(word.upper()):
-                    yield Completion(mech, -len(word), display_meta="advertised")
+                    yield Completion(
+                        mech, -len(word), display=safe(mech), display_meta="advertised"
+                    )
             return
         if text.lower().startswith(("/xclient ", "/xforward ")):
             word = document.get_word_before_cursor(WORD=True)
@@ -64,7 +67,9 @@ class SmtpCompleter(Completer):
         if verb == "AUTH" and text.count(" ") == 1:
             for mech in session.auth_mechanisms:
                 if mech.startswith(word.upper()):
-                    yield Completion(mech, -len(word), display_meta="advertised")
+                    yield Completion(
+                        mech, -len(word), display=safe(mech), display_meta="advertised"
+                    )
             return
         if verb in _ADDRESS_VERBS:
             yield from self._address_or_parameter(verb, text, word, session)

@@ -24,6 +24,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from smtpsh import state
 from smtpsh.output.fit import truncate_fragments
 from smtpsh.output.printer import style
+from smtpsh.output.safe import LAYOUT, safe
 from smtpsh.protocol.connection import SECRET_MASK, verb_of
 from smtpsh.protocol.session import State
 from smtpsh.safefile import open_private
@@ -237,6 +238,8 @@ def _toolbar(shell: Shell) -> FormattedText:
             parts.append(
                 ("class:toolbar.warn", f"\n ⚠ expect {prediction.reply}: {prediction.reason}")
             )
+    # The queue id and the server's address come from outside: shown like the dialogue.
+    parts = [(style, safe(text, LAYOUT)) for style, text in parts]
     # One row a line whatever the width (a resize redraws it): cut with '…', not wrapped.
     return FormattedText(truncate_fragments(parts, width) if width else parts)
 

@@ -229,13 +229,16 @@ async def _quit(shell: Shell, args: str) -> None:
 RECONNECT_USAGE = "/reconnect [PORT] [--tls|--starttls|--plain] [--cafile F] [--no-verify]"
 
 
+# What applies /reconnect's options: registered by tls_commands (the TLS options need ssl
+# and an option parser, loaded with the features); False: nothing changed, a line said why.
+RECONNECT_OPTIONS: list[Callable[[Shell, str], bool]] = []
+
+
 @meta("/reconnect", RECONNECT_USAGE, "open a new connection, optionally changing how")
 async def _reconnect(shell: Shell, args: str) -> None:
     if args.strip():
-        # The TLS options need ssl and the option parser: loaded only when given.
-        from smtpsh.shell.tls_commands import apply_reconnect_options
-
-        if not apply_reconnect_options(shell, args):
+        load_features()
+        if not all(apply(shell, args) for apply in RECONNECT_OPTIONS):
             return
     await shell.reconnect()
 

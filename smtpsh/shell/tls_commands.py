@@ -37,7 +37,7 @@ from smtpsh.protocol.codes import describe_basic
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import State
-from smtpsh.shell.metacommands import meta
+from smtpsh.shell.metacommands import RECONNECT_OPTIONS, meta
 
 if TYPE_CHECKING:
     from smtpsh.shell.app import Shell
@@ -360,6 +360,9 @@ def apply_reconnect_options(shell: Shell, args: str) -> bool:
     if not (auth_opts.starttls or auth_opts.auth) and _on_connect in shell.settings.on_connect:
         shell.settings.on_connect.remove(_on_connect)
     return True
+
+
+RECONNECT_OPTIONS.append(apply_reconnect_options)
 
 
 def _str_or_none(value: object) -> str | None:
