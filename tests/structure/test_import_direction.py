@@ -20,7 +20,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("smtpsh.output.safe",),  # what makes text safe to show: imports nothing from smtpsh
     ("smtpsh.protocol",),  # sans-IO core
     ("smtpsh.net",),  # transports
-    ("smtpsh.output", "smtpsh.target", "smtpsh.inputfiles", "smtpsh.state", "smtpsh.config"),
+    ("smtpsh.output", "smtpsh.target", "smtpsh.inputfiles", "smtpsh.safefile", "smtpsh.state",
+     "smtpsh.config"),
     ("smtpsh.compose", "smtpsh.audit", "smtpsh.transcript", "smtpsh.dnsinfo", "smtpsh.dns",
      "smtpsh.sandbox"),  # the libraries: know no front-end
     ("smtpsh.shell",),  # prompt_toolkit, meta-commands
