@@ -7,7 +7,6 @@ import base64
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from smtpsh.sandbox.scenario import load
 from smtpsh.shell.learn_commands import FOOTPRINT
 from tests.helpers.run import smtpsh_env
 from tests.helpers.tmux import Screen
+from tests.learn.test_tour import wait_words
 
 STEPS = len(FOOTPRINT)
 PLAIN = base64.b64encode(b"\0robin\0Summer2024!").decode()
@@ -31,17 +31,6 @@ def screen(tmp_path: Path) -> Iterator[Screen]:
 
 def step(number: int, name: str) -> str:
     return f"tour footprint {number}/{STEPS} · {name}"
-
-
-def wait_words(screen: Screen, needle: str, timeout: float = 20) -> None:
-    """The tour wraps to the terminal's width: compare with white space collapsed."""
-    deadline = time.monotonic() + timeout
-    wanted = " ".join(needle.split())
-    while time.monotonic() < deadline:
-        if wanted in " ".join(screen.text().split()):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{needle!r} not on screen after {timeout} s:\n{screen.text()}")
 
 
 @pytest.mark.pty
