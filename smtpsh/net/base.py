@@ -361,7 +361,6 @@ class ClientBase:
         """The final '.', and the server's verdict on the message (LMTP: see lmtp_verdict)."""
         raise NotImplementedError
 
-
     async def close(self) -> None:
         """Close politely if still connected (no QUIT: callers decide whether to send one)."""
         raise NotImplementedError

@@ -29,7 +29,7 @@ from smtpsh.output.dialogue import Renderer
 from smtpsh.output.printer import Printer
 from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.encoding import text_line_warnings
-from smtpsh.protocol.errors import SmtpshError
+from smtpsh.protocol.errors import LocalProtocolError, SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import Session, State
 from smtpsh.shell import metacommands
@@ -321,7 +321,23 @@ class Shell:
         else:
             for warning in text_line_warnings(line):
                 self.warn(warning)
-            await self.link.send_data_line(line, long_lines=True)
+            try:
+                await self.link.send_data_line(line, long_lines=True)
+            except LocalProtocolError as exc:
+                self._refuse_message(str(exc).removeprefix("refused: "))
+
+    def _refuse_message(self, why: str) -> None:
+        """A line of the message cannot be sent: the whole message is refused, never sent
+        short. The lines before it are gone and there is no RSET inside DATA, so the
+        connection is closed without the final '.': the server discards the unfinished
+        message (RFC 5321 §4.1.1.4). A script's remaining lines up to '.' are skipped."""
+        self._skipping_body = not self.settings.interactive
+        self.exit_code = 1
+        self.link.abort("smtpsh closed the connection: the message was refused")
+        self.error(
+            f"{why}: the whole message is refused; the connection is closed so the server"
+            " discards what was sent (nothing delivered). /reconnect opens a new session"
+        )
 
     async def guard(self, awaitable: Awaitable[T]) -> T:
         """Await, letting Ctrl-C cancel just this operation (the shell goes on)."""
