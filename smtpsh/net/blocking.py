@@ -120,7 +120,10 @@ class BlockingClient(ClientBase):
         """The reply to ``command`` if it has come; every other reply (unsolicited, or to a
         command nobody waits for) is told and skipped."""
         while True:
-            event = self.conn.next_event()
+            try:
+                event = self.conn.next_event()
+            except RemoteProtocolError as exc:  # e.g. a flood of unsolicited replies
+                raise self._protocol_error(exc) from None
             if event is NEED_DATA:
                 return None
             assert isinstance(event, ReplyEvent)
@@ -145,10 +148,14 @@ class BlockingClient(ClientBase):
         try:
             self.conn.receive_data(data)
         except RemoteProtocolError as exc:
-            message = f"protocol error: {exc}"
-            self._tell("on_meta", f"{message}; closing the connection", "error")
-            self.abort(CLOSED_BY_SMTPSH)
-            raise ConnectionClosedError(message, told=True) from None
+            raise self._protocol_error(exc) from None
+
+    def _protocol_error(self, exc: RemoteProtocolError) -> ConnectionClosedError:
+        """Say so, close, and return the error to raise (already told)."""
+        message = f"protocol error: {exc}"
+        self._tell("on_meta", f"{message}; closing the connection", "error")
+        self.abort(CLOSED_BY_SMTPSH)
+        return ConnectionClosedError(message, told=True)
 
     def _wait(
         self, command: Command, what: str, timeout: float | None = None, *, hint: bool = False

@@ -16,12 +16,15 @@ from smtpsh.protocol.encoding import (
     text_to_wire,
     visible,
 )
-from smtpsh.protocol.errors import LocalProtocolError
+from smtpsh.protocol.errors import LocalProtocolError, RemoteProtocolError
 from smtpsh.protocol.record import Record
 from smtpsh.protocol.replies import Reply, ReplyParser
 from smtpsh.protocol.session import AUTH_RESPONSE, BANNER, END_OF_DATA, Session, State
 
 SECRET_MASK = "********"
+# Replies nobody asked for, in a row, before the connection is closed: a server may send an
+# idle 421 or a stray line, not a stream (two million '250 ok' flooded the terminal for 40 s).
+MAX_UNSOLICITED = 20
 AUTH_CANCEL = "*"  # the client's answer that cancels an AUTH exchange (RFC 4954 §4)
 
 
@@ -88,6 +91,7 @@ class ClientConnection:
         # What the transport saw (kept here so that a hand-over carries it too).
         self.peer: tuple[str, int] | None = None
         self.close_reason: str | None = None  # why the connection ended, once it has
+        self._unsolicited = 0  # replies nobody asked for since the last one we did
 
     # --- what we send ------------------------------------------------------------------
 
@@ -208,11 +212,29 @@ class ClientConnection:
         """At the STARTTLS switch: drop (and return) bytes that arrived after the 220."""
         return self._parser.discard_buffered()
 
+    def _count_unsolicited(self) -> None:
+        """Past MAX_UNSOLICITED in a row, the rest of what arrived is dropped unshown and
+        RemoteProtocolError asks the transport to close (it says so in one line)."""
+        self._unsolicited += 1
+        if self._unsolicited <= MAX_UNSOLICITED:
+            return
+        dropped = 1
+        while self._parser.next_reply() is not None:
+            dropped += 1
+        raise RemoteProtocolError(
+            f"the server sent over {MAX_UNSOLICITED} replies nobody asked for"
+            f" ({MAX_UNSOLICITED} shown, {dropped:,} more dropped unshown)"
+        )
+
     def next_event(self) -> ReplyEvent | _NeedData:
         reply = self._parser.next_reply()
         if reply is None:
             return NEED_DATA
         command = self._pending.popleft() if self._pending else None
+        if command is None:
+            self._count_unsolicited()
+        else:
+            self._unsolicited = 0
         verb = command.verb if command else ""
         self.session.on_reply(verb, reply, command.display if command else "")
         if verb in ("AUTH", AUTH_RESPONSE):
