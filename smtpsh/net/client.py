@@ -117,6 +117,7 @@ class SMTPClient(ClientBase):
         self._starttls_name: str | None = None
         self._background: asyncio.Future[None] | None = None
         self._handshaking = False
+        self._tls_quiet = False  # TLS is up and no reply has come over it yet
         self._adopting = False  # take_over: the connection is not new to the observers
 
     # --- state -------------------------------------------------------------------------
@@ -275,6 +276,7 @@ class SMTPClient(ClientBase):
     def _deliver(self, event: ReplyEvent) -> bool:
         """Tell the observers; resolve the waiter of the command the reply answers (False:
         nobody waits for it: unsolicited, or its caller stopped waiting)."""
+        self._tls_quiet = False
         self._tell("on_reply", event)
         if event.command is None:
             return False  # unsolicited: shown by the observers, nobody waits for it
@@ -294,6 +296,8 @@ class SMTPClient(ClientBase):
         unfinished = self.conn.unfinished
         self.conn.receive_eof()
         reason = self.close_reason or describe_loss(exc, unfinished)
+        if self._tls_quiet and not self.close_reason:
+            reason = _after_handshake(reason, self.tls_info)
         self.close_reason = reason
         self._transport = None
         # Say so unless it is the end we asked for (our QUIT answered, or close()); a 421
@@ -606,6 +610,7 @@ class SMTPClient(ClientBase):
             return
         self.tls_info = certinfo.session_info(obj, context, name)
         self.failed_tls = None
+        self._tls_quiet = True
         for text, level in certinfo.summary_lines(self.tls_info):
             self._tell("on_meta", text, level)
 
@@ -674,3 +679,15 @@ def unverified_context() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def _after_handshake(reason: str, info: TLSInfo | None) -> str:
+    """A connection lost right after a TLS 1.3 handshake, before any reply over it: a
+    server that requires a client certificate checks it only then, and its alert is often
+    lost to the reset that follows (the client has already sent EHLO)."""
+    if info is None or info.version != "TLSv1.3" or "certificate" in reason:
+        return reason
+    return (
+        f"{reason} right after the TLS 1.3 handshake, before any reply: the server most"
+        " likely requires a client certificate (--client-cert FILE --client-key FILE)"
+    )
