@@ -57,6 +57,7 @@ def hostile_row(record_property: Callable[[str, object], None]) -> Callable[[str
 class HostileCA:
     cafile: Path
     server: ssl.SSLContext  # for the scripted servers' side of STARTTLS
+    wants_client_cert: ssl.SSLContext  # the same, requiring a client certificate (TLS 1.3)
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +67,14 @@ def test_ca(tmp_path_factory: pytest.TempPathFactory) -> HostileCA:
     cert = ca.issue_cert("127.0.0.1", "localhost", organization_name="hostile \x1b[31m\rred")
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     cert.configure_cert(server)
+    wants = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    cert.configure_cert(wants)
+    ca.configure_trust(wants)
+    wants.verify_mode = ssl.CERT_REQUIRED
+    wants.minimum_version = ssl.TLSVersion.TLSv1_3
     cafile = tmp_path_factory.mktemp("ca") / "ca.pem"
     ca.cert_pem.write_to_path(str(cafile))
-    return HostileCA(cafile, server)
+    return HostileCA(cafile, server, wants)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

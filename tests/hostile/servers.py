@@ -9,6 +9,7 @@ subprocess in a pipe or in a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import struct
@@ -199,6 +200,24 @@ def stalled_handshake(peer: Peer) -> bool:
     return False
 
 
+def unsolicited_flood(peer: Peer) -> bool:
+    """The EHLO reply, then two million replies nobody asked for (~16 MB)."""
+    peer.send(EHLO_REPLY)
+    flood = b"250 ok\r\n" * 20_000
+    for _ in range(100):
+        peer.send(flood)  # a BrokenPipeError once the client hangs up ends the handler
+    return True
+
+
+def client_certificate_required(peer: Peer) -> bool:
+    """STARTTLS with a TLS 1.3 context that requires a client certificate: the handshake
+    ends on the client's side, then the server drops the connection (EHLO unread: RST)."""
+    peer.send(b"220 2.0.0 Ready to start TLS\r\n")
+    with contextlib.suppress(ssl.SSLError, OSError):
+        peer.start_tls()
+    return False
+
+
 @dataclass(frozen=True)
 class Behaviour:
     name: str
@@ -211,6 +230,7 @@ class Behaviour:
     tls: bool = False  # the client needs the test CA (--cafile)
     idle: float = 0.0  # pause after the script's first line (the server acts while idle)
     args: tuple[str, ...] = field(default_factory=tuple)
+    wants_client_cert: bool = False  # the server's TLS context requires a client certificate
 
 
 def plain(acts: dict[bytes, Act], banner: Act | None = None) -> Callable[
@@ -368,6 +388,24 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         "closed",
         timeout=1.0,
         tls=True,
+    ),
+    Behaviour(
+        "unsolicited-flood",
+        "two million replies nobody asked for",
+        plain({b"EHLO": unsolicited_flood}),
+        ("EHLO me.test",),
+        r"replies nobody asked for",
+        "closed",
+    ),
+    Behaviour(
+        "client-cert-required",
+        "TLS 1.3 that requires a client certificate",
+        lambda tls: serve({b"STARTTLS": client_certificate_required}, tls=tls),
+        ("EHLO me.test", "STARTTLS", "EHLO me.test"),
+        r"client certificate",
+        "closed",
+        tls=True,
+        wants_client_cert=True,
     ),
     Behaviour(
         "rst-mid-transaction",

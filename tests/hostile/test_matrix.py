@@ -30,7 +30,8 @@ def test_hostile(
     record_property("summary", behaviour.summary)
     if mode == "shell":
         pytest.importorskip("prompt_toolkit")
-    with scripted_server(behaviour.handler(test_ca.server)) as port:
+    tls = test_ca.wants_client_cert if behaviour.wants_client_cert else test_ca.server
+    with scripted_server(behaviour.handler(tls)) as port:
         outcome = RUNNERS[mode](behaviour, port, test_ca.cafile, tmp_path)
     record_property("said", outcome.said)
     record_property("seconds", round(outcome.seconds, 2))
