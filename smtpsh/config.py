@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from smtpsh import state
+from smtpsh.protocol.encoding import visible
 
 # --- where things live (XDG base-directory specification) ------------------------------
 
@@ -118,28 +119,38 @@ class ConfigError(Exception):
         self.key = key
 
     def describe(self, path: Path) -> str:
+        """One line, whatever the file holds: its values and key names are quoted in the
+        message, so controls (ESC, C1, CR, LF) are shown escaped."""
         where = str(path) + (f" line {self.line}" if self.line else "")
         what = f"key '{self.key}': " if self.key else ""
-        return f"config {where}: {what}{self.message}"
+        return visible(f"config {where}: {what}{self.message}")
 
 
 # --- reading ---------------------------------------------------------------------------
 
+MAX_CONFIG_BYTES = 256 * 1024  # a hand-written config is a few hundred bytes
+
 
 def load(path: Path | None = None) -> Config:
     """The configuration; never raises. Problems land in ``Config.errors``."""
+    from smtpsh.safefile import read_limited
+
     path = path or config_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        # A regular file of bounded size: a link to /dev/zero or a FIFO would never end.
+        text = read_limited(path, MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         return Config()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        return Config(path=path, errors=(f"config {path}: cannot read it: {reason}",))
+        return Config(path=path, errors=(visible(f"config {path}: cannot read it: {reason}"),))
     try:
         return parse(text, path)
     except ConfigError as exc:
         return Config(path=path, errors=(exc.describe(path),))
+    except RecursionError:  # tomllib recurses once a level: [[[[... 5,000 deep
+        error = ConfigError("not valid TOML: arrays or tables nested too deeply")
+        return Config(path=path, errors=(error.describe(path),))
 
 
 def parse(text: str, path: Path | None = None) -> Config:
@@ -235,7 +246,8 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f'"{value}"'
+        shown = value if len(value) <= 80 else value[:80] + "…"
+        return f'"{shown}"'
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
