@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import enum
+import itertools
 import json
 import re
 import secrets
 import signal
 import string
 import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TextIO
+from typing import Any, BinaryIO, TextIO
 
 from smtpsh.audit.common import (
     AUTHORISATION_NOTE,
@@ -83,6 +86,8 @@ ATTEMPTS = 4  # per name: a name still unanswered after this many tries is "no a
 MAX_CONNECT_FAILURES = 6  # in a row, with back-off: then the run gives up
 DEFAULT_WORKERS = 8
 MAX_LOCAL_PART = 64  # octets (RFC 5321 §4.5.3.1.1)
+REFILL_AT = 512  # names queued ahead of the workers from a streamed word list
+HANDOVER = 64  # names the reading thread hands over at once (one at a time while short)
 
 # Hints for a canary reply that tells the user what to change (enhanced code -> hint).
 CANARY_HINTS: Mapping[str, str] = MappingProxyType({
@@ -170,6 +175,7 @@ class NameResult:
     verdict: Verdict
     reply: Reply | None
     attempts: int
+    place: int = 0  # in the word list (0: first), duplicates not counted
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -270,6 +276,12 @@ class Enumerator:
         self._indefinite: list[Reply] = []  # 4xx answers while preparing (for hints)
         self.stats = Stats()
         self.results: dict[str, NameResult] = {}
+        # Results that tell nothing (absent, like the canary) are counted; keeping each one
+        # too is for callers that want them (the sub-command streams millions: it does not).
+        self.keep_all = True
+        self.counts: dict[Verdict, int] = dict.fromkeys(Verdict, 0)
+        self._source: Iterator[str] = iter(())
+        self.source_left = False  # names of the list were never taken (stopped early)
         self.interrupted = False
         self.fatal: str | None = None
         self._queue: deque[str] = deque()
@@ -548,14 +560,17 @@ class Enumerator:
             task.cancel()
 
     async def run(self, names: Iterable[str]) -> None:
+        """Check ``names``, taken from the iterable as the run needs them (a word list is
+        streamed, never held whole); ``stats.total`` counts the names taken so far."""
         if self.canary is None:
             raise AuditError("prepare() first")
-        for name in names:
-            if name not in self._attempts:
-                self._attempts[name] = 0
-                self._order[name] = len(self._order)
-                self._queue.append(name)
-        self.stats = Stats(total=len(self._queue), connections=self.stats.connections)
+        self._source = iter(names)
+        self.source_left = True
+        self.stats = Stats(connections=self.stats.connections)
+        # The list is read in a thread: a pipe that pauses (or a slow disk) must not stall
+        # the event loop, where the replies of the names already asked are waiting.
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._produce, args=(loop,), daemon=True).start()
         self._tasks = [
             asyncio.ensure_future(self._worker(i)) for i in range(max(1, self.config.workers))
         ]
@@ -566,6 +581,61 @@ class Enumerator:
         for task in self._tasks:
             if not task.cancelled() and isinstance(task.exception(), AuditError):
                 raise task.exception()  # type: ignore[misc]
+
+    # --- the names, from a thread reading the word list --------------------------------
+
+    def _produce(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand the names over to the loop in order, a few at a time while it is short of
+        them; wait (no more than REFILL_AT queued) while it has plenty."""
+        error = ""
+        batch: list[str] = []
+        try:
+            for name in self._source:
+                batch.append(name)
+                if len(batch) >= HANDOVER or len(self._queue) < HANDOVER:
+                    if not self._hand_over(loop, self._put(batch)):
+                        return
+                    batch = []
+        except WordListError as exc:
+            error = str(exc)
+        except (OSError, ValueError) as exc:
+            error = f"word list: {exc}"
+        self._hand_over(loop, self._end(batch, error))
+
+    @staticmethod
+    def _hand_over(loop: asyncio.AbstractEventLoop, step: Coroutine[Any, Any, bool]) -> bool:
+        """Run ``step`` on the loop and wait for it; False once the run is over."""
+        try:
+            return asyncio.run_coroutine_threadsafe(step, loop).result()
+        except RuntimeError:  # the loop is closed
+            step.close()
+            return False
+        except concurrent.futures.CancelledError:  # the run ended while we waited
+            return False
+
+    async def _put(self, names: list[str]) -> bool:
+        async with self._changed:
+            while len(self._queue) >= REFILL_AT and not self._stopping:
+                await self._changed.wait()
+            if self._stopping:
+                return False
+            for name in names:
+                if name not in self._attempts:  # else already queued or in flight
+                    self._attempts[name] = 0
+                    self._order[name] = self.stats.total  # its place in the word list
+                    self._queue.append(name)
+                    self.stats.total += 1
+            self._changed.notify_all()
+        return True
+
+    async def _end(self, names: list[str], error: str) -> bool:
+        await self._put(names)
+        self.source_left = False
+        if error:  # unreadable half-way: stop; what was found is kept and printed
+            self.fatal = error
+            self._stopping = True
+        await self._notify()
+        return True
 
     def _take(self, count: int) -> list[str]:
         batch: list[str] = []
@@ -591,8 +661,12 @@ class Enumerator:
                 await self._notify()
                 return
             verdict = Verdict.NO_ANSWER
-        result = NameResult(name, verdict, reply, self._attempts[name])
-        self.results[name] = result
+        place = self._order.pop(name, self.stats.total)
+        result = NameResult(name, verdict, reply, self._attempts.pop(name), place)
+        self.counts[verdict] += 1
+        if self.keep_all or verdict not in (Verdict.ABSENT, Verdict.LIKE_CANARY):
+            self.results[name] = result
+            self._order[name] = place  # kept with the result, for of()'s order
         self.stats.done += 1
         self.stats.found += verdict is Verdict.FOUND
         self.on_result(result)
@@ -604,7 +678,8 @@ class Enumerator:
             if index >= self._allowed:
                 return  # the server refused connections: fewer workers now
             if len(self._queue) <= self._opening:
-                if not self._queue and (self._in_flight == 0 or self.fatal):
+                done = not self.source_left and (self._in_flight == 0 or self.fatal)
+                if not self._queue and done:
                     await self._notify()
                     return
                 async with self._changed:
@@ -666,33 +741,110 @@ class Enumerator:
 # --- word lists --------------------------------------------------------------------------
 
 
-def load_names(paths: Sequence[str], singles: Sequence[str], method: str) -> tuple[list[str], int]:
-    """Names from -U files ('-' = stdin) and -u; (unique names in order, names skipped)."""
-    raw: list[str] = list(singles)
-    for path in paths:
-        try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(f"no such word list: {path}") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"word list {path} is not UTF-8 text") from None
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-        raw.extend(text.splitlines())
-    seen: dict[str, None] = {}
-    skipped = 0
-    for line in raw:
-        name = line.strip()
-        if not name:
-            continue
-        bad = forbidden_in_command(name) or len(name.encode("utf-8")) > MAX_LOCAL_PART or (
-            method == "rcpt" and any(c.isspace() or c in "<>" for c in name)
+MAX_LINE = 1024  # octets of a word-list line read at once; a longer line is skipped whole
+MAX_JUNK = 1 << 20  # octets in a row without a usable name: not a word list (/dev/zero)
+DEDUPE_LIMIT = 100_000  # names remembered to ask a repeated one once (memory stays bounded)
+
+
+class WordListError(Exception):
+    """A word list that cannot be read on (one line: which file and why)."""
+
+
+class WordList:
+    """The names to check, streamed: -u names, then each -U file ('-': standard input) a
+    line at a time, so a list of millions costs no memory and the first name is asked at
+    once. Lines that cannot be sent (control characters, over 64 octets, spaces or <> for
+    rcpt, not UTF-8) are skipped and counted; a name seen again among the first
+    DEDUPE_LIMIT is asked once."""
+
+    def __init__(self, paths: Sequence[str], singles: Sequence[str], method: str) -> None:
+        self.paths = list(paths)
+        self.singles = list(singles)
+        self.method = method
+        self.skipped = 0
+        self.exhausted = False  # every name was handed out
+        self._seen: set[str] = set()
+
+    def check(self) -> None:
+        """Each file can be opened (UsageError before anything is sent)."""
+        for path in self.paths:
+            if path == "-":
+                continue
+            try:
+                with open(path, "rb"):
+                    pass
+            except FileNotFoundError:
+                raise UsageError(f"no such word list: {path}") from None
+            except OSError as exc:
+                raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+    def usable(self, name: str) -> bool:
+        return not (
+            forbidden_in_command(name)
+            or len(name.encode("utf-8")) > MAX_LOCAL_PART
+            or (self.method == "rcpt" and any(c.isspace() or c in "<>" for c in name))
         )
-        if bad:
-            skipped += 1
-            continue
-        seen.setdefault(name, None)
-    return list(seen), skipped
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._singles()
+        for path in self.paths:
+            try:
+                if path == "-":
+                    yield from self._names(sys.stdin.buffer, "standard input")
+                else:
+                    with open(path, "rb") as stream:
+                        yield from self._names(stream, path)
+            except OSError as exc:
+                raise WordListError(f"cannot read {path}: {exc.strerror or exc}") from None
+        self.exhausted = True
+
+    def _new(self, name: str) -> bool:
+        if name in self._seen:
+            return False
+        if len(self._seen) < DEDUPE_LIMIT:
+            self._seen.add(name)
+        return True
+
+    def _singles(self) -> Iterator[str]:
+        for raw in self.singles:
+            name = raw.strip()
+            if name and not self.usable(name):
+                self.skipped += 1
+            elif name and self._new(name):
+                yield name
+
+    def _names(self, stream: BinaryIO, path: str) -> Iterator[str]:
+        junk = 0  # octets read since the last usable name
+        while line := stream.readline(MAX_LINE):
+            if len(line) == MAX_LINE and not line.endswith(b"\n"):
+                junk += len(line) + _skip_rest(stream)
+                self.skipped += 1
+            else:
+                try:
+                    name: str | None = line.decode("utf-8").strip()
+                except UnicodeDecodeError:
+                    name = None
+                if name and self.usable(name):
+                    junk = 0
+                    if self._new(name):
+                        yield name
+                    continue
+                self.skipped += name != ""
+                junk += len(line)
+            if junk > MAX_JUNK:
+                raise WordListError(
+                    f"{path}: no usable name in {MAX_JUNK // 2**20} MiB: not a word list"
+                )
+
+
+def _skip_rest(stream: BinaryIO) -> int:
+    """Read past the rest of a line too long to be a name (at most MAX_JUNK octets)."""
+    count = 0
+    while count <= MAX_JUNK and (rest := stream.readline(MAX_LINE)):
+        count += len(rest)
+        if rest.endswith(b"\n"):
+            break
+    return count
 
 
 # --- the sub-command ---------------------------------------------------------------------
@@ -797,23 +949,27 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("give names: -U WORDLIST and/or -u NAME")
         target = target_from_args(args)
         config = config_from_args(args)
-        names, skipped = load_names(args.wordlist, args.user, args.method)
-        if not names:
-            raise UsageError("the word list holds no usable names")
+        wordlist = WordList(args.wordlist, args.user, args.method)
+        wordlist.check()
+        names = iter(wordlist)
+        try:
+            first = next(names)  # before connecting: a list with no name is a usage error
+        except StopIteration:
+            raise UsageError("the word list holds no usable names") from None
+        except WordListError as exc:
+            raise UsageError(str(exc)) from None
     except UsageError as exc:
         print_error("smtpsh enum", str(exc))
         return 2
-    if skipped:
-        print_error("smtpsh enum", f"skipped {skipped} names that cannot be sent (control"
-                    " characters, over 64 octets, or spaces/<> for rcpt)")
-    return run_main(_main(target, config, names, args))
+    return run_main(_main(target, config, itertools.chain((first,), names), args, wordlist))
 
 
-async def _main(target: Target, config: EnumConfig, names: list[str],
-                args: argparse.Namespace) -> int:
+async def _main(target: Target, config: EnumConfig, names: Iterable[str],
+                args: argparse.Namespace, wordlist: WordList | None = None) -> int:
     err = sys.stderr
     out, notes = Printer(colour=False), Printer(colour=False, stream=err)
     enumerator = Enumerator(target, config)
+    enumerator.keep_all = False  # millions of absent names: counted, not kept
     progress = _Progress(err, enumerator, err.isatty() and not args.quiet)
 
     def info(text: str) -> None:
@@ -822,14 +978,14 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
 
     # Found names are printed as soon as every name before them in the word list is
     # settled: early, yet in word-list order (two runs give the same output).
-    settled: dict[str, NameResult] = {}
+    settled: dict[int, NameResult] = {}  # by place: only those ahead of an unsettled one
     shown = 0
 
     def found(result: NameResult) -> None:
         nonlocal shown
-        settled[result.name] = result
-        while shown < len(names) and names[shown] in settled:
-            done = settled.pop(names[shown])
+        settled[result.place] = result
+        while shown in settled:
+            done = settled.pop(shown)
             shown += 1
             if done.verdict is Verdict.FOUND and done.reply is not None:
                 progress.clear()
@@ -838,8 +994,15 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
     enumerator.on_info = info
     enumerator.on_result = found
     loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, enumerator.stop)
+    stopped_by: list[int] = []
+
+    def stop(signum: int) -> None:
+        stopped_by.append(signum)
+        enumerator.stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):  # either way: what was found is printed
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop, signum)
     ticker = asyncio.ensure_future(progress.tick())
     try:
         prepare = asyncio.ensure_future(enumerator.prepare())
@@ -875,11 +1038,15 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
         return 2
     finally:
         ticker.cancel()
-        loop.remove_signal_handler(signal.SIGINT)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
     progress.draw()
     progress.clear()
     for line in summary_lines(enumerator):
         notes.line(line)
+    if wordlist is not None and wordlist.skipped:
+        print_error("smtpsh enum", f"skipped {wordlist.skipped} names that cannot be sent"
+                    " (control characters, over 64 octets, not UTF-8, or spaces/<> for rcpt)")
     if args.output:
         try:
             write_output(Path(args.output), enumerator)
@@ -887,7 +1054,7 @@ async def _main(target: Target, config: EnumConfig, names: list[str],
             print_error("smtpsh enum", f"cannot write {args.output}: {exc.strerror}")
             return 2
     if enumerator.interrupted:
-        return 130
+        return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
     if enumerator.fatal:
         return 2
     return 0 if enumerator.stats.found else 1
@@ -906,7 +1073,7 @@ def summary_lines(e: Enumerator) -> list[str]:
     found = e.of(Verdict.FOUND)
     lines.append(f"found {len(found)}: " + (", ".join(r.name for r in found) or "none"))
     if e.catch_all:
-        lines.append(f"catch-all: {len(e.of(Verdict.LIKE_CANARY))} names got the same answer"
+        lines.append(f"catch-all: {e.counts[Verdict.LIKE_CANARY]} names got the same answer"
                      " as the impossible name, so they tell nothing")
     for verdict in (Verdict.OTHER, Verdict.INVALID, Verdict.NO_ANSWER):
         group = e.of(verdict)
@@ -925,8 +1092,9 @@ def summary_lines(e: Enumerator) -> list[str]:
                      " them (a slow server or network, not a tarpit)")
     if e.fatal:
         lines.append(f"stopped: {e.fatal}")
-    if e.unchecked:
-        lines.append(f"not checked: {e.unchecked} names")
+    if e.unchecked or e.source_left:
+        rest = " and the rest of the word list" if e.source_left else ""
+        lines.append(f"not checked: {e.unchecked} names{rest}")
     return lines
 
 
