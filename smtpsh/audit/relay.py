@@ -189,9 +189,21 @@ class RelayReport:
                     f" none relayed, {refused} refused")
         return f"not an open relay (0/{total} tests relayed, {refused} refused)"
 
+    @property
+    def caveat(self) -> str:
+        """What the verdict cannot know: the tests end at RCPT (no message is ever sent)."""
+        if self.verdict is not Verdict.OPEN:
+            return ""
+        return (
+            "caveat: an accepted RCPT is not a delivered message; DATA is never sent, so a"
+            " server that refuses relaying at DATA or after it shows here as relaying:"
+            " confirm with a message to a mailbox you own"
+        )
+
     def as_dict(self) -> dict[str, object]:
         return {
             "verdict": self.verdict.name.lower().replace("_", " "),
+            "caveat": self.caveat or None,
             "open_relay": self.open_relay,
             "relayed": len(self.relayed),
             "refused": len(self.of(Outcome.REFUSED)),
@@ -630,6 +642,8 @@ async def _main(target: Target, config: RelayConfig, args: argparse.Namespace) -
     else:
         style = {Verdict.OPEN: "red", Verdict.CLOSED: "green"}.get(verdict, "yellow")
         out.line(report.summary, f"class:{style}")
+        if report.caveat:
+            out.line(report.caveat, "class:yellow")
         out.line(f"· {len(report.results)} tests over {report.connections} connection(s)"
                  f" in {report.seconds:.2f} s", "class:dim")
     return verdict.value

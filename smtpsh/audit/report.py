@@ -339,6 +339,8 @@ def _relay_lines(r: ProbeReport) -> list[Line]:
     style = {RelayVerdict.OPEN: "red", RelayVerdict.CLOSED: "green"}.get(r.relay.verdict,
                                                                         "yellow")
     out: list[Line] = [[_label("relay"), (f"class:{style}", r.relay.summary)]]
+    if r.relay.caveat:
+        out.append([("class:yellow", f"  · {r.relay.caveat}")])
     for result in r.relay.results:
         if result.outcome is Outcome.RELAYED:
             case = result.case
