@@ -40,6 +40,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("smtpsh.transcript.command", "replay a recorded session, diff the replies"),
     "tls": ("smtpsh.audit.tlscommand", "the TLS versions and cipher suites a server takes, graded"),
     "sandbox": ("smtpsh.sandbox.command", "run the practice server alone, for other tools"),
+    "report": ("smtpsh.report.command", "an HTML or Markdown report from results and transcripts"),
 }
 
 EXAMPLES = """\
@@ -90,6 +91,11 @@ SUBCOMMAND_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "sandbox": (
         ("smtpsh sandbox --scenario inlanefreight --port 2525", "a target for nmap or swaks"),
         ("smtpsh sandbox --scenario hardened", "one with nothing to find"),
+    ),
+    "report": (
+        ("smtpsh report probe.json tls.json dns.json -o report.html", "findings by severity"),
+        ("smtpsh report session.smtpt -o ladder.html", "a recorded session as a ladder diagram"),
+        ("smtpsh report probe.json --markdown -o report.md", "Markdown, to paste"),
     ),
 }
 

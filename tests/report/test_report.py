@@ -1,0 +1,206 @@
+"""`smtpsh report`: findings by severity with their evidence, the ladder of a transcript,
+Markdown, the envelope and JSON Lines, bad inputs; and markup from a server stays text."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from smtpsh.report.load import load
+from smtpsh.report.render import md_fence, md_paragraph, md_text, render_html
+from tests.report.common import (
+    CLEAR_SECRET,
+    HOSTILE_BANNER,
+    HOSTILE_REPLY,
+    Markup,
+    hostile_probe,
+    smtpsh,
+    write_inputs,
+)
+
+
+def test_hostile_banner_and_replies_are_text_not_markup(tmp_path: Path) -> None:
+    probe, transcript = write_inputs(tmp_path)
+    out = tmp_path / "report.html"
+    proc = smtpsh("report", str(probe), str(transcript), "-o", str(out))
+    assert proc.returncode == 1, proc.stderr  # high findings: exit 1
+    page = out.read_text(encoding="utf-8")
+    markup = Markup(page)
+    # No element the server named: no script, no img, no <b>/<i> from a reply.
+    assert not markup.names() & {"script", "img", "b", "i"}, markup.names()
+    assert "<script" not in page.lower()
+    # ... but what it said is there, as text, in the findings and in the ladder.
+    text = markup.all_text()
+    assert HOSTILE_BANNER in text
+    assert HOSTILE_REPLY in text
+    assert "252 2.0.0 <i>root</i>" in text
+    # The reply that tries to close the SVG is inside one <svg>, which ends once.
+    assert page.count("</svg>") == page.count("<svg") == 1
+
+
+def test_page_is_self_contained_and_forbids_scripts(tmp_path: Path) -> None:
+    probe, transcript = write_inputs(tmp_path)
+    page = render_html(load([str(probe), str(transcript)]))
+    markup = Markup(page)
+    for tag, attrs in markup.tags:
+        assert tag not in ("link", "script", "iframe", "object", "embed"), tag
+        for name in ("src", "href"):
+            value = attrs.get(name)
+            assert value is None or value.startswith(("#", "data:")), (tag, name, value)
+    assert "url(http" not in page and "@import" not in page
+    csp = [a["content"] for t, a in markup.tags if t == "meta" and a.get("http-equiv")]
+    assert csp and "default-src 'none'" in str(csp[0])
+
+
+def test_findings_by_severity_with_evidence(tmp_path: Path) -> None:
+    probe, _ = write_inputs(tmp_path)
+    report = load([str(probe)])
+    severities = {f.title: f.severity for f in report.findings}
+    assert severities == {
+        "banner leaks software and version": "low",
+        "VRFY enabled (user enumeration)": "medium",
+        "AUTH offered before TLS": "high",
+    }
+    order = [s for s, _ in report.by_severity()]
+    assert order == ["high", "medium", "low"]
+    vrfy = next(f for f in report.findings if f.title.startswith("VRFY"))
+    assert vrfy.evidence == ("C: VRFY root", "S: 252 2.0.0 <i>root</i>",
+                             "C: VRFY zzqq", "S: 550 5.1.1 unknown")
+    banner = next(f for f in report.findings if f.title.startswith("banner"))
+    assert banner.evidence == (f"S: {HOSTILE_BANNER}",)
+    page = render_html(report)
+    # Most severe first in the page too.
+    assert page.index('id="sev-high"') < page.index('id="sev-medium"') < page.index('id="sev-low"')
+
+
+def test_ladder_rows_colours_tls_band_and_masked_secret(tmp_path: Path) -> None:
+    _, transcript = write_inputs(tmp_path)
+    page = render_html(load([str(transcript)]))
+    svg = page[page.index("<svg"): page.index("</svg>")]
+    markup = Markup(svg)
+    arrows = [a for t, a in markup.tags if t == "line" and "arrow" in str(a.get("class"))]
+    # 8 client lines and 9 replies (banner included), in time order.
+    assert len(arrows) == 17
+    classes = [str(a["class"]) for a in arrows]
+    assert classes[0] == "arrow reply2xx"  # the banner, server to client
+    assert "arrow reply5xx" in classes and "arrow reply4xx" in classes
+    assert all(int(a["x1"] or 0) < int(a["x2"] or 0) for a in arrows if a["class"] == "arrow")
+    assert [t for t, a in markup.tags if a.get("class") == "tls-band"] == ["rect"]
+    assert "TLS TLSv1.3 TLS_AES_256_GCM_SHA384" in markup.all_text()
+    # The AUTH PLAIN answer was in clear in the file: masked in the diagram all the same.
+    assert CLEAR_SECRET not in page
+    assert "AUTH PLAIN ********" in markup.all_text()
+    # Time offsets on the side: 12 ms after the start for the banner.
+    assert "+0.012 s" in markup.all_text()
+    # Each reply's meaning as its tooltip: the 550 is glossed for RCPT.
+    titles = re.findall(r"<title>([^<]*)</title>", svg)
+    assert any(t.startswith("550 ") and "5.1.1" in t for t in titles), titles
+    assert any(t.startswith("235 ") for t in titles), titles
+
+
+def test_transcript_only_report_is_just_the_ladder(tmp_path: Path) -> None:
+    _, transcript = write_inputs(tmp_path)
+    out = tmp_path / "ladder.html"
+    proc = smtpsh("report", str(transcript), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    page = out.read_text(encoding="utf-8")
+    assert 'id="ladders"' in page and 'id="findings"' not in page
+
+
+def test_markdown_escapes_and_fences(tmp_path: Path) -> None:
+    probe, transcript = write_inputs(tmp_path)
+    proc = smtpsh("report", str(probe), str(transcript), "--markdown")
+    assert proc.returncode == 1, proc.stderr
+    md = proc.stdout
+    assert md.startswith("# SMTP assessment")
+    assert "### High (1)" in md and "### Medium (1)" in md
+    # Outside text in prose: no raw tag a Markdown renderer would pass through.
+    prose = re.sub(r"(?ms)^(`{3,})text\n.*?^\1$", "", md)
+    assert "<script" not in prose and "<i>" not in prose
+    assert "Evil &lt;script&gt;x()&lt;/script&gt; 1.0" in prose
+    # Evidence verbatim inside fences.
+    assert f"S: {HOSTILE_BANNER}" in md
+    assert CLEAR_SECRET not in md
+    assert md_text("a|b *c* [d](e)") == "a\\|b \\*c\\* \\[d\\](e)"
+    assert md_paragraph("1. x") == "1\\. x" and md_paragraph("# x") == "\\# x"
+    assert md_text("1. x") == "1. x"
+    fenced = md_fence(["```", "x"])
+    assert fenced.startswith("````text\n") and fenced.endswith("\n````")
+
+
+def test_envelope_and_json_lines(tmp_path: Path) -> None:
+    wrapped = tmp_path / "wrapped.json"
+    wrapped.write_text(json.dumps({"smtpsh": 1, "command": "probe", "result": hostile_probe()}))
+    lines = tmp_path / "fleet.jsonl"
+    lines.write_text(json.dumps(hostile_probe()) + "\n"
+                     + json.dumps({"smtpsh": 1, "result": hostile_probe()}) + "\n")
+    report = load([str(wrapped), str(lines)])
+    assert [s.kind for s in report.sources] == ["probe"] * 3
+    assert [s.path for s in report.sources][1:] == [f"{lines}:1", f"{lines}:2"]
+    assert len(report.findings) == 9
+
+
+def test_dns_tls_relay_and_enum_documents(tmp_path: Path) -> None:
+    dns = {"domain": "example.test", "dns_server": "127.0.0.1", "status": "error",
+           "summary": {"ok": 1, "warning": 1, "error": 1},
+           "items": [{"check": "MX", "status": "ok", "reason": "MX: 1 host"},
+                     {"check": "SPF", "status": "error", "reason": "SPF: no record"},
+                     {"check": "DMARC", "status": "warning", "reason": "DMARC: p=none"}]}
+    tls = {"target": "127.0.0.1:25", "versions": [{"version": "TLSv1.0", "accepted": True}],
+           "grade": "C", "grade_capped_by": ["TLS 1.0"], "findings": ["TLSv1.0 accepted"],
+           "certificate": []}
+    relay = {"verdict": "closed", "results": [], "summary": "closed (16/16 tests refused)"}
+    enum = {"method": "VRFY", "found": [{"name": "root", "reply": ["252 2.0.0 root"]}],
+            "checked": 5, "domain": "example.test"}
+    paths = []
+    for name, doc in (("dns", dns), ("tls", tls), ("relay", relay), ("enum", enum)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(doc))
+        paths.append(str(path))
+    report = load(paths)
+    got = sorted((f.severity, f.title) for f in report.findings)
+    assert got == [("info", "MX: ok"), ("info", "relay refused"), ("low", "DMARC: warning"),
+                   ("medium", "SPF: error"), ("medium", "TLS grade C"),
+                   ("medium", "users enumerated")]
+    enum_finding = next(f for f in report.findings if f.title == "users enumerated")
+    assert enum_finding.evidence == ("C: VRFY root", "S: 252 2.0.0 root")
+
+
+def test_bad_inputs_one_line_and_nothing_written(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    cases = {
+        "other.json": '{"hello": 1}',
+        "broken.json": '{"target": ',
+        "future.json": '{"smtpsh": 9, "result": {}}',
+        "junk.smtpt": "hello world\n",
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_text(content)
+        proc = smtpsh("report", str(tmp_path / name), "-o", str(out))
+        assert proc.returncode == 2, (name, proc.stdout)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert proc.stderr.startswith("smtpsh report: ") and name in proc.stderr
+        assert not out.exists()
+    proc = smtpsh("report", str(tmp_path / "missing.json"))
+    assert proc.returncode == 2 and "cannot read" in proc.stderr
+
+
+def test_output_never_follows_a_planted_symlink(tmp_path: Path) -> None:
+    probe, _ = write_inputs(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    link = tmp_path / "r.html"
+    link.symlink_to(victim)
+    proc = smtpsh("report", str(probe), "-o", str(link))
+    assert proc.returncode == 2 and "symbolic link" in proc.stderr
+    assert victim.read_text() == "keep me\n"
+    # An existing file that is not a report is not overwritten either; an old report is.
+    other = tmp_path / "notes.txt"
+    other.write_text("my notes\n")
+    assert smtpsh("report", str(probe), "-o", str(other)).returncode == 2
+    assert other.read_text() == "my notes\n"
+    old = tmp_path / "old.html"
+    assert smtpsh("report", str(probe), "-o", str(old)).returncode == 1
+    assert smtpsh("report", str(probe), "-o", str(old)).returncode == 1
+    assert old.read_text().startswith("<!DOCTYPE html>")
