@@ -19,7 +19,7 @@ end
 
 function __smtpsh_main  # true when no sub-command was given
     set -l words (commandline -opc)
-    not contains -- "$words[2]" dns probe enum relay replay tls sandbox
+    not contains -- "$words[2]" dns probe enum relay replay tls sandbox report
 end
 
 complete -c smtpsh -f
@@ -30,6 +30,7 @@ complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a relay -d 'run t
 complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a replay -d 'replay a recorded session, diff the replies'
 complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a tls -d 'the TLS versions and cipher suites a server takes, graded'
 complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a sandbox -d 'run the practice server alone, for other tools'
+complete -c smtpsh -n 'test (count (commandline -opc)) -eq 1' -a report -d 'an HTML or Markdown report from results and transcripts'
 
 # smtpsh
 complete -c smtpsh -n '__smtpsh_main' -a '(__smtpsh_hosts)'
@@ -190,3 +191,10 @@ complete -c smtpsh -n '__smtpsh_using sandbox' -l scenario -x -d 'which server t
 complete -c smtpsh -n '__smtpsh_using sandbox' -l no-tls -d 'do not offer STARTTLS'
 complete -c smtpsh -n '__smtpsh_using sandbox' -l host -x -d 'loopback address (default 127.0.0.1)'
 complete -c smtpsh -n '__smtpsh_using sandbox' -l port -x -d 'TCP port (default: a free one)'
+
+# smtpsh report
+complete -c smtpsh -n '__smtpsh_using report' -F
+complete -c smtpsh -n '__smtpsh_using report' -s h -l help -d 'show this help message and exit'
+complete -c smtpsh -n '__smtpsh_using report' -s o -l output -r -F -d 'write to FILE (default: standard output)'
+complete -c smtpsh -n '__smtpsh_using report' -l markdown -d 'Markdown instead of HTML'
+complete -c smtpsh -n '__smtpsh_using report' -l title -x -d 'the report\'s heading'
