@@ -238,13 +238,15 @@ def _dns(doc: dict[str, Any], source: str) -> tuple[Source, list[Finding]]:
 
 
 def _dns_evidence(check: str, doc: dict[str, Any]) -> list[str]:
-    """The published record a DNS item is about, when the JSON holds it as text."""
+    """The published records a DNS item is about, as zone-file lines, when the JSON holds
+    them (the MX table; the TXT record of SPF, DMARC, MTA-STS, TLS-RPT, BIMI)."""
     section = _dict(doc.get(check.lower().replace("-", "_")))
-    for key in ("record", "raw", "txt"):
-        value = section.get(key)
-        if isinstance(value, str) and value:
-            return [value]
-    return []
+    if check == "MX":
+        return [f"{_str(section.get('domain'))} MX {_dict(x).get('preference', '?')}"
+                f" {_str(_dict(x).get('host'))}"
+                for x in _list(section.get("exchangers"))]  # fmt: skip
+    name = _str(section.get("name")) or _str(section.get("domain")) or _str(doc.get("domain"))
+    return [f'{name} TXT "{record}"' for record in _lines(section.get("records"))]
 
 
 # ---------------------------------------------------------------- enum

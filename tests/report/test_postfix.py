@@ -3,6 +3,8 @@ listener's probe and relay results, and a session recorded over STARTTLS."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from smtpsh.report.load import load
 from tests.report.common import Markup, smtpsh
 
 if TYPE_CHECKING:
@@ -61,3 +64,27 @@ def test_ladder_of_a_recorded_starttls_session(postfix: PostfixEnv, tmp_path: Pa
     assert replies == classes.count("arrow") + 1  # one reply a line sent, and the banner
     assert [t for t, a in svg.tags if a.get("class") == "tls-band"] == ["rect"]
     assert f"RCPT TO:<nobody-zz@{postfix.domain}>" in svg.all_text()
+
+
+def test_report_of_a_real_dns_check(tmp_path: Path) -> None:
+    """`smtpsh dns --json` against the loopback zone server (scripts/setup-dnssec)."""
+    try:
+        facts = json.loads(Path("/var/lib/smtpsh-test/dnssec.json").read_text())
+    except OSError as exc:
+        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+            pytest.fail(f"the test zone server is missing: {exc}", pytrace=False)
+        pytest.skip("the test zone server is missing; run scripts/setup-test-env")
+    dns = smtpsh("dns", facts["signed"], "--dns-server", facts["server"], "--json")
+    assert dns.returncode == 0, dns.stderr
+    (tmp_path / "dns.json").write_text(dns.stdout)
+    report = load([str(tmp_path / "dns.json")])
+    by_title = {f.title: f for f in report.findings}
+    spf = by_title["SPF: ok"]
+    assert spf.evidence == (f'{facts["signed"]} TXT "v=spf1 mx -all"',)
+    assert by_title["MX: ok"].evidence == (f"{facts['signed']} MX 10 mx.{facts['signed']}",)
+    assert by_title["TLS-RPT: warning"].severity == "low"
+    assert report.sources[0].summary == dns_summary(json.loads(dns.stdout))
+
+
+def dns_summary(doc: dict[str, dict[str, int]]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in doc["summary"].items())
