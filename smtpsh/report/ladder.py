@@ -98,6 +98,10 @@ def rows(transcript: Transcript) -> list[_Row]:
             meaning = annotation_of(event.reply, verb)
             tooltip = "\n".join([meaning, *wire])
             out.append(_Row("reply", at, label, tooltip, event.reply.klass))
+    # Times from the first thing drawn (the connect), not from when the recording started.
+    start = out[0].at_ms if out else 0
+    for row in out:
+        row.at_ms -= start
     return out
 
 
