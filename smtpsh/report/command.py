@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "files", nargs="+", metavar="FILE",
         help="JSON from probe/relay/tls/dns --json (or enum -o x.json), JSON Lines, or a"
-             " transcript (.smtpt)",
+             " transcript (.smtpt); - for standard input",
     )  # fmt: skip
     parser.epilog = ("exit status: 0 report written, nothing of high or medium severity;"
                      " 1 written, with high or medium findings; 2 not written")  # fmt: skip

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from smtpsh.report.findings import from_document
@@ -63,10 +64,16 @@ def _looks_like_json(text: str) -> bool:
 
 def add_file(report: Report, path: str) -> None:
     """Read ``path`` into ``report``; ReportInputError says why it cannot be."""
-    try:
-        data = read_limited(path, MAX_INPUT)
-    except OSError as exc:
-        raise ReportInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if path == "-":  # `smtpsh probe HOST --json | smtpsh report - -o report.html`
+        path = "(standard input)"
+        data = sys.stdin.buffer.read(MAX_INPUT + 1)
+        if len(data) > MAX_INPUT:
+            raise ReportInputError(f"{path}: over {MAX_INPUT // 2**20} MiB: not a result")
+    else:
+        try:
+            data = read_limited(path, MAX_INPUT)
+        except OSError as exc:
+            raise ReportInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     text = data.decode("utf-8", "surrogateescape")
     if not _looks_like_json(text):
         _add_transcript(report, path, text)

@@ -204,3 +204,14 @@ def test_output_never_follows_a_planted_symlink(tmp_path: Path) -> None:
     assert smtpsh("report", str(probe), "-o", str(old)).returncode == 1
     assert smtpsh("report", str(probe), "-o", str(old)).returncode == 1
     assert old.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_standard_input(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "smtpsh", "report", "-", "--markdown"],
+                          input=json.dumps(hostile_probe()), capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "| (standard input) | probe | 127.0.0.1:2525 |" in proc.stdout
