@@ -112,10 +112,12 @@ def _probe(doc: dict[str, Any], source: str) -> tuple[Source, list[Finding]]:
         key = _str(item.get("key"))
         dangerous = item.get("dangerous") is True
         severity = PROBE_SEVERITY.get(key, "medium") if dangerous else "low"
+        why = _str(item.get("why"))
+        if key == "open_relay":
+            why = _with_caveat(why, _dict(doc.get("relay")))
         found.append(Finding(
             severity, _str(item.get("title")) or key or "finding", target,
-            _str(item.get("detail")), _str(item.get("why")),
-            tuple(_probe_evidence(key, doc)), source,
+            _str(item.get("detail")), why, tuple(_probe_evidence(key, doc)), source,
         ))  # fmt: skip
     scan = doc.get("tls_scan")
     if isinstance(scan, dict):
@@ -148,6 +150,13 @@ def _relayed_evidence(relay: dict[str, Any]) -> list[str]:
     return out
 
 
+def _with_caveat(why: str, relay: dict[str, Any]) -> str:
+    """The relay tests' own caveat (they never send DATA) after why an open relay matters:
+    the verdict is what RCPT said, and the report must not claim more."""
+    caveat = _str(relay.get("caveat"))
+    return f"{why}. {caveat[:1].upper()}{caveat[1:]}" if caveat and why else why or caveat
+
+
 def _relay(
     doc: dict[str, Any], source: str, target: str | None = None
 ) -> tuple[Source, list[Finding]]:
@@ -156,12 +165,12 @@ def _relay(
     summary = _str(doc.get("summary")) or f"relay verdict: {verdict}"
     found: list[Finding] = []
     if verdict == "open":
-        found.append(Finding(
-            "high", "open relay", target, summary,
+        why = _with_caveat(
             "anyone can send mail through this server to any domain: its address lands on"
-            " blocklists and its own mail bounces too",
-            tuple(_relayed_evidence(doc)), source,
-        ))  # fmt: skip
+            " blocklists and its own mail bounces too", doc,
+        )  # fmt: skip
+        found.append(Finding("high", "open relay", target, summary, why,
+                             tuple(_relayed_evidence(doc)), source))  # fmt: skip
     elif verdict == "inconclusive":
         odd = [r for r in _list(doc.get("results"))
                if _dict(r).get("outcome") == "inconclusive"]  # fmt: skip

@@ -39,6 +39,8 @@ def test_report_of_a_real_open_relay(postfix: PostfixEnv, tmp_path: Path) -> Non
     # The evidence is the exact dialogue of a test that relayed.
     assert "C: RCPT TO:<relaytest@example.com>\nS: 250 2.1.5 Ok" in text
     assert f"S: 220 {postfix.banner}" in text  # the banner, as the version leak's evidence
+    # The relay tests' caveat travels with both open-relay verdicts: RCPT only, no DATA.
+    assert text.count("DATA is never sent") == 2
     md = smtpsh("report", str(tmp_path / "probe.json"), "--markdown")
     assert "#### open relay — 127\\.0\\.0\\.1" not in md.stdout  # dots are not escaped
     assert f"#### open relay — {target}" in md.stdout
