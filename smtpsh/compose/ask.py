@@ -61,19 +61,28 @@ class Asker:
         check: Callable[[str], object] | None = None,
         hint: str = "",
     ) -> str:
-        """One line; Enter keeps the default shown in the input (edit it freely)."""
+        """One line. The default is shown as a dim placeholder, not as text to edit: Enter
+        takes it, typing replaces it (typed text never lands after the default)."""
+        checked = check
+
+        def with_default(text: str) -> object:
+            assert checked is not None
+            return checked(text.strip() or default)
+
         session: PromptSession[str] = PromptSession(
             completer=completer or (WordCompleter(list(words), sentence=True) if words else None),
             complete_while_typing=True,
-            validator=_Check(check) if check else None,
+            validator=_Check(with_default) if check else None,
             validate_while_typing=False,
             bottom_toolbar=(lambda: f" {hint}") if hint else None,
         )
         message = FormattedText([("class:question", f"{question}: ")])
+        placeholder = FormattedText([("#888888", default)]) if default else None
         try:
-            return (await session.prompt_async(message, default=default)).strip()
+            answer = await session.prompt_async(message, placeholder=placeholder)
         except (KeyboardInterrupt, EOFError):
             raise Cancelled("composition cancelled: nothing was sent") from None
+        return answer.strip() or default
 
     async def yes_no(self, question: str, default: bool) -> bool:
         hint = "[Y/n]" if default else "[y/N]"

@@ -273,9 +273,11 @@ async def transmit(link: SendLink, transfer: Transfer) -> bool:
             f"{len(refused)} recipient{'s' if len(refused) > 1 else ''} refused;"
             f" go on with the {len(accepted)} accepted, or reset with RSET?"
         )
+        asked = time.perf_counter()
         if not await link.confirm(question, True, yes="go on", no="rset"):
             await _reset(link, "as asked, the transaction is reset: nothing sent")
             return False
+        started += time.perf_counter() - asked  # waiting for the answer is not sending
         link.report(
             f"going on with {len(accepted)} accepted recipient{'s' if len(accepted) > 1 else ''}"
         )
