@@ -24,9 +24,16 @@ _ADDRESS_VERBS = {"MAIL": "MAIL FROM:", "RCPT": "RCPT TO:", "VRFY": "VRFY ", "EX
 
 
 class SmtpCompleter(Completer):
-    def __init__(self, session: Callable[[], Session], helo_name: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        session: Callable[[], Session],
+        helo_name: Callable[[], str],
+        remembered: Callable[[], list[str]] | None = None,
+    ) -> None:
         self._session = session
         self._helo_name = helo_name
+        # Addresses used with this server before (other connections, other sessions).
+        self._remembered = remembered or (lambda: [])
 
     def get_completions(self, document: Document, event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor
@@ -123,7 +130,9 @@ class SmtpCompleter(Completer):
         if ">" not in after_verb:
             # Inside (or at the start of) the address.
             typed = after_verb.lstrip("<")
-            for address in session.addresses_seen:
+            known = list(session.addresses_seen)
+            known += [a for a in self._remembered() if a not in known]
+            for address in known:
                 if address.lower().startswith(typed.lower()):
                     yield Completion(f"<{address}>", -len(after_verb), display_meta="used before")
             if verb == "MAIL" and not after_verb:

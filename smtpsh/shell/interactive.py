@@ -6,15 +6,16 @@ import asyncio
 import datetime
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.filters import has_completions
 from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
 from prompt_toolkit.history import FileHistory
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
 from prompt_toolkit.key_binding.bindings.mouse import load_mouse_bindings
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
@@ -244,11 +245,47 @@ def _toolbar(shell: Shell) -> FormattedText:
     return FormattedText(truncate_fragments(parts, width) if width else parts)
 
 
+def remembered_addresses(shell: Shell) -> Callable[[], list[str]]:
+    """The addresses used with this server in earlier sessions (the state dir, 0600)."""
+    from smtpsh.shell.addressbook import AddressBook
+
+    def addresses() -> list[str]:
+        key = f"{shell.options.host}:{shell.options.port}"
+        if shell.addresses is None or shell.addresses.key != key:
+            shell.addresses = AddressBook(key)  # a /reconnect to another port: that one's
+        return shell.addresses.addresses()
+
+    addresses()
+    return addresses
+
+
+def tab_bindings() -> KeyBindings:
+    """Tab on a completion menu with a single entry takes it and closes the menu: the
+    default would cycle back to what was typed, so a second Tab undid the completion."""
+    bindings = KeyBindings()
+
+    @bindings.add("tab", filter=has_completions)
+    def _tab(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        state = buffer.complete_state
+        if state is not None and len(state.completions) == 1:
+            if state.current_completion is None:
+                buffer.apply_completion(state.completions[0])
+            else:
+                buffer.complete_state = None  # already inserted: keep it
+            return
+        buffer.complete_next()
+
+    return bindings
+
+
 async def run_interactive(shell: Shell) -> int:
     prompt: PromptSession[str] = PromptSession(
         history=PrivateHistory(Path(state.state_dir()) / "history", shell),
         auto_suggest=AutoSuggestFromHistory(),
-        completer=SmtpCompleter(lambda: shell.session, lambda: shell.settings.helo),
+        completer=SmtpCompleter(
+            lambda: shell.session, lambda: shell.settings.helo, remembered_addresses(shell)
+        ),
         complete_while_typing=True,
         lexer=PygmentsLexer(SmtpCommandLexer),
         style=style(shell.printer.theme),
@@ -256,7 +293,7 @@ async def run_interactive(shell: Shell) -> int:
         bottom_toolbar=lambda: _toolbar(shell),
         enable_history_search=False,  # Ctrl-R still searches; Up walks the history
         enable_suspend=True,  # Ctrl-Z stops the shell like any program; `fg` resumes it
-        key_bindings=guard_bindings(),
+        key_bindings=merge_key_bindings([guard_bindings(), tab_bindings()]),
         input_processors=[MaskSecrets(shell)],
     )
 
