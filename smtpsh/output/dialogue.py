@@ -7,6 +7,7 @@ text for pipes, unsafe characters escaped either way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from smtpsh.net.base import ClientBase, ClientObserver
@@ -14,6 +15,7 @@ from smtpsh.output.printer import Fragments, Printer
 from smtpsh.protocol.codes import annotate
 from smtpsh.protocol.connection import ReplyEvent, decode_challenge
 from smtpsh.protocol.replies import Reply
+from smtpsh.protocol.session import BANNER
 
 # Prefixes of the plain dialogue (piped mode), as in RFC examples and our transcripts.
 SENT_PREFIX = "C: "
@@ -34,8 +36,18 @@ def annotation_of(reply: Reply, verb: str | None = None) -> str:
     return text
 
 
+def elapsed_text(seconds: float) -> str:
+    """The time a reply took, as the annotation shows it: '+1,003 ms'."""
+    return f"+{seconds * 1000:,.0f} ms"
+
+
 def reply_fragments(
-    reply: Reply, *, annotate_on: bool, prefix: str = "", verb: str | None = None
+    reply: Reply,
+    *,
+    annotate_on: bool,
+    prefix: str = "",
+    verb: str | None = None,
+    elapsed: float | None = None,
 ) -> Fragments:
     style = f"class:reply.{reply.klass if reply.klass in (2, 3, 4, 5) else 0}"
     out: Fragments = []
@@ -45,8 +57,12 @@ def reply_fragments(
         out.append((style, prefix + line))
     for problem in reply.problems:
         out.append(("class:problem", f"\n  ⚠ {problem}"))
+    took = f"{elapsed_text(elapsed)}" if elapsed is not None else ""
     if annotate_on:
-        out.append(("class:annotation", f"\n  ↳ {annotation_of(reply, verb)}"))
+        out.append(("class:annotation", f"\n  ↳ {annotation_of(reply, verb)}"
+                    + (f" · {took}" if took else "")))
+    elif took:
+        out.append(("class:annotation", f"\n  ↳ {took}"))
     return out
 
 
@@ -70,18 +86,37 @@ class Renderer(ClientObserver):
         self.last_verb: str | None = None  # the command last_reply answered
         # Rewrites a hint for where it is shown (smtpsh.shell.hints); None: as worded.
         self.hint_context: Callable[[str], str] | None = None
+        # /timing on, --timing: each reply's annotation says how long it took.
+        self.timing = False
+        self._sent_at: dict[int, float] = {}  # id(Command) -> when it was sent
+        self._connected_at: float | None = None
+
+    def on_connected(self, client: ClientBase) -> None:
+        self._connected_at = time.monotonic()
+        self._sent_at.clear()
 
     def on_sent(self, client: ClientBase, text: str, kind: str) -> None:
+        if self.timing and client.conn.pending:
+            # Told right after the line is queued: the newest command awaiting a reply.
+            self._sent_at.setdefault(id(client.conn.pending[-1]), time.monotonic())
         if self.echo_sent:
             self.printer.emit([("class:sent", SENT_PREFIX + text)])
 
     def on_reply(self, client: ClientBase, event: ReplyEvent) -> None:
         self.last_reply = event.reply
         self.last_verb = event.command.verb if event.command is not None else None
+        elapsed = None
+        if self.timing:
+            now = time.monotonic()
+            if event.command is not None and id(event.command) in self._sent_at:
+                elapsed = now - self._sent_at.pop(id(event.command))
+            elif event.command is None or event.command.verb == BANNER:
+                elapsed = now - self._connected_at if self._connected_at is not None else None
+                self._connected_at = None  # the banner once; later unsolicited replies: none
         self.printer.emit(
             reply_fragments(
                 event.reply, annotate_on=self.annotate_on, prefix=self.prefix,
-                verb=self.last_verb,
+                verb=self.last_verb, elapsed=elapsed,
             )
         )
         if event.command is None:

@@ -254,6 +254,18 @@ async def _annotate(shell: Shell, args: str) -> None:
     shell.say(f"annotations {'on' if shell.renderer.annotate_on else 'off'}")
 
 
+@meta("/timing", "/timing on|off", "show how long each reply took (tarpits, greylisting)",
+      "shell")
+async def _timing(shell: Shell, args: str) -> None:
+    value = args.strip().lower()
+    if value not in ("on", "off", ""):
+        shell.error("usage: /timing on|off")
+        return
+    if value:
+        shell.renderer.timing = value == "on"
+    shell.say(f"timing {'on: each annotation ends with +N ms' if shell.renderer.timing else 'off'}")
+
+
 @meta("/status", "/status", "the session: server, TLS, AUTH, step, extensions")
 async def _status(shell: Shell, args: str) -> None:
     session = shell.session
