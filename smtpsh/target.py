@@ -44,6 +44,19 @@ def parse_target(target: str, port: int | None) -> tuple[str, int | None]:
     return target, port
 
 
+def local_address(text: str | None) -> tuple[str, int] | None:
+    """--local-address: 'ADDR', 'ADDR:PORT', '[v6]' or '[v6]:PORT' -> (address, port)."""
+    if not text:
+        return None
+    try:
+        host, port = parse_target(text, None)
+    except UsageError:
+        raise UsageError(f"bad --local-address '{text}'") from None
+    if not host:
+        raise UsageError(f"bad --local-address '{text}': no address")
+    return host, port or 0
+
+
 def _port(text: str, target: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise UsageError(f"bad port in '{target}': must be a number from 1 to 65535")
@@ -65,6 +78,7 @@ def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOpti
         implicit_tls=implicit_tls,
         family=family,
         extra={"verify": not args.no_verify, "cafile": args.cafile},
+        source_address=local_address(getattr(args, "local_address", None)),
     )
     tls_asked = implicit_tls or args.cafile or args.client_cert or args.client_key
     if not tls_asked and not args.no_verify and not getattr(args, "starttls", False):

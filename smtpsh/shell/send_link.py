@@ -45,6 +45,7 @@ class ShellLink:
         return self.shell.settings.helo
 
     async def command(self, line: str, *, typed: bool = True) -> Reply:
+        self.shell.check_step(line)  # --quit-after: not past the step (DATA after RCPT)
         self.sent(line)
         if not typed:
             return await self.shell.guard(self.shell.client.command(line))
@@ -67,6 +68,7 @@ class ShellLink:
     async def data(
         self, chunks: Iterable[CheckedPiece], *, show: bool, summary: str, octets: int
     ) -> Reply:
+        self.shell.check_step(None)  # --quit-after data: not the message
         if not show or not self.shell.renderer.echo_sent:
             self.sent(summary, summary=True)
             self.sent(".")
@@ -74,6 +76,7 @@ class ShellLink:
         return await self.shell.guard(client.send_message(chunks, show=show, octets=octets))
 
     async def bdat(self, chunk: bytes, *, last: bool) -> Command:
+        self.shell.check_step(None)
         self.sent(f"BDAT {len(chunk)}{' LAST' if last else ''}")
         command = await self.shell.guard(self.shell.client.send_bdat(chunk, last=last))
         self.sent(f"the {_octets(len(chunk))} of the chunk, in the same write", summary=True)
