@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
+import hashlib
 import mimetypes
 import re
 from collections.abc import Generator, Iterable, Iterator
@@ -105,6 +106,15 @@ def parse_sender(text: str) -> str:
 # --- composing ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file to attach; type and name default to the file's (--attach-type/--attach-name)."""
+
+    path: Path
+    content_type: str | None = None
+    name: str | None = None
+
+
 @dataclass
 class Draft:
     """What the guided flow (or /compose's flags) asked for."""
@@ -116,9 +126,11 @@ class Draft:
     cc: str = ""
     subject: str = DEFAULT_SUBJECT
     body: str = ""
-    attachments: list[Path] = field(default_factory=list)
+    attachments: list[Path | Attachment] = field(default_factory=list)
     message_id: str = ""
     date: str = ""
+    # (name, value, replace): --header replaces a header of that name, --add-header adds.
+    headers: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def header_addresses(self) -> list[str]:
         return [a for text in (self.from_header, self.to, self.cc) for a in addresses_of(text)]
@@ -151,23 +163,36 @@ def build_message(draft: Draft, *, eight_bit: bool, smtputf8: bool, domain: str)
         problem = header_problem(value)
         if problem:
             raise ComposeError(f"{name}: {problem}")
+    date = draft.date or email.utils.formatdate(localtime=True)
+    message_id = draft.message_id or email.utils.make_msgid(domain=domain)
+    tokens = {"%DATE%": date, "%MESSAGEID%": message_id, "%TO%": draft.to,
+              "%FROM%": draft.from_header}
     msg = EmailMessage(policy=policy)
     try:
         msg["From"] = draft.from_header
         msg["To"] = draft.to
         if draft.cc.strip():
             msg["Cc"] = draft.cc
-        msg["Subject"] = draft.subject
-        msg["Date"] = draft.date or email.utils.formatdate(localtime=True)
-        msg["Message-ID"] = draft.message_id or email.utils.make_msgid(domain=domain)
+        msg["Subject"] = fill_tokens(draft.subject, tokens)
+        msg["Date"] = date
+        msg["Message-ID"] = message_id
+        for name, value, replace in draft.headers:
+            if replace:
+                del msg[name]
+            msg[name] = fill_tokens(value, tokens)
     except (ValueError, TypeError) as exc:
         raise ComposeError(f"a header cannot be made: {exc}") from None
-    body = draft.body if draft.body.endswith("\n") or not draft.body else draft.body + "\n"
+    text = fill_tokens(draft.body, tokens)
+    body = text if text.endswith("\n") or not text else text + "\n"
     msg.set_content(body)
     notes = []
     text_cte = str(msg.get("Content-Transfer-Encoding", "7bit"))
-    for path in draft.attachments:
-        add_attachment(msg, path)
+    for item in draft.attachments:
+        add_attachment(msg, item)
+    if msg.is_multipart():
+        # The same message from the same parts, whoever builds it (/compose, smtpsh send):
+        # a boundary from the content, not a random one.
+        msg.set_boundary(_boundary(msg))
     if text_cte in ("quoted-printable", "base64"):
         notes.append(f"the text is sent {text_cte}-encoded: {_why_encoded(draft.body, eight_bit)}")
     elif text_cte == "8bit":
@@ -197,16 +222,38 @@ def _why_encoded(body: str, eight_bit: bool) -> str:
     return "that is what the email package chose for its characters"
 
 
-def add_attachment(msg: EmailMessage, path: Path) -> None:
+def fill_tokens(text: str, tokens: dict[str, str]) -> str:
+    """swaks' tokens: %DATE% %MESSAGEID% %TO% %FROM% replaced by the message's values."""
+    if "%" not in text:
+        return text
+    for token, value in tokens.items():
+        text = text.replace(token, value)
+    return text
+
+
+def _boundary(msg: EmailMessage) -> str:
+    digest = hashlib.sha256()
+    for part in msg.walk():
+        if not part.is_multipart():
+            digest.update(part.as_bytes(policy=email.policy.SMTP))
+    return f"=_smtpsh_{digest.hexdigest()[:32]}"
+
+
+def add_attachment(msg: EmailMessage, item: Path | Attachment) -> None:
+    attachment = item if isinstance(item, Attachment) else Attachment(item)
+    path = attachment.path
     try:
         content = path.read_bytes()
     except OSError as exc:
         raise ComposeError(f"cannot attach {path}: {exc.strerror or exc}") from None
-    ctype, encoding = mimetypes.guess_type(path.name)
-    if ctype is None or encoding is not None:  # .gz and the like are opaque bytes
-        ctype = "application/octet-stream"
+    ctype = attachment.content_type
+    if ctype is None:
+        ctype, encoding = mimetypes.guess_type(path.name)
+        if ctype is None or encoding is not None:  # .gz and the like are opaque bytes
+            ctype = "application/octet-stream"
     maintype, _, subtype = ctype.partition("/")
-    msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=path.name)
+    name = attachment.name or path.name
+    msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
 
 
 # --- reading a file ----------------------------------------------------------------------
