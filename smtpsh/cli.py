@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 # Sub-command -> (module exposing add_arguments(parser) and run(args) -> int, summary).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "send": ("smtpsh.send_command", "send one message, built as /compose builds it (swaks-like)"),
     "dns": ("smtpsh.dns", "report a mail domain's DNS: MX, SPF, DMARC, MTA-STS, TLSA, DKIM"),
     "probe": ("smtpsh.audit.probe", "footprint a server: banner, EHLO, TLS, AUTH, VRFY, relay"),
     "enum": ("smtpsh.audit.enum", "enumerate users with VRFY/EXPN/RCPT (tarpit-aware)"),
@@ -60,6 +61,17 @@ Type /help in the shell for its commands, `help VERB` for an SMTP verb.
 
 # Shown under each sub-command's --help (and in the reference); tests parse every one.
 SUBCOMMAND_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "send": (
+        ("smtpsh send mx.example.net --from a@example.net --to b@example.org", "a test message"),
+        ("smtpsh send mx.example.net:587 --starttls --auth PLAIN --from a@x --to b@y",
+         "submission"),
+        ("smtpsh send mx.example.net --from a@x --to b@y --attach a.pdf --subject %DATE%",
+         "a file, a token"),
+        ("smtpsh send mx.example.net --from a@x --to b@example.org --quit-after rcpt",
+         "is b@ accepted?"),
+        ("smtpsh send mx.example.net --from a@x --to b@y --body-file - --dry-run",
+         "only show it"),
+    ),
     "dns": (
         ("smtpsh dns example.com", "MX, SPF, DMARC, MTA-STS, TLS-RPT, DANE"),
         ("smtpsh dns example.com --dkim-selector s1", "also check a DKIM key"),
@@ -140,6 +152,10 @@ class _MainFormatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, width)
 
 
+# --quit-after / --drop-after steps (smtpsh.shell.steps.STEPS, not imported at start-up).
+STEPS = ("connect", "banner", "first-ehlo", "tls", "auth", "mail", "rcpt", "data", "dot")
+
+
 def _scenario_names() -> list[str]:
     """The shipped sandbox scenarios, without importing the sandbox (start-up budget)."""
     folder = os.path.join(os.path.dirname(__file__), "sandbox", "scenarios")
@@ -149,27 +165,9 @@ def _scenario_names() -> list[str]:
         return []
 
 
-def build_parser() -> argparse.ArgumentParser:
-    subcommands = "".join(
-        f"  smtpsh {name:<8} {summary}\n" for name, (_, summary) in SUBCOMMANDS.items()
-    )
-    parser = argparse.ArgumentParser(
-        prog="smtpsh",
-        usage="smtpsh [options] HOST[:PORT] | unix:PATH | @PROFILE | --sandbox | --mx DOMAIN\n"
-        "       smtpsh [options] --pipe COMMAND | <sub-command>",
-        description="An interactive SMTP shell: every reply parsed and explained.",
-        epilog=EXAMPLES.format(subcommands=subcommands),
-        formatter_class=_MainFormatter,
-        allow_abbrev=False,  # `--password` must be unknown, not "ambiguous"
-    )
-    parser.add_argument(
-        "target",
-        nargs="?",
-        metavar="HOST[:PORT]",
-        help="the server to talk to, unix:PATH for a UNIX socket, or @PROFILE from"
-        " ~/.config/smtpsh/config.toml",
-    )
-    parser.add_argument("-V", "--version", action="version", version=f"smtpsh {__version__}")
+def add_session_options(parser: argparse.ArgumentParser, *, shell: bool = True) -> None:
+    """The options of a session: `smtpsh HOST` and `smtpsh send HOST` share them (``shell``:
+    also --mx, --sandbox and --scenario, which only the shell has)."""
     conn = parser.add_argument_group("connection")
     conn.add_argument("-p", "--port", type=int, help="port (default 25; 465 means implicit TLS)")
     conn.add_argument(
@@ -186,26 +184,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="connect timeout (default 30)",
     )
     conn.add_argument("--helo", metavar="NAME", default=None, help="the name to offer in EHLO/HELO")
+    conn.add_argument(
+        "--local-address",
+        metavar="ADDR",
+        help="connect from this local address (ADDR, ADDR:PORT or [v6]:PORT)",
+    )
     family = conn.add_mutually_exclusive_group()
     family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
     family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
-    conn.add_argument(
-        "--mx",
-        metavar="DOMAIN",
-        help="connect to DOMAIN's best mail exchanger (MX), falling back to the next",
-    )
-    conn.add_argument(
-        "--sandbox",
-        action="store_true",
-        help="start the built-in practice server and connect to it",
-    )
-    conn.add_argument(
-        "--scenario",
-        metavar="NAME",
-        help="with --sandbox: which server to play ("
-        + ", ".join(_scenario_names())
-        + ", or a .toml file; default: default)",
-    )
+    if shell:
+        conn.add_argument(
+            "--mx",
+            metavar="DOMAIN",
+            help="connect to DOMAIN's best mail exchanger (MX), falling back to the next",
+        )
+        conn.add_argument(
+            "--sandbox",
+            action="store_true",
+            help="start the built-in practice server and connect to it",
+        )
+        conn.add_argument(
+            "--scenario",
+            metavar="NAME",
+            help="with --sandbox: which server to play ("
+            + ", ".join(_scenario_names())
+            + ", or a .toml file; default: default)",
+        )
     ways = parser.add_argument_group("other ways in (LMTP, pipes, proxies)")
     ways.add_argument(
         "--lmtp",
@@ -288,12 +292,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow AUTH on a connection that is not encrypted (the password is readable)",
     )
-    # Declared here rather than through smtpsh.dns: importing dnspython would slow start-up.
-    dns = parser.add_argument_group("DNS (--mx, /mx, /dns, /info)")
-    dns.add_argument(
-        "--dns-server", metavar="IP[:PORT]", help="resolver to ask (default: the system's)"
+    script = parser.add_argument_group("scripting (as swaks)")
+    stop = script.add_mutually_exclusive_group()
+    stop.add_argument(
+        "--quit-after",
+        metavar="STEP",
+        choices=STEPS,
+        help="send QUIT once STEP is done: " + ", ".join(STEPS),
     )
-    dns.add_argument("--dns-timeout", type=float, metavar="S", help="DNS timeout in seconds")
+    stop.add_argument(
+        "--drop-after",
+        metavar="STEP",
+        choices=STEPS,
+        help="hang up without QUIT once STEP is done (drop tests)",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--no-annotate", action="store_true", help="do not explain each reply")
     out.add_argument(
@@ -307,6 +319,39 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="colour (default auto; NO_COLOR respected)",
     )
+    out.add_argument(
+        "--timing", action="store_true", help="show how long each reply took (/timing on)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    subcommands = "".join(
+        f"  smtpsh {name:<8} {summary}\n" for name, (_, summary) in SUBCOMMANDS.items()
+    )
+    parser = argparse.ArgumentParser(
+        prog="smtpsh",
+        usage="smtpsh [options] HOST[:PORT] | unix:PATH | @PROFILE | --sandbox | --mx DOMAIN\n"
+        "       smtpsh [options] --pipe COMMAND | <sub-command>",
+        description="An interactive SMTP shell: every reply parsed and explained.",
+        epilog=EXAMPLES.format(subcommands=subcommands),
+        formatter_class=_MainFormatter,
+        allow_abbrev=False,  # `--password` must be unknown, not "ambiguous"
+    )
+    parser.add_argument(
+        "target",
+        nargs="?",
+        metavar="HOST[:PORT]",
+        help="the server to talk to, unix:PATH for a UNIX socket, or @PROFILE from"
+        " ~/.config/smtpsh/config.toml",
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"smtpsh {__version__}")
+    add_session_options(parser)
+    # Declared here rather than through smtpsh.dns: importing dnspython would slow start-up.
+    dns = parser.add_argument_group("DNS (--mx, /mx, /dns, /info)")
+    dns.add_argument(
+        "--dns-server", metavar="IP[:PORT]", help="resolver to ask (default: the system's)"
+    )
+    dns.add_argument("--dns-timeout", type=float, metavar="S", help="DNS timeout in seconds")
     docs = parser.add_argument_group("documentation")
     docs.add_argument("--man", action="store_true", help="print the man page (roff): | man -l -")
     docs.add_argument(
@@ -412,6 +457,21 @@ def _run_subcommand(name: str, rest: list[str]) -> int:
 
 
 def _run_session(args: argparse.Namespace) -> int:
+    shell = open_shell(args, interactive=sys.stdin.isatty() and sys.stdout.isatty())
+    if args.sandbox:
+        return run_main(_with_sandbox(shell, args))
+    if shell.blocking:
+        from smtpsh.shell.app import run_piped_blocking
+
+        return run_piped_blocking(shell)
+    return run_main(_drive(shell))
+
+
+def open_shell(
+    args: argparse.Namespace, *, interactive: bool, event_loop: bool = False
+) -> Shell:
+    """The shell for these options, not yet connected (``event_loop``: never start on the
+    blocking transport, as `smtpsh send`, whose message code runs on asyncio)."""
     candidates: list[tuple[str, str]] = []
     if args.sandbox:
         host, port = "127.0.0.1", 0
@@ -446,7 +506,6 @@ def _run_session(args: argparse.Namespace) -> int:
     from smtpsh.output.printer import Printer, colour_wanted
     from smtpsh.shell.app import Shell, ShellSettings
 
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
     colour = (
         colour_wanted(args.color, sys.stdout) if interactive or args.color == "always" else False
     )
@@ -471,6 +530,7 @@ def _run_session(args: argparse.Namespace) -> int:
         or args.record
         or tls_or_auth
         or options.implicit_tls
+        or event_loop
     )
     early = None
     if interactive and not args.sandbox and not candidates:
@@ -478,7 +538,15 @@ def _run_session(args: argparse.Namespace) -> int:
 
         # Connect while the shell's modules load (prompt_toolkit, asyncio: ~150 ms).
         early = EarlyConnection(options)
+    steps = None
+    if args.quit_after or args.drop_after:
+        from smtpsh.shell.steps import StepWatch
+
+        steps = StepWatch(args.quit_after or args.drop_after, drop=bool(args.drop_after))
+        settings.observers.append(steps)  # sees the dialogue like the recorder
     shell = Shell(options, settings, printer, blocking=blocking)
+    shell.steps = steps
+    shell.renderer.timing = args.timing
     shell.candidates = candidates
     shell.early = early
     shell.extra.update(dns_server=args.dns_server, dns_timeout=args.dns_timeout)
@@ -490,13 +558,97 @@ def _run_session(args: argparse.Namespace) -> int:
             if early is not None:
                 early.discard()
             raise UsageError(problem)
-    if args.sandbox:
-        return run_main(_with_sandbox(shell, args))
-    if blocking:
-        from smtpsh.shell.app import run_piped_blocking
+    return shell
 
-        return run_piped_blocking(shell)
-    return run_main(_drive(shell))
+
+# Options `smtpsh send` does not have, as the shell's code reads them.
+_SEND_FIXED = {"sandbox": False, "mx": None, "scenario": None, "dns_server": None,
+               "dns_timeout": None, "config": None, "profile": None}
+
+
+def run_send(args: argparse.Namespace) -> int:
+    """`smtpsh send` (smtpsh.send_command): one message, by /compose's code, no questions."""
+    for name, value in _SEND_FIXED.items():
+        if not hasattr(args, name):
+            setattr(args, name, value)
+    from smtpsh import state
+
+    if os.path.exists(state.config_file()) or (args.target or "").startswith("@"):
+        from smtpsh import config
+
+        args.config = config.load()
+        if (args.target or "").startswith("@"):
+            try:
+                args.profile = config.find_profile(args.config, args.target)
+            except config.ConfigError as exc:
+                raise UsageError(exc.message) from None
+            args.target = args.profile.host
+    if args.dry_run:
+        return _dry_run(args)
+    if not args.target:
+        raise UsageError("which server? smtpsh send HOST[:PORT] --from ADDR --to ADDR")
+    shell = open_shell(args, interactive=False, event_loop=True)
+    return run_main(_send(shell, args))
+
+
+async def _send(shell: Shell, args: argparse.Namespace) -> int:
+    from smtpsh.shell.app import finish_piped
+    from smtpsh.shell.compose_commands import compose_message
+
+    if not await shell.connect():
+        return 1
+    if not shell.done and shell.link.connected:
+        await shell.run_guarded(compose_message(shell, args))
+    return await finish_piped(shell)
+
+
+def _configured_sender(args: argparse.Namespace) -> str | None:
+    if args.config is None:
+        return None
+    from smtpsh import config
+
+    return config.envelope_sender(args.config, args.profile)
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    """--dry-run: the envelope and the message `smtpsh send` would send, built by the same
+    code (for a server that offers 8BITMIME), and no connection."""
+    from smtpsh.compose.message import build_message, parse_recipients, parse_sender
+    from smtpsh.output.printer import Printer, colour_wanted
+    from smtpsh.protocol.errors import SmtpshError
+    from smtpsh.shell.compose_commands import draft_from_options
+
+    printer = Printer(colour=colour_wanted(args.color, sys.stdout))
+    try:
+        sender_text = args.sender or _configured_sender(args)
+        if not sender_text:
+            raise UsageError("no sender: give --from ADDRESS (or mail_from in config.toml)")
+        sender = parse_sender(sender_text)
+        recipients = parse_recipients(", ".join([*args.to, *args.cc]))
+        if not recipients:
+            raise UsageError("no recipient: give --to ADDRESS")
+        helo = args.helo or default_helo()
+        draft = draft_from_options(args, sender, recipients, helo)
+        if args.body is None and args.body_file is None:
+            from smtpsh.shell.compose_commands import DEFAULT_BODY
+
+            draft.body = DEFAULT_BODY
+        domain = sender.rpartition("@")[2] if "@" in sender else helo
+        built = build_message(draft, eight_bit=True, smtputf8=draft.needs_smtputf8(),
+                              domain=domain)
+    except SmtpshError as exc:
+        raise UsageError(str(exc)) from None
+    printer.line("--dry-run: nothing is sent; as for a server that offers 8BITMIME", "class:meta")
+    printer.line(f"MAIL FROM:<{sender}>", "class:sent")
+    for recipient in recipients:
+        printer.line(f"RCPT TO:<{recipient}>", "class:sent")
+    printer.line("DATA", "class:sent")
+    for line in built.data.decode("utf-8", "replace").split("\r\n")[:-1]:
+        printer.line(line)
+    printer.line(".", "class:sent")
+    for note in built.notes:
+        printer.line(f"· {note}", "class:meta")
+    return 0
 
 
 # The options tls_commands.configure reads: without them it has nothing to set.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from smtpsh.net.blocking import EarlyConnection
     from smtpsh.net.client import SMTPClient
     from smtpsh.sandbox import Sandbox
+    from smtpsh.shell.addressbook import AddressBook
+    from smtpsh.shell.steps import StepWatch
 
     T = TypeVar("T")
 
@@ -104,6 +107,11 @@ class Shell:
         self._on_redraw: Callable[[], None] | None = None
         # A connect already under way (started before the slow imports), for the first open.
         self.early: EarlyConnection | None = None
+        # Addresses used with this server, kept for completion (the interactive shell's).
+        self.addresses: AddressBook | None = None
+        # --quit-after / --drop-after: where the session ends (an observer of the dialogue).
+        self.steps: StepWatch | None = None
+        self.dropped = False  # hung up on purpose (--drop-after): not a lost session
 
     # --- helpers for meta-commands -----------------------------------------------------
 
@@ -239,27 +247,59 @@ class Shell:
 
     async def handle_line(self, line: str) -> None:
         """One line the user typed (or a script sent)."""
+        await self.run_guarded(self._handle_line(line))
+
+    async def run_guarded(self, work: Awaitable[None]) -> None:
+        """Run a line's work: a failure is one line said, and the shell goes on."""
         try:
-            for hook in list(self.line_hooks):
-                if await hook(line):
-                    return
-            if self._skipping_body:
-                self._skipping_body = line != "."
-            elif self.link.conn.in_data:
-                await self._data_line(line)
-            elif line.startswith("/"):
-                await self._meta(line)
-            elif metacommands.is_local_help(line):
-                metacommands.local_help(self, line)
-            elif (verb_hook := metacommands.hooked_verb(verb_of(line))) is not None:
-                await verb_hook(self, line)
-            else:
-                await self.send_command(line)
+            await work
         except (ConnectionClosedError, ReplyTimeout) as exc:
             if not exc.told:  # else the observers have already shown it
                 self.error(str(exc))
         except SmtpshError as exc:
-            self.error(str(exc))
+            if self.steps is not None and self.steps.reached and not self.done:
+                await self.end_at_step()  # raised instead of going past --quit-after's step
+            else:
+                self.error(str(exc))
+
+    async def _handle_line(self, line: str) -> None:
+        for hook in list(self.line_hooks):
+            if await hook(line):
+                return
+        if self._skipping_body:
+            self._skipping_body = line != "."
+        elif self.link.conn.in_data:
+            await self._data_line(line)
+        elif line.startswith("/"):
+            await self._meta(line)
+        elif metacommands.is_local_help(line):
+            metacommands.local_help(self, line)
+        elif (verb_hook := metacommands.hooked_verb(verb_of(line))) is not None:
+            await verb_hook(self, line)
+        else:
+            await self.send_command(line)
+
+    def check_step(self, line: str | None) -> None:
+        """Refuse a line past the --quit-after/--drop-after step (None: a message line)."""
+        if self.steps is not None and self.steps.stops(line):
+            from smtpsh.shell.steps import StepReached
+
+            raise StepReached(f"{self.steps.option}: the session ends here")
+
+    async def end_at_step(self) -> None:
+        """The --quit-after step is done: QUIT (or, --drop-after, hang up) and leave."""
+        steps = self.steps
+        assert steps is not None
+        if steps.drop:
+            self.info(f"{steps.option}: hanging up without QUIT")
+            self.dropped = True
+            await self.link.close()
+            self.done = True
+        else:
+            self.info(f"{steps.option}: ending the session")
+            await self.quit()
+        if not steps.ok:
+            self.exit_code = 1  # the step's own reply was a refusal: a script checks it
 
     async def _meta(self, line: str) -> None:
         word, _, args = line.partition(" ")
@@ -288,12 +328,16 @@ class Shell:
         if not self.link.connected:
             self.error("not connected: /reconnect opens a new session")
             return None
+        self.check_step(line)
         self.warn_before_sending(line)
         if verb_of(line) in ("EHLO", "LHLO"):
             self.extra["last_ehlo"] = line  # /starttls sends it again after the handshake
         reply = await self.guard(self.link.command(line, raw=self.raw_mode))
         if verb_of(line) in ("VRFY", "EXPN", "RCPT"):
             self._compare(line, reply)
+        if self.addresses is not None and verb_of(line) in ("MAIL", "RCPT", "VRFY", "EXPN"):
+            for address in addresses_in(line):
+                self.addresses.add(address)
         if reply.code == 354 and self.link.conn.in_data:
             self.info("DATA mode: type the message; a line with a single '.' ends it")
         elif verb_of(line) == "DATA" and not self.settings.interactive:
@@ -319,6 +363,7 @@ class Shell:
             if reply.klass == 2 and self.session.queue_id:
                 self.info(f"message accepted, queue id {self.session.queue_id}")
         else:
+            self.check_step(None)
             for warning in text_line_warnings(line):
                 self.warn(warning)
             try:
@@ -365,6 +410,14 @@ class Shell:
 
 
 # --- front-ends ----------------------------------------------------------------------
+
+
+def addresses_in(line: str) -> list[str]:
+    """The addresses of a MAIL, RCPT, VRFY or EXPN line: in <...>, else VRFY's argument."""
+    found = [a for a in re.findall(r"<([^<>]+)>", line) if a]
+    if not found and verb_of(line) in ("VRFY", "EXPN"):
+        found = line.split()[1:2]
+    return found
 
 
 def needs_event_loop(shell: Shell, line: str) -> bool:
@@ -488,7 +541,7 @@ def _run_piped_blocking(shell: Shell) -> int:
         if not _take_line(shell, line):
             break
         drive(shell.handle_line(line))
-    return drive(_finish_piped(shell))
+    return drive(finish_piped(shell))
 
 
 async def _carry_on(shell: Shell, reader: LineReader, line: str) -> int:
@@ -506,10 +559,14 @@ def _take_line(shell: Shell, line: str) -> bool:
     return True
 
 
-async def _finish_piped(shell: Shell) -> int:
+async def finish_piped(shell: Shell) -> int:
     if not shell.done:
-        await shell.quit()
-    if not shell.link.quit_sent:
+        steps = shell.steps
+        if steps is not None and steps.reached:
+            await shell.end_at_step()  # the script ended right at the step
+        else:
+            await shell.quit()
+    if not shell.link.quit_sent and not shell.dropped:
         shell.exit_code = 1  # the session did not end with our QUIT: say so to scripts
     return shell.exit_code
 
@@ -543,4 +600,4 @@ async def run_piped(
         if not _take_line(shell, line):
             break
         await shell.handle_line(line)
-    return await _finish_piped(shell)
+    return await finish_piped(shell)

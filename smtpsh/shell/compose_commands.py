@@ -32,6 +32,13 @@ from smtpsh.compose.message import (
     parse_sender,
     reencode,
 )
+from smtpsh.compose.message_options import (
+    TOKENS_HELP,
+    add_message_options,
+    attachments,
+    body_text,
+    extra_headers,
+)
 from smtpsh.compose.raw import ESCAPE_HELP, decode_escapes, show_bytes
 from smtpsh.compose.scan import CHUNK
 from smtpsh.compose.send import Transfer, ensure_ready, transmit
@@ -43,6 +50,7 @@ from smtpsh.protocol.errors import SmtpshError
 from smtpsh.shell.app import Shell
 from smtpsh.shell.metacommands import HELP_NOTES, VERB_NOTES, Handler, meta, verb_hook
 from smtpsh.shell.send_link import ShellLink
+from smtpsh.shell.steps import StepReached
 
 GROUP = "compose"
 PREVIEW_LINES = 400  # the preview shows a message whole up to this many lines
@@ -96,15 +104,9 @@ def _transfer_options(parser: _Parser) -> None:
 
 def compose_parser() -> _Parser:
     parser = _Parser(prog="/compose", add_help=False,
-                     description="Write a message step by step and send it.")
-    parser.add_argument("--from", dest="sender", metavar="ADDR", help="envelope sender and From")
-    parser.add_argument("--to", action="append", default=[], metavar="ADDR",
-                        help="recipient (repeat, or commas)")
-    parser.add_argument("--cc", action="append", default=[], metavar="ADDR", help="Cc recipient")
-    parser.add_argument("--subject", metavar="TEXT")
-    parser.add_argument("--body", metavar="TEXT", help=r"the text (\n for a line break)")
-    parser.add_argument("--body-file", type=Path, metavar="FILE", help="the text from a file")
-    parser.add_argument("--attach", action="append", type=Path, default=[], metavar="FILE")
+                     description="Write a message step by step and send it. " + TOKENS_HELP
+                     + "; `smtpsh send` takes the same options.")
+    add_message_options(parser)  # the same as `smtpsh send`: the same message
     parser.add_argument("--edit", action="store_true", help="write the body in $EDITOR")
     _transfer_options(parser)
     return parser
@@ -254,12 +256,16 @@ async def gather(shell: Shell, opts: argparse.Namespace, asker: Asker | None) ->
     """The draft from the flags, asking (if someone can answer) for what they left out."""
     helo = shell.client.helo_name  # the name this session's EHLO gave (ensure_ready sent one)
     known = _known_addresses(shell)
-    sender_text = opts.sender or shell.extra.get(LAST_SENDER) or default_address(helo)
+    # The sender given, else the configured one (mail_from) or the last one used; a
+    # made-up user@host is no use as a default (it bounces nowhere): asked for instead.
+    sender_text = opts.sender or shell.extra.get(LAST_SENDER) or ""
     if asker is not None and opts.sender is None:
         sender_text = await asker.text(
             "Envelope sender (MAIL FROM)", sender_text, words=["<>", *known],
-            check=parse_sender, hint="where bounces go; <> is the null sender",
+            check=_a_sender, hint="where bounces go; <> is the null sender",
         )
+    if not sender_text:
+        raise ComposeError("no sender: give --from ADDRESS (or mail_from in config.toml)")
     sender = parse_sender(sender_text)
     to_flags = parse_recipients(", ".join(opts.to))
     cc_flags = parse_recipients(", ".join(opts.cc))
@@ -273,22 +279,40 @@ async def gather(shell: Shell, opts: argparse.Namespace, asker: Asker | None) ->
         recipients = parse_recipients(answer)
     if not recipients:
         raise ComposeError("no recipient: give --to ADDRESS")
+    draft = draft_from_options(opts, sender, recipients, helo)
+    if asker is not None:
+        await _ask_headers(shell, asker, opts, draft)
+    draft.body = await _body(shell, opts, asker)
+    if asker is not None and not opts.attach:
+        draft.attachments = list(await asker.paths("Attachments (Enter for none)"))
+    return draft
+
+
+def draft_from_options(
+    opts: argparse.Namespace, sender: str, recipients: list[str], helo: str
+) -> Draft:
+    """The draft the options alone make (the questions may change it after): one
+    function, so that /compose and `smtpsh send` build the same message."""
+    to_flags = parse_recipients(", ".join(opts.to))
     draft = Draft(
         sender=sender,
         recipients=recipients,
         from_header=sender or default_address(helo),
         to=", ".join(to_flags or recipients),
-        cc=", ".join(cc_flags),
+        cc=", ".join(parse_recipients(", ".join(opts.cc))),
+        headers=extra_headers(opts),
+        attachments=list(attachments(opts)),
     )
     if opts.subject is not None:
         draft.subject = opts.subject
-    if asker is not None:
-        await _ask_headers(shell, asker, opts, draft)
-    draft.body = await _body(shell, opts, asker)
-    draft.attachments = _attachments(opts.attach)
-    if asker is not None and not opts.attach:
-        draft.attachments = await asker.paths("Attachments (Enter for none)")
+    draft.body = body_text(opts) or ""
     return draft
+
+
+def _a_sender(text: str) -> str:
+    if not text.strip():
+        raise ComposeError("type the sender's address (<> for the null sender)")
+    return parse_sender(text)
 
 
 def _some_recipients(text: str) -> list[str]:
@@ -324,13 +348,9 @@ def _one_or_more(text: str) -> object:
 
 
 async def _body(shell: Shell, opts: argparse.Namespace, asker: Asker | None) -> str:
-    if opts.body is not None:
-        return str(opts.body).replace("\\n", "\n")
-    if opts.body_file is not None:
-        try:
-            return Path(opts.body_file).expanduser().read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ComposeError(f"cannot read {opts.body_file}: {exc}") from None
+    given = body_text(opts)
+    if given is not None:
+        return given
     if opts.edit:
         if not shell.settings.interactive:
             raise ComposeError("--edit needs a terminal")
@@ -339,16 +359,6 @@ async def _body(shell: Shell, opts: argparse.Namespace, asker: Asker | None) -> 
         return DEFAULT_BODY
     shell.say("Body: type the text; '.' alone on a line ends it, '~e' alone opens $EDITOR")
     return await asker.body()
-
-
-def _attachments(paths: list[Path]) -> list[Path]:
-    found = []
-    for path in paths:
-        path = path.expanduser()
-        if not path.is_file():
-            raise ComposeError(f"--attach {path}: no such file")
-        found.append(path)
-    return found
 
 
 async def _dsn(shell: Shell, opts: argparse.Namespace, asker: Asker | None) -> DsnRequest:
@@ -374,6 +384,8 @@ def _exit_status_counts(handler: Handler) -> Handler:
     async def wrapped(shell: Shell, args: str) -> None:
         try:
             await handler(shell, args)
+        except StepReached:
+            raise  # --quit-after: the session ends as asked, not a failure
         except SmtpshError:
             shell.exit_code = 1
             raise
@@ -390,6 +402,11 @@ async def _compose(shell: Shell, args: str) -> None:
     if opts.help:
         _help(shell, parser)
         return
+    await compose_message(shell, opts)
+
+
+async def compose_message(shell: Shell, opts: argparse.Namespace) -> None:
+    """/compose once its options are parsed; `smtpsh send` runs the same (no questions)."""
     await ensure_ready(ShellLink(shell))
     asker = _asker(shell, opts)
     draft = await gather(shell, opts, asker)
