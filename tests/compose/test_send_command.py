@@ -1,0 +1,204 @@
+"""`smtpsh send` (one message, as swaks sends it) and /compose build the same message from
+the same options; --dry-run, --quit-after, --drop-after, --timing, --local-address."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.helpers.run import run_piped, smtpsh_env
+from tests.helpers.scripted_server import read_line, scripted_server
+
+if TYPE_CHECKING:
+    from tests.conftest import PostfixEnv
+
+_ADDED_BY_DELIVERY = ("return-path", "x-original-to", "delivered-to", "received")
+
+
+def smtpsh(args: list[str], home: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "smtpsh", *args], input=stdin,
+                          capture_output=True, text=True, timeout=60, env=smtpsh_env(home))
+
+
+def as_built(mbox_message: str) -> str:
+    """An mbox message without what delivery added (the From_ line, Return-Path,
+    Received...) and without Date and Message-ID: what the client built, byte for byte."""
+    lines = mbox_message.split("\n")[1:]
+    out: list[str] = []
+    skipping = False
+    in_headers = True
+    for line in lines:
+        if in_headers and line == "":
+            in_headers = False
+        if in_headers:
+            if line[:1] in (" ", "\t"):
+                if skipping:
+                    continue
+            else:
+                name = line.split(":", 1)[0].lower()
+                skipping = name in (*_ADDED_BY_DELIVERY, "date", "message-id")
+                if skipping:
+                    continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def message_id(dialogue: str) -> str:
+    found = re.search(r"^C: Message-ID: (<[^>]+>)", dialogue, re.MULTILINE | re.IGNORECASE)
+    assert found, dialogue
+    return found.group(1)
+
+
+def test_send_and_compose_build_the_same_message(postfix: PostfixEnv, tmp_path: Path) -> None:
+    mark = f"same-{uuid.uuid4().hex[:10]}"
+    attachment = tmp_path / "data.bin"
+    attachment.write_bytes(b"\x00\x01 attached " + mark.encode())
+    options = [
+        "--from", "tester@client.smtpsh.test", "--to", "robin@smtpsh.test",
+        "--subject", f"built twice {mark} for %TO%",
+        "--body", f"Hello %FROM%,\\n{mark}\\nfor %TO%.",
+        "--header", "X-Mark: " + mark, "--header", "Subject: replaced " + mark,
+        "--add-header", "X-Added: one", "--add-header", "X-Added: two",
+        "--attach-type", "application/x-smtpsh-test", "--attach-name", "shown.bin",
+        "--attach", str(attachment),
+    ]
+    sent = smtpsh(["send", f"{postfix.host}:{postfix.port('smtp')}", *options], tmp_path)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "message accepted" in sent.stdout
+    quoted = " ".join(f"'{o}'" for o in options)
+    composed = run_piped([postfix.host], f"EHLO client.smtpsh.test\n/compose --yes {quoted}\n",
+                         tmp_path)
+    assert composed.returncode == 0, composed.stdout
+    one = postfix.wait_for_mail("robin", message_id(sent.stdout))
+    two = postfix.wait_for_mail("robin", message_id(composed.stdout))
+    assert one != two  # two messages (their Date and Message-ID differ)
+    assert as_built(one) == as_built(two)
+    built = as_built(one)
+    assert f"Subject: replaced {mark}" in built and "built twice" not in built  # replaced
+    assert "X-Added: one\nX-Added: two" in built
+    assert "Hello tester@client.smtpsh.test," in built  # %FROM%
+    assert 'Content-Type: application/x-smtpsh-test' in built
+    assert 'filename="shown.bin"' in built
+
+
+def test_dry_run_connects_to_nothing(tmp_path: Path) -> None:
+    body = "Line one for %TO%\nfrom %FROM%, message %MESSAGEID%\n"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a note\n")
+    result = smtpsh(
+        ["send", "127.0.0.1:1", "--dry-run", "--from", "a@x.test", "--to", "b@y.test",
+         "--cc", "c@z.test", "--body-file", "-", "--header", "X-Case: 7",
+         "--attach", str(notes), "--attach-name", "renamed.txt", "--attach", str(notes)],
+        tmp_path, stdin=body,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.splitlines()[1:4] == ["MAIL FROM:<a@x.test>", "RCPT TO:<b@y.test>",
+                                     "RCPT TO:<c@z.test>"]
+    assert "Line one for b@y.test" in out and "from a@x.test, message <" in out
+    assert "%" not in out.split("DATA", 1)[1]
+    assert "X-Case: 7" in out
+    assert out.count('filename="notes.txt"') == 1 and out.count('filename="renamed.txt"') == 1
+    assert "Connection refused" not in out + result.stderr
+
+
+def test_send_reports_bad_input_in_one_line(tmp_path: Path) -> None:
+    for args, message in (
+        (["--to", "b@y.test"], "no sender: give --from ADDRESS (or mail_from in config.toml)"),
+        (["--from", "a@x.test"], "no recipient: give --to ADDRESS"),
+        (["--from", "a@x.test", "--to", "b@y", "--header", "broken"],
+         "--header 'broken': write it as 'Name: value'"),
+        (["--from", "a@x.test", "--to", "b@y", "--attach", "/nonexistent/f"],
+         "--attach /nonexistent/f: no such file"),
+    ):
+        result = smtpsh(["send", "127.0.0.1:1", "--dry-run", *args], tmp_path)
+        assert result.returncode == 2, result
+        assert result.stderr == f"smtpsh send: {message}\n", result.stderr
+
+
+def test_quit_after_rcpt_is_an_address_check(postfix: PostfixEnv, tmp_path: Path) -> None:
+    target = f"{postfix.host}:{postfix.port('smtp')}"
+    base = ["send", target, "--from", "tester@client.smtpsh.test", "--quit-after", "rcpt"]
+    known = smtpsh([*base, "--to", "robin@smtpsh.test"], tmp_path)
+    assert known.returncode == 0, known.stdout
+    assert "C: RCPT TO:<robin@smtpsh.test>" in known.stdout and "C: QUIT" in known.stdout
+    assert "C: DATA" not in known.stdout
+    assert "--quit-after rcpt: ending the session" in known.stdout
+    unknown = smtpsh([*base, "--to", "nosuchuser@smtpsh.test"], tmp_path)
+    assert unknown.returncode == 1, unknown.stdout
+    assert "550 5.1.1" in unknown.stdout and "C: DATA" not in unknown.stdout
+
+
+def test_drop_after_hangs_up_without_quit(tmp_path: Path) -> None:
+    received: list[bytes] = []
+
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 drop.test ESMTP\r\n")
+        while line := read_line(sock):
+            received.append(line)
+            sock.sendall(b"250 2.0.0 ok\r\n")
+
+    with scripted_server(handler) as port:
+        result = run_piped(
+            [f"127.0.0.1:{port}", "--drop-after", "mail"],
+            "EHLO me.test\nMAIL FROM:<a@b.test>\nRCPT TO:<c@d.test>\nDATA\n", tmp_path,
+        )
+    assert result.returncode == 0, result.stdout
+    assert received == [b"EHLO me.test\r\n", b"MAIL FROM:<a@b.test>\r\n"]
+    assert "--drop-after mail: hanging up without QUIT" in result.stdout
+
+
+def test_quit_after_banner_in_a_script(postfix: PostfixEnv, tmp_path: Path) -> None:
+    result = run_piped([postfix.host, "--quit-after", "banner"], "EHLO me\nNOOP\n", tmp_path)
+    assert result.returncode == 0
+    sent = [line for line in result.stdout.splitlines() if line.startswith("C: ")]
+    assert sent == ["C: QUIT"], result.stdout
+
+
+def test_timing_on_every_annotation(postfix: PostfixEnv, tmp_path: Path) -> None:
+    result = run_piped([postfix.host, "--timing"], "EHLO me\nNOOP\nQUIT\n", tmp_path)
+    timed = re.findall(r"^  ↳ .* · \+[\d,]+ ms$", result.stdout, re.MULTILINE)
+    assert len(timed) == 4, result.stdout  # banner, EHLO, NOOP, QUIT
+    script = "/timing on\nNOOP\n/timing off\nNOOP\nQUIT\n"
+    result = run_piped([postfix.host, "--no-annotate"], script, tmp_path)
+    assert len(re.findall(r"^  ↳ \+[\d,]+ ms$", result.stdout, re.MULTILINE)) == 1, result.stdout
+
+
+def test_timing_shows_a_slow_reply(tmp_path: Path) -> None:
+    import time
+
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 slow.test ESMTP\r\n")
+        while line := read_line(sock):
+            if line.startswith(b"RCPT"):
+                time.sleep(0.6)  # a tarpit
+            sock.sendall(b"250 2.0.0 ok\r\n" if not line.startswith(b"QUIT") else b"221 bye\r\n")
+
+    with scripted_server(handler) as port:
+        result = run_piped([f"127.0.0.1:{port}", "--timing"],
+                           "MAIL FROM:<a@b.test>\nRCPT TO:<c@d.test>\nQUIT\n", tmp_path)
+    times = [int(t.replace(",", "")) for t in re.findall(r"\+([\d,]+) ms", result.stdout)]
+    assert len(times) == 4 and times[2] >= 550 and times[1] < 550, result.stdout
+
+
+def test_local_address(tmp_path: Path) -> None:
+    peers: list[str] = []
+
+    def handler(sock: socket.socket) -> None:
+        peers.append(sock.getpeername()[0])
+        sock.sendall(b"220 here.test ESMTP\r\n")
+        while line := read_line(sock):
+            sock.sendall(b"221 bye\r\n" if line.startswith(b"QUIT") else b"250 ok\r\n")
+
+    with scripted_server(handler) as port:
+        result = run_piped([f"127.0.0.1:{port}", "--local-address", "127.0.0.2"], "NOOP\n",
+                           tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert peers == ["127.0.0.2"]
+    bad = run_piped(["127.0.0.1:1", "--local-address", "[::1"], "", tmp_path)
+    assert bad.returncode == 2 and "bad --local-address '[::1'" in bad.stderr
