@@ -208,6 +208,9 @@ class Shell:
             self.exit_code = 1
             return False
         except SmtpshError as exc:
+            if self.steps is not None and self.steps.reached:
+                await self.end_at_step()  # e.g. --starttls --quit-after tls: stop right there
+                return True
             self.error(str(exc))
             self.exit_code = 1
             return False

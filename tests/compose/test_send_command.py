@@ -202,3 +202,13 @@ def test_local_address(tmp_path: Path) -> None:
     assert peers == ["127.0.0.2"]
     bad = run_piped(["127.0.0.1:1", "--local-address", "[::1"], "", tmp_path)
     assert bad.returncode == 2 and "bad --local-address '[::1'" in bad.stderr
+
+
+def test_quit_after_tls_ends_the_opening_there(postfix: PostfixEnv, tmp_path: Path) -> None:
+    args = [f"{postfix.host}:{postfix.port('smtp')}", "--starttls", "--cafile",
+            str(postfix.ca_file), "--quit-after", "tls"]
+    result = run_piped(args, "MAIL FROM:<a@client.smtpsh.test>\n", tmp_path)
+    assert result.returncode == 0, result.stdout
+    sent = [line for line in result.stdout.splitlines() if line.startswith("C: ")]
+    assert sent == ["C: EHLO " + sent[0].split()[-1], "C: STARTTLS", "C: QUIT"], result.stdout
+    assert "--quit-after tls: ending the session" in result.stdout
