@@ -17,6 +17,7 @@ import sys
 import threading
 
 from smtpsh.net.base import ClientOptions, ConnectError, Connector
+from smtpsh.output.safe import safe
 from smtpsh.protocol.encoding import visible
 
 UNIX_PREFIX = "unix:"
@@ -98,7 +99,7 @@ def _relay_stderr(stream: object, pid: int) -> None:
     """The child's stderr, line by line, escaped (its bytes never drive the terminal)."""
     assert hasattr(stream, "readline")
     for raw in iter(stream.readline, b""):
-        text = visible(raw.decode("utf-8", "backslashreplace").rstrip("\r\n"))
+        text = safe(raw.decode("utf-8", "backslashreplace").rstrip("\r\n"))
         try:
             print(f"smtpsh: pipe (pid {pid}) stderr: {text}", file=sys.stderr, flush=True)
         except (OSError, ValueError):

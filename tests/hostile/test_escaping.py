@@ -443,3 +443,12 @@ def test_info_cert_mailbox_in_the_shell(
     out = smtpsh(["--sandbox"], tmp_path, message)
     assert raw_unsafe(out) == [], out
     assert "[header]\\x1b[2J" in out and "\\u202e" in out
+
+
+def test_pipe_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """--pipe: what the child writes to its stderr is relayed made safe."""
+    from smtpsh.net.local import _relay_stderr
+
+    _relay_stderr(io.BytesIO(field("pipe-stderr") + b"\n"), 42)
+    err = capsys.readouterr().err
+    check(err, ["pipe-stderr"])
