@@ -25,7 +25,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("smtpsh.compose", "smtpsh.audit", "smtpsh.transcript", "smtpsh.dnsinfo", "smtpsh.dns",
      "smtpsh.sandbox", "smtpsh.report"),  # the libraries: know no front-end
     ("smtpsh.shell",),  # prompt_toolkit, meta-commands
-    ("smtpsh.cli", "smtpsh.__main__", "smtpsh.docgen"),  # parsing, dispatch, generated docs
+    # parsing, dispatch, generated docs; `smtpsh send` (the shell's session without a prompt)
+    ("smtpsh.cli", "smtpsh.__main__", "smtpsh.docgen", "smtpsh.send_command"),
 )
 BOTTOM = ("smtpsh",)  # the package itself (__version__): anyone may import it
 
