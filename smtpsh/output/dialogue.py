@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from smtpsh.net.base import ClientBase, ClientObserver
 from smtpsh.output.printer import Fragments, Printer
+from smtpsh.output.safe import invisible_names
 from smtpsh.protocol.codes import annotate
 from smtpsh.protocol.connection import ReplyEvent, decode_challenge
 from smtpsh.protocol.replies import Reply
@@ -57,6 +58,13 @@ def reply_fragments(
         out.append((style, prefix + line))
     for problem in reply.problems:
         out.append(("class:problem", f"\n  ⚠ {problem}"))
+    hidden = invisible_names("".join(reply.wire_lines()))
+    if hidden:
+        out.append((
+            "class:problem",
+            f"\n  ⚠ the reply holds characters that hide or reorder text ({'; '.join(hidden)}):"
+            " shown escaped (\\u…); text that needs them may be disguising itself",
+        ))
     took = f"{elapsed_text(elapsed)}" if elapsed is not None else ""
     if annotate_on:
         out.append(("class:annotation", f"\n  ↳ {annotation_of(reply, verb)}"

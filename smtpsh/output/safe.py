@@ -92,3 +92,17 @@ def safe(text: str, keep: str = "", kinds: tuple[str, ...] = EVERY_KIND) -> str:
 def is_safe(text: str, keep: str = "") -> bool:
     """No character of UNSAFE_RANGES but those in ``keep``."""
     return text.isprintable() or _pattern(keep, EVERY_KIND).search(text) is None
+
+
+def invisible_names(text: str) -> list[str]:
+    """What the INVISIBLE characters in ``text`` are ('bidi embeddings and overrides',
+    ...), once each in order: a reply holding them is flagged, not only escaped."""
+    if text.isprintable():
+        return []
+    found: list[str] = []
+    for ch in _pattern("", (INVISIBLE,)).findall(text):
+        cp = ord(ch)
+        what = next(w for a, b, kind, w in UNSAFE_RANGES if kind == INVISIBLE and a <= cp <= b)
+        if what not in found:
+            found.append(what)
+    return found

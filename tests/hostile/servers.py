@@ -408,6 +408,16 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         wants_client_cert=True,
     ),
     Behaviour(
+        "spoofing-characters",
+        "bidi override and zero-width characters in a reply",
+        plain({b"VRFY": send_then(
+            "252 2.0.0 robin\u202e@evil.test\u202c is\u200b here\ufeff\r\n".encode()
+        )}),
+        ("VRFY robin",),
+        r"the reply holds characters that hide or reorder text",
+        "open",
+    ),
+    Behaviour(
         "rst-mid-transaction",
         "a reset (RST) in the middle of a transaction",
         plain({b"RCPT": reset}),
