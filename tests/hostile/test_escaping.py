@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -332,14 +332,20 @@ DIALOGUE_FIELDS = ["banner", "ehlo", "keyword", "help", "vrfy", "expn", "mail", 
 
 
 @pytest.mark.parametrize("colour", ["never", "always"])
-def test_piped_dialogue(smtp_port: int, tmp_path: Path, colour: str) -> None:
+def test_piped_dialogue(
+    smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None], colour: str
+) -> None:
+    hostile_row("server: controls, bidi, zero-width in replies", "piped")
     out = smtpsh([f"127.0.0.1:{smtp_port}", "--color", colour], tmp_path, DIALOGUE)
     check(out, DIALOGUE_FIELDS, colour=colour == "always")
 
 
-def test_interactive_shell(smtp_port: int, tmp_path: Path) -> None:
+def test_interactive_shell(
+    smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
     """In a terminal (prompt_toolkit, colour on): the raw byte stream is searched for the
     hostile sequences themselves, since the shell draws with escape sequences of its own."""
+    hostile_row("server: controls, bidi, zero-width in replies", "shell")
     seen = io.BytesIO()
     child = pexpect.spawn(sys.executable, ["-m", "smtpsh", f"127.0.0.1:{smtp_port}"],
                           env=smtpsh_env(tmp_path), dimensions=(50, 400), timeout=20)
@@ -370,7 +376,8 @@ def test_interactive_shell(smtp_port: int, tmp_path: Path) -> None:
         assert piece in text, f"{piece!r} not shown escaped"
 
 
-def test_probe(smtp_port: int, tmp_path: Path) -> None:
+def test_probe(smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None]) -> None:
+    hostile_row("server: controls in NTLM fields, certificate names", "probe")
     out = smtpsh(["probe", f"127.0.0.1:{smtp_port}", "--no-relay", "--color", "always"],
                  tmp_path)
     check(out, ["banner", "ehlo", "keyword", "help", "vrfy", "expn"], colour=True)
@@ -379,14 +386,16 @@ def test_probe(smtp_port: int, tmp_path: Path) -> None:
     assert "[san]\\x1b[2J" in out
 
 
-def test_enum(smtp_port: int, tmp_path: Path) -> None:
+def test_enum(smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None]) -> None:
+    hostile_row("server: controls, bidi, zero-width in replies", "enum")
     out = smtpsh(["enum", f"127.0.0.1:{smtp_port}", "--method", "vrfy",
                   "-u", "robin", "-u", "nobody"], tmp_path)
     check(out, ["vrfy"])
     assert "robin  252" in out  # the found name, with the server's (escaped) answer
 
 
-def test_relay(smtp_port: int, tmp_path: Path) -> None:
+def test_relay(smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None]) -> None:
+    hostile_row("server: controls, bidi, zero-width in replies", "relay")
     # One line a test shows the RCPT reply; -v shows every reply of the dialogue.
     out = smtpsh(["relay", f"127.0.0.1:{smtp_port}", "--color", "always"], tmp_path)
     check(out, ["rcpt"], colour=True)
@@ -394,7 +403,8 @@ def test_relay(smtp_port: int, tmp_path: Path) -> None:
     check(out, ["rcpt", "mail", "rset"], colour=True)
 
 
-def test_dns(hostile_dns: str, tmp_path: Path) -> None:
+def test_dns(hostile_dns: str, tmp_path: Path, hostile_row: Callable[[str, str], None]) -> None:
+    hostile_row("DNS: controls, bidi in TXT records", "dns")
     for colour in ("never", "always"):
         out = smtpsh(["dns", DOMAIN, "--dns-server", hostile_dns, "--dkim-selector", "sel",
                       "--color", colour], tmp_path)
@@ -404,10 +414,11 @@ def test_dns(hostile_dns: str, tmp_path: Path) -> None:
         assert not any(line.startswith("[fake-line]") for line in out.splitlines())
 
 
-def test_replay(smtp_port: int, tmp_path: Path) -> None:
+def test_replay(smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None]) -> None:
     """Both sides are from outside: a transcript made against a well-behaved server,
     replayed against the hostile one (the differences show what it said), and one
     recorded from the hostile server, replayed against a well-behaved one."""
+    hostile_row("server: controls, bidi, zero-width in replies", "replay")
     good = tmp_path / "good.smtpt"
     hostile = tmp_path / "hostile.smtpt"
     replies = {b"EHLO": b"250 ok\r\n", b"VRFY": b"252 ok\r\n", b"QUIT": b"221 bye\r\n"}
@@ -427,10 +438,11 @@ def test_replay(smtp_port: int, tmp_path: Path) -> None:
 
 
 def test_info_cert_mailbox_in_the_shell(
-    smtp_port: int, hostile_dns: str, tmp_path: Path
+    smtp_port: int, hostile_dns: str, tmp_path: Path, hostile_row: Callable[[str, str], None]
 ) -> None:
     """/info (PTR names, banner), /cert (subject, issuer, names) through the shell's
     dispatcher, piped; /mailbox of the sandbox with a hostile message."""
+    hostile_row("server: controls in NTLM fields, certificate names", "piped")
     out = smtpsh([f"127.0.0.1:{smtp_port}", "--dns-server", hostile_dns, "--starttls",
                   "--no-verify"], tmp_path, "/info\n/cert\nQUIT\n")
     check(out, ["banner", "subject", "issuer"], c1_byte=False)
