@@ -859,8 +859,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.epilog = (
         "output: each found user as it is found ('robin  252 2.0.0 robin'), then a summary."
-        " exit status: 0 users found, 1 none found, 2 could not enumerate, 130 interrupted"
-        " (what was found is still printed)."
+        " exit status: 0 users found, 1 none found, 2 could not enumerate, 130 interrupted,"
+        " 143 terminated (what was found is still printed)."
     )
     add_target_arguments(parser)
     names = parser.add_argument_group("names")
