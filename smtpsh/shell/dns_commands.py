@@ -74,3 +74,33 @@ async def _info(shell: Shell, args: str) -> None:
     if resolver is not None:
         shell.say(f"connected to {peer[0]} port {peer[1]}")
         await _show(shell, lambda: info_lines(peer[0], resolver, banner=banner_text))
+    for line in family_lines(shell):
+        shell.say(line)
+
+
+def family_lines(shell: Shell) -> list[str]:
+    """What software the banner names and which MTA family this session's banner and EHLO
+    keywords point to (audit/fingerprint.py); `smtpsh probe` asks more to be sure."""
+    from smtpsh.audit.fingerprint import best, fingerprint, reply_text
+    from smtpsh.audit.software import identify
+
+    session = shell.session
+    banner = session.banner
+    observations: dict[str, str] = {}
+    lines: list[str] = []
+    if banner is not None and banner.lines:
+        observations["banner"] = reply_text(banner.code, banner.lines)
+        found = identify(banner.lines[0], "banner")
+        lines.append(f"software  {found.text} (from the banner)" if found else
+                     "software  the banner names none")  # fmt: skip
+    if session.extensions:
+        observations["keywords"] = " ".join(session.extensions)
+    guess = best(fingerprint(observations)) if observations else None
+    if guess is None:
+        lines.append("family    not told apart by the banner and EHLO alone "
+                     "(smtpsh probe also looks at how it answers)")  # fmt: skip
+    else:
+        why = "; ".join(e.trait for e in guess.evidence)
+        lines.append(f"family    {guess.family} (from this session's banner and EHLO; "
+                     f"confidence {guess.level}, {guess.confidence:.2f}: {why})")
+    return lines
