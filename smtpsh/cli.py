@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from smtpsh import __version__
+from smtpsh import __version__, exitcodes, flags
 from smtpsh.target import (
     TRANSPORT_OPTIONS,
     InputFileError,
@@ -56,6 +56,8 @@ examples:
 sub-commands:
 {subcommands}
 Type /help in the shell for its commands, `help VERB` for an SMTP verb.
+
+{exit_status}
 """
 
 
@@ -165,33 +167,20 @@ def _scenario_names() -> list[str]:
         return []
 
 
+SESSION_TIMEOUT_HELP = (
+    "seconds to wait for each reply and each write (default: RFC 5321's per command)"
+)
+
+
 def add_session_options(parser: argparse.ArgumentParser, *, shell: bool = True) -> None:
     """The options of a session: `smtpsh HOST` and `smtpsh send HOST` share them (``shell``:
     also --mx, --sandbox and --scenario, which only the shell has)."""
-    conn = parser.add_argument_group("connection")
-    conn.add_argument("-p", "--port", type=int, help="port (default 25; 465 means implicit TLS)")
-    conn.add_argument(
-        "--timeout",
-        type=float,
-        metavar="S",
-        help="reply timeout in seconds (default: RFC 5321's per command)",
-    )
-    conn.add_argument(
-        "--connect-timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="connect timeout (default 30)",
-    )
-    conn.add_argument("--helo", metavar="NAME", default=None, help="the name to offer in EHLO/HELO")
+    conn = flags.add_connection(parser, timeout=None, timeout_help=SESSION_TIMEOUT_HELP)
     conn.add_argument(
         "--local-address",
         metavar="ADDR",
         help="connect from this local address (ADDR, ADDR:PORT or [v6]:PORT)",
     )
-    family = conn.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
-    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
     if shell:
         conn.add_argument(
             "--mx",
@@ -244,32 +233,12 @@ def add_session_options(parser: argparse.ArgumentParser, *, shell: bool = True) 
         metavar="SRC:PORT",
         help="the same in PROXY protocol v2 (binary)",
     )
-    tls = parser.add_argument_group("TLS")
-    tls.add_argument(
-        "--tls", action="store_true", help="implicit TLS from the first byte (default on port 465)"
+    flags.add_tls(
+        parser,
+        starttls="EHLO, STARTTLS, EHLO again right after connecting; never go on in clear",
     )
-    tls.add_argument(
-        "--no-verify",
-        action="store_true",
-        help="do not verify the server's certificate (warned about)",
-    )
-    tls.add_argument("--cafile", metavar="FILE", help="also trust the CA certificates in FILE")
-    tls.add_argument("--client-cert", metavar="FILE", help="present this client certificate")
-    tls.add_argument("--client-key", metavar="FILE", help="the key of --client-cert")
-    tls.add_argument(
-        "--starttls",
-        action="store_true",
-        help="EHLO, STARTTLS, EHLO again right after connecting; never go on in clear",
-    )
-    auth = parser.add_argument_group(
-        "authentication (/auth in the shell; secrets never on the command line)"
-    )
-    auth.add_argument("--user", metavar="NAME", help="the user name for /auth and --auth")
-    auth.add_argument(
-        "--password-file", metavar="FILE", help="the password (or XOAUTH2 token): first line"
-    )
-    auth.add_argument(
-        "--password-env", metavar="NAME", help="the password (or token) from this env variable"
+    auth = flags.add_auth(
+        parser, "authentication (/auth in the shell; secrets never on the command line)"
     )
     auth.add_argument(
         "--auth",
@@ -313,12 +282,7 @@ def add_session_options(parser: argparse.ArgumentParser, *, shell: bool = True) 
         metavar="FILE",
         help="write the dialogue to a transcript FILE (mode 0600) for `smtpsh replay`",
     )
-    out.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour (default auto; NO_COLOR respected)",
-    )
+    flags.add_colour(out)
     out.add_argument(
         "--timing", action="store_true", help="show how long each reply took (/timing on)"
     )
@@ -333,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         usage="smtpsh [options] HOST[:PORT] | unix:PATH | @PROFILE | --sandbox | --mx DOMAIN\n"
         "       smtpsh [options] --pipe COMMAND | <sub-command>",
         description="An interactive SMTP shell: every reply parsed and explained.",
-        epilog=EXAMPLES.format(subcommands=subcommands),
+        epilog=EXAMPLES.format(subcommands=subcommands, exit_status=exitcodes.epilog("session")),
         formatter_class=_MainFormatter,
         allow_abbrev=False,  # `--password` must be unknown, not "ambiguous"
     )
@@ -363,6 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """smtpsh's entry point; a reader of standard output that goes away (`| head`) ends
+    every command the same way, here: it stops, and the status is BROKEN_PIPE."""
+    try:
+        status = _main(argv)
+    except BrokenPipeError:
+        exitcodes.reader_gone()
+        return exitcodes.BROKEN_PIPE
+    return exitcodes.BROKEN_PIPE if exitcodes.output_gone() else status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # Started with stdin or stdout closed (`smtpsh host <&-`): read nothing, write nowhere,
     # as with /dev/null, instead of failing on None.
@@ -387,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(exc, InputFileError):
             parser.print_usage(sys.stderr)
         print_error("smtpsh", str(exc))
-        return 2
+        return exitcodes.USAGE
 
 
 def _config_errors(errors: Sequence[str]) -> None:
@@ -438,6 +413,8 @@ def subcommand_parser(name: str) -> argparse.ArgumentParser:
         width = max(len(command) for command, _ in examples) + 2
         lines = "\n".join(f"  {command:<{width}} {what}" for command, what in examples)
         parser.epilog = f"{parser.epilog or ''}\n\nexamples:\n{lines}".lstrip()
+    if name in exitcodes.COMMANDS:
+        parser.epilog = f"{parser.epilog or ''}\n\n{exitcodes.epilog(name)}".lstrip()
     return parser
 
 

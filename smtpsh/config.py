@@ -20,8 +20,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from smtpsh import state
+from smtpsh import exitcodes, state
 from smtpsh.protocol.encoding import visible
+from smtpsh.protocol.errors import SmtpshError
 
 # --- where things live (XDG base-directory specification) ------------------------------
 
@@ -111,7 +112,12 @@ class Config:
     errors: tuple[str, ...] = ()  # one line each; non-empty means the file was ignored
 
 
-class ConfigError(Exception):
+class ConfigError(SmtpshError):
+    """config.toml (or a profile named on the command line) is wrong: the user's to fix."""
+
+    exit_status = exitcodes.USAGE
+    fault = "user"
+
     def __init__(self, message: str, line: int | None = None, key: str | None = None) -> None:
         super().__init__(message)
         self.message = message

@@ -17,12 +17,12 @@ Typical use for ``smtpsh --mx DOMAIN``::
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from functools import partial
 
 import dns.resolver
 
+from smtpsh import jsonout
 from smtpsh.dnsinfo.lookup import (
     DNSInputError,
     Failure,
@@ -121,11 +121,6 @@ def resolver_from_args(args: argparse.Namespace) -> dns.resolver.Resolver:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``smtpsh dns``."""
-    if parser.epilog is None:
-        parser.epilog = (
-            "exit status: 0 no error found, 1 errors found, "
-            "2 the domain did not resolve (NXDOMAIN, SERVFAIL, timeout) or bad input"
-        )
     parser.add_argument("domain", metavar="DOMAIN", help="the mail domain to check")
     checks = parser.add_argument_group("checks")
     checks.add_argument(
@@ -175,7 +170,7 @@ def _error(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``smtpsh dns``: 0 no error items, 1 some, 2 the domain itself did not resolve."""
+    """``smtpsh dns``: the exit status of smtpsh.exitcodes (FOUND: error items)."""
     anchors = None
     try:
         domain = parse_domain(args.domain)
@@ -190,8 +185,10 @@ def run(args: argparse.Namespace) -> int:
             except TrustAnchorError as exc:
                 raise DNSInputError(str(exc)) from None
     except DNSInputError as exc:
+        if args.json:
+            return jsonout.emit("dns", args.domain, exc.exit_status, error=(exc.fault, str(exc)))
         _error(str(exc))
-        return EXIT_UNRESOLVED
+        return exc.exit_status
     timeout = getattr(args, "dns_timeout", None) or DEFAULT_FETCH_TIMEOUT
     try:
         report = build_report(
@@ -206,11 +203,12 @@ def run(args: argparse.Namespace) -> int:
         )
     except DomainResolutionError as exc:
         if args.json:
-            print(json.dumps(exc.to_json(), indent=2))
+            error = (exc.failure.value, str(exc))
+            return jsonout.emit("dns", domain, EXIT_UNRESOLVED, error=error)
         _error(str(exc))
         return EXIT_UNRESOLVED
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        return jsonout.emit("dns", domain, report.exit_code, report.to_json())
     else:
         report_printer(getattr(args, "color", "auto")).lines(report_lines(report))
     return report.exit_code

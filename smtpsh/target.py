@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 
+from smtpsh import exitcodes
+from smtpsh.protocol.errors import SmtpshError
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
     import argparse
@@ -21,8 +24,11 @@ if TYPE_CHECKING:
     from smtpsh.net.base import ClientOptions, Connector
 
 
-class UsageError(Exception):
-    """Bad input on the command line (one line says what): exit status 2."""
+class UsageError(SmtpshError):
+    """The command line (or a file it names) is wrong: nothing was done."""
+
+    exit_status = exitcodes.USAGE
+    fault = "user"
 
 
 class InputFileError(UsageError):
@@ -66,9 +72,11 @@ def _port(text: str, target: str) -> int:
 def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOptions:
     import socket
 
+    from smtpsh.flags import check_combinations
     from smtpsh.net.base import ClientOptions
 
     implicit_tls = args.tls or port == 465
+    check_combinations(args, implicit_tls)
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(args.family or 0, 0)
     options = ClientOptions(
         host=host,
@@ -77,7 +85,8 @@ def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOpti
         connect_timeout=args.connect_timeout,
         implicit_tls=implicit_tls,
         family=family,
-        extra={"verify": not args.no_verify, "cafile": args.cafile},
+        extra={"cafile": args.cafile},
+        verify=not args.no_verify,
         source_address=local_address(getattr(args, "local_address", None)),
     )
     tls_asked = implicit_tls or args.cafile or args.client_cert or args.client_key
@@ -216,17 +225,15 @@ def _socks_connector(args: argparse.Namespace) -> Connector:
 
 
 def run_main(main: Coroutine[Any, Any, int]) -> int:
-    """Run a front-end's coroutine to its exit status: Ctrl-C is 130 without a traceback,
-    and a reader that went away (``| head``) ends the run quietly with 1."""
+    """Run a front-end's coroutine to its exit status: Ctrl-C is INTERRUPTED without a
+    traceback, and a reader that went away (``| head``) ends the run quietly with
+    BROKEN_PIPE, as every command ends then (smtpsh.exitcodes)."""
     import asyncio
-    import os
-    import sys
 
     try:
         return asyncio.run(main)
     except KeyboardInterrupt:
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:
-        # Keep Python's exit-time flush of stdout from failing again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        exitcodes.reader_gone()
+        return exitcodes.BROKEN_PIPE

@@ -8,6 +8,7 @@ import contextlib
 import ssl
 from dataclasses import dataclass
 
+from smtpsh import exitcodes, flags
 from smtpsh.net.client import ClientOptions, SMTPClient
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
@@ -22,39 +23,24 @@ AUTHORISATION_NOTE = (
 DEFAULT_TIMEOUT = 10.0
 
 
-class AuditError(Exception):
-    """The audit cannot go on (one line says why); exit status 2."""
+class AuditError(SmtpshError):
+    """The audit cannot go on (one line says why)."""
+
+    exit_status = exitcodes.FAILED
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, starttls: bool = True) -> None:
     """HOST[:PORT] and the connection options every footprinting command takes."""
     parser.add_argument("target", metavar="HOST[:PORT]", help="the server (default port 25)")
-    conn = parser.add_argument_group("connection")
-    conn.add_argument("-p", "--port", type=int, help="port (default 25; 465 means implicit TLS)")
-    conn.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        metavar="S",
-        help=f"seconds to wait for each reply (default {DEFAULT_TIMEOUT:g})",
+    flags.add_connection(
+        parser, timeout=DEFAULT_TIMEOUT,
+        timeout_help=f"seconds to wait for each reply and each write (default {DEFAULT_TIMEOUT:g})",
     )
-    conn.add_argument(
-        "--connect-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-        help=f"connect timeout (default {DEFAULT_TIMEOUT:g})",
+    flags.add_tls(
+        parser,
+        starttls="STARTTLS (and EHLO again) on every connection" if starttls else None,
+        client_certificate=False,
     )
-    conn.add_argument("--helo", metavar="NAME", help="the name to give in EHLO/HELO")
-    family = conn.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
-    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
-    tls = parser.add_argument_group("TLS")
-    tls.add_argument("--tls", action="store_true", help="implicit TLS (default on port 465)")
-    if starttls:
-        tls.add_argument(
-            "--starttls", action="store_true", help="STARTTLS (and EHLO again) on every connection"
-        )
-    tls.add_argument("--no-verify", action="store_true", help="do not verify certificates")
-    tls.add_argument("--cafile", metavar="FILE", help="also trust the CA certificates in FILE")
-    parser.set_defaults(client_cert=None, client_key=None)
 
 
 @dataclass
@@ -95,7 +81,14 @@ async def greet(client: SMTPClient, helo: str) -> tuple[Reply, Reply]:
     return banner, reply
 
 
-class Refused(SmtpshError):
+class Undetermined(AuditError):
+    """The audit ran, but the server's answers allow no verdict (e.g. every name answered
+    alike): said in one line, exit status UNDETERMINED."""
+
+    exit_status = exitcodes.UNDETERMINED
+
+
+class Refused(AuditError):
     """The server would not give a usable session (banner or EHLO refused): try later."""
 
 

@@ -34,11 +34,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, BinaryIO, TextIO
 
+from smtpsh import exitcodes, flags, jsonout
 from smtpsh.audit.common import (
     AUTHORISATION_NOTE,
     AuditError,
     Refused,
     Target,
+    Undetermined,
     add_target_arguments,
     hang_up,
     open_session,
@@ -492,8 +494,8 @@ class Enumerator:
                  if r.enhanced in CANARY_HINTS]
         hint = f"; {hints[0]}" if hints else ""
         if not auto:
-            raise AuditError(self.method_notes[self.config.method] + hint)
-        raise AuditError(
+            raise Undetermined(self.method_notes[self.config.method] + hint)
+        raise Undetermined(
             "no method tells users apart on this server ("
             + "; ".join(f"{m}: {why}" for m, why in self.method_notes.items()) + ")" + hint
         )
@@ -858,22 +860,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         + AUTHORISATION_NOTE
     )
     parser.epilog = (
-        "output: each found user as it is found ('robin  252 2.0.0 robin'), then a summary."
-        " exit status: 0 users found, 1 none found, 2 could not enumerate, 130 interrupted,"
-        " 143 terminated (what was found is still printed)."
+        "output: each found user as it is found ('robin  252 2.0.0 robin'), then a summary;"
+        " interrupted (Ctrl-C: 130, SIGTERM: 143), what was found is still printed."
     )
     add_target_arguments(parser)
     names = parser.add_argument_group("names")
     names.add_argument("-U", "--wordlist", action="append", default=[], metavar="FILE",
                        help="one name a line ('-' reads standard input); repeatable")
-    names.add_argument("-u", "--user", action="append", default=[], metavar="NAME",
-                       help="a single name to check; repeatable")
+    names.add_argument("-u", "--name", dest="names", action="append", default=[],
+                       metavar="NAME", help="a single name to check; repeatable")
     how = parser.add_argument_group("method")
     how.add_argument("-m", "--method", choices=("auto", *METHODS), default="auto",
                      help="vrfy, expn, rcpt, or auto: the first that tells a real-looking name"
                      " from an impossible one (default auto)")
-    how.add_argument("-D", "--domain", metavar="DOMAIN",
-                     help="check NAME@DOMAIN (rcpt default: the server's own name)")
+    flags.add_domain(how, "check NAME@DOMAIN (rcpt default: the server's own name)")
     how.add_argument("--from", dest="sender", default="", metavar="ADDR",
                      help="MAIL FROM for the rcpt method (default <>)")
     speed = parser.add_argument_group("speed")
@@ -887,6 +887,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", metavar="FILE",
                      help="write the results to FILE (JSON if it ends in .json)")
+    flags.add_json(out, "the results")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress line")
 
 
@@ -945,11 +946,11 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        if not args.wordlist and not args.user:
+        if not args.wordlist and not args.names:
             raise UsageError("give names: -U WORDLIST and/or -u NAME")
         target = target_from_args(args)
         config = config_from_args(args)
-        wordlist = WordList(args.wordlist, args.user, args.method)
+        wordlist = WordList(args.wordlist, args.names, args.method)
         wordlist.check()
         names = iter(wordlist)
         try:
@@ -959,8 +960,10 @@ def run(args: argparse.Namespace) -> int:
         except WordListError as exc:
             raise UsageError(str(exc)) from None
     except UsageError as exc:
+        if args.json:
+            return jsonout.emit("enum", args.target, exc.exit_status, error=("usage", str(exc)))
         print_error("smtpsh enum", str(exc))
-        return 2
+        return exc.exit_status
     return run_main(_main(target, config, itertools.chain((first,), names), args, wordlist))
 
 
@@ -987,7 +990,7 @@ async def _main(target: Target, config: EnumConfig, names: Iterable[str],
         while shown in settled:
             done = settled.pop(shown)
             shown += 1
-            if done.verdict is Verdict.FOUND and done.reply is not None:
+            if done.verdict is Verdict.FOUND and done.reply is not None and not args.json:
                 progress.clear()
                 out.line(f"{done.name}  {done.reply.one_line()}")
 
@@ -1012,7 +1015,7 @@ async def _main(target: Target, config: EnumConfig, names: Iterable[str],
         except asyncio.CancelledError:
             progress.clear()
             print_error("smtpsh enum", "interrupted before the run started")
-            return 130
+            return exitcodes.INTERRUPTED
         assert enumerator.canary is not None
         for passed, why in enumerator.method_notes.items():
             info(f"{passed.upper()} passed over: {why}")
@@ -1035,7 +1038,10 @@ async def _main(target: Target, config: EnumConfig, names: Iterable[str],
     except AuditError as exc:
         progress.clear()
         print_error("smtpsh enum", str(exc))
-        return 2
+        if args.json:
+            where = f"{target.options.host}:{target.options.port}"
+            jsonout.emit("enum", where, exc.exit_status, error=(exc.fault, str(exc)))
+        return exc.exit_status
     finally:
         ticker.cancel()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -1052,12 +1058,29 @@ async def _main(target: Target, config: EnumConfig, names: Iterable[str],
             write_output(Path(args.output), enumerator)
         except OSError as exc:
             print_error("smtpsh enum", f"cannot write {args.output}: {exc.strerror}")
-            return 2
+            return exitcodes.FAILED
     if enumerator.interrupted:
         return 128 + (stopped_by[0] if stopped_by else signal.SIGINT)
-    if enumerator.fatal:
-        return 2
-    return 0 if enumerator.stats.found else 1
+    status = exit_status(enumerator)
+    if args.json:
+        where = f"{target.options.host}:{target.options.port}"
+        error = ("failed", enumerator.fatal) if enumerator.fatal else None
+        jsonout.emit("enum", where, status, result_json(enumerator, where), error)
+    return status
+
+
+def exit_status(e: Enumerator) -> int:
+    """Found users; none (and the answers could tell); or cannot say (no method tells
+    names apart, a catch-all, names left without a definite answer)."""
+    if e.interrupted:
+        return exitcodes.INTERRUPTED
+    if e.fatal:
+        return exitcodes.FAILED
+    if e.stats.found:
+        return exitcodes.FOUND
+    if e.catch_all or e.of(Verdict.NO_ANSWER):
+        return exitcodes.UNDETERMINED
+    return exitcodes.OK
 
 
 def summary_lines(e: Enumerator) -> list[str]:
@@ -1096,6 +1119,23 @@ def summary_lines(e: Enumerator) -> list[str]:
         rest = " and the rest of the word list" if e.source_left else ""
         lines.append(f"not checked: {e.unchecked} names{rest}")
     return lines
+
+
+def result_json(e: Enumerator, target: str = "") -> dict[str, object]:
+    """The results as data (enum --json's ``result``, and -o FILE.json)."""
+    return {
+        "target": target,
+        "method": e.method.name,
+        "canary": {"name": e.canary_name, "reply": e.canary.wire_lines() if e.canary else None},
+        "catch_all": e.catch_all,
+        "interrupted": e.interrupted,
+        "results": [r.as_dict() for r in e.results.values()],
+        "found": [r.as_dict() for r in e.of(Verdict.FOUND)],
+        "checked": e.stats.done,
+        "total": e.stats.total,
+        "seconds": round(e.stats.elapsed, 3),
+        "errors_per_connection": e.budget.limit,
+    }
 
 
 def write_output(path: Path, e: Enumerator) -> None:

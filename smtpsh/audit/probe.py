@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import ssl
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from smtpsh import exitcodes, flags, jsonout
 from smtpsh.audit.common import (
     AUTHORISATION_NOTE,
     AuditError,
+    Refused,
     Target,
     add_target_arguments,
     greet,
@@ -197,7 +198,7 @@ class Prober:
             self.report.banner_ms = (time.monotonic() - started) * 1000
         if banner.code != 220:
             await client.close()
-            raise AuditError(f"the server refused the session: {banner.one_line()}")
+            raise Refused(f"the server refused the session: {banner.one_line()}")
         return client
 
     async def _connect_first(self) -> SMTPClient:
@@ -435,18 +436,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "information, then the dangerous settings found and why they matter. "
         + AUTHORISATION_NOTE
     )
-    parser.epilog = "exit status: 0 nothing dangerous found, 1 something dangerous, 2 could" \
-        " not probe"
     add_target_arguments(parser, starttls=False)
+    flags.add_colour(add_probe_options(parser))
+
+
+def add_probe_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """What to probe and how to report it: the sub-command's and the shell's /probe's."""
     out = parser.add_argument_group("probe")
-    out.add_argument("--json", action="store_true", help="the report as JSON")
+    flags.add_json(out, "the report")
     out.add_argument("--no-relay", action="store_true", help="skip the 16 open-relay tests")
     out.add_argument("--tls-scan", action="store_true",
                      help="also list every TLS version and cipher suite accepted (smtpsh tls)")
-    out.add_argument("-D", "--relay-domain", metavar="DOMAIN",
-                     help="outside domain for the relay tests (default example.com)")
-    out.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                     help="colour (default auto; NO_COLOR respected)")
+    flags.add_domain(out, "outside domain for the relay tests (default example.com)")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -455,16 +457,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         target = target_from_args(args)
     except UsageError as exc:
+        if args.json:
+            return jsonout.emit("probe", args.target, exc.exit_status, error=("usage", str(exc)))
         print_error("smtpsh probe", str(exc))
-        return 2
+        return exc.exit_status
     prober = Prober(
         target,
         relay=not args.no_relay,
-        relay_config=RelayConfig(domain=args.relay_domain or DEFAULT_DOMAIN),
+        relay_config=RelayConfig(domain=args.domain or DEFAULT_DOMAIN),
         verify=not args.no_verify,
     )
     status = run_main(_probe(prober, args))
-    if status == 130:
+    if status == exitcodes.INTERRUPTED:
         print("smtpsh probe: interrupted", file=sys.stderr)
     return status
 
@@ -476,7 +480,8 @@ async def _probe(prober: Prober, args: argparse.Namespace) -> int:
         doc = render_json(report)
         if scan is not None:
             doc["tls_scan"] = scan if isinstance(scan, str) else scan.to_json()
-        print(json.dumps(doc, indent=2))
+        error = ("failed", report.fatal) if report.fatal else None
+        return jsonout.emit("probe", report.address, exit_status(report), doc, error)
     else:
         printer = report_printer(args.color)
         printer.lines(render_text(report))

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import enum
-import json
 import secrets
 import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from smtpsh import exitcodes, flags, jsonout
 from smtpsh.audit.common import (
     AUTHORISATION_NOTE,
     AuditError,
@@ -91,7 +91,7 @@ class Outcome(enum.Enum):
 
 
 class Verdict(enum.Enum):
-    """The run's verdict, and its exit status."""
+    """The run's verdict (its exit status: VERDICT_STATUS)."""
 
     CLOSED = 0  # every test refused
     OPEN = 1  # at least one test relayed
@@ -575,24 +575,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.epilog = (
         "output: one line a test, the verdict first (relayed / refused / inconclusive and"
-        " why); -v shows each test's whole dialogue. exit status: 0 not an open relay"
-        " (every test refused), 1 open relay, 2 could not test (refused before RCPT, or no"
-        " session), 3 inconclusive (none relayed, some tests told nothing)")
+        " why); -v shows each test's whole dialogue.")
     add_target_arguments(parser)
     rel = parser.add_argument_group("relay tests")
     rel.add_argument("--from", dest="sender", metavar="ADDR", default=DEFAULT_FROM,
                      help=f"sender local part, or local@domain (default {DEFAULT_FROM})")
     rel.add_argument("--to", dest="recipient", metavar="ADDR", default=DEFAULT_TO,
                      help=f"recipient local part, or local@domain (default {DEFAULT_TO})")
-    rel.add_argument("-D", "--domain", metavar="DOMAIN",
-                     help=f"outside domain to relay to (default {DEFAULT_DOMAIN}, or --to's)")
+    flags.add_domain(rel, f"outside domain to relay to (default {DEFAULT_DOMAIN}, or --to's)")
     rel.add_argument("--ip", metavar="IP", help="address for the [IP] tricks (default: the"
                      " server's address)")
-    rel.add_argument("--json", action="store_true", help="print the results as JSON")
+    flags.add_json(rel, "the results")
     rel.add_argument("-v", "--verbose", action="store_true",
                      help="each test's whole dialogue instead of one line a test")
-    rel.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                     help="colour (default auto; NO_COLOR respected)")
+    flags.add_colour(rel)
 
 
 def config_from_args(args: argparse.Namespace) -> RelayConfig:
@@ -610,8 +606,10 @@ def run(args: argparse.Namespace) -> int:
         target = target_from_args(args)
         config = config_from_args(args)
     except UsageError as exc:
+        if args.json:
+            return jsonout.emit("relay", args.target, exc.exit_status, error=("usage", str(exc)))
         print_error("smtpsh relay", str(exc))
-        return 2
+        return exc.exit_status
     return run_main(_main(target, config, args))
 
 
@@ -631,14 +629,18 @@ async def _main(target: Target, config: RelayConfig, args: argparse.Namespace) -
     if not args.json:
         out.line(f"relay tests against {target.options.host}:{target.options.port}"
                  f" (domain {config.domain}; never DATA)", "class:bold")
+    where = f"{target.options.host}:{target.options.port}"
     try:
         report = await runner.run()
     except AuditError as exc:
         print_error("smtpsh relay", str(exc))
-        return 2
+        if args.json:
+            jsonout.emit("relay", where, exc.exit_status, error=(exc.fault, str(exc)))
+        return exc.exit_status
     verdict = report.verdict
+    status = VERDICT_STATUS[verdict]
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        return jsonout.emit("relay", where, status, report.as_dict())
     else:
         style = {Verdict.OPEN: "red", Verdict.CLOSED: "green"}.get(verdict, "yellow")
         out.line(report.summary, f"class:{style}")
@@ -646,4 +648,13 @@ async def _main(target: Target, config: RelayConfig, args: argparse.Namespace) -
             out.line(report.caveat, "class:yellow")
         out.line(f"· {len(report.results)} tests over {report.connections} connection(s)"
                  f" in {report.seconds:.2f} s", "class:dim")
-    return verdict.value
+    return status
+
+
+# The run's verdict as an exit status of smtpsh.exitcodes.
+VERDICT_STATUS = {
+    Verdict.CLOSED: exitcodes.OK,
+    Verdict.OPEN: exitcodes.FOUND,
+    Verdict.INCONCLUSIVE: exitcodes.UNDETERMINED,
+    Verdict.COULD_NOT_TEST: exitcodes.FAILED,
+}

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from smtpsh import exitcodes
 from smtpsh.audit.relay import Outcome
 from smtpsh.audit.relay import Verdict as RelayVerdict
 from smtpsh.output.printer import Fragments
@@ -199,8 +200,8 @@ def findings(report: ProbeReport) -> list[Finding]:
 
 def exit_status(report: ProbeReport) -> int:
     if report.fatal:
-        return 2
-    return 1 if any(f.dangerous for f in findings(report)) else 0
+        return exitcodes.FAILED
+    return exitcodes.FOUND if any(f.dangerous for f in findings(report)) else exitcodes.OK
 
 
 # --- text --------------------------------------------------------------------------------

@@ -34,6 +34,8 @@ DEFAULT_SUBJECT = "Test message from smtpsh"
 class ComposeError(SmtpshError):
     """The message or envelope cannot be made as asked (one line says why)."""
 
+    fault = "user"
+
 
 # --- addresses ---------------------------------------------------------------------------
 

@@ -20,11 +20,17 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TXT
 import dns.resolver
 
+from smtpsh import exitcodes
+from smtpsh.protocol.errors import SmtpshError
+
 DEFAULT_PORT = 53
 
 
-class DNSInputError(ValueError):
+class DNSInputError(SmtpshError, ValueError):
     """Bad user input (a domain, an address, a server); the message is one line."""
+
+    exit_status = exitcodes.USAGE
+    fault = "user"
 
 
 class Failure(str, Enum):

@@ -9,6 +9,7 @@ from typing import Any
 
 import dns.resolver
 
+from smtpsh import exitcodes
 from smtpsh.dnsinfo.dane import DANEResult, check_dane
 from smtpsh.dnsinfo.dkim import DKIMResult, check_dkim
 from smtpsh.dnsinfo.lookup import FAILURE_TEXT, Failure, describe_resolver
@@ -34,14 +35,15 @@ from smtpsh.dnsinfo.zoneinfo import (
 )
 from smtpsh.output.printer import Fragments, render
 from smtpsh.output.safe import safe
+from smtpsh.protocol.errors import SmtpshError
 
 # Exit codes of `smtpsh dns`.
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_UNRESOLVED = 2
+EXIT_OK = exitcodes.OK
+EXIT_PROBLEMS = exitcodes.FOUND
+EXIT_UNRESOLVED = exitcodes.FAILED
 
 
-class DomainResolutionError(Exception):
+class DomainResolutionError(SmtpshError):
     """The domain itself could not be resolved (NXDOMAIN, SERVFAIL, timeout)."""
 
     def __init__(self, domain: str, failure: Failure) -> None:

@@ -3,6 +3,7 @@ and configuration key, in plain Markdown that reads well on the forge."""
 
 from __future__ import annotations
 
+from smtpsh import exitcodes, jsonout
 from smtpsh.config import Key
 from smtpsh.docgen import prose
 from smtpsh.docgen.model import Command, Option, Reference, epilog_blocks
@@ -83,7 +84,7 @@ def _keys(out: list[str], keys: tuple[Key, ...]) -> None:
 def render(ref: Reference) -> str:
     out: list[str] = ["# smtpsh reference", "", f"<!-- {prose.GENERATED_NOTE} -->", ""]
     sections = ["Command line", "Sub-commands", "Shell commands", "SMTP verbs",
-                "Configuration file", "Files and environment", "Exit status"]
+                "Configuration file", "Files and environment", "Exit status", "JSON output"]
     out.append(" · ".join(f"[{s}](#{_anchor(s)})" for s in sections))
     out.append("")
     out.append("For a walk-through see the [user guide](guide.md); for SMTP itself, the "
@@ -165,10 +166,22 @@ def render(ref: Reference) -> str:
 
     out.append("## Exit status")
     out.append("")
-    out.append("Of `smtpsh` itself; each sub-command's own is given with it above.")
+    out.append("One table for every command (`smtpsh.exitcodes`): the same number means the same"
+               " thing whatever the command; a dash, that the command never returns it.")
     out.append("")
-    out.append("| status | meaning |")
-    out.append("| --- | --- |")
-    out.extend(f"| {s} | {_cell(what)} |" for s, what in prose.EXIT_STATUS)
+    out.append("| status | | " + " | ".join(exitcodes.COMMANDS) + " |")
+    out.append("| --- | --- | " + " | ".join("---" for _ in exitcodes.COMMANDS) + " |")
+    for code, (name, per) in exitcodes.TABLE.items():
+        cells = " | ".join(_cell(per.get(c, "") or "—") for c in exitcodes.COMMANDS)
+        out.append(f"| {code} | {name} | {cells} |")
     out.append("")
+
+    out.append("## JSON output")
+    out.append("")
+    out.append("`--json` (dns, probe, enum, relay, replay) prints one document: a versioned"
+               " envelope around the command's own result, errors included (then `result` is"
+               " null and `error` says why). `status` and `exit` are the exit status above."
+               " The JSON Schema (draft 2020-12) is `smtpsh/data/output.schema.json`:")
+    out.append("")
+    out.extend(["```json", jsonout.schema_text().rstrip(), "```", ""])
     return "\n".join(out)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smtpsh import __version__
+from smtpsh import __version__, exitcodes
 from smtpsh.config import Key
 from smtpsh.docgen import prose
 from smtpsh.docgen.model import Command, Option, Reference, epilog_blocks
@@ -185,7 +185,8 @@ def render(ref: Reference) -> str:
     _pairs(out, prose.EXIT_STATUS)
     if main.epilog:
         out.append(".SH EXAMPLES")
-        _blocks(out, main.epilog)
+        # The exit statuses have their own section (EXIT STATUS, the whole table).
+        _blocks(out, main.epilog.split(exitcodes.HEADING)[0])
     out.append(".SH SEE ALSO")
     _paragraph(out, prose.SEE_ALSO)
     return "\n".join(out) + "\n"

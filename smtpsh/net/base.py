@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 class ConnectError(SmtpshError):
     """The connection could not be opened (one line says why)."""
 
+    fault = "network"
+
 
 class _Told(SmtpshError):
     """An error that may already have been told to the observers (``told``)."""
@@ -81,6 +83,7 @@ class ClientOptions:
         extra: dict[str, object] | None = None,
         tls_factory: Callable[[], ssl.SSLContext] | None = None,
         connector: Connector | None = None,
+        verify: bool = True,  # certificates are verified (--no-verify: not); the context agrees
     ) -> None:
         self.host = host
         self.port = port
@@ -94,6 +97,7 @@ class ClientOptions:
         self.extra: dict[str, object] = {} if extra is None else extra
         self.tls_factory = tls_factory
         self.connector = connector  # None: a TCP connect to host:port
+        self.verify = verify
 
     @property
     def ssl_context(self) -> ssl.SSLContext | None:

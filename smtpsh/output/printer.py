@@ -169,9 +169,11 @@ class Printer:
                 self.stream.write(text + "\n")
                 self.stream.flush()
         except BrokenPipeError:
-            # Reader went away (e.g. `| head`): stop writing quietly.
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-            self.stream = sys.stdout
+            # The reader went away (`| head`): write nowhere from now on; the command
+            # stops at its next step and smtpsh exits BROKEN_PIPE.
+            from smtpsh import exitcodes
+
+            exitcodes.reader_gone()
             self.colour = False
 
     def _emit_styled(self, fragments: Fragments) -> None:

@@ -33,6 +33,7 @@ from aiosmtpd.smtp import (
     syntax,
 )
 
+from smtpsh.protocol.errors import SmtpshError
 from smtpsh.sandbox.directory import FAMILY_REPLIES, Directory, Kind
 from smtpsh.sandbox.mailbox import ReceivedMessage, format_mailbox
 from smtpsh.sandbox.replies import exim_like, realistic
@@ -48,8 +49,10 @@ LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost
 MessageCallback = Callable[[ReceivedMessage], None]
 
 
-class SandboxError(Exception):
+class SandboxError(SmtpshError):
     """The sandbox could not start; the message is one line for the user."""
+
+    fault = "local"
 
 
 class _Identity(NamedTuple):

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from smtpsh.protocol.errors import SmtpshError
+
 SUBJECT_ORG = "smtpsh sandbox"
 SUBJECT_CN = "localhost"
 SUBJECT_DNS_NAMES = ("localhost",)
@@ -31,8 +33,10 @@ class CertFiles:
     key: Path
 
 
-class CertError(Exception):
+class CertError(SmtpshError):
     """The certificate could not be made; the message is one line for the user."""
+
+    fault = "local"
 
 
 async def make_certificate(directory: Path) -> CertFiles:

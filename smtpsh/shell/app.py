@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 
+from smtpsh import exitcodes
 from smtpsh.net.base import (
     ClientBase,
     ClientObserver,
@@ -205,17 +206,18 @@ class Shell:
         except (ConnectError, ConnectionClosedError, ReplyTimeout) as exc:
             if not getattr(exc, "told", False):
                 self.error(str(exc))
-            self.exit_code = 1
+            self.exit_code = exitcodes.FAILED
             return False
         except SmtpshError as exc:
             if self.steps is not None and self.steps.reached:
                 await self.end_at_step()  # e.g. --starttls --quit-after tls: stop right there
                 return True
             self.error(str(exc))
-            self.exit_code = 1
+            self.exit_code = exitcodes.FAILED
             return False
         if self.settings.on_connect and not self.link.connected:
-            self.exit_code = 1  # a hook closed it (e.g. --starttls refused: fail closed)
+            # a hook closed it (e.g. --starttls refused: fail closed)
+            self.exit_code = exitcodes.FAILED
             return False
         return True
 
@@ -302,7 +304,7 @@ class Shell:
             self.info(f"{steps.option}: ending the session")
             await self.quit()
         if not steps.ok:
-            self.exit_code = 1  # the step's own reply was a refusal: a script checks it
+            self.exit_code = exitcodes.FAILED  # the step was refused: a script checks it
 
     async def _meta(self, line: str) -> None:
         word, _, args = line.partition(" ")
@@ -380,7 +382,7 @@ class Shell:
         connection is closed without the final '.': the server discards the unfinished
         message (RFC 5321 §4.1.1.4). A script's remaining lines up to '.' are skipped."""
         self._skipping_body = not self.settings.interactive
-        self.exit_code = 1
+        self.exit_code = exitcodes.FAILED
         self.link.abort("smtpsh closed the connection: the message was refused")
         self.error(
             f"{why}: the whole message is refused; the connection is closed so the server"
@@ -522,15 +524,15 @@ def run_piped_blocking(shell: Shell) -> int:
     try:
         return _run_piped_blocking(shell)
     except KeyboardInterrupt:
-        return 130  # as run_main: Ctrl-C ends a piped run without a traceback
+        return exitcodes.INTERRUPTED  # as run_main: Ctrl-C ends a piped run, no traceback
 
 
 def _run_piped_blocking(shell: Shell) -> int:
     _piped_output()
     reader = LineReader(sys.stdin.fileno())
     if not drive(shell.connect()):
-        return 1
-    while not shell.done:
+        return exitcodes.FAILED
+    while not shell.done and not exitcodes.output_gone():
         raw = _next_line(shell, reader)
         if not raw:
             break
@@ -557,7 +559,7 @@ def _take_line(shell: Shell, line: str) -> bool:
     if shell.session.state is State.CLOSED and not line.startswith("/"):
         shell.link.settle()
         shell.error(f"not sent (connection closed): {line}")
-        shell.exit_code = 1
+        shell.exit_code = exitcodes.FAILED
         return False
     return True
 
@@ -570,7 +572,8 @@ async def finish_piped(shell: Shell) -> int:
         else:
             await shell.quit()
     if not shell.link.quit_sent and not shell.dropped:
-        shell.exit_code = 1  # the session did not end with our QUIT: say so to scripts
+        # the session did not end with our QUIT: say so to scripts
+        shell.exit_code = exitcodes.FAILED
     return shell.exit_code
 
 
@@ -585,9 +588,9 @@ async def run_piped(
         _piped_output()
         reader = LineReader(sys.stdin.fileno())
         if not await shell.connect():
-            return 1
+            return exitcodes.FAILED
     loop = asyncio.get_running_loop()
-    while not shell.done:
+    while not shell.done and not exitcodes.output_gone():
         line, first = first, None
         if line is None:
             # A line already buffered is taken at once: no thread round trip a line.

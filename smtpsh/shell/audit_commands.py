@@ -13,32 +13,35 @@ from smtpsh.shell.metacommands import meta
 if TYPE_CHECKING:
     from smtpsh.shell.app import Shell
 
-PROBE_FLAGS = frozenset({"--no-relay", "--json"})
-
-
 @meta(
     "/probe",
-    "/probe [--no-relay] [--json]",
+    "/probe [--no-relay] [-D DOMAIN] [--json]",
     "footprint this server: software, TLS, AUTH, VRFY/EXPN, open relay, dangers",
     "audit",
 )
 async def _probe(shell: Shell, args: str) -> None:
+    from smtpsh import exitcodes, jsonout
     from smtpsh.audit.common import AUTHORISATION_NOTE, DEFAULT_TIMEOUT, Target
-    from smtpsh.audit.probe import Prober
+    from smtpsh.audit.probe import Prober, add_probe_options
+    from smtpsh.audit.relay import DEFAULT_DOMAIN, RelayConfig
     from smtpsh.audit.report import exit_status, render_json, render_text
+    from smtpsh.flags import WordsParser
     from smtpsh.protocol.errors import SmtpshError
 
-    words = args.split()
-    unknown = [w for w in words if w not in PROBE_FLAGS]
-    if unknown:
-        shell.error(f"unknown option {unknown[0]}; usage: /probe [--no-relay] [--json]")
+    parser = WordsParser("/probe")
+    add_probe_options(parser)  # the probe sub-command's own flags
+    try:
+        opts = parser.parse_words(args)
+    except SmtpshError as exc:
+        shell.error(str(exc))
         return
     # Footprinting gives up on silence sooner than a session's RFC 5321 timeouts.
     options = shell.options.replace(timeout=shell.options.timeout or DEFAULT_TIMEOUT)
     prober = Prober(
         Target(options, shell.settings.helo, starttls=False),
-        relay="--no-relay" not in words,
-        verify=bool(options.extra.get("verify", True)),
+        relay=not opts.no_relay,
+        relay_config=RelayConfig(domain=opts.domain or DEFAULT_DOMAIN),
+        verify=options.verify,
     )
     shell.info(f"probing {shell.client.address} on separate connections. {AUTHORISATION_NOTE}")
     try:
@@ -46,11 +49,14 @@ async def _probe(shell: Shell, args: str) -> None:
     except SmtpshError as exc:  # Ctrl-C: guard says "interrupted"
         shell.error(str(exc))
         return
-    if "--json" in words:
-        for line in json.dumps(render_json(report), indent=2).splitlines():
+    if opts.json:
+        error = ("failed", report.fatal) if report.fatal else None
+        doc = jsonout.envelope("probe", report.address, exit_status(report),
+                               render_json(report), error)
+        for line in json.dumps(doc, indent=2).splitlines():
             shell.say(line)
         return
     shell.printer.lines(render_text(report))
     status = exit_status(report)
-    if status == 2:
+    if status == exitcodes.FAILED:
         shell.warn("the probe could not reach the server")

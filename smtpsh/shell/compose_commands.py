@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
+from smtpsh import exitcodes
 from smtpsh.compose.ask import Asker, edit_text
 from smtpsh.compose.envelope import DsnRequest, Envelope, parse_notify, parse_ret, plan_envelope
 from smtpsh.compose.message import (
@@ -239,7 +240,7 @@ async def _confirm_and_send(
                         chunk_size=opts.chunk)
     ok = await transmit(ShellLink(shell, asker), transfer)
     if not ok:
-        shell.exit_code = 1
+        shell.exit_code = exitcodes.FAILED
 
 
 def _check_smtputf8(shell: Shell, needed: bool) -> None:
@@ -378,7 +379,7 @@ async def _dsn(shell: Shell, opts: argparse.Namespace, asker: Asker | None) -> D
 
 
 def _exit_status_counts(handler: Handler) -> Handler:
-    """A /send or /compose that fails makes a piped run exit 1 (docs: Exit status)."""
+    """A /send or /compose that fails makes a piped run exit FAILED (smtpsh.exitcodes)."""
 
     @functools.wraps(handler)
     async def wrapped(shell: Shell, args: str) -> None:
@@ -387,7 +388,7 @@ def _exit_status_counts(handler: Handler) -> Handler:
         except StepReached:
             raise  # --quit-after: the session ends as asked, not a failure
         except SmtpshError:
-            shell.exit_code = 1
+            shell.exit_code = exitcodes.FAILED
             raise
 
     return wrapped

@@ -203,7 +203,7 @@ def _toolbar(shell: Shell) -> FormattedText:
     tls = tls or client.ssl_object is not None
     # What the live session checked (/starttls --no-verify too), else what was asked for.
     info = client.tls_info
-    verify = info.verified if info else client.options.extra.get("verify", True)
+    verify = info.verified if info else client.options.verify
     parts: list[tuple[str, str]] = [("", f" {client.address} │ ")]
     closed = not client.connected or session.state is State.CLOSED
     if closed:  # what TLS and AUTH were no longer matters: nothing is open

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING
 
+from smtpsh import exitcodes
 from smtpsh.net.client import SMTPClient
 from smtpsh.protocol.auth import Credentials
 from smtpsh.protocol.replies import Reply
@@ -98,7 +99,7 @@ async def _replay(shell: Shell, args: str) -> None:
         transcript = read(files[0])
     except TranscriptError as exc:
         shell.error(f"/replay: {exc}")
-        shell.exit_code = 1  # as a replay that differs: a script learns it
+        shell.exit_code = exitcodes.FAILED  # a script learns it
         return
     if "dry_run" in flags:
         here = shell.client.address  # every connection of a /replay is to this server
@@ -134,7 +135,7 @@ async def _replay(shell: Shell, args: str) -> None:
     )
     summary = await shell.guard(replayer.run())
     if not summary.ok:
-        shell.exit_code = 1  # a script piping /replay learns it from the exit status
+        shell.exit_code = exitcodes.FOUND  # a script piping /replay learns it so
 
 
 async def _credentials(shell: Shell) -> Credentials | None:

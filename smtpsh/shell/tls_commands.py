@@ -11,12 +11,9 @@ import argparse
 import base64
 import binascii
 import contextlib
-import os
 import re
 import ssl
-import stat
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from smtpsh.inputfiles import first_problem
@@ -336,7 +333,7 @@ def apply_reconnect_options(shell: Shell, args: str) -> bool:
         shell.error("/reconnect: the port must be a number from 1 to 65535")
         return False
     options = shell.options
-    verify = bool(options.extra.get("verify", True))
+    verify = options.verify
     verify = False if opts.no_verify else True if opts.verify else verify
     cafile = opts.cafile or _str_or_none(options.extra.get("cafile"))
     if opts.cafile or opts.no_verify or opts.verify:
@@ -583,13 +580,17 @@ async def ask(shell: Shell, message: str, *, hidden: bool) -> str:
 async def ask_secret(shell: Shell, label: str, user: str) -> str | None:
     """The password/token: --password-file, --password-env, or a hidden prompt."""
     opts = options_of(shell)
-    if opts.password_file:
-        return _read_secret_file(shell, opts.password_file)
-    if opts.password_env:
-        value = os.environ.get(opts.password_env)
-        if value is None:
-            shell.error(f"--password-env: the environment variable {opts.password_env} is not set")
-        return value
+    if opts.password_file or opts.password_env:
+        from smtpsh.flags import read_secret  # the reader every command uses
+
+        try:
+            secret, warnings = read_secret(opts.password_file, opts.password_env)
+        except SmtpshError as exc:
+            shell.error(str(exc))
+            return None
+        for warning in warnings:
+            shell.warn(warning)
+        return secret
     if not shell.settings.interactive:
         shell.error(
             f"no {label.lower()}: scripts pass it with --password-file FILE or --password-env"
@@ -601,22 +602,6 @@ async def ask_secret(shell: Shell, label: str, user: str) -> str | None:
         shell.info("cancelled: no secret given")
         return None
     return secret
-
-
-def _read_secret_file(shell: Shell, path: str) -> str | None:
-    try:
-        info = os.stat(path)
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        shell.error(f"--password-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
-        return None
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        shell.warn(f"--password-file: {path} is readable by others (chmod 600 it)")
-    lines = text.splitlines()
-    if not lines or not lines[0]:
-        shell.error(f"--password-file: {path} is empty (the secret is its first line)")
-        return None
-    return lines[0]
 
 
 # --- /b64 ------------------------------------------------------------------------------

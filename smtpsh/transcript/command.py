@@ -10,25 +10,20 @@ import argparse
 import getpass
 import os
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
+from smtpsh import exitcodes, flags, jsonout
 from smtpsh.net.client import SMTPClient
 from smtpsh.output.printer import Printer, colour_wanted, print_error
 from smtpsh.protocol.auth import Credentials
 from smtpsh.protocol.encoding import visible
-from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
-from smtpsh.target import run_main
+from smtpsh.target import UsageError, run_main
 from smtpsh.transcript.model import Transcript, TranscriptError
 from smtpsh.transcript.reader import read
 
-EXIT_DIFFERED = 1
-EXIT_USAGE = 2
-
-
-class ReplayUsageError(SmtpshError):
-    """Options that cannot work with this transcript (said before anything is sent)."""
-
+if TYPE_CHECKING:
+    from smtpsh.transcript.replay import Summary
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
@@ -54,33 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument(
         "-v", "--verbose", action="store_true", help="show every line sent and received"
     )
-    auth = parser.add_argument_group("AUTH (the transcript holds no secrets)")
-    auth.add_argument("--user", metavar="NAME", help="user name for a recorded AUTH")
-    secret = auth.add_mutually_exclusive_group()
-    secret.add_argument(
-        "--password-file",
-        metavar="FILE",
-        help="read the password (or XOAUTH2 token) from the first line of FILE",
-    )
-    secret.add_argument(
-        "--password-env", metavar="NAME", help="the password (or token) from this env variable"
-    )
-    conn = parser.add_argument_group("connection")
-    conn.add_argument("--timeout", type=float, metavar="S", help="reply timeout in seconds")
-    conn.add_argument("--connect-timeout", type=float, default=30.0, metavar="S", help="default 30")
-    family = conn.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
-    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
-    tls = parser.add_argument_group("TLS")
-    tls.add_argument("--tls", action="store_true", help="implicit TLS from the first byte")
-    tls.add_argument("--no-verify", action="store_true", help="do not verify the certificate")
-    tls.add_argument("--cafile", metavar="FILE", help="also trust the CA certificates in FILE")
-    tls.add_argument("--client-cert", metavar="FILE", help="present this client certificate")
-    tls.add_argument("--client-key", metavar="FILE", help="the key of --client-cert")
-    tls.add_argument(
-        "--insecure-auth",
-        action="store_true",
-        help="fill a recorded AUTH with your credentials even without TLS (refused by default)",
+    flags.add_auth(parser, "AUTH (the transcript holds no secrets)")
+    conn = flags.add_connection(
+        parser, timeout=None, port=False, helo=False,
+        timeout_help="seconds to wait for each reply and each write (default: RFC 5321's)",
     )
     conn.add_argument(
         "--follow-connects",
@@ -88,14 +60,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with no HOST: connect to every server the transcript's '# connect' lines name"
         " (refused by default when they name more than one)",
     )
-    parser.add_argument(
-        "--color", choices=("auto", "always", "never"), default="auto",
-        help="colour (default auto; NO_COLOR respected)",
+    tls = flags.add_tls(parser, starttls=None)
+    tls.add_argument(
+        "--insecure-auth",
+        action="store_true",
+        help="fill a recorded AUTH with your credentials even without TLS (refused by default)",
     )
+    out = parser.add_argument_group("output")
+    flags.add_colour(out)
+    flags.add_json(out, "the steps and the verdict")
 
 
 def run(args: argparse.Namespace) -> int:
-    printer = Printer(colour=colour_wanted(args.color, sys.stdout))
+    if args.json:  # the document alone on standard output: the steps are not shown
+        printer = Printer(colour=False, stream=open(os.devnull, "w"))  # noqa: SIM115
+    else:
+        printer = Printer(colour=colour_wanted(args.color, sys.stdout))
     try:
         transcript = read(args.file)
         target = _target(args, transcript)
@@ -108,19 +88,21 @@ def run(args: argparse.Namespace) -> int:
             problem = _host_change(args, transcript, plan)
             if problem:
                 printer.emit([("ansired bold", f"a replay would be refused: {problem}")])
-                return EXIT_USAGE
-            return 0
+                return exitcodes.USAGE
+            return exitcodes.OK
         problem = _host_change(args, transcript, plan)
         if problem:
-            raise ReplayUsageError(problem)
+            raise UsageError(problem)
         credentials = load_credentials(args, transcript) if transcript.has_secrets_to_fill else None
     except (EOFError, KeyboardInterrupt):
         sys.stderr.write("\n")
         print_error("smtpsh replay", "cancelled; nothing was sent")
-        return EXIT_USAGE
-    except (TranscriptError, ReplayUsageError) as exc:
+        return exitcodes.INTERRUPTED
+    except (TranscriptError, UsageError) as exc:
         print_error("smtpsh replay", str(exc))
-        return EXIT_USAGE
+        if args.json:
+            return jsonout.emit("replay", args.file, exc.exit_status, error=(exc.fault, str(exc)))
+        return exc.exit_status
     return run_main(_replay(args, transcript, plan, target, credentials, printer))
 
 def _target(args: argparse.Namespace, transcript: Transcript) -> str:
@@ -129,13 +111,13 @@ def _target(args: argparse.Namespace, transcript: Transcript) -> str:
 
     given = args.target or transcript.target
     if not given:
-        raise ReplayUsageError(
+        raise UsageError(
             f"{transcript.source} names no server (no '# connect' line): give HOST[:PORT]"
         )
     try:
         host, port = parse_target(given, None)
     except UsageError as exc:
-        raise ReplayUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     return format_address(host, port or 25)
 
 
@@ -185,7 +167,7 @@ def _check_options(args: argparse.Namespace, target: str) -> None:
     try:
         client_options(args, host, port or 25)
     except UsageError as exc:
-        raise ReplayUsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
 def load_credentials(args: argparse.Namespace, transcript: Transcript) -> Credentials:
@@ -195,33 +177,17 @@ def load_credentials(args: argparse.Namespace, transcript: Transcript) -> Creden
     user = args.user
     if not user:
         if not interactive:
-            raise ReplayUsageError(f"{need} --user NAME and --password-file FILE")
+            raise UsageError(f"{need} --user NAME and --password-file FILE")
         user = input("user name for AUTH: ").strip()
-    if args.password_file:
-        secret = read_secret_file(args.password_file)
-    elif args.password_env:
-        found = os.environ.get(args.password_env)
-        if not found:
-            raise ReplayUsageError(f"the environment variable {args.password_env} is not set")
-        secret = found
+    if args.password_file or args.password_env:
+        secret, warnings = flags.read_secret(args.password_file, args.password_env)
+        for warning in warnings:
+            print_error("smtpsh replay", warning)
     elif interactive:
         secret = getpass.getpass(f"password for {user} (hidden): ")
     else:
-        raise ReplayUsageError(f"{need} --password-file FILE or --password-env NAME")
+        raise UsageError(f"{need} --password-file FILE or --password-env NAME")
     return Credentials(user, secret)
-
-
-def read_secret_file(path: str) -> str:
-    """The first line of ``path``, without its line ending."""
-    try:
-        text = Path(path).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise ReplayUsageError(f"cannot read the password file {path}: {reason}") from None
-    secret = text.split("\n", 1)[0].removesuffix("\r")
-    if not secret:
-        raise ReplayUsageError(f"the password file {path} is empty")
-    return secret
 
 
 async def _replay(
@@ -243,7 +209,7 @@ async def _replay(
     async def opener(line: int, implicit_tls: bool) -> tuple[SMTPClient, Reply | None]:
         where = plan.get(line, default_target)
         if where not in hosts:  # the plan was checked; a connection outside it is a bug
-            raise ReplayUsageError(f"line {line}: {where} is not a server of this replay")
+            raise UsageError(f"line {line}: {where} is not a server of this replay")
         if len(hosts) > 1:
             printer.emit([("#888888", f"  · connecting to {where} (line {line})")])
         host, port = parse_target(where, None)
@@ -267,4 +233,39 @@ async def _replay(
         insecure_auth=args.insecure_auth,
     )
     summary = await replayer.run()
-    return 0 if summary.ok else EXIT_DIFFERED
+    status = exit_status(summary)
+    if args.json:
+        result = summary_json(summary, transcript.source, against)
+        error = ("failed", "some steps could not run") if status == exitcodes.FAILED else None
+        jsonout.emit("replay", against, status, result, error)
+    return status
+
+
+def exit_status(summary: Summary) -> int:
+    """Every step matched; a reply differed (FOUND); or steps could not run (FAILED)."""
+    if summary.ok:
+        return exitcodes.OK
+    return exitcodes.FOUND if summary.differed else exitcodes.FAILED
+
+
+def summary_json(summary: Summary, source: str, target: str) -> dict[str, object]:
+    return {
+        "transcript": source,
+        "target": target,
+        "steps": [
+            {
+                "number": step.number,
+                "label": step.label,
+                "line": step.line,
+                "ok": step.matched,
+                "expected": list(step.expected.lines),
+                "got": step.got.wire_lines() if step.got is not None else None,
+                "problems": step.problems,
+                "not_run": step.not_run or None,
+            }
+            for step in summary.steps
+        ],
+        "matched": summary.matched,
+        "differed": summary.differed,
+        "not_run": summary.not_run,
+    }

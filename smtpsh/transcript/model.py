@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from smtpsh import exitcodes
 from smtpsh.protocol.encoding import visible
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
@@ -50,6 +51,9 @@ REGEX_PART = re.compile(r"~/((?:\\.|[^\\/])*)/")
 
 class TranscriptError(SmtpshError):
     """A transcript that cannot be replayed: says which file and which line."""
+
+    exit_status = exitcodes.USAGE
+    fault = "user"
 
     def __init__(self, source: str, line: int | None, message: str) -> None:
         where = f"{source}, line {line}" if line else source

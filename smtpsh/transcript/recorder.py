@@ -44,6 +44,8 @@ def _is_transcript(head: bytes) -> bool:
 class RecordError(SmtpshError):
     """The transcript file cannot be opened or written."""
 
+    fault = "local"
+
 
 def _visible(text: str) -> str:
     """A sent line as one transcript line: control characters (raw mode) written escaped."""

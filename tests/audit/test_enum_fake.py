@@ -219,7 +219,7 @@ def test_cli_lists_found_users_and_writes_json(tmp_path: Path, method: str) -> N
              str(listing), "-m", method, "-D", "fake.smtpsh.test", "-o", str(out_file)],
             capture_output=True, text=True, timeout=60,
         )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # found
     lines = proc.stdout.splitlines()
     assert sorted(line.split("  ")[0] for line in lines) == ["alice", "robin"]
     data = json.loads(out_file.read_text())

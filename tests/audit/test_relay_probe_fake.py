@@ -97,8 +97,8 @@ def test_relay_stops_at_authentication_required() -> None:
 
         server._answer = answer  # type: ignore[method-assign]
         proc = smtpsh("relay", f"127.0.0.1:{server.port}")
-    # Nothing reached RCPT: that is "could not test" (exit 2), never "not an open relay".
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    # Nothing reached RCPT: that is "could not test" (exit 4), never "not an open relay".
+    assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "could not test: the server refuses before RCPT (MAIL FROM:<> → 530 5.7.0" \
         in proc.stdout
     assert "not an open relay" not in proc.stdout
@@ -165,16 +165,16 @@ def test_probe_lists_only_what_is_wrong() -> None:
                     help="see RFC 5321")
     with running(policy) as server:
         proc = smtpsh("probe", f"127.0.0.1:{server.port}", "--json")
-    data = json.loads(proc.stdout)
+    data = json.loads(proc.stdout)["result"]
     # No STARTTLS on the fake server: that alone is dangerous.
     assert [f["key"] for f in data["findings"] if f["dangerous"]] == ["no_starttls"]
     assert proc.returncode == 1
     assert data["software"] == []
 
 
-def test_probe_unreachable_exits_2_with_one_line(free_port: int) -> None:
+def test_probe_unreachable_fails_with_one_line(free_port: int) -> None:
     proc = smtpsh("probe", f"127.0.0.1:{free_port}")
-    assert proc.returncode == 2
+    assert proc.returncode == 4
     assert "could not probe: cannot connect to 127.0.0.1:" in proc.stdout
     assert "Traceback" not in proc.stderr
 

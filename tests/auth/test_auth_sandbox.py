@@ -227,6 +227,6 @@ def test_auth_option_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
         "✗ --auth: authentication failed; not going on unauthenticated (drop --auth to go on"
         " without it)" in out
     )
-    assert shell.exit_code == 1 and not shell.client.connected
+    assert shell.exit_code == 4 and not shell.client.connected
     assert not any(text.startswith("MAIL") for text in seen.sent)
     assert seen.sent[-1] == "QUIT"

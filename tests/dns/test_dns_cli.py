@@ -30,9 +30,19 @@ def smtpsh_dns(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[s
     )
 
 
-def report_json(zone: DnsZone, *args: str) -> tuple[int, dict[str, Any]]:
+def envelope_json(zone: DnsZone, *args: str) -> tuple[int, dict[str, Any]]:
+    """The exit status and the whole --json document (smtpsh's envelope)."""
     proc = smtpsh_dns(*args, "--json", "--dns-server", zone.server)
-    return proc.returncode, json.loads(proc.stdout)
+    data = json.loads(proc.stdout)
+    assert data["smtpsh"] == 1 and data["command"] == "dns" and data["exit"] == proc.returncode
+    return proc.returncode, data
+
+
+def report_json(zone: DnsZone, *args: str) -> tuple[int, dict[str, Any]]:
+    """The exit status and the report (the envelope's result)."""
+    code, data = envelope_json(zone, *args)
+    assert data["error"] is None
+    return code, data["result"]
 
 
 def test_text_report_of_a_good_domain(dnsmasq: DnsZone) -> None:
@@ -123,22 +133,22 @@ def test_dkim_selector_option(dnsmasq: DnsZone) -> None:
     assert "  [ok]    DKIM: ed: Ed25519 key (RFC 8463)" in proc.stdout
 
 
-def test_nxdomain_exits_2_with_one_line(dnsmasq: DnsZone) -> None:
+def test_nxdomain_fails_with_one_line(dnsmasq: DnsZone) -> None:
     proc = smtpsh_dns("nothere.example.test", "--dns-server", dnsmasq.server)
-    assert proc.returncode == 2
+    assert proc.returncode == 4  # could not run (2 is a bad command line)
     assert proc.stdout == ""
     assert proc.stderr == "smtpsh dns: nothere.example.test: NXDOMAIN (the name does not exist)\n"
-    code, data = report_json(dnsmasq, "nothere.example.test")
-    assert code == 2
+    code, data = envelope_json(dnsmasq, "nothere.example.test")
+    assert code == 4 and data["status"] == "failed" and data["result"] is None
     assert data["error"] == {
         "kind": "nxdomain",
         "message": "nothere.example.test: NXDOMAIN (the name does not exist)",
     }
 
 
-def test_servfail_and_timeout_exit_2(dnsmasq: DnsZone) -> None:
+def test_servfail_and_timeout_fail(dnsmasq: DnsZone) -> None:
     proc = smtpsh_dns("servfail.example.test", "--dns-server", dnsmasq.server)
-    assert proc.returncode == 2
+    assert proc.returncode == 4
     assert proc.stderr == (
         "smtpsh dns: servfail.example.test: SERVFAIL (the DNS server failed to answer)\n"
     )
@@ -147,7 +157,7 @@ def test_servfail_and_timeout_exit_2(dnsmasq: DnsZone) -> None:
         "timeout.example.test", "--dns-server", dnsmasq.server, "--dns-timeout", "0.5"
     )
     elapsed = time.monotonic() - started
-    assert proc.returncode == 2
+    assert proc.returncode == 4
     assert proc.stderr == (
         "smtpsh dns: timeout.example.test: timeout (no answer from the DNS server)\n"
     )

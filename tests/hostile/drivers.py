@@ -144,7 +144,7 @@ def run_piped(behaviour: Behaviour, port: int, cafile: Path, home: Path) -> Outc
         assert proc.returncode == 0, output
     else:
         assert "/reconnect" in output.split(said, 1)[1] or "/reconnect" in said, output
-        assert proc.returncode == 1, output
+        assert proc.returncode == 4, output
     assert peak_kib < MAX_RSS_KIB, f"peak RSS {peak_kib} KiB"
     return Outcome(said, elapsed, peak_kib)
 

@@ -261,13 +261,13 @@ def enum(server: Server, home: Path) -> Seen:
     if server.catch_all:
         # Every local part is accepted and VRFY says 252 to all: nothing to enumerate, and
         # smtpsh must say so rather than report names.
-        assert proc.returncode == 2, text
+        assert proc.returncode == 3, text  # undetermined
         assert "catch-all" in text and proc.stdout == "", text
         return Seen(first(r"rcpt: the server accepts any name at the domain \(catch-all\)",
                           text),
                     "a catch-all (Haraka's rcpt_to.in_host_list) and VRFY 252 for every name:"
-                    " no method can tell users apart, and smtpsh says so (exit 2)")
-    assert proc.returncode == 0, text
+                    " no method can tell users apart, and smtpsh says so (exit 3)")
+    assert proc.returncode == 1, text  # found
     found = [line.split()[0] for line in proc.stdout.splitlines()]
     assert found == list(server.users), text  # exactly the users, in word-list order
     method = first(r"^· (VRFY|EXPN|RCPT): '[^']*'", text).split()[1].rstrip(":")
@@ -285,7 +285,7 @@ def relay(server: Server, home: Path) -> Seen:
     proc = smtpsh(["relay", server.target, "--json", "--cafile", str(server.ca_file)], home)
     text = output(proc)
     status, verdict, inconclusive = RELAY.get(server.name, (0, "closed", []))
-    data = json.loads(proc.stdout)
+    data = json.loads(proc.stdout)["result"]
     assert (proc.returncode, data["verdict"]) == (status, verdict), text
     assert data["relayed"] == 0 and len(data["results"]) == 16
     assert [r["test"] for r in data["results"] if r["outcome"] == "inconclusive"] \
@@ -308,7 +308,7 @@ def probe_json(server: Server, home: Path, *extra: str) -> dict[str, object]:
                   home)
     text = output(proc)
     assert proc.returncode in (0, 1), text
-    data: dict[str, object] = json.loads(proc.stdout)
+    data: dict[str, object] = json.loads(proc.stdout)["result"]
     assert data["fatal"] is None, text
     return data
 

@@ -104,7 +104,7 @@ def test_refused_connection_names_the_reason(tmp_path: Path) -> None:
         holder.bind(("127.0.0.1", 0))
         port = holder.getsockname()[1]
     result = run_piped([f"127.0.0.1:{port}"], "QUIT\n", tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert f"✗ cannot connect to 127.0.0.1:{port}: Connection refused" in result.stdout
 
 

@@ -24,7 +24,7 @@ def assert_one_clear_error(result: subprocess.CompletedProcess[str], needle: str
 
 def test_invalid_host_name(tmp_path: Path) -> None:
     result = run_piped(["bad..host"], "QUIT\n", tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert_one_clear_error(result, "'bad..host' is not a valid host name")
 
 
@@ -42,7 +42,7 @@ def test_unknown_host_in_an_isolated_network(tmp_path: Path) -> None:
         timeout=60,
         env=smtpsh_env(tmp_path),
     )
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert_one_clear_error(result, "cannot resolve host 'no-such-host.smtpsh.test'")
 
 
@@ -51,7 +51,7 @@ def test_refused_connection(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound but not listening: connections are refused
         result = run_piped([f"127.0.0.1:{port}"], "QUIT\n", tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert_one_clear_error(result, f"cannot connect to 127.0.0.1:{port}")
 
 
@@ -66,7 +66,7 @@ def test_silent_server_times_out(tmp_path: Path) -> None:
         started = time.monotonic()
         result = run_piped([f"127.0.0.1:{port}", "--timeout", "1"], "QUIT\n", tmp_path)
     assert time.monotonic() - started < 5
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert_one_clear_error(result, f"no reply from 127.0.0.1:{port} to the banner within 1 s")
 
 
@@ -97,7 +97,7 @@ def test_close_in_the_middle_of_a_reply(tmp_path: Path) -> None:
 
     with scripted_server(handler) as port:
         result = run_piped([f"127.0.0.1:{port}"], "EHLO x\nNOOP\n", tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 4
     assert_one_clear_error(result, "the server closed the connection")
     assert "not sent (connection closed): NOOP" in result.stdout
 
@@ -128,7 +128,7 @@ def test_unsolicited_421_while_idle(tmp_path: Path) -> None:
         out = proc.communicate("NOOP\n", timeout=30)[0]
     assert "S: 421 4.4.2 idle too long" in out
     assert "the server sent this without being asked" in out
-    assert proc.returncode == 1
+    assert proc.returncode == 4
 
 
 def test_color_always_is_honoured_in_a_pipe(tmp_path: Path) -> None:

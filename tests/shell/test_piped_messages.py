@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smtpsh.docgen.prose import EXIT_STATUS
+from smtpsh import exitcodes
 from tests.helpers.run import run_piped
 
 if TYPE_CHECKING:
@@ -62,12 +62,12 @@ def test_colour_into_a_pipe_has_no_terminal_control(postfix: PostfixEnv, tmp_pat
 
 
 def test_exit_status_is_what_the_reference_says(postfix: PostfixEnv, tmp_path: Path) -> None:
-    docs = dict(EXIT_STATUS)
-    assert "/send" in docs["1"] and "our QUIT" in docs["0"]
+    session = dict(exitcodes.rows("session"))
+    assert "/send" in session[4] and "QUIT" in session[0]
     reference = (Path(__file__).parents[2] / "docs" / "reference.md").read_text()
-    assert docs["1"] in reference.replace("\n", " ")
-    # Ended with our QUIT, a /send failed: 1. Ended with our QUIT, nothing failed: 0.
+    assert f"| 4 | failed | {session[4]} |" in reference
+    # Ended with our QUIT, a /send failed: 4 (failed). Ended with our QUIT, nothing failed: 0.
     failed = run_piped([postfix.host], "EHLO me\n/send /nonexistent.eml\nQUIT\n", tmp_path)
-    assert "S: 221" in failed.stdout and failed.returncode == 1
+    assert "S: 221" in failed.stdout and failed.returncode == 4
     clean = run_piped([postfix.host], "EHLO me\nQUIT\n", tmp_path)
     assert clean.returncode == 0

@@ -113,7 +113,7 @@ def test_starttls_option_fails_closed_on_454(pki: Pki) -> None:
         shell, out = make_shell([f"127.0.0.1:{port}", "--cafile", str(pki.ca_file), "--starttls"])
         connected = run(dialogue(shell, ["MAIL FROM:<a@b.test>"]))
     text = out.getvalue()
-    assert not connected and shell.exit_code == 1
+    assert not connected and shell.exit_code == 4
     assert "✗ --starttls: the server answered 454 to STARTTLS; not going on without TLS" in text
     # Nothing after STARTTLS but the QUIT went out in clear.
     assert [line.split()[0] for line in received.plain] == [b"EHLO", b"STARTTLS", b"QUIT"]
@@ -175,7 +175,7 @@ def test_starttls_option_fails_closed_without_starttls(
     with scripted_server(smtp_like(replies)) as port:
         shell, out = make_shell([f"127.0.0.1:{port}", "--starttls"])
         connected = run(dialogue(shell, ["AUTH PLAIN AGFsaWNlAHB3"]))
-    assert not connected and shell.exit_code == 1
+    assert not connected and shell.exit_code == 4
     text = out.getvalue()
     assert f"✗ --starttls: {why}; not going on without TLS" in text
     assert "AUTH" not in text

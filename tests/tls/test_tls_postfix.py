@@ -81,7 +81,7 @@ def test_untrusted_ca_is_one_line_and_exit_1(postfix: PostfixEnv, tmp_path: Path
     ):
         result = run_piped(args, "NOOP\n", tmp_path)
         errors = errors_of(result.stdout)
-        assert result.returncode == 1
+        assert result.returncode == 4
         assert errors == [
             "✗ TLS: the certificate for 127.0.0.1 is not from a trusted CA (unknown issuer: "
             "CN=smtpsh test CA, O=smtpsh test PKI); use --cafile FILE for a private CA, or "
@@ -100,7 +100,7 @@ def starttls_errors(
         "",
         home,
     )  # fmt: skip
-    assert result.returncode == 1, result.stdout
+    assert result.returncode == 4, result.stdout
     return errors_of(result.stdout), x509.load_pem_x509_certificate(
         postfix.certs[cert].read_bytes()
     )
@@ -167,7 +167,7 @@ def test_tls_on_a_plain_port(postfix: PostfixEnv, tmp_path: Path) -> None:
         " plain text, not TLS (is this a plain or STARTTLS port? try without --tls, then"
         " STARTTLS)"
     ]
-    assert result.returncode == 1
+    assert result.returncode == 4
 
 
 def test_plain_on_a_tls_port_hints_at_tls(

@@ -40,7 +40,7 @@ def test_a_timeout_is_recorded_and_its_command_not_compared(tmp_path: Path) -> N
             "EHLO me\nNOOP\n",
             tmp_path,
         )
-        assert rec.returncode == 1
+        assert rec.returncode == 4
         lines = transcript_lines(path)
         assert "C: NOOP" in lines
         after = lines[lines.index("C: NOOP") + 1 :]

@@ -1,0 +1,96 @@
+"""The exit statuses of every smtpsh command, in one table.
+
+The same number means the same thing whatever the command: a script can tell "found
+something" from "could not run" from "cannot say" without knowing which command it ran.
+Each ``--help`` and the man page print this table (``epilog``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+OK = 0  # ran to the end; nothing to report
+FOUND = 1  # ran, and found what it looks for
+USAGE = 2  # the command line (or a file it names) is wrong: argparse's own status
+UNDETERMINED = 3  # ran, but the server's answers do not allow a verdict
+FAILED = 4  # could not run or finish: no connection, the session refused, no such domain
+INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
+BROKEN_PIPE = 141  # the reader of the output went away, e.g. `| head` (128 + SIGPIPE)
+
+# status -> (name, what it means for each command; "" = never returned by it)
+COMMANDS = ("session", "dns", "probe", "enum", "relay", "replay")
+TABLE: dict[int, tuple[str, dict[str, str]]] = {
+    OK: ("ok", {
+        "session": "the session ended with smtpsh's QUIT",
+        "dns": "no error in the domain's mail DNS",
+        "probe": "nothing dangerous found",
+        "enum": "no user found",
+        "relay": "not an open relay: every test refused",
+        "replay": "every reply matched",
+    }),
+    FOUND: ("found", {
+        "session": "a /replay in the script found replies that differ",
+        "dns": "errors found",
+        "probe": "something dangerous found",
+        "enum": "users found",
+        "relay": "open relay: a test was relayed",
+        "replay": "replies differed",
+    }),
+    USAGE: ("usage", {name: "bad command line or input file" for name in COMMANDS}),
+    UNDETERMINED: ("undetermined", {
+        "enum": "none found, and the answers cannot tell (no method tells names apart)",
+        "relay": "inconclusive: none relayed, some tests told nothing",
+    }),
+    FAILED: ("failed", {
+        "session": "no connection, a /send or /compose failed, or the session did not end"
+        " with smtpsh's QUIT",
+        "dns": "the domain does not resolve (NXDOMAIN, SERVFAIL, timeout)",
+        "probe": "could not probe: no connection, or the session was refused",
+        "enum": "could not enumerate: no connection, or the session was refused",
+        "relay": "could not test: refused before RCPT, or no session",
+        "replay": "steps could not run (no connection), none differed",
+    }),
+    INTERRUPTED: ("interrupted", {name: "Ctrl-C" for name in COMMANDS}),
+    BROKEN_PIPE: ("broken pipe", {
+        name: "the output's reader went away (| head): smtpsh stopped" for name in COMMANDS
+    }),
+}
+
+
+def rows(command: str) -> list[tuple[int, str]]:
+    """(status, meaning) for ``command``, in the order of the table."""
+    return [(code, per[command]) for code, (_, per) in TABLE.items() if per.get(command)]
+
+
+HEADING = "exit status (the same numbers for every smtpsh command):"
+
+
+def epilog(command: str) -> str:
+    """The exit statuses of ``command``, for its --help."""
+    lines = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in rows(command))
+    return f"{HEADING}\n{lines}"
+
+
+# --- the reader of standard output went away ---------------------------------------------
+
+_reader_gone = False
+
+
+def reader_gone() -> None:
+    """Standard output's reader went away (`smtpsh ... | head -1`): from now on writes go
+    nowhere (so that neither the next line nor Python's flush at exit fails again). The
+    command stops at its next step and smtpsh exits BROKEN_PIPE (cli.main)."""
+    global _reader_gone
+    _reader_gone = True
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # no standard output to replace: nothing more will reach it either way
+
+
+def output_gone() -> bool:
+    """Whether the reader of standard output went away: a command should stop."""
+    return _reader_gone

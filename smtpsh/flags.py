@@ -1,0 +1,193 @@
+"""The command-line flags smtpsh's commands share, declared in one place.
+
+A flag means the same thing in every command that has it: the session, dns, probe, enum,
+relay, replay and the shell's meta-commands (/probe parses its words with probe's parser).
+Each builder adds one group; a command takes the groups that apply to it. --user is always
+the user to authenticate as; -u (enum only) a name to check, as smtp-user-enum has it.
+
+    -p/--port, --timeout, --connect-timeout, --helo, -4/-6      add_connection
+    --tls, --starttls, --no-verify, --cafile, --client-*       add_tls
+    --user, --password-file, --password-env                     add_auth (read_secret)
+    -D/--domain                                                 add_domain
+    --color, --json                                             add_colour, add_json
+
+Only argparse is needed to declare them: the piped start-up path goes through here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from smtpsh.target import UsageError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the piped path)
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+COLOUR_CHOICES = ("auto", "always", "never")
+# The same for every command: how long a name and its addresses may take to answer.
+CONNECT_TIMEOUT = 30.0
+
+
+def add_connection(
+    parser: argparse.ArgumentParser,
+    *,
+    timeout: float | None,
+    timeout_help: str,
+    port: bool = True,
+    helo: bool = True,
+) -> argparse._ArgumentGroup:
+    """How to reach the server. ``timeout``: the command's default reply timeout (an audit
+    gives up on a silent server sooner than a session's RFC 5321 minutes)."""
+    conn = parser.add_argument_group("connection")
+    if port:
+        conn.add_argument("-p", "--port", type=int,
+                          help="port (default 25; 465 means implicit TLS)")
+    conn.add_argument("--timeout", type=float, default=timeout, metavar="S", help=timeout_help)
+    conn.add_argument(
+        "--connect-timeout", type=float, default=CONNECT_TIMEOUT, metavar="S",
+        help=f"seconds to resolve the name and connect, every address tried within it"
+        f" (default {CONNECT_TIMEOUT:g})",
+    )
+    if helo:
+        conn.add_argument("--helo", metavar="NAME", default=None,
+                          help="the name to offer in EHLO/HELO")
+    family = conn.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
+    family.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    return conn
+
+
+def add_tls(
+    parser: argparse.ArgumentParser,
+    *,
+    starttls: str | None,
+    client_certificate: bool = True,
+) -> argparse._ArgumentGroup:
+    """TLS: implicit (--tls) or STARTTLS, which exclude each other wherever both exist
+    (check_combinations); ``starttls``: the help of --starttls (None: the command has none)."""
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument("--tls", action="store_true",
+                     help="implicit TLS from the first byte (default on port 465)")
+    if starttls is not None:  # with --tls (or port 465): refused by check_combinations
+        tls.add_argument("--starttls", action="store_true", help=starttls)
+    tls.add_argument("--no-verify", action="store_true",
+                     help="do not verify the server's certificate (warned about)")
+    tls.add_argument("--cafile", metavar="FILE", help="also trust the CA certificates in FILE")
+    if client_certificate:
+        tls.add_argument("--client-cert", metavar="FILE", help="present this client certificate")
+        tls.add_argument("--client-key", metavar="FILE", help="the key of --client-cert")
+    else:
+        parser.set_defaults(client_cert=None, client_key=None)
+    return tls
+
+
+def add_auth(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """The AUTH user and where its secret comes from (never the command line: argv is
+    visible to every user of the machine)."""
+    auth = parser.add_argument_group(title)
+    auth.add_argument("--user", metavar="NAME", help="the user name to authenticate as")
+    auth.add_argument(
+        "--password-file", metavar="FILE",
+        help="the password (or XOAUTH2 token): the first line of FILE",
+    )
+    auth.add_argument(
+        "--password-env", metavar="NAME",
+        help="the password (or token) from this environment variable",
+    )
+    return auth
+
+
+def check_combinations(args: argparse.Namespace, implicit_tls: bool) -> None:
+    """Flags that exclude each other, refused the same way by every command that has them
+    (smtpsh.target.client_options calls this for all of them)."""
+    if getattr(args, "starttls", False) and implicit_tls:
+        raise UsageError("--starttls and --tls (or port 465) exclude each other: TLS is already on")
+    if getattr(args, "password_file", None) and getattr(args, "password_env", None):
+        raise UsageError("give --password-file or --password-env, not both")
+
+
+def add_domain(group: argparse._ArgumentGroup | argparse.ArgumentParser, help: str) -> None:
+    """-D/--domain: the outside domain a command works with (relay tests, RCPT checks)."""
+    group.add_argument("-D", "--domain", metavar="DOMAIN", help=help)
+
+
+def add_colour(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    group.add_argument("--color", choices=COLOUR_CHOICES, default="auto",
+                       help="colour (default auto; NO_COLOR respected)")
+
+
+def add_json(group: argparse._ArgumentGroup | argparse.ArgumentParser, what: str) -> None:
+    group.add_argument(
+        "--json", action="store_true",
+        help=f"{what} as JSON on standard output (smtpsh's versioned envelope)",
+    )
+
+
+class WordsParser(argparse.ArgumentParser):
+    """The parser of a shell meta-command's words: the same flags as the sub-command, but a
+    bad word is one line (UsageError) instead of an exit."""
+
+    def __init__(self, prog: str, description: str = "") -> None:
+        super().__init__(prog=prog, description=description, add_help=False,
+                         allow_abbrev=False)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+    def parse_words(self, text: str) -> argparse.Namespace:
+        import shlex
+
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            raise UsageError(f"{self.prog}: {exc}") from None
+        return self.parse_args(words)
+
+
+# --- the one reader of secrets -----------------------------------------------------------
+
+
+class SecretError(UsageError):
+    """The secret cannot be read as asked (one line says why)."""
+
+
+def read_secret(password_file: str | None, password_env: str | None) -> tuple[str, list[str]]:
+    """The secret --password-file or --password-env names, and warnings to show.
+
+    The same rules for every command: a file's first line without its line ending, ``~``
+    expanded, a warning when others may read it; an environment variable that is unset or
+    empty is an error (an empty password is a mistake, not a password)."""
+    warnings: list[str] = []
+    if password_file:
+        path = os.path.expanduser(password_file)
+        try:
+            with open(path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                first = handle.readline(65536)
+        except OSError as exc:
+            raise SecretError(
+                f"--password-file: cannot read {password_file}: {exc.strerror or exc}"
+            ) from None
+        try:
+            secret = first.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise SecretError(f"--password-file: {password_file} is not UTF-8 text") from None
+        if info.st_mode & 0o077:
+            warnings.append(
+                f"--password-file: {password_file} is readable by others (chmod 600 it)"
+            )
+        if not secret:
+            raise SecretError(
+                f"--password-file: {password_file} is empty (the secret is its first line)"
+            )
+        return secret, warnings
+    if password_env:
+        value = os.environ.get(password_env)
+        if value is None:
+            raise SecretError(f"--password-env: the environment variable {password_env} is not set")
+        if not value:
+            raise SecretError(f"--password-env: the environment variable {password_env} is empty")
+        return value, warnings
+    raise SecretError("no secret given: --password-file FILE or --password-env NAME")
