@@ -10,7 +10,7 @@ _smtpsh_hosts() {
     [[ -r $config ]] && sed -n 's/^[[:space:]]*\[[[:space:]]*profiles\.\([A-Za-z0-9_-]*\)[[:space:]]*\].*/@\1/p' -- "$config"
 }
 
-_smtpsh_opts__main() { echo '-h --help -V --version -p --port --timeout --connect-timeout --helo --local-address -4 -6 --mx --sandbox --scenario --lmtp --pipe --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --tls --no-verify --cafile --client-cert --client-key --starttls --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --quit-after --drop-after --no-annotate --record --color --timing --dns-server --dns-timeout --man --completion'; }
+_smtpsh_opts__main() { echo '-h --help -V --version -p --port --timeout --connect-timeout --helo -4 -6 --local-address --mx --sandbox --scenario --lmtp --pipe --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --tls --starttls --no-verify --cafile --client-cert --client-key --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --quit-after --drop-after --no-annotate --record --color --timing --dns-server --dns-timeout --man --completion'; }
 _smtpsh_value__main() {  # the kind of value option $1 takes
     case "$1" in
         -p|--port|--timeout|--connect-timeout|--helo|--local-address|--mx|--scenario|--pipe|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|--user|--password-env|--auth|--authzid|--dns-server|--dns-timeout) echo 'text' ;;
@@ -25,7 +25,7 @@ _smtpsh_pos__main() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_send() { echo '-h --help -p --port --timeout --connect-timeout --helo --local-address -4 -6 --lmtp --pipe --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --tls --no-verify --cafile --client-cert --client-key --starttls --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --quit-after --drop-after --no-annotate --record --color --timing --from --to --cc --subject --body --body-file --header --add-header --attach --attach-type --attach-name --bdat --pipeline --notify --ret --envid --orcpt --dry-run'; }
+_smtpsh_opts_send() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --local-address --lmtp --pipe --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --tls --starttls --no-verify --cafile --client-cert --client-key --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --quit-after --drop-after --no-annotate --record --color --timing --from --to --cc --subject --body --body-file --header --add-header --attach --attach-type --attach-name --bdat --pipeline --notify --ret --envid --orcpt --dry-run'; }
 _smtpsh_value_send() {  # the kind of value option $1 takes
     case "$1" in
         -p|--port|--timeout|--connect-timeout|--helo|--local-address|--pipe|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|--user|--password-env|--auth|--authzid|--from|--to|--cc|--subject|--body|--header|--add-header|--attach-type|--attach-name|--notify|--ret|--envid) echo 'text' ;;
@@ -52,10 +52,10 @@ _smtpsh_pos_dns() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_probe() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --no-verify --cafile --json --no-relay --tls-scan -D --relay-domain --color'; }
+_smtpsh_opts_probe() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --no-verify --cafile --json --no-relay --tls-scan -D --domain --color'; }
 _smtpsh_value_probe() {  # the kind of value option $1 takes
     case "$1" in
-        -p|--port|--timeout|--connect-timeout|--helo|-D|--relay-domain) echo 'text' ;;
+        -p|--port|--timeout|--connect-timeout|--helo|-D|--domain) echo 'text' ;;
         --cafile) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
     esac
@@ -65,10 +65,10 @@ _smtpsh_pos_probe() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_enum() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile -U --wordlist -u --user -m --method -D --domain --from -w --workers --rate --errors-per-connection -o --output -q --quiet'; }
+_smtpsh_opts_enum() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile -U --wordlist -u --name -m --method -D --domain --from -w --workers --rate --errors-per-connection -o --output --json -q --quiet'; }
 _smtpsh_value_enum() {  # the kind of value option $1 takes
     case "$1" in
-        -p|--port|--timeout|--connect-timeout|--helo|-u|--user|-D|--domain|--from|-w|--workers|--rate|--errors-per-connection) echo 'text' ;;
+        -p|--port|--timeout|--connect-timeout|--helo|-u|--name|-D|--domain|--from|-w|--workers|--rate|--errors-per-connection) echo 'text' ;;
         --cafile|-U|--wordlist|-o|--output) echo 'file' ;;
         -m|--method) echo 'choice auto vrfy expn rcpt' ;;
     esac
@@ -91,12 +91,12 @@ _smtpsh_pos_relay() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_replay() { echo '-h --help --color --strict --pace --dry-run -v --verbose --user --password-file --password-env --timeout --connect-timeout -4 -6 --follow-connects --tls --no-verify --cafile --client-cert --client-key --insecure-auth'; }
+_smtpsh_opts_replay() { echo '-h --help --strict --pace --dry-run -v --verbose --user --password-file --password-env --timeout --connect-timeout -4 -6 --follow-connects --tls --no-verify --cafile --client-cert --client-key --insecure-auth --color --json'; }
 _smtpsh_value_replay() {  # the kind of value option $1 takes
     case "$1" in
-        --color) echo 'choice auto always never' ;;
         --user|--password-env|--timeout|--connect-timeout) echo 'text' ;;
         --password-file|--cafile|--client-cert|--client-key) echo 'file' ;;
+        --color) echo 'choice auto always never' ;;
     esac
 }
 _smtpsh_pos_replay() {  # the kind of positional argument $1 (from 0)
