@@ -39,7 +39,7 @@ from smtpsh.audit.enum import (
 from smtpsh.audit.fingerprint import Guess, best, fingerprint, reply_text
 from smtpsh.audit.ntlm import NTLMError, NTLMInfo, decode_challenge_line, negotiate_line
 from smtpsh.audit.relay import RelayConfig, RelayReport, RelayRunner
-from smtpsh.audit.report import exit_status, render_json, render_text
+from smtpsh.audit.report import Line, exit_status, render_json, render_text
 from smtpsh.audit.software import Software, identify
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.net.tls import TLSSettings, make_context
@@ -475,27 +475,43 @@ def run(args: argparse.Namespace) -> int:
 
 async def _probe(prober: Prober, args: argparse.Namespace) -> int:
     report = await prober.run()
-    scan = await _tls_scan(prober, args) if getattr(args, "tls_scan", False) else None
+    scan = await tls_scan(prober) if args.tls_scan else None
+    status = probe_status(report, scan)
     if args.json:
-        doc = render_json(report)
-        if scan is not None:
-            doc["tls_scan"] = scan if isinstance(scan, str) else scan.to_json()
         error = ("failed", report.fatal) if report.fatal else None
-        return jsonout.emit("probe", report.address, exit_status(report), doc, error)
-    else:
-        printer = report_printer(args.color)
-        printer.lines(render_text(report))
-        if scan is not None:
-            from smtpsh.audit.tlsscan import report_lines
+        return jsonout.emit("probe", report.address, status, probe_json(report, scan), error)
+    report_printer(args.color).lines(probe_lines(report, scan))
+    return status
 
-            lines = [scan] if isinstance(scan, str) else report_lines(scan)
-            printer.lines([[("", "")], *[[("", line)] for line in lines]])
+
+# What the probe sub-command and the shell's /probe both make of a report (and a scan).
+
+
+def probe_status(report: ProbeReport, scan: Any) -> int:
+    """The exit status: weak TLS suites found by --tls-scan count as dangerous too."""
     status = exit_status(report)
     weak_tls = scan is not None and not isinstance(scan, str) and scan.grade in ("C", "F")
-    return 1 if status == 0 and weak_tls else status
+    return exitcodes.FOUND if status == exitcodes.OK and weak_tls else status
 
 
-async def _tls_scan(prober: Prober, args: argparse.Namespace) -> Any:
+def probe_json(report: ProbeReport, scan: Any) -> dict[str, object]:
+    doc = render_json(report)
+    if scan is not None:
+        doc["tls_scan"] = scan if isinstance(scan, str) else scan.to_json()
+    return doc
+
+
+def probe_lines(report: ProbeReport, scan: Any) -> list[Line]:
+    lines = render_text(report)
+    if scan is not None:
+        from smtpsh.audit.tlsscan import report_lines
+
+        texts = [scan] if isinstance(scan, str) else report_lines(scan)
+        lines += [[("", "")], *[[("", text)] for text in texts]]
+    return lines
+
+
+async def tls_scan(prober: Prober) -> Any:
     """--tls-scan: smtpsh tls on the same server (a blocking scan, run in a thread); the
     TLSScan, or one line saying why there is none."""
     from smtpsh.audit.tlsscan import ScanError, Target, scan

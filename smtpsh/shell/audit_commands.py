@@ -15,16 +15,22 @@ if TYPE_CHECKING:
 
 @meta(
     "/probe",
-    "/probe [--no-relay] [-D DOMAIN] [--json]",
+    "/probe [--no-relay] [-D DOMAIN] [--tls-scan] [--json]",
     "footprint this server: software, TLS, AUTH, VRFY/EXPN, open relay, dangers",
     "audit",
 )
 async def _probe(shell: Shell, args: str) -> None:
     from smtpsh import exitcodes, jsonout
     from smtpsh.audit.common import AUTHORISATION_NOTE, DEFAULT_TIMEOUT, Target
-    from smtpsh.audit.probe import Prober, add_probe_options
+    from smtpsh.audit.probe import (
+        Prober,
+        add_probe_options,
+        probe_json,
+        probe_lines,
+        probe_status,
+        tls_scan,
+    )
     from smtpsh.audit.relay import DEFAULT_DOMAIN, RelayConfig
-    from smtpsh.audit.report import exit_status, render_json, render_text
     from smtpsh.flags import WordsParser
     from smtpsh.protocol.errors import SmtpshError
 
@@ -46,17 +52,17 @@ async def _probe(shell: Shell, args: str) -> None:
     shell.info(f"probing {shell.client.address} on separate connections. {AUTHORISATION_NOTE}")
     try:
         report = await shell.guard(prober.run())
+        scan = await shell.guard(tls_scan(prober)) if opts.tls_scan else None
     except SmtpshError as exc:  # Ctrl-C: guard says "interrupted"
         shell.error(str(exc))
         return
+    status = probe_status(report, scan)
     if opts.json:
         error = ("failed", report.fatal) if report.fatal else None
-        doc = jsonout.envelope("probe", report.address, exit_status(report),
-                               render_json(report), error)
+        doc = jsonout.envelope("probe", report.address, status, probe_json(report, scan), error)
         for line in json.dumps(doc, indent=2).splitlines():
             shell.say(line)
         return
-    shell.printer.lines(render_text(report))
-    status = exit_status(report)
+    shell.printer.lines(probe_lines(report, scan))
     if status == exitcodes.FAILED:
         shell.warn("the probe could not reach the server")

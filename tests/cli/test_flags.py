@@ -59,8 +59,10 @@ def test_flags_that_exclude_each_other_are_refused_alike_everywhere(name: str) -
 def test_the_shell_probe_parses_its_words_with_the_probe_flags() -> None:
     parser = flags.WordsParser("/probe")
     add_probe_options(parser)
-    opts = parser.parse_words("--no-relay -D relay.example --json")
-    assert (opts.no_relay, opts.domain, opts.json) == (True, "relay.example", True)
+    opts = parser.parse_words("--no-relay -D relay.example --json --tls-scan")
+    assert (opts.no_relay, opts.domain, opts.json, opts.tls_scan) == (
+        True, "relay.example", True, True
+    )
     with pytest.raises(UsageError, match=r"^/probe: unrecognized arguments: --bogus$"):
         parser.parse_words("--bogus")
 
