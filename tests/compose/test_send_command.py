@@ -130,7 +130,7 @@ def test_quit_after_rcpt_is_an_address_check(postfix: PostfixEnv, tmp_path: Path
     assert "C: DATA" not in known.stdout
     assert "--quit-after rcpt: ending the session" in known.stdout
     unknown = smtpsh([*base, "--to", "nosuchuser@smtpsh.test"], tmp_path)
-    assert unknown.returncode == 1, unknown.stdout
+    assert unknown.returncode == 4, unknown.stdout  # failed (smtpsh.exitcodes)
     assert "550 5.1.1" in unknown.stdout and "C: DATA" not in unknown.stdout
 
 
