@@ -89,6 +89,30 @@ class Suite:
         return "_CBC_" in self.name
 
     @property
+    def key_exchange(self) -> str:
+        """ECDHE, DHE, RSA, ECDH_anon, ... as the name says; TLS 1.3 suites name none (the
+        exchange is (EC)DHE, negotiated apart)."""
+        if self.code in TLS13_SUITES:
+            return "ECDHE/DHE (TLS 1.3)"
+        head = self.name.removeprefix("TLS_").partition("_WITH_")[0]
+        return head or "?"
+
+    @property
+    def bits(self) -> int:
+        """The cipher's strength in bits (3DES counted as 112, its effective strength)."""
+        name = self.name
+        if self.null:
+            return 0
+        if "EXPORT" in name:
+            return 40
+        for marker, strength in (("_3DES_", 112), ("_DES_", 56), ("DES40", 40),
+                                 ("CHACHA20", 256), ("_256", 256), ("_128", 128),
+                                 ("_RC4_128", 128), ("SEED", 128), ("IDEA", 128)):  # fmt: skip
+            if marker in name:
+                return strength
+        return 0
+
+    @property
     def forward_secret(self) -> bool:
         return "_DHE_" in self.name or "_ECDHE_" in self.name or self.code in TLS13_SUITES
 
@@ -110,6 +134,7 @@ class Suite:
 
     def to_json(self) -> dict[str, Any]:
         return {"code": f"0x{self.code:04X}", "name": self.name,
+                "key_exchange": self.key_exchange, "bits": self.bits,
                 "forward_secrecy": self.forward_secret}  # fmt: skip
 
 
@@ -428,7 +453,7 @@ def report_lines(result: TLSScan) -> list[str]:
         for suite in v.suites:
             weak = suite.weaknesses(v.version)
             mark = "  ✗ " + "; ".join(weak) if weak else ""
-            lines.append(f"    {suite.name}{mark}")
+            lines.append(f"    {suite.name} ({suite.key_exchange}, {suite.bits} bits){mark}")
     if result.certificate:
         lines.append("  certificate")
         lines += [f"    {fact}" for fact in result.certificate]

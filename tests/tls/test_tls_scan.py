@@ -104,6 +104,20 @@ def test_grade_caps() -> None:
     assert grade([v("TLSv1.2")])[0] == "-"
 
 
+def test_key_exchange_and_strength_from_the_name() -> None:
+    def suite(name: str, code: int = 0xC02F) -> Suite:
+        return Suite(code, name)
+
+    assert (suite("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256").key_exchange,
+            suite("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256").bits) == ("ECDHE_RSA", 128)
+    assert suite("TLS_DH_anon_WITH_AES_256_CBC_SHA").key_exchange == "DH_anon"
+    assert suite("TLS_RSA_WITH_3DES_EDE_CBC_SHA").bits == 112
+    assert suite("TLS_RSA_EXPORT_WITH_RC4_40_MD5").bits == 40
+    assert suite("TLS_RSA_WITH_NULL_SHA256").bits == 0
+    assert suite("TLS_CHACHA20_POLY1305_SHA256", 0x1303).bits == 256
+    assert suite("TLS_AES_128_GCM_SHA256", 0x1301).key_exchange == "ECDHE/DHE (TLS 1.3)"
+
+
 def test_client_hello_is_well_formed() -> None:
     hello = client_hello(0x0304, [0x1301, 0x1302], "mx.example")
     assert hello[0] == 0x16 and int.from_bytes(hello[3:5], "big") == len(hello) - 5
