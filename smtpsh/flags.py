@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from smtpsh.target import UsageError
+from smtpsh.target import UsageError, check_combinations  # noqa: F401
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the piped path)
 if TYPE_CHECKING:
@@ -97,15 +97,6 @@ def add_auth(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentG
         help="the password (or token) from this environment variable",
     )
     return auth
-
-
-def check_combinations(args: argparse.Namespace, implicit_tls: bool) -> None:
-    """Flags that exclude each other, refused the same way by every command that has them
-    (smtpsh.target.client_options calls this for all of them)."""
-    if getattr(args, "starttls", False) and implicit_tls:
-        raise UsageError("--starttls and --tls (or port 465) exclude each other: TLS is already on")
-    if getattr(args, "password_file", None) and getattr(args, "password_env", None):
-        raise UsageError("give --password-file or --password-env, not both")
 
 
 def add_domain(group: argparse._ArgumentGroup | argparse.ArgumentParser, help: str) -> None:

@@ -72,7 +72,6 @@ def _port(text: str, target: str) -> int:
 def client_options(args: argparse.Namespace, host: str, port: int) -> ClientOptions:
     import socket
 
-    from smtpsh.flags import check_combinations
     from smtpsh.net.base import ClientOptions
 
     implicit_tls = args.tls or port == 465
@@ -237,3 +236,12 @@ def run_main(main: Coroutine[Any, Any, int]) -> int:
     except BrokenPipeError:
         exitcodes.reader_gone()
         return exitcodes.BROKEN_PIPE
+
+
+def check_combinations(args: argparse.Namespace, implicit_tls: bool) -> None:
+    """Flags that exclude each other, refused the same way by every command that has them
+    (smtpsh.target.client_options calls this for all of them)."""
+    if getattr(args, "starttls", False) and implicit_tls:
+        raise UsageError("--starttls and --tls (or port 465) exclude each other: TLS is already on")
+    if getattr(args, "password_file", None) and getattr(args, "password_env", None):
+        raise UsageError("give --password-file or --password-env, not both")

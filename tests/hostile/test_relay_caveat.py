@@ -33,7 +33,7 @@ def test_an_open_relay_verdict_says_data_was_never_sent(
     verdict = lines.index("open relay (6/16 tests)")
     assert lines[verdict + 1].startswith("caveat: an accepted RCPT is not a delivered message;")
     assert "DATA is never sent" in lines[verdict + 1]
-    assert json.loads(as_json.stdout)["caveat"].startswith("caveat: an accepted RCPT")
+    assert json.loads(as_json.stdout)["result"]["caveat"].startswith("caveat: an accepted RCPT")
     assert not any(c.upper().startswith("DATA") for c in commands)
 
 
@@ -44,5 +44,5 @@ def test_a_refused_relay_has_no_caveat(hostile_row: Callable[[str, str], None]) 
             [sys.executable, "-m", "smtpsh", "relay", f"127.0.0.1:{server.port}", "--json"],
             capture_output=True, text=True, timeout=60, env=ENV,
         )
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["result"]  # inside the versioned envelope
     assert data["verdict"] != "open" and data["caveat"] is None

@@ -44,7 +44,7 @@ def test_a_name_is_asked_before_the_list_ends(
     assert first == "robin  252 2.0.0 robin\n"
     assert "alice  252 2.0.0 alice" in out
     assert "3 of 3 names checked" in err, err
-    assert proc.returncode == 0
+    assert proc.returncode == 1  # exit-status table: 1 = found (smtpsh/exitcodes.py)
 
 
 def test_dev_zero_as_a_word_list_is_one_line(
@@ -77,7 +77,7 @@ def test_a_line_too_long_to_be_a_name_is_skipped_whole(
         )
     assert result.stdout.splitlines() == ["robin  252 2.0.0 robin", "alice  252 2.0.0 alice"]
     assert "skipped 2 names" in result.stderr, result.stderr
-    assert result.returncode == 0
+    assert result.returncode == 1  # found
 
 
 def test_sigterm_prints_the_partial_results(
