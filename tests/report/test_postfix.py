@@ -8,8 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
