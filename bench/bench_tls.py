@@ -53,7 +53,7 @@ def main() -> int:
         t, out_theirs = timed(theirs)
         t_theirs.append(t)
     found = {v["version"]: {s["name"] for s in v["suites"]}
-             for v in json.loads(out_ours)["versions"] if v["accepted"]}  # fmt: skip
+             for v in json.loads(out_ours)["result"]["versions"] if v["accepted"]}  # fmt: skip
     nmap_found = parse_nmap(out_theirs).get(args.port, {})
     a, b = statistics.median(t_ours), statistics.median(t_theirs)
     print(f"target {args.host}:{args.port} ({mode[2:]}), {args.runs} runs each, interleaved")

@@ -19,7 +19,7 @@ INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
 BROKEN_PIPE = 141  # the reader of the output went away, e.g. `| head` (128 + SIGPIPE)
 
 # status -> (name, what it means for each command; "" = never returned by it)
-COMMANDS = ("session", "dns", "probe", "enum", "relay", "replay")
+COMMANDS = ("session", "dns", "probe", "enum", "relay", "replay", "tls")
 TABLE: dict[int, tuple[str, dict[str, str]]] = {
     OK: ("ok", {
         "session": "the session ended with smtpsh's QUIT",
@@ -28,6 +28,7 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
         "enum": "no user found",
         "relay": "not an open relay: every test refused",
         "replay": "every reply matched",
+        "tls": "grade A or B: no weak version or suite accepted",
     }),
     FOUND: ("found", {
         "session": "a /replay in the script found replies that differ",
@@ -36,6 +37,7 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
         "enum": "users found",
         "relay": "open relay: a test was relayed",
         "replay": "replies differed",
+        "tls": "grade C or F: a weak version or suite accepted",
     }),
     USAGE: ("usage", {name: "bad command line or input file" for name in COMMANDS}),
     UNDETERMINED: ("undetermined", {
@@ -50,6 +52,7 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
         "enum": "could not enumerate: no connection, or the session was refused",
         "relay": "could not test: refused before RCPT, or no session",
         "replay": "steps could not run (no connection), none differed",
+        "tls": "could not scan: no connection, no STARTTLS, no TLS version accepted",
     }),
     INTERRUPTED: ("interrupted", {name: "Ctrl-C" for name in COMMANDS}),
     BROKEN_PIPE: ("broken pipe", {

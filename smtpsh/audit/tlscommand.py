@@ -4,22 +4,21 @@ grade with the reason it is capped (smtpsh.audit.tlsscan does the work)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
+from smtpsh import exitcodes, jsonout
 from smtpsh.audit.tlsscan import DEFAULT_TIMEOUT, VERSIONS, ScanError, Target, report_lines, scan
 from smtpsh.output.printer import print_error, report_printer
 from smtpsh.target import UsageError, default_helo, parse_target
 
 PROG = "smtpsh tls"
 IMPLICIT_PORTS = frozenset({465, 10465})
-# 0 grade A or B; 1 grade C or F (a weak setting found); 2 could not scan.
-EXIT_OK, EXIT_WEAK, EXIT_FAILED = 0, 1, 2
+# The shared exit-status table (smtpsh/exitcodes.py): grade A/B ok, C/F found, or failed.
+EXIT_OK, EXIT_WEAK, EXIT_FAILED = exitcodes.OK, exitcodes.FOUND, exitcodes.FAILED
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="HOST[:PORT]", help="the server (default port 25)")
-    parser.epilog = "exit status: 0 grade A or B, 1 grade C or F, 2 could not scan"
     how = parser.add_argument_group("connection")
     how.add_argument("-p", "--port", type=int, help="port (default 25; 465 means implicit TLS)")
     mode = how.add_mutually_exclusive_group()
@@ -42,12 +41,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         host, port = parse_target(args.target, args.port)
     except UsageError as exc:
-        print_error(PROG, str(exc))
-        return EXIT_FAILED
+        return _fail(args, args.target, "usage", str(exc), exitcodes.USAGE)
     port = port or 25
     if args.cafile and not os.access(args.cafile, os.R_OK):
-        print_error(PROG, f"--cafile {args.cafile}: cannot read the file")
-        return EXIT_FAILED
+        message = f"--cafile {args.cafile}: cannot read the file"
+        return _fail(args, f"{host}:{port}", "usage", message, exitcodes.USAGE)
     implicit = args.tls or (port in IMPLICIT_PORTS and not args.starttls)
     target = Target(host, port, starttls=not implicit, server_name=args.sni or host,
                     timeout=args.timeout, helo=args.helo or default_helo(),
@@ -55,10 +53,24 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = scan(target, tuple(VERSIONS))
     except ScanError as exc:
-        print_error(PROG, str(exc))
-        return EXIT_FAILED
+        return _fail(args, f"{host}:{port}", "connect", str(exc), EXIT_FAILED)
+    status = EXIT_WEAK if result.grade in ("C", "F") else EXIT_OK
+    if result.grade == "-":  # no version accepted: nothing was scanned
+        status = EXIT_FAILED
+        message = "no TLS version was accepted"
+        if args.json:
+            return jsonout.emit("tls", result.target, status, None, ("tls", message))
+        print_error(PROG, message)
+        return status
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        report_printer(args.color).lines([[("", line)] for line in report_lines(result)])
-    return EXIT_WEAK if result.grade in ("C", "F") else EXIT_OK
+        return jsonout.emit("tls", result.target, status, result.to_json())
+    report_printer(args.color).lines([[("", line)] for line in report_lines(result)])
+    return status
+
+
+def _fail(args: argparse.Namespace, target: str, kind: str, message: str, status: int) -> int:
+    """One line on stderr; with --json also the envelope saying why."""
+    print_error(PROG, message)
+    if args.json:
+        jsonout.emit("tls", target, status, None, (kind, message))
+    return status

@@ -161,3 +161,10 @@ def test_an_audit_piped_into_head_ends_as_the_session_does() -> None:
     assert first.startswith("relay tests against")
     assert status == exitcodes.BROKEN_PIPE, err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_tls_json(postfix: object) -> None:
+    weak = document(smtpsh("tls", "127.0.0.1:25", "--json"), "tls", exitcodes.FOUND)
+    assert weak["result"]["grade"] == "F"
+    failed = document(smtpsh("tls", "127.0.0.1:1", "--json"), "tls", exitcodes.FAILED)
+    assert failed["result"] is None and failed["error"]["kind"] == "connect"

@@ -70,7 +70,7 @@ def test_same_versions_and_suites_as_nmap(
     proc = smtpsh_tls(f"127.0.0.1:{port}", mode, "--json", "--sni", "mx.smtpsh.test",
                       "--cafile", CA)  # fmt: skip
     assert proc.returncode in (0, 1), proc.stderr
-    data = json.loads(proc.stdout)
+    data = json.loads(proc.stdout)["result"]
     ours = {v["version"]: {s["name"] for s in v["suites"]}
             for v in data["versions"] if v["accepted"]}  # fmt: skip
     assert nmap_view.get(port), f"nmap found nothing on {port}: {nmap_view}"
@@ -79,13 +79,13 @@ def test_same_versions_and_suites_as_nmap(
 
 @pytest.mark.postfix
 def test_grades_of_the_listeners() -> None:
-    weak = json.loads(smtpsh_tls("127.0.0.1:25", "--json").stdout)
+    weak = json.loads(smtpsh_tls("127.0.0.1:25", "--json").stdout)["result"]
     assert weak["grade"] == "F" and "anonymous key exchange" in weak["grade_capped_by"]
     assert any("TLSv1.0" in f and "CBC in TLS 1.0" in f for f in weak["findings"])
     strong = smtpsh_tls("127.0.0.1:11200", "--json", "--sni", "mx.smtpsh.test", "--cafile", CA)
     assert strong.returncode == 0
-    assert json.loads(strong.stdout)["grade"] == "A"
-    untrusted = json.loads(smtpsh_tls("127.0.0.1:11200", "--json").stdout)
+    assert json.loads(strong.stdout)["result"]["grade"] == "A"
+    untrusted = json.loads(smtpsh_tls("127.0.0.1:11200", "--json").stdout)["result"]
     assert untrusted["grade"] == "B"  # the certificate is not trusted without the test CA
     assert untrusted["grade_capped_by"][0].startswith("certificate not trusted")
 
@@ -128,7 +128,7 @@ def test_client_hello_is_well_formed() -> None:
 
 def test_unreachable_server_is_one_line() -> None:
     proc = smtpsh_tls("127.0.0.1:1")
-    assert proc.returncode == 2
+    assert proc.returncode == 4  # exit-status table: failed
     assert proc.stderr.count("\n") == 1 and "cannot connect to 127.0.0.1:1" in proc.stderr
 
 
