@@ -178,7 +178,7 @@ def render(ref: Reference) -> str:
 
     out.append("## JSON output")
     out.append("")
-    out.append("`--json` (dns, probe, enum, relay, replay) prints one document: a versioned"
+    out.append("`--json` (dns, probe, enum, relay, replay, tls) prints one document: a versioned"
                " envelope around the command's own result, errors included (then `result` is"
                " null and `error` says why). `status` and `exit` are the exit status above."
                " The JSON Schema (draft 2020-12) is `smtpsh/data/output.schema.json`:")
