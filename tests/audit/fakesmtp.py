@@ -42,6 +42,23 @@ class Policy:
     auth_after_tls: str | None = None  # the AUTH line once TLS is on (None: same as auth)
 
 
+async def _say_421_and_close(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: bytes
+) -> None:
+    """421, then a lingering close, as real MTAs do: half-close and read what the client
+    still sends. Closing with unread pipelined commands in the buffer would send a TCP
+    reset, and a reset can discard the 421 from the client's receive buffer before it is
+    read, so the client would see a bare hang-up instead of the 421 that was said."""
+    writer.write(line)
+    await writer.drain()
+    with contextlib.suppress(OSError, RuntimeError):
+        writer.write_eof()
+    with contextlib.suppress(OSError, asyncio.TimeoutError):
+        async with asyncio.timeout(2):
+            while await reader.read(65536):
+                pass
+
+
 class FakeServer:
     def __init__(self, policy: Policy | None = None) -> None:
         self.policy = policy or Policy()
@@ -118,8 +135,8 @@ class FakeServer:
             with self._lock:
                 self.commands.append(line)
             if p.hard_limit is not None and errors >= p.hard_limit:
-                writer.write(b"421 4.7.0 fake.smtpsh.test Error: too many errors\r\n")
-                await writer.drain()
+                await _say_421_and_close(
+                    reader, writer, b"421 4.7.0 fake.smtpsh.test Error: too many errors\r\n")
                 return
             name = _checked_name(line)
             if name is not None:
@@ -134,8 +151,9 @@ class FakeServer:
                     await reader.read()  # silent until the client gives up and closes
                     return
                 if drop:
-                    writer.write(b"421 4.3.2 fake.smtpsh.test going down for maintenance\r\n")
-                    await writer.drain()
+                    await _say_421_and_close(
+                        reader, writer,
+                        b"421 4.3.2 fake.smtpsh.test going down for maintenance\r\n")
                     return
             if line.upper().startswith("RCPT") and p.pipelining:
                 # Let a pipelining client's next lines arrive, then look whether they did:

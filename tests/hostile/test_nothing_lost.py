@@ -84,8 +84,8 @@ def wait_gone(pid: int, timeout: float = 10) -> None:
     while time.monotonic() < deadline:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
-        except FileNotFoundError:
-            return
+        except (FileNotFoundError, ProcessLookupError):
+            return  # gone between two looks: /proc/PID vanishes while it is being read
         if state == "Z":
             return
         time.sleep(0.05)
