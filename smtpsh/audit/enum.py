@@ -49,6 +49,7 @@ from smtpsh.audit.common import (
 from smtpsh.audit.tarpit import ErrorBudget
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.output.printer import Printer, print_error
+from smtpsh.output.progress import StatusLine, bar
 from smtpsh.protocol.encoding import forbidden_in_command
 from smtpsh.protocol.replies import Reply
 from smtpsh.target import UsageError, run_main
@@ -909,34 +910,24 @@ def config_from_args(args: argparse.Namespace) -> EnumConfig:
 
 
 class _Progress:
-    """One self-rewriting line on a terminal: bar, names/s, found, errors."""
-
-    WIDTH = 24
+    """The live progress line on a terminal (smtpsh.output.progress): bar, names/s, found,
+    errors, connections."""
 
     def __init__(self, stream: TextIO, enumerator: Enumerator, enabled: bool) -> None:
-        self.stream = stream
+        self.status = StatusLine(stream, enabled=enabled)
         self.enum = enumerator
-        self.enabled = enabled
-        self.shown = False
 
     def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self.shown = False
+        self.status.clear()
 
     def draw(self) -> None:
-        if not self.enabled or not self.enum.stats.total:  # still choosing the method
+        if not self.enum.stats.total:  # still choosing the method
             return
         s = self.enum.stats
-        filled = int(self.WIDTH * s.done / s.total) if s.total else self.WIDTH
-        bar = "█" * filled + "░" * (self.WIDTH - filled)
-        self.stream.write(
-            f"\r\x1b[K{bar} {s.done}/{s.total}  {s.rate:.0f} names/s  found {s.found}"
+        self.status.update(
+            f"{bar(s.done, s.total)} {s.done}/{s.total}  {s.rate:.0f} names/s  found {s.found}"
             f"  errors {s.retries}  connections {s.connections}"
         )
-        self.stream.flush()
-        self.shown = True
 
     async def tick(self) -> None:
         while True:
@@ -973,7 +964,7 @@ async def _main(target: Target, config: EnumConfig, names: Iterable[str],
     out, notes = Printer(colour=False), Printer(colour=False, stream=err)
     enumerator = Enumerator(target, config)
     enumerator.keep_all = False  # millions of absent names: counted, not kept
-    progress = _Progress(err, enumerator, err.isatty() and not args.quiet)
+    progress = _Progress(err, enumerator, not args.quiet)
 
     def info(text: str) -> None:
         progress.clear()
