@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 
 from smtpsh import cli
-from smtpsh.compose.message_options import TOKENS_HELP, add_message_options
+from smtpsh.compose.message_options import TOKENS_HELP, add_message_options, chunk_size
+from smtpsh.compose.scan import CHUNK
 from smtpsh.target import UsageError
 
 
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_message_options(message)  # type: ignore[arg-type]
     transfer = parser.add_argument_group("transfer")
     transfer.add_argument("--bdat", action="store_true", help="send with BDAT (CHUNKING)")
+    transfer.add_argument("--chunk", type=chunk_size, default=CHUNK, metavar="N",
+                          help=f"BDAT chunk size in octets (default {CHUNK})")
     transfer.add_argument("--pipeline", action="store_true",
                           help="MAIL and all RCPT in one write (PIPELINING)")
     transfer.add_argument("--notify", metavar="WHEN", help="DSN NOTIFY: NEVER or SUCCESS,...")
@@ -37,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     transfer.add_argument("--dry-run", action="store_true",
                           help="build and show the envelope and message; connect to nothing")
     # What /compose's parser has that this command fixes: no questions, no editor.
-    parser.set_defaults(yes=True, edit=False, help=False, chunk=None)
+    parser.set_defaults(yes=True, edit=False, help=False)
 
 
 def run(args: argparse.Namespace) -> int:

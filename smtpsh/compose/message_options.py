@@ -60,6 +60,17 @@ def add_message_options(parser: argparse.ArgumentParser) -> None:
                         help="file name shown for the next --attach (default: its own)")
 
 
+def chunk_size(text: str) -> int:
+    """--chunk N: a BDAT chunk of at least one octet (0 would never end the message)."""
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of octets, 1 or more")
+    return size
+
+
 def parse_header(text: str, option: str) -> tuple[str, str]:
     """'Name: value' -> (Name, value); ComposeError naming the option otherwise."""
     name, sep, value = text.partition(":")

@@ -64,9 +64,10 @@ class SendLink(Protocol):
         not, ``summary`` says what goes out. ``octets``: its size, which bounds how long
         it may take to leave (smtpsh.net.base.body_deadline)."""
 
-    async def bdat(self, chunk: bytes, *, last: bool) -> Command:
+    async def bdat(self, chunk: bytes, *, last: bool) -> list[Command]:
         """One BDAT command and its chunk in one write (shown, the chunk summarised),
-        without waiting for the reply; the command, to wait for its reply."""
+        without waiting for the reply; the commands to wait on for its replies (in LMTP,
+        BDAT LAST earns one per accepted recipient)."""
 
     async def replies(self, commands: Sequence[Command]) -> list[Reply]:
         """The replies to ``commands`` (BDAT chunks already sent), in order; interrupted,
@@ -196,7 +197,8 @@ async def _send_data(link: SendLink, transfer: Transfer) -> Reply:
 
 async def _send_bdat(link: SendLink, transfer: Transfer, pipeline: bool) -> Reply:
     """The chunks, each with its reply (or, pipelined, all replies after); the first
-    refusal, else the reply to BDAT LAST."""
+    refusal, else the reply to BDAT LAST. In LMTP every recipient's reply to BDAT LAST
+    counts, as every reply after DATA's dot does (smtpsh.net.base.lmtp_verdict)."""
     if pipeline:
         link.report(
             "PIPELINING: the BDAT chunks go out without waiting; the replies are read after"
@@ -205,11 +207,12 @@ async def _send_bdat(link: SendLink, transfer: Transfer, pipeline: bool) -> Repl
     sent: list[Command] = []
     try:
         for chunk, last in bdat_chunks(transfer.source.checked_chunks(), transfer.chunk_size):
-            sent.append(await link.bdat(chunk, last=last))
+            commands = await link.bdat(chunk, last=last)
+            sent += commands
             if not pipeline:
-                replies += await link.replies(sent[-1:])
-                if replies[-1].klass != 2:
-                    return replies[-1]
+                replies += await link.replies(commands)
+                if any(reply.klass != 2 for reply in replies):
+                    break
         if pipeline:
             replies = await link.replies(sent)
     except (SmtpshError, asyncio.CancelledError):
@@ -283,7 +286,11 @@ async def transmit(link: SendLink, transfer: Transfer) -> bool:
         )
     reply = await (_send_bdat(link, transfer, pipeline) if bdat else _send_data(link, transfer))
     if reply.klass != 2:
-        link.report(f"the message was refused: {reply.one_line()}", "error")
+        if link.session.lmtp:  # one reply per recipient came (shown): some took it
+            link.report("the message was not delivered to every recipient (LMTP: one reply"
+                        f" each, above): {reply.one_line()}", "error")
+        else:
+            link.report(f"the message was refused: {reply.one_line()}", "error")
         if link.session.state in (State.MAIL, State.RCPT, State.BDAT):
             await _reset(link, "resetting the transaction")
         return False

@@ -505,17 +505,18 @@ class SMTPClient(ClientBase):
             self._tell("on_body", wire, "data")
             await self._write(wire)
 
-    async def send_bdat(self, chunk: bytes, *, last: bool) -> Command:
-        """``BDAT <len> [LAST]`` and the chunk in one write, without waiting for the reply.
-        In LMTP, BDAT LAST earns one reply per accepted recipient: each is owed to its own
-        command (none can go to a later one); the first is returned."""
+    async def send_bdat(self, chunk: bytes, *, last: bool) -> list[Command]:
+        """``BDAT <len> [LAST]`` and the chunk in one write, without waiting for the reply;
+        the commands whose replies it earns, to wait on: one, except in LMTP, where BDAT
+        LAST earns one reply per accepted recipient (RFC 2033 §4.2 with RFC 3030), each
+        owed to its own command, and each part of the message's verdict."""
         before = self.conn.awaiting
         wire = self.conn.send_bdat(chunk, last=last)
         commands = self._queued_since(before)
         self._tell("on_sent", commands[0].display, "command")
         self._tell("on_body", chunk, "bdat")
         await self._write_commands(wire, *commands)
-        return commands[0]
+        return commands
 
     async def send_raw(self, data: bytes, *, replies: int = 0, display: str = "") -> list[Command]:
         """Bytes exactly as given: the only path that may break the protocol, on purpose.

@@ -38,6 +38,7 @@ from smtpsh.compose.message_options import (
     add_message_options,
     attachments,
     body_text,
+    chunk_size,
     extra_headers,
 )
 from smtpsh.compose.raw import ESCAPE_HELP, decode_escapes, show_bytes
@@ -89,7 +90,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _transfer_options(parser: _Parser) -> None:
     parser.add_argument("--bdat", action="store_true", help="send with BDAT (CHUNKING)")
-    parser.add_argument("--chunk", type=int, default=CHUNK, metavar="N",
+    parser.add_argument("--chunk", type=chunk_size, default=CHUNK, metavar="N",
                         help=f"BDAT chunk size in octets (default {CHUNK})")
     parser.add_argument("--pipeline", action="store_true",
                         help="MAIL and all RCPT in one write (PIPELINING)")
@@ -582,8 +583,9 @@ async def _typed_bdat(shell: Shell, line: str) -> None:
 
 async def _send_typed_chunk(shell: Shell, chunk: TypedChunk) -> None:
     client = shell.client
-    command = await shell.guard(client.send_bdat(bytes(chunk.data), last=chunk.last))
-    event = await shell.guard(client.reply_to(command))
-    if chunk.last and event.reply.klass == 2 and shell.session.queue_id:
+    commands = await shell.guard(client.send_bdat(bytes(chunk.data), last=chunk.last))
+    # In LMTP, BDAT LAST earns one reply per accepted recipient: each is waited for.
+    events = await shell.guard(client.replies_to(commands))
+    if chunk.last and all(e.reply.klass == 2 for e in events) and shell.session.queue_id:
         shell.info(f"message accepted, queue id {shell.session.queue_id}")
 

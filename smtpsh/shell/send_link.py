@@ -75,12 +75,12 @@ class ShellLink:
         client = self.shell.client
         return await self.shell.guard(client.send_message(chunks, show=show, octets=octets))
 
-    async def bdat(self, chunk: bytes, *, last: bool) -> Command:
+    async def bdat(self, chunk: bytes, *, last: bool) -> list[Command]:
         self.shell.check_step(None)
         self.sent(f"BDAT {len(chunk)}{' LAST' if last else ''}")
-        command = await self.shell.guard(self.shell.client.send_bdat(chunk, last=last))
+        commands = await self.shell.guard(self.shell.client.send_bdat(chunk, last=last))
         self.sent(f"the {_octets(len(chunk))} of the chunk, in the same write", summary=True)
-        return command
+        return commands
 
     async def replies(self, commands: Sequence[Command]) -> list[Reply]:
         events = await self.shell.guard(self.shell.client.replies_to(commands))

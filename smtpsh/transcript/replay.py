@@ -537,7 +537,11 @@ class Replayer:
             sent.not_run = self.down or "the connection is closed"
             return
         try:
-            sent.command = await self.client.send_bdat(event.data, last=event.last)
+            commands = await self.client.send_bdat(event.data, last=event.last)
+            # The first reply is the step's; in LMTP the other recipients' replies to BDAT
+            # LAST are shown, not compared (they belong to no step of the transcript).
+            sent.command = commands[0]
+            self.client.forget(*commands[1:])
         except SmtpshError as exc:
             sent.not_run = str(exc)
 

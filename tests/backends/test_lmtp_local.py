@@ -167,3 +167,39 @@ def test_pipe_child_stderr_is_escaped_and_exit_is_reported(tmp_path: Path) -> No
     assert "\033" not in result.stderr and "oops" in result.stderr
     missing = smtpsh(["--pipe", "/nonexistent/server -bs"], "QUIT\n")
     assert missing.returncode != 0
+
+
+@pytest.mark.parametrize(
+    "transfer", [["--bdat", "--chunk", "64"], ["--bdat", "--chunk", "64", "--pipeline"], []],
+    ids=["bdat", "bdat-pipelined", "data"],
+)
+def test_every_recipients_reply_to_the_message_counts_in_the_verdict(
+    backends: Backends, transfer: list[str]
+) -> None:
+    """Dovecot's LMTP advertises CHUNKING: after BDAT LAST (as after DATA's dot) it gives one
+    reply per recipient, and one refusal among them makes the send fail (exit 4), while
+    the recipients that took it have it."""
+    marker = f"lmtp-verdict-{uuid.uuid4().hex[:10]}"
+    target = f"{backends.host}:{backends.dovecot['lmtp_port']}"
+    base = ["send", target, "--lmtp", "--from", "sender@example.org", "--subject", marker,
+            "--body", f"hello {marker}\\n" * 8, *transfer]
+    result = smtpsh([*base, "--to", "alice@smtpsh.test", "--to", "broken@smtpsh.test",
+                     "--to", "robin@smtpsh.test"])
+    out = result.stdout
+    assert "S: 250-CHUNKING" in out, out
+    last = "\nC: BDAT " if transfer else "\nC: .\n"
+    assert last in out, out + result.stderr
+    if transfer:
+        assert out.count("C: BDAT ") > 2 and out.count(" LAST\n") == 1  # several chunks
+    after = out.rsplit(last, 1)[1]
+    for user in ("alice", "broken", "robin"):
+        assert f"· LMTP: that reply is for <{user}@smtpsh.test>" in after, after
+    assert "✗ the message was not delivered to every recipient" in after
+    assert "<broken@smtpsh.test>" in after.split("✗", 1)[1].splitlines()[0]
+    assert "message accepted" not in out
+    assert result.returncode == 4, out + result.stderr  # failed (smtpsh.exitcodes)
+    assert delivered(backends, "alice", marker) and delivered(backends, "robin", marker)
+
+    good = smtpsh([*base, "--to", "alice@smtpsh.test", "--to", "robin@smtpsh.test"])
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "message accepted" in good.stdout and "✗" not in good.stdout

@@ -212,3 +212,23 @@ def test_quit_after_tls_ends_the_opening_there(postfix: PostfixEnv, tmp_path: Pa
     sent = [line for line in result.stdout.splitlines() if line.startswith("C: ")]
     assert sent == ["C: EHLO " + sent[0].split()[-1], "C: STARTTLS", "C: QUIT"], result.stdout
     assert "--quit-after tls: ending the session" in result.stdout
+
+
+def test_send_with_bdat_in_chunks_of_the_size_given(postfix: PostfixEnv, tmp_path: Path) -> None:
+    """`smtpsh send --bdat` takes /compose's --chunk (a size of 0 would never end)."""
+    mark = f"bdat-{uuid.uuid4().hex[:10]}"
+    target = f"{postfix.host}:{postfix.port('smtp')}"
+    args = ["send", target, "--from", "tester@client.smtpsh.test", "--to", "robin@smtpsh.test",
+            "--subject", mark, "--bdat"]
+    sent = smtpsh([*args, "--chunk", "100"], tmp_path)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    chunks = re.findall(r"^C: BDAT (\d+)( LAST)?$", sent.stdout, re.MULTILINE)
+    assert len(chunks) > 2 and all(size == "100" for size, _ in chunks[:-1]), sent.stdout
+    assert [last for _, last in chunks].count(" LAST") == 1 and chunks[-1][1] == " LAST"
+    shown = re.search(r"^Message-ID: (<[^>]+>)$", sent.stdout, re.MULTILINE)  # the preview
+    assert shown, sent.stdout
+    assert mark in postfix.wait_for_mail("robin", shown.group(1))
+    for bad in ("0", "-1", "many"):
+        refused = smtpsh([*args, f"--chunk={bad}"], tmp_path)
+        assert refused.returncode == 2 and "C: " not in refused.stdout, refused
+        assert f"argument --chunk: '{bad}': give a number of octets, 1 or more" in refused.stderr

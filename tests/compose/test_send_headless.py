@@ -67,7 +67,7 @@ class ClientLink:
         self.lines.append(f"<{summary}>")
         return await self.client.send_message(chunks, show=show, octets=octets)
 
-    async def bdat(self, chunk: bytes, *, last: bool) -> Command:
+    async def bdat(self, chunk: bytes, *, last: bool) -> list[Command]:
         self.lines.append(f"BDAT {len(chunk)}{' LAST' if last else ''}")
         return await self.client.send_bdat(chunk, last=last)
 

@@ -197,8 +197,9 @@ def test_cancelled_bdat_group_leaves_later_replies_to_their_commands(answered: i
             server.hold = {"BDAT"}
             chunks = [b"a" * 5, b"b" * 6, b"c" * 7]
             commands = [
-                await client.send_bdat(chunk, last=i == len(chunks) - 1)
+                command
                 for i, chunk in enumerate(chunks)
+                for command in await client.send_bdat(chunk, last=i == len(chunks) - 1)
             ]
             group = asyncio.ensure_future(client.replies_to(commands))
             before = len(seen.replies)
