@@ -25,10 +25,10 @@ _smtpsh_pos__main() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_send() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --local-address --lmtp --pipe --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --tls --starttls --no-verify --cafile --client-cert --client-key --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --quit-after --drop-after --no-annotate --record --color --timing --from --to --cc --subject --body --body-file --header --add-header --attach --attach-type --attach-name --bdat --pipeline --notify --ret --envid --orcpt --dry-run'; }
+_smtpsh_opts_send() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --local-address --lmtp --pipe --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --tls --starttls --no-verify --cafile --client-cert --client-key --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --quit-after --drop-after --no-annotate --record --color --timing --from --to --cc --subject --body --body-file --header --add-header --attach --attach-type --attach-name --bdat --chunk --pipeline --notify --ret --envid --orcpt --dry-run'; }
 _smtpsh_value_send() {  # the kind of value option $1 takes
     case "$1" in
-        -p|--port|--timeout|--connect-timeout|--helo|--local-address|--pipe|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|--user|--password-env|--auth|--authzid|--from|--to|--cc|--subject|--body|--header|--add-header|--attach-type|--attach-name|--notify|--ret|--envid) echo 'text' ;;
+        -p|--port|--timeout|--connect-timeout|--helo|--local-address|--pipe|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|--user|--password-env|--auth|--authzid|--from|--to|--cc|--subject|--body|--header|--add-header|--attach-type|--attach-name|--chunk|--notify|--ret|--envid) echo 'text' ;;
         --socks5-password-file|--cafile|--client-cert|--client-key|--password-file|--record|--body-file|--attach) echo 'file' ;;
         --quit-after|--drop-after) echo 'choice connect banner first-ehlo tls auth mail rcpt data dot' ;;
         --color) echo 'choice auto always never' ;;

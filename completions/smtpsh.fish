@@ -126,6 +126,7 @@ complete -c smtpsh -n '__smtpsh_using send' -l attach -r -F -d 'attach FILE (rep
 complete -c smtpsh -n '__smtpsh_using send' -l attach-type -x -d 'MIME type of the --attach files after it (default: guessed)'
 complete -c smtpsh -n '__smtpsh_using send' -l attach-name -x -d 'file name shown for the next --attach (default: its own)'
 complete -c smtpsh -n '__smtpsh_using send' -l bdat -d 'send with BDAT (CHUNKING)'
+complete -c smtpsh -n '__smtpsh_using send' -l chunk -x -d 'BDAT chunk size in octets (default 1048576)'
 complete -c smtpsh -n '__smtpsh_using send' -l pipeline -d 'MAIL and all RCPT in one write (PIPELINING)'
 complete -c smtpsh -n '__smtpsh_using send' -l notify -x -d 'DSN NOTIFY: NEVER or SUCCESS,...'
 complete -c smtpsh -n '__smtpsh_using send' -l ret -x -d 'DSN RET'
