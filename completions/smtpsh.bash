@@ -117,7 +117,7 @@ _smtpsh_pos_tls() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_sandbox() { echo '-h --help --scenario --no-tls --host --port'; }
+_smtpsh_opts_sandbox() { echo '-h --help --json --scenario --no-tls --host --port'; }
 _smtpsh_value_sandbox() {  # the kind of value option $1 takes
     case "$1" in
         --scenario|--host|--port) echo 'text' ;;
@@ -128,7 +128,7 @@ _smtpsh_pos_sandbox() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_report() { echo '-h --help -o --output --markdown --title'; }
+_smtpsh_opts_report() { echo '-h --help -o --output --markdown --title --json'; }
 _smtpsh_value_report() {  # the kind of value option $1 takes
     case "$1" in
         -o|--output) echo 'file' ;;

@@ -250,6 +250,7 @@ complete -c smtpsh -n '__smtpsh_using tls' -l color -x -a 'auto always never' -d
 
 # smtpsh sandbox
 complete -c smtpsh -n '__smtpsh_using sandbox' -s h -l help -d 'show this help message and exit'
+complete -c smtpsh -n '__smtpsh_using sandbox' -l json -d 'not offered: the sandbox is a server that runs until stopped; what...'
 complete -c smtpsh -n '__smtpsh_using sandbox' -l scenario -x -d 'which server to play: default, exim-like, hardened, inlanefreight,...'
 complete -c smtpsh -n '__smtpsh_using sandbox' -l no-tls -d 'do not offer STARTTLS'
 complete -c smtpsh -n '__smtpsh_using sandbox' -l host -x -d 'loopback address (default 127.0.0.1)'
@@ -261,3 +262,4 @@ complete -c smtpsh -n '__smtpsh_using report' -s h -l help -d 'show this help me
 complete -c smtpsh -n '__smtpsh_using report' -s o -l output -r -F -d 'write to FILE (default: standard output)'
 complete -c smtpsh -n '__smtpsh_using report' -l markdown -d 'Markdown instead of HTML'
 complete -c smtpsh -n '__smtpsh_using report' -l title -x -d 'the report\'s heading'
+complete -c smtpsh -n '__smtpsh_using report' -l json -d 'not offered: the report is a page for people; its inputs are the --...'

@@ -573,7 +573,7 @@ async def _send(shell: Shell, args: argparse.Namespace) -> int:
     from smtpsh.shell.compose_commands import compose_message
 
     if not await shell.connect():
-        return 1
+        return exitcodes.FAILED
     if not shell.done and shell.link.connected:
         await shell.run_guarded(compose_message(shell, args))
     return await finish_piped(shell)

@@ -19,16 +19,21 @@ INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
 BROKEN_PIPE = 141  # the reader of the output went away, e.g. `| head` (128 + SIGPIPE)
 
 # status -> (name, what it means for each command; "" = never returned by it)
-COMMANDS = ("session", "dns", "probe", "enum", "relay", "replay", "tls")
+COMMANDS = ("session", "send", "dns", "probe", "enum", "relay", "replay", "tls", "report",
+            "sandbox")
 TABLE: dict[int, tuple[str, dict[str, str]]] = {
     OK: ("ok", {
         "session": "the session ended with smtpsh's QUIT",
+        "send": "the message was accepted (LMTP: by every recipient); with --quit-after, the"
+        " step was; --dry-run: built",
         "dns": "no error in the domain's mail DNS",
         "probe": "nothing dangerous found",
         "enum": "no user found",
         "relay": "not an open relay: every test refused",
         "replay": "every reply matched",
         "tls": "grade A or B: no weak version or suite accepted",
+        "report": "written; nothing of high or medium severity",
+        "sandbox": "stopped by Ctrl-C or SIGTERM, the way to stop it",
     }),
     FOUND: ("found", {
         "session": "a /replay in the script found replies that differ",
@@ -38,8 +43,14 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
         "relay": "open relay: a test was relayed",
         "replay": "replies differed",
         "tls": "grade C or F: a weak version or suite accepted",
+        "report": "written, with findings of high or medium severity",
     }),
-    USAGE: ("usage", {name: "bad command line or input file" for name in COMMANDS}),
+    USAGE: ("usage", {
+        **{name: "bad command line or input file" for name in COMMANDS},
+        "report": "bad command line or input file (missing, unreadable, not smtpsh's), HTML"
+        " to a terminal, --json",
+        "sandbox": "bad command line or scenario file, a --host not on loopback, --json",
+    }),
     UNDETERMINED: ("undetermined", {
         "enum": "none found, and the answers cannot tell (no method tells names apart)",
         "relay": "inconclusive: none relayed, some tests told nothing",
@@ -47,14 +58,20 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
     FAILED: ("failed", {
         "session": "no connection, a /send or /compose failed, or the session did not end"
         " with smtpsh's QUIT",
+        "send": "not sent: no connection, the session refused (--starttls, AUTH), the sender,"
+        " every recipient or the message refused (LMTP: by any recipient), or the session"
+        " did not end with smtpsh's QUIT",
         "dns": "the domain does not resolve (NXDOMAIN, SERVFAIL, timeout)",
         "probe": "could not probe: no connection, or the session was refused",
         "enum": "could not enumerate: no connection, or the session was refused",
         "relay": "could not test: refused before RCPT, or no session",
         "replay": "steps could not run (no connection), none differed",
         "tls": "could not scan: no connection, no STARTTLS, no TLS version accepted",
+        "report": "not written: -o FILE could not be written (or is not an earlier report)",
+        "sandbox": "could not start: the port is taken (or cannot be bound)",
     }),
-    INTERRUPTED: ("interrupted", {name: "Ctrl-C" for name in COMMANDS}),
+    # The sandbox runs until Ctrl-C: for it that is the end of its work, not an interruption.
+    INTERRUPTED: ("interrupted", {name: "Ctrl-C" for name in COMMANDS if name != "sandbox"}),
     BROKEN_PIPE: ("broken pipe", {
         name: "the output's reader went away (| head): smtpsh stopped" for name in COMMANDS
     }),
@@ -69,10 +86,25 @@ def rows(command: str) -> list[tuple[int, str]]:
 HEADING = "exit status (the same numbers for every smtpsh command):"
 
 
+def _wrapped(meaning: str, width: int = 78) -> list[str]:
+    """``meaning`` in lines of at most ``width`` characters, at spaces (textwrap is not
+    imported on the start-up path: the session's --help epilog is built at each start)."""
+    lines = [""]
+    for word in meaning.split():
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {word}".lstrip()
+    return lines
+
+
 def epilog(command: str) -> str:
-    """The exit statuses of ``command``, for its --help."""
-    lines = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in rows(command))
-    return f"{HEADING}\n{lines}"
+    """The exit statuses of ``command``, for its --help (lines kept under 90 characters)."""
+    lines = []
+    for code, meaning in rows(command):
+        first, *rest = _wrapped(meaning)
+        lines.append(f"  {code:>3}  {first}")
+        lines += [f"       {more}" for more in rest]
+    return HEADING + "\n" + "\n".join(lines)
 
 
 # --- the reader of standard output went away ---------------------------------------------

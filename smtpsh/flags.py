@@ -10,6 +10,7 @@ the user to authenticate as; -u (enum only) a name to check, as smtp-user-enum h
     --user, --password-file, --password-env                     add_auth (read_secret)
     -D/--domain                                                 add_domain
     --color, --json                                             add_colour, add_json
+    --json refused, saying why (report, sandbox)                refuse_json
 
 Only argparse is needed to declare them: the piped start-up path goes through here.
 """
@@ -114,6 +115,17 @@ def add_json(group: argparse._ArgumentGroup | argparse.ArgumentParser, what: str
         "--json", action="store_true",
         help=f"{what} as JSON on standard output (smtpsh's versioned envelope)",
     )
+
+
+class _RefuseJSON(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        parser.error(f"--json: {self.help}")
+
+
+def refuse_json(group: argparse._ArgumentGroup | argparse.ArgumentParser, why: str) -> None:
+    """A command without JSON output says why on --json (a usage error, status 2), rather
+    than leaving a script to guess from argparse's "unrecognized arguments"."""
+    group.add_argument("--json", nargs=0, action=_RefuseJSON, help=why)
 
 
 class WordsParser(argparse.ArgumentParser):

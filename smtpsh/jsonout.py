@@ -19,6 +19,14 @@ from typing import Any, TextIO
 from smtpsh import exitcodes
 
 VERSION = 1
+# The commands whose --json prints this envelope, and those that refuse --json, and why.
+COMMANDS = ("dns", "probe", "enum", "relay", "replay", "tls")
+NO_JSON = {
+    "report": "not offered: the report is a page for people; its inputs are the --json of"
+    " the other commands already",
+    "sandbox": "not offered: the sandbox is a server that runs until stopped; what it prints"
+    " is a log for people, one line an event",
+}
 
 
 def envelope(

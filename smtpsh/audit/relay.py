@@ -580,7 +580,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rel = parser.add_argument_group("relay tests")
     rel.add_argument("--from", dest="sender", metavar="ADDR", default=DEFAULT_FROM,
                      help=f"sender local part, or local@domain (default {DEFAULT_FROM})")
-    rel.add_argument("--to", dest="recipient", metavar="ADDR", default=DEFAULT_TO,
+    rel.add_argument("--to", dest="to", metavar="ADDR", default=DEFAULT_TO,
                      help=f"recipient local part, or local@domain (default {DEFAULT_TO})")
     flags.add_domain(rel, f"outside domain to relay to (default {DEFAULT_DOMAIN}, or --to's)")
     rel.add_argument("--ip", metavar="IP", help="address for the [IP] tricks (default: the"
@@ -593,7 +593,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RelayConfig:
     sender, sender_domain = split_address(args.sender)
-    recipient, recipient_domain = split_address(args.recipient)
+    recipient, recipient_domain = split_address(args.to)
     domain = args.domain or recipient_domain or DEFAULT_DOMAIN
     for label, value in (("--from", sender), ("--to", recipient), ("-D", domain)):
         if not value or any(c.isspace() or c in "<>" for c in value):

@@ -174,11 +174,18 @@ def render(ref: Reference) -> str:
     for code, (name, per) in exitcodes.TABLE.items():
         cells = " | ".join(_cell(per.get(c, "") or "—") for c in exitcodes.COMMANDS)
         out.append(f"| {code} | {name} | {cells} |")
+    json_cells = " | ".join(
+        "the envelope below" if c in jsonout.COMMANDS
+        else _cell(f"refused (status 2): {jsonout.NO_JSON[c]}") if c in jsonout.NO_JSON
+        else "—"
+        for c in exitcodes.COMMANDS
+    )
+    out.append(f"| `--json` | | {json_cells} |")
     out.append("")
 
     out.append("## JSON output")
     out.append("")
-    out.append("`--json` (dns, probe, enum, relay, replay, tls) prints one document: a versioned"
+    out.append(f"`--json` ({', '.join(jsonout.COMMANDS)}) prints one document: a versioned"
                " envelope around the command's own result, errors included (then `result` is"
                " null and `error` says why). `status` and `exit` are the exit status above."
                " The JSON Schema (draft 2020-12) is `smtpsh/data/output.schema.json`:")

@@ -7,12 +7,11 @@ import argparse
 import os
 import sys
 
+from smtpsh import exitcodes, flags, jsonout
 from smtpsh.output.printer import print_error
 from smtpsh.safefile import UnsafePath, open_private
 
 PROG = "smtpsh report"
-# 0 written, nothing high or medium; 1 written, something high or medium; 2 not written.
-EXIT_OK, EXIT_FINDINGS, EXIT_FAILED = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,13 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="JSON from probe/relay/tls/dns --json (or enum -o x.json), JSON Lines, or a"
              " transcript (.smtpt); - for standard input",
     )  # fmt: skip
-    parser.epilog = ("exit status: 0 report written, nothing of high or medium severity;"
-                     " 1 written, with high or medium findings; 2 not written")  # fmt: skip
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", metavar="FILE",
                      help="write to FILE (default: standard output)")  # fmt: skip
     out.add_argument("--markdown", action="store_true", help="Markdown instead of HTML")
     out.add_argument("--title", default="SMTP assessment", help="the report's heading")
+    flags.refuse_json(out, jsonout.NO_JSON["report"])
 
 
 def _is_report(head: bytes) -> bool:
@@ -40,24 +38,27 @@ def run(args: argparse.Namespace) -> int:
     from smtpsh.report.load import ReportInputError, load
     from smtpsh.report.render import render_html, render_markdown
 
+    to_stdout = not args.output or args.output == "-"
+    if to_stdout and sys.stdout.isatty() and not args.markdown:
+        print_error(PROG, "HTML on a terminal: use -o FILE (or --markdown)")
+        return exitcodes.USAGE
     try:
         report = load(args.files)
-    except ReportInputError as exc:
+    except ReportInputError as exc:  # an input file that is missing, unreadable or not ours
         print_error(PROG, str(exc))
-        return EXIT_FAILED
+        return exitcodes.USAGE
+    except KeyboardInterrupt:  # e.g. while `-` waits for standard input
+        return exitcodes.INTERRUPTED
     page = (render_markdown if args.markdown else render_html)(report, args.title)
-    if args.output and args.output != "-":
+    if to_stdout:
+        sys.stdout.write(page)
+    else:
         try:
             with os.fdopen(open_private(args.output, what="report", recognise=_is_report), "w",
                            encoding="utf-8", errors="surrogateescape") as stream:  # fmt: skip
                 stream.write(page)
-        except (UnsafePath, OSError) as exc:
+        except (UnsafePath, OSError) as exc:  # the report could not be written
             print_error(PROG, f"{args.output}: {exc.strerror or exc}")
-            return EXIT_FAILED
-    else:
-        if sys.stdout.isatty() and not args.markdown:
-            print_error(PROG, "HTML on a terminal: use -o FILE (or --markdown)")
-            return EXIT_FAILED
-        sys.stdout.write(page)
+            return exitcodes.FAILED
     counts = report.counts()
-    return EXIT_FINDINGS if counts["high"] or counts["medium"] else EXIT_OK
+    return exitcodes.FOUND if counts["high"] or counts["medium"] else exitcodes.OK

@@ -13,13 +13,15 @@ import contextlib
 import signal
 from collections.abc import Sequence
 
+from smtpsh import exitcodes, flags, jsonout
 from smtpsh.output.printer import Printer, print_error
 from smtpsh.protocol.encoding import visible
 from smtpsh.sandbox.mailbox import ReceivedMessage
-from smtpsh.sandbox.scenario import ScenarioError, available, load
-from smtpsh.sandbox.server import Sandbox, SandboxError
+from smtpsh.sandbox.scenario import Scenario, ScenarioError, available, load
+from smtpsh.sandbox.server import Sandbox, SandboxError, check_loopback
 
 DESCRIPTION = "Run the smtpsh practice SMTP server on loopback until Ctrl-C."
+PROG = "smtpsh sandbox"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,10 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listen = parser.add_argument_group("where to listen")
     listen.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     listen.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    flags.refuse_json(parser, jsonout.NO_JSON["sandbox"])
 
 
 def _say(text: str) -> None:
     # What clients of the sandbox sent (names, addresses) is shown made safe.
+    # `smtpsh sandbox | head`: a reader that went away is noted by the Printer; _serve stops.
     Printer(colour=False).line(text)
 
 
@@ -50,15 +54,14 @@ def _announce(message: ReceivedMessage) -> None:
     )
 
 
-async def _serve(args: argparse.Namespace) -> int:
+async def _serve(args: argparse.Namespace, scenario: Scenario) -> int:
     try:
-        scenario = load(args.scenario)
         sandbox = await Sandbox.start(
             host=args.host, port=args.port, tls=not args.no_tls, scenario=scenario
         )
-    except (SandboxError, ScenarioError) as exc:
-        print_error("smtpsh sandbox", str(exc))
-        return 1
+    except SandboxError as exc:  # e.g. the port is taken
+        print_error(PROG, str(exc))
+        return exitcodes.FAILED
     sandbox.on_message = _announce
     sandbox.on_session = _say
     stop = asyncio.Event()
@@ -72,25 +75,36 @@ async def _serve(args: argparse.Namespace) -> int:
         _say(f"  words    a word list for smtpsh enum -U: {scenario.wordlist_path()}")
     _say("Press Ctrl-C to stop.")
     try:
-        await stop.wait()
+        while not stop.is_set() and not exitcodes.output_gone():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):  # to notice a reader that went away
+                    await stop.wait()
     finally:
         count = len(sandbox.mailbox)
         await sandbox.stop()
         _say(f"\nsandbox stopped ({count} message{'s' if count != 1 else ''} received)")
-    return 0
+    return exitcodes.OK  # or BROKEN_PIPE, which cli.main says when the reader went away
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0 <= args.port <= 65535:
-        print_error("smtpsh sandbox", f"--port must be 0..65535, not {args.port}")
-        return 2
+    """Exit statuses: smtpsh.exitcodes (OK once stopped; USAGE for a bad command line or
+    scenario; FAILED when it cannot listen)."""
     try:
-        return asyncio.run(_serve(args))
-    except KeyboardInterrupt:
-        return 0
+        if not 0 <= args.port <= 65535:
+            raise SandboxError(f"--port must be 0..65535, not {args.port}")
+        check_loopback(args.host)
+        scenario = load(args.scenario)
+    except (SandboxError, ScenarioError) as exc:
+        print_error(PROG, str(exc))
+        return exitcodes.USAGE
+    try:
+        return asyncio.run(_serve(args, scenario))
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were set: stopped all the same
+        return exitcodes.OK
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "smtpsh sandbox") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    status = run(parser.parse_args(argv))
+    return exitcodes.BROKEN_PIPE if exitcodes.output_gone() else status  # as cli.main

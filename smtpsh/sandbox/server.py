@@ -476,7 +476,7 @@ class _SandboxSMTP(SMTP):
             transport.close()
 
 
-def _check_loopback(host: str) -> None:
+def check_loopback(host: str) -> None:
     """The sandbox never listens beyond this machine."""
     if host.lower() in LOOPBACK_NAMES:
         return
@@ -540,7 +540,7 @@ class Sandbox:
         cannot be bound.  If `tls` is asked for but no certificate can be made, it still starts,
         without STARTTLS, and `welcome_text()` says why.
         """
-        _check_loopback(host)
+        check_loopback(host)
         if not 0 <= port <= 65535:
             raise SandboxError(f"port must be 0..65535, not {port}")
         _quiet_aiosmtpd()

@@ -193,12 +193,12 @@ def test_output_never_follows_a_planted_symlink(tmp_path: Path) -> None:
     link = tmp_path / "r.html"
     link.symlink_to(victim)
     proc = smtpsh("report", str(probe), "-o", str(link))
-    assert proc.returncode == 2 and "symbolic link" in proc.stderr
+    assert proc.returncode == 4 and "symbolic link" in proc.stderr  # not written: failed
     assert victim.read_text() == "keep me\n"
     # An existing file that is not a report is not overwritten either; an old report is.
     other = tmp_path / "notes.txt"
     other.write_text("my notes\n")
-    assert smtpsh("report", str(probe), "-o", str(other)).returncode == 2
+    assert smtpsh("report", str(probe), "-o", str(other)).returncode == 4
     assert other.read_text() == "my notes\n"
     old = tmp_path / "old.html"
     assert smtpsh("report", str(probe), "-o", str(old)).returncode == 1
@@ -215,3 +215,61 @@ def test_standard_input(tmp_path: Path) -> None:
                           timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     assert "| (standard input) | probe | 127.0.0.1:2525 |" in proc.stdout
+
+
+def test_exit_status_of_each_outcome_is_the_shared_tables(tmp_path: Path) -> None:
+    """0 written and nothing high or medium, 1 written with such findings, 2 a wrong command
+    line or input file (as replay and enum -U), 4 the report could not be written."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from smtpsh import exitcodes
+
+    probe, transcript = write_inputs(tmp_path)
+    clean = smtpsh("report", str(transcript), "-o", str(tmp_path / "ladder.html"))
+    assert clean.returncode == exitcodes.OK, clean.stderr
+    found = smtpsh("report", str(probe), "-o", str(tmp_path / "found.html"))
+    assert found.returncode == exitcodes.FOUND, found.stderr
+    for args in ([], ["--no-such-option", str(probe)], [str(tmp_path / "missing.json")]):
+        proc = smtpsh("report", *args)
+        assert proc.returncode == exitcodes.USAGE, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stderr.strip(), args
+    # --json: refused, saying why, before anything is read or written
+    proc = smtpsh("report", str(probe), "--json", "-o", str(tmp_path / "j.html"))
+    assert proc.returncode == exitcodes.USAGE and not (tmp_path / "j.html").exists()
+    assert "smtpsh report: error: --json: not offered: the report is a page for people" in (
+        " ".join(proc.stderr.split())
+    ), proc.stderr
+    # HTML onto a terminal: a usage error, said in one line
+    leader, follower = pty.openpty()
+    try:
+        tty = subprocess.run([sys.executable, "-m", "smtpsh", "report", str(probe)],
+                             stdout=follower, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert tty.returncode == exitcodes.USAGE
+    assert tty.stderr == "smtpsh report: HTML on a terminal: use -o FILE (or --markdown)\n"
+    # Ctrl-C while `-` waits for standard input
+    import signal
+    import time
+
+    waiting = subprocess.Popen([sys.executable, "-m", "smtpsh", "report", "-", "--markdown"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    wchan = Path(f"/proc/{waiting.pid}/wchan")
+    deadline = time.monotonic() + 30
+    while "pipe" not in wchan.read_text():  # not until it waits on its standard input
+        assert time.monotonic() < deadline, wchan.read_text()
+        time.sleep(0.05)
+    waiting.send_signal(signal.SIGINT)
+    _, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == exitcodes.INTERRUPTED and "Traceback" not in err, err
+    # output that cannot be written: a directory, a folder that does not exist
+    for where in (tmp_path, tmp_path / "no" / "such" / "r.html"):
+        proc = smtpsh("report", str(probe), "-o", str(where))
+        assert proc.returncode == exitcodes.FAILED, (where, proc.stderr)
+        assert proc.stderr.startswith(f"smtpsh report: {where}: ")
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
