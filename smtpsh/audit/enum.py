@@ -81,6 +81,10 @@ SYNTAX_ENHANCED = frozenset({"5.1.3", "5.5.2", "5.5.4"})
 # Words of a reply that is a limit (renew the connection and ask again), not an answer.
 LIMIT_TEXT = re.compile(r"\btoo many\b|\blimit (?:exceeded|reached)\b|\brate.?limit",
                         re.IGNORECASE)
+# Words of a blanket refusal of the command (Exim's `550 Administrative prohibition` to EXPN
+# with no acl_smtp_expn): the server refused to look, it did not say "no such user".
+POLICY_TEXT = re.compile(r"\bprohibit|\bnot (?:allowed|permitted)\b|\bdisabled\b|\bdenied\b",
+                         re.IGNORECASE)
 # Stock Postfix counts VRFY/NOOP/RSET beyond 100 per session as errors: stay well below.
 # Lowered at run time when a server limits commands (Exim: 10 non-mail commands).
 MAX_COMMANDS_PER_CONNECTION = 50
@@ -162,9 +166,11 @@ def needs_tls(reply: Reply) -> bool:
 
 def tells_apart(canary: Reply) -> bool:
     """The impossible name got a definite "no such user": a name answered otherwise is
-    worth a look. Not a syntax refusal, a policy refusal (5.7.x), TLS required or a limit."""
+    worth a look. Not a syntax refusal, a policy refusal (5.7.x, or worded as one), TLS
+    required or a limit."""
     return (canary.klass == 5 and canary.code not in SYNTAX_CODES and not needs_tls(canary)
-            and not (canary.enhanced or "").startswith("5.7") and not is_limit(canary))
+            and not (canary.enhanced or "").startswith("5.7") and not is_limit(canary)
+            and not POLICY_TEXT.search(canary.text))
 
 
 def canary_name() -> str:

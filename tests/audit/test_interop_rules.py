@@ -45,6 +45,9 @@ def test_a_bare_name_refused_as_syntax_is_asked_again_qualified() -> None:
     (reply(554, "5.7.1 Relay access denied"), False),  # the domain, not the name
     (reply(530, "Must issue a STARTTLS command first"), False),
     (reply(554, "Too many nonmail commands"), False),
+    # Exim's EXPN with no acl_smtp_expn (its default): the command refused, not the name.
+    (reply(550, "Administrative prohibition"), False),
+    (reply(550, "5.5.1 EXPN command is disabled"), False),
 ])
 def test_which_canary_answers_tell_users_apart(canary: Reply, tells: bool) -> None:
     assert tells_apart(canary) is tells
