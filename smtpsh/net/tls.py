@@ -37,8 +37,26 @@ class _LazyTrustContext(ssl.SSLContext):
         return super().wrap_socket(*args, **kwargs)
 
 
+# Contexts that name no file, made once a process and shared by every connection: loading
+# the system store costs ~40 ms, which a run over many targets paid once a host (it was
+# nine tenths of the CPU time of `smtpsh probe` over a fleet; bench/bench_fleet.py). An
+# SSLContext is safe to share; nothing changes one after make_context() returns it.
+_SHARED: dict[TLSSettings, ssl.SSLContext] = {}
+
+
 def make_context(settings: TLSSettings) -> ssl.SSLContext:
-    """A client context: the system store plus --cafile; --no-verify turns checks off."""
+    """A client context: the system store plus --cafile; --no-verify turns checks off.
+    Without files, the same context for the same settings (files are read every time:
+    they may have changed)."""
+    if settings.cafile or settings.client_cert or settings.client_key:
+        return _new_context(settings)
+    context = _SHARED.get(settings)
+    if context is None:
+        context = _SHARED[settings] = _new_context(settings)
+    return context
+
+
+def _new_context(settings: TLSSettings) -> ssl.SSLContext:
     # Same settings as ssl.create_default_context(): hostname check, CERT_REQUIRED.
     context = _LazyTrustContext(ssl.PROTOCOL_TLS_CLIENT)
     if settings.cafile:
