@@ -1,6 +1,8 @@
 """A recorded session as a ladder (sequence) diagram in SVG: client on the left, server on
 the right, one arrow a line in time order, each reply coloured by its class with what it
-means as a tooltip (<title>), the time since the start on the left, TLS drawn as a band.
+means written under its arrow (a caption that survives printing and screenshots) and, with
+every line of the reply, as a tooltip (<title>), the time since the start on the left, TLS
+drawn as a band.
 
 Every string from the transcript is server- or user-controlled: it goes through
 ``text()`` (unsafe characters shown escaped, then HTML/XML-escaped) and nowhere else.
@@ -23,9 +25,11 @@ WIDTH = 860
 TIME_X = 8  # the time column
 CLIENT_X = 150
 SERVER_X = 710
-ROW = 26  # height of one arrow row
+ROW = 26  # height of one arrow row (its label above the arrow)
+GLOSS_ROW = 12  # added to a reply's row: its gloss under the arrow
 TOP = 56  # below the two lifeline heads
 LABEL_CHARS = 70  # an arrow's label is cut here (the tooltip has it whole)
+GLOSS_CHARS = 90  # a reply's gloss, in a smaller font, is cut here
 REPLY_COLOURS = {2: "#1a7f37", 3: "#0969da", 4: "#bc4c00", 5: "#cf222e", 0: "#6e7781"}
 CLIENT_COLOUR = "#24292f"
 TLS_FILL = "#ddf4ff"
@@ -50,6 +54,7 @@ class _Row:
     label: str
     tooltip: str = ""
     klass: int = 0  # a reply's class (2..5)
+    gloss: str = ""  # a reply's meaning (the shell's annotation), shown under its arrow
 
 
 def _send_label(event: Send) -> str:
@@ -97,7 +102,7 @@ def rows(transcript: Transcript) -> list[_Row]:
             label = wire[0] + (f"  (+{len(wire) - 1} lines)" if len(wire) > 1 else "")
             meaning = annotation_of(event.reply, verb)
             tooltip = "\n".join([meaning, *wire])
-            out.append(_Row("reply", at, label, tooltip, event.reply.klass))
+            out.append(_Row("reply", at, label, tooltip, event.reply.klass, meaning))
     # Times from the first thing drawn (the connect), not from when the recording started.
     start = out[0].at_ms if out else 0
     for row in out:
@@ -113,7 +118,10 @@ def render_svg(transcript: Transcript, ident: str = "ladder") -> str:
     """The ladder of ``transcript`` as one <svg> element (ids prefixed with ``ident``, so
     that several diagrams can share a page)."""
     drawn = rows(transcript)
-    height = TOP + ROW * len(drawn) + 30
+    tops = [TOP]  # where each row starts; a glossed reply's row is taller
+    for row in drawn:
+        tops.append(tops[-1] + ROW + (GLOSS_ROW if row.gloss else 0))
+    height = tops[-1] + 30
     marker = f"{text(ident)}-arrow"
     parts = [
         f'<svg class="ladder" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}"'
@@ -131,9 +139,9 @@ def render_svg(transcript: Transcript, ident: str = "ladder") -> str:
         end = next((i for i in range(index + 1, len(drawn))
                     if drawn[i].kind == "note" and drawn[i].label.split()[0]
                     in ("connect", "reconnect", "closed", "timeout")), len(drawn))  # fmt: skip
-        y = TOP + ROW * index + 4
+        y = tops[index] + 4
         parts.append(f'<rect class="tls-band" x="{CLIENT_X}" y="{y}"'
-                     f' width="{SERVER_X - CLIENT_X}" height="{ROW * (end - index)}"'
+                     f' width="{SERVER_X - CLIENT_X}" height="{tops[end] - tops[index]}"'
                      f' fill="{TLS_FILL}" opacity="0.6"/>')  # fmt: skip
     parts += [
         f'<text x="{CLIENT_X}" y="24" text-anchor="middle" class="head">client</text>',
@@ -149,7 +157,7 @@ def render_svg(transcript: Transcript, ident: str = "ladder") -> str:
     ]
     mid = (CLIENT_X + SERVER_X) // 2
     for index, row in enumerate(drawn):
-        y = TOP + ROW * index + ROW // 2 + 4
+        y = tops[index] + ROW // 2 + 4
         parts.append(f'<g class="row {row.kind}">')
         if row.kind in ("send", "reply"):  # first child: the tooltip of the whole row
             parts.append(f"<title>{text(row.tooltip or row.label)}</title>")
@@ -164,6 +172,9 @@ def render_svg(transcript: Transcript, ident: str = "ladder") -> str:
                          f' marker-end="url(#{marker})"/>')  # fmt: skip
             parts.append(f'<text x="{mid}" y="{y - 4}" text-anchor="middle" fill="{colour}"'
                          f' class="label">{text(_cut(row.label))}</text>')  # fmt: skip
+            if row.gloss:
+                parts.append(f'<text x="{mid}" y="{y + 12}" text-anchor="middle"'
+                             f' class="gloss">{text(_cut(row.gloss, GLOSS_CHARS))}</text>')
         elif row.kind == "tls":
             parts.append(f'<rect x="{CLIENT_X - 40}" y="{y - 11}"'
                          f' width="{SERVER_X - CLIENT_X + 80}" height="18" rx="4"'

@@ -50,6 +50,7 @@ svg.ladder text { font: 12px "DejaVu Sans Mono", Menlo, Consolas, monospace; }
 svg.ladder .head { font: 600 15px system-ui, "DejaVu Sans", sans-serif; }
 svg.ladder .sub, svg.ladder .time, svg.ladder .note { fill: #57606a; }
 svg.ladder .note { font-style: italic; }
+svg.ladder text.gloss { font: italic 11px system-ui, "DejaVu Sans", sans-serif; fill: #57606a; }
 .legend > span { display: inline-block; margin-right: 14px; font-size: 13px; }
 .legend .swatch { display: inline-block; width: 22px; height: 3px; vertical-align: middle;
             margin-right: 5px; }
@@ -135,7 +136,7 @@ def render_html(report: Report, title: str = "SMTP assessment", now: datetime | 
             assert source.transcript is not None
             out.append(f'<figure id="ladder-{number}"><figcaption>{text(source.path)}'
                        f" — {text(source.target)}: {text(source.summary)}."
-                       " Hover over an arrow for what the reply means.</figcaption>")
+                       " Hover over a reply for all its lines.</figcaption>")
             out.append(render_svg(source.transcript, f"ladder{number}"))
             out.append("</figure>")
         out.append("</section>")
@@ -213,5 +214,7 @@ def render_markdown(report: Report, title: str = "SMTP assessment") -> str:
             for row in rows(source.transcript):
                 mark = {"send": "C:", "reply": "S:", "tls": "==", "note": "#"}[row.kind]
                 lines.append(f"{row.at_ms / 1000:8.3f}s {mark} {row.label}")
+                if row.gloss:
+                    lines.append(f"{'':9}    ↳ {row.gloss}")
             out += [md_fence(lines), ""]
     return "\n".join(out)

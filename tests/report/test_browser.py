@@ -53,12 +53,14 @@ def browse(
     )  # fmt: skip
 
 
-def screenshot(chromium: str, page: Path, tmp_path: Path) -> dict[tuple[int, ...], int]:
+def screenshot(chromium: str, page: Path, tmp_path: Path,
+               height: int = 900) -> dict[tuple[int, ...], int]:
     shot = tmp_path / f"{page.stem}.png"
-    proc = browse(chromium, page, tmp_path, f"--screenshot={shot}", "--window-size=1200,900")
+    proc = browse(chromium, page, tmp_path, f"--screenshot={shot}",
+                  f"--window-size=1200,{height}")
     assert shot.exists(), proc.stderr[-2000:]
-    width, height, bpp, rows = png.decode(shot.read_bytes())
-    assert (width, height) == (1200, 900)
+    width, got_height, bpp, rows = png.decode(shot.read_bytes())
+    assert (width, got_height) == (1200, height)
     return png.colours(rows, bpp)
 
 
@@ -88,7 +90,7 @@ def test_report_screenshot_is_not_blank(chromium: str, pages: tuple[Path, Path],
 
 def test_ladder_screenshot_shows_the_reply_colours(chromium: str, pages: tuple[Path, Path],
                                                    tmp_path: Path) -> None:
-    counts = screenshot(chromium, pages[1], tmp_path)
+    counts = screenshot(chromium, pages[1], tmp_path, height=1200)  # the whole ladder
     assert len(counts) > 50
     for klass in (2, 4, 5):  # the 2xx, the 451 and the 550 arrows (and their labels)
         assert counts.get(rgb(REPLY_COLOURS[klass]), 0) > 100, klass
@@ -105,7 +107,10 @@ def test_dom_has_the_findings_and_the_ladder(chromium: str, pages: tuple[Path, P
     assert names.count("svg") == 1 and "title" in names  # the ladder, with its tooltips
     lines = [a for t, a in dom.tags if t == "line" and str(a.get("class")).startswith("arrow")]
     assert len(lines) == 17
+    # Each of the 9 replies glossed under its arrow, as text the browser shows.
+    assert [t for t, a in dom.tags if a.get("class") == "gloss"] == ["text"] * 9
     text = dom.all_text()
     # The server's markup, as the browser holds it: text.
     assert HOSTILE_BANNER in text and HOSTILE_REPLY in text
+    assert "550 mailbox unavailable · 5.1.1 bad destination mailbox address" in text
     assert "pwned" not in (proc.stdout.split("<title>", 1)[1].split("</title>", 1)[0])

@@ -121,6 +121,7 @@ def test_markdown_escapes_and_fences(tmp_path: Path) -> None:
     assert "Evil &lt;script&gt;x()&lt;/script&gt; 1.0" in prose
     # Evidence verbatim inside fences.
     assert f"S: {HOSTILE_BANNER}" in md
+    assert "↳ 550 mailbox unavailable · 5.1.1 bad destination mailbox address" in md  # glossed
     assert CLEAR_SECRET not in md
     assert md_text("a|b *c* [d](e)") == "a\\|b \\*c\\* \\[d\\](e)"
     assert md_paragraph("1. x") == "1\\. x" and md_paragraph("# x") == "\\# x"
