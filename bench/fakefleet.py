@@ -71,6 +71,7 @@ POSTFIX = {
     "unknown": "502 5.5.2 Error: command not recognized",
     "help": "502 5.5.2 Error: command not recognized",
     "need_ehlo": "503 5.5.1 Error: send HELO/EHLO first",
+    "bad_helo": "501 Syntax: {verb} hostname",
     "mail_ok": "250 2.1.0 Ok",
     "rcpt_ok": "250 2.1.5 Ok",
     "rset": "250 2.0.0 Ok",
@@ -112,6 +113,7 @@ EXIM = {
     "help": "214-Commands supported:\n214 AUTH STARTTLS HELO EHLO MAIL RCPT DATA BDAT NOOP"
             " QUIT RSET HELP",
     "need_ehlo": "503 HELO or EHLO required",
+    "bad_helo": "501 Syntactically invalid {verb} argument(s)",
     "mail_ok": "250 OK",
     "rcpt_ok": "250 Accepted",
     "rset": "250 Reset OK",
@@ -140,6 +142,9 @@ EXIM = {
     "data": "354 Enter message, ending with \".\" on a line by itself",
     "queued": "250 OK id={queue_id}",
     "too_many_errors": "421 {name} too many syntax or protocol errors",
+    # smtp_max_synprot_errors: the 4th syntax or protocol error (500, 501, 503) ends the
+    # session (the reply, then "CODE Too many syntax or protocol errors", then a close).
+    "synprot_limit": "3",
     "refused": "554 {name} ESMTP service not available",
     "line_too_long": "500 line too long",
 }
@@ -154,6 +159,7 @@ OPENSMTPD = {
     "help": "214- This is OpenSMTPD\n214- To report bugs in the implementation, please"
             " contact bugs@openbsd.org\n214- with full details\n214 2.0.0: End of HELP info",
     "need_ehlo": "503 5.5.1 Invalid command: Polite people say HELO first",
+    "bad_helo": "501 5.5.4 Syntax: {verb} hostname",
     "mail_ok": "250 2.0.0 Ok",
     "rcpt_ok": "250 2.1.5 Destination address valid: Recipient ok",
     "rset": "250 2.0.0 Reset state",
@@ -190,6 +196,7 @@ EXCHANGE = {
     "help": "214-This server supports the following commands:\n214 HELO EHLO STARTTLS RCPT"
             " DATA RSET MAIL QUIT HELP AUTH BDAT",
     "need_ehlo": "503 5.5.2 Send hello first",
+    "bad_helo": "501 5.5.4 Invalid domain name",
     "mail_ok": "250 2.1.0 Sender OK",
     "rcpt_ok": "250 2.1.5 Recipient OK",
     "rset": "250 2.0.0 Resetting",
@@ -228,6 +235,7 @@ SENDMAIL = {
             "\tRCPT\tDATA\n214-2.0.0 \tRSET\tNOOP\tQUIT\tHELP\tVRFY\n214-2.0.0 \tEXPN\tVERB"
             "\tETRN\tDSN\tAUTH\n214-2.0.0 \tSTARTTLS\n214 2.0.0 End of HELP info",
     "need_ehlo": "503 5.0.0 Polite people say HELO first",
+    "bad_helo": "501 5.0.0 {verb} requires domain address",
     "mail_ok": "250 2.1.0 <{addr}>... Sender ok",
     "rcpt_ok": "250 2.1.5 <{addr}>... Recipient ok",
     "rset": "250 2.0.0 Reset state",
@@ -437,6 +445,7 @@ class Session(asyncio.Protocol):
         self.mail: str | None = None
         self.rcpts = 0
         self.errors = 0
+        self.synprot = 0  # Exim's count of syntax and protocol errors
         self.auth_step = ""  # "LOGIN-user", "LOGIN-pass", "PLAIN": an AUTH exchange is on
         self.peer = "127.0.0.1"
         self.queued = 0
@@ -508,10 +517,16 @@ class Session(asyncio.Protocol):
 
     def _reply(self, reply: str, *, error: bool = False) -> None:
         """Send a reply, counting errors as Postfix does: from the soft limit on, each reply
-        waits a second; at the hard limit the session ends with 421."""
+        waits a second; at the hard limit the session ends with 421. Exim ends it at its
+        own, lower limit of syntax and protocol errors."""
         errors_before = self.errors
         if error:
             self.errors += 1
+            if "synprot_limit" in self.replies and reply[:3] in ("500", "501", "503"):
+                self.synprot += 1
+                if self.synprot > int(self.replies["synprot_limit"]):
+                    self._last_word(f"{reply}\n{reply[:3]} Too many syntax or protocol errors")
+                    return
         if self.errors >= HARD_ERROR_LIMIT:
             self.counters.errors_421 += 1
             self._last_word(self.replies["too_many_errors"].format(name=self.host.name))
@@ -562,7 +577,7 @@ class Session(asyncio.Protocol):
             return
         if verb in ("EHLO", "HELO"):
             if not arg:
-                self._reply(f"501 Syntax: {verb} hostname", error=True)
+                self._reply(r["bad_helo"].format(**fmt), error=True)
                 return
             self.helo, fmt["helo"] = arg, arg
             self.mail, self.rcpts = None, 0

@@ -116,3 +116,15 @@ def test_starttls_drops_what_was_pipelined_after_it(fleet: Fleet) -> None:
             assert ehlo[0].startswith("250-") and "250 CHUNKING" in ehlo
             assert "STARTTLS" not in " ".join(ehlo) and "AUTH PLAIN LOGIN" in " ".join(ehlo)
             assert _say(tls, "MAIL FROM:<a@example.org>")[0] == "250 2.1.0 Ok"  # not nested
+
+
+def test_exim_ends_the_session_at_its_fourth_syntax_error(fleet: Fleet) -> None:
+    host = next(h for h in fleet.hosts if h.persona == "exim" and not h.traits)
+    with _connect(host) as stream:
+        _reply(stream)
+        assert _say(stream, "EHLO client.test")[0].startswith(f"250-{host.name} Hello")
+        for _ in range(3):  # smtp_max_synprot_errors = 3
+            assert _say(stream, "XNOPE") == ["500 unrecognized command"]
+        assert _say(stream, "XNOPE") == ["500-unrecognized command",
+                                         "500 Too many syntax or protocol errors"]
+        assert stream.recv(100) == b""
