@@ -11,6 +11,12 @@ if TYPE_CHECKING:
 
 # Most severe first; the order the report lists them in.
 SEVERITIES = ("high", "medium", "low", "info")
+# A low or informational finding seen on this many hosts or more is shown once, with the
+# hosts under it: over a fleet the same note ("banner names the software") would otherwise
+# come a thousand times and bury the few findings that matter. High and medium findings
+# are always shown one by one, each with its own evidence.
+GROUP_AT = 10
+GROUPED_SEVERITIES = ("low", "info")
 SEVERITY_TEXT = {
     "high": "High",
     "medium": "Medium",
@@ -53,6 +59,28 @@ class Report:
             found = [f for f in self.findings if f.severity == severity]
             if found:
                 out.append((severity, found))
+        return out
+
+    def shown(self) -> list[tuple[str, list[list[Finding]]]]:
+        """by_severity(), each finding alone in a list, except that low and informational
+        findings with the same title on GROUP_AT hosts or more share one list (where the
+        first of them was)."""
+        out = []
+        for severity, found in self.by_severity():
+            if severity not in GROUPED_SEVERITIES:
+                out.append((severity, [[f] for f in found]))
+                continue
+            titles: dict[str, list[Finding]] = {}
+            for finding in found:
+                titles.setdefault(finding.title, []).append(finding)
+            items: list[list[Finding]] = []
+            for finding in found:
+                same = titles[finding.title]
+                if len(same) < GROUP_AT:
+                    items.append([finding])
+                elif same[0] is finding:
+                    items.append(same)
+            out.append((severity, items))
         return out
 
     def counts(self) -> dict[str, int]:

@@ -43,6 +43,8 @@ pre.evidence { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6p
                padding: 8px 10px; overflow-x: auto; white-space: pre-wrap;
                word-break: break-all; margin: 6px 0 0; }
 .none { color: #1a7f37; font-weight: 600; }
+details summary { cursor: pointer; color: #0969da; margin: 4px 0; }
+table.hosts td { font-size: 13px; }
 figure { margin: 16px 0; overflow-x: auto; }
 figcaption { color: #57606a; margin-bottom: 6px; }
 svg.ladder { background: #ffffff; border: 1px solid #d0d7de; border-radius: 6px; }
@@ -85,6 +87,33 @@ def _finding_html(finding: Finding) -> str:
     return "\n".join(out)
 
 
+def _group_html(found: list[Finding]) -> str:
+    """One finding seen on many hosts: said once, every host and what was seen on it in a
+    table that opens on a click, the first host's evidence as the example."""
+    first = found[0]
+    colour = SEVERITY_COLOURS[first.severity]
+    hosts = len({f.target for f in found})
+    out = [
+        f'<article class="finding grouped sev-{first.severity}"'
+        f' style="border-left-color:{colour}">',
+        f"<h3>{_badge(first.severity)}{text(first.title)}</h3>",
+        f'<p class="target">{hosts} host{"s" if hosts != 1 else ""}</p>',
+    ]
+    if first.why:
+        out.append(f'<p class="why"><strong>Why it matters:</strong> {text(first.why)}</p>')
+    out.append(f"<details><summary>every host and what was seen ({len(found)})</summary>")
+    out.append('<table class="hosts"><tr><th>Host</th><th>Seen</th></tr>')
+    out += [f'<tr><td class="host">{text(f.target)}</td><td>{text(f.detail)}</td></tr>'
+            for f in found]  # fmt: skip
+    out.append("</table></details>")
+    if first.evidence:
+        lines = "\n".join(text(line) for line in first.evidence)
+        out.append(f'<p class="source">for example, {text(first.target)}:</p>')
+        out.append(f'<pre class="evidence">{lines}</pre>')
+    out.append("</article>")
+    return "\n".join(out)
+
+
 def render_html(report: Report, title: str = "SMTP assessment", now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     counts = report.counts()
@@ -112,22 +141,24 @@ def render_html(report: Report, title: str = "SMTP assessment", now: datetime | 
         out += [f'<tr><td>{_badge(s)}</td><td class="count">{counts[s]}</td></tr>'
                 for s in SEVERITIES]  # fmt: skip
         out.append("</table></section>")
+    if results:
+        out.append('<section id="findings"><h2>Findings</h2>')
+        groups = report.shown()
+        if not groups:
+            out.append('<p class="none">No findings in these inputs.</p>')
+        for severity, items in groups:
+            out.append(f'<h3 class="severity" id="sev-{severity}">{SEVERITY_TEXT[severity]}'
+                       f" ({sum(len(item) for item in items)})</h3>")  # fmt: skip
+            out += [_finding_html(item[0]) if len(item) == 1 else _group_html(item)
+                    for item in items]  # fmt: skip
+        out.append("</section>")
+    # The inputs after the findings: over a fleet they are a thousand rows.
     out += ['<section id="sources"><h2>Inputs</h2>',
             "<table><tr><th>File</th><th>Kind</th><th>Target</th><th>Summary</th></tr>"]
     out += [f"<tr><td><code>{text(s.path)}</code></td><td>{text(s.kind)}</td>"
             f"<td>{text(s.target)}</td><td>{text(s.summary)}</td></tr>"
             for s in report.sources]  # fmt: skip
     out.append("</table></section>")
-    if results:
-        out.append('<section id="findings"><h2>Findings</h2>')
-        groups = report.by_severity()
-        if not groups:
-            out.append('<p class="none">No findings in these inputs.</p>')
-        for severity, found in groups:
-            out.append(f'<h3 class="severity" id="sev-{severity}">{SEVERITY_TEXT[severity]}'
-                       f" ({len(found)})</h3>")  # fmt: skip
-            out += [_finding_html(f) for f in found]
-        out.append("</section>")
     ladders = [s for s in report.sources if s.transcript is not None]
     if ladders:
         out.append('<section id="ladders"><h2>Recorded dialogues</h2>')
@@ -180,20 +211,35 @@ def md_fence(lines: list[str] | tuple[str, ...]) -> str:
     return "\n".join([f"{fence}text", *body, fence])
 
 
+def _group_markdown(found: list[Finding]) -> list[str]:
+    first = found[0]
+    hosts = len({f.target for f in found})
+    out = [f"#### {md_text(first.title)} — {hosts} host{'s' if hosts != 1 else ''}", ""]
+    if first.why:
+        out += [f"*Why it matters:* {md_text(first.why)}", ""]
+    out += ["| Host | Seen |", "|---|---|"]
+    out += [f"| {md_text(f.target)} | {md_text(f.detail)} |" for f in found]
+    out.append("")
+    if first.evidence:
+        out += [f"For example, {md_text(first.target)}:", "", md_fence(first.evidence), ""]
+    return out
+
+
 def render_markdown(report: Report, title: str = "SMTP assessment") -> str:
     counts = report.counts()
     out = [f"# {md_text(title)}", "", "| Severity | Findings |", "|---|---:|"]
     out += [f"| {SEVERITY_TEXT[s]} | {counts[s]} |" for s in SEVERITIES]
-    out += ["", "## Inputs", "", "| File | Kind | Target | Summary |", "|---|---|---|---|"]
-    out += [f"| {md_text(s.path)} | {s.kind} | {md_text(s.target)} | {md_text(s.summary)} |"
-            for s in report.sources]  # fmt: skip
     out += ["", "## Findings", ""]
-    groups = report.by_severity()
+    groups = report.shown()
     if not groups:
         out += ["No findings in these inputs.", ""]
-    for severity, found in groups:
-        out += [f"### {SEVERITY_TEXT[severity]} ({len(found)})", ""]
-        for f in found:
+    for severity, items in groups:
+        out += [f"### {SEVERITY_TEXT[severity]} ({sum(len(item) for item in items)})", ""]
+        for item in items:
+            if len(item) > 1:
+                out += _group_markdown(item)
+                continue
+            f = item[0]
             out += [f"#### {md_text(f.title)} — {md_text(f.target)}", ""]
             out += [md_paragraph(f.detail), ""]
             if f.why:
@@ -202,6 +248,10 @@ def render_markdown(report: Report, title: str = "SMTP assessment") -> str:
                 out += [md_fence(f.evidence), ""]
             if f.source:
                 out += [f"Source: {md_text(f.source)}", ""]
+    out += ["## Inputs", "", "| File | Kind | Target | Summary |", "|---|---|---|---|"]
+    out += [f"| {md_text(s.path)} | {s.kind} | {md_text(s.target)} | {md_text(s.summary)} |"
+            for s in report.sources]  # fmt: skip
+    out.append("")
     transcripts = [s for s in report.sources if s.transcript is not None]
     if transcripts:
         out += ["## Recorded dialogues", ""]

@@ -142,6 +142,40 @@ def test_envelope_and_json_lines(tmp_path: Path) -> None:
     assert len(report.findings) == 9
 
 
+def test_a_note_on_many_hosts_is_said_once_with_the_hosts_under_it(tmp_path: Path) -> None:
+    """Over a fleet the same low note would come once a host and bury what matters: it is
+    one finding listing its hosts; a high or medium one is still shown host by host."""
+    docs = []
+    for n in range(1, 13):
+        doc = hostile_probe()
+        doc["target"] = f"127.0.9.{n}:25"
+        doc["banner"] = [f"220 mx{n}.test ESMTP Postfix"]
+        doc["findings"] = [
+            {"key": "banner_software", "title": "banner names the software",
+             "detail": f"Postfix (from the banner: 'mx{n}.test ESMTP Postfix')",
+             "why": "a small hint", "dangerous": False},
+        ] + ([{"key": "vrfy", "title": "VRFY enabled (user enumeration)", "detail": "VRFY root",
+               "why": "harvest names", "dangerous": True}] if n <= 2 else [])  # fmt: skip
+        docs.append(json.dumps({"smtpsh": 1, "command": "probe", "result": doc}))
+    fleet = tmp_path / "fleet.jsonl"
+    fleet.write_text("\n".join(docs) + "\n")
+    page = render_html(load([str(fleet)]))
+    markup = Markup(page)
+    articles = [a for t, a in markup.tags if t == "article"]
+    assert [a["class"] for a in articles] == ["finding sev-medium"] * 2 + [
+        "finding grouped sev-low"]
+    hosts = re.findall(r'<td class="host">([^<]*)</td>', page)
+    assert hosts == [f"127.0.9.{n}:25" for n in range(1, 13)]
+    assert "12 hosts" in markup.all_text() and ">Low (12)</h3>" in page
+    # The findings first; the list of inputs (a row a host) after them.
+    assert page.index('id="findings"') < page.index('id="sources"')
+    md = smtpsh("report", str(fleet), "--markdown").stdout
+    assert "#### banner names the software — 12 hosts" in md
+    assert "| 127.0.9.12:25 | Postfix (from the banner: 'mx12.test ESMTP Postfix') |" in md
+    assert md.count("#### VRFY enabled") == 2
+    assert md.index("## Findings") < md.index("## Inputs")
+
+
 def test_dns_tls_relay_and_enum_documents(tmp_path: Path) -> None:
     dns = {"domain": "example.test", "dns_server": "127.0.0.1", "status": "error",
            "summary": {"ok": 1, "warning": 1, "error": 1},
