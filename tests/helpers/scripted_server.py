@@ -2,6 +2,8 @@
 
 The handler gets the accepted socket and does whatever the test needs (send garbage,
 stall, close mid-reply); it runs in a thread so the client under test can be a subprocess.
+When the handler returns, the connection ends as an MTA ends it: a lingering close (see
+close_gracefully). A handler that means to reset does so itself (SO_LINGER 0, then close).
 """
 
 from __future__ import annotations
@@ -9,9 +11,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 Handler = Callable[[socket.socket], None]
+
+# How long a closing server goes on reading what the client still sends (it stops sooner,
+# as soon as the client closes its side).
+LINGER = 5.0
 
 
 def read_line(sock: socket.socket, limit: int = 65536) -> bytes:
@@ -39,6 +46,28 @@ def smtp_like(replies: dict[bytes, bytes], banner: bytes = b"220 test ESMTP\r\n"
     return handle
 
 
+def close_gracefully(sock: socket.socket, linger: float = LINGER) -> None:
+    """End the connection as MTAs do after their last reply (a 221, a 421): half-close,
+    read and drop what the client still sends until it closes too, then close.
+
+    A plain close() with unread input in the receive buffer (pipelined commands, a line
+    typed after the 421) makes the kernel send a TCP reset instead of a FIN, and discard
+    whatever of the last reply it had not yet sent: the client would then see "reset"
+    instead of the 421 or the close the test is about, depending on timing. A socket the
+    handler has already closed (or reset on purpose) is left as it is.
+    """
+    if sock.fileno() == -1:
+        return
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + linger
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(65536):
+                break
+    sock.close()
+
+
 @contextlib.contextmanager
 def scripted_server(handler: Handler, host: str = "127.0.0.1") -> Iterator[int]:
     """Serve ``handler`` for each connection on a free loopback port; yields the port."""
@@ -50,8 +79,10 @@ def scripted_server(handler: Handler, host: str = "127.0.0.1") -> Iterator[int]:
     stop = threading.Event()
 
     def serve_one(conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            handler(conn)
+        with conn:
+            with contextlib.suppress(OSError):
+                handler(conn)
+            close_gracefully(conn)
 
     def loop() -> None:
         while not stop.is_set():

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.helpers.scripted_server import read_line
+from tests.helpers.scripted_server import close_gracefully, read_line
 
 BANNER = b"220 hostile.test ESMTP\r\n"
 EHLO_REPLY = b"250-hostile.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 8BITMIME\r\n"
@@ -60,7 +60,8 @@ class Peer:
             time.sleep(pause)
 
     def reset(self) -> None:
-        """Close with a TCP RST (SO_LINGER on with a zero timeout)."""
+        """Close with a TCP RST (SO_LINGER on with a zero timeout), on purpose: what a
+        crashing server or a middlebox does, and what the client must also survive."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
 
@@ -90,6 +91,12 @@ def serve(
 
     def handle(sock: socket.socket) -> None:
         peer = Peer(sock, tls)
+        try:
+            converse(peer)
+        finally:
+            close_gracefully(peer.sock)  # the TLS socket, if STARTTLS replaced the plain one
+
+    def converse(peer: Peer) -> None:
         if banner is not None:
             if not banner(peer):
                 return
