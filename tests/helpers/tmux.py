@@ -14,6 +14,16 @@ from pathlib import Path
 
 import pytest
 
+# The least time a wait for something that must show up allows: on a loaded machine a
+# start-up or a redraw can take seconds. A wait ends as soon as what it waits for is there,
+# so a generous one costs time only when the test fails anyway.
+PATIENCE = 20.0
+
+
+def patient(timeout: float) -> float:
+    """``timeout``, but never less than PATIENCE."""
+    return max(timeout, PATIENCE)
+
 
 class Screen:
     def __init__(
@@ -102,28 +112,28 @@ class Screen:
         self.keys("Enter")
 
     def wait_for(self, needle: str, timeout: float = 15) -> str:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patient(timeout)
         while time.monotonic() < deadline:
             screen = self.text()
             if needle in screen:
                 return screen
             time.sleep(0.1)
-        raise AssertionError(f"{needle!r} not on screen after {timeout} s:\n{self.text()}")
+        raise AssertionError(f"{needle!r} not on screen after {patient(timeout)} s:\n{self.text()}")
 
     def wait_words(self, needle: str, timeout: float = 15) -> str:
         """wait_for, with every run of white space as one space: smtpsh wraps its own lines
         to the terminal's width, so a long message may be on several rows."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patient(timeout)
         wanted = " ".join(needle.split())
         while time.monotonic() < deadline:
             screen = self.text()
             if wanted in " ".join(screen.split()):
                 return screen
             time.sleep(0.1)
-        raise AssertionError(f"{needle!r} not on screen after {timeout} s:\n{self.text()}")
+        raise AssertionError(f"{needle!r} not on screen after {patient(timeout)} s:\n{self.text()}")
 
     def exit_status(self, timeout: float = 15) -> int:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patient(timeout)
         while time.monotonic() < deadline:
             if self.status_file.exists() and self.status_file.read_text().strip():
                 return int(self.status_file.read_text())

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers.run import smtpsh_env
-from tests.helpers.tmux import Screen
+from tests.helpers.tmux import Screen, patient
 from tests.hostile.servers import STILL_HERE, Behaviour
 
 # smtpsh takes ~25-30 MiB piped, ~35-40 MiB with prompt_toolkit; one that kept a 10 MiB
@@ -167,12 +167,13 @@ class Terminal:
 
     def wait_prompt(self, after: int, timeout: float) -> None:
         """Wait for a prompt newer than the ``after``-th one, with nothing typed yet."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patient(timeout)
         while time.monotonic() < deadline:
             if self.prompts() > after and self.at_prompt():
                 return
             time.sleep(0.05)
-        raise AssertionError(f"no fresh prompt after {timeout:g} s:\n{self.screen.history()}")
+        raise AssertionError(
+            f"no fresh prompt after {patient(timeout):g} s:\n{self.screen.history()}")
 
     def enter(self, line: str, timeout: float) -> None:
         before = self.prompts()
@@ -180,13 +181,13 @@ class Terminal:
         self.wait_prompt(before, timeout)
 
     def wait_regex(self, pattern: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patient(timeout)
         while time.monotonic() < deadline:
             for line in self.screen.history().splitlines():
                 if re.search(pattern, line):
                     return line.strip()
             time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not on screen after {timeout:g} s:\n"
+        raise AssertionError(f"{pattern!r} not on screen after {patient(timeout):g} s:\n"
                              + self.screen.history())
 
     def peak_kib(self) -> int:

@@ -12,7 +12,7 @@ import pytest
 
 from smtpsh.shell.learn_commands import TOUR
 from tests.helpers.run import run_piped, smtpsh_env
-from tests.helpers.tmux import Screen
+from tests.helpers.tmux import Screen, patient
 
 PLAIN = base64.b64encode(b"\0alice\0sandbox-pass").decode()
 STEPS = len(TOUR)
@@ -32,13 +32,13 @@ def step(number: int, name: str) -> str:
 def wait_words(screen: Screen, needle: str, timeout: float = 15) -> None:
     """Like Screen.wait_for, but the tour wraps its text to the terminal's width: compare
     with all white space (line breaks too) as single spaces."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patient(timeout)
     wanted = " ".join(needle.split())
     while time.monotonic() < deadline:
         if wanted in " ".join(screen.text().split()):
             return
         time.sleep(0.1)
-    raise AssertionError(f"{needle!r} not on screen after {timeout} s:\n{screen.text()}")
+    raise AssertionError(f"{needle!r} not on screen after {patient(timeout)} s:\n{screen.text()}")
 
 
 @pytest.mark.pty

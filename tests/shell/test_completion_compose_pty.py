@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.helpers.run import smtpsh_env
-from tests.helpers.tmux import Screen
+from tests.helpers.tmux import Screen, patient
 
 if TYPE_CHECKING:
     from tests.conftest import PostfixEnv
@@ -28,7 +28,7 @@ def screens() -> Iterator[list[Screen]]:
 
 
 def wait_cursor_line(screen: Screen, needle: str, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patient(timeout)
     while time.monotonic() < deadline:
         line = screen.cursor_line()
         if needle in line:

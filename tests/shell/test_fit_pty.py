@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.helpers.run import smtpsh_env
-from tests.helpers.tmux import Screen
+from tests.helpers.tmux import Screen, patient
 
 if TYPE_CHECKING:
     from tests.conftest import PostfixEnv
@@ -66,18 +66,18 @@ def flat(text: str) -> str:
 
 def wait_flat(screen: Screen, needle: str, timeout: float = 15) -> str:
     """wait_for, but the needle may be wrapped onto several rows: the flat screen text."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patient(timeout)
     while time.monotonic() < deadline:
         text = flat(screen.text())
         if needle in text:
             return text
         time.sleep(0.1)
-    raise AssertionError(f"{needle!r} not on screen after {timeout} s:\n{screen.text()}")
+    raise AssertionError(f"{needle!r} not on screen after {patient(timeout)} s:\n{screen.text()}")
 
 
 def toolbar(screen: Screen, timeout: float = 5) -> str:
     """The toolbar row (prompt_toolkit may be between two redraws: waited for)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patient(timeout)
     while True:
         rows = [row for row in screen.visible() if "│" in row]
         if rows:
@@ -87,7 +87,7 @@ def toolbar(screen: Screen, timeout: float = 5) -> str:
 
 
 def wait_toolbar(screen: Screen, needle: str, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + patient(timeout)
     while time.monotonic() < deadline:
         row = toolbar(screen)
         if needle in row:
