@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -112,19 +113,24 @@ def test_bare_cr_in_a_typed_line_is_refused_and_the_session_goes_on(tmp_path: Pa
 
 
 def test_unsolicited_421_while_idle(tmp_path: Path) -> None:
+    said = threading.Event()
+
     def handler(sock: socket.socket) -> None:
         sock.sendall(b"220 ok\r\n")
         read_line(sock)
         sock.sendall(b"250 ok\r\n")
         time.sleep(0.3)
         sock.sendall(b"421 4.4.2 idle too long\r\n")
+        said.set()
 
     with scripted_server(handler) as port:
         proc = start_piped([f"127.0.0.1:{port}"], tmp_path)
         assert proc.stdin is not None
         proc.stdin.write("NOOP\n")
         proc.stdin.flush()
-        time.sleep(1.5)  # idle: the 421 arrives unasked
+        # Idle until the 421 is out (not for a fixed time: smtpsh may take longer than
+        # that to start on a loaded machine, and the next NOOP would then meet the 421).
+        assert said.wait(30), "the server never got to its 421"
         out = proc.communicate("NOOP\n", timeout=30)[0]
     assert "S: 421 4.4.2 idle too long" in out
     assert "the server sent this without being asked" in out
