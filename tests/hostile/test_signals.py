@@ -3,6 +3,7 @@ output streams, and a reader that goes away (`| head`)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from tests.helpers.run import smtpsh_env
 from tests.helpers.scripted_server import scripted_server
-from tests.helpers.tmux import Screen
+from tests.helpers.tmux import Screen, patient
 from tests.hostile.drivers import Terminal, assert_no_traceback
 from tests.hostile.servers import ANSWERS, STILL_HERE, Act, Peer, serve
 
@@ -40,34 +41,55 @@ def shells(tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
         screen.close()
 
 
-def slow_first(verb: bytes, delay: float) -> dict[bytes, Act]:
-    """The first ``verb`` is answered after ``delay`` seconds, the others at once."""
-    calls: list[int] = []
+class SlowFirst:
+    """Acts: the first ``verb`` is answered after ``delay`` seconds, the others at once.
+    ``arrived`` is set when that first command has reached the server (the client is
+    waiting now), ``answered`` once its late reply has been sent."""
 
-    def act(peer: Peer) -> bool:
-        calls.append(1)
-        if len(calls) == 1:
-            time.sleep(delay)
-        peer.send(ANSWERS[verb])
-        return True
+    def __init__(self, verb: bytes, delay: float) -> None:
+        self.verb = verb
+        self.delay = delay
+        self.arrived = threading.Event()
+        self.answered = threading.Event()
 
-    return {verb: act}
+    def acts(self) -> dict[bytes, Act]:
+        def act(peer: Peer) -> bool:
+            first = not self.arrived.is_set()
+            self.arrived.set()
+            if first:
+                time.sleep(self.delay)
+            peer.send(ANSWERS[self.verb])
+            if first:
+                self.answered.set()
+            return True
+
+        return {self.verb: act}
+
+
+def wait_until(condition: Callable[[], bool], what: str, screen: Screen) -> None:
+    deadline = time.monotonic() + patient(5)
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what}:\n{screen.history()}"
+        time.sleep(0.05)
 
 
 def test_ctrl_c_stops_waiting_for_a_slow_reply_only(shells: Callable[..., Terminal]) -> None:
-    with scripted_server(serve(slow_first(b"NOOP", 3.0))) as port:
+    slow = SlowFirst(b"NOOP", 3.0)
+    with scripted_server(serve(slow.acts())) as port:
         term = shells(port)
-        started = time.monotonic()
         before = term.prompts()
         term.screen.line("NOOP")
-        time.sleep(0.5)
+        assert slow.arrived.wait(20), "the NOOP never reached the server"
         term.screen.keys("C-c")
-        term.wait_regex(r"interrupted: stopped waiting \(a late reply is still shown\)", 5)
+        interrupted = term.wait_regex(
+            r"interrupted: stopped waiting \(a late reply is still shown\)", 5)
         term.wait_prompt(before, 5)
-        assert time.monotonic() - started < 2.5  # before the server answered
         assert "(closed)" not in term.screen.cursor_line()
         # The late reply is still shown, and the next command gets its own reply.
         term.wait_regex(STILL_HERE, 10)
+        # The wait stopped at the Ctrl-C, before the server answered (not at the reply).
+        history = term.screen.history()
+        assert history.index(interrupted) < history.index(STILL_HERE), history
         term.enter("NOOP", 10)
         history = term.screen.history()
         assert history.count(STILL_HERE) == 2, history
@@ -83,34 +105,46 @@ def test_ctrl_c_stops_a_large_data_and_nothing_partial_is_delivered(
     message.write_bytes(
         b"From: a@me.test\r\nTo: b@hostile.test\r\nSubject: big\r\n\r\n" + body
     )
-    received: list[bytes] = []
+    interrupted = threading.Event()  # the test has seen the Ctrl-C told
+    after_354 = bytearray()  # all the server got after its 354, to the close
+    drained = threading.Event()
 
     def slow_reader(peer: Peer) -> bool:
         peer.send(ANSWERS[b"DATA"])
-        time.sleep(4)  # read nothing for a while: the client's writes block
-        return True
+        # Read nothing until the Ctrl-C (the client's writes block), then all the socket
+        # held, to the client's close.
+        interrupted.wait(60)
+        with contextlib.suppress(OSError):
+            while chunk := peer.sock.recv(1 << 20):
+                after_354.extend(chunk)
+        drained.set()
+        return False
 
-    with scripted_server(serve({b"DATA": slow_reader}, received=received)) as port:
+    with scripted_server(serve({b"DATA": slow_reader})) as port:
         term = shells(port)
         before = term.prompts()
         term.screen.line(f"/send {message} --yes")
         term.wait_regex(r"354 End data", 10)
-        time.sleep(0.7)
+        time.sleep(0.7)  # into the message: the socket buffers fill up
         term.screen.keys("C-c")
         term.wait_regex(r"interrupted", 5)
         term.wait_regex(r"not sent to the end; connection closed so that nothing partial", 5)
+        interrupted.set()
         term.wait_prompt(before, 10)
         assert "(closed)›" in term.screen.cursor_line()
         term.enter("/reconnect", 10)
         term.wait_regex(r"reconnecting to 127\.0\.0\.1", 5)
         term.screen.line("/quit")
         assert term.screen.exit_status() == 0
-        time.sleep(4.5)  # the server reads what the socket held, then sees the close
-    assert b".\r\n" not in received, "an end of data reached the server"
+        assert drained.wait(30), "the first connection was never closed"
+    assert after_354.startswith(b"From: a@me.test"), bytes(after_354[:80])
+    assert b"\r\n.\r\n" not in after_354, "an end of data reached the server"
+    assert len(after_354) < len(body), "the whole message was sent"
 
 
 def test_ctrl_z_and_fg(shells: Callable[..., Terminal]) -> None:
-    with scripted_server(serve(slow_first(b"NOOP", 2.0))) as port:
+    slow = SlowFirst(b"NOOP", 2.0)
+    with scripted_server(serve(slow.acts())) as port:
         term = shells(port, job_control=True)
         screen = term.screen
         # At the prompt.
@@ -118,16 +152,18 @@ def test_ctrl_z_and_fg(shells: Callable[..., Terminal]) -> None:
         screen.wait_for("Stopped", 5)
         screen.line("fg")
         before = term.prompts()
-        time.sleep(0.5)
+        wait_until(term.at_prompt, "the prompt back after fg", screen)
         term.enter("EHLO me.test", 10)
         assert term.prompts() > before
         term.wait_regex("250 8BITMIME", 5)
         # While waiting for a slow reply: the process stops, and goes on after fg.
         screen.line("NOOP")
-        time.sleep(0.3)
+        assert slow.arrived.wait(20), "the NOOP never reached the server"
         screen.keys("C-z")
         screen.wait_for("Stopped", 5)
-        time.sleep(2.5)  # the reply arrives while we are stopped
+        # The reply arrives while we are stopped.
+        assert slow.answered.wait(20), "the server never answered the NOOP"
+        assert STILL_HERE not in screen.history()
         screen.line("fg")
         term.wait_regex(STILL_HERE, 10)
         term.wait_prompt(0, 10)
@@ -211,7 +247,8 @@ def test_ctrl_c_during_enumeration_reports_what_was_done(tmp_path: Path) -> None
 
     users = tmp_path / "users.txt"
     users.write_text("\n".join(f"user{i}" for i in range(500)))
-    with scripted_server(serve({b"VRFY": slow_vrfy})) as port:
+    received: list[bytes] = []
+    with scripted_server(serve({b"VRFY": slow_vrfy}, received=received)) as port:
         enum = subprocess.Popen(
             [sys.executable, "-m", "smtpsh", "enum", f"127.0.0.1:{port}", "-U", str(users),
              "-m", "vrfy", "-w", "2"],
@@ -219,12 +256,17 @@ def test_ctrl_c_during_enumeration_reports_what_was_done(tmp_path: Path) -> None
             stderr=subprocess.PIPE,
             env=smtpsh_env(tmp_path),
         )
-        time.sleep(2.5)
+        # Interrupt once names are being checked (not after a fixed time: a loaded machine
+        # may still be starting smtpsh then).
+        deadline = time.monotonic() + 30
+        while sum(line.startswith(b"VRFY user") for line in received) < 4:
+            assert time.monotonic() < deadline and enum.poll() is None, received
+            time.sleep(0.05)
         started = time.monotonic()
         enum.send_signal(signal.SIGINT)
         out, err = enum.communicate(timeout=20)
     text = (out + err).decode()
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # it stops, not after the other ~490 names
     assert_no_traceback(text)
     assert re.search(r"interrupted: \d+ of 500 names checked", text), text
     assert "not checked: " in text
