@@ -20,7 +20,7 @@ import pytest
 
 from tests.helpers.run import smtpsh_env
 from tests.helpers.scripted_server import scripted_server
-from tests.helpers.tmux import Screen
+from tests.helpers.tmux import Screen, patient
 from tests.hostile.drivers import Terminal, assert_no_traceback
 from tests.hostile.servers import ANSWERS, DEFAULT_ANSWER, END_OF_DATA_ANSWER, Act, Peer, serve
 
@@ -145,7 +145,8 @@ def slow_everything(delay: float) -> dict[bytes, Act]:
 
 def test_ctrl_c_at_each_stage_loses_nothing(tmp_path: Path, screens: list[Screen]) -> None:
     transcript = tmp_path / "interrupted.smtpt"
-    with scripted_server(serve(slow_everything(1.2))) as port:
+    received: list[bytes] = []
+    with scripted_server(serve(slow_everything(1.2), received=received)) as port:
         screen = Screen([f"127.0.0.1:{port}", "--record", str(transcript)], smtpsh_env(tmp_path))
         screens.append(screen)
         term = Terminal(screen)
@@ -154,17 +155,22 @@ def test_ctrl_c_at_each_stage_loses_nothing(tmp_path: Path, screens: list[Screen
             return sum(x.startswith("S: ") for x in shown_dialogue(screen.history()))
 
         for line in [*TRANSACTION, "DATA", "Subject: interrupted", "", "."]:
-            before, replies = term.prompts(), replies_shown()
+            before, replies, arrived = term.prompts(), replies_shown(), len(received)
             screen.line(line)
             if line in ("Subject: interrupted", ""):
                 term.wait_prompt(before, 10)  # message lines are not answered
                 continue
-            time.sleep(0.4)
-            screen.keys("C-c")  # while the server takes its time
+            # Once the line has reached the server (not after a fixed time: under load the
+            # shell may not have sent it yet), Ctrl-C while the server takes its time.
+            deadline = time.monotonic() + patient(5)
+            while len(received) == arrived:
+                assert time.monotonic() < deadline, f"{line!r} never reached the server"
+                time.sleep(0.02)
+            screen.keys("C-c")
             term.wait_prompt(before, 10)
             assert_all_recorded(shown_dialogue(screen.history()), recorded_dialogue(transcript))
             # The late reply is shown when it comes, and recorded before it is shown.
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + patient(5)
             while replies_shown() == replies and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert replies_shown() > replies, screen.history()
