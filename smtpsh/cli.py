@@ -1,7 +1,8 @@
 """Command line: `smtpsh HOST[:PORT]` opens a session; sub-commands do one job each.
 
-Only argparse is imported at start-up; each path imports what it needs, so the time to
-the first prompt stays short.
+Argument parsing and dispatch only: a sub-command runs in its module (SUBCOMMANDS), a
+session starts in smtpsh.shell.start. Only argparse is imported at start-up; each path
+imports what it needs, so the time to the first prompt stays short.
 """
 
 from __future__ import annotations
@@ -13,23 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from smtpsh import __version__, exitcodes, flags
-from smtpsh.target import (
-    TRANSPORT_OPTIONS,
-    InputFileError,
-    UsageError,
-    apply_transport,
-    client_options,
-    default_helo,
-    parse_target,
-    run_main,
-)
+from smtpsh.output.printer import terminal_columns
+from smtpsh.target import InputFileError, UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
     from typing import Any
-
-    from smtpsh.output.printer import Printer
-    from smtpsh.shell.app import Shell, ShellSettings
 
 # Sub-command -> (module exposing add_arguments(parser) and run(args) -> int, summary).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -127,21 +117,6 @@ class _HelpFormatter(argparse.HelpFormatter):
         return "\n\n".join(blocks)
 
 
-def _terminal_columns() -> int:
-    """shutil.get_terminal_size().columns, without importing shutil (and bz2, lzma) at each
-    start: argparse makes a help formatter for every option added, even when none is shown."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 80
-    return columns or 80
-
-
 class _MainFormatter(argparse.RawDescriptionHelpFormatter):
     def __init__(
         self,
@@ -150,7 +125,7 @@ class _MainFormatter(argparse.RawDescriptionHelpFormatter):
         max_help_position: int = 24,
         width: int | None = None,
     ) -> None:
-        width = _terminal_columns() - 2 if width is None else width  # as argparse does
+        width = terminal_columns() - 2 if width is None else width  # as argparse does
         super().__init__(prog, indent_increment, max_help_position, width)
 
 
@@ -354,8 +329,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return docgen.print_man() if args.man else docgen.print_completion(args.completion)
     try:
+        from smtpsh.shell.start import run_session
+
         args = _apply_config(parser, args_list, args)
-        return _run_session(args)
+        return run_session(args)
     except UsageError as exc:
         from smtpsh.output.printer import print_error
 
@@ -431,288 +408,3 @@ def _run_subcommand(name: str, rest: list[str]) -> int:
     parser.set_defaults(**{dest: v for dest, v in defaults.items() if dest in dests})
     result: int = module.run(parser.parse_args(rest))
     return result
-
-
-def _run_session(args: argparse.Namespace) -> int:
-    shell = open_shell(args, interactive=sys.stdin.isatty() and sys.stdout.isatty())
-    if args.sandbox:
-        return run_main(_with_sandbox(shell, args))
-    if shell.blocking:
-        from smtpsh.shell.app import run_piped_blocking
-
-        return run_piped_blocking(shell)
-    return run_main(_drive(shell))
-
-
-def open_shell(
-    args: argparse.Namespace, *, interactive: bool, event_loop: bool = False
-) -> Shell:
-    """The shell for these options, not yet connected (``event_loop``: never start on the
-    blocking transport, as `smtpsh send`, whose message code runs on asyncio)."""
-    candidates: list[tuple[str, str]] = []
-    if args.sandbox:
-        host, port = "127.0.0.1", 0
-    elif args.mx:
-        candidates = _mx_candidates(args)
-        host, port = candidates[0][1], args.port or 25
-    elif args.pipe or (args.target and args.target.startswith("unix:")):
-        if args.pipe and args.target:
-            raise UsageError("--pipe runs the server itself: give no HOST as well")
-        host, port = "localhost", args.port or (24 if args.lmtp else 25)  # names for TLS
-    elif args.target:
-        host, parsed_port = parse_target(args.target, args.port)
-        port = parsed_port or (24 if args.lmtp else 25)
-    else:
-        raise UsageError("give a HOST[:PORT], --mx DOMAIN, or --sandbox to practise")
-    if args.scenario and not args.sandbox:
-        raise UsageError("--scenario goes with --sandbox (smtpsh --sandbox --scenario NAME)")
-    if args.port is not None and not 0 < args.port < 65536:
-        raise UsageError("bad --port: must be a number from 1 to 65535")
-    options = client_options(args, host, port)
-    if args.password_file and not args.password_env:  # read at AUTH, checked before connecting
-        from smtpsh.inputfiles import first_problem
-
-        problem = first_problem([("--password-file", args.password_file)])
-        if problem is not None:
-            raise InputFileError(problem)
-    if any(getattr(args, name) for name in TRANSPORT_OPTIONS) or (
-        args.target and args.target.startswith("unix:")
-    ):
-        apply_transport(args, options)
-
-    from smtpsh.output.printer import Printer, colour_wanted
-    from smtpsh.shell.app import Shell, ShellSettings
-
-    colour = (
-        colour_wanted(args.color, sys.stdout) if interactive or args.color == "always" else False
-    )
-    printer = Printer(colour=colour)
-    settings = ShellSettings(
-        helo=args.helo or default_helo(), annotate=not args.no_annotate, interactive=interactive
-    )
-    _configure_shell(args, settings, printer, host)
-    if args.record:
-        from smtpsh.transcript.recorder import RecordError, TranscriptRecorder
-
-        try:
-            settings.observers.append(TranscriptRecorder.open(args.record))
-        except RecordError as exc:
-            raise UsageError(str(exc)) from None
-    tls_or_auth = any(getattr(args, name) for name in TLS_AUTH_OPTIONS)
-    # A plain piped session starts without an event loop (smtpsh.shell.app's module doc).
-    blocking = not (
-        interactive
-        or args.sandbox
-        or candidates
-        or args.record
-        or tls_or_auth
-        or options.implicit_tls
-        or event_loop
-    )
-    early = None
-    if interactive and not args.sandbox and not candidates:
-        from smtpsh.net.blocking import EarlyConnection
-
-        # Connect while the shell's modules load (prompt_toolkit, asyncio: ~150 ms).
-        early = EarlyConnection(options)
-    steps = None
-    if args.quit_after or args.drop_after:
-        from smtpsh.shell.steps import StepWatch
-
-        steps = StepWatch(args.quit_after or args.drop_after, drop=bool(args.drop_after))
-        settings.observers.append(steps)  # sees the dialogue like the recorder
-    shell = Shell(options, settings, printer, blocking=blocking)
-    shell.steps = steps
-    shell.renderer.timing = args.timing
-    shell.candidates = candidates
-    shell.early = early
-    shell.extra.update(dns_server=args.dns_server, dns_timeout=args.dns_timeout)
-    if tls_or_auth:
-        from smtpsh.shell.tls_commands import configure
-
-        problem = configure(shell, args)
-        if problem:
-            if early is not None:
-                early.discard()
-            raise UsageError(problem)
-    return shell
-
-
-# Options `smtpsh send` does not have, as the shell's code reads them.
-_SEND_FIXED = {"sandbox": False, "mx": None, "scenario": None, "dns_server": None,
-               "dns_timeout": None, "config": None, "profile": None}
-
-
-def run_send(args: argparse.Namespace) -> int:
-    """`smtpsh send` (smtpsh.send_command): one message, by /compose's code, no questions."""
-    for name, value in _SEND_FIXED.items():
-        if not hasattr(args, name):
-            setattr(args, name, value)
-    from smtpsh import state
-
-    if os.path.exists(state.config_file()) or (args.target or "").startswith("@"):
-        from smtpsh import config
-
-        args.config = config.load()
-        if (args.target or "").startswith("@"):
-            try:
-                args.profile = config.find_profile(args.config, args.target)
-            except config.ConfigError as exc:
-                raise UsageError(exc.message) from None
-            args.target = args.profile.host
-    if args.dry_run:
-        return _dry_run(args)
-    if not args.target:
-        raise UsageError("which server? smtpsh send HOST[:PORT] --from ADDR --to ADDR")
-    shell = open_shell(args, interactive=False, event_loop=True)
-    return run_main(_send(shell, args))
-
-
-async def _send(shell: Shell, args: argparse.Namespace) -> int:
-    from smtpsh.shell.app import finish_piped
-    from smtpsh.shell.compose_commands import compose_message
-
-    if not await shell.connect():
-        return exitcodes.FAILED
-    if not shell.done and shell.link.connected:
-        await shell.run_guarded(compose_message(shell, args))
-    return await finish_piped(shell)
-
-
-def _configured_sender(args: argparse.Namespace) -> str | None:
-    if args.config is None:
-        return None
-    from smtpsh import config
-
-    return config.envelope_sender(args.config, args.profile)
-
-
-def _dry_run(args: argparse.Namespace) -> int:
-    """--dry-run: the envelope and the message `smtpsh send` would send, built by the same
-    code (for a server that offers 8BITMIME), and no connection."""
-    from smtpsh.compose.message import build_message, parse_recipients, parse_sender
-    from smtpsh.output.printer import Printer, colour_wanted
-    from smtpsh.protocol.errors import SmtpshError
-    from smtpsh.shell.compose_commands import draft_from_options
-
-    printer = Printer(colour=colour_wanted(args.color, sys.stdout))
-    try:
-        sender_text = args.sender or _configured_sender(args)
-        if not sender_text:
-            raise UsageError("no sender: give --from ADDRESS (or mail_from in config.toml)")
-        sender = parse_sender(sender_text)
-        recipients = parse_recipients(", ".join([*args.to, *args.cc]))
-        if not recipients:
-            raise UsageError("no recipient: give --to ADDRESS")
-        helo = args.helo or default_helo()
-        draft = draft_from_options(args, sender, recipients, helo)
-        if args.body is None and args.body_file is None:
-            from smtpsh.shell.compose_commands import DEFAULT_BODY
-
-            draft.body = DEFAULT_BODY
-        domain = sender.rpartition("@")[2] if "@" in sender else helo
-        built = build_message(draft, eight_bit=True, smtputf8=draft.needs_smtputf8(),
-                              domain=domain)
-    except SmtpshError as exc:
-        raise UsageError(str(exc)) from None
-    printer.line("--dry-run: nothing is sent; as for a server that offers 8BITMIME", "class:meta")
-    printer.line(f"MAIL FROM:<{sender}>", "class:sent")
-    for recipient in recipients:
-        printer.line(f"RCPT TO:<{recipient}>", "class:sent")
-    printer.line("DATA", "class:sent")
-    for line in built.data.decode("utf-8", "replace").split("\r\n")[:-1]:
-        printer.line(line)
-    printer.line(".", "class:sent")
-    for note in built.notes:
-        printer.line(f"· {note}", "class:meta")
-    return 0
-
-
-# The options tls_commands.configure reads: without them it has nothing to set.
-TLS_AUTH_OPTIONS = (
-    "user", "password_file", "password_env", "insecure_auth", "starttls", "auth",
-    "auth_try_all", "authzid",
-)  # fmt: skip
-
-
-async def _drive(shell: Shell) -> int:
-    if shell.settings.interactive:
-        from smtpsh.shell.interactive import run_interactive
-
-        return await run_interactive(shell)
-    from smtpsh.shell.app import run_piped
-
-    return await run_piped(shell)
-
-
-async def _with_sandbox(shell: Shell, args: argparse.Namespace) -> int:
-    from smtpsh.net.tls import TLSSettings, make_context
-    from smtpsh.sandbox import Sandbox
-    from smtpsh.sandbox.scenario import ScenarioError, load
-
-    try:
-        scenario = load(args.scenario or "default")
-    except ScenarioError as exc:
-        raise UsageError(str(exc)) from None
-    sandbox = await Sandbox.start(
-        host="127.0.0.1", port=args.port or 0, tls=True, scenario=scenario
-    )
-    try:
-        shell.sandbox = sandbox
-        shell.options.port = sandbox.port
-        if sandbox.cafile is not None and shell.options.ssl_context is not None:
-            shell.options.ssl_context = make_context(
-                TLSSettings(verify=not args.no_verify, cafile=str(sandbox.cafile))
-            )
-        shell.options.extra["cafile"] = str(sandbox.cafile) if sandbox.cafile else None
-        shell.link = shell._new_client()
-        for line in sandbox.welcome_text().splitlines():
-            shell.say(line)
-        if shell.settings.interactive:
-            shell.say("  new?     /tour walks you through a whole session, step by step")
-        return await _drive(shell)
-    finally:
-        await sandbox.stop()
-
-
-def _mx_candidates(args: argparse.Namespace) -> list[tuple[str, str]]:
-    """--mx DOMAIN: print the MX table and return (exchanger, address) in the order to try."""
-    from smtpsh.dns import DNSInputError, make_resolver, mx_candidates, mx_lines, resolve_mx
-    from smtpsh.dnsinfo.lookup import parse_domain
-    from smtpsh.output.printer import Printer
-
-    try:
-        resolver = make_resolver(args.dns_server, args.dns_timeout)
-        result = resolve_mx(parse_domain(args.mx), resolver)
-    except DNSInputError as exc:
-        raise UsageError(str(exc)) from None
-    Printer(colour=False).lines(mx_lines(result))
-    families = {4: (4,), 6: (6,)}.get(args.family or 0, (4, 6))
-    candidates = mx_candidates(result, families=families)
-    if not candidates:
-        raise UsageError(f"{args.mx}: no mail exchanger to connect to")
-    return candidates
-
-
-def _configure_shell(
-    args: argparse.Namespace, settings: ShellSettings, printer: Printer, host: str
-) -> None:
-    """What config.toml sets beyond option defaults: theme, keys, sender, hosts, record_dir."""
-    if getattr(args, "config", None) is None:  # no config file: the defaults, and the hosts
-        if args.target and not args.sandbox:
-            from smtpsh import state
-
-            settings.on_connect.insert(0, state.host_recorder(args.target))
-        return
-    from smtpsh import config
-
-    cfg: config.Config = args.config
-    profile: config.Profile | None = getattr(args, "profile", None)
-    printer.theme, settings.keys = cfg.theme, cfg.keys
-    sender = config.envelope_sender(cfg, profile)
-    if sender:
-        settings.on_connect.append(config.sender_defaulter(sender))
-    if args.target and profile is None and not args.sandbox:
-        settings.on_connect.insert(0, config.host_recorder(args.target))
-    if cfg.record_dir and not args.record and not args.sandbox:
-        args.record = str(config.record_file(cfg.record_dir, host))

@@ -92,6 +92,21 @@ def style(theme: str = "dark") -> BaseStyle:
     return Style.from_dict({**STYLE_RULES, **THEMES.get(theme, {})})
 
 
+def terminal_columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil (and bz2, lzma) at each
+    start: argparse makes a help formatter for every option added, even when none is shown."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return columns or 80
+
+
 def colour_wanted(mode: str, stream: TextIO) -> bool:
     """--color auto|always|never, honouring NO_COLOR (https://no-color.org)."""
     if mode == "always":

@@ -26,7 +26,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "smtpsh.safefile", "smtpsh.state", "smtpsh.config"),
     ("smtpsh.compose", "smtpsh.audit", "smtpsh.transcript", "smtpsh.dnsinfo", "smtpsh.dns",
      "smtpsh.sandbox", "smtpsh.report"),  # the libraries: know no front-end
-    ("smtpsh.shell",),  # prompt_toolkit, meta-commands
+    # prompt_toolkit, meta-commands; shell.start: a session from the parsed command line
+    ("smtpsh.shell", "smtpsh.shell.start"),
     # parsing, dispatch, generated docs; `smtpsh send` (the shell's session without a prompt)
     ("smtpsh.cli", "smtpsh.__main__", "smtpsh.docgen", "smtpsh.send_command"),
 )
@@ -161,6 +162,10 @@ def test_the_checker_sees_what_it_must() -> None:
     assert "smtpsh.output.safe" in GRAPH["smtpsh.protocol.encoding"]
     assert layer("smtpsh.shell.app") > layer("smtpsh.compose.send") > layer("smtpsh.net.client")
     assert layer("smtpsh.output.safe") < layer("smtpsh.protocol.replies")
+    # Session start-up lives below the CLI: the CLI and `smtpsh send` import it, not it them.
+    assert layer("smtpsh.shell.start") < layer("smtpsh.cli") == layer("smtpsh.send_command")
+    assert "smtpsh.shell.start" in GRAPH["smtpsh.cli"]
+    assert "smtpsh.shell.start" in GRAPH["smtpsh.send_command"]
     # The annotation-only import the shell's feature modules make of the shell is seen.
     assert "smtpsh.shell.app" in imports("smtpsh.shell.metacommands", annotations=True)
     assert "smtpsh.shell.app" not in GRAPH["smtpsh.shell.metacommands"]
