@@ -9,7 +9,7 @@ Typical use for ``smtpsh --mx DOMAIN``::
 
     resolver = make_resolver(args.dns_server, args.dns_timeout)
     mx = resolve_mx(domain, resolver)
-    print(format_mx(mx))
+    Printer(colour=False).lines(mx_lines(mx))   # smtpsh.output.printer
     for host, address in mx_candidates(mx):
         ...  # connect to address:25, stop at the first that answers
 """

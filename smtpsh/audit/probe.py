@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ssl
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -469,7 +468,7 @@ def run(args: argparse.Namespace) -> int:
     )
     status = run_main(_probe(prober, args))
     if status == exitcodes.INTERRUPTED:
-        print("smtpsh probe: interrupted", file=sys.stderr)
+        print_error("smtpsh probe", "interrupted")
     return status
 
 
