@@ -37,7 +37,8 @@ MATRIX = Matrix()
 # The second matrix: hostile input that is not a server's reply (a transcript, a file on
 # disk, a config, a word list, a regex) and the server replies that only some front-ends
 # meet. A test joins it with the ``hostile_row`` fixture: (row, front-end) -> passed.
-INPUT_FRONT_ENDS = ("shell", "piped", "replay", "probe", "enum", "relay", "dns", "files")
+INPUT_FRONT_ENDS = ("shell", "piped", "send", "replay", "probe", "enum", "relay", "tls", "dns",
+                    "files")
 INPUT_ROWS: dict[tuple[str, str], list[bool]] = {}
 
 

@@ -4,8 +4,8 @@ shows: none may reach the output raw, and each must be shown escaped (not droppe
 One hostile SMTP server (banner, EHLO, HELP, VRFY, EXPN, MAIL, RCPT, RSET, an NTLM
 challenge, a certificate whose subject, issuer and names carry the payload) and one
 hostile DNS server (TXT of SPF, DMARC, MTA-STS, TLS-RPT, DKIM; PTR) serve all front-ends:
-`smtpsh HOST` piped and in a terminal, probe, enum, relay, dns, replay, /info, /cert and
-/mailbox. The unsafe set is written out here again on purpose, independently of
+`smtpsh HOST` piped and in a terminal, send, probe, enum, relay, tls, dns, replay, /info,
+/cert and /mailbox. The unsafe set is written out here again on purpose, independently of
 smtpsh.output.safe, so that the test checks the definition rather than repeating it.
 """
 
@@ -464,3 +464,21 @@ def test_pipe_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     _relay_stderr(io.BytesIO(field("pipe-stderr") + b"\n"), 42)
     err = capsys.readouterr().err
     check(err, ["pipe-stderr"])
+
+
+def test_send(smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None]) -> None:
+    """`smtpsh send`: the dialogue as a piped session shows it, and its end."""
+    hostile_row("server: controls, bidi, zero-width in replies", "send")
+    for colour in ("never", "always"):
+        out = smtpsh(["send", f"127.0.0.1:{smtp_port}", "--from", "a@b.test", "--to",
+                      "c@d.test", "--color", colour], tmp_path)
+        check(out, ["banner", "ehlo", "keyword", "mail", "rcpt"], colour=colour == "always")
+
+
+def test_tls(smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None]) -> None:
+    """`smtpsh tls`: the certificate's subject and issuer under the suites it found."""
+    hostile_row("server: controls in NTLM fields, certificate names", "tls")
+    for colour in ("never", "always"):
+        out = smtpsh(["tls", f"127.0.0.1:{smtp_port}", "--color", colour], tmp_path)
+        assert "TLSv1.3" in out  # the scan did run
+        check(out, ["subject", "issuer"], colour=colour == "always", c1_byte=False)
