@@ -36,13 +36,13 @@ from smtpsh.audit.enum import (
     tells_apart,
 )
 from smtpsh.audit.fingerprint import Guess, best, fingerprint, reply_text
-from smtpsh.audit.ntlm import NTLMError, NTLMInfo, decode_challenge_line, negotiate_line
 from smtpsh.audit.relay import RelayConfig, RelayReport, RelayRunner
 from smtpsh.audit.report import Line, exit_status, render_json, render_text
 from smtpsh.audit.software import Software, identify
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.net.tls import TLSSettings, make_context
 from smtpsh.output.printer import print_error, report_printer
+from smtpsh.protocol.ntlm import NTLMError, NTLMInfo, decode_challenge_line, negotiate_line
 from smtpsh.protocol.replies import Reply
 from smtpsh.target import UsageError, run_main
 

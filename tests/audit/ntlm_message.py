@@ -1,6 +1,6 @@
 """Build a real NTLM CHALLENGE_MESSAGE, field by field, as [MS-NLMP] §2.2.1.2 lays it out.
 
-Written independently of smtpsh.audit.ntlm so the decoder is tested against the spec, not
+Written independently of smtpsh.protocol.ntlm so the decoder is tested against the spec, not
 against itself.
 """
 

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from smtpsh.audit.ntlm import (
+from smtpsh.protocol.ntlm import (
     FLAG_NTLM,
     FLAG_REQUEST_TARGET,
     FLAG_UNICODE,

@@ -1,9 +1,13 @@
-"""NTLMSSP for footprinting, sans-IO: the NEGOTIATE message out, the CHALLENGE decoded.
+"""NTLMSSP messages read and written here, sans-IO: the anonymous NEGOTIATE out, the
+CHALLENGE decoded, the AUTHENTICATE summed up.
 
 A server offering ``AUTH NTLM`` answers an anonymous NEGOTIATE_MESSAGE with a
 CHALLENGE_MESSAGE that names its NetBIOS and DNS host and domain and its OS build, before
-any credential is given (what nmap's smtp-ntlm-info reports). Layouts from [MS-NLMP]
-§2.2.1.1 (NEGOTIATE), §2.2.1.2 (CHALLENGE), §2.2.2.1 (AV_PAIR) and §2.2.2.10 (VERSION).
+any credential is given (what nmap's smtp-ntlm-info reports). The probe sends the
+NEGOTIATE and reports the CHALLENGE; the AUTH NTLM client (protocol/auth.py, whose
+cryptography is pyspnego's) shows the CHALLENGE it answers and what its AUTHENTICATE
+carries. Layouts from [MS-NLMP] §2.2.1.1 (NEGOTIATE), §2.2.1.2 (CHALLENGE), §2.2.1.3
+(AUTHENTICATE), §2.2.2.1 (AV_PAIR) and §2.2.2.10 (VERSION).
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from smtpsh.protocol.errors import SmtpshError
 SIGNATURE = b"NTLMSSP\x00"
 NEGOTIATE = 1
 CHALLENGE = 2
+AUTHENTICATE = 3
+# An NTLMv1 NtChallengeResponse is 24 bytes; an NTLMv2 one carries the client's blob and
+# is longer ([MS-NLMP] §2.2.2.8).
+NTLMV1_RESPONSE_LENGTH = 24
 
 # NegotiateFlags bits used here ([MS-NLMP] §2.2.2.5).
 FLAG_UNICODE = 0x00000001
@@ -183,3 +191,37 @@ def _read_target_info(info: NTLMInfo, blob: bytes) -> None:
             info.system_time = stamp.isoformat(timespec="seconds")
         elif av_id not in (6, 8, 10):  # flags, single-host, channel bindings: not names
             info.unknown_av_ids.append(av_id)
+
+
+@dataclass(frozen=True)
+class AuthenticateSummary:
+    """What an AUTHENTICATE_MESSAGE tells the server, the response itself left out."""
+
+    domain: str
+    user: str
+    workstation: str
+    nt_response_length: int
+
+    @property
+    def ntlmv2(self) -> bool:
+        return self.nt_response_length > NTLMV1_RESPONSE_LENGTH
+
+
+_AUTHENTICATE_FIXED = 64  # up to and including NegotiateFlags
+
+
+def summarize_authenticate(data: bytes) -> AuthenticateSummary:
+    """The names and the response version in an AUTHENTICATE_MESSAGE ([MS-NLMP] §2.2.1.3)."""
+    if len(data) < _AUTHENTICATE_FIXED:
+        raise NTLMError(f"AUTHENTICATE is {len(data)} bytes; it has at least 64")
+    signature, message_type = _HEADER.unpack_from(data, 0)
+    if signature != SIGNATURE or message_type != AUTHENTICATE:
+        raise NTLMError("not an NTLMSSP AUTHENTICATE message")
+    (flags,) = struct.unpack_from("<I", data, 60)
+    unicode = bool(flags & FLAG_UNICODE)
+    return AuthenticateSummary(
+        domain=_text(_field(data, 28, "DomainName"), unicode),
+        user=_text(_field(data, 36, "UserName"), unicode),
+        workstation=_text(_field(data, 44, "Workstation"), unicode),
+        nt_response_length=len(_field(data, 20, "NtChallengeResponse")),
+    )
