@@ -91,6 +91,48 @@ def backends() -> Backends:
     return env
 
 
+NTLM_FACTS_FILE = Path("/var/lib/smtpsh-test/ntlm.json")
+
+
+@dataclass(frozen=True)
+class Ntlm:
+    """The AUTH NTLM path: Postfix -> Dovecot (auth_use_winbind) -> Samba winbindd."""
+
+    host: str
+    port: int
+    domain: str
+    user: str
+    password: str = field(repr=False)
+    log_file: Path
+    versions: dict[str, str]
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def qualified_user(self) -> str:
+        return f"{self.domain}\\{self.user}"
+
+
+@pytest.fixture(scope="session")
+def ntlm() -> Ntlm:
+    try:
+        facts: dict[str, Any] = json.loads(NTLM_FACTS_FILE.read_text(encoding="utf-8"))
+        env = Ntlm(
+            host=facts["host"], port=int(facts["port"]), domain=facts["domain"],
+            user=facts["user"], password=facts["password"], log_file=Path(facts["log_file"]),
+            versions=facts["versions"],
+        )  # fmt: skip
+        with socket.create_connection((env.host, env.port), timeout=3):
+            pass
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if _in_ci():
+            pytest.fail(f"the NTLM back-end is unavailable: {exc!r}", pytrace=False)
+        pytest.skip(f"the NTLM back-end is unavailable ({exc!r}); run scripts/setup-test-env")
+    return env
+
+
 @pytest.fixture
 def password_file(tmp_path: Path, backends: Backends) -> Path:
     path = tmp_path / "password"
@@ -148,9 +190,10 @@ _ROWS: dict[str, tuple[str, str, bool, float]] = {}  # nodeid -> (row, component
 @pytest.fixture
 def matrix_row(
     backends: Backends, record_property: Callable[[str, object], None]
-) -> Callable[[str, str], None]:
-    def mark(row: str, component: str) -> None:
-        versions = backends.versions  # "Postfix + Dovecot SASL" -> "Postfix 3.7.11 + Dovecot …"
+) -> Callable[..., None]:
+    def mark(row: str, component: str, more: dict[str, str] | None = None) -> None:
+        # "Postfix + Dovecot SASL" -> "Postfix 3.7.11 + Dovecot …"
+        versions = {**backends.versions, **(more or {})}
         words = [
             f"{w} {versions[w.lower()]}" if w.lower() in versions else w for w in component.split()
         ]
