@@ -219,7 +219,8 @@ def add_session_options(parser: argparse.ArgumentParser, *, shell: bool = True) 
         "--auth",
         metavar="MECH",
         help="authenticate right after connecting: SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5,"
-        " PLAIN, LOGIN, XOAUTH2, or auto (the strongest the server offers)",
+        " NTLM (--user 'DOMAIN\\user'; needs smtpsh[ntlm]), PLAIN, LOGIN, XOAUTH2, or auto"
+        " (the strongest the server offers)",
     )
     auth.add_argument(
         "--auth-try-all",

@@ -14,7 +14,7 @@ from smtpsh.net.base import ClientBase, ClientObserver
 from smtpsh.output.printer import Fragments, Printer
 from smtpsh.output.safe import invisible_names
 from smtpsh.protocol.codes import annotate
-from smtpsh.protocol.connection import ReplyEvent, decode_challenge
+from smtpsh.protocol.connection import ReplyEvent, challenge_gloss
 from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import BANNER
 
@@ -31,9 +31,9 @@ def annotation_of(reply: Reply, verb: str | None = None) -> str:
     if reply.code == 0:
         return "not an SMTP reply"
     text = annotate(reply.code, reply.enhanced, verb=verb, text=reply.text)
-    challenge = decode_challenge(reply)
-    if challenge is not None:
-        text += f" · decoded: {challenge!r}"
+    gloss = challenge_gloss(reply)
+    if gloss is not None:
+        text += f" · {gloss}"
     return text
 
 

@@ -2,7 +2,9 @@
 
 ``AuthExchange`` produces the AUTH line and the answer to each ``334`` challenge for PLAIN
 (RFC 4616), LOGIN (draft-murchison-sasl-login), CRAM-MD5 (RFC 2195), SCRAM-SHA-1 and
-SCRAM-SHA-256 (RFC 5802, RFC 7677) and XOAUTH2 (Google's OAuth 2.0 SASL profile).  Every
+SCRAM-SHA-256 (RFC 5802, RFC 7677), NTLM ([MS-NLMP] NTLMv2, as Exchange offers it; the
+messages are made by the optional pyspnego, ``smtpsh[ntlm]``) and XOAUTH2 (Google's
+OAuth 2.0 SASL profile).  Every
 line comes with a display form whose secrets are masked, so a front-end can show each step
 decoded without ever putting a password on screen.
 
@@ -144,6 +146,7 @@ class Mechanism:
     mutual: bool = False  # the server proves it knows the password (SCRAM)
     strength: int = 0  # for /auth without a mechanism: the highest offered is chosen
     why: str = ""  # why it ranks where it does (said when it is chosen)
+    requires: str = ""  # an optional module the mechanism needs (NTLM: pyspnego's "spnego")
 
 
 class SaslClient:
@@ -309,6 +312,87 @@ class ScramClient(SaslClient):
             self._verify_server_final(data)
 
 
+# --- NTLM ([MS-NLMP]; SMTP: [MS-SMTPX]) ----------------------------------------------------
+# The message work (NTLMv2 response, MD4 of the password, which OpenSSL 3's hashlib lacks)
+# is pyspnego's, a maintained NTLM implementation; it is an optional extra, imported only
+# when an NTLM exchange starts. What is shown is read back with protocol/ntlm.py.
+
+NTLM_EXTRA = "AUTH NTLM needs the optional pyspnego: pip install 'smtpsh[ntlm]'"
+
+
+def unavailable(mech: Mechanism) -> str | None:
+    """Why ``mech`` cannot be used here (a missing optional module), or None."""
+    if not mech.requires:
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec(mech.requires) is None:
+        return NTLM_EXTRA
+    return None
+
+
+class NtlmClient(SaslClient):
+    """AUTH NTLM: NEGOTIATE as the initial response, AUTHENTICATE answering the CHALLENGE.
+
+    The user name may be ``DOMAIN\\user`` (the domain is the server's NetBIOS domain, or
+    its machine name for a local account) or ``user@dns.domain``. Only NTLMv2 responses
+    are sent: NTLMv1 can be cracked in hours."""
+
+    def __init__(self, creds: Credentials) -> None:
+        try:
+            import spnego
+        except ImportError:
+            raise AuthError(NTLM_EXTRA) from None
+        self.creds = creds
+        try:
+            self.context = spnego.client(
+                creds.username, creds.secret, hostname="unspecified", service="SMTP",
+                protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm,
+            )
+        except Exception as exc:  # pyspnego's own errors, or a bad LM_COMPAT_LEVEL
+            raise AuthError(f"NTLM: {exc}") from None
+
+    def initial(self) -> Payload:
+        token = self._step(None)
+        return token, "NTLMSSP NEGOTIATE (no credentials yet)"
+
+    def answer(self, challenge: bytes, step: int) -> Payload:
+        from smtpsh.protocol.ntlm import NTLMError, decode_challenge, summarize_authenticate
+
+        if step > 0:
+            raise AuthError("the server sent a second NTLM challenge; NTLM has only one")
+        try:
+            info = decode_challenge(challenge)
+        except NTLMError as exc:
+            raise AuthError(f"the server's NTLM challenge: {exc}") from None
+        token = self._step(challenge)
+        try:
+            sent = summarize_authenticate(token)
+        except NTLMError as exc:  # pyspnego made something we cannot read: not sent
+            raise AuthError(f"NTLM: {exc}") from None
+        if not sent.ntlmv2:
+            raise AuthError(
+                "pyspnego made an NTLMv1 response (LM_COMPAT_LEVEL in the environment is"
+                " below 3?): not sent; NTLMv1 can be cracked"
+            )
+        who = f"{sent.domain}\\{sent.user}" if sent.domain else sent.user
+        server = info.target_name or info.netbios_computer or "the server"
+        host = f" from workstation {sent.workstation}" if sent.workstation else ""
+        return token, (
+            f"NTLMSSP AUTHENTICATE as {who}{host}, NTLMv2 response {SECRET_MASK}"
+            f" (to the CHALLENGE of {server})"
+        )
+
+    def _step(self, token: bytes | None) -> bytes:
+        try:
+            out = self.context.step(token)
+        except Exception as exc:  # pyspnego raises its own types for a message it rejects
+            raise AuthError(f"NTLM: pyspnego cannot answer: {exc}") from None
+        if not out:
+            raise AuthError("NTLM: pyspnego had nothing to send")
+        return out
+
+
 MECHANISMS: Mapping[str, Mechanism] = MappingProxyType(
     {
         m.name: m
@@ -348,6 +432,14 @@ MECHANISMS: Mapping[str, Mechanism] = MappingProxyType(
                 " and SHA-256 replaces SHA-1",
             ),
             Mechanism(
+                "NTLM", "Password",
+                "NTLMv2 challenge-response (Exchange); DOMAIN\\user accepted ([MS-NLMP])",
+                None, _no_challenge, plaintext=False,
+                client=NtlmClient, strength=25, requires="spnego",
+                why="the password does not cross the wire, but the server does not prove it"
+                " knows it, and an NTLMv2 response can be cracked offline or relayed",
+            ),
+            Mechanism(
                 "XOAUTH2", "OAuth 2.0 access token",
                 "an OAuth 2.0 bearer token (Google, Microsoft)",
                 _xoauth2_initial, _xoauth2_answer, plaintext=True,
@@ -370,6 +462,7 @@ def by_strength(offered: list[str], *, authzid: bool = False) -> list[Mechanism]
     """The offered mechanisms smtpsh can do with a password, strongest first (XOAUTH2,
     which needs a token, is never among them; with ``authzid`` only those carrying one)."""
     found = [m for name in offered if (m := mechanism(name)) is not None and m.strength > 0]
+    found = [m for m in found if unavailable(m) is None]  # NTLM without pyspnego
     if authzid:
         found = [m for m in found if m.authzid]
     return sorted(dict.fromkeys(found), key=lambda m: -m.strength)
@@ -380,9 +473,13 @@ def choose(offered: list[str], *, authzid: bool = False) -> tuple[Mechanism | No
     ranked = by_strength(offered, authzid=authzid)
     if not ranked:
         carrying = " that can carry --authzid" if authzid else ""
+        missing = {
+            why for name in offered if (m := mechanism(name)) and (why := unavailable(m))
+        }
         return None, (
             f"none of the offered mechanisms ({' '.join(offered) or 'none'}){carrying}"
             " is one smtpsh can do with a password"
+            + "".join(f" ({why})" for why in sorted(missing))
         )
     best = ranked[0]
     others = [m.name for m in ranked[1:]]

@@ -261,3 +261,21 @@ def decode_challenge(reply: Reply) -> str | None:
         return base64.b64decode(reply.lines[0].strip(), validate=True).decode("utf-8", "replace")
     except ValueError:
         return None
+
+
+def challenge_gloss(reply: Reply) -> str | None:
+    """What a 334 challenge says, for the annotation under it: the decoded text, or for an
+    NTLM CHALLENGE (binary) the names and version it gives away."""
+    text = decode_challenge(reply)
+    if text is None:
+        return None
+    if text.startswith("NTLMSSP\0"):
+        from smtpsh.protocol.ntlm import NTLMError, decode_challenge_line
+
+        try:
+            info = decode_challenge_line(reply.lines[0])
+        except NTLMError as exc:
+            return f"NTLM: {exc}"
+        names = ", ".join(f"{label}: {value}" for label, value in info.items())
+        return f"NTLM CHALLENGE ({names or 'no names given'})"
+    return f"decoded: {text!r}"

@@ -29,6 +29,7 @@ from smtpsh.protocol.auth import (
     by_strength,
     choose,
     mechanism,
+    unavailable,
 )
 from smtpsh.protocol.codes import describe_basic
 from smtpsh.protocol.errors import SmtpshError
@@ -82,8 +83,12 @@ def configure(shell: Shell, args: argparse.Namespace) -> str | None:
     if opts.password_file and opts.password_env:
         return "give --password-file or --password-env, not both"
     opts.auth = opts.auth.upper() if opts.auth else None
-    if opts.auth and opts.auth != AUTO and mechanism(opts.auth) is None:
-        return f"--auth {opts.auth}: smtpsh supports {', '.join(MECHANISMS)} (or auto)"
+    if opts.auth and opts.auth != AUTO:
+        found = mechanism(opts.auth)
+        if found is None:
+            return f"--auth {opts.auth}: smtpsh supports {', '.join(MECHANISMS)} (or auto)"
+        if (missing := unavailable(found)) is not None:
+            return f"--auth {opts.auth}: {missing}"
     if opts.try_all and opts.auth:
         return "--auth-try-all tries every offered mechanism: give it without --auth"
     if opts.try_all:
@@ -395,7 +400,7 @@ async def _cert(shell: Shell, args: str) -> None:
 @meta(
     "/auth",
     "/auth [MECH] [USER]",
-    "authenticate (SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, XOAUTH2); alone:"
+    "authenticate (SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, NTLM, PLAIN, LOGIN, XOAUTH2); alone:"
     " the mechanisms offered, then the strongest of them",
     "auth",
 )
@@ -449,6 +454,9 @@ async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
     found = mechanism(mech_name)
     if found is None:
         shell.error(f"smtpsh cannot do {mech_name.upper()}; it supports {', '.join(MECHANISMS)}")
+        return False
+    if (missing := unavailable(found)) is not None:  # said before a password is asked for
+        shell.error(missing)
         return False
     client = shell.client
     if not client.connected or shell.session.state is State.CLOSED:

@@ -30,7 +30,7 @@ raise SystemExit(code)
 
 HEAVY = (
     "asyncio", "ssl", "dataclasses", "inspect", "prompt_toolkit", "pathlib", "typing",
-    "cryptography",
+    "cryptography", "spnego",
 )
 
 

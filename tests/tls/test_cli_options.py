@@ -14,8 +14,8 @@ from tests.helpers.run import run_piped
     [
         (["--starttls", "--tls"], "--starttls and --tls (or port 465) exclude each other"),
         (["--starttls", "-p", "465"], "--starttls and --tls (or port 465) exclude each other"),
-        (["--auth", "NTLM"], "--auth NTLM: smtpsh supports PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1,"
-                              " SCRAM-SHA-256, XOAUTH2 (or auto)"),
+        (["--auth", "GSSAPI"], "--auth GSSAPI: smtpsh supports PLAIN, LOGIN, CRAM-MD5,"
+                                " SCRAM-SHA-1, SCRAM-SHA-256, NTLM, XOAUTH2 (or auto)"),
         (["--password-file", "f", "--password-env", "E"], "give --password-file or"),
         (["--cafile", "/nonexistent/ca.pem"], "--cafile /nonexistent/ca.pem: no such file"),
         (["--password-file", "/nonexistent/pw"], "--password-file /nonexistent/pw: no such"),
