@@ -19,7 +19,7 @@ from smtpsh.protocol.address import address_warnings, parse_path_command
 from smtpsh.protocol.encoding import command_warnings, text_line_warnings
 from tests.helpers.run import run_piped, smtpsh_env
 from tests.helpers.scripted_server import scripted_server
-from tests.helpers.tmux import Screen
+from tests.helpers.tmux import Screen, patient
 from tests.hostile.drivers import Terminal, assert_no_traceback
 from tests.hostile.servers import serve
 
@@ -171,6 +171,15 @@ def test_shell_warns_about_long_lines_and_addresses(
     assert LONG_TEXT.encode() + b"\r\n" in received
 
 
+
+def wait_cursor_line(term: Terminal, ending: str) -> None:
+    """Until the line being typed ends with ``ending`` (typed keys drawn)."""
+    deadline = time.monotonic() + patient(5)
+    while not term.screen.cursor_line().rstrip().endswith(ending):
+        assert time.monotonic() < deadline, term.screen.history()
+        time.sleep(0.05)
+
+
 def test_shell_refuses_control_characters(
     recorded_shell: tuple[Terminal, list[bytes]],
 ) -> None:
@@ -180,7 +189,9 @@ def test_shell_refuses_control_characters(
     before = term.prompts()
     screen.type("NOOP esc")
     screen.keys("C-q", "Escape")
-    time.sleep(0.7)  # past prompt_toolkit's wait for the rest of an escape sequence
+    # Once the ESC is shown it was taken alone: an "x" read with it would have been Alt-x
+    # (a fixed pause is not enough on a loaded machine, where both may be read at once).
+    wait_cursor_line(term, "NOOP esc^[")
     screen.type("x")
     screen.keys("Enter")
     term.wait_prompt(before, 15)
@@ -196,7 +207,7 @@ def test_shell_refuses_control_characters(
         ["tmux", "-L", screen.socket, "set-buffer", "NOOP one\nNOOP two"], check=True
     )
     subprocess.run(["tmux", "-L", screen.socket, "paste-buffer", "-p"], check=True)
-    time.sleep(0.3)
+    wait_cursor_line(term, "NOOP two")
     screen.keys("Enter")
     term.wait_prompt(before, 15)
     term.wait_regex(r"refused: the line has a LF control character at column 9", 5)
