@@ -62,7 +62,7 @@ def test_addresses_are_remembered_per_server(
     second.wait_for("250 CHUNKING")
     second.type("MAIL FROM:<rem")
     second.keys("Tab")
-    time.sleep(0.5)
+    wait_cursor_line(second, "remember-me@client.smtpsh.test")  # completed (drawn)
     second.keys("Tab")  # a second Tab keeps it (it used to go back to what was typed)
     time.sleep(0.5)
     second.keys("Enter")
