@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import ssl
 import time
@@ -33,7 +32,18 @@ from tests.helpers.ports import pick_free_port
 FACTS_FILE = Path("/var/lib/smtpsh-test/postfix.json")
 _POLL = 0.1
 # mbox: every message starts with a "From " line (body lines are escaped as ">From ").
-_MBOX_SPLIT = re.compile(r"(?m)^(?=From )")
+
+
+def _message_holding(mbox: bytes, needle: bytes) -> str | None:
+    """The first mbox message (from its "From " line to the next) that holds ``needle``.
+    Found with bytes.find, not by splitting the whole mailbox: the test mailboxes grow to
+    hundreds of MB over runs (5 MB messages), and a split of that took seconds a poll."""
+    at = mbox.find(needle)
+    if at < 0:
+        return None
+    start = mbox.rfind(b"\nFrom ", 0, at) + 1  # 0: the first message
+    end = mbox.find(b"\nFrom ", at)
+    return mbox[start : len(mbox) if end < 0 else end + 1].decode("utf-8", "replace")
 
 
 def _in_ci() -> bool:
@@ -137,16 +147,16 @@ class PostfixEnv:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                text = box.read_text(encoding="utf-8", errors="replace")
+                data = box.read_bytes()
             except FileNotFoundError:
-                text = ""
+                data = b""
             except PermissionError:
                 raise AssertionError(
                     f"cannot read {box}: tests that read mail must run as root"
                 ) from None
-            for message in _MBOX_SPLIT.split(text):
-                if needle in message:
-                    return message
+            message = _message_holding(data, needle.encode())
+            if message is not None:
+                return message
             if time.monotonic() >= deadline:
                 raise AssertionError(
                     f"no mail containing {needle!r} for {user} within {timeout}s in {box}"
