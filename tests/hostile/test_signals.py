@@ -212,7 +212,9 @@ def test_resize_while_output_streams(shells: Callable[..., Terminal]) -> None:
 @pytest.mark.parametrize("colour", ["never", "always"])
 def test_reader_going_away_ends_quietly(tmp_path: Path, colour: str) -> None:
     received: list[bytes] = []
-    script = "EHLO me.test\n" + "NOOP\n" * 300 + "QUIT\n"
+    # More output than a pipe holds (~40 octets a NOOP, 64 KiB): smtpsh cannot finish the
+    # script before head has gone, however late head gets to run on a loaded machine.
+    script = "EHLO me.test\n" + "NOOP\n" * 4000 + "QUIT\n"
     with scripted_server(serve({}, received=received)) as port:
         smtpsh = subprocess.Popen(
             [sys.executable, "-m", "smtpsh", f"127.0.0.1:{port}", "--color", colour],
