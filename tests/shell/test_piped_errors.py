@@ -146,7 +146,7 @@ def test_color_always_is_honoured_in_a_pipe(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("colour", ["never", "always"])
 def test_reader_going_away_exits_quietly(tmp_path: Path, colour: str) -> None:
-    script = "NOOP\n" * 200 + "QUIT\n"
+    script = "NOOP\n" * 4000 + "QUIT\n"  # more output than a pipe holds: head goes first
     with scripted_server(smtp_like({})) as port:
         result = subprocess.run(
             f"{sys.executable} -m smtpsh 127.0.0.1:{port} --color {colour} | head -n 2",
