@@ -194,6 +194,31 @@ LOSS_REASONS: dict[type[OSError], str] = {
 }
 
 
+# At most this much is read from a socket after a reset: a last reply or two, not a flood.
+LEFT_AFTER_RESET = 1 << 20
+
+
+def read_left(sock: socket.socket) -> bytes:
+    """What is still in ``sock``'s receive buffer, without waiting.
+
+    A server that says 421 and closes with our commands unread in its socket sends a TCP
+    reset. The 421 has arrived by then, and the kernel keeps it for us to read; but when
+    our next write is what meets the reset, a client that gives up at once never reads it,
+    and the user hears "reset" instead of the reason the server gave. So after a failed
+    write, what is left is read (until nothing more, the reset itself, or the end).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        sock.setblocking(False)
+        while size < LEFT_AFTER_RESET and (chunk := sock.recv(65536)):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError:  # nothing more now (EAGAIN), the reset, or a socket already closed
+        pass
+    return b"".join(chunks)
+
+
 def describe_loss(exc: Exception | None, unfinished: bytes = b"") -> str:
     """One line for a connection that ended under us; ``unfinished``: a reply cut short."""
     ssl = sys.modules.get("ssl")  # an SSLError can only exist once ssl is imported

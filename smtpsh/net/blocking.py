@@ -30,6 +30,7 @@ from smtpsh.net.base import (
     describe_loss,
     format_address,
     lmtp_verdict,
+    read_left,
     silent_banner_hint,
     stalled_message,
     timeout_for,
@@ -224,8 +225,25 @@ class BlockingClient(ClientBase):
             self.give_up(message)
             raise WriteStalled(message, told=True) from None
         except OSError as exc:
+            self._take_what_is_left()
+            if self._sock is None:  # what was left was not SMTP: closed and told
+                raise ConnectionClosedError(self.close_reason or "", told=True) from None
             told = self._lost(exc)
             raise ConnectionClosedError(self.close_reason or "", told=told) from None
+
+    def _take_what_is_left(self) -> None:
+        """The write met a reset: tell the replies that came before it (a 421 saying why)."""
+        assert self._sock is not None
+        data = read_left(self._sock)
+        if not data:
+            return
+        try:
+            self.conn.receive_data(data)
+            self._take_event()
+        except RemoteProtocolError as exc:
+            self._protocol_error(exc)
+        except ConnectionClosedError:
+            pass  # a protocol error: told, and the socket closed
 
     async def command(self, line: str, *, raw: bool = False, timeout: float | None = None) -> Reply:
         command, wire = self._queue_command(line, raw=raw)

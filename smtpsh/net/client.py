@@ -29,6 +29,7 @@ from smtpsh.net.base import (
     format_address,
     handshake_timeout,
     lmtp_verdict,
+    read_left,
     silent_banner_hint,
     stalled_message,
     timeout_for,
@@ -83,6 +84,8 @@ class _WireProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._writable.set()
+        if isinstance(exc, OSError):
+            self._client._take_what_is_left()
         self._client._on_lost(exc)
 
     def pause_writing(self) -> None:
@@ -272,6 +275,25 @@ class SMTPClient(ClientBase):
             self._tell("on_meta", f"{message}; closing the connection", "error")
             self._fail_waiters(ConnectionClosedError(message, told=True))
             self.abort(CLOSED_BY_SMTPSH)
+
+    def _take_what_is_left(self) -> None:
+        """The connection broke (a write that met a reset: asyncio then stops reading at
+        once): take in the replies the server sent before it, a 421 saying why. Over TLS
+        what is left is records, not replies: nothing to take then."""
+        transport = self._transport
+        if transport is None or transport.get_extra_info("ssl_object") is not None:
+            return
+        sock = transport.get_extra_info("socket")  # still open until connection_lost ends
+        if sock is None:
+            return
+        try:
+            copy = sock.dup()
+        except OSError:
+            return
+        with copy:
+            data = read_left(copy)
+        if data:
+            self._on_data(data)
 
     def _deliver(self, event: ReplyEvent) -> bool:
         """Tell the observers; resolve the waiter of the command the reply answers (False:
