@@ -65,7 +65,8 @@ def test_no_address_answering_gives_one_line_with_the_whole_deadline() -> None:
         started = time.monotonic()
         with pytest.raises(ConnectError) as caught:
             connect_first(options, [_address(port), _address(port)], started + 1)
-        assert time.monotonic() - started < 1.5
+        # Both addresses within the one deadline: each given it whole would take 2 s.
+        assert time.monotonic() - started < 1.9
         assert str(caught.value) == (
             f"cannot connect to 127.0.0.1:{port}: no answer within 1 s (2 addresses tried)"
         )
@@ -104,7 +105,7 @@ def test_a_stuck_resolver_is_given_up_at_the_connect_deadline(
     with pytest.raises(ConnectError) as caught:
         open_socket(ClientOptions("mx.example.invalid", 25, connect_timeout=0.5))
     release.set()
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 5  # not the 10 s the resolver would take
     assert str(caught.value) == (
         "cannot resolve host 'mx.example.invalid': no answer within 0.5 s"
     )
