@@ -125,7 +125,7 @@ class PostfixEnv:
         text = data[: data.rfind(b"\n") + 1].decode("utf-8", "replace")
         return text.splitlines()
 
-    def wait_for_log(self, needle: str, mark: int, timeout: float = 10.0) -> str:
+    def wait_for_log(self, needle: str, mark: int, timeout: float = 30.0) -> str:
         """First log line after `mark` containing `needle`; AssertionError on timeout."""
         deadline = time.monotonic() + timeout
         while True:
@@ -140,7 +140,7 @@ class PostfixEnv:
             time.sleep(_POLL)
 
     # --- mail --------------------------------------------------------------------------
-    def wait_for_mail(self, user: str, needle: str, timeout: float = 10.0) -> str:
+    def wait_for_mail(self, user: str, needle: str, timeout: float = 30.0) -> str:
         """The mbox message for `user` that contains `needle` (use a unique needle, e.g. a
         fresh Message-ID: the mbox keeps earlier runs' mail). AssertionError on timeout."""
         box = self.mailbox(user)

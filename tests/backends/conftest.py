@@ -165,7 +165,7 @@ def log_mark(path: Path = POSTFIX_LOG) -> int:
         return 0
 
 
-def wait_for_log(needle: str, mark: int, path: Path = POSTFIX_LOG, timeout: float = 10) -> str:
+def wait_for_log(needle: str, mark: int, path: Path = POSTFIX_LOG, timeout: float = 30) -> str:
     """The first line after ``mark`` containing ``needle`` (AssertionError on timeout)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -27,7 +27,7 @@ def lmtp_script(marker: str, *recipients: str) -> str:
     )
 
 
-def delivered(backends: Backends, user: str, marker: str, timeout: float = 10) -> bool:
+def delivered(backends: Backends, user: str, marker: str, timeout: float = 30) -> bool:
     box = Path(backends.dovecot["mail_dir"]) / user / "Maildir" / "new"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
