@@ -41,7 +41,7 @@ def message_script(msgid: str, subject: str) -> list[str]:
 
 def mail_copies(postfix: PostfixEnv, msgid: str, count: int) -> list[str]:
     """Wait until ``count`` messages with ``msgid`` are in robin's mbox; return them."""
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while True:
         postfix.wait_for_mail("robin", msgid)
         text = postfix.mailbox("robin").read_text(encoding="utf-8", errors="replace")
