@@ -80,8 +80,9 @@ def test_relay_renews_the_connection_before_the_tarpit() -> None:
     assert not report.open_relay and len(report.results) == 16
     assert all(r.outcome is Outcome.REFUSED for r in report.results)
     assert connections >= 6  # 16 errors, at most 3 a connection once learnt
-    # One slow reply teaches the limit (0.5 s); naively 13 slow replies, 6.5 s.
-    assert took < 1.5
+    # One slow reply teaches the limit (0.5 s); naively 13 slow replies, 6.5 s. (Loose:
+    # a loaded machine adds its own seconds, never five slow replies' worth.)
+    assert took < 3.5
 
 
 def test_relay_stops_at_authentication_required() -> None:
