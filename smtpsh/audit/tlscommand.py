@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 
-from smtpsh import exitcodes, jsonout
+from smtpsh import exitcodes, flags, jsonout
 from smtpsh.audit.tlsscan import DEFAULT_TIMEOUT, VERSIONS, ScanError, Target, report_lines, scan
 from smtpsh.output.printer import print_error, report_printer
-from smtpsh.target import UsageError, default_helo, parse_target
+from smtpsh.target import UsageError, check_combinations, default_helo, parse_target
 
 PROG = "smtpsh tls"
 IMPLICIT_PORTS = frozenset({465, 10465})
@@ -19,27 +20,25 @@ EXIT_OK, EXIT_WEAK, EXIT_FAILED = exitcodes.OK, exitcodes.FOUND, exitcodes.FAILE
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="HOST[:PORT]", help="the server (default port 25)")
-    how = parser.add_argument_group("connection")
-    how.add_argument("-p", "--port", type=int, help="port (default 25; 465 means implicit TLS)")
-    mode = how.add_mutually_exclusive_group()
-    mode.add_argument("--starttls", action="store_true", help="STARTTLS first (default)")
-    mode.add_argument("--tls", action="store_true", help="implicit TLS (default on 465)")
-    how.add_argument("--sni", metavar="NAME", help="the server name to send (default: HOST)")
-    how.add_argument("--helo", metavar="NAME", help="the name to offer in EHLO")
-    how.add_argument("--cafile", metavar="FILE", help="also trust the CAs in FILE when verifying")
-    how.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-        help=f"per connection (default {DEFAULT_TIMEOUT:g})",
+    flags.add_connection(
+        parser, timeout=DEFAULT_TIMEOUT,
+        timeout_help=f"seconds to wait for each reply and each handshake (default"
+        f" {DEFAULT_TIMEOUT:g})",
     )  # fmt: skip
+    tls = parser.add_argument_group("TLS")
+    tls.add_argument("--starttls", action="store_true", help="STARTTLS first (default)")
+    tls.add_argument("--tls", action="store_true", help="implicit TLS (default on 465)")
+    tls.add_argument("--sni", metavar="NAME", help="the server name to send (default: HOST)")
+    tls.add_argument("--cafile", metavar="FILE", help="also trust the CA certificates in FILE")
     out = parser.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="print the result as JSON")
-    out.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                     help="colour (default: auto)")  # fmt: skip
+    flags.add_json(out, "the result")
+    flags.add_colour(out)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         host, port = parse_target(args.target, args.port)
+        check_combinations(args, implicit_tls=args.tls)  # --starttls with --tls, as everywhere
     except UsageError as exc:
         return _fail(args, args.target, "usage", str(exc), exitcodes.USAGE)
     port = port or 25
@@ -49,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     implicit = args.tls or (port in IMPLICIT_PORTS and not args.starttls)
     target = Target(host, port, starttls=not implicit, server_name=args.sni or host,
                     timeout=args.timeout, helo=args.helo or default_helo(),
-                    cafile=args.cafile)  # fmt: skip
+                    cafile=args.cafile, connect_timeout=args.connect_timeout,
+                    family={4: socket.AF_INET, 6: socket.AF_INET6}.get(args.family or 0, 0))
     try:
         result = scan(target, tuple(VERSIONS))
     except ScanError as exc:

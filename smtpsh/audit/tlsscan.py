@@ -249,15 +249,23 @@ class Target:
     timeout: float = DEFAULT_TIMEOUT
     helo: str = "smtpsh.invalid"
     cafile: str | None = None  # also trust these CAs when verifying the chain
+    connect_timeout: float = 30.0  # to resolve and connect, every address tried within it
+    family: int = 0  # socket.AF_INET / AF_INET6 for -4 / -6; 0 = either
 
 
 def open_tls_socket(target: Target) -> socket.socket:
     """A socket on which the next bytes are the TLS handshake."""
+    from smtpsh.net.base import ClientOptions, ConnectError
+    from smtpsh.net.blocking import open_socket
+
+    # The sessions' way in: the name resolved and every address tried within the deadline.
+    options = ClientOptions(target.host, target.port, connect_timeout=target.connect_timeout,
+                            family=target.family)  # fmt: skip
     try:
-        sock = socket.create_connection((target.host, target.port), timeout=target.timeout)
-    except OSError as exc:
-        raise ScanError(f"cannot connect to {target.host}:{target.port}: "
-                        f"{exc.strerror or exc}") from None  # fmt: skip
+        sock = open_socket(options)
+    except ConnectError as exc:
+        raise ScanError(str(exc)) from None
+    sock.settimeout(target.timeout)
     try:
         if target.starttls:
             banner = _smtp_reply(sock)

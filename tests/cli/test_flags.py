@@ -35,7 +35,7 @@ def test_a_flag_has_one_meaning_in_every_command() -> None:
     for name in ("session", "replay"):
         assert _flag_map(parsers[name])["--user"] == "user"
         assert _flag_map(parsers[name])["--password-file"] == "password_file"
-    for name in ("session", "probe", "enum", "relay", "replay"):
+    for name in ("session", "send", "probe", "enum", "relay", "replay", "tls"):
         assert _flag_map(parsers[name])["--connect-timeout"] == "connect_timeout"
         assert parsers[name].get_default("connect_timeout") == flags.CONNECT_TIMEOUT, name
 
@@ -109,3 +109,21 @@ def test_password_problems_are_one_line_each(tmp_path: Path,
     monkeypatch.setenv("SMTPSH_TEST_SET", "from env")
     assert flags.read_secret(None, "SMTPSH_TEST_SET") == ("from env", [])
     assert os.environ["SMTPSH_TEST_SET"] == "from env"
+
+
+def test_tls_takes_the_shared_connection_flags() -> None:
+    """smtpsh tls: -4/-6 and --connect-timeout as every command that connects; --tls with
+    --starttls refused with the same line as everywhere."""
+    from tests.helpers.jsondoc import smtpsh
+
+    parser = cli.subcommand_parser("tls")
+    args = parser.parse_args(["mx.test", "-6", "--connect-timeout", "3", "--helo", "me.test"])
+    assert (args.family, args.connect_timeout, args.helo) == (6, 3.0, "me.test")
+    both = smtpsh("tls", "127.0.0.1", "--tls", "--starttls")
+    assert both.returncode == exitcodes.USAGE
+    assert both.stderr == (
+        "smtpsh tls: --starttls and --tls (or port 465) exclude each other: TLS is already on\n"
+    )
+    # -6 for an IPv4 address: nothing to connect to, said as the sessions say it
+    v6 = smtpsh("tls", "127.0.0.1:25", "-6")
+    assert v6.returncode == exitcodes.FAILED and "cannot resolve host '127.0.0.1'" in v6.stderr
