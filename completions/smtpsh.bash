@@ -25,7 +25,7 @@ _smtpsh_pos__main() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_send() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --local-address --lmtp --pipe --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --tls --starttls --no-verify --cafile --client-cert --client-key --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --quit-after --drop-after --no-annotate --record --color --timing --from --to --cc --subject --body --body-file --header --add-header --attach --attach-type --attach-name --bdat --chunk --pipeline --notify --ret --envid --orcpt --dry-run'; }
+_smtpsh_opts_send() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --local-address --lmtp --pipe --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --tls --starttls --no-verify --cafile --client-cert --client-key --user --password-file --password-env --auth --auth-try-all --authzid --insecure-auth --quit-after --drop-after --no-annotate --record --color --timing --from --to --cc --subject --body --body-file --header --add-header --attach --attach-type --attach-name --bdat --chunk --pipeline --notify --ret --envid --orcpt --dry-run --json'; }
 _smtpsh_value_send() {  # the kind of value option $1 takes
     case "$1" in
         -p|--port|--timeout|--connect-timeout|--helo|--local-address|--pipe|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|--user|--password-env|--auth|--authzid|--from|--to|--cc|--subject|--body|--header|--add-header|--attach-type|--attach-name|--chunk|--notify|--ret|--envid) echo 'text' ;;
@@ -104,10 +104,10 @@ _smtpsh_pos_replay() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_tls() { echo '-h --help -p --port --starttls --tls --sni --helo --cafile --timeout --json --color'; }
+_smtpsh_opts_tls() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --starttls --tls --sni --cafile --json --color'; }
 _smtpsh_value_tls() {  # the kind of value option $1 takes
     case "$1" in
-        -p|--port|--sni|--helo|--timeout) echo 'text' ;;
+        -p|--port|--timeout|--connect-timeout|--helo|--sni) echo 'text' ;;
         --cafile) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
     esac

@@ -20,7 +20,7 @@ from smtpsh import exitcodes
 
 VERSION = 1
 # The commands whose --json prints this envelope, and those that refuse --json, and why.
-COMMANDS = ("dns", "probe", "enum", "relay", "replay", "tls")
+COMMANDS = ("send", "dns", "probe", "enum", "relay", "replay", "tls")
 NO_JSON = {
     "report": "not offered: the report is a page for people; its inputs are the --json of"
     " the other commands already",

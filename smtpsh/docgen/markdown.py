@@ -188,7 +188,17 @@ def render(ref: Reference) -> str:
     out.append(f"`--json` ({', '.join(jsonout.COMMANDS)}) prints one document: a versioned"
                " envelope around the command's own result, errors included (then `result` is"
                " null and `error` says why). `status` and `exit` are the exit status above."
-               " The JSON Schema (draft 2020-12) is `smtpsh/data/output.schema.json`:")
+               " The JSON Schema (draft 2020-12) is `smtpsh/data/output.schema.json`.")
+    out.append("")
+    out.append("`smtpsh send --json` prints the dialogue on standard error, as text, and on"
+               " standard output what became of the message: the greeting, the sender and each"
+               " recipient with its reply, the replies to the message (in LMTP each recipient"
+               " has its own `delivery`), the queue id, and `accepted`; a failed send's `error`"
+               " says which step refused (`kind` refused), or that there was no connection"
+               " (`connect`). With `--dry-run` the message as built (`text`), and no reply."
+               " `report` and `sandbox` refuse `--json` (status 2) and say why: a report is a"
+               " page for people made from these documents; the sandbox is a server whose"
+               " output is a log.")
     out.append("")
     out.extend(["```json", jsonout.schema_text().rstrip(), "```", ""])
     return "\n".join(out)

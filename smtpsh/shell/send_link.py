@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from smtpsh import exitcodes
 from smtpsh.compose.message import ComposeError
 from smtpsh.net.client import CheckedPiece
 from smtpsh.protocol.connection import Command
@@ -44,7 +45,14 @@ class ShellLink:
     def helo(self) -> str:
         return self.shell.settings.helo
 
+    def _still_read(self) -> None:
+        """The reader of the output went away (`| head`): smtpsh stops at the next step
+        instead of sending what no one will see the outcome of (exit BROKEN_PIPE)."""
+        if exitcodes.output_gone():
+            raise ComposeError("the output's reader went away: nothing more is sent")
+
     async def command(self, line: str, *, typed: bool = True) -> Reply:
+        self._still_read()
         self.shell.check_step(line)  # --quit-after: not past the step (DATA after RCPT)
         self.sent(line)
         if not typed:
@@ -55,6 +63,7 @@ class ShellLink:
         return reply
 
     async def pipeline(self, lines: Sequence[str]) -> list[Reply]:
+        self._still_read()
         for line in lines:
             self.sent(line)
         client = self.shell.client
@@ -68,6 +77,7 @@ class ShellLink:
     async def data(
         self, chunks: Iterable[CheckedPiece], *, show: bool, summary: str, octets: int
     ) -> Reply:
+        self._still_read()
         self.shell.check_step(None)  # --quit-after data: not the message
         if not show or not self.shell.renderer.echo_sent:
             self.sent(summary, summary=True)
@@ -76,6 +86,7 @@ class ShellLink:
         return await self.shell.guard(client.send_message(chunks, show=show, octets=octets))
 
     async def bdat(self, chunk: bytes, *, last: bool) -> list[Command]:
+        self._still_read()
         self.shell.check_step(None)
         self.sent(f"BDAT {len(chunk)}{' LAST' if last else ''}")
         commands = await self.shell.guard(self.shell.client.send_bdat(chunk, last=last))

@@ -203,3 +203,32 @@ def test_every_recipients_reply_to_the_message_counts_in_the_verdict(
     good = smtpsh([*base, "--to", "alice@smtpsh.test", "--to", "robin@smtpsh.test"])
     assert good.returncode == 0, good.stdout + good.stderr
     assert "message accepted" in good.stdout and "✗" not in good.stdout
+
+
+def test_send_json_gives_each_lmtp_recipient_its_own_delivery(backends: Backends) -> None:
+    """--json: after BDAT LAST, one delivery reply per recipient, each under its recipient;
+    the document is valid against the schema and says why the send failed."""
+    from smtpsh import exitcodes
+    from tests.helpers.jsondoc import document
+
+    marker = f"lmtp-json-{uuid.uuid4().hex[:10]}"
+    target = f"{backends.host}:{backends.dovecot['lmtp_port']}"
+    base = ["send", target, "--lmtp", "--bdat", "--chunk", "64", "--from", "sender@example.org",
+            "--subject", marker, "--json"]
+    proc = smtpsh([*base, "--to", "alice@smtpsh.test", "--to", "broken@smtpsh.test"])
+    doc = document(proc, "send", exitcodes.FAILED)
+    result = doc["result"]
+    assert result["lmtp"] is True and result["accepted"] is False
+    assert result["message"]["transfer"] == "BDAT" and result["message"]["reply"] is None
+    alice, broken = result["recipients"]
+    assert alice["accepted"] and alice["delivery"][0].startswith("250 2.0.0 <alice@smtpsh.test>")
+    assert broken["accepted"] and broken["delivery"][0][0] in "45"
+    assert doc["error"]["kind"] == "refused"
+    assert "<broken@smtpsh.test>" in doc["error"]["message"]
+    assert "S: 250-CHUNKING" in proc.stderr  # the dialogue, on standard error
+    assert delivered(backends, "alice", marker)
+    # refused after connecting, before anything is sent: Dovecot offers no SMTPUTF8
+    proc = smtpsh([*base, "--to", "jürgen@smtpsh.test"])
+    doc = document(proc, "send", exitcodes.FAILED)
+    assert "did not advertise SMTPUTF8" in doc["error"]["message"]
+    assert doc["result"]["sender"] is None
