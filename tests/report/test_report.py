@@ -254,7 +254,8 @@ def test_standard_input(tmp_path: Path) -> None:
 
 def test_exit_status_of_each_outcome_is_the_shared_tables(tmp_path: Path) -> None:
     """0 written and nothing high or medium, 1 written with such findings, 2 a wrong command
-    line or input file (as replay and enum -U), 4 the report could not be written."""
+    line or input file (as replay and enum -U), 4 the report could not be written, 130
+    Ctrl-C, 141 the reader of its output gone."""
     import os
     import pty
     import subprocess
@@ -302,6 +303,16 @@ def test_exit_status_of_each_outcome_is_the_shared_tables(tmp_path: Path) -> Non
     waiting.send_signal(signal.SIGINT)
     _, err = waiting.communicate(timeout=30)
     assert waiting.returncode == exitcodes.INTERRUPTED and "Traceback" not in err, err
+    # a reader already gone (`| head` that has left): 141, quietly
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        gone = subprocess.run([sys.executable, "-m", "smtpsh", "report", str(probe),
+                               "--markdown"], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert gone.returncode == exitcodes.BROKEN_PIPE and gone.stderr == "", gone.stderr
     # output that cannot be written: a directory, a folder that does not exist
     for where in (tmp_path, tmp_path / "no" / "such" / "r.html"):
         proc = smtpsh("report", str(probe), "-o", str(where))
