@@ -128,7 +128,9 @@ def _probe(doc: dict[str, Any], source: str) -> tuple[Source, list[Finding]]:
     banner = " / ".join(_lines(doc.get("banner")))
     family = _str(doc.get("family"))
     serious = sum(1 for f in found if f.severity in ("high", "medium"))
-    summary = f"banner {banner!r}" if banner else "no banner"
+    # (not !r: the probe's JSON holds the banner already escaped, and repr would double
+    # each backslash; whatever is raw in it, the renderer escapes)
+    summary = f"banner '{banner}'" if banner else "no banner"
     if family:
         summary += f"; behaves like {family}"
     summary += f"; {serious} high or medium finding{'s' if serious != 1 else ''}"
