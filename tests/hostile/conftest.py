@@ -38,6 +38,7 @@ MATRIX = Matrix()
 # disk, a config, a word list, a regex) and the server replies that only some front-ends
 # meet. A test joins it with the ``hostile_row`` fixture: (row, front-end) -> passed.
 INPUT_FRONT_ENDS = ("shell", "piped", "send", "replay", "probe", "enum", "relay", "tls", "dns",
+                    "report",
                     "files")
 INPUT_ROWS: dict[tuple[str, str], list[bool]] = {}
 

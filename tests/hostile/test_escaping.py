@@ -482,3 +482,27 @@ def test_tls(smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], N
         out = smtpsh(["tls", f"127.0.0.1:{smtp_port}", "--color", colour], tmp_path)
         assert "TLSv1.3" in out  # the scan did run
         check(out, ["subject", "issuer"], colour=colour == "always", c1_byte=False)
+
+
+def test_report_markdown(
+    smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    """`smtpsh report --markdown` prints on standard output the server's words, from the
+    probe's JSON and from a transcript recorded from the hostile server."""
+    hostile_row("server: controls, bidi, zero-width in replies", "report")
+    probe = subprocess.run([sys.executable, "-m", "smtpsh", "probe", f"127.0.0.1:{smtp_port}",
+                            "--no-relay", "--json"], capture_output=True, timeout=90,
+                           env=smtpsh_env(tmp_path))
+    (tmp_path / "probe.json").write_bytes(probe.stdout)
+    transcript = tmp_path / "hostile.smtpt"
+    smtpsh([f"127.0.0.1:{smtp_port}", "--record", str(transcript)], tmp_path, DIALOGUE)
+    out = smtpsh(["report", str(tmp_path / "probe.json"), str(transcript), "--markdown"],
+                 tmp_path)
+    # Evidence and the recorded dialogue are fenced: the lines as shown elsewhere.
+    check(out, ["banner", "ehlo", "keyword", "help", "vrfy", "expn", "mail", "rcpt", "quit"])
+    check(out, ["subject", "issuer"], c1_byte=False)
+    # Prose is Markdown-escaped as well ('[' and '\\' get a backslash): the NTLM names.
+    for name in NTLM_FIELDS:
+        assert f"\\[{name}\\]\\\\x1b\\[2J" in out, name
+    # The probe's banner in the inputs table, escaped once (the JSON holds it escaped).
+    assert "banner '220 \\[banner\\]\\\\x1b\\[2J" in out
