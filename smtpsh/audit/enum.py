@@ -681,18 +681,31 @@ class Enumerator:
         self.on_result(result)
         await self._notify()
 
+    def _finished(self) -> bool:
+        """Nothing queued, nothing left in the list, nothing awaiting a reply (or the
+        run failed)."""
+        return not self._queue and not self.source_left and (
+            self._in_flight == 0 or bool(self.fatal))
+
     async def _worker(self, index: int) -> None:
         backoff = 0.1
         while not self._stopping:
             if index >= self._allowed:
-                return  # the server refused connections: fewer workers now
+                # The server refused connections: fewer workers now. Those waiting while
+                # this one was still counted as opening must look again (else the names
+                # left in the queue are never asked, and the run never ends).
+                await self._notify()
+                return
             if len(self._queue) <= self._opening:
-                done = not self.source_left and (self._in_flight == 0 or self.fatal)
-                if not self._queue and done:
+                if self._finished():
                     await self._notify()
                     return
                 async with self._changed:
-                    await self._changed.wait()
+                    # Looked at again under the lock: a change notified while this worker
+                    # waited for the lock would be missed by wait().
+                    if (len(self._queue) <= self._opening and not self._stopping
+                            and not self._finished()):
+                        await self._changed.wait()
                 continue
             self._opening += 1
             try:

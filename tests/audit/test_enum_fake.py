@@ -226,3 +226,43 @@ def test_cli_lists_found_users_and_writes_json(tmp_path: Path, method: str) -> N
     assert sorted(r["name"] for r in data["found"]) == ["alice", "robin"]
     assert data["checked"] == data["total"] == 100
     assert "100 of 100 names checked" in proc.stderr
+
+
+def test_a_worker_that_bows_out_wakes_the_others() -> None:
+    """A refused connection lowers the number of workers; the one that leaves must wake
+    those waiting while it was still counted as opening, or the last names are never
+    asked and the run never ends (a hang seen with Policy(max_connections=2))."""
+    from smtpsh.audit.common import Refused
+
+    e = Enumerator(target(1), EnumConfig(method="vrfy", workers=2))
+    e.canary = object()  # type: ignore[assignment]  # prepare() is not what is tested
+    opened: list[int] = []
+    served: list[str] = []
+
+    async def open_() -> object:
+        opened.append(len(opened))
+        if len(opened) == 2:  # the second worker, while the first is still connecting
+            await asyncio.sleep(0)
+            raise Refused("421 too many connections")
+        await asyncio.sleep(0.05)
+        return object()
+
+    async def serve(conn: object) -> None:
+        batch = e._take(1)  # one name a connection, so one is left for later
+        e._in_flight -= len(batch)
+        e.stats.done += len(batch)
+        served.extend(batch)
+
+    async def release(conn: object) -> None:
+        pass
+
+    e._open = open_  # type: ignore[method-assign]
+    e._serve = serve  # type: ignore[method-assign]
+    e._release = release  # type: ignore[method-assign]
+
+    async def go() -> None:
+        await asyncio.wait_for(e.run(["a", "b"]), 5)
+
+    asyncio.run(go())
+    assert served == ["a", "b"]
+    assert e._allowed == 1
