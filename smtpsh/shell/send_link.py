@@ -87,8 +87,9 @@ class ShellLink:
 
     async def bdat(self, chunk: bytes, *, last: bool) -> list[Command]:
         self._still_read()
-        self.shell.check_step(None)
-        self.sent(f"BDAT {len(chunk)}{' LAST' if last else ''}")
+        line = f"BDAT {len(chunk)}{' LAST' if last else ''}"
+        self.shell.check_step(line)  # --quit-after data: not even the first chunk
+        self.sent(line)
         commands = await self.shell.guard(self.shell.client.send_bdat(chunk, last=last))
         self.sent(f"the {_octets(len(chunk))} of the chunk, in the same write", summary=True)
         return commands

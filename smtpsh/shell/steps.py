@@ -64,14 +64,21 @@ class StepWatch(ClientObserver):
             self._greeted = True
         elif verb == "AUTH" and reply.code != 334:
             step = "auth"
-        elif verb == "BDAT" and event.command is not None:
-            step = "dot" if "LAST" in event.command.display.upper().split() else "data"
+        elif verb == "BDAT LAST":  # the message's end, as the final dot (LMTP: one a recipient)
+            step = "dot"
+        elif verb == "BDAT":
+            step = "data"
         if step is not None:
             self._mark(step, ok)
 
     def stops(self, line: str | None) -> bool:
         """Whether sending ``line`` (None: a message line) would go past the step."""
         if not self.reached:
+            if self.step == "data" and line is not None and verb_of(line) == "BDAT":
+                # BDAT has no DATA of its own: its first chunk is already the message, so
+                # --quit-after data ends before it, as after DATA's 354.
+                self.reached = True
+                return True
             return False
         if line is None:
             return True

@@ -232,3 +232,22 @@ def test_send_with_bdat_in_chunks_of_the_size_given(postfix: PostfixEnv, tmp_pat
         refused = smtpsh([*args, f"--chunk={bad}"], tmp_path)
         assert refused.returncode == 2 and "C: " not in refused.stdout, refused
         assert f"argument --chunk: '{bad}': give a number of octets, 1 or more" in refused.stderr
+
+
+def test_quit_after_data_and_dot_with_bdat(postfix: PostfixEnv, tmp_path: Path) -> None:
+    """BDAT has no DATA: --quit-after data ends before the first chunk (nothing of the
+    message goes, as after DATA's 354); --quit-after dot ends once BDAT LAST is answered."""
+    target = f"{postfix.host}:{postfix.port('smtp')}"
+    base = ["send", target, "--from", "tester@client.smtpsh.test", "--to", "robin@smtpsh.test",
+            "--bdat", "--chunk", "100"]
+    data = smtpsh([*base, "--quit-after", "data"], tmp_path)
+    assert data.returncode == 0, data.stdout
+    sent = [line for line in data.stdout.splitlines() if line.startswith("C: ")]
+    assert sent[-3:] == ["C: MAIL FROM:<tester@client.smtpsh.test> SIZE=" + sent[-3].split("=")[1],
+                         "C: RCPT TO:<robin@smtpsh.test>", "C: QUIT"], data.stdout
+    assert "--quit-after data: ending the session" in data.stdout
+    dot = smtpsh([*base, "--quit-after", "dot"], tmp_path)
+    assert dot.returncode == 0, dot.stdout
+    after_last = dot.stdout.split(" LAST\n", 1)[1]
+    assert "message accepted" in after_last
+    assert "--quit-after dot: ending the session" in after_last and "C: QUIT" in after_last
