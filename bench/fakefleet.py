@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import datetime
 import errno
@@ -42,6 +43,7 @@ import select
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -278,11 +280,13 @@ PERSONA_WEIGHTS = (("postfix", 55), ("exim", 25), ("exchange", 12), ("opensmtpd"
 #   no_starttls    STARTTLS not in EHLO                     no_starttls
 #   auth_in_clear  AUTH PLAIN LOGIN before STARTTLS         auth_in_clear
 #   banner_version the banner names software and version    banner_version
+#   ntlm           AUTH NTLM (after TLS) whose challenge     ntlm_info
+#                  names the internal domain and host
 #   hostile_banner markup and a <script> in the banner      (none: the report must escape it)
 #   refuses        554 at the banner                        (none: the probe cannot run)
 FINDING_OF = {
     "open_relay": "open_relay", "vrfy": "vrfy", "expn": "expn", "no_starttls": "no_starttls",
-    "auth_in_clear": "auth_in_clear", "banner_version": "banner_version",
+    "auth_in_clear": "auth_in_clear", "banner_version": "banner_version", "ntlm": "ntlm_info",
 }
 HOSTILE_BANNER = ("{name} ESMTP <script>alert('fleet')</script> <b>ready</b>"
                   " <img src=x onerror=alert(1)>")
@@ -307,6 +311,7 @@ PLANTS: tuple[tuple[str, frozenset[str]], ...] = tuple(
         ("postfix", "open_relay vrfy no_starttls auth_in_clear banner_version"),
         ("exim", "banner_version"),
         ("exchange", "open_relay"),
+        ("exchange", "ntlm"),
     )
 )
 
@@ -414,6 +419,35 @@ class Counters:
             "max_connections_per_host": max(self.per_host.values(), default=0),
             "cpu_seconds": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 2),
         }
+
+
+def ntlm_challenge(index: int) -> bytes:
+    """An NTLM CHALLENGE_MESSAGE ([MS-NLMP] 2.2.1.2) as an Exchange server in a Windows
+    domain sends it to anyone who asks: its NetBIOS and DNS names, the domain's, and the
+    Windows build: what smtpsh probe (and nmap's smtp-ntlm-info) report."""
+    def utf16(text: str) -> bytes:
+        return text.encode("utf-16-le")
+
+    computer = f"EXCH{index:04d}"
+    pairs = [(2, utf16("FLEETCORP")), (1, utf16(computer)), (4, utf16("corp.fleet.test")),
+             (3, utf16(f"{computer.lower()}.corp.fleet.test")), (5, utf16("corp.fleet.test")),
+             (7, struct.pack("<Q", 134_100_000_000_000_000))]  # MsvAvTimestamp (2025)
+    info = b"".join(struct.pack("<HH", key, len(value)) + value for key, value in pairs)
+    info += struct.pack("<HH", 0, 0)  # MsvAvEOL
+    target = utf16("FLEETCORP")
+    flags = 0x00000001 | 0x00000004 | 0x00000200 | 0x00008000 | 0x00010000 | 0x00080000 \
+        | 0x00800000 | 0x02000000 | 0x20000000 | 0x80000000
+    header_size = 56  # the fixed fields and the VERSION structure
+    return b"".join([
+        b"NTLMSSP\0", struct.pack("<I", 2),
+        struct.pack("<HHI", len(target), len(target), header_size),
+        struct.pack("<I", flags),
+        struct.pack("<Q", 0x0123456789ABCDEF + index),  # ServerChallenge
+        bytes(8),  # Reserved
+        struct.pack("<HHI", len(info), len(info), header_size + len(target)),
+        struct.pack("<BBH3xB", 10, 0, 17763, 15),  # Windows 10.0.17763, NTLM revision 15
+        target, info,
+    ])
 
 
 def _address_of(argument: str) -> str:
@@ -649,7 +683,8 @@ class Session(asyncio.Protocol):
             if keyword == "AUTH":
                 if not self._auth_offered():
                     continue
-                keyword = "AUTH LOGIN" if self.host.persona == "exchange" else "AUTH PLAIN LOGIN"
+                keyword = ("AUTH NTLM LOGIN" if "ntlm" in self.host.traits else
+                           "AUTH LOGIN" if self.host.persona == "exchange" else "AUTH PLAIN LOGIN")
             out.append(keyword)
         return out
 
@@ -669,6 +704,9 @@ class Session(asyncio.Protocol):
         elif mechanism == "LOGIN":
             self.auth_step = "LOGIN-user"
             self._write("334 VXNlcm5hbWU6")
+        elif mechanism == "NTLM" and "ntlm" in self.host.traits and self.tls:
+            self.auth_step = "NTLM-negotiate"
+            self._write("334 NTLM supported")
         else:
             fmt["arg"] = mechanism
             self._reply(self.replies["auth_bad_mech"].format(**fmt), error=True)
@@ -680,6 +718,18 @@ class Session(asyncio.Protocol):
         elif self.auth_step == "LOGIN-user":
             self.auth_step = "LOGIN-pass"
             self._write("334 UGFzc3dvcmQ6")
+        elif self.auth_step == "NTLM-negotiate":
+            try:
+                negotiate = base64.b64decode(line.strip(), validate=True)
+            except ValueError:
+                negotiate = b""
+            if not negotiate.startswith(b"NTLMSSP\0\x01\0\0\0"):
+                self.auth_step = ""
+                self._reply("501 5.5.2 Cannot decode response", error=True)
+                return
+            self.auth_step = "NTLM-authenticate"
+            challenge = ntlm_challenge(self.host.index)
+            self._write("334 " + base64.b64encode(challenge).decode())
         else:
             self.auth_step = ""
             self._reply(self.replies["auth_failed"], error=True)

@@ -54,8 +54,8 @@ def test_the_plan_is_the_same_every_time() -> None:
     assert len({h.address for h in one}) == 1000
     planted = [h for h in one if h.traits]
     assert len(planted) == len(PLANTS)
-    assert {"open_relay", "vrfy", "expn", "no_starttls", "auth_in_clear",
-            "banner_version"} <= {k for h in planted for k in h.expected}  # fmt: skip
+    assert {"open_relay", "vrfy", "expn", "no_starttls", "auth_in_clear", "banner_version",
+            "ntlm_info"} <= {k for h in planted for k in h.expected}  # fmt: skip
     assert not any(h.expected for h in one if not h.traits)  # on port 25
     assert all("starttls_not_required" in h.expected  # off 25: every optional STARTTLS
                for h in plan("127.5.0.0/22", 2500, 50)
@@ -128,3 +128,24 @@ def test_exim_ends_the_session_at_its_fourth_syntax_error(fleet: Fleet) -> None:
         assert _say(stream, "XNOPE") == ["500-unrecognized command",
                                          "500 Too many syntax or protocol errors"]
         assert stream.recv(100) == b""
+
+
+def test_the_ntlm_host_tells_its_internal_names_inside_tls(fleet: Fleet) -> None:
+    import base64
+
+    from smtpsh.protocol.ntlm import decode_challenge, negotiate_line
+
+    host = next(h for h in fleet.hosts if "ntlm" in h.traits)
+    with _connect(host) as stream:
+        _reply(stream)
+        assert "NTLM" not in " ".join(_say(stream, "EHLO client.test"))  # not in clear
+        _say(stream, "STARTTLS")
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(stream, server_hostname=host.name) as tls:
+            assert "250-AUTH NTLM LOGIN" in _say(tls, "EHLO client.test")
+            assert _say(tls, "AUTH NTLM") == ["334 NTLM supported"]
+            challenge = _say(tls, negotiate_line())[0]
+            info = decode_challenge(base64.b64decode(challenge[4:]))
+            assert info.dns_computer == f"exch{host.index:04d}.corp.fleet.test"
+            assert _say(tls, "*")[0].startswith("501")
