@@ -10,7 +10,7 @@ from typing import Any
 import dns.resolver
 
 from smtpsh import exitcodes
-from smtpsh.dnsinfo.dane import DANEResult, check_dane
+from smtpsh.dnsinfo.dane import DANEResult, check_dane, validated_by_anchor
 from smtpsh.dnsinfo.dkim import DKIMResult, check_dkim
 from smtpsh.dnsinfo.lookup import FAILURE_TEXT, Failure, describe_resolver
 from smtpsh.dnsinfo.model import Item, Status, count_by_status, worst
@@ -155,6 +155,10 @@ def build_report(
     report.zone = check_zone(domain, resolver)
     if trust_anchors is not None:
         report.dnssec = _validate(report, trust_anchors, resolver)
+        if report.dane is not None:
+            secure = {c.name for c in report.dnssec.checks
+                      if c.rdtype == "TLSA" and c.status == "secure"}  # fmt: skip
+            validated_by_anchor(report.dane, secure)
     return report
 
 

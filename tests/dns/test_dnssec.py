@@ -88,3 +88,22 @@ def test_bad_anchor_file_is_one_line(knot: dict[str, Any], tmp_path: Path) -> No
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_tlsa_proven_secure_by_the_anchor_is_not_called_unvalidated(knot: dict[str, Any]) -> None:
+    # Knot is authoritative: its answers never carry the AD bit. Once --trust-anchor has
+    # validated the TLSA answer, "senders ignore unsigned TLSA" would contradict the
+    # DNSSEC section printed below it.
+    warning = "TLSA answers lack the AD bit"
+    anchored = run_dns(knot, "signed.test", "--color", "never")
+    assert "DNSSEC: TLSA _25._tcp.mx.signed.test: secure" in anchored.stdout
+    assert warning not in anchored.stdout
+    report = json.loads(run_dns(knot, "signed.test", "--json").stdout)
+    report = report.get("result", report)
+    assert [h["dnssec_validated"] for h in report["dane"]["hosts"]] == [True]
+    unanchored = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "dns", "signed.test", "--dns-server", knot["server"],
+         "--color", "never"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert warning in unanchored.stdout
