@@ -64,6 +64,7 @@ def _new_context(settings: TLSSettings) -> ssl.SSLContext:
     if not settings.verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+        context._trust_loaded = True  # nothing is verified: the system store is not needed
     if settings.client_cert:
         context.load_cert_chain(settings.client_cert, settings.client_key)
     return context
