@@ -437,6 +437,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_target_arguments(parser, starttls=False)
     flags.add_colour(add_probe_options(parser))
+    flags.add_targets(parser)
 
 
 def add_probe_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -473,14 +474,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _probe(prober: Prober, args: argparse.Namespace) -> int:
-    report = await prober.run()
-    scan = await tls_scan(prober) if args.tls_scan else None
+    report, scan = await probe_once(prober, tls=args.tls_scan)
     status = probe_status(report, scan)
     if args.json:
-        error = ("failed", report.fatal) if report.fatal else None
-        return jsonout.emit("probe", report.address, status, probe_json(report, scan), error)
+        return jsonout.emit("probe", report.address, *probe_outcome(report, scan))
     report_printer(args.color).lines(probe_lines(report, scan))
     return status
+
+
+async def probe_once(prober: Prober, *, tls: bool) -> tuple[ProbeReport, Any]:
+    """The probe, and with ``tls`` its --tls-scan: (report, scan or None)."""
+    report = await prober.run()
+    return report, (await tls_scan(prober) if tls else None)
+
+
+def probe_outcome(
+    report: ProbeReport, scan: Any
+) -> tuple[int, dict[str, object], tuple[str, str] | None]:
+    """(status, result, error) of the JSON envelope (smtpsh.jsonout) for one host."""
+    error = ("failed", report.fatal) if report.fatal else None
+    return probe_status(report, scan), probe_json(report, scan), error
 
 
 # What the probe sub-command and the shell's /probe both make of a report (and a scan).

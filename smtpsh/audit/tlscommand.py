@@ -8,7 +8,15 @@ import os
 import socket
 
 from smtpsh import exitcodes, flags, jsonout
-from smtpsh.audit.tlsscan import DEFAULT_TIMEOUT, VERSIONS, ScanError, Target, report_lines, scan
+from smtpsh.audit.tlsscan import (
+    DEFAULT_TIMEOUT,
+    VERSIONS,
+    ScanError,
+    Target,
+    TLSScan,
+    report_lines,
+    scan,
+)
 from smtpsh.output.printer import print_error, report_printer
 from smtpsh.target import UsageError, check_combinations, default_helo, parse_target
 
@@ -19,7 +27,10 @@ EXIT_OK, EXIT_WEAK, EXIT_FAILED = exitcodes.OK, exitcodes.FOUND, exitcodes.FAILE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", metavar="HOST[:PORT]", help="the server (default port 25)")
+    parser.add_argument(
+        "target", metavar="HOST[:PORT]", nargs="*",
+        help="the server (default port 25); several, a CIDR block or a range for many",
+    )
     flags.add_connection(
         parser, timeout=DEFAULT_TIMEOUT,
         timeout_help=f"seconds to wait for each reply and each handshake (default"
@@ -33,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     flags.add_json(out, "the result")
     flags.add_colour(out)
+    flags.add_targets(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,27 +57,34 @@ def run(args: argparse.Namespace) -> int:
     if args.cafile and not os.access(args.cafile, os.R_OK):
         message = f"--cafile {args.cafile}: cannot read the file"
         return _fail(args, f"{host}:{port}", "usage", message, exitcodes.USAGE)
-    implicit = args.tls or (port in IMPLICIT_PORTS and not args.starttls)
-    target = Target(host, port, starttls=not implicit, server_name=args.sni or host,
-                    timeout=args.timeout, helo=args.helo or default_helo(),
-                    cafile=args.cafile, connect_timeout=args.connect_timeout,
-                    family={4: socket.AF_INET, 6: socket.AF_INET6}.get(args.family or 0, 0))
-    try:
-        result = scan(target, tuple(VERSIONS))
-    except ScanError as exc:
-        return _fail(args, f"{host}:{port}", "connect", str(exc), EXIT_FAILED)
-    status = EXIT_WEAK if result.grade in ("C", "F") else EXIT_OK
-    if result.grade == "-":  # no version accepted: nothing was scanned
-        status = EXIT_FAILED
-        message = "no TLS version was accepted"
-        if args.json:
-            return jsonout.emit("tls", result.target, status, None, ("tls", message))
-        print_error(PROG, message)
-        return status
+    status, result, error = scan_outcome(target_for(args, host, port))
+    if error is not None:
+        return _fail(args, f"{host}:{port}", error[0], error[1], status)
+    assert result is not None
     if args.json:
         return jsonout.emit("tls", result.target, status, result.to_json())
     report_printer(args.color).lines([[("", line)] for line in report_lines(result)])
     return status
+
+
+def target_for(args: argparse.Namespace, host: str, port: int) -> Target:
+    """What to scan: STARTTLS unless --tls or an implicit-TLS port."""
+    implicit = args.tls or (port in IMPLICIT_PORTS and not args.starttls)
+    return Target(host, port, starttls=not implicit, server_name=args.sni or host,
+                  timeout=args.timeout, helo=args.helo or default_helo(),
+                  cafile=args.cafile, connect_timeout=args.connect_timeout,
+                  family={4: socket.AF_INET, 6: socket.AF_INET6}.get(args.family or 0, 0))
+
+
+def scan_outcome(target: Target) -> tuple[int, TLSScan | None, tuple[str, str] | None]:
+    """Scan one server (blocking): (status, the scan or None, (kind, message) of an error)."""
+    try:
+        result = scan(target, tuple(VERSIONS))
+    except ScanError as exc:
+        return EXIT_FAILED, None, ("connect", str(exc))
+    if result.grade == "-":  # no version accepted: nothing was scanned
+        return EXIT_FAILED, None, ("tls", "no TLS version was accepted")
+    return (EXIT_WEAK if result.grade in ("C", "F") else EXIT_OK), result, None
 
 
 def _fail(args: argparse.Namespace, target: str, kind: str, message: str, status: int) -> int:
