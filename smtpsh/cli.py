@@ -407,5 +407,19 @@ def _run_subcommand(name: str, rest: list[str]) -> int:
     dests = {action.dest for action in parser._actions}
     defaults = config.argument_defaults(cfg)
     parser.set_defaults(**{dest: v for dest, v in defaults.items() if dest in dests})
-    result: int = module.run(parser.parse_args(rest))
+    args = parser.parse_args(rest)
+    from smtpsh import fleet
+
+    dest = fleet.TARGET_DEST.get(name)
+    if dest is not None:
+        if fleet.wants_many(args, name):  # -T, a block or range, several targets, --jsonl
+            from smtpsh.fleet import command
+
+            return command.run(name, args, rest)
+        words = getattr(args, dest)
+        if len(words) != 1:
+            parser.error(f"give the {dest.replace('target', 'server')} to check"
+                         " (several, a CIDR block or -T FILE for many)")
+        setattr(args, dest, words[0])
+    result: int = module.run(args)
     return result

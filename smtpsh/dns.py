@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import dns.resolver
 
-from smtpsh import jsonout
+from smtpsh import flags, jsonout
 from smtpsh.dnsinfo.lookup import (
     DNSInputError,
     Failure,
@@ -121,7 +122,8 @@ def resolver_from_args(args: argparse.Namespace) -> dns.resolver.Resolver:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``smtpsh dns``."""
-    parser.add_argument("domain", metavar="DOMAIN", help="the mail domain to check")
+    parser.add_argument("domain", metavar="DOMAIN", nargs="*",
+                        help="the mail domain to check; several for many")
     checks = parser.add_argument_group("checks")
     checks.add_argument(
         "--dkim-selector",
@@ -163,32 +165,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="colour the ok/warning/error marks (default: auto, when writing to a terminal)",
     )
+    flags.add_targets(parser, what="DOMAIN", delay=False)
 
 
 def _error(message: str) -> None:
     print_error(PROG, message)
 
 
+def checks_from_args(args: argparse.Namespace) -> tuple[dns.resolver.Resolver, Any]:
+    """The resolver and the DNSSEC trust anchors (or None) the options ask for, the
+    blocklist zones checked; DNSInputError (one line) for bad input."""
+    for zone in args.dnsbl:
+        parse_domain(zone)
+    resolver = resolver_from_args(args)
+    anchors = None
+    if args.trust_anchor:
+        from smtpsh.dnsinfo.dnssec import TrustAnchorError, load_trust_anchors
+
+        try:
+            anchors = load_trust_anchors(args.trust_anchor)
+        except TrustAnchorError as exc:
+            raise DNSInputError(str(exc)) from None
+    return resolver, anchors
+
+
 def run(args: argparse.Namespace) -> int:
     """``smtpsh dns``: the exit status of smtpsh.exitcodes (FOUND: error items)."""
-    anchors = None
     try:
         domain = parse_domain(args.domain)
-        for zone in args.dnsbl:
-            parse_domain(zone)
-        resolver = resolver_from_args(args)
-        if args.trust_anchor:
-            from smtpsh.dnsinfo.dnssec import TrustAnchorError, load_trust_anchors
-
-            try:
-                anchors = load_trust_anchors(args.trust_anchor)
-            except TrustAnchorError as exc:
-                raise DNSInputError(str(exc)) from None
+        resolver, anchors = checks_from_args(args)
     except DNSInputError as exc:
         if args.json:
             return jsonout.emit("dns", args.domain, exc.exit_status, error=(exc.fault, str(exc)))
         _error(str(exc))
         return exc.exit_status
+    status, report, error = domain_outcome(domain, resolver, args, anchors)
+    if args.json:
+        return jsonout.emit(
+            "dns", domain, status, report.to_json() if report is not None else None, error
+        )
+    if error is not None:
+        _error(error[1])
+    elif report is not None:
+        report_printer(getattr(args, "color", "auto")).lines(report_lines(report))
+    return status
+
+
+def domain_outcome(
+    domain: str, resolver: dns.resolver.Resolver, args: argparse.Namespace, anchors: Any = None
+) -> tuple[int, DomainReport | None, tuple[str, str] | None]:
+    """Check one domain (blocking) with the checks ``args`` asks for: (status, the report or
+    None, (kind, message) when the domain does not resolve)."""
     timeout = getattr(args, "dns_timeout", None) or DEFAULT_FETCH_TIMEOUT
     try:
         report = build_report(
@@ -202,16 +229,8 @@ def run(args: argparse.Namespace) -> int:
             trust_anchors=anchors,
         )
     except DomainResolutionError as exc:
-        if args.json:
-            error = (exc.failure.value, str(exc))
-            return jsonout.emit("dns", domain, EXIT_UNRESOLVED, error=error)
-        _error(str(exc))
-        return EXIT_UNRESOLVED
-    if args.json:
-        return jsonout.emit("dns", domain, report.exit_code, report.to_json())
-    else:
-        report_printer(getattr(args, "color", "auto")).lines(report_lines(report))
-    return report.exit_code
+        return EXIT_UNRESOLVED, None, (exc.failure.value, str(exc))
+    return report.exit_code, report, None
 
 
 # ---------------------------------------------------------------- for the shell
@@ -284,7 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m smtpsh.dns``: the sub-command on its own."""
     parser = argparse.ArgumentParser(prog=PROG, description="Check a mail domain's DNS records.")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    if len(args.domain) != 1:
+        parser.error("give one DOMAIN (`smtpsh dns` takes several)")
+    args.domain = args.domain[0]
+    return run(args)
 
 
 if __name__ == "__main__":

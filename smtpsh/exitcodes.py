@@ -21,6 +21,11 @@ BROKEN_PIPE = 141  # the reader of the output went away, e.g. `| head` (128 + SI
 # status -> (name, what it means for each command; "" = never returned by it)
 COMMANDS = ("session", "send", "dns", "probe", "enum", "relay", "replay", "tls", "report",
             "sandbox")
+# dns, probe, enum, relay and tls over many targets (-T FILE, a CIDR block, a range,
+# several hosts: smtpsh.fleet) sum up their hosts in one status: column MANY.
+MANY = "many"
+MANY_COMMANDS = ("dns", "probe", "enum", "relay", "tls")
+COLUMNS = (*COMMANDS, MANY)
 TABLE: dict[int, tuple[str, dict[str, str]]] = {
     OK: ("ok", {
         "session": "the session ended with smtpsh's QUIT",
@@ -34,6 +39,7 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
         "tls": "grade A or B: no weak version or suite accepted",
         "report": "written; nothing of high or medium severity",
         "sandbox": "stopped by Ctrl-C or SIGTERM, the way to stop it",
+        MANY: "every host checked, and nothing found on any",
     }),
     FOUND: ("found", {
         "session": "a /replay in the script found replies that differ",
@@ -44,16 +50,20 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
         "replay": "replies differed",
         "tls": "grade C or F: a weak version or suite accepted",
         "report": "written, with findings of high or medium severity",
+        MANY: "found on at least one host (each host's status is in its line and JSON)",
     }),
     USAGE: ("usage", {
         **{name: "bad command line or input file" for name in COMMANDS},
         "report": "bad command line or input file (missing, unreadable, not smtpsh's), HTML"
         " to a terminal, --json",
         "sandbox": "bad command line or scenario file, a --host not on loopback, --json",
+        MANY: "bad command line, or no target could be read",
     }),
     UNDETERMINED: ("undetermined", {
         "enum": "none found, and the answers cannot tell (no method tells names apart)",
         "relay": "inconclusive: none relayed, some tests told nothing",
+        MANY: "nothing found, but a host gave no verdict or was not checked, or a -T line"
+              " was unreadable",
     }),
     FAILED: ("failed", {
         "session": "no connection, a /send or /compose failed, or the session did not end"
@@ -69,11 +79,15 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
         "tls": "could not scan: no connection, no STARTTLS, no TLS version accepted",
         "report": "not written: -o FILE could not be written (or is not an earlier report)",
         "sandbox": "could not start: the port is taken (or cannot be bound)",
+        MANY: "no host could be checked",
     }),
     # The sandbox runs until Ctrl-C: for it that is the end of its work, not an interruption.
-    INTERRUPTED: ("interrupted", {name: "Ctrl-C" for name in COMMANDS if name != "sandbox"}),
+    INTERRUPTED: ("interrupted", {
+        **{name: "Ctrl-C" for name in COMMANDS if name != "sandbox"},
+        MANY: "Ctrl-C (143: SIGTERM); the hosts done are kept in the --jsonl file",
+    }),
     BROKEN_PIPE: ("broken pipe", {
-        name: "the output's reader went away (| head): smtpsh stopped" for name in COMMANDS
+        name: "the output's reader went away (| head): smtpsh stopped" for name in COLUMNS
     }),
 }
 
@@ -97,14 +111,25 @@ def _wrapped(meaning: str, width: int = 78) -> list[str]:
     return lines
 
 
-def epilog(command: str) -> str:
-    """The exit statuses of ``command``, for its --help (lines kept under 90 characters)."""
+def _lines(command: str) -> list[str]:
     lines = []
     for code, meaning in rows(command):
         first, *rest = _wrapped(meaning)
         lines.append(f"  {code:>3}  {first}")
         lines += [f"       {more}" for more in rest]
-    return HEADING + "\n" + "\n".join(lines)
+    return lines
+
+
+MANY_HEADING = "with many targets (-T FILE, a CIDR block or range, several hosts):"
+
+
+def epilog(command: str) -> str:
+    """The exit statuses of ``command``, for its --help (lines kept under 90 characters);
+    for the commands that take many targets, the statuses of such a run too."""
+    text = HEADING + "\n" + "\n".join(_lines(command))
+    if command in MANY_COMMANDS:
+        text += "\n" + MANY_HEADING + "\n" + "\n".join(_lines(MANY))
+    return text
 
 
 # --- the reader of standard output went away ---------------------------------------------

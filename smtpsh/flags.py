@@ -11,6 +11,7 @@ the user to authenticate as; -u (enum only) a name to check, as smtp-user-enum h
     -D/--domain                                                 add_domain
     --color, --json                                             add_colour, add_json
     --json refused, saying why (report, sandbox)                refuse_json
+    -T, --concurrency, --delay, --jsonl, --resume, ...          add_targets (many targets)
 
 Only argparse is needed to declare them: the piped start-up path goes through here.
 """
@@ -126,6 +127,49 @@ def refuse_json(group: argparse._ArgumentGroup | argparse.ArgumentParser, why: s
     """A command without JSON output says why on --json (a usage error, status 2), rather
     than leaving a script to guess from argparse's "unrecognized arguments"."""
     group.add_argument("--json", nargs=0, action=_RefuseJSON, help=why)
+
+
+# Many targets (smtpsh.fleet): how many hosts at once, and the most a list may hold.
+DEFAULT_CONCURRENCY = 32
+DEFAULT_HOST_TIMEOUT = 300.0
+MAX_TARGETS = 65536
+
+
+def add_targets(
+    parser: argparse.ArgumentParser, *, what: str = "HOST[:PORT]", delay: bool = True,
+    quiet: bool = True,
+) -> argparse._ArgumentGroup:
+    """Many targets: -T FILE, and what a run over them needs (smtpsh.fleet). ``delay``:
+    the command connects to the hosts (a politeness delay applies); ``quiet``: add -q (a
+    command with its own -q already has it)."""
+    many = parser.add_argument_group(
+        "many targets",
+        "Several targets, a CIDR block (192.0.2.0/24), a range (192.0.2.10-20) or -T FILE:"
+        " the hosts are checked a few at a time, one line each, then a summary.",
+    )
+    many.add_argument("-T", "--targets", dest="targets_file", action="append", default=[],
+                      metavar="FILE",
+                      help=f"one {what} a line ('-': standard input; # comments); repeatable")
+    many.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                      help=f"hosts checked at once (default {DEFAULT_CONCURRENCY})")
+    if delay:
+        many.add_argument("--delay", type=float, default=0.0, metavar="S",
+                          help="seconds between two connections to the same host (default 0)")
+    many.add_argument("--host-timeout", type=float, default=DEFAULT_HOST_TIMEOUT, metavar="S",
+                      help="give a host up after S seconds in all, recorded as failed"
+                      f" (default {DEFAULT_HOST_TIMEOUT:g}; 0: no limit)")
+    many.add_argument("--jsonl", metavar="FILE",
+                      help="write each host's result to FILE as it is done: one JSON"
+                      " envelope a line (as --json's), kept if the run is stopped")
+    many.add_argument("--resume", metavar="FILE",
+                      help="skip the hosts FILE (a --jsonl file) already holds and add the"
+                      " rest to it")
+    many.add_argument("--max-targets", type=int, default=MAX_TARGETS, metavar="N",
+                      help=f"refuse a list or block of more hosts (default {MAX_TARGETS})")
+    if quiet:
+        many.add_argument("-q", "--quiet", action="store_true",
+                          help="no progress line (it is shown only on a terminal anyway)")
+    return many
 
 
 class WordsParser(argparse.ArgumentParser):

@@ -31,7 +31,10 @@ class AuditError(SmtpshError):
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, starttls: bool = True) -> None:
     """HOST[:PORT] and the connection options every footprinting command takes."""
-    parser.add_argument("target", metavar="HOST[:PORT]", help="the server (default port 25)")
+    parser.add_argument(
+        "target", metavar="HOST[:PORT]", nargs="*",
+        help="the server (default port 25); several, a CIDR block or a range for many",
+    )
     flags.add_connection(
         parser, timeout=DEFAULT_TIMEOUT,
         timeout_help=f"seconds to wait for each reply and each write (default {DEFAULT_TIMEOUT:g})",

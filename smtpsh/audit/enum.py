@@ -909,6 +909,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="write the results to FILE (JSON if it ends in .json)")
     flags.add_json(out, "the results")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    flags.add_targets(parser, quiet=False)
 
 
 def config_from_args(args: argparse.Namespace) -> EnumConfig:

@@ -589,6 +589,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rel.add_argument("-v", "--verbose", action="store_true",
                      help="each test's whole dialogue instead of one line a test")
     flags.add_colour(rel)
+    flags.add_targets(parser)
 
 
 def config_from_args(args: argparse.Namespace) -> RelayConfig:

@@ -167,12 +167,14 @@ def render(ref: Reference) -> str:
     out.append("## Exit status")
     out.append("")
     out.append("One table for every command (`smtpsh.exitcodes`): the same number means the same"
-               " thing whatever the command; a dash, that the command never returns it.")
+               " thing whatever the command; a dash, that the command never returns it. Column"
+               " `many`: dns, probe, enum, relay and tls over many targets (one status for"
+               " the whole run).")
     out.append("")
-    out.append("| status | | " + " | ".join(exitcodes.COMMANDS) + " |")
-    out.append("| --- | --- | " + " | ".join("---" for _ in exitcodes.COMMANDS) + " |")
+    out.append("| status | | " + " | ".join(exitcodes.COLUMNS) + " |")
+    out.append("| --- | --- | " + " | ".join("---" for _ in exitcodes.COLUMNS) + " |")
     for code, (name, per) in exitcodes.TABLE.items():
-        cells = " | ".join(_cell(per.get(c, "") or "—") for c in exitcodes.COMMANDS)
+        cells = " | ".join(_cell(per.get(c, "") or "—") for c in exitcodes.COLUMNS)
         out.append(f"| {code} | {name} | {cells} |")
     json_cells = " | ".join(
         "the envelope below" if c in jsonout.COMMANDS

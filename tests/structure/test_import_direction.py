@@ -26,6 +26,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
      "smtpsh.safefile", "smtpsh.state", "smtpsh.config"),
     ("smtpsh.compose", "smtpsh.audit", "smtpsh.transcript", "smtpsh.dnsinfo", "smtpsh.dns",
      "smtpsh.sandbox", "smtpsh.report"),  # the libraries: know no front-end
+    # many targets: runs a library's one-host job over many hosts (headless)
+    ("smtpsh.fleet",),
     # prompt_toolkit, meta-commands; shell.start: a session from the parsed command line
     ("smtpsh.shell", "smtpsh.shell.start"),
     # parsing, dispatch, generated docs; `smtpsh send` (the shell's session without a prompt)

@@ -1,0 +1,275 @@
+"""The front door of a many-target run: `smtpsh probe|relay|enum|tls|dns` with -T FILE, a
+CIDR block or range, several targets, --jsonl or --resume.
+
+Reads the targets, runs the command's job on each (smtpsh.fleet.runner), prints one line a
+host as each is done and a summary at the end, keeps a progress line on standard error
+while it is a terminal, and says how to resume after Ctrl-C. The exit status is the
+'many targets' column of smtpsh.exitcodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+
+from smtpsh import exitcodes
+from smtpsh.fleet import TARGET_DEST
+from smtpsh.fleet import targets as fleet_targets
+from smtpsh.fleet.jobs import Plan, domain_check, make_plan, status_name
+from smtpsh.fleet.runner import (
+    MAX_CONCURRENCY,
+    JsonLines,
+    JsonLinesError,
+    Outcome,
+    Runner,
+    Tally,
+    fleet_status,
+    read_done,
+)
+from smtpsh.output.printer import Fragments, Printer, print_error, report_printer
+from smtpsh.output.progress import StatusLine, bar
+from smtpsh.target import UsageError
+
+STATUS_STYLE = {
+    exitcodes.OK: "class:green",
+    exitcodes.FOUND: "class:red",
+    exitcodes.UNDETERMINED: "class:yellow",
+    exitcodes.FAILED: "class:yellow",
+}
+
+
+def run(command: str, args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """The run; ``argv``: the command's own arguments, to say how to resume."""
+    prog = f"smtpsh {command}"
+    try:
+        return _run(command, args, argv)
+    except UsageError as exc:
+        print_error(prog, str(exc))
+        return exitcodes.USAGE
+    except JsonLinesError as exc:
+        print_error(prog, str(exc))
+        return exitcodes.USAGE
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency must be from 1 to {MAX_CONCURRENCY}")
+    if getattr(args, "delay", 0.0) < 0:
+        raise UsageError("--delay must be 0 or more seconds")
+    if args.host_timeout is not None and args.host_timeout <= 0:
+        raise UsageError("--host-timeout must be more than 0 seconds (0: none)")
+    if args.max_targets < 1:
+        raise UsageError("--max-targets must be at least 1")
+    port = getattr(args, "port", None)
+    if port is not None and not 0 < port < 65536:
+        raise UsageError("bad --port: must be a number from 1 to 65535")
+    if args.targets_file.count("-") > 1:
+        raise UsageError("-T -: standard input can be read once")
+
+
+def _run(command: str, args: argparse.Namespace, argv: Sequence[str]) -> int:
+    prog = f"smtpsh {command}"
+    _check(args)
+    if args.host_timeout == 0:
+        args.host_timeout = None
+    plan = make_plan(command, args)
+    words: list[str] = getattr(args, TARGET_DEST[command]) or []
+    found = fleet_targets.collect(
+        words, args.targets_file, port=plan.port,
+        domain_check=domain_check() if plan.port is None else None,
+        limit=args.max_targets,
+    )
+    for problem in found.problems:
+        print_error(prog, problem)
+    if not found.hosts:
+        unread = f" ({len(found.problems)} lines could not be read)" if found.problems else ""
+        raise UsageError(f"no targets to check{unread}")
+    done: dict[str, int] = {}
+    if args.resume:
+        done, notes = read_done(args.resume, command)
+        for note in notes:
+            print_error(prog, note)
+    path = args.jsonl or args.resume
+    jsonl = JsonLines(path, append=bool(args.resume) and path == args.resume) if path else None
+    todo = [host for host in found.hosts if host.key not in done]
+    before: dict[int, int] = {}
+    for host in found.hosts:
+        if host.key in done:
+            before[done[host.key]] = before.get(done[host.key], 0) + 1
+    view = _View(command, args, plan, jsonl)
+    runner = Runner(command, plan.job, concurrency=args.concurrency,
+                    host_timeout=args.host_timeout, jsonl=jsonl, on_result=view.result)
+    view.runner = runner
+    if done:
+        view.note(f"{len(found.hosts) - len(todo)} of {len(found.hosts)} targets already in"
+                  f" {args.resume}: skipped")
+    _raise_file_limit(args.concurrency)
+    try:
+        tally = _loop_run(runner, todo, len(found.hosts), before, view)
+    finally:
+        view.status.finish()
+        if jsonl is not None:
+            jsonl.close()
+    interrupted = runner.stopped_by is not None
+    view.summary(tally, unread=len(found.problems), interrupted=interrupted)
+    if interrupted:
+        _say_how_to_resume(prog, command, argv, tally, path)
+        return 128 + (runner.stopped_by or signal.SIGINT)
+    return fleet_status(tally, unread=len(found.problems))
+
+
+def _loop_run(runner: Runner, todo: list[fleet_targets.Host], total: int,
+              before: dict[int, int], view: _View) -> Tally:
+    async def main() -> Tally:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Connections are opened in worker threads (smtpsh.net.blocking.open_socket): one
+        # for each host in progress, so that a host that never answers holds only its own.
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=runner.concurrency + 4))
+        ticker = asyncio.ensure_future(view.tick())
+        try:
+            return await runner.run(todo, total, before)
+        finally:
+            ticker.cancel()
+
+    return asyncio.run(main())
+
+
+def _raise_file_limit(concurrency: int) -> None:
+    """Each host in progress holds a socket or two: lift the soft limit on open files
+    towards the hard one when the default (often 1024) would be too few."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = concurrency * 4 + 64
+        if soft != resource.RLIM_INFINITY and soft < want:
+            top = want if hard == resource.RLIM_INFINITY else min(want, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # the run still works, with fewer hosts at once if it must
+
+
+def _say_how_to_resume(prog: str, command: str, argv: Sequence[str], tally: Tally,
+                       path: str | None) -> None:
+    kept = f"{tally.done + tally.skipped} of {tally.total} hosts done"
+    if path is None:
+        print_error(prog, f"interrupted: {kept}; no --jsonl file kept them: next time add"
+                          " --jsonl FILE to be able to resume")
+        return
+    again = list(argv)
+    if "--resume" not in again and not any(a.startswith("--resume=") for a in again):
+        again += ["--resume", path]
+    print_error(prog, f"interrupted: {kept}, kept in {path}")
+    print_error(prog, "resume with: " + shlex.join(["smtpsh", command, *again]))
+
+
+class _View:
+    """What the user sees: a line a host, the progress line, the summary."""
+
+    def __init__(self, command: str, args: argparse.Namespace, plan: Plan,
+                 jsonl: JsonLines | None) -> None:
+        self.command = command
+        self.plan = plan
+        self.json = bool(getattr(args, "json", False))
+        self.out = report_printer(getattr(args, "color", "auto"))
+        self.err = Printer(colour=False, stream=sys.stderr)
+        self.status = StatusLine(sys.stderr, enabled=not getattr(args, "quiet", False),
+                                 colour=self.out.colour)
+        self.runner: Runner | None = None
+        self.found_hosts: dict[str, list[str]] = {}  # finding -> hosts (the first few)
+        self.found_counts: dict[str, int] = {}
+        self.width = 22
+
+    def note(self, text: str) -> None:
+        self.status.clear()
+        self.err.line(f"· {text}")
+
+    def result(self, outcome: Outcome) -> None:
+        self.status.clear()
+        doc = outcome.document
+        if self.json:
+            import json
+
+            sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
+            sys.stdout.flush()
+        else:
+            self.out.emit(self._line(outcome))
+        for finding in self.plan.findings(doc):
+            self.found_counts[finding] = self.found_counts.get(finding, 0) + 1
+            hosts = self.found_hosts.setdefault(finding, [])
+            if len(hosts) < 5:
+                hosts.append(outcome.host.key)
+        self.draw()
+
+    def _line(self, outcome: Outcome) -> Fragments:
+        key = outcome.host.key
+        self.width = max(self.width, len(key) + 1)
+        status = outcome.status
+        try:
+            summary = self.plan.summary(outcome.document)
+        except (KeyError, TypeError, AttributeError):  # a result of an unusual shape
+            summary = ""
+        return [("class:bold", f"{key:<{self.width}}"),
+                (STATUS_STYLE.get(status, ""), f"{status_name(status):<13}"),
+                ("", summary)]
+
+    def draw(self) -> None:
+        if self.runner is None:
+            return
+        t = self.runner.tally
+        total = t.total - t.skipped if t.total else 0
+        eta = t.eta
+        when = "" if eta is None else f" · ETA {_duration(eta)}"
+        self.status.update(
+            f"{bar(t.done, total)} {t.done}/{total} hosts · found {t.found}"
+            f" · errors {t.errors} · {t.rate:.0f}/s{when}"
+        )
+
+    async def tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self.draw()
+
+    def summary(self, tally: Tally, *, unread: int, interrupted: bool) -> None:
+        printer = self.err if self.json else self.out
+        seconds = tally.elapsed
+        rate = f" ({tally.done / seconds:.0f} hosts/s)" if seconds > 0 and tally.done else ""
+        counts = ", ".join(
+            f"{tally.count(code)} {status_name(code)}"
+            for code in (exitcodes.FOUND, exitcodes.OK, exitcodes.UNDETERMINED,
+                         exitcodes.FAILED)
+            if tally.count(code)
+        ) or "none done"
+        head = "interrupted: " if interrupted else ""
+        printer.line("")
+        printer.line(f"{head}{tally.done} hosts checked in {seconds:.1f} s{rate}: {counts}",
+                     "class:bold")
+        if tally.skipped:
+            earlier = ", ".join(f"{n} {status_name(code)}" for code, n in tally.before.items())
+            printer.line(f"{tally.skipped} done before (--resume): {earlier}", "class:dim")
+        if unread:
+            printer.line(f"{unread} lines of the target list could not be read (above)",
+                         "class:yellow")
+        for finding, count in sorted(self.found_counts.items(), key=lambda kv: -kv[1]):
+            hosts = ", ".join(self.found_hosts[finding])
+            more = f" and {count - len(self.found_hosts[finding])} more" \
+                if count > len(self.found_hosts[finding]) else ""
+            printer.line(f"  {finding}: {count} host{'s' if count != 1 else ''}"
+                         f" ({hosts}{more})", "class:red")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

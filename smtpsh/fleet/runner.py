@@ -1,0 +1,335 @@
+"""Running one command's per-host job over many hosts: bounded concurrency, a deadline per
+host, a politeness delay between connections to the same host, each result streamed as a
+line of JSON the moment it is known, and --resume from such a file.
+
+Headless: the caller gets each host's outcome (``on_result``) and the counts (``Tally``);
+what is shown, and how, is the front-end's (smtpsh.fleet.command).
+
+Per-host cost matters here (a thousand hosts): what every host shares — the TLS context,
+the parsed options, the job's configuration — is made once by the job's factory, and the
+runner itself does a dictionary update and one write() per host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from smtpsh import exitcodes, jsonout
+from smtpsh.fleet.targets import Host
+from smtpsh.net.base import ClientOptions, Connector, format_address
+from smtpsh.safefile import UnsafePath, open_private
+
+# What a job gives for one host: the envelope smtpsh.jsonout makes for its --json.
+Document = dict[str, Any]
+Job = Callable[[Host], Awaitable[Document]]
+
+DEFAULT_CONCURRENCY = 32
+MAX_CONCURRENCY = 1000
+
+
+@dataclass
+class Tally:
+    """The counts of a run so far, for the progress line, the summary and the exit
+    status. ``errors``: hosts that could not be checked (failed) or were not read."""
+
+    total: int = 0
+    skipped: int = 0  # already in the --resume file
+    done: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    before: dict[int, int] = field(default_factory=dict)  # the skipped ones' statuses
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, status: int) -> None:
+        self.done += 1
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+
+    def count(self, status: int) -> int:
+        return self.by_status.get(status, 0)
+
+    @property
+    def found(self) -> int:
+        return self.count(exitcodes.FOUND)
+
+    @property
+    def errors(self) -> int:
+        return self.count(exitcodes.FAILED) + self.count(exitcodes.USAGE)
+
+    @property
+    def left(self) -> int:
+        return max(0, self.total - self.skipped - self.done)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        """Hosts a second so far (0 before the first second's worth is known)."""
+        elapsed = self.elapsed
+        return self.done / elapsed if elapsed > 0 and self.done else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until the last host is done at the rate so far (None: unknown yet)."""
+        rate = self.rate
+        return self.left / rate if rate else None
+
+
+def fleet_status(tally: Tally, *, interrupted: bool = False, unread: int = 0) -> int:
+    """The exit status of a many-target run (smtpsh.exitcodes, column 'many targets'):
+    FOUND when any host had a finding; else FAILED when no host could be checked at all;
+    UNDETERMINED when some host gave no verdict, could not be checked, or a line of the
+    list could not be read; OK only when every host was checked and clean."""
+    if interrupted:
+        return exitcodes.INTERRUPTED
+    counts = dict(tally.before)  # a resumed run answers for the hosts done before too
+    for status, n in tally.by_status.items():
+        counts[status] = counts.get(status, 0) + n
+    done = sum(counts.values())
+    errors = counts.get(exitcodes.FAILED, 0) + counts.get(exitcodes.USAGE, 0)
+    if counts.get(exitcodes.FOUND):
+        return exitcodes.FOUND
+    if done and done == errors:
+        return exitcodes.FAILED
+    if errors or counts.get(exitcodes.UNDETERMINED) or unread:
+        return exitcodes.UNDETERMINED
+    return exitcodes.OK
+
+
+def failure(command: str, host: Host, kind: str, message: str) -> Document:
+    """The envelope of a host that could not be checked."""
+    return jsonout.envelope(command, host.key, exitcodes.FAILED, None, (kind, message))
+
+
+# --- politeness: a pause between connections to the same host ---------------------------
+
+
+class Politeness:
+    """Spaces the connections to each host ``delay`` seconds apart, whichever job opens
+    them (a probe opens several). Thread-safe: connections are opened in worker threads."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, host: str) -> float:
+        """Book the next connection to ``host``: the seconds to wait before opening it."""
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next.get(host, 0.0))
+            self._next[host] = at + self.delay
+            return at - now
+
+
+class PoliteConnector(Connector):
+    """A plain TCP connect (smtpsh.net.blocking.open_socket's), after the politeness wait;
+    the connect deadline starts once the wait is over."""
+
+    def __init__(self, politeness: Politeness) -> None:
+        self.politeness = politeness
+
+    def __call__(self, opts: ClientOptions) -> Any:
+        from smtpsh.net.blocking import connect_first, resolve
+
+        wait = self.politeness.reserve(opts.host)
+        if wait > 0:
+            time.sleep(wait)  # in the connecting thread, never the event loop
+        deadline = time.monotonic() + opts.connect_timeout
+        return connect_first(opts, resolve(opts, deadline), deadline)
+
+    def describe(self, opts: ClientOptions) -> str:
+        return format_address(opts.host, opts.port)
+
+
+# --- JSON Lines ------------------------------------------------------------------------------
+
+
+class JsonLinesError(OSError):
+    """The --jsonl / --resume file cannot be used (one line says why)."""
+
+
+def _looks_like_results(head: bytes) -> bool:
+    return head.lstrip().startswith(b'{"smtpsh"')
+
+
+def read_done(path: str, command: str) -> tuple[dict[str, int], list[str]]:
+    """The targets --resume FILE already holds for ``command``, each with its exit status,
+    and the problems met (a line
+    that is not a result is named and left alone). A last line cut short (the run was
+    killed while writing it) is removed from the file, so that appending goes on from a
+    whole line."""
+    done: dict[str, int] = {}
+    problems: list[str] = []
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return done, problems  # nothing done yet: --resume starts the file
+    except OSError as exc:
+        if os.path.islink(path):
+            raise JsonLinesError(f"--resume {path}: is a symbolic link: refused") from None
+        raise JsonLinesError(f"--resume {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "r+b") as stream:
+        data = stream.read()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            stream.truncate(cut)
+            data = data[:cut]
+            problems.append(f"{path}: the last line was cut short (an interrupted write):"
+                            " removed; that host is checked again")
+        for number, line in enumerate(data.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+                target, kind, status = doc["target"], doc["command"], int(doc["exit"])
+            except (ValueError, TypeError, KeyError):
+                problems.append(f"{path}:{number}: not a smtpsh result line: ignored")
+                continue
+            if kind != command:
+                problems.append(f"{path}:{number}: a result of 'smtpsh {kind}', not"
+                                f" '{command}': ignored")
+            elif isinstance(target, str):
+                done[target] = status
+    return done, problems
+
+
+class JsonLines:
+    """The --jsonl file: one compact envelope a line, each written whole with one write()
+    as soon as its host is done (a Ctrl-C or SIGTERM keeps every line before it).
+
+    Opened without following a symbolic link; an existing file is overwritten only when it
+    holds smtpsh results (``append``: added to, for --resume)."""
+
+    def __init__(self, path: str, *, append: bool) -> None:
+        self.path = path
+        try:
+            self.fd = open_private(path, append=append, recognise=_looks_like_results,
+                                   what="smtpsh JSON Lines file")
+        except UnsafePath as exc:
+            raise JsonLinesError(f"--jsonl {exc}") from None
+        except OSError as exc:
+            raise JsonLinesError(f"--jsonl {path}: {exc.strerror or exc}") from None
+        self.lines = 0
+
+    def write(self, document: Document) -> None:
+        data = (json.dumps(document, separators=(",", ":")) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+        self.lines += 1
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    host: Host
+    document: Document
+
+    @property
+    def status(self) -> int:
+        status: int = self.document["exit"]
+        return status
+
+
+class Runner:
+    """Runs ``job`` on each host, at most ``concurrency`` at once; each outcome goes to
+    ``on_result`` (and the --jsonl file) as soon as it is known.
+
+    ``host_timeout``: a host whose job takes longer is given up and recorded as failed
+    (None: no limit). SIGINT and SIGTERM stop the run: the hosts in progress are dropped
+    (not written), the ones done are kept; ``stopped_by`` says which signal."""
+
+    def __init__(
+        self,
+        command: str,
+        job: Job,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        host_timeout: float | None = None,
+        jsonl: JsonLines | None = None,
+        on_result: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.command = command
+        self.job = job
+        self.concurrency = max(1, min(concurrency, MAX_CONCURRENCY))
+        self.host_timeout = host_timeout
+        self.jsonl = jsonl
+        self.on_result = on_result or (lambda outcome: None)
+        self.tally = Tally()
+        self.stopped_by: int | None = None
+        self._workers: list[asyncio.Task[None]] = []
+
+    async def run(self, hosts: Iterable[Host], total: int,
+                  before: dict[int, int] | None = None) -> Tally:
+        """Check ``hosts``; ``total`` counts all the targets, ``before`` the statuses of
+        those done before (--resume), for the progress, the summary and the status."""
+        before = before or {}
+        skipped = sum(before.values())
+        self.tally = Tally(total=total, skipped=skipped, before=before)
+        loop = asyncio.get_running_loop()
+        pending = iter(hosts)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self.stop, signum)
+        self._workers = [asyncio.ensure_future(self._worker(pending))
+                         for _ in range(min(self.concurrency, max(total - skipped, 1)))]
+        try:
+            await asyncio.gather(*self._workers, return_exceptions=True)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(signum)
+        return self.tally
+
+    def stop(self, signum: int = signal.SIGINT) -> None:
+        """Stop now: hosts in progress are abandoned, nothing half-done is written."""
+        if self.stopped_by is None:
+            self.stopped_by = signum
+        for worker in self._workers:
+            worker.cancel()
+
+    async def _worker(self, pending: Iterable[Host]) -> None:
+        for host in pending:  # one shared iterator: each host is taken once
+            if self.stopped_by is not None or exitcodes.output_gone():
+                return
+            document = await self._one(host)
+            if self.stopped_by is not None:
+                return
+            if self.jsonl is not None:
+                self.jsonl.write(document)
+            outcome = Outcome(host, document)
+            self.tally.add(outcome.status)
+            self.on_result(outcome)
+
+    async def _one(self, host: Host) -> Document:
+        try:
+            if self.host_timeout is None:
+                return await self.job(host)
+            async with asyncio.timeout(self.host_timeout):
+                return await self.job(host)
+        except TimeoutError:
+            return failure(self.command, host, "timeout",
+                           f"no result within {self.host_timeout:g} s (--host-timeout)")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one host's surprise must not end the others' run
+            return failure(self.command, host, "error",
+                           f"smtpsh failed on this host: {type(exc).__name__}: {exc}")

@@ -1,0 +1,195 @@
+"""The many-target engine without a network: concurrency, deadlines, JSON Lines, resume,
+the politeness delay and the run's exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from helpers.jsondoc import VALIDATOR
+
+from smtpsh import exitcodes, jsonout
+from smtpsh.fleet.runner import (
+    Document,
+    JsonLines,
+    JsonLinesError,
+    Politeness,
+    Runner,
+    Tally,
+    fleet_status,
+    read_done,
+)
+from smtpsh.fleet.targets import Host
+
+HOSTS = [Host(f"127.0.9.{n}", 25) for n in range(1, 21)]
+
+
+def envelope(host: Host, status: int = exitcodes.OK) -> Document:
+    return jsonout.envelope("probe", host.key, status, {"seen": host.host})
+
+
+def test_at_most_concurrency_hosts_run_at_once_and_each_once() -> None:
+    running, most, seen = 0, 0, []
+
+    async def job(host: Host) -> Document:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        seen.append(host.key)
+        return envelope(host)
+
+    runner = Runner("probe", job, concurrency=4)
+    tally = asyncio.run(runner.run(HOSTS, len(HOSTS)))
+    assert most == 4
+    assert sorted(seen) == sorted(h.key for h in HOSTS)
+    assert (tally.done, tally.count(exitcodes.OK)) == (20, 20)
+
+
+def test_a_slow_host_times_out_and_a_crashing_job_is_one_failed_host(tmp_path: Path) -> None:
+    async def job(host: Host) -> Document:
+        if host.host.endswith(".1"):
+            await asyncio.sleep(30)
+        if host.host.endswith(".2"):
+            raise RuntimeError("boom")
+        return envelope(host, exitcodes.FOUND if host.host.endswith(".3") else exitcodes.OK)
+
+    out = JsonLines(str(tmp_path / "out.jsonl"), append=False)
+    started = time.monotonic()
+    runner = Runner("probe", job, concurrency=8, host_timeout=0.3, jsonl=out)
+    tally = asyncio.run(runner.run(HOSTS[:5], 5))
+    out.close()
+    assert time.monotonic() - started < 5
+    docs = {d["target"]: d for d in map(json.loads, (tmp_path / "out.jsonl").read_text()
+                                         .splitlines())}
+    assert len(docs) == 5
+    for key in ("127.0.9.1:25", "127.0.9.2:25"):  # the runner's own envelopes
+        VALIDATOR.validate(docs[key])
+    assert docs["127.0.9.1:25"]["error"] == {
+        "kind": "timeout", "message": "no result within 0.3 s (--host-timeout)"}
+    assert docs["127.0.9.2:25"]["error"]["kind"] == "error"
+    assert "RuntimeError: boom" in docs["127.0.9.2:25"]["error"]["message"]
+    assert (tally.found, tally.errors, tally.count(exitcodes.OK)) == (1, 2, 2)
+    assert fleet_status(tally) == exitcodes.FOUND
+
+
+def test_each_line_is_written_whole_as_its_host_is_done(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    out = JsonLines(str(path), append=False)
+    lines_when: list[int] = []
+
+    async def job(host: Host) -> Document:
+        lines_when.append(len(path.read_bytes().splitlines()))  # what a reader sees now
+        return envelope(host)
+
+    asyncio.run(Runner("probe", job, concurrency=1, jsonl=out).run(HOSTS[:3], 3))
+    out.close()
+    assert lines_when == [0, 1, 2]
+    assert path.read_bytes().endswith(b"\n")
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_stop_keeps_what_is_done_and_writes_nothing_half_done(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    out = JsonLines(str(path), append=False)
+
+    async def job(host: Host) -> Document:
+        if host.host.endswith((".1", ".2")):
+            return envelope(host)
+        await asyncio.sleep(30)
+        return envelope(host)
+
+    async def main() -> Runner:
+        runner = Runner("probe", job, concurrency=4, jsonl=out)
+        task = asyncio.ensure_future(runner.run(HOSTS[:6], 6))
+        await asyncio.sleep(0.2)
+        runner.stop()
+        await task
+        return runner
+
+    runner = asyncio.run(main())
+    out.close()
+    assert runner.stopped_by is not None
+    assert sorted(json.loads(line)["target"] for line in path.read_text().splitlines()) == [
+        "127.0.9.1:25", "127.0.9.2:25"]
+    assert fleet_status(runner.tally, interrupted=True) == exitcodes.INTERRUPTED
+
+
+def test_resume_reads_the_targets_done_and_repairs_a_cut_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    whole = [json.dumps(envelope(h)) for h in HOSTS[:3]]
+    other = json.dumps(jsonout.envelope("dns", "example.com", 0, {}))
+    path.write_text("\n".join([*whole, "garbage", other]) + "\n" + whole[0][:40])
+    done, problems = read_done(str(path), "probe")
+    assert done == {"127.0.9.1:25": 0, "127.0.9.2:25": 0, "127.0.9.3:25": 0}
+    assert any(p.startswith(f"{path}:4: not a smtpsh result line") for p in problems)
+    assert any("'smtpsh dns', not 'probe'" in p for p in problems)
+    assert any("cut short" in p for p in problems)
+    assert path.read_text().endswith("\n")  # the cut line is gone: appending starts clean
+    out = JsonLines(str(path), append=True)
+    out.write(envelope(HOSTS[5]))
+    out.close()
+    assert json.loads(path.read_text().splitlines()[-1])["target"] == "127.0.9.6:25"
+    assert read_done(str(tmp_path / "new.jsonl"), "probe") == ({}, [])
+
+
+def test_the_jsonl_file_is_never_written_through_a_link_or_over_a_stranger(
+    tmp_path: Path,
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    link = tmp_path / "out.jsonl"
+    link.symlink_to(victim)
+    with pytest.raises(JsonLinesError, match="symbolic link"):
+        JsonLines(str(link), append=False)
+    with pytest.raises(JsonLinesError, match="not a smtpsh JSON Lines file"):
+        JsonLines(str(victim), append=False)
+    with pytest.raises(JsonLinesError, match="symbolic link"):
+        read_done(str(link), "probe")
+    assert victim.read_text() == "precious\n"
+
+
+def test_politeness_spaces_connections_to_the_same_host_only() -> None:
+    polite = Politeness(0.5)
+    assert polite.reserve("127.0.9.1") == 0
+    assert polite.reserve("127.0.9.2") == 0
+    assert 0.45 < polite.reserve("127.0.9.1") <= 0.5
+    assert 0.95 < polite.reserve("127.0.9.1") <= 1.0
+
+
+def tally(**counts: int) -> Tally:
+    t = Tally(total=sum(counts.values()))
+    for name, n in counts.items():
+        for _ in range(n):
+            t.add({"ok": 0, "found": 1, "undetermined": 3, "failed": 4}[name])
+    return t
+
+
+def test_the_exit_status_of_a_run() -> None:
+    assert fleet_status(tally(ok=5)) == exitcodes.OK
+    assert fleet_status(tally(ok=5, found=1, failed=3)) == exitcodes.FOUND
+    assert fleet_status(tally(ok=5, undetermined=1)) == exitcodes.UNDETERMINED
+    assert fleet_status(tally(ok=5, failed=1)) == exitcodes.UNDETERMINED
+    assert fleet_status(tally(ok=5), unread=1) == exitcodes.UNDETERMINED
+    assert fleet_status(tally(failed=3)) == exitcodes.FAILED
+    assert fleet_status(tally(ok=2), interrupted=True) == exitcodes.INTERRUPTED
+    resumed = tally(failed=1)
+    resumed.before = {exitcodes.FOUND: 1}  # found before the interruption: still found
+    assert fleet_status(resumed) == exitcodes.FOUND
+    resumed.before = {exitcodes.OK: 2}
+    assert fleet_status(resumed) == exitcodes.UNDETERMINED
+    assert exitcodes.MANY in exitcodes.TABLE[exitcodes.FOUND][1]
+
+
+def test_rate_and_eta() -> None:
+    t = Tally(total=100, started=time.monotonic() - 10)
+    for _ in range(50):
+        t.add(exitcodes.OK)
+    assert 4.5 < t.rate < 5.5
+    assert t.eta is not None and 9 < t.eta < 11
+    assert Tally(total=3).eta is None
