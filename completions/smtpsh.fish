@@ -146,6 +146,13 @@ complete -c smtpsh -n '__smtpsh_using dns' -l dns-server -x -d 'DNS server to as
 complete -c smtpsh -n '__smtpsh_using dns' -l dns-timeout -x -d 'seconds to wait for each DNS answer (default 5)'
 complete -c smtpsh -n '__smtpsh_using dns' -l json -d 'print the report as JSON'
 complete -c smtpsh -n '__smtpsh_using dns' -l color -x -a 'auto always never' -d 'colour the ok/warning/error marks (default: auto, when writing to a...'
+complete -c smtpsh -n '__smtpsh_using dns' -s T -l targets -r -F -d 'one DOMAIN a line (\'-\': standard input; # comments); repeatable'
+complete -c smtpsh -n '__smtpsh_using dns' -l concurrency -x -d 'hosts checked at once (default 32)'
+complete -c smtpsh -n '__smtpsh_using dns' -l host-timeout -x -d 'give a host up after S seconds in all, recorded as failed (default...'
+complete -c smtpsh -n '__smtpsh_using dns' -l jsonl -r -F -d 'write each host\'s result to FILE as it is done: one JSON envelope a...'
+complete -c smtpsh -n '__smtpsh_using dns' -l resume -r -F -d 'skip the hosts FILE (a --jsonl file) already holds and add the rest...'
+complete -c smtpsh -n '__smtpsh_using dns' -l max-targets -x -d 'refuse a list or block of more hosts (default 65536)'
+complete -c smtpsh -n '__smtpsh_using dns' -s q -l quiet -d 'no progress line (it is shown only on a terminal anyway)'
 
 # smtpsh probe
 complete -c smtpsh -n '__smtpsh_using probe' -a '(__smtpsh_hosts)'
@@ -164,6 +171,14 @@ complete -c smtpsh -n '__smtpsh_using probe' -l no-relay -d 'skip the 16 open-re
 complete -c smtpsh -n '__smtpsh_using probe' -l tls-scan -d 'also list every TLS version and cipher suite accepted (smtpsh tls)'
 complete -c smtpsh -n '__smtpsh_using probe' -s D -l domain -x -d 'outside domain for the relay tests (default example.com)'
 complete -c smtpsh -n '__smtpsh_using probe' -l color -x -a 'auto always never' -d 'colour (default auto; NO_COLOR respected)'
+complete -c smtpsh -n '__smtpsh_using probe' -s T -l targets -r -F -d 'one HOST[:PORT] a line (\'-\': standard input; # comments); repeatable'
+complete -c smtpsh -n '__smtpsh_using probe' -l concurrency -x -d 'hosts checked at once (default 32)'
+complete -c smtpsh -n '__smtpsh_using probe' -l delay -x -d 'seconds between two connections to the same host (default 0)'
+complete -c smtpsh -n '__smtpsh_using probe' -l host-timeout -x -d 'give a host up after S seconds in all, recorded as failed (default...'
+complete -c smtpsh -n '__smtpsh_using probe' -l jsonl -r -F -d 'write each host\'s result to FILE as it is done: one JSON envelope a...'
+complete -c smtpsh -n '__smtpsh_using probe' -l resume -r -F -d 'skip the hosts FILE (a --jsonl file) already holds and add the rest...'
+complete -c smtpsh -n '__smtpsh_using probe' -l max-targets -x -d 'refuse a list or block of more hosts (default 65536)'
+complete -c smtpsh -n '__smtpsh_using probe' -s q -l quiet -d 'no progress line (it is shown only on a terminal anyway)'
 
 # smtpsh enum
 complete -c smtpsh -n '__smtpsh_using enum' -a '(__smtpsh_hosts)'
@@ -189,6 +204,13 @@ complete -c smtpsh -n '__smtpsh_using enum' -l errors-per-connection -x -d 'fail
 complete -c smtpsh -n '__smtpsh_using enum' -s o -l output -r -F -d 'write the results to FILE (JSON if it ends in .json)'
 complete -c smtpsh -n '__smtpsh_using enum' -l json -d 'the results as JSON on standard output (smtpsh\'s versioned envelope)'
 complete -c smtpsh -n '__smtpsh_using enum' -s q -l quiet -d 'no progress line'
+complete -c smtpsh -n '__smtpsh_using enum' -s T -l targets -r -F -d 'one HOST[:PORT] a line (\'-\': standard input; # comments); repeatable'
+complete -c smtpsh -n '__smtpsh_using enum' -l concurrency -x -d 'hosts checked at once (default 32)'
+complete -c smtpsh -n '__smtpsh_using enum' -l delay -x -d 'seconds between two connections to the same host (default 0)'
+complete -c smtpsh -n '__smtpsh_using enum' -l host-timeout -x -d 'give a host up after S seconds in all, recorded as failed (default...'
+complete -c smtpsh -n '__smtpsh_using enum' -l jsonl -r -F -d 'write each host\'s result to FILE as it is done: one JSON envelope a...'
+complete -c smtpsh -n '__smtpsh_using enum' -l resume -r -F -d 'skip the hosts FILE (a --jsonl file) already holds and add the rest...'
+complete -c smtpsh -n '__smtpsh_using enum' -l max-targets -x -d 'refuse a list or block of more hosts (default 65536)'
 
 # smtpsh relay
 complete -c smtpsh -n '__smtpsh_using relay' -a '(__smtpsh_hosts)'
@@ -210,6 +232,14 @@ complete -c smtpsh -n '__smtpsh_using relay' -l ip -x -d 'address for the [IP] t
 complete -c smtpsh -n '__smtpsh_using relay' -l json -d 'the results as JSON on standard output (smtpsh\'s versioned envelope)'
 complete -c smtpsh -n '__smtpsh_using relay' -s v -l verbose -d 'each test\'s whole dialogue instead of one line a test'
 complete -c smtpsh -n '__smtpsh_using relay' -l color -x -a 'auto always never' -d 'colour (default auto; NO_COLOR respected)'
+complete -c smtpsh -n '__smtpsh_using relay' -s T -l targets -r -F -d 'one HOST[:PORT] a line (\'-\': standard input; # comments); repeatable'
+complete -c smtpsh -n '__smtpsh_using relay' -l concurrency -x -d 'hosts checked at once (default 32)'
+complete -c smtpsh -n '__smtpsh_using relay' -l delay -x -d 'seconds between two connections to the same host (default 0)'
+complete -c smtpsh -n '__smtpsh_using relay' -l host-timeout -x -d 'give a host up after S seconds in all, recorded as failed (default...'
+complete -c smtpsh -n '__smtpsh_using relay' -l jsonl -r -F -d 'write each host\'s result to FILE as it is done: one JSON envelope a...'
+complete -c smtpsh -n '__smtpsh_using relay' -l resume -r -F -d 'skip the hosts FILE (a --jsonl file) already holds and add the rest...'
+complete -c smtpsh -n '__smtpsh_using relay' -l max-targets -x -d 'refuse a list or block of more hosts (default 65536)'
+complete -c smtpsh -n '__smtpsh_using relay' -s q -l quiet -d 'no progress line (it is shown only on a terminal anyway)'
 
 # smtpsh replay
 complete -c smtpsh -n '__smtpsh_using replay' -a '(__smtpsh_hosts)'
@@ -251,6 +281,14 @@ complete -c smtpsh -n '__smtpsh_using tls' -l sni -x -d 'the server name to send
 complete -c smtpsh -n '__smtpsh_using tls' -l cafile -r -F -d 'also trust the CA certificates in FILE'
 complete -c smtpsh -n '__smtpsh_using tls' -l json -d 'the result as JSON on standard output (smtpsh\'s versioned envelope)'
 complete -c smtpsh -n '__smtpsh_using tls' -l color -x -a 'auto always never' -d 'colour (default auto; NO_COLOR respected)'
+complete -c smtpsh -n '__smtpsh_using tls' -s T -l targets -r -F -d 'one HOST[:PORT] a line (\'-\': standard input; # comments); repeatable'
+complete -c smtpsh -n '__smtpsh_using tls' -l concurrency -x -d 'hosts checked at once (default 32)'
+complete -c smtpsh -n '__smtpsh_using tls' -l delay -x -d 'seconds between two connections to the same host (default 0)'
+complete -c smtpsh -n '__smtpsh_using tls' -l host-timeout -x -d 'give a host up after S seconds in all, recorded as failed (default...'
+complete -c smtpsh -n '__smtpsh_using tls' -l jsonl -r -F -d 'write each host\'s result to FILE as it is done: one JSON envelope a...'
+complete -c smtpsh -n '__smtpsh_using tls' -l resume -r -F -d 'skip the hosts FILE (a --jsonl file) already holds and add the rest...'
+complete -c smtpsh -n '__smtpsh_using tls' -l max-targets -x -d 'refuse a list or block of more hosts (default 65536)'
+complete -c smtpsh -n '__smtpsh_using tls' -s q -l quiet -d 'no progress line (it is shown only on a terminal anyway)'
 
 # smtpsh sandbox
 complete -c smtpsh -n '__smtpsh_using sandbox' -s h -l help -d 'show this help message and exit'
