@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import ssl
 from collections.abc import AsyncIterable, Iterable, Sequence
@@ -116,6 +117,9 @@ class SMTPClient(ClientBase):
         self.tls_info: TLSInfo | None = None  # the live TLS session (implicit or STARTTLS)
         self.failed_tls: TLSInfo | None = None  # a certificate that failed verification
         self.diagnose_tls = True  # on a failed verification, fetch the certificate to explain
+        # The last verification failure (a caller that looks at the certificate itself,
+        # with diagnose_tls off, explains it: certinfo.describe_verify_error).
+        self.verify_failure: ssl.SSLCertVerificationError | None = None
         self._starttls_context: ssl.SSLContext | None = None  # for this STARTTLS only
         self._starttls_name: str | None = None
         self._background: asyncio.Future[None] | None = None
@@ -167,6 +171,8 @@ class SMTPClient(ClientBase):
         self._owe(banner)  # before the connect: the banner may come while it completes
         # One deadline for the connect, the implicit TLS handshake included.
         deadline = loop.time() + opts.connect_timeout
+        if sock is None:
+            sock = await connect_address(opts)
         if sock is None:
             from smtpsh.net.blocking import open_socket
 
@@ -596,6 +602,7 @@ class SMTPClient(ClientBase):
         except ssl.SSLCertVerificationError as exc:
             from smtpsh.net import certinfo
 
+            self.verify_failure = exc
             leaf = await self._second_look(implicit=False)
             reason = certinfo.describe_verify_error(exc, name, leaf)
             raise self._handshake_failed(f"TLS: {reason}") from None
@@ -694,6 +701,50 @@ def _taken(waiter: asyncio.Future[ReplyEvent]) -> None:
     """Mark a waiter's exception as seen (asyncio would log those nobody awaited)."""
     if not waiter.cancelled():
         waiter.exception()
+
+
+async def connect_address(opts: ClientOptions) -> socket.socket | None:
+    """A TCP connection to an IP address, made on the event loop: nothing to resolve, so
+    no thread (a run over many hosts opens thousands). None when ``opts.host`` is a name
+    or the connection goes another way (a Connector): open_socket does those. The same
+    messages as open_socket's for a single address."""
+    host = opts.host
+    if opts.connector is not None or not host.isascii() or not (
+        ":" in host or host.replace(".", "").isdigit()
+    ):
+        return None
+    from smtpsh.net.blocking import _getaddrinfo
+
+    try:
+        addresses = _getaddrinfo(opts, host.encode(), socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError):
+        return None  # not an address after all (or not of the family asked): resolve it
+    if len(addresses) != 1:
+        return None
+    family, kind, proto, _, address = addresses[0]
+    where = format_address(host, opts.port)
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        if opts.source_address is not None:
+            sock.bind(opts.source_address)
+        async with asyncio.timeout(max(opts.connect_timeout, MIN_WAIT)):
+            await asyncio.get_running_loop().sock_connect(sock, address)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except TimeoutError:
+        sock.close()
+        raise ConnectError(
+            f"cannot connect to {where}: no answer within {opts.connect_timeout:g} s"
+        ) from None
+    except OSError as exc:
+        sock.close()
+        # asyncio words it 'Connect call failed (ADDRESS)': say what the errno means.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConnectError(f"cannot connect to {where}: {reason}") from None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 _UNVERIFIED: ssl.SSLContext | None = None
