@@ -39,7 +39,13 @@ from smtpsh.audit.fingerprint import Guess, best, fingerprint, reply_text
 from smtpsh.audit.relay import RelayConfig, RelayReport, RelayRunner
 from smtpsh.audit.report import Line, exit_status, render_json, render_text
 from smtpsh.audit.software import Software, identify
-from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
+from smtpsh.net.client import (
+    ClientOptions,
+    ConnectError,
+    ConnectionClosedError,
+    ReplyTimeout,
+    SMTPClient,
+)
 from smtpsh.net.tls import TLSSettings, make_context
 from smtpsh.output.printer import print_error, report_printer
 from smtpsh.protocol.ntlm import NTLMError, NTLMInfo, decode_challenge_line, negotiate_line
@@ -155,7 +161,8 @@ def _describe_tls(
     except ImportError:
         certinfo = None  # type: ignore[assignment]
     if certinfo is not None:
-        info = certinfo.session_info(obj, context, name)
+        # The client read the session when TLS began (the same context and name).
+        info = client.tls_info or certinfo.session_info(obj, context, name)
         result.lines = [text.strip() for text, _level in certinfo.summary_lines(info)]
         if info.leaf is not None:  # what DANE (RFC 7672) would publish for this server
             result.lines += [line.strip() for line in certinfo.tlsa_lines(info.leaf, usage=3)]
@@ -170,6 +177,28 @@ def _describe_tls(
         result.lines += [f"certificate: {subject}", f"issuer: {issuer}",
                          f"valid until: {cert.get('notAfter', '?')}"]
     result.summary_source = "minimal (ssl module; details only for verified certificates)"
+
+
+_UNVERIFIED: list[ssl.SSLContext] = []
+
+
+def _unverified_context() -> ssl.SSLContext:
+    """The context of a second look without verification: one for the process (a context
+    costs about a millisecond to make, and a probe of many hosts needs one for each whose
+    certificate does not verify)."""
+    if not _UNVERIFIED:
+        _UNVERIFIED.append(make_context(TLSSettings(verify=False)))
+    return _UNVERIFIED[0]
+
+
+def _verify_error(
+    failure: ssl.SSLCertVerificationError, options: ClientOptions, client: SMTPClient
+) -> str:
+    """Why the certificate did not verify, with what the unverified session shows of it."""
+    from smtpsh.net import certinfo
+
+    leaf = client.tls_info.leaf if client.tls_info is not None else None
+    return certinfo.describe_verify_error(failure, options.server_hostname or options.host, leaf)
 
 
 class Prober:
@@ -209,7 +238,7 @@ class Prober:
             if not (self.target.options.implicit_tls and self.verify and "TLS" in str(exc)):
                 raise
             options = self.target.options.replace(
-                ssl_context=make_context(TLSSettings(verify=False))
+                ssl_context=_unverified_context()
             )
             self.target = Target(options, self.target.helo, self.target.starttls)
             client = await self._connect()
@@ -345,16 +374,20 @@ class Prober:
         if tls.implicit or not tls.offered:
             return client
         context = self.target.context
+        # A certificate that fails verification is explained from the session made without
+        # verification below, not from a third connection made only to look at it.
+        client.diagnose_tls = False
         try:
             tls.reply = await client.starttls(context)
         except ConnectionClosedError as exc:
+            failure = client.verify_failure
             await client.close()
             if not self.verify:
                 tls.works, tls.error = False, str(exc)
                 return await self._connect()
             # Perhaps only the certificate failed: look again without verifying. If that
             # works, verification was the problem; if not, TLS itself is broken.
-            context = make_context(TLSSettings(verify=False))
+            context = _unverified_context()
             client = await self._connect()
             try:
                 tls.reply = await client.starttls(context)
@@ -363,6 +396,8 @@ class Prober:
                 await client.close()
                 return await self._connect()
             tls.verify_error = str(exc).removeprefix("TLS: ")
+            if failure is not None and tls.reply.code == 220:
+                tls.verify_error = _verify_error(failure, self.target.options, client)
         if tls.reply.code != 220:
             tls.works = False
             tls.error = f"STARTTLS answered {tls.reply.one_line()}"
