@@ -7,6 +7,7 @@ end-of-data sequence other than the real one can ever reach the server.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 
@@ -27,9 +28,13 @@ def control_name(ch: str) -> str:
     return _CONTROL_NAMES.get(ord(ch), f"U+{ord(ch):04X}")
 
 
+# C0 controls but TAB, and DEL (one pattern: every command line sent is checked).
+_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def forbidden_in_command(line: str) -> list[tuple[int, str]]:
     """Positions of characters a command may not carry: C0 controls but TAB, and DEL."""
-    return [(i, ch) for i, ch in enumerate(line) if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127]
+    return [(m.start(), m.group()) for m in _FORBIDDEN.finditer(line)]
 
 
 def visible(text: str) -> str:
