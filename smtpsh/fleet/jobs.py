@@ -220,11 +220,12 @@ def _tls(args: argparse.Namespace) -> Plan:
     import os
 
     from smtpsh.audit.tlscommand import scan_outcome, target_for
+    from smtpsh.target import check_combinations
 
+    _check_connection_options(args)
+    check_combinations(args, implicit_tls=args.tls)  # --starttls with --tls, as everywhere
     if args.cafile and not os.access(args.cafile, os.R_OK):
         raise UsageError(f"--cafile {args.cafile}: cannot read the file")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("--timeout must be more than 0 seconds")
     politeness = _politeness(args)
 
     async def job(host: Host) -> Document:
