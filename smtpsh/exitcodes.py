@@ -48,7 +48,7 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
         "enum": "users found",
         "relay": "open relay: a test was relayed",
         "replay": "replies differed",
-        "tls": "grade C or F: a weak version or suite accepted",
+        "tls": "grade C or F: a weak version or suite accepted, or no handshake completes",
         "report": "written, with findings of high or medium severity",
         MANY: "found on at least one host (each host's status is in its line and JSON)",
     }),

@@ -363,9 +363,10 @@ class TLSScan:
         }
 
 
-def certificate_facts(target: Target) -> tuple[list[str], list[str]]:
+def certificate_facts(target: Target) -> tuple[list[str], list[str], str | None]:
     """One real handshake (no verification, to see whatever is sent), then a verifying one:
-    (facts about the chain, problems that cap the grade)."""
+    (facts about the chain, problems that cap the grade, why no handshake completes when
+    the server breaks every one: its ServerHello alone made the suites look fine)."""
     import ssl
 
     from smtpsh.net import certinfo
@@ -376,8 +377,11 @@ def certificate_facts(target: Target) -> tuple[list[str], list[str]]:
     try:
         with look.wrap_socket(open_tls_socket(target), server_hostname=name) as tls:
             chain, unreadable = certinfo.read_chain(certinfo.peer_chain(tls, verified=False))
+    except ssl.SSLError as exc:
+        why = certinfo.describe_tls_error(exc, name, implicit=not target.starttls)
+        return [f"no handshake completes: {why}"], [], why
     except (OSError, ScanError) as exc:
-        return [f"no handshake completed to read the certificate: {exc}"], []
+        return [f"no handshake completed to read the certificate: {exc}"], [], None
     facts = [f"[{depth}] {cert.subject_text} · {cert.key} · signed with {cert.signature}"
              for depth, cert in enumerate(chain)] + list(unreadable)  # fmt: skip
     problems: list[str] = []
@@ -402,7 +406,7 @@ def certificate_facts(target: Target) -> tuple[list[str], list[str]]:
         problems.append("certificate not trusted (" + reason + ")")
     except (OSError, ScanError) as exc:
         facts.append(f"verification not tried: {exc}")
-    return facts, problems
+    return facts, problems, None
 
 
 def grade(versions: Sequence[VersionResult]) -> tuple[str, list[str], list[str]]:
@@ -441,8 +445,14 @@ def scan(target: Target, versions: Sequence[str] = tuple(VERSIONS)) -> TLSScan:
     result = TLSScan(f"{target.host}:{target.port}", results)
     result.grade, result.caps, result.findings = grade(results)
     if any(v.accepted for v in results):
-        result.certificate, problems = certificate_facts(target)
-        if problems:
+        result.certificate, problems, broken = certificate_facts(target)
+        if broken is not None:
+            # Suites a ServerHello names are worth nothing to a client that never gets
+            # past the handshake: no grade above F (nmap grades the hellos alone).
+            cap = f"no TLS handshake completes ({broken})"
+            result.findings.append(cap)
+            result.grade, result.caps = "F", [cap]
+        elif problems:
             result.findings += problems
             if result.grade == "A":  # a cipher cap (B/C/F) already says more
                 result.grade, result.caps = "B", problems

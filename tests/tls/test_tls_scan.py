@@ -143,3 +143,39 @@ def test_probe_tls_scan_adds_the_scan_and_weak_tls_is_dangerous() -> None:
     doc = data.get("result", data) if "tls_scan" not in data else data
     assert doc["tls_scan"]["grade"] == "F"
     assert proc.returncode == 1  # anonymous suites on port 25: something dangerous
+
+
+def _handshake_completes(host: str, port: int) -> str | None:
+    """None when a STARTTLS handshake completes, else OpenSSL's reason."""
+    import smtplib
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with smtplib.SMTP(host, port, timeout=10) as client:
+        try:
+            client.starttls(context=context)
+        except ssl.SSLError as exc:
+            return str(exc.reason)
+    return None
+
+
+def test_a_server_whose_handshakes_all_fail_is_not_graded_on_its_hellos() -> None:
+    # OpenSMTPD here names suites in its ServerHello, then ends every handshake with an
+    # internal-error alert (docs/interop.md): it was graded A, exit 0.
+    from tests.interop.conftest import server_fixture
+
+    server = server_fixture("opensmtpd")
+    broken = _handshake_completes(server.host, server.port)
+    proc = smtpsh_tls(server.target, "--json", "--cafile", str(server.ca_file))
+    result = json.loads(proc.stdout)["result"]
+    if broken is None:  # a build where its TLS works: graded on its suites as usual
+        assert result["grade"] in "AB" and proc.returncode == 0, result
+        return
+    assert broken == "TLSV1_ALERT_INTERNAL_ERROR"
+    assert (result["grade"], proc.returncode) == ("F", 1), result
+    cap = "no TLS handshake completes (the server reported an internal TLS error)"
+    assert result["grade_capped_by"] == [cap]
+    text = smtpsh_tls(server.target, "--color", "never").stdout
+    assert "no handshake completes: the server reported an internal TLS error" in text
+    assert "_ssl.c" not in text and f"grade F (capped by: {cap})" in text
