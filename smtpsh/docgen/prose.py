@@ -14,8 +14,8 @@ GENERATED_NOTE = (
 SHELL_INTRO = (
     "Lines that do not start with / go to the server exactly as typed, ended by CRLF. "
     "After a 354 reply to DATA, lines are the message (dot-stuffed for you) until a line "
-    "holding a single '.'. `help VERB` (lower-case help) explains an SMTP verb; "
-    "HELP in capitals goes to the server. A unique prefix of a shell command is enough "
+    "holding a single '.'. `help VERB` (in any case) explains an SMTP verb; "
+    "/send-verb HELP sends the server's own HELP. A unique prefix of a shell command is enough "
     "(/stat for /status)."
 )
 

@@ -156,3 +156,18 @@ def test_user_guide_covers_the_path() -> None:
     # The steps come in the order a newcomer needs them.
     order = [next(i for i, h in enumerate(headings) if w.lower() in h.lower()) for w in wanted[:9]]
     assert order == sorted(order)
+
+
+def test_what_the_docs_say_of_help_in_capitals_is_what_happens() -> None:
+    # The guide and the man page said `HELP` in capitals goes to the server; smtpsh
+    # answers it itself in any case, and /send-verb HELP is the way to the server's.
+    proc = subprocess.run(
+        [*SMTPSH, "--sandbox"], input="EHLO me\nHELP\nQUIT\n",
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "C: HELP" not in proc.stdout and "/send-verb HELP" in proc.stdout
+    for doc in ("docs/guide.md", "docs/reference.md", "docs/smtpsh.1"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        assert "capitals goes to the server" not in text, doc
+        assert "/send-verb HELP" in text, doc
