@@ -1107,8 +1107,11 @@ def summary_lines(e: Enumerator) -> list[str]:
     found = e.of(Verdict.FOUND)
     lines.append(f"found {len(found)}: " + (", ".join(r.name for r in found) or "none"))
     if e.catch_all:
-        lines.append(f"catch-all: {e.counts[Verdict.LIKE_CANARY]} names got the same answer"
-                     " as the impossible name, so they tell nothing")
+        # A catch-all accepts mail for any name; VRFY/EXPN's 252 only declines to say.
+        label = "catch-all" if e.method.transaction else "no answer tells"
+        example = f" ({e.canary.one_line()})" if e.canary is not None else ""
+        lines.append(f"{label}: {e.counts[Verdict.LIKE_CANARY]} names got the same answer"
+                     f" as the impossible name{example}, so they tell nothing")
     for verdict in (Verdict.OTHER, Verdict.INVALID, Verdict.NO_ANSWER):
         group = e.of(verdict)
         if group:

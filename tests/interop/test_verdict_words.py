@@ -1,0 +1,34 @@
+"""Words of a verdict that must fit the server they are said of (found by trying each
+command on each interop server as a user would)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.interop.conftest import server_fixture
+
+
+def run_enum(target: str, method: str, names: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smtpsh", "enum", target, "-m", method, "-U", str(names)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_vrfy_that_answers_252_to_all_is_not_called_a_catch_all(tmp_path: Path) -> None:
+    # Haraka answers every VRFY `252 Just try sending a mail…`: it declines to say, it does
+    # not accept mail for any name (its RCPT is the catch-all, said as such).
+    haraka = server_fixture("haraka")
+    names = tmp_path / "names.txt"
+    names.write_text("alice\nbob\nroot\n")
+    vrfy = run_enum(haraka.target, "vrfy", names)
+    assert vrfy.returncode == 3, vrfy.stderr
+    last = vrfy.stderr.splitlines()[-1]  # the found names alone go to stdout
+    assert last.startswith("no answer tells: 3 names got the same answer as the impossible"
+                           " name (252 "), last  # fmt: skip
+    assert "catch-all" not in last
+    rcpt = run_enum(haraka.target, "rcpt", names)
+    assert rcpt.returncode == 3, rcpt.stderr
+    assert rcpt.stderr.splitlines()[-1].startswith("catch-all: 3 names got the same answer")
