@@ -363,6 +363,8 @@ def _unlisted_base_verb(session: Session, line: str) -> list[Prediction]:
     unlisted.)"""
     verb = _verb(line)
     listed = [k for k in _BASE_KEYWORDS if session.advertises(k)]
+    if _habits(session, line):
+        return []  # the family's own answer, known from its banner, says more
     if session.esmtp and listed and not session.advertises(verb):
         return [Prediction(
             "502 5.5.1 command not implemented",
@@ -392,7 +394,7 @@ class Habit(Record):
 _AFTER_GREETING = frozenset({State.READY, State.MAIL, State.RCPT})
 # Default behaviour of each family, as found on the interop servers (docs/interop.md).
 HABITS: tuple[Habit, ...] = (
-    Habit(r"\bExim\b", r"\s*VRFY\s+[^@\s]+\s*$", "501 5.5.4 address must contain a domain",
+    Habit(r"\bExim\b", r"\s*VRFY\s+[^@\s]+\s*$", "501 address must contain a domain",
           "Exim (by its banner) asks VRFY for user@domain, not a bare name"),
     Habit(r"\bHaraka\b", r"\s*EXPN\b", "500 Unrecognized command",
           "Haraka (by its banner) implements no EXPN"),

@@ -32,3 +32,39 @@ def test_a_vrfy_that_answers_252_to_all_is_not_called_a_catch_all(tmp_path: Path
     rcpt = run_enum(haraka.target, "rcpt", names)
     assert rcpt.returncode == 3, rcpt.stderr
     assert rcpt.stderr.splitlines()[-1].startswith("catch-all: 3 names got the same answer")
+
+
+def expectations(target: str, script: str) -> list[tuple[str, str]]:
+    """(the `! expect …` line's reply, the real reply's first line) for each warned line of
+    a piped session."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", target], input=script,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    pairs: list[tuple[str, str]] = []
+    expected = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("! expect "):
+            expected = line.removeprefix("! expect ").split(":", 1)[0]
+        elif line.startswith("S: ") and expected is not None:
+            pairs.append((expected, line.removeprefix("S: ")))
+            expected = None
+    return pairs
+
+
+def test_a_family_habit_names_the_reply_that_family_gives() -> None:
+    # OpenSMTPD lists HELP in EHLO; the inference "HELP listed, EXPN not: 502" hid the
+    # family's own answer (500 5.5.1). Exim sends no enhanced status codes: its bare-name
+    # VRFY refusal was predicted as "501 5.5.4".
+    opensmtpd, exim = server_fixture("opensmtpd"), server_fixture("exim")
+    pairs = expectations(opensmtpd.target, "EHLO me\nEXPN postmaster\nQUIT\n")
+    pairs += expectations(exim.target, "EHLO me\nVRFY alice\nQUIT\n")
+    assert len(pairs) == 2, pairs
+    for expected, got in pairs:
+        code, _, text = expected.partition(" ")
+        assert got.startswith(code + " "), (expected, got)
+        enhanced = text.split(" ", 1)[0]
+        if enhanced[:1].isdigit() and "." in enhanced:  # predicted an enhanced code
+            assert got.split(" ")[1] == enhanced, (expected, got)
+        else:
+            assert not got.split(" ")[1][:1].isdigit(), (expected, got)
