@@ -90,6 +90,9 @@ def _path_command(session: Session, line: str) -> list[Prediction]:
         for problem in command.problems
         for start, reply, section in _PATH_PROBLEMS
         if problem.startswith(start)
+        # LMTP servers deliver to local mailboxes and take a bare user name (Dovecot and
+        # Cyrus answer RCPT TO:<alice> with 250): RFC 5321's rule stays a note there.
+        and not (session.lmtp and verb == "RCPT" and start == _NO_DOMAIN)
     ]
     seen: set[str] = set()
     for keyword, value in command.parameters:
@@ -99,6 +102,7 @@ def _path_command(session: Session, line: str) -> list[Prediction]:
     return found
 
 
+_NO_DOMAIN = "the address has no @domain"
 # Problems address.py finds in a MAIL/RCPT line that strict servers refuse (Postfix lets
 # some through), by the start of their text: the reply to expect, and where the RFC says so.
 _PATH_PROBLEMS: tuple[tuple[str, str, str], ...] = (
@@ -107,8 +111,7 @@ _PATH_PROBLEMS: tuple[tuple[str, str, str], ...] = (
     ("RFC 5321 allows no space after", "501 5.1.7 bad address syntax", "RFC 5321 §4.1.2"),
     ("RCPT TO:<> names no recipient", "501 5.1.3 bad recipient address syntax",
      "RFC 5321 §4.1.1.3"),
-    ("the address has no @domain", "501 5.1.3 address must contain a domain",
-     "RFC 5321 §4.1.2"),
+    (_NO_DOMAIN, "501 5.1.3 address must contain a domain", "RFC 5321 §4.1.2"),
     ("parameters must follow the path", "501 5.5.4 syntax error", "RFC 5321 §4.1.2"),
     ("'", "501 5.5.4 syntax error", "RFC 5321 §4.1.2"),  # "'WORD' is not an ESMTP parameter"
 )

@@ -82,6 +82,20 @@ def test_lmtp_greeting_is_lhlo_and_ehlo_is_predicted_to_fail(backends: Backends)
     assert "S: 500 5.5.1 Unknown command" in result.stdout
 
 
+def test_a_bare_user_name_is_not_predicted_refused_over_lmtp(backends: Backends) -> None:
+    # Dovecot's LMTP takes RCPT TO:<alice> (a local mailbox); smtpsh warned "expect 501
+    # 5.1.3 address must contain a domain" before each such line. RFC 5321's rule stays a
+    # note; over SMTP the prediction stays (Postfix refuses it).
+    target = f"{backends.host}:{backends.dovecot['lmtp_port']}"
+    script = "LHLO me\nMAIL FROM:<a@example.net>\nRCPT TO:<alice>\nQUIT\n"
+    result = smtpsh([target, "--lmtp"], script)
+    assert "S: 250 2.1.5 OK" in result.stdout, result.stdout
+    assert "! expect" not in result.stdout
+    assert "! the address has no @domain" in result.stdout
+    smtp = smtpsh(["--sandbox"], "EHLO me\nMAIL FROM:<a@example.net>\nRCPT TO:<alice>\nQUIT\n")
+    assert "! expect 501 5.1.3 address must contain a domain" in smtp.stdout
+
+
 def test_lmtp_compose_send_says_lhlo(backends: Backends, tmp_path: Path) -> None:
     """/send (the guided send) greets with LHLO by itself on an LMTP session."""
     marker = f"lmtp-send-{uuid.uuid4().hex[:10]}"
