@@ -120,6 +120,14 @@ class CaseResult:
     note: str = ""  # why: the reason of an inconclusive test, or what was changed
     sender: str | None = None  # the MAIL FROM used, when not the test's own
 
+    def answer(self) -> tuple[str, Reply] | None:
+        """The test's own RCPT and its reply: the first RCPT asked (a control RCPT for a
+        random name may follow it, in the same transaction)."""
+        rcpts = [(c, r) for c, r in self.replies if c.startswith("RCPT")]
+        if rcpts:
+            return rcpts[0]
+        return self.replies[-1] if self.replies else None
+
     def as_dict(self) -> dict[str, object]:
         return {
             "test": self.case.number,
@@ -598,8 +606,7 @@ def render_line(result: CaseResult) -> Fragments:
     case = result.case
     verdict = result.outcome.value.upper() if result.outcome is Outcome.RELAYED else (
         result.outcome.value)
-    rcpts = [(c, r) for c, r in result.replies if c.startswith("RCPT")]
-    command, reply = (rcpts[0] if rcpts else result.replies[-1]) if result.replies else ("", None)
+    command, reply = result.answer() or ("", None)
     said = f"{command} → {reply.wire_lines()[0]}" if reply is not None else ""
     line: Fragments = [(f"class:{OUTCOME_STYLE[result.outcome]}", f"{verdict:<12}"),
                        ("", f" [{case.number:>2}/{len(RELAY_TESTS)}] {case.trick}: {said}")]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from smtpsh import exitcodes
-from smtpsh.audit.relay import Outcome
+from smtpsh.audit.relay import CaseResult, Outcome
 from smtpsh.audit.relay import Verdict as RelayVerdict
 from smtpsh.output.printer import Fragments
 from smtpsh.protocol.codes import annotate
@@ -112,12 +112,18 @@ def _verb_detail(check: VerbCheck) -> str:
 Check = Callable[["ProbeReport"], "tuple[str, bool] | None"]
 
 
+def _answer(result: CaseResult) -> str:
+    """The reply to a relay test's own RCPT (not to the control RCPT that may follow)."""
+    answer = result.answer()
+    return _first(answer[1]) if answer is not None else ""
+
+
 def _open_relay(r: ProbeReport) -> tuple[str, bool] | None:
     if r.relay is None or not r.relay.open_relay:
         return None
     first = r.relay.relayed[0]
     return (f"{r.relay.summary}; e.g. MAIL FROM:<{first.case.mail_from}> RCPT"
-            f" TO:<{first.case.rcpt_to}> → {_first(first.replies[-1][1])}", True)
+            f" TO:<{first.case.rcpt_to}> → {_answer(first)}", True)
 
 
 def _verb(attr: str) -> Check:
@@ -346,7 +352,7 @@ def _relay_lines(r: ProbeReport) -> list[Line]:
         if result.outcome is Outcome.RELAYED:
             case = result.case
             out.append([("", f"  [{case.number:>2}] MAIL FROM:<{case.mail_from}>"
-                             f" RCPT TO:<{case.rcpt_to}> → {_first(result.replies[-1][1])}")])
+                             f" RCPT TO:<{case.rcpt_to}> → {_answer(result)}")])
         elif result.outcome is Outcome.INCONCLUSIVE:
             out.append([("class:dim", f"  [{result.case.number:>2}] inconclusive:"
                                       f" RCPT TO:<{result.case.rcpt_to}>: {result.note}")])

@@ -196,3 +196,20 @@ def test_nmap_sees_the_open_relay_and_the_banner(tmp_path: Path) -> None:
         r"smtp-commands: mail1\.inlanefreight\.htb, PIPELINING, SIZE 10240000, VRFY, ETRN, "
         r"STARTTLS, AUTH PLAIN LOGIN CRAM-MD5", out
     ), out
+
+
+def test_probe_shows_each_relayed_test_with_its_own_reply(postfix_like: tuple[str, int]) -> None:
+    # The real Postfix configured like inlanefreight relays the %-hack and the quoted local
+    # part; smtpsh then asks a control RCPT for a random name (refused) in the same
+    # transaction. probe printed that control's "550 5.1.1 <zz…>: User unknown" as the
+    # relayed test's reply; `smtpsh relay` printed the test's 250.
+    host, port = postfix_like
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "probe", f"{host}:{port}", "--color", "never"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    section = proc.stdout.split("\nrelay ", 1)[1].split("\nNTLM", 1)[0]
+    relayed = [line for line in section.splitlines() if re.match(r"\s+\[\s*\d+\] MAIL FROM", line)]
+    assert any("relaytest%example.com@" in line for line in relayed), section
+    for line in relayed:
+        assert re.search(r" → 250 ", line), line
