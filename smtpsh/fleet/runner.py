@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -164,42 +165,53 @@ def _looks_like_results(head: bytes) -> bool:
 
 def read_done(path: str, command: str) -> tuple[dict[str, int], list[str]]:
     """The targets --resume FILE already holds for ``command``, each with its exit status,
-    and the problems met (a line
-    that is not a result is named and left alone). A last line cut short (the run was
-    killed while writing it) is removed from the file, so that appending goes on from a
-    whole line."""
+    and the problems met (lines that are not results, or results of another command, are
+    left alone and counted). A last line cut short (the run was killed while writing it)
+    is removed from the file, so that appending goes on from a whole line. Read a line at
+    a time: the file of a large run may be hundreds of megabytes."""
     done: dict[str, int] = {}
-    problems: list[str] = []
     try:
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
-        return done, problems  # nothing done yet: --resume starts the file
+        return done, []  # nothing done yet: --resume starts the file
     except OSError as exc:
         if os.path.islink(path):
             raise JsonLinesError(f"--resume {path}: is a symbolic link: refused") from None
         raise JsonLinesError(f"--resume {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise JsonLinesError(f"--resume {path}: not a regular file: refused")
+    os.set_blocking(fd, True)
+    unreadable: list[int] = []  # line numbers
+    others: dict[str, int] = {}  # command -> lines
+    problems: list[str] = []
     with os.fdopen(fd, "r+b") as stream:
-        data = stream.read()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n") + 1
-            stream.truncate(cut)
-            data = data[:cut]
-            problems.append(f"{path}: the last line was cut short (an interrupted write):"
-                            " removed; that host is checked again")
-        for number, line in enumerate(data.splitlines(), 1):
+        whole = 0  # bytes up to the end of the last whole line
+        for number, line in enumerate(stream, 1):
+            if not line.endswith(b"\n"):
+                stream.truncate(whole)
+                problems.append(f"{path}:{number}: the last line was cut short (an interrupted"
+                                " write): removed; that host is checked again")
+                break
+            whole += len(line)
             if not line.strip():
                 continue
             try:
                 doc = json.loads(line)
                 target, kind, status = doc["target"], doc["command"], int(doc["exit"])
             except (ValueError, TypeError, KeyError):
-                problems.append(f"{path}:{number}: not a smtpsh result line: ignored")
+                unreadable.append(number)
                 continue
             if kind != command:
-                problems.append(f"{path}:{number}: a result of 'smtpsh {kind}', not"
-                                f" '{command}': ignored")
+                others[str(kind)] = others.get(str(kind), 0) + 1
             elif isinstance(target, str):
                 done[target] = status
+    if unreadable:
+        problems.insert(0, f"{path}:{unreadable[0]}: not a smtpsh result line: ignored"
+                        + (f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""))
+    for kind, count in others.items():
+        problems.append(f"{path}: {count} result{'s' if count > 1 else ''} of 'smtpsh {kind}',"
+                        f" not '{command}': ignored")
     return done, problems
 
 

@@ -127,15 +127,32 @@ def test_resume_reads_the_targets_done_and_repairs_a_cut_last_line(tmp_path: Pat
     path.write_text("\n".join([*whole, "garbage", other]) + "\n" + whole[0][:40])
     done, problems = read_done(str(path), "probe")
     assert done == {"127.0.9.1:25": 0, "127.0.9.2:25": 0, "127.0.9.3:25": 0}
-    assert any(p.startswith(f"{path}:4: not a smtpsh result line") for p in problems)
-    assert any("'smtpsh dns', not 'probe'" in p for p in problems)
-    assert any("cut short" in p for p in problems)
+    assert problems == [
+        f"{path}:4: not a smtpsh result line: ignored",
+        f"{path}:6: the last line was cut short (an interrupted write): removed; that host"
+        " is checked again",
+        f"{path}: 1 result of 'smtpsh dns', not 'probe': ignored",
+    ]
     assert path.read_text().endswith("\n")  # the cut line is gone: appending starts clean
     out = JsonLines(str(path), append=True)
     out.write(envelope(HOSTS[5]))
     out.close()
     assert json.loads(path.read_text().splitlines()[-1])["target"] == "127.0.9.6:25"
     assert read_done(str(tmp_path / "new.jsonl"), "probe") == ({}, [])
+    many = tmp_path / "many.jsonl"
+    many.write_text("x\n" * 500 + json.dumps(envelope(HOSTS[0])) + "\n")
+    done, problems = read_done(str(many), "probe")
+    assert done == {"127.0.9.1:25": 0}
+    assert problems == [f"{many}:1: not a smtpsh result line: ignored (and 499 more)"]
+
+
+def test_resume_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(JsonLinesError, match="not a regular file"):
+        read_done(str(fifo), "probe")  # no endless wait for a writer
+    with pytest.raises(JsonLinesError, match=r"not a regular file|Is a directory"):
+        read_done(str(tmp_path), "probe")
 
 
 def test_the_jsonl_file_is_never_written_through_a_link_or_over_a_stranger(
