@@ -377,7 +377,13 @@ def report_lines(report: DomainReport) -> list[Fragments]:
     if report.zone is not None:
         section("Zone (NS, SOA)", _zone_lines(report.zone), report.zone.items())
     if report.dnssec is not None:
-        section("DNSSEC (from your trust anchors)", [], report.dnssec.items())
+        # Validated: the MX answer, each MX's TLSA and the MTA-STS record (_validate).
+        implicit = report.mx.kind is MXKind.IMPLICIT
+        none = [] if report.dnssec.checks else [
+            "  nothing to validate: no MX, TLSA or MTA-STS record"
+            + (" (the address of the implicit MX is not checked)" if implicit else "")
+        ]
+        section("DNSSEC (from your trust anchors)", none, report.dnssec.items())
     counts = count_by_status(report.items)
     out.append([])
     out.append([("", f"Summary: {counts['ok']} ok, {counts['warning']} warning(s),"

@@ -107,3 +107,11 @@ def test_tlsa_proven_secure_by_the_anchor_is_not_called_unvalidated(knot: dict[s
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert warning in unanchored.stdout
+
+
+def test_a_domain_with_nothing_to_validate_says_so(knot: dict[str, Any]) -> None:
+    # ns1.signed.test has no MX (implicit MX), no TLSA, no MTA-STS: the DNSSEC section was a
+    # bare heading.
+    proc = run_dns(knot, "ns1.signed.test", "--color", "never")
+    after = proc.stdout.split("DNSSEC (from your trust anchors)\n", 1)[1]
+    assert after.startswith("  nothing to validate: no MX, TLSA or MTA-STS record"), after
