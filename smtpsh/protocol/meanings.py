@@ -83,12 +83,15 @@ _LIMIT_TEXT = (
 
 MEANINGS: tuple[Meaning, ...] = (
     Meaning(
-        "relaying refused: that domain is not one this server takes mail for",
+        "relaying refused: the server does not take mail for this address from you",
         "The server will not pass the message on to another domain for you: it delivers "
         "only to its own domains unless you authenticate or connect from a network it "
         "trusts. Postfix answers with 454 4.7.1 by default (defer_unauth_destination), "
         "a 4xx only so that a mistake in its own set-up does not bounce mail for good; "
-        "waiting does not change the answer.",
+        "waiting does not change the answer. Some servers give the same answer for an "
+        "unknown user at one of their own domains (an Exim whose recipient ACL ends in "
+        "'deny message = relay not permitted'): if the domain is the server's own, read it "
+        "as 'no such user'.",
         "Send to a recipient in one of the server's own domains, or authenticate first "
         "(/auth) if you may relay through it. Retrying unchanged will not help.",
         verbs=frozenset({"RCPT"}), classes=_FAILURE, text=_RELAY_TEXT,

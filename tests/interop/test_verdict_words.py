@@ -68,3 +68,20 @@ def test_a_family_habit_names_the_reply_that_family_gives() -> None:
             assert got.split(" ")[1] == enhanced, (expected, got)
         else:
             assert not got.split(" ")[1][:1].isdigit(), (expected, got)
+
+
+def test_the_relay_gloss_makes_no_claim_about_the_domain() -> None:
+    # This Exim's recipient ACL ends in `deny message = relay not permitted`, so an unknown
+    # user at its own domain gets the relay refusal while alice@ the same domain is taken.
+    # The gloss said "that domain is not one this server takes mail for": false here.
+    exim = server_fixture("exim")
+    script = (f"EHLO me\nMAIL FROM:<a@example.net>\nRCPT TO:<{exim.address(exim.users[0])}>\n"
+              f"RCPT TO:<{exim.address('zz-nosuch')}>\nQUIT\n")  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "smtpsh", exim.target], input=script,
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert "S: 250 Accepted" in out and "S: 550 relay not permitted" in out, out
+    gloss = out.split("S: 550 relay not permitted\n", 1)[1].splitlines()[0]
+    wanted = "↳ 550 relaying refused: the server does not take mail for this address from you"
+    assert gloss.strip() == wanted

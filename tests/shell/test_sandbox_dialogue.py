@@ -42,7 +42,7 @@ def test_sandbox_piped_dialogue(tmp_path: Path) -> None:
     assert "↳ 550 mailbox unavailable · 5.1.1 bad destination mailbox address" in out
     assert "S: 554 5.7.1 <someone@elsewhere.test>: Relay access denied" in out
     # In answer to RCPT, with these words, the 554 is a refused relay (protocol/meanings.py).
-    assert "↳ 554 relaying refused: that domain is not one this server takes mail" in out
+    assert "↳ 554 relaying refused: the server does not take mail for this address" in out
     queued = next(
         line for line in out.splitlines() if "queued as" in line and line.startswith("S: 250")
     )
