@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Benchmark `smtpsh probe -T` over the fake fleet (bench/fakefleet.py), beside nmap.
+
+    python3 bench/bench_fleet.py                        # 1,000 servers, --concurrency 100
+    python3 bench/bench_fleet.py --count 300 --concurrency 50 --no-nmap
+    python3 bench/bench_fleet.py --probe-args=--no-relay # extra options for smtpsh probe
+    python3 bench/bench_fleet.py --profile              # also: where smtpsh's CPU goes
+
+Starts the fleet (one process, 127.x.y.z addresses, loopback only), then in the same run:
+  1. `smtpsh probe -T FILE --concurrency N --jsonl OUT`: hosts/second (goal >= 200) and the
+     peak resident memory of its process tree, sampled from /proc (goal <= 150 MB); the
+     JSONL checked against the fleet's plan (lines, planted findings found, none elsewhere).
+  2. `nmap -sV --script smtp-commands` on the same addresses and port: its hosts/second,
+     peak memory and how many hosts it reported EHLO keywords for.
+  3. With --profile, smtpsh again under cProfile: the functions with the most own time.
+Also printed: CPU seconds of each tool and of the fleet (the fleet must not be the
+bottleneck) and the load average before and after (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pstats
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.fakefleet import Fleet, running_fleet
+
+GOAL_RATE = 200.0  # hosts/second
+GOAL_RSS_MB = 150.0
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class Run:
+    argv: list[str]
+    seconds: float
+    peak_rss_mb: float
+    cpu_seconds: float
+    returncode: int
+    stderr: str
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every descendant (from /proc/PID/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    todo += [int(child) for child in handle.read().split()]
+        except OSError:
+            continue  # gone meanwhile
+    return out
+
+
+def _rss(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as handle:
+                total += int(handle.read().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def measure(argv: list[str], timeout: float = 1800) -> Run:
+    """Run ``argv``; its wall time, the peak RSS of its process tree (sampled every 20 ms)
+    and its CPU time (user + system, children included)."""
+    peak = 0
+    done = threading.Event()
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss(_tree(proc.pid)))
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stderr_chunks: list[str] = []
+    reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()),  # type: ignore[union-attr]
+                              daemon=True)
+    reader.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    reader.join(5)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss (KiB) is the largest single process: a floor under the sampled tree peak.
+    peak = max(peak, usage.ru_maxrss * 1024)
+    return Run(argv, seconds, peak / 2**20, usage.ru_utime + usage.ru_stime, proc.returncode,
+               "".join(stderr_chunks))
+
+
+def check_jsonl(path: Path, fleet: Fleet) -> tuple[int, list[str]]:
+    """(lines, problems): each planted host's dangerous findings as the plan says, and no
+    dangerous finding on the others."""
+    hosts = fleet.by_target()
+    problems: list[str] = []
+    lines = path.read_text().splitlines() if path.exists() else []
+    seen = set()
+    for line in lines:
+        doc = json.loads(line)
+        target = doc.get("target")
+        host = hosts.get(target)
+        if host is None:
+            problems.append(f"a line for {target!r}, not in the fleet")
+            continue
+        seen.add(target)
+        result = doc.get("result") or {}
+        got = {f["key"] for f in result.get("findings", []) if f.get("dangerous")}
+        if got != host.expected:
+            problems.append(f"{target} ({host.persona}, {' '.join(sorted(host.traits)) or '-'}):"
+                            f" found {sorted(got)}, expected {sorted(host.expected)}")
+    problems += [f"{t}: no line" for t in hosts if t not in seen]
+    return len(lines), problems
+
+
+def nmap_hosts_with_commands(xml: str) -> int:
+    """How many hosts nmap's smtp-commands reported EHLO keywords for."""
+    return len(re.findall(r'<script id="smtp-commands" output="', xml))
+
+
+# The name each tool should give each persona's software (from behaviour or the banner).
+FAMILY = {"postfix": "Postfix", "exim": "Exim", "opensmtpd": "OpenSMTPD",
+          "exchange": "Microsoft Exchange", "sendmail": "Sendmail"}
+
+
+def named_right(names: dict[str, str], fleet: Fleet) -> tuple[int, int]:
+    """(hosts whose software was named as its persona, hosts that could be named)."""
+    hosts = [h for h in fleet.hosts if "refuses" not in h.traits]
+    right = sum(1 for h in hosts if names.get(h.address, "").startswith(FAMILY[h.persona]))
+    return right, len(hosts)
+
+
+def smtpsh_names(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        doc = json.loads(line)
+        family = (doc.get("result") or {}).get("family")
+        if family and doc.get("target"):
+            out[doc["target"].rsplit(":", 1)[0]] = family
+    return out
+
+
+def nmap_names(xml: str) -> dict[str, str]:
+    import xml.etree.ElementTree as ET
+
+    out = {}
+    for host in ET.fromstring(xml).iter("host"):
+        address = host.find("address")
+        service = host.find("ports/port/service")
+        if address is not None and service is not None and service.get("product"):
+            out[address.get("addr", "")] = service.get("product", "")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--probe-args", default="",
+                        help="more options for smtpsh probe, space-separated")
+    parser.add_argument("--no-nmap", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="run smtpsh once more under cProfile and list the hot spots")
+    args = parser.parse_args()
+    if not args.no_nmap and shutil.which("nmap") is None:
+        parser.error("nmap is not installed (scripts/setup-test-env installs it), or --no-nmap")
+    load_before = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
+    with running_fleet(args.count) as fleet:
+        targets = work / "targets.txt"
+        targets.write_text(fleet.targets_text())
+        (work / "addresses.txt").write_text("".join(f"{h.address}\n" for h in fleet.hosts))
+        jsonl = work / "probe.jsonl"
+        def probe(out: Path) -> list[str]:
+            return ["probe", "-T", str(targets), "--concurrency", str(args.concurrency),
+                    "--jsonl", str(out), *args.probe_args.split()]
+
+        smtpsh = [sys.executable, "-m", "smtpsh", *probe(jsonl)]
+        ours = measure(smtpsh)
+        lines, problems = check_jsonl(jsonl, fleet)
+        theirs = None
+        if not args.no_nmap:
+            xml = work / "nmap.xml"
+            theirs = measure(["nmap", "-Pn", "-n", "-sV", "--script", "smtp-commands", "-p",
+                              str(fleet.port), "-iL", str(work / "addresses.txt"),
+                              "-oX", str(xml)])
+            nmap_xml = xml.read_text() if xml.exists() else "<nmaprun/>"
+            nmap_found = nmap_hosts_with_commands(nmap_xml)
+            nmap_right = named_right(nmap_names(nmap_xml), fleet)
+        profile_rows = ""
+        if args.profile:
+            stats_file = work / "probe.prof"
+            profiled = [sys.executable, "-m", "cProfile", "-o", str(stats_file), "-m", "smtpsh",
+                        *probe(work / "profiled.jsonl")]
+            measure(profiled)
+            if stats_file.exists():
+                profile_rows = _hot_spots(stats_file)
+    load_after = os.getloadavg()
+    count = args.count
+    print(f"fake fleet: {count} servers on {fleet.network} port {fleet.port}"
+          f" ({len(fleet.planted)} planted); files in {work}")
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}"
+          f" ({os.cpu_count()} CPUs)")
+    print(f"smtpsh: {' '.join(smtpsh[1:])}")
+    rate = count / ours.seconds
+    print(f"  wall {ours.seconds:6.1f} s   {rate:6.1f} hosts/s (goal >= {GOAL_RATE:.0f}:"
+          f" {'met' if rate >= GOAL_RATE else 'MISSED'})")
+    print(f"  peak RSS {ours.peak_rss_mb:6.1f} MB (process tree; goal <= {GOAL_RSS_MB:.0f}:"
+          f" {'met' if ours.peak_rss_mb <= GOAL_RSS_MB else 'MISSED'})"
+          f"   CPU {ours.cpu_seconds:.1f} s   exit {ours.returncode}")
+    print(f"  JSONL: {lines} lines; {'findings as planted' if not problems else 'PROBLEMS:'}")
+    right, nameable = named_right(smtpsh_names(jsonl), fleet)
+    print(f"  MTA named right (family from behaviour): {right} of {nameable} hosts")
+    for problem in problems[:15]:
+        print(f"    {problem}")
+    if len(problems) > 15:
+        print(f"    … and {len(problems) - 15} more")
+    if ours.returncode not in (0, 1) or "Traceback" in ours.stderr:
+        print("  stderr (last lines):\n    " + "\n    ".join(ours.stderr.splitlines()[-8:]))
+    if theirs is not None:
+        their_rate = count / theirs.seconds
+        print(f"nmap: {' '.join(theirs.argv[:9])} -iL ADDRESSES")
+        print(f"  wall {theirs.seconds:6.1f} s   {their_rate:6.1f} hosts/s"
+              f"   peak RSS {theirs.peak_rss_mb:6.1f} MB   CPU {theirs.cpu_seconds:.1f} s"
+              f"   EHLO keywords reported for {nmap_found} hosts")
+        print(f"  MTA named right (-sV product): {nmap_right[0]} of {nmap_right[1]} hosts")
+        print(f"  smtpsh/nmap wall time: {ours.seconds / theirs.seconds:.2f}x (smtpsh also runs"
+              " STARTTLS, VRFY/EXPN, relay tests; nmap reads the banner, EHLO and HELP)")
+    print(f"fleet: {json.dumps(fleet.counters)}")
+    if profile_rows:
+        print("smtpsh under cProfile (own time, top 15):")
+        print(profile_rows)
+    return 0 if not problems and ours.returncode in (0, 1) else 1
+
+
+def _hot_spots(stats_file: Path) -> str:
+    stats = pstats.Stats(str(stats_file))
+    rows = sorted(stats.stats.items(), key=lambda item: -item[1][2])[:15]  # type: ignore[attr-defined]
+    total = stats.total_tt  # type: ignore[attr-defined]
+    out = []
+    for (filename, line, name), (_, calls, tottime, cumtime, _) in rows:
+        where = f"{Path(filename).name}:{line}({name})" if line else name
+        out.append(f"  {tottime:6.2f} s {100 * tottime / total:5.1f}%  {calls:>9} calls"
+                   f"  cum {cumtime:6.2f} s  {where}")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
