@@ -240,14 +240,14 @@ def main() -> int:
         print("  stderr (last lines):\n    " + "\n    ".join(ours.stderr.splitlines()[-8:]))
     if theirs is not None:
         their_rate = count / theirs.seconds
-        print(f"nmap: {' '.join(theirs.argv[:9])} -iL ADDRESSES")
+        print(f"nmap: {' '.join(theirs.argv[:8])} -iL ADDRESSES")
         print(f"  wall {theirs.seconds:6.1f} s   {their_rate:6.1f} hosts/s"
               f"   peak RSS {theirs.peak_rss_mb:6.1f} MB   CPU {theirs.cpu_seconds:.1f} s"
               f"   EHLO keywords reported for {nmap_found} hosts")
         print(f"  MTA named right (-sV product): {nmap_right[0]} of {nmap_right[1]} hosts")
         print(f"  smtpsh/nmap wall time: {ours.seconds / theirs.seconds:.2f}x (smtpsh also runs"
               " STARTTLS, VRFY/EXPN, relay tests; nmap reads the banner, EHLO and HELP)")
-    print(f"fleet: {json.dumps(fleet.counters)}")
+    print(f"fleet (everything it served in this bench): {json.dumps(fleet.counters)}")
     if profile_rows:
         print("smtpsh under cProfile (own time, top 15):")
         print(profile_rows)
