@@ -19,7 +19,7 @@ from smtpsh.target import InputFileError, UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
 
 # Sub-command -> (module exposing add_arguments(parser) and run(args) -> int, summary).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -378,11 +378,21 @@ def _apply_config(
     return args
 
 
+class _SubcommandParser(argparse.ArgumentParser):
+    """argparse, keeping the error it reports: a --json run says it in its envelope too."""
+
+    error_message = ""
+
+    def error(self, message: str) -> NoReturn:
+        self.error_message = message
+        super().error(message)
+
+
 def subcommand_parser(name: str) -> argparse.ArgumentParser:
     """The parser of `smtpsh NAME` (scripts/gen-docs reads it for the reference too)."""
     module_name, summary = SUBCOMMANDS[name]
     module: Any = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(
+    parser = _SubcommandParser(
         prog=f"smtpsh {name}", description=summary, formatter_class=_HelpFormatter
     )
     module.add_arguments(parser)
@@ -407,19 +417,31 @@ def _run_subcommand(name: str, rest: list[str]) -> int:
     dests = {action.dest for action in parser._actions}
     defaults = config.argument_defaults(cfg)
     parser.set_defaults(**{dest: v for dest, v in defaults.items() if dest in dests})
-    args = parser.parse_args(rest)
     from smtpsh import fleet
 
     dest = fleet.TARGET_DEST.get(name)
-    if dest is not None:
-        if fleet.wants_many(args, name):  # -T, a block or range, several targets, --jsonl
-            from smtpsh.fleet import command
+    try:
+        args = parser.parse_args(rest)
+        many = dest is not None and fleet.wants_many(args, name)  # -T, a block, --jsonl...
+        if dest is not None and not many:
+            words = getattr(args, dest)
+            if len(words) != 1:
+                parser.error(f"give the {dest.replace('target', 'server')} to check"
+                             " (several, a CIDR block or -T FILE for many)")
+            setattr(args, dest, words[0])
+    except SystemExit as exc:
+        # A bad command line with --json: the usage on standard error as always, and the
+        # envelope on standard output, so that a script reading it gets one document.
+        message = getattr(parser, "error_message", "")
+        if exc.code == exitcodes.USAGE and message and "--json" in rest:
+            from smtpsh import jsonout
 
-            return command.run(name, args, rest)
-        words = getattr(args, dest)
-        if len(words) != 1:
-            parser.error(f"give the {dest.replace('target', 'server')} to check"
-                         " (several, a CIDR block or -T FILE for many)")
-        setattr(args, dest, words[0])
+            if name in jsonout.COMMANDS:
+                jsonout.emit(name, None, exitcodes.USAGE, error=("usage", message))
+        raise
+    if many:
+        from smtpsh.fleet import command
+
+        return command.run(name, args, rest)
     result: int = module.run(args)
     return result

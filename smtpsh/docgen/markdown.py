@@ -189,7 +189,8 @@ def render(ref: Reference) -> str:
     out.append("")
     out.append(f"`--json` ({', '.join(jsonout.COMMANDS)}) prints one document: a versioned"
                " envelope around the command's own result, errors included (then `result` is"
-               " null and `error` says why). `status` and `exit` are the exit status above."
+               " null and `error` says why; a command line argparse refuses too, besides its"
+               " usage on standard error). `status` and `exit` are the exit status above."
                " The JSON Schema (draft 2020-12) is `smtpsh/data/output.schema.json`.")
     out.append("")
     out.append("`smtpsh send --json` prints the dialogue on standard error, as text, and on"

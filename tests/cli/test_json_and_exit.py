@@ -94,6 +94,24 @@ def test_replay_json(tmp_path: Path, free_port: int) -> None:
              exitcodes.USAGE)
 
 
+def test_a_bad_command_line_with_json_is_a_document_too() -> None:
+    """argparse's own refusals (an unknown flag, a missing argument) with --json: the usage
+    on standard error as always, and the envelope on standard output."""
+    for command in jsonout.COMMANDS:
+        proc = smtpsh(command, "x.test", "--no-such-flag", "--json")
+        doc = document(proc, command, exitcodes.USAGE)
+        assert doc["error"]["kind"] == "usage" and "--no-such-flag" in doc["error"]["message"]
+        assert f"usage: smtpsh {command}" in proc.stderr
+    missing = document(smtpsh("probe", "--json"), "probe", exitcodes.USAGE)
+    assert "required" in missing["error"]["message"]
+    without = smtpsh("probe", "--no-such-flag")  # no --json: argparse's text only
+    assert without.returncode == exitcodes.USAGE and without.stdout == ""
+    for command in jsonout.NO_JSON:  # they refuse --json itself: no document
+        proc = smtpsh(command, "--json")
+        assert proc.returncode == exitcodes.USAGE and proc.stdout == "", proc
+        assert "--json: not offered" in proc.stderr
+
+
 # --- the table, in every --help ----------------------------------------------------------
 
 

@@ -78,7 +78,9 @@ def test_bad_command_line_is_2(postfix: PostfixEnv) -> None:
     proc = smtpsh("send", "[::1", "--from", SENDER, "--to", "b@y.test", "--json")
     document(proc, "send", exitcodes.USAGE)
     argparse_error = smtpsh("send", target, "--no-such-flag", "--json")
-    assert argparse_error.returncode == exitcodes.USAGE and not argparse_error.stdout
+    doc = document(argparse_error, "send", exitcodes.USAGE)
+    assert doc["error"]["message"] == "unrecognized arguments: --no-such-flag"
+    assert "usage: smtpsh send" in argparse_error.stderr
 
 
 def test_not_sent_is_4(postfix: PostfixEnv, tmp_path: Path, free_port: int) -> None:
