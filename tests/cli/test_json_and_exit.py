@@ -102,8 +102,9 @@ def test_a_bad_command_line_with_json_is_a_document_too() -> None:
         doc = document(proc, command, exitcodes.USAGE)
         assert doc["error"]["kind"] == "usage" and "--no-such-flag" in doc["error"]["message"]
         assert f"usage: smtpsh {command}" in proc.stderr
-    missing = document(smtpsh("probe", "--json"), "probe", exitcodes.USAGE)
-    assert "required" in missing["error"]["message"]
+    no_target = smtpsh("probe", "--json")  # no server: said in the envelope as on stderr
+    missing = document(no_target, "probe", exitcodes.USAGE)
+    assert f"smtpsh probe: error: {missing['error']['message']}" in no_target.stderr
     without = smtpsh("probe", "--no-such-flag")  # no --json: argparse's text only
     assert without.returncode == exitcodes.USAGE and without.stdout == ""
     for command in jsonout.NO_JSON:  # they refuse --json itself: no document
