@@ -186,28 +186,7 @@ def add_session_options(parser: argparse.ArgumentParser, *, shell: bool = True) 
         metavar="COMMAND",
         help="the server is COMMAND talking on its stdin/stdout, e.g. '/usr/sbin/sendmail -bs'",
     )
-    ways.add_argument(
-        "--socks5",
-        metavar="[USER@]HOST:PORT",
-        help="connect through this SOCKS5 proxy; it resolves the server's name (remote DNS)",
-    )
-    ways.add_argument(
-        "--socks5-password-file", metavar="FILE", help="the SOCKS5 password: first line of FILE"
-    )
-    ways.add_argument(
-        "--socks5-password-env", metavar="NAME", help="the SOCKS5 password from this variable"
-    )
-    proxy = ways.add_mutually_exclusive_group()
-    proxy.add_argument(
-        "--proxy-v1",
-        metavar="SRC:PORT",
-        help="send a HAProxy PROXY v1 header first, claiming the client is SRC:PORT",
-    )
-    proxy.add_argument(
-        "--proxy-v2",
-        metavar="SRC:PORT",
-        help="the same in PROXY protocol v2 (binary)",
-    )
+    flags.add_proxies(ways)
     flags.add_tls(
         parser,
         starttls="EHLO, STARTTLS, EHLO again right after connecting; never go on in clear",

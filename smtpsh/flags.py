@@ -8,6 +8,7 @@ the user to authenticate as; -u (enum only) a name to check, as smtp-user-enum h
     -p/--port, --timeout, --connect-timeout, --helo, -4/-6      add_connection
     --tls, --starttls, --no-verify, --cafile, --client-*       add_tls
     --user, --password-file, --password-env                     add_auth (read_secret)
+    --socks5, --socks5-password-*, --proxy-v1/-v2               add_proxies
     -D/--domain                                                 add_domain
     --color, --json                                             add_colour, add_json
     --json refused, saying why (report, sandbox)                refuse_json
@@ -99,6 +100,33 @@ def add_auth(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentG
         help="the password (or token) from this environment variable",
     )
     return auth
+
+
+def add_proxies(group: argparse._ArgumentGroup) -> None:
+    """How the connection is carried: through a SOCKS5 proxy (a pivot), and/or with a
+    HAProxy PROXY header first (smtpsh.target.apply_transport makes them a Connector)."""
+    group.add_argument(
+        "--socks5",
+        metavar="[USER@]HOST:PORT",
+        help="connect through this SOCKS5 proxy; it resolves the server's name (remote DNS)",
+    )
+    group.add_argument(
+        "--socks5-password-file", metavar="FILE", help="the SOCKS5 password: first line of FILE"
+    )
+    group.add_argument(
+        "--socks5-password-env", metavar="NAME", help="the SOCKS5 password from this variable"
+    )
+    proxy = group.add_mutually_exclusive_group()
+    proxy.add_argument(
+        "--proxy-v1",
+        metavar="SRC:PORT",
+        help="send a HAProxy PROXY v1 header first, claiming the client is SRC:PORT",
+    )
+    proxy.add_argument(
+        "--proxy-v2",
+        metavar="SRC:PORT",
+        help="the same in PROXY protocol v2 (binary)",
+    )
 
 
 def add_domain(group: argparse._ArgumentGroup | argparse.ArgumentParser, help: str) -> None:

@@ -151,21 +151,24 @@ TRANSPORT_OPTIONS = (
 
 def apply_transport(args: argparse.Namespace, options: ClientOptions) -> None:
     """unix:PATH, --pipe, --socks5 and --proxy-v1/v2 as a Connector; --lmtp as a flag the
-    session starts with. Their modules load only when used."""
-    if args.lmtp:
+    session starts with. Their modules load only when used. The footprinting commands have
+    only --socks5 and --proxy-v1/-v2 (flags.add_proxies)."""
+    if getattr(args, "lmtp", False):
         options.extra["lmtp"] = True
     connector: Connector | None = None
-    if args.target and args.target.startswith("unix:"):
+    target = getattr(args, "target", None)
+    pipe = getattr(args, "pipe", None)
+    if target and target.startswith("unix:"):
         from smtpsh.net.local import UnixConnector, parse_unix_target
 
-        path = parse_unix_target(args.target)
+        path = parse_unix_target(target)
         if not path:
             raise UsageError("unix: needs a path, e.g. unix:/run/dovecot/lmtp")
         connector = UnixConnector(path)
-    elif args.pipe:
+    elif pipe:
         from smtpsh.net.local import PipeConnector
 
-        connector = PipeConnector(args.pipe)
+        connector = PipeConnector(pipe)
     if args.socks5:
         if connector is not None:
             raise UsageError("--socks5 reaches a network server: not with unix: or --pipe")

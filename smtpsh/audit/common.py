@@ -12,7 +12,14 @@ from smtpsh import exitcodes, flags
 from smtpsh.net.client import ClientOptions, SMTPClient
 from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
-from smtpsh.target import UsageError, client_options, default_helo, parse_target
+from smtpsh.target import (
+    TRANSPORT_OPTIONS,
+    UsageError,
+    apply_transport,
+    client_options,
+    default_helo,
+    parse_target,
+)
 
 AUTHORISATION_NOTE = (
     "Only for servers you are authorised to test: probing, user enumeration and relay tests "
@@ -44,6 +51,7 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, starttls: bool = Tr
         starttls="STARTTLS (and EHLO again) on every connection" if starttls else None,
         client_certificate=False,
     )
+    flags.add_proxies(parser.add_argument_group("through a proxy (every connection)"))
 
 
 @dataclass
@@ -70,6 +78,8 @@ def target_from_args(args: argparse.Namespace) -> Target:
     if not host:
         raise UsageError(f"bad target '{args.target}': no host")
     options = client_options(args, host, port or 25)
+    if any(getattr(args, name, None) for name in TRANSPORT_OPTIONS):
+        apply_transport(args, options)  # --socks5, --proxy-v1/-v2
     return Target(options, args.helo or default_helo(), bool(getattr(args, "starttls", False)))
 
 

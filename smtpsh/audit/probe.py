@@ -565,7 +565,9 @@ async def tls_scan(prober: Prober) -> Any:
 
     options = prober.target.options
     target = Target(options.host, options.port, starttls=not options.implicit_tls,
-                    server_name=options.server_hostname or options.host)  # fmt: skip
+                    server_name=options.server_hostname or options.host,
+                    connect_timeout=options.connect_timeout, family=options.family,
+                    connector=options.connector)  # fmt: skip
     try:
         return await asyncio.to_thread(scan, target)
     except ScanError as exc:

@@ -265,6 +265,16 @@ def address_literal(ip: str) -> str:
     return f"[IPv6:{ip}]" if ":" in ip else f"[{ip}]"
 
 
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def split_address(value: str) -> tuple[str, str | None]:
     """'user@domain' -> ('user', 'domain'); 'user' -> ('user', None)."""
     local, at, domain = value.rpartition("@")
@@ -336,7 +346,8 @@ class RelayRunner:
         self.errors = 0
         self.server_name = self.server_name or _server_name(banner, hello)
         self.starttls_offered = client.session.advertises("STARTTLS") or self.starttls_offered
-        if client.peer:
+        connector = self.target.options.connector
+        if client.peer and not (connector is not None and connector.tunnelled):
             self.peer_ip = client.peer[0]
         self.client = client
         return client
@@ -385,7 +396,13 @@ class RelayRunner:
         started = time.monotonic()
         await self._connect()
         cfg = self.config
-        literal = address_literal(cfg.ip or self.peer_ip or self.target.options.host)
+        host = self.target.options.host
+        if not (cfg.ip or self.peer_ip or _is_ip(host)):
+            self.on_info(
+                "through the SOCKS proxy the server's IP address is not known here (the proxy"
+                f" resolved {host}): the [IP] tests use [{host}]; give --ip ADDR for them"
+            )
+        literal = address_literal(cfg.ip or self.peer_ip or host)
         self.values = {"F": cfg.sender, "FD": cfg.sender_domain or cfg.domain,
                        "S": self.server_name or literal}
         cases = build_cases(

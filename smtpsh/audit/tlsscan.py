@@ -24,7 +24,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smtpsh.net.base import Connector
 
 VERSIONS: dict[str, int] = {
     "SSLv3": 0x0300,
@@ -251,6 +254,9 @@ class Target:
     cafile: str | None = None  # also trust these CAs when verifying the chain
     connect_timeout: float = 30.0  # to resolve and connect, every address tried within it
     family: int = 0  # socket.AF_INET / AF_INET6 for -4 / -6; 0 = either
+    # How to reach the server other than by a TCP connect (probe --socks5, --proxy-v1/-v2:
+    # the scan's many connections go the same way as the probe's).
+    connector: Connector | None = field(default=None, compare=False)
 
 
 def open_tls_socket(target: Target) -> socket.socket:
@@ -260,7 +266,7 @@ def open_tls_socket(target: Target) -> socket.socket:
 
     # The sessions' way in: the name resolved and every address tried within the deadline.
     options = ClientOptions(target.host, target.port, connect_timeout=target.connect_timeout,
-                            family=target.family)  # fmt: skip
+                            family=target.family, connector=target.connector)  # fmt: skip
     try:
         sock = open_socket(options)
     except ConnectError as exc:

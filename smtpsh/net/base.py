@@ -51,6 +51,10 @@ class Connector:
     stdin/stdout, a SOCKS5 tunnel, a PROXY header first (smtpsh.net.local, .socks, .proxy).
     ``open_socket`` calls it; it returns a connected stream socket or raises ConnectError."""
 
+    # The socket's peer is a proxy, not the server (SOCKS): its address says nothing about
+    # the server's (the relay test's [IP] literal must not be the proxy's).
+    tunnelled = False
+
     def __call__(self, opts: ClientOptions) -> socket.socket:
         raise NotImplementedError
 

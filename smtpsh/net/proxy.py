@@ -65,6 +65,7 @@ class ProxyHeaderConnector(Connector):
         self.version = version
         self.source = source
         self.inner = inner
+        self.tunnelled = inner is not None and inner.tunnelled
 
     def __call__(self, opts: ClientOptions) -> socket.socket:
         from smtpsh.net.blocking import open_socket

@@ -133,6 +133,8 @@ def handshake(sock: socket.socket, proxy: SocksProxy, host: str, port: int) -> t
 class SocksConnector(Connector):
     """ClientOptions.connector: a TCP connection to the proxy, then the tunnel."""
 
+    tunnelled = True
+
     def __init__(self, proxy: SocksProxy) -> None:
         self.proxy = proxy
 
@@ -140,7 +142,10 @@ class SocksConnector(Connector):
         from smtpsh.net.blocking import open_socket
 
         to_proxy = opts.replace(host=self.proxy.host, port=self.proxy.port, connector=None)
-        sock = open_socket(to_proxy)
+        try:
+            sock = open_socket(to_proxy)
+        except ConnectError as exc:  # said as the proxy's, not the server's
+            raise ConnectError(f"the SOCKS proxy: {exc}") from None
         try:
             sock.settimeout(opts.connect_timeout)
             handshake(sock, self.proxy, opts.host, opts.port)
