@@ -476,14 +476,20 @@ class SMTPClient(ClientBase):
         await self._write(wire)
 
     async def end_data(self) -> Reply:
+        commands = await self.send_end_of_data()
+        replies = [event.reply for event in await self.replies_to(commands)]
+        return lmtp_verdict(replies)  # LMTP: one reply per accepted recipient
+
+    async def send_end_of_data(self) -> list[Command]:
+        """The final '.', without waiting: the commands whose replies it earns, one, or in
+        LMTP one per accepted recipient (each names its recipient), to wait on."""
         before = self.conn.awaiting
         wire = self.conn.end_data()
         commands = self._queued_since(before)
         self._tell("on_sent", ".", "data")
         self._tell("on_body", wire, "data")
         await self._write_commands(wire, *commands)
-        replies = [event.reply for event in await self.replies_to(commands)]
-        return lmtp_verdict(replies)  # LMTP: one reply per accepted recipient
+        return commands
 
     async def send_message(
         self,
@@ -495,6 +501,17 @@ class SMTPClient(ClientBase):
         """Stream a whole message body after a 354 (never holds more than one chunk). A
         chunk may come with check_piece's proof, (bytes, Checked): it then goes unchanged.
         ``octets``: the body's size, if known: it must then leave within body_deadline."""
+        await self.send_body(chunks, show=show, octets=octets)
+        return await self.end_data()
+
+    async def send_body(
+        self,
+        chunks: Iterable[bytes | CheckedPiece] | AsyncIterable[bytes | CheckedPiece],
+        *,
+        show: bool = False,
+        octets: int | None = None,
+    ) -> None:
+        """The body of send_message without the final '.' (send_end_of_data ends it)."""
         if octets is None:
             await self._send_body(chunks, show)
         else:
@@ -509,7 +526,6 @@ class SMTPClient(ClientBase):
                 )
                 self.give_up(message)
                 raise WriteStalled(message, told=True) from None
-        return await self.end_data()
 
     async def _send_body(
         self,

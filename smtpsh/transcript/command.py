@@ -23,6 +23,7 @@ from smtpsh.transcript.model import Transcript, TranscriptError
 from smtpsh.transcript.reader import read
 
 if TYPE_CHECKING:
+    from smtpsh.net.base import ClientOptions
     from smtpsh.transcript.replay import Summary
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "target",
         nargs="?",
         metavar="HOST[:PORT]",
-        help="the server (default: the one in the transcript's '# connect' line)",
+        help="the server, or unix:PATH (default: each '# connect' line's, reached the same"
+        " way: a UNIX socket, a PROXY header; through SOCKS or a pipe only with --socks5 or"
+        " --pipe given)",
     )
     check = parser.add_argument_group("comparing")
     check.add_argument(
@@ -54,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser, timeout=None, port=False, helo=False,
         timeout_help="seconds to wait for each reply and each write (default: RFC 5321's)",
     )
+    conn.add_argument(
+        "--pipe",
+        metavar="COMMAND",
+        help="the server is COMMAND on its stdin/stdout, for every connection (a transcript"
+        " recorded over --pipe names its command, but replay never runs it on its own)",
+    )
+    flags.add_proxies(conn)
     conn.add_argument(
         "--follow-connects",
         action="store_true",
@@ -106,16 +116,27 @@ def run(args: argparse.Namespace) -> int:
     return run_main(_replay(args, transcript, plan, target, credentials, printer))
 
 def _target(args: argparse.Namespace, transcript: Transcript) -> str:
+    """Where the replay goes when a '# connect' line does not say: HOST[:PORT], unix:PATH
+    or --pipe's command as given, else the first '# connect' line's (its whole route)."""
     from smtpsh.net.client import format_address
     from smtpsh.target import UsageError, parse_target
+    from smtpsh.transcript.route import PIPE_PREFIX, UNIX_PREFIX, parse_route
 
-    given = args.target or transcript.target
-    if not given:
-        raise UsageError(
-            f"{transcript.source} names no server (no '# connect' line): give HOST[:PORT]"
-        )
+    if args.pipe:
+        if args.target:
+            raise UsageError("--pipe runs the server itself: give no HOST as well")
+        return PIPE_PREFIX + visible(args.pipe)
+    if args.target and args.target.startswith(UNIX_PREFIX):
+        return str(args.target)
+    if not args.target:
+        written = next((value for _line, value in transcript.connects() if value), None)
+        if not written:
+            raise UsageError(
+                f"{transcript.source} names no server (no '# connect' line): give HOST[:PORT]"
+            )
+        return visible(parse_route(written).describe())
     try:
-        host, port = parse_target(given, None)
+        host, port = parse_target(args.target, None)
     except UsageError as exc:
         raise UsageError(str(exc)) from None
     return format_address(host, port or 25)
@@ -125,26 +146,32 @@ def connection_plan(
     args: argparse.Namespace, transcript: Transcript, default: str
 ) -> dict[int, str]:
     """The server each connection of the replay goes to, by the line that opens it: HOST
-    given on the command line for all of them, else each '# connect' line's own."""
-    from smtpsh.net.client import format_address
-    from smtpsh.target import UsageError, parse_target
+    (or --pipe) given on the command line for all of them, else each '# connect' line's own
+    route (transcript/route.py)."""
+    from smtpsh.transcript.route import parse_route
 
     plan: dict[int, str] = {}
     for line, written in transcript.connects():
-        if args.target or not written:
+        if args.target or args.pipe or not written:
             plan[line] = default
             continue
-        try:
-            host, port = parse_target(written, None)
-        except UsageError as exc:
-            raise TranscriptError(transcript.source, line, str(exc)) from None
-        plan[line] = visible(format_address(host, port or 25))
+        route = parse_route(written)
+        if not route.where:
+            raise TranscriptError(transcript.source, line, "a '# connect' line names no server")
+        plan[line] = visible(route.describe())
     return plan
 
 
 def _host_change(args: argparse.Namespace, transcript: Transcript, plan: dict[int, str]) -> str:
     """Why the plan is refused ('' when it is not): a transcript that moves to another
-    server decides where smtpsh connects, and with --user, where the password goes."""
+    server decides where smtpsh connects, and with --user, where the password goes; a
+    connection that cannot be made again as recorded says what to pass."""
+    from smtpsh.transcript.route import parse_route, route_problem
+
+    for where in dict.fromkeys(plan.values()):
+        problem = route_problem(args, parse_route(where))
+        if problem:
+            return problem
     if args.follow_connects:
         return ""
     first_line, first = next(iter(plan.items()), (0, ""))
@@ -159,13 +186,29 @@ def _host_change(args: argparse.Namespace, transcript: Transcript, plan: dict[in
     return ""
 
 
+def replay_options(args: argparse.Namespace, where: str) -> ClientOptions:
+    """The client options of one connection of the replay, made the way ``where`` (a plan
+    entry) says; UsageError for a bad option or file (nothing was sent yet)."""
+    from smtpsh.target import TRANSPORT_OPTIONS, apply_transport, client_options
+    from smtpsh.transcript.route import endpoint, parse_route, route_args
+
+    route = parse_route(where)
+    made = route_args(args, route)
+    host, port = endpoint(route)
+    options = client_options(made, host, port)
+    if (made.target and made.target.startswith("unix:")) or any(
+        getattr(made, name, None) for name in TRANSPORT_OPTIONS
+    ):
+        apply_transport(made, options)
+    return options
+
+
 def _check_options(args: argparse.Namespace, target: str) -> None:
     """Load the TLS files once before anything is sent: a bad --cafile is a usage error."""
-    from smtpsh.target import UsageError, client_options, parse_target
+    from smtpsh.target import UsageError
 
-    host, port = parse_target(target, None)
     try:
-        client_options(args, host, port or 25)
+        replay_options(args, target)
     except UsageError as exc:
         raise UsageError(str(exc)) from None
 
@@ -199,7 +242,6 @@ async def _replay(
     printer: Printer,
 ) -> int:
     from smtpsh.output.dialogue import Renderer
-    from smtpsh.target import client_options, parse_target
     from smtpsh.transcript.replay import Replayer, Reporter
 
     observers = [Renderer(printer, annotate_on=False, echo_sent=True)] if args.verbose else []
@@ -212,8 +254,7 @@ async def _replay(
             raise UsageError(f"line {line}: {where} is not a server of this replay")
         if len(hosts) > 1:
             printer.emit([("#888888", f"  · connecting to {where} (line {line})")])
-        host, port = parse_target(where, None)
-        options = client_options(args, host, port or 25)
+        options = replay_options(args, where)
         options.implicit_tls = options.implicit_tls or implicit_tls
         client = SMTPClient(options, observers)
         banner = await client.open()

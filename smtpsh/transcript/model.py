@@ -161,13 +161,14 @@ class Transcript:
         return None
 
     def connects(self) -> list[tuple[int, str | None]]:
-        """Where the replay opens a connection, in order: (line, HOST:PORT as written, or
-        None for the default server). A dialogue before any '# connect' opens one too."""
+        """Where the replay opens a connection, in order: (line, the '# connect' line's value
+        as written: HOST:PORT and how it was reached, transcript/route.py; or None for the
+        default server). A dialogue before any '# connect' opens one too."""
         found: list[tuple[int, str | None]] = []
         for event in self.events:
             if isinstance(event, Meta):
                 if event.keyword in CONNECT_KEYWORDS:
-                    found.append((event.line, event.value.split()[0] if event.value else None))
+                    found.append((event.line, event.value.strip() or None))
             elif not found:
                 found.append((event.line, None))
         return found

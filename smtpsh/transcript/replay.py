@@ -221,6 +221,9 @@ class _Sent:
     error: str = ""  # no reply came: why
     not_run: str = ""  # nothing was sent: why
     auth_answer: bool = False  # an answer inside an AUTH exchange
+    # Another LMTP recipient's reply to the end of the message: the reader takes it for
+    # one no command asked for (it does not count recipients), the replay knows better.
+    after_end: bool = False
 
 
 class Replayer:
@@ -279,9 +282,9 @@ class Replayer:
                     if isinstance(event, Send):
                         await self._send(event)
                     elif isinstance(event, Message):
-                        await self._message(event)
+                        await self._message(event, events[index + 1 :])
                     else:
-                        await self._chunk(event)
+                        await self._chunk(event, events[index + 1 :])
             self._unanswered("the transcript ends")
         finally:
             await self._close(at_end=True)
@@ -349,7 +352,7 @@ class Replayer:
                 return
             else:
                 step.got = self.banner
-        elif event.unsolicited or not self.pending:
+        elif not self.pending or (event.unsolicited and not self.pending[0].after_end):
             step.label = "(reply sent without a command)"
             await self._wait_unsolicited(step)
         else:
@@ -504,7 +507,7 @@ class Replayer:
             )
         return self.credentials
 
-    async def _message(self, event: Message) -> None:
+    async def _message(self, event: Message, rest: list[Event]) -> None:
         count = len(event.lines)
         sent = _Sent(f"message ({count} line{'s' if count != 1 else ''}) and '.'", "", event.line)
         self.pending.append(sent)
@@ -516,9 +519,12 @@ class Replayer:
             return
         self.data_ok = False
         try:
-            sent.reply = await self.client.send_message(self._body(event))
+            await self.client.send_body(self._body(event))
+            commands = await self.client.send_end_of_data()
         except SmtpshError as exc:
             sent.error = str(exc)
+            return
+        self._owed_after_end(sent, commands, rest)
 
     async def _body(self, event: Message) -> AsyncIterator[bytes]:
         if not self.pace:
@@ -529,7 +535,7 @@ class Replayer:
             yield text.encode("utf-8", "surrogateescape") + b"\r\n"
         await self._pace(event.delays[-1])
 
-    async def _chunk(self, event: Chunk) -> None:
+    async def _chunk(self, event: Chunk, rest: list[Event]) -> None:
         await self._pace(event.delay_ms)
         sent = _Sent(event.text.strip(), "BDAT", event.line)
         self.pending.append(sent)
@@ -538,12 +544,52 @@ class Replayer:
             return
         try:
             commands = await self.client.send_bdat(event.data, last=event.last)
-            # The first reply is the step's; in LMTP the other recipients' replies to BDAT
-            # LAST are shown, not compared (they belong to no step of the transcript).
-            sent.command = commands[0]
-            self.client.forget(*commands[1:])
         except SmtpshError as exc:
             sent.not_run = str(exc)
+            return
+        self._owed_after_end(sent, commands, rest)
+
+    def _owed_after_end(self, sent: _Sent, commands: list[Command], rest: list[Event]) -> None:
+        """The replies the end of a message earns, each a step: one in SMTP; in LMTP one
+        per accepted recipient (RFC 2033 §4.2), compared in order with the replies recorded
+        after it. A live server owing more than were recorded: the extra ones are said, not
+        compared; fewer: the recorded ones left over are steps that did not run."""
+        sent.command = commands[0]
+        if len(commands) == 1 and commands[0].recipient is None:
+            return
+        recorded = _replies_recorded(rest)
+        for command in commands[: max(recorded, 1)][1:]:
+            self.pending.append(_Sent(f"'.' for <{command.recipient}>", "", sent.line,
+                                      command=command, after_end=True))  # fmt: skip
+        if commands[0].recipient is not None:
+            sent.label += f" for <{commands[0].recipient}>"
+        if len(commands) > recorded:
+            extra = commands[recorded:] if recorded else commands[1:]
+            if self.client is not None:
+                self.client.forget(*extra)
+            names = ", ".join(f"<{c.recipient}>" for c in extra)
+            self.reporter.note(
+                f"LMTP: the server owes {len(commands)} replies after '.', the recording has"
+                f" {recorded}: the replies for {names} are not compared"
+            )
+        for _missing in range(len(commands), recorded):
+            self.pending.append(_Sent(
+                "'.' (a recorded recipient's reply)", "", sent.line, after_end=True,
+                not_run=f"the server owed {len(commands)} replies after '.', the recording"
+                f" has {recorded} (fewer recipients accepted)",
+            ))  # fmt: skip
+
+
+def _replies_recorded(rest: list[Event]) -> int:
+    """How many replies the recording holds right after the end of a message: the
+    per-recipient replies of an LMTP message (comments between them do not count)."""
+    count = 0
+    for event in rest:
+        if isinstance(event, Expect) and not event.banner:
+            count += 1
+        elif not isinstance(event, Meta) or event.keyword in CONNECT_KEYWORDS | CLOSE_KEYWORDS:
+            break
+    return count
 
 
 def _tls_before_dialogue(rest: list[Event]) -> bool:
