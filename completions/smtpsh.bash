@@ -52,11 +52,11 @@ _smtpsh_pos_dns() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_probe() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --no-verify --cafile --json --no-relay --tls-scan -D --domain --color -T --targets --concurrency --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
+_smtpsh_opts_probe() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --no-verify --cafile --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --json --no-relay --tls-scan -D --domain --color -T --targets --concurrency --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
 _smtpsh_value_probe() {  # the kind of value option $1 takes
     case "$1" in
-        -p|--port|--timeout|--connect-timeout|--helo|-D|--domain|--concurrency|--delay|--host-timeout|--max-targets) echo 'text' ;;
-        --cafile|-T|--targets|--jsonl|--resume) echo 'file' ;;
+        -p|--port|--timeout|--connect-timeout|--helo|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|-D|--domain|--concurrency|--delay|--host-timeout|--max-targets) echo 'text' ;;
+        --cafile|--socks5-password-file|-T|--targets|--jsonl|--resume) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
     esac
 }
@@ -65,11 +65,11 @@ _smtpsh_pos_probe() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_enum() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile -U --wordlist -u --name -m --method -D --domain --from -w --workers --rate --errors-per-connection -o --output --json -q --quiet -T --targets --concurrency --delay --host-timeout --jsonl --resume --max-targets'; }
+_smtpsh_opts_enum() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 -U --wordlist -u --name -m --method -D --domain --from -w --workers --rate --errors-per-connection -o --output --json -q --quiet -T --targets --concurrency --delay --host-timeout --jsonl --resume --max-targets'; }
 _smtpsh_value_enum() {  # the kind of value option $1 takes
     case "$1" in
-        -p|--port|--timeout|--connect-timeout|--helo|-u|--name|-D|--domain|--from|-w|--workers|--rate|--errors-per-connection|--concurrency|--delay|--host-timeout|--max-targets) echo 'text' ;;
-        --cafile|-U|--wordlist|-o|--output|-T|--targets|--jsonl|--resume) echo 'file' ;;
+        -p|--port|--timeout|--connect-timeout|--helo|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|-u|--name|-D|--domain|--from|-w|--workers|--rate|--errors-per-connection|--concurrency|--delay|--host-timeout|--max-targets) echo 'text' ;;
+        --cafile|--socks5-password-file|-U|--wordlist|-o|--output|-T|--targets|--jsonl|--resume) echo 'file' ;;
         -m|--method) echo 'choice auto vrfy expn rcpt' ;;
     esac
 }
@@ -78,11 +78,11 @@ _smtpsh_pos_enum() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_relay() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile --from --to -D --domain --ip --json -v --verbose --color -T --targets --concurrency --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
+_smtpsh_opts_relay() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --from --to -D --domain --ip --json -v --verbose --color -T --targets --concurrency --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
 _smtpsh_value_relay() {  # the kind of value option $1 takes
     case "$1" in
-        -p|--port|--timeout|--connect-timeout|--helo|--from|--to|-D|--domain|--ip|--concurrency|--delay|--host-timeout|--max-targets) echo 'text' ;;
-        --cafile|-T|--targets|--jsonl|--resume) echo 'file' ;;
+        -p|--port|--timeout|--connect-timeout|--helo|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|--from|--to|-D|--domain|--ip|--concurrency|--delay|--host-timeout|--max-targets) echo 'text' ;;
+        --cafile|--socks5-password-file|-T|--targets|--jsonl|--resume) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
     esac
 }
@@ -91,11 +91,11 @@ _smtpsh_pos_relay() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_replay() { echo '-h --help --strict --pace --dry-run -v --verbose --user --password-file --password-env --timeout --connect-timeout -4 -6 --follow-connects --tls --no-verify --cafile --client-cert --client-key --insecure-auth --color --json'; }
+_smtpsh_opts_replay() { echo '-h --help --strict --pace --dry-run -v --verbose --user --password-file --password-env --timeout --connect-timeout -4 -6 --pipe --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --follow-connects --tls --no-verify --cafile --client-cert --client-key --insecure-auth --color --json'; }
 _smtpsh_value_replay() {  # the kind of value option $1 takes
     case "$1" in
-        --user|--password-env|--timeout|--connect-timeout) echo 'text' ;;
-        --password-file|--cafile|--client-cert|--client-key) echo 'file' ;;
+        --user|--password-env|--timeout|--connect-timeout|--pipe|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2) echo 'text' ;;
+        --password-file|--socks5-password-file|--cafile|--client-cert|--client-key) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
     esac
 }
