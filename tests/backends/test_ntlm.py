@@ -134,3 +134,21 @@ def test_probe_decodes_sambas_challenge(ntlm: Ntlm, matrix_row: Callable[..., No
     assert found["target_name"] == ntlm.domain
     assert found["netbios_domain"] == ntlm.domain
     assert len(found["challenge"]) == 16  # 8 bytes, hex
+
+
+def test_an_ntlm_transcript_replays_with_fresh_credentials(
+    ntlm: Ntlm, ntlm_password: Path, tmp_path: Path
+) -> None:
+    """The recording holds only masks; the replay makes a new NEGOTIATE and answers the
+    new CHALLENGE from the credentials given for it (over TLS, as recorded)."""
+    record = tmp_path / "ntlm.smtp"
+    args = ntlm_args(ntlm, ntlm_password, ntlm.qualified_user, "--auth", "NTLM")
+    result = smtpsh([*args, "--record", str(record)], "MAIL FROM:<a@b.example>\nQUIT\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    replayed = smtpsh(["replay", str(record), "--cafile", CA_FILE, "--user",
+                       ntlm.qualified_user, "--password-file", str(ntlm_password)])  # fmt: skip
+    out = replayed.stdout + replayed.stderr
+    assert replayed.returncode == 0, out
+    assert "AUTH NTLM ********                 334" in out
+    assert "235 2.7.0" in out and "0 differed" in out
+    assert_no_secret(ntlm, out, record.read_text())
