@@ -335,7 +335,8 @@ class NtlmClient(SaslClient):
     """AUTH NTLM: NEGOTIATE as the initial response, AUTHENTICATE answering the CHALLENGE.
 
     The user name may be ``DOMAIN\\user`` (the domain is the server's NetBIOS domain, or
-    its machine name for a local account) or ``user@dns.domain``. Only NTLMv2 responses
+    its machine name for a local account) or a UPN ``user@dns.domain`` (sent with no domain,
+    for Active Directory to resolve). Only NTLMv2 responses
     are sent: NTLMv1 can be cracked in hours."""
 
     def __init__(self, creds: Credentials) -> None:
