@@ -26,8 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.helpers.ports import pick_free_port
+
+# Property tests check what the code does, not how fast it does it (speed lives in bench/):
+# on a loaded machine hypothesis' default deadline of 200 ms a case, and its health check
+# for slow data generation, failed tests whose code was right.
+settings.register_profile(
+    "smtpsh", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("smtpsh")
 
 FACTS_FILE = Path("/var/lib/smtpsh-test/postfix.json")
 _POLL = 0.1
