@@ -183,6 +183,29 @@ def test_fewer_connections_when_the_server_limits_them() -> None:
     assert not e.of(Verdict.NO_ANSWER)
 
 
+def test_a_refused_connection_leaves_no_name_waiting() -> None:
+    # One connection at a time (a second is refused with 421 at the banner) and one name a
+    # connection (a budget of one error): a worker waits while another opens a connection
+    # for the names left; when that connection is refused and its worker gives way, the
+    # waiting one must look again. It was never woken: the run hung in 8 runs of 10.
+    names = wordlist(30)
+    for _ in range(3):
+        with running(Policy(max_connections=1)) as server:
+            enumerator = Enumerator(
+                target(server.port),
+                EnumConfig(method="vrfy", workers=2, budget=ErrorBudget.given(1)),
+            )
+
+            async def go(e: Enumerator) -> None:
+                await e.prepare()
+                await asyncio.wait_for(e.run(names), 30)
+
+            asyncio.run(go(enumerator))
+            assert server.refused >= 1
+        assert found(enumerator) == REAL
+        assert len(enumerator.of(Verdict.ABSENT)) == len(names) - 2
+
+
 def test_ctrl_c_prints_what_was_found_so_far(tmp_path: Path) -> None:
     names = ["robin", *wordlist(400)[:-2]]
     listing = tmp_path / "names.txt"
