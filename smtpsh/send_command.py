@@ -162,6 +162,7 @@ def run_send(
         raise UsageError("which server? smtpsh send HOST[:PORT] --from ADDR --to ADDR")
     check_message_options(args)  # a mistake there is a usage error, found before connecting
     shell = open_shell(args, interactive=False, event_loop=True)
+    shell.renderer.no_script = True
     if prepare is not None:
         prepare(shell)
     return run_main(_send(shell, args))

@@ -94,6 +94,8 @@ class Renderer(ClientObserver):
         self.last_verb: str | None = None  # the command last_reply answered
         # Rewrites a hint for where it is shown (smtpsh.shell.hints); None: as worded.
         self.hint_context: Callable[[str], str] | None = None
+        # No prompt and no script to go on in (`smtpsh send`): no /reconnect hint.
+        self.no_script = False
         # /timing on, --timing: each reply's annotation says how long it took.
         self.timing = False
         self._sent_at: dict[int, float] = {}  # id(Command) -> when it was sent
@@ -138,12 +140,14 @@ class Renderer(ClientObserver):
 
     def on_closed(self, client: ClientBase, reason: str) -> None:
         # A piped run has no prompt to type /reconnect at: the hint is for its script.
+        # `smtpsh send` has neither (no_script): the reason alone.
         hint = (
-            "a /reconnect line in the script opens a new session"
+            "" if self.no_script
+            else "; a /reconnect line in the script opens a new session"
             if self.echo_sent
-            else "/reconnect opens a new session"
+            else "; /reconnect opens a new session"
         )
-        self.meta(f"{reason}; {hint}.", "warning")
+        self.meta(f"{reason}{hint}.", "warning")
         self._changed()
 
     def meta(self, text: str, level: str = "info") -> None:

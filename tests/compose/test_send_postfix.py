@@ -285,3 +285,22 @@ def test_send_file_envelope_from_headers_and_refusals(postfix: PostfixEnv, tmp_p
     for user in ("robin", "alice"):
         assert body_lines(delivered(postfix, user, f"hello {mark}")) == [f"hello {mark}"]
     assert body_lines(delivered(postfix, "robin", f"long {mark}")) == ["w" * 1500]
+
+
+def test_send_ends_a_lost_session_without_a_hint_it_cannot_follow(postfix: PostfixEnv) -> None:
+    # The certificate of this listener names another host: the handshake fails and the
+    # session closes. `smtpsh send` said "a /reconnect line in the script opens a new
+    # session": it has no script (nor a prompt).
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "send", f"{postfix.host}:{postfix.port('wrong_name')}",
+         "--starttls", "--cafile", str(postfix.ca_file), "--from", SENDER,
+         "--to", "robin@smtpsh.test", "--subject", marker(), "--no-annotate"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 4, out
+    assert "! connection closed after the failed TLS handshake." in out, out
+    assert "/reconnect" not in out
