@@ -62,7 +62,20 @@ def predict_line(session: Session, line: str) -> list[Prediction]:
             f"{verb} is no SMTP command smtpsh knows, and the server did not advertise it"
             " (RFC 5321 §4.2.4: 500 for an unrecognised command)",
         ))
-    return found or _habits(session, line)
+    return [_in_this_servers_terms(session, p) for p in found or _habits(session, line)]
+
+
+_ENHANCED_AFTER_CODE = re.compile(r"(\d{3}) [245]\.\d{1,3}\.\d{1,3} ")
+
+
+def _in_this_servers_terms(session: Session, prediction: Prediction) -> Prediction:
+    """The expected reply without an enhanced status code when this server's EHLO reply did
+    not offer ENHANCEDSTATUSCODES (Exim, Haraka, smtp-server, aiosmtpd by default): such a
+    server sends none (RFC 2034 §3), and '503 5.5.1' would be a code it never gives."""
+    if not session.esmtp or session.advertises("ENHANCEDSTATUSCODES"):
+        return prediction
+    reply = _ENHANCED_AFTER_CODE.sub(r"\1 ", prediction.reply, count=1)
+    return prediction if reply == prediction.reply else Prediction(reply, prediction.reason)
 
 
 def _verb(line: str) -> str:

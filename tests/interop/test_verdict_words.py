@@ -85,3 +85,19 @@ def test_the_relay_gloss_makes_no_claim_about_the_domain() -> None:
     gloss = out.split("S: 550 relay not permitted\n", 1)[1].splitlines()[0]
     wanted = "↳ 550 relaying refused: the server does not take mail for this address from you"
     assert gloss.strip() == wanted
+
+
+def test_no_enhanced_code_is_predicted_where_the_server_offers_none() -> None:
+    # Exim, Haraka and smtp-server offer no ENHANCEDSTATUSCODES and send none: the warning
+    # before RCPT-before-MAIL said "expect 503 5.5.1"; they answer "503 sender not yet
+    # given", "503 Use MAIL before RCPT", "503 Error: need MAIL command".
+    pairs = []
+    for name in ("exim", "haraka", "nodemailer"):
+        server = server_fixture(name)
+        script = f"EHLO me\nRCPT TO:<{server.address('alice')}>\nQUIT\n"
+        found = expectations(server.target, script)
+        assert len(found) == 1, (name, found)
+        pairs += found
+    for expected, got in pairs:
+        assert expected.split(" ", 2)[:2] == ["503", "need"], expected
+        assert got.startswith("503 ") and not got.split(" ")[1][:1].isdigit(), got
