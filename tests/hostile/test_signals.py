@@ -74,7 +74,9 @@ def wait_until(condition: Callable[[], bool], what: str, screen: Screen) -> None
 
 
 def test_ctrl_c_stops_waiting_for_a_slow_reply_only(shells: Callable[..., Terminal]) -> None:
-    slow = SlowFirst(b"NOOP", 3.0)
+    # The reply comes 8 s after the NOOP arrived: room for a loaded machine to deliver
+    # the Ctrl-C and draw its line first (3 s was not always enough under load).
+    slow = SlowFirst(b"NOOP", 8.0)
     with scripted_server(serve(slow.acts())) as port:
         term = shells(port)
         before = term.prompts()
@@ -82,7 +84,7 @@ def test_ctrl_c_stops_waiting_for_a_slow_reply_only(shells: Callable[..., Termin
         assert slow.arrived.wait(20), "the NOOP never reached the server"
         term.screen.keys("C-c")
         interrupted = term.wait_regex(
-            r"interrupted: stopped waiting \(a late reply is still shown\)", 5)
+            r"interrupted: stopped waiting \(a late reply is still shown\)", 7)
         term.wait_prompt(before, 5)
         assert "(closed)" not in term.screen.cursor_line()
         # The late reply is still shown, and the next command gets its own reply.
