@@ -490,6 +490,13 @@ class Session(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        # The listening sockets are made with proto 0, so asyncio does not set TCP_NODELAY
+        # on what they accept: Nagle then held the 2nd and 3rd reply to a pipelined group
+        # until the client's delayed ACK (~40 ms a group). An MTA flushes them together
+        # (the loopback Postfix answers RSET, MAIL, RCPT in one go in under a millisecond).
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer = peer[0]
