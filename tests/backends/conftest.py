@@ -229,3 +229,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
     passed = sum(1 for *_, ok, _ in rows if ok)
     terminalreporter.write_line(f"{passed}/{len(rows)} rows passed")
+
+
+@pytest.fixture
+def socks_args(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The options that take a command through the loopback microsocks, with its user and
+    the password in the environment (never in argv)."""
+    monkeypatch.setenv("SMTPSH_SOCKS_PW", backends.socks["password"])
+    return [
+        "--socks5", f"{backends.socks['user']}@{backends.host}:{backends.ports['socks']}",
+        "--socks5-password-env", "SMTPSH_SOCKS_PW",
+    ]  # fmt: skip

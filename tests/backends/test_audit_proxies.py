@@ -18,15 +18,6 @@ from tests.backends.conftest import CA_FILE, Backends, log_mark, smtpsh, wait_fo
 pytestmark = pytest.mark.postfix
 
 
-@pytest.fixture
-def socks_args(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    monkeypatch.setenv("SMTPSH_SOCKS_PW", backends.socks["password"])
-    return [
-        "--socks5", f"{backends.socks['user']}@{backends.host}:{backends.ports['socks']}",
-        "--socks5-password-env", "SMTPSH_SOCKS_PW",
-    ]  # fmt: skip
-
-
 def envelope(args: list[str], timeout: float = 120) -> dict[str, object]:
     result = smtpsh([*args, "--json"], timeout=timeout)
     assert result.stdout, result.stderr

@@ -33,15 +33,6 @@ def replay(path: Path, *args: str) -> tuple[dict[str, object], str]:
     return doc, text.stdout + text.stderr
 
 
-@pytest.fixture
-def socks_args(backends: Backends, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    monkeypatch.setenv("SMTPSH_SOCKS_PW", backends.socks["password"])
-    return [
-        "--socks5", f"{backends.socks['user']}@{backends.host}:{backends.ports['socks']}",
-        "--socks5-password-env", "SMTPSH_SOCKS_PW",
-    ]  # fmt: skip
-
-
 def lmtp_script(*recipients: str) -> str:
     rcpts = "".join(f"RCPT TO:<{r}>\n" for r in recipients)
     return (
