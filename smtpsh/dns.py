@@ -165,7 +165,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="colour the ok/warning/error marks (default: auto, when writing to a terminal)",
     )
-    flags.add_targets(parser, what="DOMAIN", delay=False)
+    flags.add_targets(
+        parser, what="DOMAIN",
+        delay="seconds between two connections to the same MX (--check-mx; domains often"
+        " share their MX); DNS queries are not spaced (default 0)",
+    )
 
 
 def _error(message: str) -> None:
@@ -212,10 +216,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def domain_outcome(
-    domain: str, resolver: dns.resolver.Resolver, args: argparse.Namespace, anchors: Any = None
+    domain: str, resolver: dns.resolver.Resolver, args: argparse.Namespace, anchors: Any = None,
+    connector: Any = None,
 ) -> tuple[int, DomainReport | None, tuple[str, str] | None]:
     """Check one domain (blocking) with the checks ``args`` asks for: (status, the report or
-    None, (kind, message) when the domain does not resolve)."""
+    None, (kind, message) when the domain does not resolve). ``connector``: how --check-mx
+    connects to each MX (smtpsh.net.base.Connector; many domains: after --delay)."""
     timeout = getattr(args, "dns_timeout", None) or DEFAULT_FETCH_TIMEOUT
     try:
         report = build_report(
@@ -227,6 +233,7 @@ def domain_outcome(
             dnsbl_zones=[parse_domain(z) for z in args.dnsbl],
             check_mx=args.check_mx,
             trust_anchors=anchors,
+            mx_connector=connector,
         )
     except DomainResolutionError as exc:
         return EXIT_UNRESOLVED, None, (exc.failure.value, str(exc))

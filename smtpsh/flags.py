@@ -163,13 +163,18 @@ DEFAULT_HOST_TIMEOUT = 300.0
 MAX_TARGETS = 65536
 
 
+DELAY_HELP = ("seconds between two connections to the same host, every connection a"
+              " check opens (default 0)")
+
+
 def add_targets(
-    parser: argparse.ArgumentParser, *, what: str = "HOST[:PORT]", delay: bool = True,
+    parser: argparse.ArgumentParser, *, what: str = "HOST[:PORT]", delay: str = DELAY_HELP,
     quiet: bool = True,
 ) -> argparse._ArgumentGroup:
-    """Many targets: -T FILE, and what a run over them needs (smtpsh.fleet). ``delay``:
-    the command connects to the hosts (a politeness delay applies); ``quiet``: add -q (a
-    command with its own -q already has it)."""
+    """Many targets: -T FILE, and what a run over them needs (smtpsh.fleet). ``delay``: the
+    help of --delay, the politeness pause between two connections to one host (which
+    connections a command opens differs: say so); ``quiet``: add -q (a command with its own
+    -q already has it)."""
     many = parser.add_argument_group(
         "many targets",
         "Several targets, a CIDR block (192.0.2.0/24), a range (192.0.2.10-20) or -T FILE:"
@@ -180,9 +185,7 @@ def add_targets(
                       help=f"one {what} a line ('-': standard input; # comments); repeatable")
     many.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
                       help=f"hosts checked at once (default {DEFAULT_CONCURRENCY})")
-    if delay:
-        many.add_argument("--delay", type=float, default=0.0, metavar="S",
-                          help="seconds between two connections to the same host (default 0)")
+    many.add_argument("--delay", type=float, default=0.0, metavar="S", help=delay)
     many.add_argument("--host-timeout", type=float, default=DEFAULT_HOST_TIMEOUT, metavar="S",
                       help="give a host up after S seconds in all, recorded as failed"
                       f" (default {DEFAULT_HOST_TIMEOUT:g}; 0: no limit)")

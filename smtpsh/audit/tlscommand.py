@@ -44,7 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     flags.add_json(out, "the result")
     flags.add_colour(out)
-    flags.add_targets(parser)
+    flags.add_targets(
+        parser,
+        delay="seconds between two connections to the same host: a scan opens dozens, one"
+        " ClientHello each, and each waits its turn (default 0)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

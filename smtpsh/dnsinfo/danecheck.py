@@ -89,14 +89,16 @@ def match_records(
     return found
 
 
-async def _handshake(host: str, port: int, timeout: float, helo: str) -> tuple[Any, str]:
+async def _handshake(host: str, port: int, timeout: float, helo: str,
+                     connector: Any = None) -> tuple[Any, str]:
     from smtpsh.net.base import ClientOptions
     from smtpsh.net.client import SMTPClient
 
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the TLSA records are the trust, not a CA store
-    client = SMTPClient(ClientOptions(host, port, timeout=timeout, connect_timeout=timeout))
+    client = SMTPClient(ClientOptions(host, port, timeout=timeout, connect_timeout=timeout,
+                                      connector=connector))
     try:
         banner = await client.open()
         if banner.code != 220:
@@ -119,11 +121,14 @@ def check_mx(
     timeout: float = DEFAULT_TIMEOUT,
     helo: str = "smtpsh.invalid",
     connect_to: str | None = None,
+    connector: Any = None,
 ) -> MXCheck:
-    """Connect to one MX (``connect_to`` overrides the address, for tests) and match."""
+    """Connect to one MX (``connect_to`` overrides the address, for tests; ``connector``:
+    smtpsh.net.base.Connector, another way to connect) and match."""
     result = MXCheck(entry.host, dnssec_validated=entry.authenticated)
     try:
-        info, address = asyncio.run(_handshake(connect_to or entry.host, port, timeout, helo))
+        info, address = asyncio.run(
+            _handshake(connect_to or entry.host, port, timeout, helo, connector))
     except Exception as exc:  # every failure is one line in the report
         result.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return result

@@ -125,6 +125,7 @@ def build_report(
     check_mx: bool = False,
     mx_port: int = 25,
     trust_anchors: Any = None,  # from dnssec.load_trust_anchors: validate what we rely on
+    mx_connector: Any = None,  # smtpsh.net.base.Connector: how check_mx connects to each MX
 ) -> DomainReport:
     """Run every check for ``domain``. Raises DomainResolutionError when the MX
     lookup of the domain itself fails; every other failure becomes an item."""
@@ -146,7 +147,7 @@ def build_report(
         report.tls_rpt = check_tls_rpt(domain, resolver)
         report.dane = check_dane([e.host for e in mx.exchangers], resolver)
         if check_mx:
-            _check_each_mx(report.dane, mx, mx_port)
+            _check_each_mx(report.dane, mx, mx_port, mx_connector)
         report.bimi = check_bimi(domain, resolver)
         if dnsbl_zones:
             addresses = list(dict.fromkeys(a for e in mx.exchangers for a in e.addresses))
@@ -180,7 +181,7 @@ def _validate(report: DomainReport, anchors: Any, resolver: dns.resolver.Resolve
     return check_dnssec(names, Validator(anchors, server, port, timeout))
 
 
-def _check_each_mx(dane: DANEResult, mx: MXResult, port: int) -> None:
+def _check_each_mx(dane: DANEResult, mx: MXResult, port: int, connector: Any = None) -> None:
     """--check-mx: STARTTLS to each MX (at the address this report's DNS gave) and match
     its certificates against its TLSA records."""
     from smtpsh.dnsinfo.danecheck import check_mx, items_for
@@ -191,7 +192,7 @@ def _check_each_mx(dane: DANEResult, mx: MXResult, port: int) -> None:
         found = addresses.get(entry.host) or ()
         if not found:
             continue
-        dane.checks.append(check_mx(entry, port=port, connect_to=found[0]))
+        dane.checks.append(check_mx(entry, port=port, connect_to=found[0], connector=connector))
     dane.item_list.extend(items_for(dane.checks))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -48,22 +49,29 @@ def _when_found(name: str) -> Callable[[Document], list[str]]:
 
 class _Options:
     """ClientOptions made once per port from the parsed options (the TLS context is built
-    on the first, then shared by every host), copied per host with its address."""
+    on the first, then shared by every host), copied per host with its address. Every
+    connection goes the way the options say (--socks5, --proxy-v1/-v2), as for one host,
+    after the politeness wait (--delay)."""
 
     def __init__(self, args: argparse.Namespace, politeness: Politeness | None) -> None:
         self.args = args
-        self.connector = PoliteConnector(politeness) if politeness is not None else None
+        self.politeness = politeness
         self._by_port: dict[int, ClientOptions] = {}
 
     def for_host(self, host: Host) -> ClientOptions:
-        from smtpsh.target import client_options
+        from smtpsh.target import TRANSPORT_OPTIONS, apply_transport, client_options
 
         port = host.port or 25
         template = self._by_port.get(port)
         if template is None:
             template = client_options(self.args, "localhost", port)
             template.ssl_context = template.ssl_context  # made now, shared by every copy
-            template.connector = self.connector
+            if any(getattr(self.args, name, None) for name in TRANSPORT_OPTIONS):
+                # (its unix: targets are one host's; here the targets are a list)
+                one = argparse.Namespace(**{**vars(self.args), "target": None})
+                apply_transport(one, template)  # a UsageError: said once, before any host
+            if self.politeness is not None:
+                template.connector = PoliteConnector(self.politeness, template.connector)
             self._by_port[port] = template
         return template.replace(host=host.host)
 
@@ -217,7 +225,7 @@ def _enum_summary(doc: Document) -> str:
 
 
 def _tls(args: argparse.Namespace) -> Plan:
-    import os
+    import dataclasses
 
     from smtpsh.audit.tlscommand import scan_outcome, target_for
     from smtpsh.target import check_combinations
@@ -227,13 +235,15 @@ def _tls(args: argparse.Namespace) -> Plan:
     if args.cafile and not os.access(args.cafile, os.R_OK):
         raise UsageError(f"--cafile {args.cafile}: cannot read the file")
     politeness = _politeness(args)
+    # The scan opens dozens of connections to a host (a ClientHello each): --delay spaces
+    # every one of them, in the scan's own threads.
+    connector = PoliteConnector(politeness) if politeness is not None else None
 
     async def job(host: Host) -> Document:
-        port = host.port or 25
-        if politeness is not None:  # the scan opens its own connections: spaced per host
-            await asyncio.sleep(politeness.reserve(host.host))
-        status, scan, error = await asyncio.to_thread(
-            scan_outcome, target_for(args, host.host, port))
+        target = target_for(args, host.host, host.port or 25)
+        if connector is not None:
+            target = dataclasses.replace(target, connector=connector)
+        status, scan, error = await asyncio.to_thread(scan_outcome, target)
         return jsonout.envelope("tls", host.key, status,
                                 scan.to_json() if scan is not None else None, error)
 
@@ -266,9 +276,14 @@ def _dns(args: argparse.Namespace) -> Plan:
     except DNSInputError as exc:
         raise UsageError(str(exc)) from None
 
+    politeness = _politeness(args)
+    # The connections a domain's check opens are --check-mx's, one to each MX: domains
+    # hosted alike share their MX, and --delay spaces the connections to each of them.
+    connector = PoliteConnector(politeness) if politeness is not None else None
+
     async def job(host: Host) -> Document:
         status, report, error = await asyncio.to_thread(
-            domain_outcome, host.host, resolver, args, anchors)
+            domain_outcome, host.host, resolver, args, anchors, connector)
         return jsonout.envelope("dns", host.key, status,
                                 report.to_json() if report is not None else None, error)
 

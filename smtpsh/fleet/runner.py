@@ -133,11 +133,14 @@ class Politeness:
 
 
 class PoliteConnector(Connector):
-    """A plain TCP connect (smtpsh.net.blocking.open_socket's), after the politeness wait;
-    the connect deadline starts once the wait is over."""
+    """The politeness wait, then the connection: through ``inner`` (--socks5, a PROXY
+    header) when given, else a plain TCP connect (smtpsh.net.blocking.open_socket's); the
+    connect deadline starts once the wait is over."""
 
-    def __init__(self, politeness: Politeness) -> None:
+    def __init__(self, politeness: Politeness, inner: Connector | None = None) -> None:
         self.politeness = politeness
+        self.inner = inner
+        self.tunnelled = inner is not None and inner.tunnelled
 
     def __call__(self, opts: ClientOptions) -> Any:
         from smtpsh.net.blocking import connect_first, resolve
@@ -145,10 +148,14 @@ class PoliteConnector(Connector):
         wait = self.politeness.reserve(opts.host)
         if wait > 0:
             time.sleep(wait)  # in the connecting thread, never the event loop
+        if self.inner is not None:
+            return self.inner(opts)
         deadline = time.monotonic() + opts.connect_timeout
         return connect_first(opts, resolve(opts, deadline), deadline)
 
     def describe(self, opts: ClientOptions) -> str:
+        if self.inner is not None:
+            return self.inner.describe(opts)
         return format_address(opts.host, opts.port)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +148,26 @@ def test_the_tls_scan_connects_through_the_given_connector() -> None:
         server.close()
     assert calls and set(calls) == {9}, "the scan did not use the connector"
     assert result.grade == "-"
+
+
+def test_many_targets_go_through_socks5_and_the_proxy_header(
+    backends: Backends, socks_args: list[str], tmp_path: Path
+) -> None:
+    """A run over several targets takes the same way as one: through microsocks (each host
+    reached), and with a PROXY v2 header that the Postfix listener logs, after --delay."""
+    out = tmp_path / "socks.jsonl"
+    result = smtpsh(["relay", "127.0.0.1:25", "localhost:25", "--jsonl", str(out), *socks_args],
+                    timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    docs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(d["target"] for d in docs) == ["127.0.0.1:25", "localhost:25"]
+    assert all(d["status"] == "ok" and d["result"]["verdict"] == "closed" for d in docs), docs
+    mark = log_mark()
+    proxied = backends.target("proxy")
+    result = smtpsh(["probe", proxied, f"localhost:{backends.ports['proxy']}", "--no-relay",
+                     "--proxy-v2", "198.51.100.41:40000", "--delay", "0.2",
+                     "--jsonl", str(tmp_path / "proxy.jsonl")], timeout=180)
+    assert "Traceback" not in result.stderr, result.stderr
+    docs = [json.loads(line) for line in (tmp_path / "proxy.jsonl").read_text().splitlines()]
+    assert len(docs) == 2 and all(d["error"] is None for d in docs), docs
+    wait_for_log("connect from unknown[198.51.100.41]", mark)

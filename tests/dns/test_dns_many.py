@@ -7,8 +7,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from dns_zone import DnsZone
 from helpers.jsondoc import VALIDATOR
 
@@ -49,3 +51,28 @@ def test_several_domains_on_the_command_line_print_json_lines(dnsmasq: DnsZone) 
         "fallback.example.test", "nothere.example.test"]
     # nothing found; one domain does not resolve: cannot say all is well
     assert proc.returncode == exitcodes.UNDETERMINED, proc.stdout + proc.stderr
+
+
+@pytest.mark.postfix
+def test_delay_spaces_the_check_mx_connections_to_one_mx(dnsmasq: DnsZone, tmp_path: Path
+                                                         ) -> None:
+    """--delay with many domains: --check-mx's connections to the same MX address wait
+    their turn. Both MX of dane.example.test, and the Postfix MX of fallback.example.test,
+    are 127.0.0.1: three connections to it, so at least two delays (a lower bound: it
+    fails if they are not spaced)."""
+    delay = 1.0
+    out = tmp_path / "dns.jsonl"
+    started = time.monotonic()
+    proc = smtpsh_dns("dane.example.test", "fallback.example.test", "--check-mx", "--delay",
+                      str(delay), "--jsonl", str(out), "--dns-server", dnsmasq.server)
+    took = time.monotonic() - started
+    assert "Traceback" not in proc.stderr, proc.stderr
+    checks = []
+    for line in out.read_text().splitlines():
+        doc = json.loads(line)
+        VALIDATOR.validate(doc)
+        checks += doc["result"]["dane"]["checks"]
+    # Every MX these two domains name that answers is the loopback Postfix at 127.0.0.1.
+    reached = [c for c in checks if c["error"] is None and c["tls"]]
+    assert len(reached) >= 2, checks
+    assert took >= (len(reached) - 1) * delay

@@ -4,10 +4,12 @@ bound where a fleet would be. Also a silent one (accepts, never says a word)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 from tests.audit.fakesmtp import FakeServer, Policy
@@ -36,15 +38,20 @@ def common_port(addresses: Sequence[str]) -> int:
 
 
 class PlacedServer(FakeServer):
-    """A FakeServer on a chosen address and port."""
+    """A FakeServer on a chosen address and port; ``accepted_at``: the time.monotonic() of
+    each connection as it is accepted (how far apart a client spaced them)."""
 
     def __init__(self, address: str, port: int, policy: Policy | None = None) -> None:
         super().__init__(policy)
         self.address, self.wanted_port = address, port
+        self.accepted_at: list[float] = []
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted_at.append(time.monotonic())
+        with contextlib.suppress(OSError):  # a TLS scan drops the handshake after the hello
+            await super()._handle(reader, writer)
 
     async def _start(self) -> int:
-        import asyncio
-
         self._server = await asyncio.start_server(self._handle, self.address, self.wanted_port)
         port: int = self._server.sockets[0].getsockname()[1]
         return port
@@ -75,11 +82,12 @@ class SilentServer:
 
 
 @contextlib.contextmanager
-def fleet(policies: Sequence[Policy | None], *, silent: int = 0
+def fleet(policies: Sequence[Policy | None], *, silent: int = 0, block: str | None = None
           ) -> Iterator[tuple[str, int, list[PlacedServer], list[SilentServer]]]:
     """Servers on 127.X.Y.1.. (one a policy; None: no server at that address), then
-    ``silent`` silent ones: (the block '127.X.Y', the port, the servers, the silent)."""
-    block = free_block()
+    ``silent`` silent ones: (the block '127.X.Y', the port, the servers, the silent).
+    ``block``: '127.X.Y' chosen before (free_block()), e.g. to make certificates for it."""
+    block = block or free_block()
     count = len(policies) + silent
     port = common_port([f"{block}.{n}" for n in range(1, count + 1)])
     servers: list[PlacedServer] = []
