@@ -72,11 +72,18 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _run(command: str, args: argparse.Namespace, argv: Sequence[str]) -> int:
-    prog = f"smtpsh {command}"
     _check(args)
     if args.host_timeout == 0:
         args.host_timeout = None
     plan = make_plan(command, args)
+    try:
+        return _run_plan(command, args, argv, plan)
+    finally:
+        plan.close()
+
+
+def _run_plan(command: str, args: argparse.Namespace, argv: Sequence[str], plan: Plan) -> int:
+    prog = f"smtpsh {command}"
     words: list[str] = getattr(args, TARGET_DEST[command]) or []
     found = fleet_targets.collect(
         words, args.targets_file, port=plan.port,
@@ -179,6 +186,8 @@ def _say_how_to_resume(prog: str, command: str, argv: Sequence[str], tally: Tall
         again += ["--resume", path]
     print_error(prog, f"interrupted: {kept}, kept in {path}")
     print_error(prog, "resume with: " + shlex.join(["smtpsh", command, *again]))
+    if "-" in again:
+        print_error(prog, "(with the same standard input again: '-' reads it)")
 
 
 class _View:

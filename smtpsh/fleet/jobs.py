@@ -31,6 +31,8 @@ class Plan:
     port: int | None = 25  # the port of a target without one (None: domains)
     # What a host's result counts towards in the run's summary ('open relay', ...).
     findings: Callable[[Document], list[str]] = lambda doc: []
+    # Called once the run is over, however it ends (enum -U -: the copy of the list goes).
+    close: Callable[[], None] = lambda: None
 
 
 def make_plan(command: str, args: argparse.Namespace) -> Plan:
@@ -180,14 +182,21 @@ def _enum(args: argparse.Namespace) -> Plan:
     _check_connection_options(args)
     if not args.wordlist and not args.names:
         raise UsageError("give names: -U WORDLIST and/or -u NAME")
-    if "-" in args.wordlist:
-        raise UsageError("-U -: with many targets the word list is read once a host: give"
-                         " it as a file")
+    if "-" in args.wordlist and "-" in args.targets_file:
+        raise UsageError("-T - and -U - both read standard input: give one of them as a file")
+    if args.wordlist.count("-") > 1:
+        raise UsageError("-U -: standard input can be read once")
     config_from_args(args)  # bad options: said once, before any host
     WordList(args.wordlist, args.names, args.method).check()
     options = _Options(args, _politeness(args))
     helo = args.helo or default_helo()
     options.for_host(Host("localhost", args.port or 25))
+    close = _nothing
+    if "-" in args.wordlist:
+        # Every host is asked the whole list: standard input is read once, into a private
+        # copy each host reads as a file (a list of millions of names costs no memory).
+        copy, close = _spool_stdin()
+        args.wordlist = [copy if path == "-" else path for path in args.wordlist]
 
     async def job(host: Host) -> Document:
         target = Target(options.for_host(host), helo, bool(args.starttls))
@@ -206,7 +215,45 @@ def _enum(args: argparse.Namespace) -> Plan:
         return jsonout.envelope("enum", host.key, exit_status(enumerator),
                                 result_json(enumerator, host.key), error)
 
-    return Plan(job, _enum_summary, args.port or 25, _when_found("users found"))
+    return Plan(job, _enum_summary, args.port or 25, _when_found("users found"), close)
+
+
+def _nothing() -> None:
+    pass
+
+
+def _spool_stdin() -> tuple[str, Callable[[], None]]:
+    """Standard input copied to a file only this user can read, in a directory of its own:
+    (its path, what removes it)."""
+    import shutil
+    import sys
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="smtpsh-enum-")  # mode 0700
+    path = os.path.join(folder, "names")
+
+    def close() -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    if sys.stdin is None:
+        close()
+        raise UsageError("-U -: there is no standard input")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as copy:
+            shutil.copyfileobj(sys.stdin.buffer, copy)
+            size = copy.tell()
+    except OSError as exc:
+        close()
+        raise UsageError(f"-U -: cannot keep standard input's names: {exc.strerror or exc}"
+                         ) from None
+    except BaseException:
+        close()
+        raise
+    if not size:
+        close()
+        raise UsageError("-U -: standard input held no names")
+    return path, close
 
 
 def _enum_summary(doc: Document) -> str:

@@ -183,8 +183,35 @@ def test_usage_errors_are_one_line() -> None:
     proc = smtpsh("probe", "-T", "-", stdin="# nothing\nbad host!\n")
     assert proc.returncode == exitcodes.USAGE
     assert "<stdin>:2:" in proc.stderr and "no targets to check" in proc.stderr
-    proc = smtpsh("enum", "127.0.0.1-2", "-U", "-", "-T", "/dev/null")
-    assert proc.returncode == exitcodes.USAGE and "-U -" in proc.stderr
+    proc = smtpsh("enum", "-U", "-", "-T", "-", stdin="127.0.0.1\n")
+    assert proc.returncode == exitcodes.USAGE
+    assert proc.stderr == ("smtpsh enum: -T - and -U - both read standard input: give one of"
+                           " them as a file\n")
+    proc = smtpsh("enum", "127.0.0.1-2", "-U", "-", stdin="")
+    assert proc.returncode == exitcodes.USAGE
+    assert proc.stderr == "smtpsh enum: -U -: standard input held no names\n"
+
+
+def test_enum_reads_the_names_on_standard_input_once_for_every_host(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    hosts = tmp_path / "hosts.txt"
+    names = "robin\nnobody\nalice\n" + "".join(f"zz{n}\n" for n in range(40))
+    with fleet([VRFY, VRFY, NOBODY]) as (block, port, servers, _):
+        hosts.write_text(f"{block}.1\n{block}.2-3\n")
+        proc = smtpsh("enum", "-T", str(hosts), "--port", str(port), "-U", "-", "-u", "root",
+                      "-m", "vrfy", "--jsonl", str(out), *FAST, stdin=names)
+        asked = [set(server.checks) for server in servers]
+    assert proc.returncode == exitcodes.FOUND, proc.stdout + proc.stderr
+    docs = lines_of(out)
+    for n in (1, 2):
+        found = docs[f"{block}.{n}:{port}"]["result"]["found"]
+        assert sorted(r["name"] for r in found) == ["alice", "robin", "root"]
+    assert docs[f"{block}.3:{port}"]["result"]["found"] == []
+    every = {"robin", "nobody", "alice", "root"} | {f"zz{n}" for n in range(40)}
+    for names_asked in asked:  # each host was asked the whole list, not a share of it
+        assert every <= names_asked, every - names_asked
+    for doc in docs.values():
+        assert doc["result"]["checked"] == len(every)
 
 
 def test_the_progress_line_is_drawn_on_a_terminal(tmp_path: Path) -> None:
