@@ -29,8 +29,8 @@ COLUMNS = (*COMMANDS, MANY)
 TABLE: dict[int, tuple[str, dict[str, str]]] = {
     OK: ("ok", {
         "session": "the session ended with smtpsh's QUIT",
-        "send": "the message was accepted (LMTP: by every recipient); with --quit-after, the"
-        " step was; --dry-run: built",
+        "send": "the message was accepted for every recipient given (LMTP: delivered to"
+        " each); with --quit-after, the step was; --dry-run: built",
         "dns": "no error in the domain's mail DNS",
         "probe": "nothing dangerous found",
         "enum": "no user found",
@@ -66,11 +66,12 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
               " was unreadable",
     }),
     FAILED: ("failed", {
-        "session": "no connection, a /send or /compose failed, or the session did not end"
-        " with smtpsh's QUIT",
-        "send": "not sent: no connection, the session refused (--starttls, AUTH), the sender,"
-        " every recipient or the message refused (LMTP: by any recipient), or the session"
-        " did not end with smtpsh's QUIT",
+        "session": "no connection, a /send or /compose failed (or a recipient of it was"
+        " refused), or the session did not end with smtpsh's QUIT",
+        "send": "not sent, or not to everyone: no connection, the session refused"
+        " (--starttls, AUTH), the sender or the message refused (LMTP: by any recipient),"
+        " a recipient refused (the message still goes to those accepted; a last line names"
+        " the refused), or the session did not end with smtpsh's QUIT",
         "dns": "the domain does not resolve (NXDOMAIN, SERVFAIL, timeout)",
         "probe": "could not probe: no connection, or the session was refused",
         "enum": "could not enumerate: no connection, or the session was refused",

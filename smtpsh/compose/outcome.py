@@ -9,6 +9,7 @@ SMTP or LMTP). Only verbs and addresses are kept from what was sent: never an AU
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from smtpsh.net.base import ClientBase, ClientObserver
@@ -23,6 +24,19 @@ def _path(display: str) -> str:
     """The address between <> in a MAIL or RCPT line ('' for the null sender)."""
     found = _PATH.search(display)
     return found.group(1) if found else display.split(":", 1)[-1].strip()
+
+
+def refused_line(refused: Sequence[tuple[str, Reply]], asked: int) -> str:
+    """One line naming the recipients refused at RCPT and each one's code, for a message
+    that went to the others ('not every recipient: refused <b@x> (550 5.1.1); the message
+    went to 1 of 2 recipients only')."""
+    names = ", ".join(
+        f"<{rcpt}> ({reply.code}{' ' + reply.enhanced if reply.enhanced else ''})"
+        for rcpt, reply in refused
+    )
+    sent = asked - len(refused)
+    return (f"not every recipient: refused {names}; the message went to {sent} of {asked}"
+            f" recipient{'s' if asked > 1 else ''} only")
 
 
 class TransactionRecord(ClientObserver):
@@ -95,7 +109,14 @@ class TransactionRecord(ClientObserver):
             if entry["delivery"] is not None and entry["delivery"].klass != 2:
                 return (f"not delivered to <{entry['address']}>:"
                         f" {entry['delivery'].one_line()}")  # fmt: skip
+        refused = [(e["address"], e["reply"]) for e in self.recipients if e["reply"].klass != 2]
+        if refused and self.accepted:  # the others had the message: say who did not
+            return refused_line(refused, len(self.recipients))
         return ""
+
+    def refused_recipients(self) -> list[str]:
+        """The addresses a RCPT reply refused: the message never went to them."""
+        return [e["address"] for e in self.recipients if e["reply"].klass != 2]
 
     @property
     def accepted(self) -> bool:
@@ -129,4 +150,5 @@ class TransactionRecord(ClientObserver):
                 "queue_id": self.queue_id,
             },
             "accepted": self.accepted,
+            "refused": self.refused_recipients(),
         }

@@ -6,7 +6,8 @@ sub-command can implement too, so ``/send``, ``/compose`` and a ``smtpsh send`` 
 code. With PIPELINING, MAIL and every RCPT leave in one write and the replies are matched to
 the commands in order. A refused recipient is reported and the user chooses to go on with
 the others or to RSET; without anyone to ask, smtpsh goes on when one recipient was
-accepted. Nothing here imports the shell.
+accepted, and says at the end which were refused (the transaction is then not complete:
+`smtpsh send` exits FAILED). Nothing here imports the shell.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Protocol
 
 from smtpsh.compose.envelope import Envelope
 from smtpsh.compose.message import ComposeError, MessageSource
+from smtpsh.compose.outcome import refused_line
 from smtpsh.compose.scan import CHUNK
 from smtpsh.net.client import CheckedPiece
 from smtpsh.protocol.connection import Command
@@ -97,6 +99,18 @@ class Transfer:
     chunk_size: int = CHUNK
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a transaction: whether the server took the message, and the
+    recipients it refused at RCPT (the message went to the others, never to these)."""
+
+    accepted: bool
+    refused: tuple[tuple[str, Reply], ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """The message was taken for every recipient asked for: what a script calls sent."""
+        return self.accepted and not self.refused
 
 
 def _octets(n: int) -> str:
@@ -236,8 +250,9 @@ def _abandon(link: SendLink) -> None:
 # --- the whole transaction ---------------------------------------------------------------
 
 
-async def transmit(link: SendLink, transfer: Transfer) -> bool:
-    """Run the transaction; True if the server accepted the message."""
+async def transmit(link: SendLink, transfer: Transfer) -> Outcome:
+    """Run the transaction: whether the server accepted the message, and which recipients
+    it refused on the way (a message taken for some recipients only is not complete)."""
     if not link.connected:  # e.g. the server gave up while the questions were asked
         raise ComposeError("the connection is closed: nothing sent; /reconnect, then again")
     env = transfer.envelope
@@ -262,15 +277,15 @@ async def transmit(link: SendLink, transfer: Transfer) -> bool:
         link.report(f"the sender was refused ({replies[0].one_line()}): nothing sent", "error")
         if link.session.state in (State.MAIL, State.RCPT):
             await _reset(link, "resetting the transaction")
-        return False
+        return Outcome(False)
     answered = list(zip(env.recipients, replies[1:], strict=True))
     accepted = [rcpt for rcpt, reply in answered if reply.klass == 2]
-    refused = [(rcpt, reply) for rcpt, reply in answered if reply.klass != 2]
+    refused = tuple((rcpt, reply) for rcpt, reply in answered if reply.klass != 2)
     for rcpt, reply in refused:
         link.report(f"recipient <{rcpt}> refused: {reply.one_line()}", "warning")
     if not accepted:
         await _reset(link, "no recipient was accepted: the transaction is reset")
-        return False
+        return Outcome(False, refused)
     if refused:
         question = (
             f"{len(refused)} recipient{'s' if len(refused) > 1 else ''} refused;"
@@ -279,7 +294,7 @@ async def transmit(link: SendLink, transfer: Transfer) -> bool:
         asked = time.perf_counter()
         if not await link.confirm(question, True, yes="go on", no="rset"):
             await _reset(link, "as asked, the transaction is reset: nothing sent")
-            return False
+            return Outcome(False, refused)
         started += time.perf_counter() - asked  # waiting for the answer is not sending
         link.report(
             f"going on with {len(accepted)} accepted recipient{'s' if len(accepted) > 1 else ''}"
@@ -293,7 +308,7 @@ async def transmit(link: SendLink, transfer: Transfer) -> bool:
             link.report(f"the message was refused: {reply.one_line()}", "error")
         if link.session.state in (State.MAIL, State.RCPT, State.BDAT):
             await _reset(link, "resetting the transaction")
-        return False
+        return Outcome(False, refused)
     elapsed = time.perf_counter() - started
     facts = transfer.source.facts
     speed = f", {facts.octets / elapsed / 1e6:.1f} MB/s" if facts.octets >= 1e6 else ""
@@ -303,4 +318,6 @@ async def transmit(link: SendLink, transfer: Transfer) -> bool:
         f" {_octets(facts.octets)} in {elapsed:.2f} s{speed},"
         f" for {len(accepted)} recipient{'s' if len(accepted) > 1 else ''}"
     )
-    return True
+    if refused:  # taken, but not for everyone asked: the last line a script's user reads
+        link.report(refused_line(refused, len(answered)), "error")
+    return Outcome(True, refused)

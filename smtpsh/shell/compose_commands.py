@@ -239,8 +239,8 @@ async def _confirm_and_send(
         return
     transfer = Transfer(env, source, bdat=opts.bdat, pipeline=opts.pipeline,
                         chunk_size=opts.chunk)
-    ok = await transmit(ShellLink(shell, asker), transfer)
-    if not ok:
+    outcome = await transmit(ShellLink(shell, asker), transfer)
+    if not outcome.complete:  # a recipient refused counts: a script must not read "sent"
         shell.exit_code = exitcodes.FAILED
 
 

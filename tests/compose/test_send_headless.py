@@ -16,7 +16,7 @@ import pytest
 
 from smtpsh.compose.envelope import plan_envelope
 from smtpsh.compose.message import MessageSource
-from smtpsh.compose.send import SendLink, Transfer, ensure_ready, transmit
+from smtpsh.compose.send import Outcome, SendLink, Transfer, ensure_ready, transmit
 from smtpsh.net.client import CheckedPiece, ClientOptions, SMTPClient
 from smtpsh.protocol.connection import Command
 from smtpsh.protocol.replies import Reply
@@ -93,8 +93,10 @@ def _is_a_send_link(link: SendLink) -> SendLink:  # mypy checks ClientLink again
     return link
 
 
-async def _send(recipients: list[str], *, bdat: bool, pipeline: bool, answer: bool = True,
-                server: tuple[str, int] | None = None) -> tuple[ClientLink, bool, Sandbox | None]:
+async def _send(
+    recipients: list[str], *, bdat: bool, pipeline: bool, answer: bool = True,
+    server: tuple[str, int] | None = None,
+) -> tuple[ClientLink, Outcome, Sandbox | None]:
     sandbox = None if server else await Sandbox.start(tls=False)
     host, port = server or ("127.0.0.1", sandbox.port if sandbox else 0)
     client = SMTPClient(ClientOptions(host, port, timeout=10))
@@ -105,20 +107,21 @@ async def _send(recipients: list[str], *, bdat: bool, pipeline: bool, answer: bo
         source = MessageSource.from_bytes(MESSAGE)
         env = plan_envelope("a@example.net", recipients, link.session.extensions,
                             size=source.facts.octets, eight_bit=False, smtputf8=False)
-        ok = await transmit(link, Transfer(env, source, bdat=bdat, pipeline=pipeline,
+        outcome = await transmit(link, Transfer(env, source, bdat=bdat, pipeline=pipeline,
                                            chunk_size=16))
         await client.command("QUIT")
     finally:
         await client.close()
         if sandbox is not None:
             await sandbox.stop()
-    return link, ok, sandbox
+    return link, outcome, sandbox
 
 
 @pytest.mark.parametrize("pipeline", [False, True])
 def test_a_message_goes_through_a_link_that_is_not_the_shell(pipeline: bool) -> None:
-    link, ok, sandbox = asyncio.run(_send(["alice@sandbox.test"], bdat=False, pipeline=pipeline))
-    assert ok and sandbox is not None
+    link, outcome, sandbox = asyncio.run(
+        _send(["alice@sandbox.test"], bdat=False, pipeline=pipeline))
+    assert outcome.complete and sandbox is not None
     assert link.lines[0] == "EHLO headless.test"  # ensure_ready greeted first
     assert "RCPT TO:<alice@sandbox.test>" in link.lines and "DATA" in link.lines
     [received] = sandbox.mailbox
@@ -129,9 +132,9 @@ def test_a_message_goes_through_a_link_that_is_not_the_shell(pipeline: bool) -> 
 
 @pytest.mark.parametrize("pipeline", [False, True])
 def test_bdat_chunks_through_a_link(postfix: PostfixEnv, pipeline: bool) -> None:
-    link, ok, _ = asyncio.run(_send([f"robin@{postfix.domain}"], bdat=True, pipeline=pipeline,
-                                    server=(postfix.host, postfix.port())))
-    assert ok, link.reports
+    link, outcome, _ = asyncio.run(_send([f"robin@{postfix.domain}"], bdat=True,
+                                         pipeline=pipeline, server=(postfix.host, postfix.port())))
+    assert outcome.complete, link.reports
     chunks = [line for line in link.lines if line.startswith("BDAT")]
     assert len(chunks) == -(-len(MESSAGE) // 16) and chunks[-1].endswith(" LAST")
     assert "DATA" not in link.lines
@@ -140,13 +143,20 @@ def test_bdat_chunks_through_a_link(postfix: PostfixEnv, pipeline: bool) -> None
 
 @pytest.mark.parametrize("answer", [True, False])
 def test_a_refused_recipient_asks_through_the_link(answer: bool) -> None:
-    link, ok, sandbox = asyncio.run(
+    link, outcome, sandbox = asyncio.run(
         _send(["alice@sandbox.test", "nobody@sandbox.test"], bdat=False, pipeline=False,
               answer=answer))
     assert link.questions == ["1 recipient refused; go on with the 1 accepted, or reset with RSET?"]
     refusal = "recipient <nobody@sandbox.test> refused: 550"
     assert any(level == "warning" and text.startswith(refusal) for level, text in link.reports)
-    assert ok == answer and sandbox is not None
+    assert outcome.accepted == answer and sandbox is not None
     assert len(sandbox.mailbox) == (1 if answer else 0)
+    # Taken for one of two: not complete, and the refused one is named in the last line.
+    assert not outcome.complete
+    assert [rcpt for rcpt, _ in outcome.refused] == ["nobody@sandbox.test"]
+    if answer:
+        assert link.reports[-1] == ("error", "not every recipient: refused"
+                                    " <nobody@sandbox.test> (550 5.1.1); the message went to"
+                                    " 1 of 2 recipients only")
     if not answer:
         assert link.lines[-1] == "RSET"

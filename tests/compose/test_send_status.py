@@ -115,6 +115,29 @@ def test_not_sent_is_4(postfix: PostfixEnv, tmp_path: Path, free_port: int) -> N
     assert doc["result"]["sender"]["reply"][0].startswith("530 ")
 
 
+def test_a_recipient_refused_among_several_is_4_and_named(postfix: PostfixEnv) -> None:
+    """The message goes to the recipient accepted, but a script must not read "sent": exit 4,
+    one line naming the refused, and the same in --json (result.refused, error)."""
+    mark = f"partial-{uuid.uuid4().hex[:10]}"
+    smtp = f"{postfix.host}:{postfix.port('smtp')}"
+    text, doc = send(smtp, "--from", SENDER, "--to", "robin@smtpsh.test", "--to",
+                     "nosuchuser@smtpsh.test", "--subject", mark)
+    assert text.returncode == exitcodes.FAILED, text.stdout[-2000:]
+    said = ("not every recipient: refused <nosuchuser@smtpsh.test> (550 5.1.1); the message"
+            " went to 1 of 2 recipients only")
+    assert f"✗ {said}" in text.stdout
+    assert "queued as" in text.stdout  # robin had it: the message went to the accepted one
+    result = doc["result"]
+    assert result["accepted"] is True and result["refused"] == ["nosuchuser@smtpsh.test"]
+    assert [r["accepted"] for r in result["recipients"]] == [True, False]
+    assert doc["error"] == {"kind": "refused", "message": said}
+    # every recipient accepted: nothing refused, 0
+    text, doc = send(smtp, "--from", SENDER, "--to", "robin@smtpsh.test", "--to",
+                     "alice@smtpsh.test", "--subject", mark)
+    assert text.returncode == exitcodes.OK and doc["result"]["refused"] == []
+    assert "not every recipient" not in text.stdout
+
+
 def test_ctrl_c_is_130(tmp_path: Path) -> None:
     """A server that never greets: Ctrl-C ends the wait, exit 130, one document."""
     held = threading.Event()

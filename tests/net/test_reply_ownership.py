@@ -299,7 +299,7 @@ def test_send_interrupted_in_the_pipelined_envelope(answered: int) -> None:
             reply = await shell.send_command("RSET")
             assert reply is not None and reply.text == "2.0.0 RSET"
             # The next /send gets its own pipelined replies, and the message goes.
-            assert await transmit(ShellLink(shell), _transfer(bdat=False))
+            assert (await transmit(ShellLink(shell), _transfer(bdat=False))).complete
         finally:
             await shell.link.close()
             server.close()
@@ -324,7 +324,7 @@ def test_send_interrupted_in_pipelined_bdat(answered: int) -> None:
             assert await shell.reconnect()
             reply = await shell.send_command("NOOP")
             assert reply is not None and reply.text == "2.0.0 NOOP"
-            assert await transmit(ShellLink(shell), _transfer(bdat=True))
+            assert (await transmit(ShellLink(shell), _transfer(bdat=True))).complete
         finally:
             await shell.link.close()
             server.close()
