@@ -81,6 +81,13 @@ _LIMIT_TEXT = (
     r"|connections|concurrent|messages|mail transactions)|rate limit|too much (mail|traffic)"
 )
 
+# A reply text that says the command is not there, whatever the code's first digit says
+# (Haraka answers HELP with "250 Not implemented").
+_DENIED_TEXT = (
+    r"not (implemented|supported|available|enabled)|unimplemented|unsupported|unavailable"
+    r"|disabled|no help"
+)
+
 MEANINGS: tuple[Meaning, ...] = (
     Meaning(
         "relaying refused: the server does not take mail for this address from you",
@@ -178,6 +185,24 @@ MEANINGS: tuple[Meaning, ...] = (
         "Give a RCPT TO that the server accepts (250), then DATA again.",
         verbs=frozenset({"DATA", "BDAT", "BDAT LAST"}), classes=_FAILURE,
         text=r"no valid recipients|need rcpt|no recipients",
+    ),
+    Meaning(
+        "a success code, but the text says HELP is not implemented: no help text here",
+        "The code's first digit says success, yet the server's own text says it does not "
+        "implement HELP (or has it switched off): the reply carries no help, and the code "
+        "alone would claim the opposite of what the text says. RFC 5321 §4.3.2 gives HELP "
+        "the replies 211 and 214, with the help text; 502 is how a server says it has no "
+        "HELP.",
+        "Read the EHLO reply for what the server offers; smtpsh's own `help VERB` "
+        "describes each command.",
+        verbs=frozenset({"HELP"}), classes=frozenset({2}), text=_DENIED_TEXT,
+    ),
+    Meaning(
+        "help text, under 250 (RFC 5321 gives HELP 211 or 214)",
+        "The server answers HELP with its help text but with the code 250; RFC 5321 "
+        "§4.3.2 lists 211 and 214 for HELP. The text is the server's to read.",
+        "Nothing to fix on your side; for what the server offers, read its EHLO reply.",
+        verbs=frozenset({"HELP"}), codes=frozenset({250}),
     ),
     Meaning(
         "OK: queuing for that node started",

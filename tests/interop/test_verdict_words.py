@@ -101,3 +101,17 @@ def test_no_enhanced_code_is_predicted_where_the_server_offers_none() -> None:
     for expected, got in pairs:
         assert expected.split(" ", 2)[:2] == ["503", "need"], expected
         assert got.startswith("503 ") and not got.split(" ")[1][:1].isdigit(), got
+
+
+def test_haraka_s_250_not_implemented_to_help_is_not_glossed_as_completed() -> None:
+    # Haraka answers HELP with `250 Not implemented`: the gloss said "requested action
+    # completed", the opposite of the text.
+    haraka = server_fixture("haraka")
+    out = subprocess.run(
+        [sys.executable, "-m", "smtpsh", haraka.target], input="EHLO me\n/send-verb HELP\nQUIT\n",
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    lines = out.splitlines()
+    reply = lines.index("S: 250 Not implemented")
+    assert lines[reply + 1] == ("  ↳ 250 a success code, but the text says HELP is not"
+                                " implemented: no help text here"), out

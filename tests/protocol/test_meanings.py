@@ -61,6 +61,30 @@ def test_a_554_banner_waits_for_quit() -> None:
     assert "waits for QUIT" in annotate(554, "5.7.1", verb="<banner>", text="5.7.1 go away")
 
 
+@pytest.mark.parametrize("code, text", [
+    (250, "Not implemented"),  # Haraka 3.3
+    (214, "HELP not available"),
+    (250, "5.5.1 Command unimplemented"),
+    (211, "Help is disabled on this server"),
+])
+def test_a_success_code_to_help_whose_text_denies_it_is_not_called_completed(
+    code: int, text: str
+) -> None:
+    line = annotate(code, None, verb="HELP", text=text)
+    assert "completed" not in line and "help message" not in line, line
+    assert line == f"{code} a success code, but the text says HELP is not implemented: no help" \
+                   " text here"
+    assert "RFC 5321 §4.3.2" in explain(code, None, verb="HELP", text=text)
+    # The same text to another command keeps that command's own reading.
+    assert annotate(250, None, verb="NOOP", text=text) == "250 requested action completed"
+
+
+def test_help_text_under_250_and_214_is_help() -> None:
+    text = "Supported commands: AUTH DATA EHLO HELO HELP MAIL NOOP QUIT RCPT RSET"  # aiosmtpd
+    assert annotate(250, None, verb="HELP", text=text).startswith("250 help text, under 250")
+    assert annotate(214, None, verb="HELP", text="See RFC 5321") == "214 help message"
+
+
 def test_every_row_is_reachable_and_says_what_to_do() -> None:
     for meaning in MEANINGS:
         assert meaning.gloss and meaning.what and meaning.next
