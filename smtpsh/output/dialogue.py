@@ -25,12 +25,14 @@ RECEIVED_PREFIX = "S: "
 META_MARKS = {"info": "·", "warning": "!", "error": "✗"}
 
 
-def annotation_of(reply: Reply, verb: str | None = None) -> str:
-    """The dim line under a reply: what its codes mean for the command ``verb`` answers
-    (and a decoded AUTH challenge)."""
+def annotation_of(
+    reply: Reply, verb: str | None = None, when: frozenset[str] = frozenset()
+) -> str:
+    """The dim line under a reply: what its codes mean for the command ``verb`` answers,
+    sent when the session was ``when`` (Command.when) (and a decoded AUTH challenge)."""
     if reply.code == 0:
         return "not an SMTP reply"
-    text = annotate(reply.code, reply.enhanced, verb=verb, text=reply.text)
+    text = annotate(reply.code, reply.enhanced, verb=verb, text=reply.text, when=when)
     gloss = challenge_gloss(reply)
     if gloss is not None:
         text += f" · {gloss}"
@@ -49,6 +51,7 @@ def reply_fragments(
     prefix: str = "",
     verb: str | None = None,
     elapsed: float | None = None,
+    when: frozenset[str] = frozenset(),
 ) -> Fragments:
     style = f"class:reply.{reply.klass if reply.klass in (2, 3, 4, 5) else 0}"
     out: Fragments = []
@@ -67,7 +70,7 @@ def reply_fragments(
         ))
     took = f"{elapsed_text(elapsed)}" if elapsed is not None else ""
     if annotate_on:
-        out.append(("class:annotation", f"\n  ↳ {annotation_of(reply, verb)}"
+        out.append(("class:annotation", f"\n  ↳ {annotation_of(reply, verb, when)}"
                     + (f" · {took}" if took else "")))
     elif took:
         out.append(("class:annotation", f"\n  ↳ {took}"))
@@ -92,6 +95,7 @@ class Renderer(ClientObserver):
         self.on_change = on_change  # e.g. redraw the prompt when the session closes
         self.last_reply: Reply | None = None
         self.last_verb: str | None = None  # the command last_reply answered
+        self.last_when: frozenset[str] = frozenset()  # what the session was when it went out
         # Rewrites a hint for where it is shown (smtpsh.shell.hints); None: as worded.
         self.hint_context: Callable[[str], str] | None = None
         # No prompt and no script to go on in (`smtpsh send`): no /reconnect hint.
@@ -115,6 +119,7 @@ class Renderer(ClientObserver):
     def on_reply(self, client: ClientBase, event: ReplyEvent) -> None:
         self.last_reply = event.reply
         self.last_verb = event.command.verb if event.command is not None else None
+        self.last_when = event.command.when if event.command is not None else frozenset()
         elapsed = None
         if self.timing:
             now = time.monotonic()
@@ -126,7 +131,7 @@ class Renderer(ClientObserver):
         self.printer.emit(
             reply_fragments(
                 event.reply, annotate_on=self.annotate_on, prefix=self.prefix,
-                verb=self.last_verb, elapsed=elapsed,
+                verb=self.last_verb, elapsed=elapsed, when=self.last_when,
             )
         )
         if event.command is None:

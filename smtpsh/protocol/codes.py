@@ -282,12 +282,16 @@ def _describe_by_digits(code: int) -> str:
     return f"{first}yz {first_text}, x{second}z {second_text}"
 
 
-def annotate(code: int, enhanced: str | None, *, verb: str | None = None, text: str = "") -> str:
+def annotate(
+    code: int, enhanced: str | None, *, verb: str | None = None, text: str = "",
+    when: frozenset[str] = frozenset(),
+) -> str:
     """One line such as ``550 mailbox unavailable · 5.1.1 bad destination mailbox address``.
 
-    With the command it answers (``verb``) and the reply's ``text``, a reply whose meaning
-    depends on them (``meanings.MEANINGS``) gets that meaning instead of the code's."""
-    meaning = meaning_of(verb, code, enhanced, text) if verb is not None else None
+    With the command it answers (``verb``, sent when the session was ``when``) and the
+    reply's ``text``, a reply whose meaning depends on them (``meanings.MEANINGS``) gets
+    that meaning instead of the code's."""
+    meaning = meaning_of(verb, code, enhanced, text, when) if verb is not None else None
     basic = (
         meaning.gloss if meaning is not None
         else describe_basic(code) or _describe_by_digits(code)
@@ -685,7 +689,8 @@ def _enhanced_advice(parts: tuple[int, int, int]) -> _Advice | None:
 
 
 def explain(
-    code: int, enhanced: str | None, *, verb: str | None = None, text: str = ""
+    code: int, enhanced: str | None, *, verb: str | None = None, text: str = "",
+    when: frozenset[str] = frozenset(),
 ) -> str:
     """A plain-language explanation of a reply for learners, ending with what to try next.
 
@@ -696,10 +701,10 @@ def explain(
     parts = _split_enhanced(enhanced) if enhanced is not None else None
     norm = f"{parts[0]}.{parts[1]}.{parts[2]}" if parts else None
     shown = norm if norm is not None else enhanced
-    meaning = meaning_of(verb, code, enhanced, text) if verb is not None else None
+    meaning = meaning_of(verb, code, enhanced, text, when) if verb is not None else None
     if meaning is not None:
         return "\n".join([
-            annotate(code, shown, verb=verb, text=text) + ".",
+            annotate(code, shown, verb=verb, text=text, when=when) + ".",
             meaning.what,
             f"What to try next: {meaning.next}",
         ])

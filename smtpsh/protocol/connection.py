@@ -35,13 +35,17 @@ class Command:
     its own reply, so equality and hashing are by identity (a transport keys the waiter
     for a command's reply on the command)."""
 
-    __slots__ = ("display", "recipient", "verb")
+    __slots__ = ("display", "recipient", "verb", "when")
 
-    def __init__(self, verb: str, display: str, recipient: str | None = None) -> None:
+    def __init__(self, verb: str, display: str, recipient: str | None = None,
+                 when: frozenset[str] = frozenset()) -> None:
         self.verb = verb  # upper-case verb, or a pseudo-verb from session.py
         self.display = display  # the line as it may be shown, stored and recorded: secrets masked
         # LMTP: after the final dot, the recipient this reply is about (RFC 2033 §4.2)
         self.recipient = recipient
+        # What the session was when it went out (session.AUTHENTICATED): the reply's
+        # meaning may depend on it (an AUTH after a successful one, meanings.Meaning.when)
+        self.when = when
 
     def __repr__(self) -> str:
         return f"Command(verb={self.verb!r}, display={self.display!r})"
@@ -119,20 +123,21 @@ class ClientConnection:
             raise LocalProtocolError("in DATA mode: send message lines, then '.'")
         wire = text_to_wire(line) + b"\r\n" if raw else encode_command(line)
         shown = visible(line)  # raw mode may send controls: the display never carries them
+        when = self.session.when
         if self._in_auth:
             cancel = line.strip() == AUTH_CANCEL  # no secret: shown as it is
-            command = Command(AUTH_RESPONSE, AUTH_CANCEL if cancel else SECRET_MASK)
+            command = Command(AUTH_RESPONSE, AUTH_CANCEL if cancel else SECRET_MASK, when=when)
             if cancel:
                 self._in_auth = False  # what follows is a command, whatever comes back
         else:
             verb = verb_of(line)
             if verb == "AUTH":
-                command = Command(verb, redact_auth_command(shown))
+                command = Command(verb, redact_auth_command(shown), when=when)
                 self._in_auth = True
             elif verb == "BDAT" and line.upper().split()[-1:] == ["LAST"]:
-                command = Command("BDAT LAST", shown)
+                command = Command("BDAT LAST", shown, when=when)
             else:
-                command = Command(verb, shown)
+                command = Command(verb, shown, when=when)
             self.session.note_sent(line)
             if verb == "QUIT":
                 self.quit_sent = True

@@ -15,9 +15,19 @@ import re
 
 from smtpsh.protocol.record import Record
 
+# What the session was when a command went out, where a reply's meaning depends on it
+# (Command.when, Meaning.when): an AUTH after a successful one is not a first AUTH.
+AUTHENTICATED = "authenticated"
+_AFTER_AUTH = frozenset({AUTHENTICATED})
+# session.AUTH_RESPONSE, the pseudo-verb of a line answering a 334 (session.py imports
+# this module through codes.py, so it cannot be imported from there)
+AUTH_RESPONSE = "<auth-response>"
+_AUTH_VERBS = frozenset({"AUTH", AUTH_RESPONSE.upper()})  # meaning_of compares upper case
+
 
 class Meaning(Record):
-    __slots__ = ("classes", "codes", "enhanced", "gloss", "next", "text", "verbs", "what")
+    __slots__ = ("classes", "codes", "enhanced", "gloss", "next", "text", "verbs", "what",
+                 "when")
 
     def __init__(
         self,
@@ -30,6 +40,7 @@ class Meaning(Record):
         classes: frozenset[int] = frozenset(),
         enhanced: str = "",
         text: str = "",
+        when: frozenset[str] = frozenset(),
     ) -> None:
         self.gloss = gloss  # replaces the basic code's meaning on the annotation line
         self.what = what  # /explain: what the reply means here
@@ -39,9 +50,16 @@ class Meaning(Record):
         self.classes = classes  # reply classes, e.g. {4, 5} (empty with codes empty: any)
         self.enhanced = enhanced  # "X.7.1" or "4.7.1": the enhanced code it must carry
         self.text = text  # a regular expression the reply text must contain (any case)
+        # what the session must have been when the command went out (session.AUTHENTICATED)
+        self.when = when
 
-    def matches(self, verb: str, code: int, enhanced: str | None, text: str) -> bool:
+    def matches(
+        self, verb: str, code: int, enhanced: str | None, text: str,
+        when: frozenset[str] = frozenset(),
+    ) -> bool:
         if self.verbs and verb not in self.verbs:
+            return False
+        if not self.when <= when:
             return False
         if self.codes and code not in self.codes:
             return False
@@ -165,6 +183,27 @@ MEANINGS: tuple[Meaning, ...] = (
         verbs=frozenset({"<BANNER>"}), codes=frozenset({554}),
     ),
     Meaning(
+        "a second AUTH accepted, though RFC 4954 §4 says it must be refused (503); which"
+        " user is in force now, the reply does not say",
+        "The session was already authenticated when this AUTH went out. RFC 4954 §4: after "
+        "a successful AUTH a server MUST reject further AUTH commands with 503. This server "
+        "took it instead; whether the session now acts as the first user or the second is "
+        "not said by the reply.",
+        "To act as another user, /reconnect and authenticate once; report the second "
+        "acceptance if the server is yours to fix.",
+        verbs=_AUTH_VERBS, codes=frozenset({235}), when=_AFTER_AUTH,
+    ),
+    Meaning(
+        "the server goes on with a second AUTH, though RFC 4954 §4 says it must refuse it"
+        " (503)",
+        "The session was already authenticated when this AUTH went out. RFC 4954 §4: after "
+        "a successful AUTH a server MUST reject further AUTH commands with 503; this server "
+        "answered with a challenge instead, so the exchange goes on.",
+        "Answer the challenge, or cancel the exchange with a line holding '*'; to act as "
+        "another user, /reconnect and authenticate once.",
+        verbs=_AUTH_VERBS, codes=frozenset({334}), when=_AFTER_AUTH,
+    ),
+    Meaning(
         "a second AUTH is refused: this session is already authenticated",
         "RFC 4954 §4: after a successful AUTH the server rejects further AUTH commands "
         "with 503.",
@@ -233,10 +272,14 @@ MEANINGS: tuple[Meaning, ...] = (
 )
 
 
-def meaning_of(verb: str | None, code: int, enhanced: str | None, text: str) -> Meaning | None:
-    """The first row of MEANINGS that fits this reply to ``verb`` (None: no context rule)."""
+def meaning_of(
+    verb: str | None, code: int, enhanced: str | None, text: str,
+    when: frozenset[str] = frozenset(),
+) -> Meaning | None:
+    """The first row of MEANINGS that fits this reply to ``verb``, sent when the session
+    was ``when`` (Command.when) (None: no context rule)."""
     verb_u = (verb or "").upper()
     for meaning in MEANINGS:
-        if meaning.matches(verb_u, code, enhanced, text):
+        if meaning.matches(verb_u, code, enhanced, text, when):
             return meaning
     return None

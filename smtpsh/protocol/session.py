@@ -10,6 +10,7 @@ import enum
 import re
 from collections.abc import Mapping
 
+from smtpsh.protocol import meanings
 from smtpsh.protocol.record import Record
 from smtpsh.protocol.replies import Reply
 
@@ -29,7 +30,10 @@ class State(enum.Enum):
 # Pseudo-verbs for client lines that are not commands.
 BANNER = "<banner>"
 END_OF_DATA = "<end-of-data>"
-AUTH_RESPONSE = "<auth-response>"
+AUTH_RESPONSE = meanings.AUTH_RESPONSE  # "<auth-response>"
+
+_AFTER_AUTH = frozenset({meanings.AUTHENTICATED})
+_NOTHING: frozenset[str] = frozenset()
 
 _ANY = None
 _OPEN = frozenset(set(State) - {State.CLOSED})
@@ -196,6 +200,11 @@ class Session:
         return f"Session({self.state.value}, tls={self.tls}, extensions={sorted(self.extensions)})"
 
     @property
+    def when(self) -> frozenset[str]:
+        """What a command sent now is sent after (Command.when): {AUTHENTICATED} or none."""
+        return _AFTER_AUTH if self.authenticated else _NOTHING
+
+    @property
     def next_step(self) -> str:
         return NEXT_STEP[self.state]
 
@@ -222,7 +231,8 @@ class Session:
         if verb.upper() == "AUTH" and self.authenticated:
             return Prediction(
                 "503 5.5.1 already authenticated",
-                "a server rejects AUTH after a successful one (RFC 4954 §4)",
+                "RFC 4954 §4 says a server must refuse AUTH after a successful one; this"
+                " server may still answer otherwise",
             )
         if self.lmtp and verb.upper() in ("EHLO", "HELO"):
             return Prediction(

@@ -124,10 +124,13 @@ def text_note(reply: Reply) -> str | None:
     return next((note for pattern, note in TEXT_NOTES if pattern.search(text)), None)
 
 
-def explanation(reply: Reply, verb: str | None = None) -> list[str]:
-    """Paragraphs explaining *reply* to ``verb``: codes.explain's, then what its wording
-    adds."""
-    paragraphs = explain(reply.code, reply.enhanced, verb=verb, text=reply.text).splitlines()
+def explanation(
+    reply: Reply, verb: str | None = None, when: frozenset[str] = frozenset()
+) -> list[str]:
+    """Paragraphs explaining *reply* to ``verb`` (sent when the session was ``when``):
+    codes.explain's, then what its wording adds."""
+    paragraphs = explain(reply.code, reply.enhanced, verb=verb, text=reply.text,
+                         when=when).splitlines()
     note = text_note(reply)
     if note is not None:
         # Keep "What to try next" last: it is what the reader acts on.
@@ -167,7 +170,7 @@ async def _explain(shell: Shell, args: str) -> None:
         shell.error("no reply yet to explain; /explain CODE explains any code")
         return
     shell.say(f"{reply.wire_lines()[0]}" + (" ..." if len(reply.lines) > 1 else ""))
-    for line in wrap(explanation(reply, shell.renderer.last_verb)):
+    for line in wrap(explanation(reply, shell.renderer.last_verb, shell.renderer.last_when)):
         shell.say(line)
 
 

@@ -471,7 +471,9 @@ async def authenticate(shell: Shell, mech_name: str, user: str | None) -> bool:
     prediction = session.predict("AUTH")
     refusal = None
     if session.authenticated:
-        refusal = "already authenticated (servers refuse a second AUTH with 503)"
+        refusal = ("already authenticated (RFC 4954 §4: a server must refuse a second AUTH"
+                   " with 503; one that accepts it anyway shows it to the AUTH verb typed by"
+                   " hand)")
     elif prediction is not None:
         refusal = f"expect {prediction.reply}: {prediction.reason}"
         if session.state is State.GREETED:

@@ -115,3 +115,25 @@ def test_haraka_s_250_not_implemented_to_help_is_not_glossed_as_completed() -> N
     reply = lines.index("S: 250 Not implemented")
     assert lines[reply + 1] == ("  ↳ 250 a success code, but the text says HELP is not"
                                 " implemented: no help text here"), out
+
+
+def test_haraka_s_acceptance_of_a_second_auth_is_said_as_it_is() -> None:
+    # The warning said servers refuse a second AUTH; Haraka takes it (235), and the gloss
+    # said "authentication succeeded" as for the first.
+    import base64
+
+    haraka = server_fixture("haraka")
+    plain = base64.b64encode(f"\0{haraka.auth_user}\0{haraka.auth_password}".encode()).decode()
+    out = subprocess.run(
+        [sys.executable, "-m", "smtpsh", haraka.target, "--cafile", str(haraka.ca_file)],
+        input=f"EHLO me\nSTARTTLS\nEHLO me\nAUTH PLAIN {plain}\nAUTH PLAIN {plain}\nQUIT\n",
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert plain not in out
+    assert ("! expect 503 already authenticated: RFC 4954 §4 says a server must refuse AUTH"
+            " after a successful one; this server may still answer otherwise") in out, out
+    glosses = [line for line in out.splitlines() if line.startswith("  ↳ 235 ")]
+    assert len(glosses) == 2, out
+    assert glosses[0].startswith("  ↳ 235 authentication succeeded")
+    assert glosses[1].startswith("  ↳ 235 a second AUTH accepted, though RFC 4954 §4 says it"
+                                 " must be refused (503)")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from smtpsh.output.dialogue import annotation_of
 from smtpsh.protocol.connection import NEED_DATA, ClientConnection, ReplyEvent
+from smtpsh.protocol.meanings import AUTHENTICATED
 from smtpsh.protocol.session import State
 
 
@@ -74,6 +76,32 @@ def test_a_second_auth_after_success_is_predicted_503() -> None:
     prediction = conn.session.predict("AUTH")
     assert prediction is not None and prediction.reply.startswith("503")
     assert "RFC 4954 §4" in prediction.reason
+    # Worded as what the RFC says, not as what every server does (Haraka accepts it).
+    assert "may still answer otherwise" in prediction.reason
+
+
+def test_a_second_auth_accepted_anyway_is_glossed_as_such() -> None:
+    # Haraka answers a second AUTH with 334 challenges and 235: neither is "authentication
+    # succeeded" nor "send the next line" as for a first AUTH.
+    conn = ready()
+    conn.send_command("AUTH PLAIN AGEAYg==")
+    [first] = feed(conn, b"235 2.7.0 ok\r\n")
+    assert first.command is not None and first.command.when == frozenset()
+    assert annotation_of(first.reply, first.command.verb, first.command.when).startswith(
+        "235 authentication succeeded")
+    conn.send_command("AUTH LOGIN")
+    [challenge] = feed(conn, b"334 VXNlcm5hbWU6\r\n")
+    conn.send_command("ZGF2ZQ==")
+    [again] = feed(conn, b"235 2.7.0 ok\r\n")
+    for event, gloss in (
+        (challenge, "334 the server goes on with a second AUTH, though RFC 4954 §4 says it"
+                    " must refuse it (503) · decoded: 'Username:'"),
+        (again, "235 a second AUTH accepted, though RFC 4954 §4 says it must be refused"
+                " (503); which user is in force now, the reply does not say · 2.7.0 other or"
+                " undefined security status"),
+    ):
+        assert event.command is not None and AUTHENTICATED in event.command.when
+        assert annotation_of(event.reply, event.command.verb, event.command.when) == gloss
 
 
 def test_ehlo_learns_extensions() -> None:
