@@ -46,6 +46,7 @@ from smtpsh.audit.common import (
     open_session,
     target_from_args,
 )
+from smtpsh.audit.fingerprint import best, fingerprint, reply_text
 from smtpsh.audit.tarpit import ErrorBudget
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.output.printer import Printer, print_error
@@ -255,6 +256,17 @@ ResultCallback = Callable[[NameResult], None]
 InfoCallback = Callable[[str], None]
 
 
+def family_of(banner: Reply, hello: Reply, extensions: Iterable[str]) -> str | None:
+    """The MTA family the banner and the EHLO reply show (fingerprint.py), when they show
+    one clearly; None otherwise."""
+    observations = {"banner": reply_text(banner.code, banner.lines),
+                    "keywords": " ".join(extensions)}
+    if hello.lines:
+        observations["ehlo"] = hello.lines[0].partition(" ")[2]
+    guess = best(fingerprint(observations))
+    return guess.family if guess is not None else None
+
+
 class Enumerator:
     def __init__(
         self,
@@ -276,6 +288,7 @@ class Enumerator:
         self.domain_source = "-D" if config.domain else ""
         self.server_name = ""
         self.ehlo_name = ""
+        self.family: str | None = None  # the MTA family the banner and EHLO show, if any
         self.starttls_offered = False
         self.command_cap = MAX_COMMANDS_PER_CONNECTION
         self.choice = ""  # why auto chose the method it did
@@ -328,10 +341,12 @@ class Enumerator:
         return self.method.command.format(address=self.address(name))
 
     async def _open(self) -> _Conn:
-        client, _banner, hello = await open_session(self.target)
+        client, banner, hello = await open_session(self.target)
         conn = _Conn(client)
         if hello.lines and not self.ehlo_name:
             self.ehlo_name = hello.lines[0].split(" ", 1)[0]
+            self.family = family_of(banner, hello, client.session.extensions)
+            self.budget.assume_for(self.family)
         self.starttls_offered = self.starttls_offered or client.session.advertises("STARTTLS")
         # A refused EHLO (then HELO) already counts as one error on this connection.
         conn.errors = int(not client.session.esmtp)
@@ -902,8 +917,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     speed.add_argument("--rate", type=float, metavar="R", help="at most R names a second")
     speed.add_argument("--errors-per-connection", type=int, metavar="N",
                        help="failed checks a connection may draw before it is renewed"
-                       " (default: 10, stock Postfix's soft limit, lowered when the server"
-                       " slows down or hangs up sooner)")
+                       " (default: 10, a common default such as Postfix's soft limit,"
+                       " lowered when the server slows down or hangs up sooner)")
     out = parser.add_argument_group("output")
     out.add_argument("-o", "--output", metavar="FILE",
                      help="write the results to FILE (JSON if it ends in .json)")
@@ -1103,7 +1118,7 @@ def summary_lines(e: Enumerator) -> list[str]:
         f" {s.elapsed:.2f} s ({s.rate:.0f} names/s), {s.connections} connections,"
         f" {e.config.workers} parallel"
     )
-    lines.append(f"error budget: {e.budget.limit} per connection ({e.budget.source})")
+    lines.append(f"error budget: {e.budget.limit} per connection; {e.budget.source}")
     found = e.of(Verdict.FOUND)
     lines.append(f"found {len(found)}: " + (", ".join(r.name for r in found) or "none"))
     if e.catch_all:

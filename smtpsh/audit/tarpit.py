@@ -4,7 +4,8 @@ Real MTAs punish clients that make errors: stock Postfix sleeps 1 s before every
 a connection has made ``smtpd_soft_error_limit = 10`` errors and says ``421`` after
 ``smtpd_hard_error_limit = 20``. A tool that checks many names therefore stays under the
 soft limit on each connection and reconnects. The budget starts at Postfix's stock value
-(the most common MTA's) and is lowered when a server shows its limit earlier: a reply that
+(the most common MTA's; what it rests on is said for the server's family where that is
+known, FAMILY_SOURCES) and is lowered when a server shows its limit earlier: a reply that
 is suddenly slow after some fast ones, or a disconnection. Sans-IO: callers report
 latencies and events; nothing here sleeps or touches a socket.
 """
@@ -23,6 +24,21 @@ SLOW_FACTOR = 20.0
 SLOW_MINIMUM = 0.3
 _WINDOW = 64  # recent fast latencies kept for the baseline
 
+# What the assumed budget rests on, said in the summary: the limit of the server's family
+# where it has a documented one (by fingerprint.py's family names), else the generic line.
+# The number stays DEFAULT_ERRORS_PER_CONNECTION; a server that shows another limit lowers
+# it (learnt, and said so).
+GENERIC_SOURCE = ("assumed 10 errors a connection: a common default, e.g. Postfix's"
+                  " smtpd_soft_error_limit")
+FAMILY_SOURCES: dict[str, str] = {
+    "Postfix": "assumed: Postfix's stock smtpd_soft_error_limit, 10 (past it every reply"
+               " waits smtpd_error_sleep_time, 1 s)",
+    "Exim": "assumed 10, a common default: stock Exim counts no refused RCPT or VRFY (an"
+            " ACL may delay them); its smtp_accept_max_nonmail (10) counts every VRFY and"
+            " EXPN, refused or not, and smtp_max_synprot_errors (3) only syntax and"
+            " protocol errors",
+}
+
 
 @dataclass
 class ErrorBudget:
@@ -30,7 +46,7 @@ class ErrorBudget:
 
     limit: int = DEFAULT_ERRORS_PER_CONNECTION
     fixed: bool = False  # given by --errors-per-connection: never changed
-    source: str = "assumed: stock Postfix's smtpd_soft_error_limit (10)"
+    source: str = GENERIC_SOURCE
     slow_replies: int = 0  # replies that were slow with no error before them (not a tarpit)
     tarpit_seen: int = 0  # slow replies after errors: the tarpit bit (should stay at 0-1)
     _fast: deque[float] = field(default_factory=lambda: deque(maxlen=_WINDOW))
@@ -38,6 +54,13 @@ class ErrorBudget:
     @classmethod
     def given(cls, limit: int) -> ErrorBudget:
         return cls(limit=limit, fixed=True, source="given with --errors-per-connection")
+
+    def assume_for(self, family: str | None) -> None:
+        """Name what the assumed budget rests on for a server of ``family`` (None: not
+        known); a budget given or already learnt is left as it is."""
+        if self.fixed or not self.source.startswith("assumed"):
+            return
+        self.source = FAMILY_SOURCES.get(family or "", GENERIC_SOURCE)
 
     @property
     def baseline(self) -> float:

@@ -26,6 +26,33 @@ def test_budget_starts_at_postfix_soft_limit_and_stays_while_fast() -> None:
     assert not budget.exhausted(9) and budget.exhausted(10)
 
 
+def test_the_assumed_budget_names_the_limit_of_the_family_it_is_said_of() -> None:
+    # "assumed: stock Postfix's smtpd_soft_error_limit" was said of Exim too.
+    generic = ErrorBudget()
+    assert "Postfix's smtpd_soft_error_limit" in generic.source
+    assert generic.source.startswith("assumed 10 errors a connection: a common default")
+    exim = ErrorBudget()
+    exim.assume_for("Exim")
+    assert "smtp_accept_max_nonmail (10)" in exim.source
+    assert "smtp_max_synprot_errors (3)" in exim.source
+    assert "smtpd_soft_error_limit" not in exim.source and exim.limit == 10
+    postfix = ErrorBudget()
+    postfix.assume_for("Postfix")
+    assert postfix.source.startswith("assumed: Postfix's stock smtpd_soft_error_limit")
+    for family in ("Haraka", None):  # no documented limit, or not known: the generic line
+        other = ErrorBudget()
+        other.assume_for(family)
+        assert other.source == generic.source
+    # What was given or learnt is not overwritten by an assumption.
+    given = ErrorBudget.given(5)
+    given.assume_for("Exim")
+    assert given.source == "given with --errors-per-connection"
+    learnt = ErrorBudget()
+    learnt.on_lost(4, "said 421")
+    learnt.assume_for("Exim")
+    assert "421" in learnt.source
+
+
 def test_slow_reply_after_errors_lowers_the_budget() -> None:
     budget = ErrorBudget()
     for errors in range(3):

@@ -137,3 +137,14 @@ def test_haraka_s_acceptance_of_a_second_auth_is_said_as_it_is() -> None:
     assert glosses[0].startswith("  ↳ 235 authentication succeeded")
     assert glosses[1].startswith("  ↳ 235 a second AUTH accepted, though RFC 4954 §4 says it"
                                  " must be refused (503)")
+
+
+def test_enum_s_error_budget_is_not_said_to_be_postfix_s_on_exim(tmp_path: Path) -> None:
+    exim = server_fixture("exim")
+    names = tmp_path / "names.txt"
+    names.write_text("alice\nbob\nnosuch\n")
+    proc = run_enum(exim.target, "rcpt", names)
+    [budget] = [line for line in proc.stderr.splitlines() if line.startswith("error budget:")]
+    assert budget.startswith("error budget: 10 per connection; assumed 10, a common default:"
+                             " stock Exim counts no refused RCPT or VRFY"), budget
+    assert "smtpd_soft_error_limit" not in budget
