@@ -330,10 +330,15 @@ class RelayRunner:
         self.starttls_offered = False
         self.values: dict[str, str] = {}
         self.good_sender: str | None = None  # a MAIL FROM the server accepted
-        # Senders MAIL took, and senders it refused when another was taken: the tests with
-        # them go in one write (PIPELINING).
+        # Senders MAIL took: the tests with them go in one write (PIPELINING).
         self.accepted_senders: set[str] = set()
-        self.refused_senders: set[str] = set()
+        # Senders MAIL refused when another was taken, each with the test that saw it and
+        # the refusal as it was said (`MAIL FROM:<...> → 501 ...`): a later test with one
+        # is run with the good sender straight away, the earlier refusal kept as its
+        # evidence. Sending a sender known to be refused again would only draw an error a
+        # test (and, on Exim, count towards smtp_max_synprot_errors), so a connection
+        # would hold fewer tests.
+        self.refusals: dict[str, tuple[int, str]] = {}
         self.controls: dict[str | None, tuple[str, Reply]] = {}  # routing domain -> control
 
     async def _connect(self) -> SMTPClient:
@@ -432,6 +437,10 @@ class RelayRunner:
                     self.on_info(note)
                     report.notes.append(note)
                     report.results.clear()
+                    # What the server said of senders in clear may not hold inside TLS.
+                    self.accepted_senders.clear()
+                    self.refusals.clear()
+                    self.good_sender = None
                     await self._close()
                     self.target = Target(self.target.options, self.target.helo, starttls=True)
                     report.starttls = True
@@ -447,12 +456,30 @@ class RelayRunner:
         report.seconds = time.monotonic() - started
         return report
 
+    def _draws(self, case: RelayCase) -> int:
+        """The most errors ``case`` can draw as things stand: its RCPT; a control RCPT for
+        a trick addressed to a domain whose control is not known yet; and, for a sender
+        not seen yet, its MAIL and each fallback MAIL that may follow it."""
+        sender = case.mail_from
+        if sender in self.accepted_senders or (
+            sender in self.refusals and self.good_sender is not None
+        ):
+            mails = 0
+        elif self.good_sender is not None:
+            mails = 1  # its own MAIL; the good sender follows if it is refused
+        else:
+            mails = 1 + len(FALLBACK_SENDERS)
+        domain = routing_domain(case.rcpt_to)
+        control = domain != self.config.domain.lower() and domain not in self.controls
+        return mails + 1 + int(control)
+
     async def _run_case(self, case: RelayCase) -> CaseResult:
         last_error = ""
         for attempt in range(3):
-            # A test can draw several errors (MAIL, a fallback MAIL, RCPT): renew the
-            # connection first if the budget would run out in the middle of it.
-            fits = self.errors + 3 <= self.budget.limit
+            # Renew the connection first if the budget would run out in the middle of the
+            # test (what it can draw, not a flat allowance: a connection then holds ~10
+            # tests on a server that refuses each RCPT with an error, not 7).
+            fits = self.errors + self._draws(case) <= self.budget.limit
             if self.client is None or not self.client.connected or not fits:
                 if attempt or self.client is not None:
                     self.on_info("new connection (staying under the server's error limit)")
@@ -474,7 +501,22 @@ class RelayRunner:
 
     async def _mail(self, result: CaseResult) -> Reply | None:
         """MAIL FROM with the test's sender, else with one the server accepts; None (and
-        the result made inconclusive) when every sender is refused."""
+        the result made inconclusive) when every sender is refused. A sender refused in an
+        earlier test is not sent again: the good sender is, and the refusal seen then is
+        the evidence."""
+        evidence = self.refusals.get(result.case.mail_from)
+        if evidence is not None and self.good_sender is not None:
+            sender = self.good_sender
+            line = f"MAIL FROM:<{sender}>"
+            reply = await self._ask(line)
+            result.replies.append((line, reply))
+            if reply.klass == 2:
+                self._swapped(result, sender, evidence)
+                return reply
+            # The sender taken before is refused now: find out afresh, the long way.
+            self.good_sender = None
+            self.accepted_senders.discard(sender)
+            self.refusals.clear()
         line = f"MAIL FROM:<{result.case.mail_from}>"
         reply = await self._ask(line)
         result.replies.append((line, reply))
@@ -495,7 +537,7 @@ class RelayRunner:
             if reply.klass == 2:
                 self.good_sender = sender
                 self.accepted_senders.add(sender)
-                self.refused_senders.add(result.case.mail_from)
+                self.refusals[result.case.mail_from] = (result.case.number, first)
                 result.sender = sender
                 result.note = f"sender refused ({first}); tested with <{sender}> instead"
                 return reply
@@ -554,38 +596,43 @@ class RelayRunner:
         return result
 
     async def _pipelined(self, result: CaseResult, rcpt: str) -> Reply | None:
-        """The test in one write when the server offers PIPELINING and its answers to this
-        test's sender are known: RSET, MAIL, RCPT; or, for a sender it refused before,
-        RSET, MAIL with it, MAIL with the sender it took, RCPT (what _mail does one step
-        at a time). The RCPT's reply; None: go one command at a time (a sender not seen
-        yet, or answered otherwise this time: the test is then done again that way, and
-        the answers to this attempt are not part of its result)."""
+        """The test in one write when the server offers PIPELINING and a sender it takes
+        is known: RSET, MAIL, RCPT, with the test's own sender if the server took it
+        before, or with the good sender if it refused the test's own in an earlier test
+        (what _mail does one step at a time). The RCPT's reply; None: go one command at a
+        time (a sender not seen yet, or answered otherwise this time: the test is then done
+        again that way, and the answers to this attempt are not part of its result)."""
         assert self.client is not None
-        sender = result.case.mail_from
+        own = result.case.mail_from
         if not self.client.session.advertises("PIPELINING"):
             return None
-        if sender in self.accepted_senders:
-            senders = [sender]
-        elif sender in self.refused_senders and self.good_sender is not None:
-            senders = [sender, self.good_sender]
+        evidence = self.refusals.get(own)
+        if own in self.accepted_senders:
+            sender = own
+        elif evidence is not None and self.good_sender is not None:
+            sender = self.good_sender
         else:
             return None
-        mails = [f"MAIL FROM:<{s}>" for s in senders]
-        replies = await self._ask_group(["RSET", *mails, rcpt])
-        answers = replies[1:-1]
-        if len(senders) == 1 and answers[0].klass != 2:
+        mail = f"MAIL FROM:<{sender}>"
+        replies = await self._ask_group(["RSET", mail, rcpt])
+        if replies[1].klass != 2:
             self.accepted_senders.discard(sender)
+            if sender == self.good_sender:
+                self.good_sender = None
+                self.refusals.clear()
             return None
-        if len(senders) == 2:
-            refused, taken = answers
-            if refused.klass == 2 or needs_tls(refused) or taken.klass != 2:
-                self.refused_senders.discard(sender)
-                return None
-            result.sender = senders[1]
-            said = f"{mails[0]} → {' | '.join(refused.wire_lines())}"
-            result.note = f"sender refused ({said}); tested with <{senders[1]}> instead"
-        result.replies += list(zip(["RSET", *mails, rcpt], replies, strict=True))
+        if sender != own:
+            assert evidence is not None
+            self._swapped(result, sender, evidence)
+        result.replies += list(zip(["RSET", mail, rcpt], replies, strict=True))
         return replies[-1]
+
+    def _swapped(self, result: CaseResult, sender: str, evidence: tuple[int, str]) -> None:
+        """The test ran with ``sender`` because its own was refused in an earlier test."""
+        number, said = evidence
+        result.sender = sender
+        result.note = (f"sender refused in test {number} ({said}), not sent again; tested"
+                       f" with <{sender}> instead")
 
     async def _control(self, domain: str | None, result: CaseResult) -> tuple[str, Reply]:
         """The answer for a random local part at ``domain``, in the open transaction."""

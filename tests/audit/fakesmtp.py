@@ -37,6 +37,7 @@ class Policy:
     hang: dict[str, int] = field(default_factory=dict)  # name -> times to stay silent
     max_connections: int | None = None  # more at once: 421 at the banner
     relay: bool = False  # accept RCPT for any domain
+    literal_senders: bool = True  # False: MAIL FROM a domain literal gets 501 (as Exim)
     help: str = "FakeMail v1.0 help: see RFC 5321"
     tls: ssl.SSLContext | None = None  # offer STARTTLS with this server context
     auth_after_tls: str | None = None  # the AUTH line once TLS is on (None: same as auth)
@@ -212,6 +213,9 @@ class FakeServer:
         if verb == "HELO":
             return "250 fake.smtpsh.test\r\n"
         if verb == "MAIL":
+            if not p.literal_senders and "@[" in line:
+                address = line.split(":", 1)[1].strip() if ":" in line else ""
+                return f"501 {address}: domain literals not allowed\r\n"
             state["mail"] = True
             return "250 2.1.0 Ok\r\n"
         if verb == "RCPT":

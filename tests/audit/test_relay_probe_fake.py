@@ -70,6 +70,33 @@ def test_relay_options_shape_the_addresses() -> None:
     assert "MAIL FROM:<boss@[192.0.2.7]>" in commands
 
 
+def test_relay_sends_a_refused_sender_once_and_keeps_its_refusal() -> None:
+    # Exim refuses domain literals: the [IP] sender of tests 4-16 is refused once (test 4
+    # then finds a sender it takes), and tests 5-16 run with that sender at once.
+    with running(Policy(literal_senders=False)) as server:
+        report = asyncio.run(RelayRunner(target(server.port), RelayConfig()).run())
+        commands = list(server.commands)
+        connections = server.connections
+    literal = "MAIL FROM:<antispam@[127.0.0.1]>"
+    assert commands.count(literal) == 1
+    assert report.verdict.name == "CLOSED" and len(report.results) == 16
+    fourth = report.results[3]
+    assert [c for c, _ in fourth.replies] == ["RSET", literal,
+                                              "MAIL FROM:<antispam@fake.smtpsh.test>",
+                                              "RCPT TO:<relaytest@example.com>"]
+    assert fourth.note.startswith(f"sender refused ({literal} → 501 <antispam@[127.0.0.1]>:"
+                                  " domain literals not allowed); tested with")
+    for result in report.results[4:]:
+        assert result.sender == "antispam@fake.smtpsh.test"
+        assert result.note.startswith(f"sender refused in test 4 ({literal} → 501 "), result
+        assert [c for c, _ in result.replies][:2] == ["RSET",
+                                                      "MAIL FROM:<antispam@fake.smtpsh.test>"]
+        assert result.as_dict()["sender_used"] == "antispam@fake.smtpsh.test"
+    # 17 errors (16 refused RCPTs, one refused sender) under stock Postfix's limit of 10 a
+    # connection: two connections. Re-sending the refused sender made it 29 errors, four.
+    assert report.connections == connections == 2
+
+
 def test_relay_renews_the_connection_before_the_tarpit() -> None:
     # Every refused RCPT is an error; from the 3rd on each reply waits 0.5 s.
     with running(Policy(soft_limit=3, soft_sleep=0.5)) as server:
