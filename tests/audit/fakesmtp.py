@@ -72,6 +72,7 @@ class FakeServer:
         self._active = 0
         self._name_checks = 0  # first checks of a name, server-wide
         self._hung: Counter[str] = Counter()
+        self._sessions: set[asyncio.Task[None]] = set()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
@@ -95,6 +96,13 @@ class FakeServer:
         async def _close() -> None:
             if self._server is not None:
                 self._server.close()
+            # End the sessions still open (one asleep in the tarpit, one the client left
+            # without QUIT) here, not when the stopped loop's coroutines are collected:
+            # their clean-up would then run on a closed loop.
+            tasks = [task for task in self._sessions if not task.done()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         asyncio.run_coroutine_threadsafe(_close(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
@@ -102,6 +110,10 @@ class FakeServer:
     # --- one connection ------------------------------------------------------------------
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._sessions.add(task)
+            task.add_done_callback(self._sessions.discard)
         p = self.policy
         with self._lock:
             self.connections += 1
