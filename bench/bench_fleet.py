@@ -197,7 +197,9 @@ def main() -> int:
                     "--jsonl", str(out), *args.probe_args.split()]
 
         smtpsh = [sys.executable, "-m", "smtpsh", *probe(jsonl)]
+        before = fleet.snapshot()
         ours = measure(smtpsh)
+        served = served_between(before, fleet.snapshot())
         lines, problems = check_jsonl(jsonl, fleet)
         theirs = None
         if not args.no_nmap:
@@ -247,11 +249,22 @@ def main() -> int:
         print(f"  MTA named right (-sV product): {nmap_right[0]} of {nmap_right[1]} hosts")
         print(f"  smtpsh/nmap wall time: {ours.seconds / theirs.seconds:.2f}x (smtpsh also runs"
               " STARTTLS, VRFY/EXPN, relay tests; nmap reads the banner, EHLO and HELP)")
+    print(f"fleet during smtpsh's run: {served['connections'] / count:.2f} connections,"
+          f" {served['commands'] / count:.1f} commands, {served['tls'] / count:.2f} TLS"
+          f" handshakes a host; CPU {served['cpu_seconds']:.2f} s"
+          f" ({1000 * served['cpu_seconds'] / count:.2f} ms a host; smtpsh"
+          f" {1000 * ours.cpu_seconds / count:.2f} ms a host)")
     print(f"fleet (everything it served in this bench): {json.dumps(fleet.counters)}")
     if profile_rows:
         print("smtpsh under cProfile (own time, top 15):")
         print(profile_rows)
     return 0 if not problems and ours.returncode in (0, 1) else 1
+
+
+def served_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What the fleet served, and the CPU it spent, between two snapshots."""
+    keys = ("connections", "commands", "tls", "errors_421", "paused_replies", "cpu_seconds")
+    return {key: after[key] - before[key] for key in keys}
 
 
 def _hot_spots(stats_file: Path) -> str:

@@ -50,6 +50,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_COUNT = 1000
 SEED = 19  # the plan's personas; change it and every expectation moves
@@ -969,6 +970,9 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        # SIGUSR1: the counters so far, a JSON line (Fleet.snapshot: one run's share).
+        loop.add_signal_handler(signal.SIGUSR1, lambda: print(json.dumps(counters.as_dict()),
+                                                              flush=True))
         task = loop.create_task(serve(list(zip(hosts, sockets, strict=True)), stop, counters,
                                      args.error_pause))
         await asyncio.sleep(0)
@@ -1007,6 +1011,19 @@ class Fleet:
     port: int
     pid: int
     counters: dict[str, object] = field(default_factory=dict)  # filled when it stops
+    _stdout: Any = None  # the child's standard output (snapshot reads it)
+
+    def snapshot(self, timeout: float = 10) -> dict[str, Any]:
+        """The counters so far (CPU seconds included), asked of the running child: the
+        difference of two is what the fleet served, and spent, in between."""
+        assert self._stdout is not None
+        os.kill(self.pid, signal.SIGUSR1)
+        ready, _, _ = select.select([self._stdout], [], [], timeout)
+        line = self._stdout.readline() if ready else ""
+        if not line:
+            raise RuntimeError("the fake fleet did not answer SIGUSR1")
+        counters: dict[str, Any] = json.loads(line)
+        return counters
 
     def targets_text(self) -> str:
         return "".join(f"{h.target}\n" for h in self.hosts)
@@ -1041,7 +1058,7 @@ def running_fleet(count: int = DEFAULT_COUNT, port: int | None = None,
             raise RuntimeError(f"the fake fleet did not start: {err.strip()[-2000:]}")
         info = json.loads(line)
         fleet = Fleet(plan(info["network"], info["port"], count), info["network"], info["port"],
-                      proc.pid)
+                      proc.pid, _stdout=proc.stdout)
         yield fleet
     finally:
         if proc.poll() is None:
