@@ -68,19 +68,24 @@ SUBCOMMAND_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("smtpsh dns example.com", "MX, SPF, DMARC, MTA-STS, TLS-RPT, DANE"),
         ("smtpsh dns example.com --dkim-selector s1", "also check a DKIM key"),
         ("smtpsh dns example.com --json", "for scripts"),
+        ("smtpsh dns -T domains.txt --jsonl dns.jsonl", "many domains, one JSON line each"),
     ),
     "probe": (
         ("smtpsh probe mail.example.com", "footprint port 25"),
         ("smtpsh probe mail.example.com:587 --no-relay", "the submission port, no relay tests"),
         ("smtpsh probe mail.example.com --json", "for scripts"),
+        ("smtpsh probe -T hosts.txt --jsonl probe.jsonl", "many hosts, one JSON line each"),
+        ("smtpsh probe 192.0.2.0/28 --delay 1", "a block, a second between connections"),
     ),
     "enum": (
         ("smtpsh enum mail.example.com -U names.txt", "check each name in names.txt"),
         ("smtpsh enum mail.example.com -u root -u admin -m rcpt", "two names, with RCPT"),
+        ("smtpsh enum -T hosts.txt -U names.txt", "every name on every host"),
     ),
     "relay": (
         ("smtpsh relay mail.example.com", "the 16 tests, on port 25"),
         ("smtpsh relay mail.example.com --to you@example.org", "relay to an address you read"),
+        ("smtpsh relay 192.0.2.10-20 --jsonl relay.jsonl", "a range of addresses"),
     ),
     "replay": (
         ("smtpsh replay session.smtpt", "against the server it was recorded on"),
@@ -91,6 +96,7 @@ SUBCOMMAND_EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("smtpsh tls mail.example.com", "STARTTLS on port 25"),
         ("smtpsh tls mail.example.com:465", "implicit TLS"),
         ("smtpsh tls mail.example.com --json", "for scripts"),
+        ("smtpsh tls -T hosts.txt --delay 0.5", "many servers, each connection spaced"),
     ),
     "sandbox": (
         ("smtpsh sandbox --scenario inlanefreight --port 2525", "a target for nmap or swaks"),

@@ -191,7 +191,8 @@ def add_targets(
                       f" (default {DEFAULT_HOST_TIMEOUT:g}; 0: no limit)")
     many.add_argument("--jsonl", metavar="FILE",
                       help="write each host's result to FILE as it is done: one JSON"
-                      " envelope a line (as --json's), kept if the run is stopped")
+                      " envelope a line (as --json's), kept if the run is stopped; a FILE"
+                      " that holds results already is refused (go on with --resume)")
     many.add_argument("--resume", metavar="FILE",
                       help="skip the hosts FILE (a --jsonl file) already holds and add the"
                       " rest to it")

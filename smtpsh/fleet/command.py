@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import signal
+import stat
 import sys
 from collections.abc import Sequence
 
@@ -28,6 +30,7 @@ from smtpsh.fleet.runner import (
     Runner,
     Tally,
     fleet_status,
+    looks_like_results,
     read_done,
 )
 from smtpsh.output.printer import Fragments, Printer, print_error, report_printer
@@ -92,6 +95,10 @@ def _run_plan(command: str, args: argparse.Namespace, argv: Sequence[str], plan:
     )
     for problem in found.problems:
         print_error(prog, problem)
+    if found.duplicates:
+        many = found.duplicates > 1
+        print_error(prog, f"{found.duplicates} target{'s' if many else ''} given more than"
+                          f" once, checked once (the first: {found.first_duplicate})")
     if not found.hosts:
         unread = f" ({len(found.problems)} lines could not be read)" if found.problems else ""
         raise UsageError(f"no targets to check{unread}")
@@ -101,6 +108,8 @@ def _run_plan(command: str, args: argparse.Namespace, argv: Sequence[str], plan:
         for note in notes:
             print_error(prog, note)
     path = args.jsonl or args.resume
+    if args.jsonl and args.jsonl != args.resume:
+        _check_fresh(args.jsonl)
     jsonl = JsonLines(path, append=bool(args.resume) and path == args.resume) if path else None
     todo = [host for host in found.hosts if host.key not in done]
     before: dict[int, int] = {}
@@ -127,6 +136,24 @@ def _run_plan(command: str, args: argparse.Namespace, argv: Sequence[str], plan:
         _say_how_to_resume(prog, command, argv, tally, path)
         return 128 + (runner.stopped_by or signal.SIGINT)
     return fleet_status(tally, unread=len(found.problems))
+
+
+def _check_fresh(path: str) -> None:
+    """--jsonl FILE that already holds results (an earlier run's): refused, rather than
+    emptied, saying how to go on from them (--resume) or start again."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return  # absent (made by the run), or a problem JsonLines names when it opens it
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        head = os.read(fd, 64)
+    finally:
+        os.close(fd)
+    if looks_like_results(head):
+        raise UsageError(f"--jsonl {path}: already holds the results of an earlier run: add"
+                         f" --resume {path} to go on from them, or remove it to start again")
 
 
 def _loop_run(runner: Runner, todo: list[fleet_targets.Host], total: int,

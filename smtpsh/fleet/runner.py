@@ -166,7 +166,8 @@ class JsonLinesError(OSError):
     """The --jsonl / --resume file cannot be used (one line says why)."""
 
 
-def _looks_like_results(head: bytes) -> bool:
+def looks_like_results(head: bytes) -> bool:
+    """Whether a file starting with ``head`` holds smtpsh results (JSON Lines envelopes)."""
     return head.lstrip().startswith(b'{"smtpsh"')
 
 
@@ -232,7 +233,7 @@ class JsonLines:
     def __init__(self, path: str, *, append: bool) -> None:
         self.path = path
         try:
-            self.fd = open_private(path, append=append, recognise=_looks_like_results,
+            self.fd = open_private(path, append=append, recognise=looks_like_results,
                                    what="smtpsh JSON Lines file")
         except UnsafePath as exc:
             raise JsonLinesError(f"--jsonl {exc}") from None

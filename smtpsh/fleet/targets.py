@@ -51,19 +51,25 @@ class TooMany(UsageError):
 
 @dataclass
 class Targets:
-    """The hosts in the order given (duplicates dropped) and the lines that could not be
-    read, each as 'FILE:LINE: why'."""
+    """The hosts in the order given (duplicates dropped: how many, and where the first
+    was) and the lines that could not be read, each as 'FILE:LINE: why'."""
 
     hosts: list[Host] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    first_duplicate: str = ""  # 'FILE:LINE: HOST' (or the word given on the command line)
     _seen: set[str] = field(default_factory=set, repr=False)
 
-    def add(self, hosts: Iterable[Host]) -> None:
+    def add(self, hosts: Iterable[Host], where: str = "") -> None:
         for host in hosts:
             key = host.key
             if key not in self._seen:
                 self._seen.add(key)
                 self.hosts.append(host)
+                continue
+            self.duplicates += 1
+            if not self.first_duplicate:
+                self.first_duplicate = f"{where}: {key}" if where else key
 
 
 # A domain check for dns (smtpsh.dnsinfo.lookup.parse_domain): the name to use, or raises
@@ -193,7 +199,7 @@ class Parser:
             if not text:
                 continue
             try:
-                self.targets.add(self.word(text))
+                self.targets.add(self.word(text), f"{name}:{number}")
             except TooMany as exc:
                 raise TooMany(f"{name}:{number}: {exc}") from None
             except ValueError as exc:
