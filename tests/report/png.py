@@ -7,21 +7,25 @@ import struct
 import zlib
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples a pixel (8-bit only)
+CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples a pixel (8-bit only)
 
 
 def decode(data: bytes) -> tuple[int, int, int, list[bytes]]:
-    """(width, height, channels, rows of raw samples) of an 8-bit, non-interlaced PNG."""
+    """(width, height, channels, rows of raw samples) of an 8-bit, non-interlaced PNG; a
+    palette PNG's rows come as RGB (3 channels)."""
     if not data.startswith(SIGNATURE):
         raise ValueError("not a PNG")
     pos, idat = len(SIGNATURE), bytearray()
     width = height = depth = colour = interlace = 0
+    palette = b""
     while pos < len(data):
         (length, kind), body = struct.unpack(">I4s", data[pos:pos + 8]), None
         body = data[pos + 8:pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
+        elif kind == b"PLTE":
+            palette = body
         elif kind == b"IDAT":
             idat += body
         elif kind == b"IEND":
@@ -58,6 +62,9 @@ def decode(data: bytes) -> tuple[int, int, int, list[bytes]]:
             raise ValueError(f"bad PNG filter {kind} on row {y}")
         rows.append(bytes(line))
         previous = line
+    if colour == 3:
+        rgb = [palette[i * 3:i * 3 + 3] for i in range(len(palette) // 3)]
+        return width, height, 3, [b"".join(rgb[i] for i in row) for row in rows]
     return width, height, bpp, rows
 
 

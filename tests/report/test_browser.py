@@ -14,7 +14,7 @@ import pytest
 
 from smtpsh.report.ladder import REPLY_COLOURS
 from smtpsh.report.render import SEVERITY_COLOURS
-from tests.report import png
+from tests.report import pictures, png
 from tests.report.common import HOSTILE_BANNER, HOSTILE_REPLY, Markup, smtpsh, write_inputs
 
 FACTS = Path("/var/lib/smtpsh-test/chromium.json")
@@ -114,3 +114,28 @@ def test_dom_has_the_findings_and_the_ladder(chromium: str, pages: tuple[Path, P
     assert HOSTILE_BANNER in text and HOSTILE_REPLY in text
     assert "550 mailbox unavailable · 5.1.1 bad destination mailbox address" in text
     assert "pwned" not in (proc.stdout.split("<title>", 1)[1].split("</title>", 1)[0])
+
+
+def test_the_guides_pictures_are_the_ones_the_test_set_up_makes(chromium: str,
+                                                                tmp_path: Path) -> None:
+    """docs/guide.md's two pictures, made again by the code scripts/gen-report-pictures
+    runs: each is a picture (many colours, not one background), small, of the size the
+    guide's are; the committed one is the same picture, but for what changes between runs
+    (the date, the sandbox's port, the ladder's times)."""
+    made = pictures.make_pictures(chromium, tmp_path / "out", tmp_path / "work")
+    guide = (pictures.DOCS / "guide.md").read_text(encoding="utf-8")
+    assert set(made) == set(pictures.PICTURES)
+    for name, path in made.items():
+        data = path.read_bytes()
+        assert len(data) <= pictures.MAX_BYTES, (name, len(data))
+        width, height, bpp, rows = png.decode(data)
+        assert (width, height) == (pictures.WIDTH, pictures.PICTURES[name][1])
+        counts = png.colours(rows, bpp)
+        assert len(counts) > 50, name
+        assert max(counts.values()) < 0.97 * width * height, name
+        committed = (pictures.DOCS / name).read_bytes()
+        assert len(committed) <= pictures.MAX_BYTES, name
+        share = pictures.difference(data, committed)
+        assert share < 0.03, (f"docs/{name} is not what the test set-up makes ({share:.1%} of"
+                              " its pixels differ): run scripts/gen-report-pictures")
+        assert f"]({name})" in guide, name
