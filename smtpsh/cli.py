@@ -328,11 +328,15 @@ def _main(argv: Sequence[str] | None) -> int:
         return exitcodes.USAGE
 
 
-def _config_errors(errors: Sequence[str]) -> None:
+def _config_errors(errors: Sequence[str], notes: Sequence[str] = ()) -> None:
+    """The config file's problems, one line each: ``errors`` made the whole file ignored,
+    ``notes`` a key ignored while the rest is used."""
     from smtpsh.output.printer import print_error
 
     for error in errors:
         print_error("smtpsh", f"{error}; starting with the defaults")
+    for note in notes:
+        print_error("smtpsh", note)
 
 
 def _apply_config(
@@ -348,7 +352,7 @@ def _apply_config(
     from smtpsh import config
 
     cfg = config.load()
-    _config_errors(cfg.errors)
+    _config_errors(cfg.errors, cfg.notes)
     profile = None
     if args.target and args.target.startswith("@"):
         try:
@@ -398,7 +402,7 @@ def _run_subcommand(name: str, rest: list[str]) -> int:
     parser = subcommand_parser(name)
     # config.toml's defaults (helo, color) for the options this sub-command has too.
     cfg = config.load()
-    _config_errors(cfg.errors)
+    _config_errors(cfg.errors, cfg.notes)
     dests = {action.dest for action in parser._actions}
     defaults = config.argument_defaults(cfg)
     parser.set_defaults(**{dest: v for dest, v in defaults.items() if dest in dests})

@@ -2,8 +2,11 @@
 ``~/.config/smtpsh/config.toml``), and the hosts file the shell completions read.
 
 Everything in the file is a *default*: an option on the command line always wins. A broken
-file never stops the shell: each problem is one line naming the file, the line and the key,
-and the whole file is then ignored (a half-applied file would be harder to reason about).
+file never stops the shell: each problem is one line naming the file, the line and the key.
+A key smtpsh does not know (a typo, a key of another version, a password) is ignored with
+its line and the rest of the file is used: it could change nothing anyway. A known key with
+a wrong value makes the whole file ignored (a half-applied file would be harder to reason
+about). Secrets are never read from the file: a ``password`` key says where to give one.
 
 TOML is read with the standard library's ``tomllib``.
 """
@@ -110,6 +113,7 @@ class Config:
     record_dir: Path | None = None
     profiles: Mapping[str, Profile] = field(default_factory=lambda: MappingProxyType({}))
     errors: tuple[str, ...] = ()  # one line each; non-empty means the file was ignored
+    notes: tuple[str, ...] = ()  # one line each: a key ignored, the rest of the file used
 
 
 class ConfigError(SmtpshError):
@@ -124,12 +128,34 @@ class ConfigError(SmtpshError):
         self.line = line
         self.key = key
 
-    def describe(self, path: Path) -> str:
+    def describe(self, path: Path | None) -> str:
         """One line, whatever the file holds: its values and key names are quoted in the
         message, so controls (ESC, C1, CR, LF) are shown escaped."""
-        where = str(path) + (f" line {self.line}" if self.line else "")
+        where = str(path or config_path()) + (f" line {self.line}" if self.line else "")
         what = f"key '{self.key}': " if self.key else ""
         return visible(f"config {where}: {what}{self.message}")
+
+
+# Key names that hold a secret: never read from the file (it is not a place for one, and a
+# value there would end up in backups and screenshots), whatever the table.
+_SECRET_KEY = re.compile(r"pass(word|wd)?$|passphrase|secret|token|api_?key", re.IGNORECASE)
+SECRETS_WHERE = ("secrets are never read from the config file: give --password-file FILE or"
+                 " --password-env NAME, or type it when asked")
+
+
+def _ignored(path: Path | None, line: int | None, profile: str | None, key: str,
+             why: str) -> str:
+    """One line for a key that is ignored while the rest of the file is used: the file,
+    the line, the profile (if the key is in one) and the key."""
+    where = str(path or config_path()) + (f" line {line}" if line else "")
+    table = f"profile '{profile}': " if profile is not None else ""
+    return visible(f"config {where}: {table}key '{key}' ignored: {why}")
+
+
+def _why_ignored(key: str, known: Any) -> str:
+    if _SECRET_KEY.search(key):
+        return SECRETS_WHERE
+    return _unknown("unknown key", key, known)
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -171,32 +197,41 @@ def parse(text: str, path: Path | None = None) -> Config:
         raise
     values: dict[str, Any] = {}
     profiles: dict[str, Profile] = {}
+    notes: list[str] = []
     for name, value in data.items():
         if name == "profiles":
             if not isinstance(value, dict):
                 raise ConfigError("must be a table: [profiles.NAME]", lines.get(("profiles",)),
                                   "profiles")
             for pname, table in value.items():
-                profiles[pname] = _profile(pname, table, lines)
+                profiles[pname] = _profile(pname, table, lines, path, notes)
             continue
         key = _TOP.get(name)
         if key is None:
-            if isinstance(value, dict):
-                raise ConfigError(_unknown(f"unknown table [{name}]", name, ("profiles",)),
-                                  lines.get((name,)))
-            raise ConfigError(_unknown(f"unknown key '{name}'", name, (*_TOP, "profiles")),
-                              lines.get((name,)), name)
+            line = lines.get((name,))
+            if isinstance(value, dict) and not _SECRET_KEY.search(name):
+                what = _unknown(f"unknown table [{name}]", name, ("profiles",))
+                notes.append(visible(f"config {path or config_path()}"
+                                     f"{f' line {line}' if line else ''}: {what}: ignored"))
+            else:
+                notes.append(_ignored(path, line, None, name,
+                                      _why_ignored(name, (*_TOP, "profiles"))))
+            continue
         values[name] = _check(key, value, lines.get((name,)), name)
     record_dir = values.pop("record_dir", None)
     return Config(
         path=path,
         record_dir=Path(record_dir).expanduser() if record_dir else None,
         profiles=MappingProxyType(profiles),
+        notes=tuple(notes),
         **values,
     )
 
 
-def _profile(name: str, table: Any, lines: Mapping[tuple[str, ...], int]) -> Profile:
+def _profile(
+    name: str, table: Any, lines: Mapping[tuple[str, ...], int], path: Path | None,
+    notes: list[str],
+) -> Profile:
     where = lines.get(("profiles", name))
     dotted = f"profiles.{name}"
     if not isinstance(table, dict):
@@ -208,8 +243,8 @@ def _profile(name: str, table: Any, lines: Mapping[tuple[str, ...], int]) -> Pro
         key = _PROFILE.get(key_name)
         line = lines.get(("profiles", name, key_name), where)
         if key is None:
-            raise ConfigError(_unknown(f"unknown key '{key_name}'", key_name, _PROFILE), line,
-                              f"{dotted}.{key_name}")
+            notes.append(_ignored(path, line, name, key_name, _why_ignored(key_name, _PROFILE)))
+            continue
         values[key_name] = _check(key, value, line, f"{dotted}.{key_name}")
     if "host" not in values:
         raise ConfigError("a profile needs host = \"...\"", where, dotted)

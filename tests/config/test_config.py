@@ -71,7 +71,6 @@ def test_defaults_become_argparse_defaults() -> None:
 BROKEN = [
     ('annotate = "yes"\n', 1, "annotate", "expected true or false"),
     ('helo = "my host"\n', 1, "helo", "host name"),
-    ('\n\ncolour = "never"\n', 3, "colour", "did you mean 'color'"),
     ('theme = "solarized"\n', 1, "theme", '"dark" or "light"'),
     ('keys = "nano"\n', 1, "keys", '"emacs" or "vi"'),
     ('mail_from = "<me@example.net>"\n', 1, "mail_from", "without <>"),
@@ -79,10 +78,8 @@ BROKEN = [
     ('[profiles.work]\nhost = "x"\nport = "587"\n', 3, "profiles.work.port", 'not "587"'),
     ('[profiles.work]\nport = 25\n', 1, "profiles.work", "needs host"),
     ('[profiles.work]\nhost = "x"\ntls = "ssl"\n', 3, "profiles.work.tls", '"starttls"'),
-    ('[profiles.work]\nhost = "x"\npasword = "s"\n', 3, "profiles.work.pasword", "unknown key"),
     ('helo = "a"\nannotate = yes\n', 2, "annotate", "not valid TOML"),
     ('helo = "a"\nhelo = "b"\n', 2, "helo", ""),
-    ('[server]\nhost = "x"\n', 1, None, "unknown table [server]"),
     ('helo = "unterminated\n', 1, "helo", ""),
     # Quoted keys are named as tomllib reads them.
     ('[profiles."work"]\nhost = "x"\n"port" = "587"\n', 3, "profiles.work.port", "port"),
@@ -103,6 +100,64 @@ def test_broken_files_name_line_and_key(
     assert message.startswith(f"config /home/u/.config/smtpsh/config.toml line {line}: ")
     assert words in message
     assert "\n" not in message
+
+
+# Keys smtpsh does not know, and secrets: one line each naming the file, the line, the
+# profile and the key; the key is ignored and the rest of the file is used.
+IGNORED = [
+    ('\n\ncolour = "never"\nkeys = "vi"\n', "line 3: key 'colour' ignored: unknown key"
+     " (did you mean 'color'?)"),
+    ('keys = "vi"\n[profiles.work]\nhost = "x"\npasword = "s"\n',
+     "line 4: profile 'work': key 'pasword' ignored: unknown key"),
+    ('keys = "vi"\n[server]\nhost = "x"\n', "line 2: unknown table [server]"),
+    ('keys = "vi"\n[profiles.work]\nhost = "x"\npassword = "hunter2"\n',
+     "line 4: profile 'work': key 'password' ignored: secrets are never read from the config"
+     " file: give --password-file FILE or --password-env NAME, or type it when asked"),
+    ('keys = "vi"\npassword = "hunter2"\n', "line 2: key 'password' ignored: secrets are never"
+     " read from the config file"),
+    ('keys = "vi"\n[profiles.work]\nhost = "x"\ntoken = "abc"\n',
+     "profile 'work': key 'token' ignored: secrets are never read"),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), IGNORED)
+def test_unknown_and_secret_keys_are_ignored_and_the_rest_is_kept(
+    text: str, words: str
+) -> None:
+    cfg = config.parse(text, Path("/home/u/.config/smtpsh/config.toml"))
+    assert not cfg.errors and cfg.keys == "vi"  # the rest of the file is used
+    [note] = cfg.notes
+    assert note.startswith("config /home/u/.config/smtpsh/config.toml ")
+    assert words in note and "\n" not in note
+    assert "hunter2" not in note and "abc" not in note  # a secret's value is never repeated
+    if "profiles.work" in text or "[profiles.work]" in text:
+        assert cfg.profiles["work"].host == "x"
+
+
+def test_an_ignored_key_s_name_is_shown_escaped() -> None:
+    cfg = config.parse('"a\\u001b[2Jb" = 1\n[profiles.w]\nhost = "x"\n"pass\\u009bwd" = "s"\n')
+    assert len(cfg.notes) == 2 and not cfg.errors
+    assert "key 'a\\x1b[2Jb' ignored" in cfg.notes[0]
+    assert "profile 'w': key 'pass\\x9bwd' ignored" in cfg.notes[1]
+    assert not any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for note in cfg.notes for c in note)
+
+
+def test_a_profile_with_a_password_still_connects(
+    tmp_path: Path, recording_server: tuple[int, list[bytes]]
+) -> None:
+    # The whole file used to be dropped as "unknown key", and @work was then unknown.
+    port, received = recording_server
+    path = _write_config(tmp_path, f'[profiles.work]\nhost = "127.0.0.1"\nport = {port}\n'
+                                   'password = "hunter2"\n')
+    result = run_piped(["@work"], "EHLO me\nQUIT\n", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"smtpsh: config {path} line 4: profile 'work': key 'password' ignored: secrets are"
+        " never read from the config file: give --password-file FILE or --password-env NAME,"
+        " or type it when asked"
+    ]
+    assert b"EHLO me" in b"".join(received)
+    assert "hunter2" not in result.stdout + result.stderr
 
 
 def test_load_never_raises(tmp_path: Path) -> None:
