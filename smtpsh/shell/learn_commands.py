@@ -192,6 +192,7 @@ class Step:
     then: str = ""  # "data": message lines follow; "reconnect": part 2 starts
     reached: str = ""  # a Session flag that also completes it (done with /starttls, /auth)
     check: str = ""  # "enum": done outside the shell; /tour looks at what the server saw
+    more: str = ""  # an earlier step whose lines may come again here (RCPT: more recipients)
 
 
 _MAIL_MISTAKES = (
@@ -247,8 +248,9 @@ TOUR: tuple[Step, ...] = (
         hint="type  RCPT TO:<{first_address}>",
         mistakes=_RCPT_MISTAKES,
         success=frozenset({250, 251}),
-        after="250: <{recipient}> will get the message. More RCPT lines would add recipients "
-              "(a server must take at least 100); the tour goes on with this one.",
+        after="250: <{recipient}> will get the message. Another RCPT TO line adds a "
+              "recipient (a server must take at least 100), as many as you like; DATA when "
+              "the envelope is complete.",
         retry=MappingProxyType({
             550: "That user does not exist here. Try one that does: {addresses}.",
             554: "That address is in another domain: passing mail there would be relaying, "
@@ -259,10 +261,12 @@ TOUR: tuple[Step, ...] = (
     ),
     Step(
         name="DATA",
-        intro="The envelope is complete. Ask to send the message itself:  DATA",
+        intro="Another  RCPT TO:<...>  adds a recipient. When the envelope is complete, ask "
+              "to send the message itself:  DATA",
         accept=r"^DATA\s*$",
-        hint="type  DATA",
+        hint="type  DATA  (or  RCPT TO:<...>  for one more recipient)",
         success=frozenset({354}),
+        more="RCPT",
         after="354: go ahead. Now type the message, one line at a time: header lines first "
               "(Subject: Hello), then an empty line, then the body. A line with a single . "
               "ends the message (a body line starting with . is sent as .. for you).",
@@ -621,6 +625,12 @@ class Tour:
                 return True
             await self.judge(await shell.guard(shell.client.end_data()))
             return True
+        earlier = self.earlier(line)
+        if earlier is not None:  # one more of an earlier step's lines (another RCPT)
+            reply = await shell.send_command(line)
+            if reply is not None:
+                self.judge_more(earlier, reply)
+            return True
         if not conn.in_auth:
             problem = self.check(line)
             if problem is not None:
@@ -630,6 +640,31 @@ class Tour:
         if reply is not None:
             await self.judge(reply)
         return True
+
+    def earlier(self, line: str) -> Step | None:
+        """The earlier step this line repeats, when this step takes more of its lines (at
+        DATA, another RCPT adds a recipient as on a real server); None otherwise."""
+        if not self.step.more:
+            return None
+        for step in self.steps[: self.index]:
+            if step.name == self.step.more and re.match(step.accept, line, re.IGNORECASE):
+                return step
+        return None
+
+    def judge_more(self, step: Step, reply: Reply) -> None:
+        """The reply to one more line of ``step``: the tour stays where it is."""
+        self.last_code = str(reply.code)
+        recipients = self.shell.session.recipients
+        if reply.code in step.success:
+            added = (recipients[-1] if recipients else "").replace("{", "{{").replace("}", "}}")
+            self.say(f"{reply.code}: <{added}> is added: the message will go to "
+                     f"{len(recipients)} recipients. Another RCPT TO adds one more; DATA "
+                     "when the envelope is complete.", reply)
+            return
+        retry = step.retry.get(reply.code)
+        meaning = explain(reply.code, reply.enhanced).splitlines()[1:-1]
+        self.say(f"Not this one: {' '.join(meaning)} The recipients accepted before still "
+                 f"stand. " + (retry or "") + " (/explain tells more.)", reply)
 
     def check(self, line: str) -> str | None:
         """Why *line* is not what this step wants (None: send it)."""
@@ -642,6 +677,12 @@ class Tour:
             for pattern, hint in step.mistakes:
                 if re.match(pattern, line, re.IGNORECASE):
                     return hint.format_map(context)
+        if step.more and typed == step.more:  # a mistyped RCPT at DATA: RCPT's own hints
+            for earlier in self.steps[: self.index]:
+                if earlier.name == step.more:
+                    for pattern, hint in earlier.mistakes:
+                        if re.match(pattern, line, re.IGNORECASE):
+                            return hint.format_map(context)
         return f"the tour is at {step.name}, not {typed}: {step.hint.format_map(context)}"
 
     async def judge(self, reply: Reply) -> None:

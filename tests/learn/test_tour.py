@@ -136,6 +136,46 @@ def test_tour_piped_wrong_lines_are_not_sent(tmp_path: Path) -> None:
     assert "tour: stopped" in out
 
 
+def test_tour_takes_more_recipients_as_its_rcpt_step_says(tmp_path: Path) -> None:
+    # The RCPT step says more RCPT lines add recipients; the tour used to refuse them at
+    # DATA ("the tour is at DATA, not RCPT").
+    script = "\n".join([
+        "/tour",
+        "EHLO me.example",
+        "MAIL FROM:<you@example.net>",
+        "RCPT TO:<alice@sandbox.test>",
+        "RCPT TO:<bob@sandbox.test>",  # one more: sent, and the tour stays at DATA
+        "RCPT TO:<nobody@sandbox.test>",  # refused: explained, the others stand
+        "RCPT TO:carol@sandbox.test",  # mistyped: RCPT's own hint, not sent
+        "DATA",
+        "Subject: two",
+        "",
+        "tour-two-recipients",
+        ".",
+        "/mailbox",
+        "/tour stop",
+        "QUIT",
+    ]) + "\n"
+    result = run_piped(["--sandbox"], script, tmp_path)
+    out = result.stdout
+    assert "Another RCPT TO line adds a recipient" in out
+    assert "the tour is at DATA, not RCPT" not in out
+    assert "250: <bob@sandbox.test> is added: the message will go to 2 recipients" in out
+    assert "Not this one: " in out and "The recipients accepted before still stand." in out
+    assert "not sent: put the address in angle brackets: RCPT TO:<alice@sandbox.test>" in out
+    sent = [line for line in out.splitlines() if line.startswith("C: ")]
+    assert sent[:5] == [
+        "C: EHLO me.example",
+        "C: MAIL FROM:<you@example.net>",
+        "C: RCPT TO:<alice@sandbox.test>",
+        "C: RCPT TO:<bob@sandbox.test>",
+        "C: RCPT TO:<nobody@sandbox.test>",
+    ]
+    assert "C: DATA" in sent and "C: RCPT TO:carol@sandbox.test" not in sent
+    assert step(6, "QUIT") in out  # the message went: the tour moved on past it
+    assert "RCPT TO    <alice@sandbox.test>, <bob@sandbox.test>" in out  # /mailbox
+
+
 def test_tour_needs_the_sandbox(tmp_path: Path) -> None:
     from tests.helpers.scripted_server import scripted_server, smtp_like
 
