@@ -180,11 +180,12 @@ def stalled_message(address: str, seconds: float) -> str:
 
 # A server that says nothing this long after the connect may be waiting for a TLS handshake.
 SILENT_BANNER_HINT_AFTER = 5.0
+SILENT_BANNER_HINT_START = "no banner after "  # how the hint begins (front-ends spot it)
 
 
 def silent_banner_hint(after: float) -> str:
     return (
-        f"no banner after {after:g} s: if this port expects TLS from the first byte"
+        f"{SILENT_BANNER_HINT_START}{after:g} s: if this port expects TLS from the first byte"
         " (like 465), reconnect with --tls; still waiting (Ctrl-C stops)"
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 
+from smtpsh.net.base import SILENT_BANNER_HINT_START, ClientObserver
 from smtpsh.target import (
     TRANSPORT_OPTIONS,
     InputFileError,
@@ -27,7 +28,9 @@ from smtpsh.target import (
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
     import argparse
+    from typing import TextIO
 
+    from smtpsh.net.base import ClientBase
     from smtpsh.output.printer import Printer
     from smtpsh.shell.app import Shell, ShellSettings
 
@@ -41,6 +44,38 @@ def run_session(args: argparse.Namespace) -> int:
 
         return run_piped_blocking(shell)
     return run_main(_drive(shell))
+
+
+class BannerHintOnStderr(ClientObserver):
+    """The hint that no banner came (a port that wants TLS from the first byte needs --tls)
+    also on standard error, once, when the dialogue goes to a file or a pipe: the person
+    waiting for it is told, not only the file. Said in the dialogue as every note is."""
+
+    def __init__(self, printer: Printer) -> None:
+        self.printer = printer
+        self.told = False
+
+    def on_meta(self, client: ClientBase, text: str, level: str = "info") -> None:
+        if self.told or not text.startswith(SILENT_BANNER_HINT_START):
+            return
+        stream = self.printer.stream
+        if stream is sys.stderr or stream.isatty() or _same_file(stream, sys.stderr):
+            return  # the dialogue itself is where the person looks (2>&1: said once)
+        self.told = True
+        from smtpsh.output.printer import print_error
+
+        print_error("smtpsh", text)
+
+
+def _same_file(one: TextIO, other: TextIO) -> bool:
+    """Whether two streams write to the same file or pipe (`2>&1`)."""
+    import os
+
+    try:
+        a, b = os.fstat(one.fileno()), os.fstat(other.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def open_shell(
@@ -90,6 +125,8 @@ def open_shell(
         helo=args.helo or default_helo(), annotate=not args.no_annotate, interactive=interactive
     )
     _configure_shell(args, settings, printer, host)
+    if not interactive:
+        settings.observers.append(BannerHintOnStderr(printer))
     if args.record:
         from smtpsh.transcript.recorder import RecordError, TranscriptRecorder
 

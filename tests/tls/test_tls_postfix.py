@@ -170,6 +170,35 @@ def test_tls_on_a_plain_port(postfix: PostfixEnv, tmp_path: Path) -> None:
     assert result.returncode == 4
 
 
+def test_a_piped_run_on_the_smtps_port_says_on_stderr_that_no_banner_came(
+    postfix: PostfixEnv, tmp_path: Path
+) -> None:
+    # `echo QUIT | smtpsh HOST:465 > dialogue.txt` waited in silence: the hint went only to
+    # the redirected dialogue. Now it is on standard error once, and still in the dialogue.
+    import subprocess
+    import sys
+
+    from tests.helpers.run import smtpsh_env
+
+    target = f"{postfix.host}:{postfix.port('smtps')}"
+    hint = ("no banner after 5 s: if this port expects TLS from the first byte (like 465),"
+            " reconnect with --tls; still waiting (Ctrl-C stops)")
+    apart = subprocess.Popen(
+        [sys.executable, "-m", "smtpsh", target, "--timeout", "6"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=smtpsh_env(tmp_path),
+    )
+    together = subprocess.Popen(  # 2>&1: the same pipe, so said once
+        [sys.executable, "-m", "smtpsh", target, "--timeout", "6"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=smtpsh_env(tmp_path),
+    )
+    out, err = apart.communicate("QUIT\n", timeout=60)
+    both, _ = together.communicate("QUIT\n", timeout=60)
+    assert err.splitlines() == [f"smtpsh: {hint}"], err
+    assert f"! {hint}" in out.splitlines() and apart.returncode == 4
+    assert "to the banner within 6 s" in out
+    assert both.count("no banner after") == 1, both
+
+
 def test_plain_on_a_tls_port_hints_at_tls(
     postfix: PostfixEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
