@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.helpers.ports import pick_free_port
+from tests.interop.servers import banner as read_banner
 
 # Property tests check what the code does, not how fast it does it (speed lives in bench/):
 # on a loaded machine hypothesis' default deadline of 200 ms a case, and its health check
@@ -173,18 +173,6 @@ class PostfixEnv:
             time.sleep(_POLL)
 
 
-def _probe_banner(host: str, port: int, timeout: float = 3.0) -> str:
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(1024)
-            if not chunk:
-                break
-            data += chunk
-        sock.sendall(b"QUIT\r\n")
-    return data.decode("ascii", "replace").strip()
-
-
 def _load_postfix() -> tuple[PostfixEnv | None, str]:
     try:
         env = PostfixEnv.from_file()
@@ -193,7 +181,7 @@ def _load_postfix() -> tuple[PostfixEnv | None, str]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return None, f"{FACTS_FILE} is unreadable: {exc!r}"
     try:
-        banner = _probe_banner(*env.address("smtp"))
+        banner = read_banner(*env.address("smtp"), timeout=3.0)
     except OSError as exc:
         return None, f"Postfix does not answer on {env.host}:{env.port('smtp')}: {exc}"
     if not banner.startswith("220"):

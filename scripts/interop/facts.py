@@ -81,8 +81,10 @@ def write() -> None:
         fh.write("\n")
 
 
-def banner(host: str, port: int) -> str:
-    with socket.create_connection((host, port), timeout=5) as sock:
+def banner(host: str, port: int, timeout: float = 5.0) -> str:
+    """The first line a server says (its greeting), then QUIT. The one copy: the interop
+    tests read it from here (tests/interop/servers.py)."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
         data = b""
         while b"\n" not in data:
             chunk = sock.recv(1024)

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,20 +53,26 @@ def load(name: str, path: Path = FACTS_FILE) -> Server:
     )
 
 
+def _facts_script() -> Any:
+    """scripts/interop/facts.py, which sets the servers up and checks their banners: its
+    banner() is the one the tests use too."""
+    path = Path(__file__).resolve().parents[2] / "scripts" / "interop" / "facts.py"
+    spec = importlib.util.spec_from_file_location("smtpsh_interop_facts", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_FACTS_SCRIPT = _facts_script()
+
+
 def banner(host: str, port: int, timeout: float = 30.0) -> str:
     # Generous: OpenSMTPD looks the client up in DNS before its banner, and here the
     # resolver is unreachable, so about one connection in twenty waits exactly 5 s (a
     # 5 s limit made the server "unavailable", a failed run under CI=true). A server
     # that is down refuses at once; this only bounds one that is up but stuck.
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        data = b""
-        while b"\n" not in data:
-            chunk = sock.recv(1024)
-            if not chunk:
-                break
-            data += chunk
-        sock.sendall(b"QUIT\r\n")
-    return data.decode("ascii", "replace").strip()
+    return str(_FACTS_SCRIPT.banner(host, port, timeout))
 
 
 def available(name: str) -> tuple[Server | None, str]:
