@@ -550,6 +550,7 @@ async def _typed_bdat(shell: Shell, line: str) -> None:
         await shell.send_command(line)  # malformed: the server judges it
         return
     size, last = parsed
+    shell.check_step(line)  # --quit-after/--drop-after: a typed BDAT goes past RCPT too
     shell.warn_before_sending(line)
     chunk = TypedChunk(size, last)
     if chunk.complete:

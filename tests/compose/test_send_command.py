@@ -153,6 +153,36 @@ def test_drop_after_hangs_up_without_quit(tmp_path: Path) -> None:
     assert "--drop-after mail: hanging up without QUIT" in result.stdout
 
 
+def test_a_typed_bdat_stops_at_the_quit_after_step(tmp_path: Path) -> None:
+    # A BDAT typed by hand went past --quit-after rcpt: the message was delivered.
+    received: list[bytes] = []
+
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 bdat.test ESMTP\r\n")
+        while line := read_line(sock):
+            received.append(line)
+            if line.upper().startswith(b"EHLO"):
+                sock.sendall(b"250-bdat.test\r\n250 CHUNKING\r\n")
+            elif line.upper().startswith(b"QUIT"):
+                sock.sendall(b"221 bye\r\n")
+                return
+            else:
+                sock.sendall(b"250 2.0.0 ok\r\n")
+
+    script = "EHLO me.test\nMAIL FROM:<a@b.test>\nRCPT TO:<c@d.test>\nBDAT 3 LAST\nhi\n"
+    for option, step, ending in (("--quit-after", "rcpt", b"QUIT\r\n"),
+                                 ("--drop-after", "data", None)):
+        received.clear()
+        with scripted_server(handler) as port:
+            result = run_piped([f"127.0.0.1:{port}", option, step], script, tmp_path)
+        assert result.returncode == 0, result.stdout
+        assert not any(line.upper().startswith(b"BDAT") for line in received), received
+        assert received[:3] == [b"EHLO me.test\r\n", b"MAIL FROM:<a@b.test>\r\n",
+                                b"RCPT TO:<c@d.test>\r\n"]
+        assert received[3:] == ([ending] if ending else [])
+        assert f"{option} {step}:" in result.stdout
+
+
 def test_quit_after_banner_in_a_script(postfix: PostfixEnv, tmp_path: Path) -> None:
     result = run_piped([postfix.host, "--quit-after", "banner"], "EHLO me\nNOOP\n", tmp_path)
     assert result.returncode == 0
