@@ -224,6 +224,9 @@ class _Sent:
     # Another LMTP recipient's reply to the end of the message: the reader takes it for
     # one no command asked for (it does not count recipients), the replay knows better.
     after_end: bool = False
+    # LMTP: replies the live server owes after this one that the recording does not have
+    # (more recipients accepted than it holds replies for); each becomes a step that differs.
+    unrecorded: list[Command] = field(default_factory=list)
 
 
 class Replayer:
@@ -341,6 +344,7 @@ class Replayer:
     async def _expect(self, event: Expect) -> None:
         self.think_ms = 0
         step = Step(len(self.summary.steps) + 1, "", event, event.line)
+        sent: _Sent | None = None
         if event.banner:
             if self.need_open:
                 await self._open()
@@ -364,8 +368,30 @@ class Replayer:
             step.problems = compare(event, step.got, strict=self.strict)
         self.summary.steps.append(step)
         self.reporter.step(step)
+        if sent is not None and sent.unrecorded:
+            await self._unrecorded(sent)
         if self.data_ok and event.code != 354:
             await self._refuse_message()
+
+    async def _unrecorded(self, sent: _Sent) -> None:
+        """LMTP: the replies the live server owed after the message beyond those recorded,
+        each a step that differs (the recording has none for it), the live reply shown."""
+        commands, sent.unrecorded = sent.unrecorded, []
+        for command in commands:
+            nothing = Expect(sent.line, sent.line, (), Reply(0, ()), ())
+            step = Step(len(self.summary.steps) + 1, f"'.' for <{command.recipient}>", nothing,
+                        sent.line)
+            if self.client is None:
+                step.not_run = self.down or "not connected"
+            else:
+                try:
+                    step.got = (await self.client.reply_to(command, self.timeout)).reply
+                    step.problems = ["a reply the recording does not have"]
+                except SmtpshError as exc:
+                    step.problems = [f"no reply: {exc}"]
+                    self._lost()
+            self.summary.steps.append(step)
+            self.reporter.step(step)
 
     async def _reply_for(self, sent: _Sent, step: Step) -> None:
         if sent.not_run:
@@ -558,19 +584,20 @@ class Replayer:
         if len(commands) == 1 and commands[0].recipient is None:
             return
         recorded = _replies_recorded(rest)
+        last = sent  # the last reply after '.' that the recording holds
         for command in commands[: max(recorded, 1)][1:]:
-            self.pending.append(_Sent(f"'.' for <{command.recipient}>", "", sent.line,
-                                      command=command, after_end=True))  # fmt: skip
+            last = _Sent(f"'.' for <{command.recipient}>", "", sent.line, command=command,
+                         after_end=True)
+            self.pending.append(last)
         if commands[0].recipient is not None:
             sent.label += f" for <{commands[0].recipient}>"
         if len(commands) > recorded:
-            extra = commands[recorded:] if recorded else commands[1:]
-            if self.client is not None:
-                self.client.forget(*extra)
-            names = ", ".join(f"<{c.recipient}>" for c in extra)
+            last.unrecorded = commands[recorded:] if recorded else commands[1:]
+            names = ", ".join(f"<{c.recipient}>" for c in last.unrecorded)
             self.reporter.note(
                 f"LMTP: the server owes {len(commands)} replies after '.', the recording has"
-                f" {recorded}: the replies for {names} are not compared"
+                f" {recorded}: the replies for {names} are not in the recording (each counts"
+                " as a difference)"
             )
         for _missing in range(len(commands), recorded):
             self.pending.append(_Sent(

@@ -93,6 +93,31 @@ def test_lmtp_fewer_recipients_live_than_recorded(backends: Backends, tmp_path: 
     assert "no such reply within" not in out  # no 10 s wait for a reply that cannot come
 
 
+@pytest.mark.parametrize("bdat", [False, True])
+def test_lmtp_more_replies_live_than_recorded_each_differ(
+    backends: Backends, tmp_path: Path, bdat: bool
+) -> None:
+    """A recording that holds fewer replies after the end of the message than the live
+    server owes: the extra ones were said 'not compared' and the replay exited 0."""
+    target = f"{backends.host}:{backends.dovecot['lmtp_port']}"
+    script = lmtp_script("alice", "robin")
+    if bdat:
+        script = script.replace("DATA\nSubject: replayed\n\nhello\n.\n", "BDAT 4 LAST\nhi\n\n")
+    path = record(tmp_path, "lmtp", [target, "--lmtp"], script)
+    lines = path.read_text().splitlines()
+    robin = next(i for i, line in enumerate(lines) if line.endswith("Saved") and "<robin>" in line)
+    path.write_text("\n".join(lines[:robin] + lines[robin + 1 :]) + "\n")
+    doc, out = replay(path)
+    assert doc["status"] == "found" and doc["exit"] == 1, out
+    steps = doc["result"]["steps"]  # type: ignore[index]
+    [extra] = [s for s in steps if not s["ok"]]
+    assert extra["label"] == "'.' for <robin>" and extra["expected"] == []
+    assert extra["problems"] == ["a reply the recording does not have"]
+    assert extra["got"][0].startswith("250 2.0.0 <robin>")
+    assert steps[-1]["label"] == "QUIT" and steps[-1]["ok"]  # the pairing goes on right
+    assert "the replies for <robin> are not in the recording (each counts as a difference)" in out
+
+
 def test_pipe_transcript_needs_pipe_given(tmp_path: Path) -> None:
     path = record(tmp_path, "pipe", ["--pipe", SENDMAIL_BS], "EHLO me\nQUIT\n")
     assert f"# connect pipe:{SENDMAIL_BS}" in path.read_text()
