@@ -3,9 +3,12 @@
 `VRFY nosuch` → 550 then `VRFY robin` → 252 is the whole finding of a user-enumeration
 test: the server tells names it knows from names it does not, even though 252 itself says
 "cannot verify". Each annotation explains one reply; this note compares two. It is said
-only when the comparison means something: a success (2xx) against a refusal (5xx) of
-another argument, the refusal not one for a different reason (relaying, policy, a
-temporary 4xx), since then the difference says nothing about who exists.
+only when the comparison means something: a success (2xx) against a refusal that says "no
+such mailbox" (550, 551 or 553) of another name *at the same domain*. A refusal for another
+reason (a 503 for a RCPT before MAIL, a 501 syntax error, relaying, policy, a temporary
+4xx) or an address at another domain (refused because the server does not take mail for
+that domain: a catch-all such as Haraka takes every name at its own) says nothing about who
+exists.
 """
 
 from __future__ import annotations
@@ -14,8 +17,14 @@ from smtpsh.protocol.replies import Reply
 
 # The verbs whose answers can tell existing users from unknown ones.
 VERBS = ("VRFY", "EXPN", "RCPT")
-# 5.7.x (policy, relaying) or wording about relaying/policy: refused for another reason.
-_OTHER_REASONS = ("relay", "policy", "denied", "authentication", "not permitted")
+# The refusals that can mean "no such mailbox" (RFC 5321 §4.2.3): not 500-504 (syntax,
+# order), 530 (TLS or AUTH first), 552 (size) or 554 (transaction failed).
+_NO_SUCH_CODES = frozenset({550, 551, 553})
+# Enhanced codes of a refusal about the mailbox (RFC 3463 §3.2): bad mailbox, other
+# address status, moved. Not 5.1.2 (the domain), 5.1.3 (syntax), 5.1.8 (the sender).
+_NO_SUCH_ENHANCED = frozenset({"5.1.0", "5.1.1", "5.1.6"})
+# Wording about relaying/policy: refused for another reason.
+_OTHER_REASONS = ("relay", "policy", "denied", "authentication", "not permitted", "syntax")
 
 
 class Answer:
@@ -27,17 +36,27 @@ class Answer:
 
 def _about_existence(reply: Reply) -> bool:
     """A refusal that is about the mailbox, as far as its codes and words tell."""
-    if reply.enhanced is not None and not reply.enhanced.startswith("5.1."):
+    if reply.code not in _NO_SUCH_CODES:
+        return False
+    if reply.enhanced is not None and reply.enhanced not in _NO_SUCH_ENHANCED:
         return False
     text = reply.text.lower()
     return not any(word in text for word in _OTHER_REASONS)
 
 
+def _domain(argument: str) -> str:
+    """The domain an argument names ('' for a bare name): only names at the same domain are
+    compared, since a refusal at another is about the domain."""
+    address = argument.split("<", 1)[-1].split(">", 1)[0].strip()
+    return address.rpartition("@")[2].lower() if "@" in address else ""
+
+
 class Contrasts:
-    """Remembers the last success and the last refusal per verb; ``note`` compares."""
+    """Remembers the last success and the last refusal per verb and domain; ``note``
+    compares."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[str, int], Answer] = {}
+        self._seen: dict[tuple[str, str, int], Answer] = {}
 
     def note(self, verb: str, line: str, reply: Reply) -> str | None:
         verb = verb.upper()
@@ -48,8 +67,9 @@ class Contrasts:
         argument = line.split(None, 1)[1].strip() if " " in line.strip() else ""
         if verb == "RCPT":
             argument = argument.split(">", 1)[0] + ">" if ">" in argument else argument
-        other = self._seen.get((verb, 7 - reply.klass))  # 2 <-> 5
-        self._seen[(verb, reply.klass)] = Answer(line, reply.code, argument)
+        domain = _domain(argument)
+        other = self._seen.get((verb, domain, 7 - reply.klass))  # 2 <-> 5
+        self._seen[(verb, domain, reply.klass)] = Answer(line, reply.code, argument)
         if other is None or other.argument.lower() == argument.lower():
             return None
         ok, refused = (line, other.line) if reply.klass == 2 else (other.line, line)

@@ -148,3 +148,26 @@ def test_enum_s_error_budget_is_not_said_to_be_postfix_s_on_exim(tmp_path: Path)
     assert budget.startswith("error budget: 10 per connection; assumed 10, a common default:"
                              " stock Exim counts no refused RCPT or VRFY"), budget
     assert "smtpd_soft_error_limit" not in budget
+
+
+def test_enumeration_is_claimed_only_from_a_no_such_user_at_the_same_domain() -> None:
+    # The shell compared a 250 with any refusal of the same verb: a 503 for RCPT before
+    # MAIL (Exim), a refusal of a foreign domain (OpenSMTPD), and on Haraka, which takes
+    # every name at its own domain, it said "user enumeration works here" twice.
+    said = {}
+    for name in ("exim", "opensmtpd", "haraka", "nodemailer"):
+        server = server_fixture(name)
+        script = (f"EHLO me\nRCPT TO:<c@d>\nMAIL FROM:<a@example.net>\n"
+                  f"RCPT TO:<{server.address('alice')}>\nRCPT TO:<{server.address('zz-nosuch')}>\n"
+                  f"RCPT TO:<x@example.com>\nQUIT\n")  # fmt: skip
+        said[name] = subprocess.run(
+            [sys.executable, "-m", "smtpsh", server.target], input=script,
+            capture_output=True, text=True, timeout=120,
+        ).stdout  # fmt: skip
+    for name in ("exim", "opensmtpd", "haraka"):
+        assert "enumeration works here" not in said[name], said[name]
+    # smtp-server refuses the unknown name at its own domain: `550 No such user here`.
+    node = said["nodemailer"]
+    assert "S: 550 No such user here" in node, node
+    assert node.count("user enumeration works here") == 1, node
+    assert "→ 250 but RCPT TO:<zz-nosuch@" in node, node
