@@ -58,6 +58,9 @@ DOMAIN = "fleet.test"
 LOCAL_USERS = frozenset({"root", "postmaster", "admin", "alice", "bob"})
 SOFT_ERROR_LIMIT = 10  # Postfix's smtpd_soft_error_limit: pause before each reply from here
 SOFT_ERROR_PAUSE = 1.0  # Postfix's smtpd_error_sleep_time
+# The ports smtpsh probe takes for mail submission (smtpsh.audit.report.SUBMISSION_PORTS):
+# there, and only there, optional STARTTLS is a dangerous finding.
+SUBMISSION_PORTS = frozenset({587, 2525})
 HARD_ERROR_LIMIT = 20  # Postfix's smtpd_hard_error_limit: 421 and close
 LINGER = 2.0  # seconds to read what a client still sends after our last reply
 MAX_LINE = 4096
@@ -337,9 +340,10 @@ class Host:
         if "refuses" in self.traits:
             return frozenset()
         found = {FINDING_OF[t] for t in self.traits if t in FINDING_OF}
-        # Off port 25, a server that lets mail in without TLS is a finding (a submission
-        # server should require it); on 25 it is the norm (RFC 3207 §4).
-        if self.port != 25 and "no_starttls" not in self.traits:
+        # On a submission port, a server that lets mail in without TLS is a finding (it
+        # should require it); on 25 it is the norm (RFC 3207 §4); on another port the role
+        # is unknown and probe says so without counting it.
+        if self.port in SUBMISSION_PORTS and "no_starttls" not in self.traits:
             found.add("starttls_not_required")
         return frozenset(found)
 

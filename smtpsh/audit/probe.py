@@ -52,10 +52,6 @@ from smtpsh.protocol.ntlm import NTLMError, NTLMInfo, decode_challenge_line, neg
 from smtpsh.protocol.replies import Reply
 from smtpsh.target import UsageError, run_main
 
-# Ports where mail is submitted by users: there TLS must be required (RFC 8314). On 25 a
-# publicly referenced MX must not require it (RFC 3207 §4).
-SUBMISSION_PORTS = frozenset({587, 2525})
-
 
 @dataclass
 class VerbCheck:
@@ -125,6 +121,8 @@ class ProbeReport:
     tls: TLSResult = field(default_factory=TLSResult)
     auth_plain: list[str] = field(default_factory=list)
     auth_tls: list[str] | None = None
+    # AUTH offered in clear, tried there without credentials: (mechanism, the reply).
+    auth_clear: tuple[str, Reply] | None = None
     vrfy: VerbCheck = field(default_factory=lambda: VerbCheck("VRFY"))
     expn: VerbCheck = field(default_factory=lambda: VerbCheck("EXPN"))
     relay: RelayReport | None = None
@@ -268,6 +266,7 @@ class Prober:
             report.problems.append(f"the session ended early: {exc}")
         finally:
             await hang_up(client)
+        await self._auth_in_clear()
         if self.do_relay:
             await self._relay_phase()
         return report
@@ -296,6 +295,27 @@ class Prober:
             report.tls.required_evidence = reply
             if reply.klass == 2:
                 await client.command("RSET")
+
+    async def _auth_in_clear(self) -> None:
+        """Whether AUTH offered in clear is taken there: nodemailer's smtp-server (by
+        default) lists AUTH before STARTTLS and answers it with 538. Asked without
+        credentials (LOGIN and PLAIN prompt with 334) on a connection of its own, closed
+        right after: Haraka does not take '*' as the cancel RFC 4954 §4 makes it, and reads
+        the next command as the user name."""
+        report = self.report
+        offered = report.auth_plain
+        mechanism = next((m for m in ("LOGIN", "PLAIN", "CRAM-MD5") if m in offered), None)
+        if report.tls.implicit or mechanism is None:
+            return  # NTLM or SCRAM only: the NTLM phase, or not tried blind
+        client = SMTPClient(self.target.options.replace(implicit_tls=False))
+        try:
+            await greet(client, self.target.helo)
+            reply = await client.command(f"AUTH {mechanism}")
+            report.auth_clear = (mechanism, reply)
+        except (ConnectError, ConnectionClosedError, ReplyTimeout) as exc:
+            report.problems.append(f"AUTH in clear not tried: {exc}")
+        finally:
+            await hang_up(client, polite=False)
 
     def _identify(self) -> None:
         report = self.report

@@ -40,6 +40,12 @@ WHY: Mapping[str, tuple[str, str]] = MappingProxyType({
         "a client may send its password before encrypting: PLAIN and LOGIN are only base64,"
         " so anyone on the path can read it; offer AUTH only after STARTTLS",
     ),
+    "auth_refused_in_clear": (
+        "AUTH listed before TLS, but refused there",
+        "the server refuses AUTH until STARTTLS, yet lists it in clear: a client that sends"
+        " its credentials with the command (AUTH PLAIN with an initial response) has sent"
+        " them in clear before the refusal; list AUTH only after STARTTLS",
+    ),
     "no_starttls": (
         "STARTTLS not offered",
         "all mail, and any password, crosses the network unencrypted and can be read or"
@@ -59,6 +65,13 @@ WHY: Mapping[str, tuple[str, str]] = MappingProxyType({
         "STARTTLS not required (normal for port 25)",
         "a public MX must accept mail in clear (RFC 3207 §4) so that all senders can"
         " deliver; MTA-STS or DANE let senders insist on TLS instead",
+    ),
+    "starttls_optional_port": (
+        "STARTTLS not required (this port's role is unknown)",
+        "on a submission port a client could send mail and its password in clear, and a man"
+        " in the middle can strip STARTTLS from the EHLO reply to force that; on a public MX"
+        " it is normal (RFC 3207 §4). Which one this port serves cannot be told from outside:"
+        " a danger if users submit mail here",
     ),
     "banner_version": (
         "banner leaks software and version",  # or the EHLO greeting or HELP: detail says
@@ -133,10 +146,30 @@ def _verb(attr: str) -> Check:
     return check
 
 
+def _auth_answer(r: ProbeReport) -> str:
+    if r.auth_clear is None:
+        return ""
+    mechanism, reply = r.auth_clear
+    return f"AUTH {mechanism} in clear → {_first(reply)}"
+
+
+def _auth_refused(r: ProbeReport) -> bool:
+    """AUTH in clear was tried and refused (538, 530, …): listed, not taken."""
+    return r.auth_clear is not None and r.auth_clear[1].klass in (4, 5)
+
+
 def _auth_in_clear(r: ProbeReport) -> tuple[str, bool] | None:
-    if r.tls.implicit or not r.auth_plain:
+    if r.tls.implicit or not r.auth_plain or _auth_refused(r):
         return None
-    return f"AUTH {' '.join(r.auth_plain)} offered before STARTTLS", True
+    detail = f"AUTH {' '.join(r.auth_plain)} offered before STARTTLS"
+    answer = _auth_answer(r)
+    return (f"{detail} ({answer}: taken there)" if answer else detail), True
+
+
+def _auth_listed_refused(r: ProbeReport) -> tuple[str, bool] | None:
+    if r.tls.implicit or not r.auth_plain or not _auth_refused(r):
+        return None
+    return f"AUTH {' '.join(r.auth_plain)} listed before STARTTLS; {_auth_answer(r)}", False
 
 
 def _no_starttls(r: ProbeReport) -> tuple[str, bool] | None:
@@ -149,11 +182,28 @@ def _starttls_broken(r: ProbeReport) -> tuple[str, bool] | None:
     return (r.tls.error, True) if r.tls.offered and r.tls.works is False else None
 
 
-def _not_required(mx: bool) -> Check:
+# The port's role decides what optional STARTTLS means: an MX must take mail in clear
+# (RFC 3207 §4); a submission port should not (RFC 8314; 587 is submission, RFC 6409); on
+# any other port the role is unknown and the finding says so instead of guessing.
+MX_PORT = 25
+SUBMISSION_PORTS = frozenset({587, 2525})
+
+
+def _role(port: int) -> str:
+    if port == MX_PORT:
+        return "mx"
+    return "submission" if port in SUBMISSION_PORTS else "unknown"
+
+
+def _not_required(role: str) -> Check:
     def check(r: ProbeReport) -> tuple[str, bool] | None:
-        if not (r.tls.offered and r.tls.required is False) or (r.port == 25) != mx:
+        if not (r.tls.offered and r.tls.required is False) or _role(r.port) != role:
             return None
-        return f"MAIL FROM:<> in clear → {_first(r.tls.required_evidence)}", not mx
+        detail = f"MAIL FROM:<> in clear → {_first(r.tls.required_evidence)}"
+        if role == "unknown":
+            detail += (f" (port {r.port} is neither the MX port 25 nor a submission port"
+                       f" (587, 2525): not counted as dangerous)")
+        return detail, role == "submission"
     return check
 
 
@@ -184,10 +234,12 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("vrfy", _verb("vrfy")),
     ("expn", _verb("expn")),
     ("auth_in_clear", _auth_in_clear),
+    ("auth_refused_in_clear", _auth_listed_refused),
     ("no_starttls", _no_starttls),
     ("starttls_broken", _starttls_broken),
-    ("starttls_not_required", _not_required(mx=False)),
-    ("starttls_optional_mx", _not_required(mx=True)),
+    ("starttls_not_required", _not_required("submission")),
+    ("starttls_optional_mx", _not_required("mx")),
+    ("starttls_optional_port", _not_required("unknown")),
     ("banner_version", _banner(with_version=True)),
     ("banner_software", _banner(with_version=False)),
     ("ntlm_info", _ntlm),
@@ -270,6 +322,8 @@ def render_text(report: ProbeReport) -> list[Line]:
     after = " ".join(r.auth_tls) if r.auth_tls else ("none" if r.auth_tls is not None else "-")
     out.append([_label("AUTH"), ("", f"before TLS: {' '.join(r.auth_plain) or 'none'}"
                                      f" · after TLS: {after}")])
+    if r.auth_clear is not None:
+        out.append([("class:dim", f"  {_auth_answer(r)}")])
     for check in (r.vrfy, r.expn):
         out.append([_label(check.verb), ("", VERB_STATES[check.state])])
         if check.state != "not tried":
@@ -416,7 +470,10 @@ def render_json(report: ProbeReport) -> dict[str, object]:
         "capabilities_after_tls": r.capabilities_tls,
         "help": _reply_json(r.help),
         "tls": r.tls.as_dict(),
-        "auth": {"before_tls": r.auth_plain, "after_tls": r.auth_tls},
+        "auth": {"before_tls": r.auth_plain, "after_tls": r.auth_tls,
+                 "in_clear": ({"mechanism": r.auth_clear[0],
+                               "reply": r.auth_clear[1].wire_lines()}
+                              if r.auth_clear is not None else None)},
         "vrfy": r.vrfy.as_dict(),
         "expn": r.expn.as_dict(),
         "relay": r.relay.as_dict() if r.relay else ({"error": r.relay_error}

@@ -256,6 +256,9 @@ class FakeServer:
         if verb == "AUTH" and arg.upper() == "NTLM" and "NTLM" in offered:
             state["auth"] = "negotiate"
             return "334 \r\n"
+        if verb == "AUTH" and arg.upper() in ("LOGIN", "PLAIN") and arg.upper() in offered:
+            state["auth"] = "credentials"  # any answer fails (535): no user is known here
+            return "334 VXNlcm5hbWU6\r\n" if arg.upper() == "LOGIN" else "334 \r\n"
         if verb in ("RSET", "NOOP"):
             state["mail"] = False
             return "250 2.0.0 Ok\r\n"

@@ -183,8 +183,12 @@ def test_probe_with_starttls_ntlm_only_before_tls(tmp_path: Path) -> None:
     assert report.ntlm is not None and report.ntlm.netbios_computer == "LEGACY7"
     assert commands.count("STARTTLS") == 1 and "AUTH NTLM" in commands
     keys = {f.key: f for f in findings(report)}
-    assert keys["auth_in_clear"].detail == "AUTH NTLM PLAIN LOGIN offered before STARTTLS"
-    assert keys["starttls_not_required"].dangerous  # not port 25
+    assert keys["auth_in_clear"].detail == ("AUTH NTLM PLAIN LOGIN offered before STARTTLS"
+                                           " (AUTH LOGIN in clear → 334 VXNlcm5hbWU6:"
+                                           " taken there)")
+    # Neither the MX port nor a submission port: optional STARTTLS is said, not counted.
+    assert not keys["starttls_optional_port"].dangerous
+    assert "starttls_not_required" not in keys
     assert "no_starttls" not in keys and "certificate" not in keys
 
 

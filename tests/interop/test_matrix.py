@@ -316,6 +316,9 @@ def probe_json(server: Server, home: Path, *extra: str) -> dict[str, object]:
 # What probe must find (VRFY state, banner finding) beside a sane relay verdict.
 PROBE_VRFY = {"exim": "reveals", "postfix": "reveals", "postfix_plain": "reveals",
               "opensmtpd": "unsupported"}
+PROBE_AUTH_IN_CLEAR = {"haraka": "auth_in_clear", "nodemailer": "auth_refused_in_clear"}
+
+
 def banner_leak(name: str) -> str | None:
     """What probe must report as the banner's software and version on each server."""
     facts = json.loads(FACTS_FILE.read_text(encoding="utf-8"))
@@ -331,6 +334,15 @@ def probe(server: Server, home: Path) -> Seen:
     assert vrfy["state"] == PROBE_VRFY.get(server.name, "same-answer"), vrfy
     findings = {str(f["key"]): str(f["detail"]) for f in data["findings"]}  # type: ignore[attr-defined]
     assert "open_relay" not in findings
+    # AUTH listed in clear: Haraka takes it (from loopback, a private address to it);
+    # smtp-server lists it and answers 538 (a note). Optional STARTTLS off ports 25 and 587
+    # is said with the port's role unknown, never counted as dangerous.
+    auth_key = PROBE_AUTH_IN_CLEAR.get(server.name)
+    dangerous = {str(f["key"]) for f in data["findings"] if f["dangerous"]}  # type: ignore[attr-defined]
+    assert {"auth_in_clear", "auth_refused_in_clear"} & set(findings) == (
+        {auth_key} if auth_key else set()), findings
+    assert ("auth_in_clear" in dangerous) == (auth_key == "auth_in_clear"), dangerous
+    assert "starttls_not_required" not in dangerous, dangerous
     leak = banner_leak(server.name)
     if leak:
         assert leak in findings["banner_version"], findings
