@@ -282,6 +282,21 @@ def _describe_by_digits(code: int) -> str:
     return f"{first}yz {first_text}, x{second}z {second_text}"
 
 
+_REGISTRY_ONLY = re.compile(r"^RFC 5248 registry \((X\.\d+\.\d+)\)$")
+_OUTCOME = {2: "success", 4: "temporary failure", 5: "permanent failure"}
+
+
+def _registry_misfit(code: int, enhanced: str | None) -> bool:
+    """A basic code that no RFC defines by itself, only the registry's sample for one
+    enhanced code (524 for X.7.11), carried with another enhanced code: the registry's
+    meaning does not apply (OpenSMTPD answers an unknown user `524 5.2.4 Mailing list
+    expansion problem`, nothing about encryption)."""
+    found = _REGISTRY_ONLY.match(BASIC_CODE_SOURCES.get(code, ""))
+    parts = _split_enhanced(enhanced) if enhanced is not None else None
+    return found is not None and parts is not None and (
+        f"X.{parts[1]}.{parts[2]}" != found.group(1))
+
+
 def annotate(
     code: int, enhanced: str | None, *, verb: str | None = None, text: str = "",
     when: frozenset[str] = frozenset(),
@@ -292,10 +307,13 @@ def annotate(
     reply's ``text``, a reply whose meaning depends on them (``meanings.MEANINGS``) gets
     that meaning instead of the code's."""
     meaning = meaning_of(verb, code, enhanced, text, when) if verb is not None else None
-    basic = (
-        meaning.gloss if meaning is not None
-        else describe_basic(code) or _describe_by_digits(code)
-    )
+    if meaning is not None:
+        basic = meaning.gloss
+    elif _registry_misfit(code, enhanced):
+        basic = (f"{_OUTCOME.get(code // 100, 'reply')} (no RFC defines {code} by itself;"
+                 f" the enhanced code says what)")
+    else:
+        basic = describe_basic(code) or _describe_by_digits(code)
     line = f"{code} {basic}"
     if enhanced is None:
         return line
@@ -716,7 +734,9 @@ def explain(
         lines.append(f"What to try next: {pair.next}")
         return "\n".join(lines)
 
-    basic = _ADVICE_BY_CODE.get(code) or _ADVICE_BY_CLASS.get(code // 100)
+    # A registry-only code with another enhanced code: its registry advice does not apply.
+    by_code = None if _registry_misfit(code, enhanced) else _ADVICE_BY_CODE.get(code)
+    basic = by_code or _ADVICE_BY_CLASS.get(code // 100)
     if basic is None:
         lines.append("This is not a reply code SMTP defines; the server may be broken or "
                      "not speaking SMTP.")

@@ -132,6 +132,18 @@ MEANINGS: tuple[Meaning, ...] = (
         classes=_FAILURE, text=_LIMIT_TEXT,
     ),
     Meaning(
+        "the message is over the server's size limit",
+        "The server refuses the message for its size: the SIZE= declared at MAIL (RFC 1870 "
+        "§6), or the data sent, is over its limit, which the EHLO reply's SIZE keyword "
+        "gives. RFC 1870 asks for 552 (5.3.4); some servers use another code (Haraka says "
+        "'550 Message too big!'), which still says nothing about a mailbox.",
+        "Send a smaller message (or declare its real size with SIZE=); the limit is in the "
+        "EHLO reply.",
+        verbs=frozenset({"MAIL", "DATA", "BDAT", "BDAT LAST", "."}), classes=_FAILURE,
+        text=r"too (big|large)|size exceeds|exceeds (the )?(fixed )?(maximum )?(message )?size"
+        r"|message size|size limit",
+    ),
+    Meaning(
         "too many recipients for one message",
         "The server takes only so many recipients in one transaction; the ones it "
         "accepted before still stand. RFC 5321 §4.5.3.1.10 asks for 452 here and tells "

@@ -171,3 +171,25 @@ def test_enumeration_is_claimed_only_from_a_no_such_user_at_the_same_domain() ->
     assert "S: 550 No such user here" in node, node
     assert node.count("user enumeration works here") == 1, node
     assert "→ 250 but RCPT TO:<zz-nosuch@" in node, node
+
+
+def glosses(target: str, script: str) -> dict[str, str]:
+    """Each server line of a piped session → the annotation under it."""
+    out = subprocess.run(
+        [sys.executable, "-m", "smtpsh", target], input=script,
+        capture_output=True, text=True, timeout=120,
+    ).stdout.splitlines()  # fmt: skip
+    return {line.removeprefix("S: "): out[i + 1].strip()
+            for i, line in enumerate(out[:-1]) if line.startswith("S: ")}
+
+
+def test_glosses_of_replies_other_servers_word_their_own_way() -> None:
+    # OpenSMTPD's unknown user was glossed "524 encryption required for requested
+    # authentication mechanism"; Haraka's size refusal at MAIL "550 mailbox unavailable".
+    opensmtpd, haraka = server_fixture("opensmtpd"), server_fixture("haraka")
+    seen = glosses(opensmtpd.target, f"EHLO me\nMAIL FROM:<a@example.net>\n"
+                                     f"RCPT TO:<{opensmtpd.address('zz-nosuch')}>\nQUIT\n")
+    refusal = next(line for line in seen if line.startswith("524 5.2.4"))
+    assert "encryption" not in seen[refusal] and "the enhanced code says what" in seen[refusal]
+    seen = glosses(haraka.target, "EHLO me\nMAIL FROM:<a@example.net> SIZE=999999999\nQUIT\n")
+    assert seen["550 Message too big!"] == "↳ 550 the message is over the server's size limit"

@@ -90,3 +90,33 @@ def test_every_row_is_reachable_and_says_what_to_do() -> None:
         assert meaning.gloss and meaning.what and meaning.next
         assert meaning.gloss == meaning.gloss.strip() and "\n" not in meaning.gloss
     assert meaning_of(None, 454, "4.7.1", "Relay access denied") is None
+
+
+@pytest.mark.parametrize(("code", "enhanced", "text"), [
+    (550, None, "Message too big!"),  # Haraka 3.3, MAIL … SIZE= over its limit
+    (552, "5.3.4", "5.3.4 Message size exceeds fixed limit"),  # Postfix
+    (552, None, "Error: message exceeds fixed maximum message size 30000000"),  # smtp-server
+    (552, None, "Message size exceeds maximum permitted"),  # Exim
+])  # fmt: skip
+def test_a_size_refusal_at_mail_is_not_about_a_mailbox(code: int, enhanced: str | None,
+                                                       text: str) -> None:
+    line = annotate(code, enhanced, verb="MAIL", text=text)
+    assert line.startswith(f"{code} the message is over the server's size limit"), line
+    assert "mailbox unavailable" not in line
+    assert "smaller message" in explain(code, enhanced, verb="MAIL", text=text)
+
+
+def test_a_registry_only_code_with_another_enhanced_code_keeps_no_registry_meaning() -> None:
+    # OpenSMTPD 6.8 answers an unknown user at its own domain `524 5.2.4 Mailing list
+    # expansion problem`. 524 is in the registry only as X.7.11's sample code ("encryption
+    # required for requested authentication mechanism"): nothing to do with this reply.
+    text = "5.2.4 Mailing list expansion problem: <nobody@opensmtpd.test>"
+    line = annotate(524, "5.2.4", verb="RCPT", text=text)
+    assert "encryption" not in line
+    assert line == ("524 permanent failure (no RFC defines 524 by itself; the enhanced code"
+                    " says what) · 5.2.4 mailing list expansion problem")
+    assert "STARTTLS" not in explain(524, "5.2.4", verb="RCPT", text=text)
+    # With its own enhanced code, or none, the registry's reading stands.
+    assert "encryption required" in annotate(524, "5.7.11")
+    assert "encryption required" in annotate(524, None)
+    assert "STARTTLS" in explain(524, "5.7.11")
