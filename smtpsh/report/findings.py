@@ -94,8 +94,14 @@ def _probe_evidence(key: str, doc: dict[str, Any]) -> list[str]:
         return out
     if key in ("banner_version", "banner_software"):
         return _server(doc.get("banner"))
-    if key in ("no_starttls", "auth_in_clear"):
+    if key == "no_starttls":
         return ["C: EHLO …", *_server(doc.get("ehlo"))]
+    if key in ("auth_in_clear", "auth_refused_in_clear"):
+        # The EHLO reply that lists AUTH, and the answer to AUTH asked in clear (if asked).
+        tried = _dict(_dict(doc.get("auth")).get("in_clear"))
+        asked = ([f"C: AUTH {_str(tried.get('mechanism'))}", *_server(tried.get("reply"))]
+                 if _str(tried.get("mechanism")) else [])
+        return ["C: EHLO …", *_server(doc.get("ehlo")), *asked]
     if key in ("certificate", "starttls_broken"):
         return _lines(_dict(doc.get("tls")).get("certificate"))
     return []
