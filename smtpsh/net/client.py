@@ -89,6 +89,11 @@ class _WireProtocol(asyncio.Protocol):
             self._client._take_what_is_left()
         self._client._on_lost(exc)
 
+    @property
+    def writable(self) -> bool:
+        """The transport takes more without waiting (its buffer is under the high mark)."""
+        return self._writable.is_set()
+
     def pause_writing(self) -> None:
         self._writable.clear()
 
@@ -367,6 +372,8 @@ class SMTPClient(ClientBase):
             raise ConnectionClosedError(self.close_reason or "not connected")
         self._transport.write(data)
         assert self._protocol is not None
+        if self._protocol.writable:
+            return  # nothing to wait for: no deadline to set (a timer a write, else)
         limit = write_timeout(self.options.timeout)
         try:
             async with asyncio.timeout(limit):
@@ -420,10 +427,15 @@ class SMTPClient(ClientBase):
         if timeout is None:
             timeout = timeout_for(command.verb, self.options.timeout)
         try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a Ctrl-C that comes
-            # as the reply does, and the caller would wait for the next reply instead.
-            async with asyncio.timeout(timeout):
-                event = await waiter
+            if waiter.done():
+                # Already here (a pipelined group's later replies come with the first):
+                # no deadline to set and no wait.
+                event = waiter.result()
+            else:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a Ctrl-C that
+                # comes as the reply does, and the caller would wait for the next reply.
+                async with asyncio.timeout(timeout):
+                    event = await waiter
         except TimeoutError:
             what = waiting_for or command.display.split(" ")[0] or "the reply"
             message = f"no reply from {self.address} to {what} within {timeout:g} s"
