@@ -199,6 +199,11 @@ def _verify_error(
     return certinfo.describe_verify_error(failure, options.server_hostname or options.host, leaf)
 
 
+async def _group(client: SMTPClient, lines: list[str]) -> list[Reply]:
+    """Several commands in one write (the server offers PIPELINING), their replies."""
+    return [event.reply for event in await client.replies_to(await client.send_lines(lines))]
+
+
 class Prober:
     def __init__(
         self,
@@ -282,14 +287,23 @@ class Prober:
         report.auth_plain = session.auth_mechanisms
         report.tls.implicit = self.target.options.implicit_tls
         report.tls.offered = session.advertises("STARTTLS")
-        report.help = await client.command("HELP")
+        # Does the server let mail in without TLS? MAIL is harmless: RSET follows.
+        ask_mail = report.tls.offered and not report.tls.implicit
+        if ask_mail and session.advertises("PIPELINING"):
+            # One round trip for three (RFC 2920: MAIL and RSET may go ahead of their
+            # replies; HELP last, as a command whose reply the client must see first).
+            mail, _, report.help = await _group(client, ["MAIL FROM:<>", "RSET", "HELP"])
+            report.tls.required = mail.code == 530
+            report.tls.required_evidence = mail
+            ask_mail = False
+        else:
+            report.help = await client.command("HELP")
         if report.tls.implicit:
             report.tls.works = True
             report.tls.verified = self.verify
             _describe_tls(client, self.target.context, self.target.options.host, report.tls)
             report.capabilities_tls, report.auth_tls = report.capabilities, report.auth_plain
-        elif report.tls.offered:
-            # Does the server let mail in without TLS? MAIL is harmless: RSET follows.
+        elif ask_mail:
             reply = await client.command("MAIL FROM:<>")
             report.tls.required = reply.code == 530
             report.tls.required_evidence = reply
@@ -347,14 +361,20 @@ class Prober:
         for reply in refusals:
             if needs_tls(reply):
                 obs["tls_required"] = reply_text(reply.code, reply.lines)
-        unknown = await client.command("XSMTPSH")
-        obs["unknown"] = reply_text(unknown.code, unknown.lines)
         bad = await client.command("MAIL FROM:bad")
         obs["bad_mail"] = reply_text(bad.code, bad.lines)
+        # A second MAIL only where the first opened a transaction (it is then nested).
+        lines = ["MAIL FROM:<>"] if bad.klass == 2 else []
+        lines += ["RSET", "XSMTPSH"]
+        if client.session.advertises("PIPELINING"):
+            # One round trip (RFC 2920: MAIL and RSET go ahead; the unknown command last).
+            replies = await _group(client, lines)
+        else:
+            replies = [await client.command(line) for line in lines]
         if bad.klass == 2:
-            nested = await client.command("MAIL FROM:<>")
-            obs["nested_mail"] = reply_text(nested.code, nested.lines)
-        await client.command("RSET")
+            obs["nested_mail"] = reply_text(replies[0].code, replies[0].lines)
+        unknown = replies[-1]
+        obs["unknown"] = reply_text(unknown.code, unknown.lines)
         report.guesses = fingerprint(obs)
 
     async def _check_verb(self, client: SMTPClient, verb: str, check: VerbCheck) -> None:
