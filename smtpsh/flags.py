@@ -185,6 +185,9 @@ def add_targets(
                       help=f"one {what} a line ('-': standard input; # comments); repeatable")
     many.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
                       help=f"hosts checked at once (default {DEFAULT_CONCURRENCY})")
+    many.add_argument("--processes", type=int, default=0, metavar="N",
+                      help="processes the hosts are shared out among (default 0: one per"
+                      " CPU, at most 4, from 200 hosts on; 1: this process alone)")
     many.add_argument("--delay", type=float, default=0.0, metavar="S", help=delay)
     many.add_argument("--host-timeout", type=float, default=DEFAULT_HOST_TIMEOUT, metavar="S",
                       help="give a host up after S seconds in all, recorded as failed"

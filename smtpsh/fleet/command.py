@@ -24,11 +24,13 @@ from smtpsh.fleet import targets as fleet_targets
 from smtpsh.fleet.jobs import Plan, domain_check, make_plan, status_name
 from smtpsh.fleet.runner import (
     MAX_CONCURRENCY,
+    MAX_WORKERS,
     JsonLines,
     JsonLinesError,
     Outcome,
     Runner,
     Tally,
+    auto_workers,
     fleet_status,
     looks_like_results,
     read_done,
@@ -61,6 +63,8 @@ def run(command: str, args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _check(args: argparse.Namespace) -> None:
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be from 1 to {MAX_CONCURRENCY}")
+    if not 0 <= args.processes <= MAX_WORKERS:
+        raise UsageError(f"--processes must be from 0 (one per CPU) to {MAX_WORKERS}")
     if getattr(args, "delay", 0.0) < 0:
         raise UsageError("--delay must be 0 or more seconds")
     if args.host_timeout is not None and args.host_timeout <= 0:
@@ -117,8 +121,10 @@ def _run_plan(command: str, args: argparse.Namespace, argv: Sequence[str], plan:
         if host.key in done:
             before[done[host.key]] = before.get(done[host.key], 0) + 1
     view = _View(command, args, plan, jsonl)
+    workers = args.processes or auto_workers(len(todo), args.concurrency)
     runner = Runner(command, plan.job, concurrency=args.concurrency,
-                    host_timeout=args.host_timeout, jsonl=jsonl, on_result=view.result)
+                    host_timeout=args.host_timeout, jsonl=jsonl, on_result=view.result,
+                    workers=workers)
     view.runner = runner
     if done:
         view.note(f"{len(found.hosts) - len(todo)} of {len(found.hosts)} targets already in"

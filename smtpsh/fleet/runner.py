@@ -35,6 +35,21 @@ Job = Callable[[Host], Awaitable[Document]]
 
 DEFAULT_CONCURRENCY = 32
 MAX_CONCURRENCY = 1000
+MAX_WORKERS = 16
+# A worker process pays for itself from about this many hosts (its start-up is a fork, but
+# the hosts are shared out in advance and a short run ends before the split helps).
+HOSTS_PER_WORKER = 100
+
+
+def auto_workers(hosts: int, concurrency: int) -> int:
+    """How many processes a run of ``hosts`` at ``concurrency`` should use: one per CPU this
+    process may run on (one event loop is CPU-bound at about a hundred hosts a second of
+    `probe`), none beyond what the hosts and the concurrency can keep busy, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 4, hosts // HOSTS_PER_WORKER, concurrency // 8))
 
 
 @dataclass
@@ -242,7 +257,10 @@ class JsonLines:
         self.lines = 0
 
     def write(self, document: Document) -> None:
-        data = (json.dumps(document, separators=(",", ":")) + "\n").encode()
+        self.write_line((json.dumps(document, separators=(",", ":")) + "\n").encode())
+
+    def write_line(self, data: bytes) -> None:
+        """One envelope already made compact JSON, its newline included."""
         view = memoryview(data)
         while view:
             written = os.write(self.fd, view)
@@ -275,7 +293,13 @@ class Runner:
 
     ``host_timeout``: a host whose job takes longer is given up and recorded as failed
     (None: no limit). SIGINT and SIGTERM stop the run: the hosts in progress are dropped
-    (not written), the ones done are kept; ``stopped_by`` says which signal."""
+    (not written), the ones done are kept; ``stopped_by`` says which signal.
+
+    ``workers`` > 1: the hosts are shared out among that many forked processes, each with
+    its own event loop and a share of the concurrency, which send each host's envelope
+    back as a JSON line; this process writes the --jsonl file and tells ``on_result`` as
+    before. One event loop is CPU-bound at about a hundred `probe` hosts a second (the
+    TLS handshakes, the round trips): a second CPU then does the other half."""
 
     def __init__(
         self,
@@ -286,10 +310,13 @@ class Runner:
         host_timeout: float | None = None,
         jsonl: JsonLines | None = None,
         on_result: Callable[[Outcome], None] | None = None,
+        workers: int = 1,
     ) -> None:
         self.command = command
         self.job = job
         self.concurrency = max(1, min(concurrency, MAX_CONCURRENCY))
+        self.workers = max(1, min(workers, MAX_WORKERS, self.concurrency))
+        self._children: list[int] = []  # the worker processes' ids, while they run
         self.host_timeout = host_timeout
         self.jsonl = jsonl
         self.on_result = on_result or (lambda outcome: None)
@@ -309,8 +336,12 @@ class Runner:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, self.stop, signum)
-        self._workers = [asyncio.ensure_future(self._worker(pending))
-                         for _ in range(min(self.concurrency, max(total - skipped, 1)))]
+        if self.workers > 1:
+            todo = list(pending)
+            self._workers = [asyncio.ensure_future(self._forked(todo))]
+        else:
+            self._workers = [asyncio.ensure_future(self._worker(pending))
+                             for _ in range(min(self.concurrency, max(total - skipped, 1)))]
         try:
             await asyncio.gather(*self._workers, return_exceptions=True)
         finally:
@@ -325,6 +356,9 @@ class Runner:
             self.stopped_by = signum
         for worker in self._workers:
             worker.cancel()
+        for pid in self._children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
 
     async def _worker(self, pending: Iterable[Host]) -> None:
         for host in pending:  # one shared iterator: each host is taken once
@@ -333,11 +367,59 @@ class Runner:
             document = await self._one(host)
             if self.stopped_by is not None:
                 return
-            if self.jsonl is not None:
-                self.jsonl.write(document)
-            outcome = Outcome(host, document)
-            self.tally.add(outcome.status)
-            self.on_result(outcome)
+            self._take(Outcome(host, document))
+
+    def _take(self, outcome: Outcome, line: bytes | None = None) -> None:
+        """A host is done: its line in the --jsonl file, the tally, the front-end."""
+        if self.jsonl is not None:
+            if line is None:
+                self.jsonl.write(outcome.document)
+            else:
+                self.jsonl.write_line(line)
+        self.tally.add(outcome.status)
+        self.on_result(outcome)
+
+    async def _forked(self, hosts: list[Host]) -> None:
+        """The hosts shared out among ``workers`` forked processes (every n-th host to
+        each: the hosts of a block differ less from each other then); each envelope comes
+        back as a JSON line on a pipe and is taken here as the in-process run takes it."""
+        loop = asyncio.get_running_loop()
+        count = min(self.workers, len(hosts))
+        per_worker = -(-self.concurrency // max(count, 1))
+        by_key = {host.key: host for host in hosts}
+        readers: list[asyncio.Future[None]] = []
+        pipes: list[asyncio.BaseTransport] = []
+        try:
+            for index in range(count):
+                read_end, write_end = os.pipe()
+                try:
+                    pid = os.fork()
+                except OSError:
+                    os.close(read_end)
+                    os.close(write_end)
+                    raise
+                if pid == 0:  # the worker: never returns
+                    os.close(read_end)
+                    _work(self, hosts[index::count], per_worker, write_end)
+                os.close(write_end)
+                self._children.append(pid)
+                ended: asyncio.Future[None] = loop.create_future()
+                pipe, _ = await loop.connect_read_pipe(
+                    lambda ended=ended: _Results(self, by_key, ended),  # type: ignore[misc]
+                    os.fdopen(read_end, "rb", buffering=0))
+                pipes.append(pipe)
+                readers.append(ended)
+            await asyncio.gather(*readers)
+        finally:
+            for transport in pipes:
+                transport.close()
+            if any(not reader.done() for reader in readers):
+                for pid in self._children:  # stopped: the workers stop too
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGTERM)
+            for pid in self._children:
+                await _reap(pid)
+            self._children = []
 
     async def _one(self, host: Host) -> Document:
         try:
@@ -353,3 +435,77 @@ class Runner:
         except Exception as exc:  # one host's surprise must not end the others' run
             return failure(self.command, host, "error",
                            f"smtpsh failed on this host: {type(exc).__name__}: {exc}")
+
+
+# --- worker processes -----------------------------------------------------------------------
+
+
+class _Results(asyncio.Protocol):
+    """The parent's end of a worker's pipe: one compact JSON envelope a line."""
+
+    def __init__(self, runner: Runner, by_key: dict[str, Host],
+                 ended: asyncio.Future[None]) -> None:
+        self.runner = runner
+        self.by_key = by_key
+        self.ended = ended
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            if self.runner.stopped_by is not None or not line:
+                continue
+            document: Document = json.loads(line)
+            host = self.by_key.get(str(document.get("target")))
+            if host is not None:
+                self.runner._take(Outcome(host, document), line + b"\n")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+
+async def _reap(pid: int) -> None:
+    """Wait for a worker to end (in a thread: the loop goes on); one that does not end
+    within seconds of being told to is killed."""
+    loop = asyncio.get_running_loop()
+    for signum in (None, signal.SIGKILL):
+        if signum is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signum)
+        try:
+            await asyncio.wait_for(loop.run_in_executor(None, os.waitpid, pid, 0), 5)
+            return
+        except ChildProcessError:
+            return
+        except TimeoutError:
+            continue
+
+
+def _work(parent: Runner, hosts: list[Host], concurrency: int, fd: int) -> None:
+    """A forked worker: its own event loop runs the job over ``hosts`` and writes each
+    envelope to ``fd``; then the process ends (os._exit: nothing of the parent's, its
+    buffers or its exit handlers, runs twice)."""
+    status = 1
+    try:
+        # Until this process's own loop takes SIGINT and SIGTERM, they end it at once:
+        # the parent's handlers would wake the parent's loop through the descriptor both
+        # processes now share.
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)
+        def send(outcome: Outcome) -> None:
+            data = (json.dumps(outcome.document, separators=(",", ":")) + "\n").encode()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+
+        runner = Runner(parent.command, parent.job, concurrency=concurrency,
+                        host_timeout=parent.host_timeout, on_result=send)
+        asyncio.run(runner.run(hosts, len(hosts)))
+        status = 0
+    except BaseException:  # the worker ends here, whatever happened
+        status = 1
+    finally:
+        os._exit(status)

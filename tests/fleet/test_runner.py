@@ -210,3 +210,57 @@ def test_rate_and_eta() -> None:
     assert 4.5 < t.rate < 5.5
     assert t.eta is not None and 9 < t.eta < 11
     assert Tally(total=3).eta is None
+
+
+def test_workers_share_the_hosts_out_and_each_is_written_once(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    out = JsonLines(str(path), append=False)
+    told: list[str] = []
+
+    async def job(host: Host) -> Document:
+        await asyncio.sleep(0.01)
+        if host.host.endswith(".2"):
+            raise RuntimeError("boom")  # in a worker: still one failed host
+        return jsonout.envelope("probe", host.key, exitcodes.OK, {"pid": os.getpid()})
+
+    runner = Runner("probe", job, concurrency=8, jsonl=out,
+                    on_result=lambda outcome: told.append(outcome.host.key), workers=2)
+    tally = asyncio.run(runner.run(HOSTS, len(HOSTS)))
+    out.close()
+    docs = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(d["target"] for d in docs) == sorted(h.key for h in HOSTS)
+    assert sorted(told) == sorted(h.key for h in HOSTS)
+    assert (tally.done, tally.count(exitcodes.OK), tally.errors) == (20, 19, 1)
+    # Two processes did the work, neither of them this one.
+    pids = {d["result"]["pid"] for d in docs if d["result"]}
+    assert len(pids) == 2 and os.getpid() not in pids
+    failed = next(d for d in docs if d["target"] == "127.0.9.2:25")
+    assert "RuntimeError: boom" in failed["error"]["message"]
+    assert runner._children == []  # every worker reaped
+
+
+def test_stop_ends_the_workers_and_keeps_what_they_did(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    out = JsonLines(str(path), append=False)
+
+    async def job(host: Host) -> Document:
+        if host.host.endswith((".1", ".2")):
+            return envelope(host)
+        await asyncio.sleep(30)
+        return envelope(host)
+
+    async def main() -> tuple[Runner, float]:
+        runner = Runner("probe", job, concurrency=4, jsonl=out, workers=2)
+        task = asyncio.ensure_future(runner.run(HOSTS[:6], 6))
+        await asyncio.sleep(1.0)
+        started = time.monotonic()
+        runner.stop()
+        await task
+        return runner, time.monotonic() - started
+
+    runner, took = asyncio.run(main())
+    out.close()
+    assert took < 10  # the workers were told to stop, not waited out (30 s a host)
+    assert runner.stopped_by is not None and runner._children == []
+    assert sorted(json.loads(line)["target"] for line in path.read_text().splitlines()) == [
+        "127.0.9.1:25", "127.0.9.2:25"]
