@@ -146,8 +146,6 @@ def build_report(
             apply_fetched_policy(report.mta_sts, domain, hosts, fetch)
         report.tls_rpt = check_tls_rpt(domain, resolver)
         report.dane = check_dane([e.host for e in mx.exchangers], resolver)
-        if check_mx:
-            _check_each_mx(report.dane, mx, mx_port, mx_connector)
         report.bimi = check_bimi(domain, resolver)
         if dnsbl_zones:
             addresses = list(dict.fromkeys(a for e in mx.exchangers for a in e.addresses))
@@ -160,6 +158,10 @@ def build_report(
             secure = {c.name for c in report.dnssec.checks
                       if c.rdtype == "TLSA" and c.status == "secure"}  # fmt: skip
             validated_by_anchor(report.dane, secure)
+    # After the DNSSEC validation: each MX's verdict says whether its TLSA answer was
+    # validated, and --trust-anchor may have proven what the AD bit did not.
+    if check_mx and report.dane is not None:
+        _check_each_mx(report.dane, mx, mx_port, mx_connector)
     return report
 
 

@@ -115,3 +115,25 @@ def test_a_domain_with_nothing_to_validate_says_so(knot: dict[str, Any]) -> None
     proc = run_dns(knot, "ns1.signed.test", "--color", "never")
     after = proc.stdout.split("DNSSEC (from your trust anchors)\n", 1)[1]
     assert after.startswith("  nothing to validate: no MX, TLSA or MTA-STS record"), after
+
+
+def test_check_mx_does_not_call_a_tlsa_proven_by_the_anchor_unvalidated(
+    knot: dict[str, Any],
+) -> None:
+    # --check-mx judged each MX before --trust-anchor had validated the TLSA answer: the DANE
+    # section said "not DNSSEC-validated (no AD bit): senders would not use it" right above
+    # "DNSSEC: TLSA _25._tcp.mx.signed.test: secure".
+    unvalidated = "was not DNSSEC-validated"
+    proc = run_dns(knot, "signed.test", "--check-mx", "--color", "never")
+    assert "mx.signed.test: match" in proc.stdout, proc.stdout + proc.stderr
+    assert "DNSSEC: TLSA _25._tcp.mx.signed.test: secure" in proc.stdout
+    assert unvalidated not in proc.stdout
+    data = json.loads(run_dns(knot, "signed.test", "--check-mx", "--json").stdout)
+    report = data.get("result", data)
+    assert [c["dnssec_validated"] for c in report["dane"]["checks"]] == [True]
+    unanchored = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "dns", "signed.test", "--dns-server", knot["server"],
+         "--check-mx", "--color", "never"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert unvalidated in unanchored.stdout
