@@ -387,7 +387,9 @@ def apply_fetched_policy(
         text = fetch(domain)
     except OSError as exc:
         result.add(Status.ERROR, f"policy fetch failed: {exc}")
+        result.extra["policy_fetch"] = "failed"
         return
+    result.extra["policy_fetch"] = "fetched"
     policy = parse_mta_sts_policy(text)
     result.item_list.extend(policy_items(policy, mx_hosts))
     result.extra["policy"] = {

@@ -308,6 +308,8 @@ def _mta_sts_lines(mta_sts: TXTPolicy) -> list[str]:
     if policy:
         lines.append(f"    policy: mode {policy['mode']}, max_age {policy['max_age']}")
         lines += [f"    mx: {pattern}" for pattern in policy["mx"]]
+    elif mta_sts.extra.get("policy_fetch") == "failed":
+        lines.append("    (policy file could not be fetched: see below)")
     elif mta_sts.records:
         lines.append("    (policy file not fetched; use --mta-sts-fetch)")
     return lines

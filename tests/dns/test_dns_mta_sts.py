@@ -130,3 +130,22 @@ def test_report_without_fetch_does_not_fetch(resolver: dns.resolver.Resolver) ->
     report = build_report("fallback.example.test", resolver, fetch=fetch)
     assert report.mta_sts is not None
     assert report.mta_sts.extra["policy"] is None
+
+
+@pytest.mark.dns
+def test_report_after_a_failed_fetch_does_not_say_it_was_not_fetched(
+    resolver: dns.resolver.Resolver,
+) -> None:
+    # With --mta-sts-fetch and a policy server that cannot be reached, the report said
+    # "(policy file not fetched; use --mta-sts-fetch)" above the fetch error.
+    def fetch(domain: str) -> str:
+        raise OSError(f"cannot fetch https://mta-sts.{domain}/: connection refused")
+
+    report = build_report("fallback.example.test", resolver, mta_sts_fetch=True, fetch=fetch)
+    text = render_text(report)
+    assert "use --mta-sts-fetch" not in text
+    assert "(policy file could not be fetched: see below)" in text
+    assert "policy fetch failed: cannot fetch https://mta-sts.fallback.example.test/" in text
+    assert report.exit_code == 1
+    not_asked = render_text(build_report("fallback.example.test", resolver))
+    assert "(policy file not fetched; use --mta-sts-fetch)" in not_asked
