@@ -76,6 +76,10 @@ DMARC_TAGS: dict[str, Validator] = {
     "fo": _colon_list("0", "1", "d", "s"),
     "rf": _one_of("afrf"),
     "ri": _int_range(0, 2**32 - 1),
+    # DMARCbis (draft-ietf-dmarc-dmarcbis): known to up-to-date receivers, not "unknown".
+    "np": _one_of("none", "quarantine", "reject"),
+    "psd": _one_of("y", "n", "u"),
+    "t": _one_of("y", "n"),
 }
 
 # What each policy means for mail that fails DMARC.
@@ -94,6 +98,7 @@ class TXTPolicy:
     check: str
     name: str
     records: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)  # TXTs meant as one, discarded
     tags: TagList = field(default_factory=TagList)
     item_list: list[Item] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -137,7 +142,14 @@ def _fetch_policy_record(
         tags = parse_tag_list(text)
         if tags.order[:1] == ["v"] and tags.tags["v"] == version:
             result.records.append(text)
-    if not result.records:
+        elif _looks_like(text, version):
+            result.malformed.append(text)
+    for text in result.malformed:
+        # e.g. "v=DMARC1 p=reject" (no ";"): its v= is not exactly the version, so
+        # receivers discard it; "no record" alone would hide why.
+        result.add(Status.ERROR, f"{text!r} at {name} is malformed (v= must be exactly "
+                   f"{version}, then ';'): receivers ignore it")  # fmt: skip
+    if not result.records and not result.malformed:
         result.add(*absent)
     elif len(result.records) > 1:
         result.add(Status.ERROR, f"{len(result.records)} records at {name}; there must be one")
@@ -148,19 +160,30 @@ def _fetch_policy_record(
     return result
 
 
+def _looks_like(text: str, version: str) -> bool:
+    """A TXT meant as this kind of record (it starts with v=VERSION, any case or spacing)."""
+    head = "".join(text.split()).lower()
+    return head.startswith(f"v={version.lower()}")
+
+
 def check_dmarc(domain: str, resolver: dns.resolver.Resolver) -> TXTPolicy:
     """The domain's DMARC record or, when it has none, its organisational domain's
     (RFC 7489 §6.6.3), whose sp= (else p=) policy then applies to the domain."""
     name = f"_dmarc.{domain}"
     own = _fetch_policy_record("DMARC", name, "DMARC1", resolver, (Status.WARNING, ""))
-    if own.records or any(i.status is Status.ERROR for i in own.item_list):
-        return _judge_dmarc(own)
+    failed = not own.malformed and any(i.status is Status.ERROR for i in own.item_list)
+    if own.records or failed:
+        return _judge_dmarc(own, resolver, domain)
+    # RFC 7489 §6.6.3: a malformed record is discarded, and the organisational domain's
+    # record is looked for as if there were none; the malformed one stays reported.
+    own_problems = [i for i in own.item_list if i.status is Status.ERROR]
     from smtpsh.dnsinfo.orgdomain import organisational_domain
 
     org = organisational_domain(domain)
     org_name = f"_dmarc.{org}"
     if org is None or org == domain.lower().rstrip("."):
-        own.item_list = [Item("DMARC", Status.WARNING, f"no DMARC record at {name}")]
+        own.item_list = own_problems or [Item("DMARC", Status.WARNING,
+                                              f"no DMARC record at {name}")]  # fmt: skip
         return own
     absent = (
         Status.WARNING,
@@ -170,8 +193,9 @@ def check_dmarc(domain: str, resolver: dns.resolver.Resolver) -> TXTPolicy:
     if not inherited.records:
         inherited.name = name
         inherited.extra = {"organisational_domain": org, "inherited": False}
+        inherited.item_list[:0] = own_problems
         return inherited
-    result = _judge_dmarc(inherited, subdomain=True)
+    result = _judge_dmarc(inherited, resolver, org, subdomain=True)
     applied = result.extra.get("subdomain_policy")
     result.item_list.insert(
         0,
@@ -183,12 +207,21 @@ def check_dmarc(domain: str, resolver: dns.resolver.Resolver) -> TXTPolicy:
             f"{applied or '?'} for subdomains",
         ),
     )
+    result.item_list[:0] = own_problems
     result.extra.update(organisational_domain=org, inherited=True, applied_policy=applied)
     return result
 
 
-def _judge_dmarc(result: TXTPolicy, *, subdomain: bool = False) -> TXTPolicy:
-    """Check a DMARC record's tags and sum up its policy (for a subdomain: its sp=)."""
+def _judge_dmarc(
+    result: TXTPolicy,
+    resolver: dns.resolver.Resolver,
+    policy_domain: str,
+    *,
+    subdomain: bool = False,
+) -> TXTPolicy:
+    """Check a DMARC record's tags and sum up its policy (for a subdomain: its sp=).
+    ``policy_domain``: where the record was found (report destinations are authorised for
+    it, RFC 7489 §7.1)."""
     if not result.records:
         return result
     tags = result.tags
@@ -200,17 +233,25 @@ def _judge_dmarc(result: TXTPolicy, *, subdomain: bool = False) -> TXTPolicy:
             result.add(Status.ERROR, f"{tag}={tags.tags[tag]}: {problem}")
     policy = (tags.get("p") or "").lower()
     pct = tags.get("pct") or "100"
+    applied = (tags.get("sp") or policy).lower() if subdomain else policy
     if "p" not in tags.tags:
-        result.add(Status.ERROR, "no p= tag: the record has no policy")
+        # RFC 7489 §6.6.3 step 6: with a valid rua= receivers act as if p=none, else
+        # they ignore the record.
+        result.add(Status.ERROR, "no p= tag: the record has no policy (receivers treat it as "
+                   "p=none when rua= is valid, else ignore it; RFC 7489 §6.6.3)")  # fmt: skip
     elif policy in DMARC_POLICY and not subdomain:  # an unknown p= was reported above
         result.item_list.insert(0, Item("DMARC", *DMARC_POLICY[policy]))
         sub = (tags.get("sp") or "").lower()
         if sub == "none" and policy != "none":
             result.add(Status.WARNING, "sp=none: subdomains have no enforcement")
-        if pct.isdigit() and int(pct) < 100 and policy != "none":
-            result.add(Status.WARNING, f"pct={pct}: the policy applies to {pct}% of failing mail")
+    if pct.isdigit() and int(pct) < 100 and applied in ("quarantine", "reject"):
+        result.add(Status.WARNING, f"pct={pct}: the policy applies to {pct}% of failing mail")
     if "rua" not in tags.tags:
         result.add(Status.WARNING, "no rua=: nobody receives aggregate reports")
+    for tag in ("rua", "ruf"):
+        for uri in split_uris(tags.get(tag) or ""):
+            if problem := _external_destination(uri, policy_domain, resolver):
+                result.add(Status.WARNING, f"{tag}={uri}: {problem}")
     result.extra = {
         "policy": policy or None,
         "subdomain_policy": (tags.get("sp") or policy or "").lower() or None,
@@ -221,6 +262,34 @@ def _judge_dmarc(result: TXTPolicy, *, subdomain: bool = False) -> TXTPolicy:
         "aspf": ALIGNMENT.get((tags.get("aspf") or "r").lower()),
     }
     return result
+
+
+def _external_destination(
+    uri: str, policy_domain: str, resolver: dns.resolver.Resolver
+) -> str | None:
+    """RFC 7489 §7.1: reports go to a mailto: address in another organisational domain
+    only when that domain publishes ``<policy domain>._report._dmarc.<host>`` (a TXT
+    starting v=DMARC1). Why reports will not (or may not) go there, or None."""
+    scheme, _, rest = uri.partition(":")
+    if scheme.lower() != "mailto" or "@" not in rest:
+        return None  # a bad URI was reported by the tag check
+    host = re.sub(r"![0-9]+[kmgtKMGT]?$", "", rest).rpartition("@")[2].lower().rstrip(".")
+    own = policy_domain.lower().rstrip(".")
+    if not host or host == own or host.endswith("." + own):
+        return None
+    from smtpsh.dnsinfo.orgdomain import organisational_domain
+
+    if organisational_domain(host) == organisational_domain(own):
+        return None
+    name = f"{own}._report._dmarc.{host}"
+    answer = query(resolver, name, "TXT")
+    if answer.failure and answer.failure is not Failure.NXDOMAIN:
+        return (f"could not check that {host} accepts reports for {own} "
+                f"(lookup of {name} failed: {answer.failure_text})")  # fmt: skip
+    if any(_looks_like(text, "DMARC1") for text in answer.texts()):
+        return None
+    return (f"{host} has not authorised reports for {own} (no v=DMARC1 TXT at {name}, "
+            "RFC 7489 §7.1): receivers will not send them there")  # fmt: skip
 
 
 # ---------------------------------------------------------------- TLS-RPT

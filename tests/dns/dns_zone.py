@@ -121,6 +121,7 @@ def zone_lines(
     return [
         "local=/example.test/",
         "local=/corp.test/",
+        "local=/other.test/",
         f"local=/{pf}/",
         "local=/127.in-addr.arpa/",
         "local=/ip6.arpa/",
@@ -216,6 +217,18 @@ def zone_lines(
         # (RFC 7489 §6.6.3), p=reject with sp=quarantine for subdomains.
         "mx-host=sub.corp.test,host1.example.test,10",
         _txt("_dmarc.corp.test", "v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@corp.test"),
+        # DMARC cases a checker gets wrong (tests/dns/test_dns_adversarial.py):
+        # reports to another organisation's domain, authorised (corp.test) and not (other.test)
+        _txt("_dmarc.dmarc-ext.example.test",
+             "v=DMARC1; p=reject; rua=mailto:d@reports.other.test!10m; ruf=mailto:f@corp.test"),
+        _txt("dmarc-ext.example.test._report._dmarc.corp.test", "v=DMARC1"),
+        # DMARCbis tags (np, psd, t); no p= at all; a record without its ';'
+        _txt("_dmarc.dmarc-bis.example.test",
+             "v=DMARC1; p=reject; np=reject; psd=n; t=y; rua=mailto:d@example.test"),
+        _txt("_dmarc.dmarc-nop.example.test", "v=DMARC1; rua=mailto:d@example.test"),
+        _txt("_dmarc.dmarc-semi.example.test", "v=DMARC1 p=reject"),
+        # a subdomain of corp.test with a malformed record of its own: corp.test's applies
+        _txt("_dmarc.semi.corp.test", "v=DMARC1 p=none"),
         # BIMI: a well-formed record, and one with a plain-HTTP PNG logo.
         _txt(
             "default._bimi.fallback.example.test",
