@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Make the DNSSEC test zones Knot serves (scripts/setup-dnssec): signed.test, signed here
 with a fresh ECDSA P-256 key, and bogus.test, signed the same way and then tampered with
-(its MX changed after signing), so a validator must call its MX answer bogus.
+(its MX changed after signing), so a validator must call its MX answer bogus. In both,
+the mail domain stale.ORIGIN (MX, its address, its TLSA) is signed with signatures that
+expired ten days ago: bogus too, for the commonest reason in practice.
 
     make-signed-zones.py OUTDIR SERVER_CERT_PEM
 
@@ -25,6 +27,7 @@ import dns.rdataset  # noqa: E402
 import dns.name  # noqa: E402
 import dns.rdataclass  # noqa: E402
 import dns.rdatatype  # noqa: E402
+import dns.rrset  # noqa: E402
 import dns.zone  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
@@ -41,7 +44,12 @@ _25._tcp.mx TLSA 3 1 1 {spki}
 @        TXT   "v=spf1 mx -all"
 _dmarc   TXT   "v=DMARC1; p=reject; rua=mailto:dmarc@{origin}"
 _mta-sts TXT   "v=STSv1; id=20261206"
+stale    MX    10 mx.stale
+mx.stale A     127.0.0.1
+_25._tcp.mx.stale TLSA 3 1 1 {spki}
 """
+STALE = ("stale", "mx.stale", "_25._tcp.mx.stale")  # re-signed with expired signatures
+DAY = 86400
 
 
 def spki_sha256(pem: Path) -> str:
@@ -63,7 +71,18 @@ def signed_zone(origin: str, spki: str) -> tuple[dns.zone.Zone, str]:
     with zone.writer() as txn:
         dns.dnssec.sign_zone(zone, txn, keys=[(key, dnskey)], add_dnskey=True,
                              dnskey_ttl=300, inception=now - 3600,
-                             expiration=now + 30 * 86400)  # fmt: skip
+                             expiration=now + 30 * DAY)  # fmt: skip
+    with zone.writer() as txn:
+        for label in STALE:
+            owner = dns.name.from_text(label, name)
+            node = zone.get_node(owner)
+            assert node is not None
+            sigs = [dns.dnssec.sign(dns.rrset.from_rdata_list(owner, rds.ttl, list(rds)), key,
+                                    name, dnskey, inception=now - 40 * DAY,
+                                    expiration=now - 10 * DAY)
+                    for rds in node.rdatasets if rds.rdtype != dns.rdatatype.RRSIG]  # fmt: skip
+            for sig in sigs:  # one RRSIG set per covered type: each replaced
+                txn.replace(owner, dns.rdataset.from_rdata(300, sig))
     ds = dns.dnssec.make_ds(name, dnskey, "SHA256")
     return zone, f"{origin}. IN DS {ds.to_text()}\n"
 

@@ -77,6 +77,7 @@ class DANEHost:
     records: list[TLSARecord] = field(default_factory=list)
     failure: str | None = None
     authenticated: bool = False
+    bogus: bool = False  # --trust-anchor found the TLSA answer bogus
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +86,7 @@ class DANEHost:
             "records": [r.to_json() for r in self.records],
             "failure": self.failure,
             "dnssec_validated": self.authenticated,
+            "dnssec_bogus": self.bogus,
         }
 
 
@@ -157,12 +159,22 @@ UNVALIDATED = Item(
 )
 
 
-def validated_by_anchor(result: DANEResult, secure_names: set[str]) -> None:
-    """Our own DNSSEC validation found these TLSA names secure: they are validated even
-    though the server's answers carried no AD bit, and the warning goes when it covers
-    every host with records."""
+def validated_by_anchor(result: DANEResult, statuses: dict[str, str]) -> None:
+    """Our own DNSSEC validation's verdict on each TLSA name (``statuses``: name -> secure,
+    bogus, ...). Secure ones are validated even though the server's answers carried no AD
+    bit. A bogus one is not "unsigned TLSA that senders ignore": a validating sender
+    treats it as a failed lookup and does not deliver to that MX (RFC 7672 §2.1.1). The AD
+    warning goes when it covers no host with records any more."""
     for host in result.hosts:
-        if host.records and host.name.rstrip(".") in secure_names:
+        status = statuses.get(host.name.rstrip(".")) if host.records else None
+        if status == "secure":
             host.authenticated = True
-    if all(h.authenticated for h in result.hosts if h.records):
+        elif status == "bogus":
+            host.bogus = True
+            result.item_list.append(
+                Item("DANE", Status.ERROR,
+                     f"{host.host}: its TLSA answer is DNSSEC-bogus: validating senders treat it "
+                     "as a failed lookup and do not deliver to this MX (RFC 7672 §2.1.1)")
+            )  # fmt: skip
+    if all(h.authenticated or h.bogus for h in result.hosts if h.records):
         result.item_list = [i for i in result.item_list if i != UNVALIDATED]

@@ -41,6 +41,7 @@ class MXCheck:
     chain: list[str] = field(default_factory=list)  # subjects, leaf first
     matches: list[RecordMatch] = field(default_factory=list)
     dnssec_validated: bool = False
+    dnssec_bogus: bool = False
 
     @property
     def verdict(self) -> str:
@@ -61,6 +62,7 @@ class MXCheck:
             "chain": self.chain,
             "tlsa": [m.to_json() for m in self.matches],
             "dnssec_validated": self.dnssec_validated,
+            "dnssec_bogus": self.dnssec_bogus,
         }
 
 
@@ -125,7 +127,7 @@ def check_mx(
 ) -> MXCheck:
     """Connect to one MX (``connect_to`` overrides the address, for tests; ``connector``:
     smtpsh.net.base.Connector, another way to connect) and match."""
-    result = MXCheck(entry.host, dnssec_validated=entry.authenticated)
+    result = MXCheck(entry.host, dnssec_validated=entry.authenticated, dnssec_bogus=entry.bogus)
     try:
         info, address = asyncio.run(
             _handshake(connect_to or entry.host, port, timeout, helo, connector))
@@ -167,7 +169,7 @@ def items_for(checks: Sequence[MXCheck]) -> list[Item]:
                 Item("DANE", Status.ERROR, f"{where}: no TLSA record matches: DANE senders "
                      "will not deliver to it (RFC 7672 §2.2)")
             )  # fmt: skip
-        if not check.dnssec_validated:
+        if not check.dnssec_validated and not check.dnssec_bogus:  # bogus: said once, above
             text = "the TLSA answer was not DNSSEC-validated (no AD bit): senders would not use it"
             items.append(Item("DANE", Status.WARNING, f"{where}: {text}"))
     return items

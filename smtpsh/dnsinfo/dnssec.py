@@ -104,6 +104,28 @@ class DNSSECResult:
                 "items": [i.to_json() for i in self.item_list]}  # fmt: skip
 
 
+def _utc(seconds: int) -> str:
+    import datetime
+
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def signature_failure(sigs: dns.rrset.RRset, exc: Exception, now: float | None = None) -> str:
+    """Why ``sigs`` did not verify, in words: dnspython says only "no RRSIGs validated",
+    and an expired signature (the commonest DNSSEC failure) deserves its date."""
+    import time
+
+    now = time.time() if now is None else now
+    expirations = [int(sig.expiration) for sig in sigs]  # type: ignore[attr-defined]
+    inceptions = [int(sig.inception) for sig in sigs]  # type: ignore[attr-defined]
+    if expirations and all(e < now for e in expirations):
+        return f"its signature expired on {_utc(max(expirations))}"
+    if inceptions and all(i > now for i in inceptions):
+        return f"its signature is not valid before {_utc(min(inceptions))}"
+    return f"its signature does not verify ({exc})"
+
+
 class Validator:
     def __init__(
         self,
@@ -160,7 +182,9 @@ class Validator:
             anchor_set = dns.rrset.from_rdata_list(zone, keys.ttl, trusted)
             dnssec.validate(keys, sigs, {zone: anchor_set})
         except dnssec.ValidationFailure as exc:
-            self._keys[zone] = f"the DNSKEY set of {zone} is not signed by its anchor: {exc}"
+            why = signature_failure(sigs, exc)
+            self._keys[zone] = (f"the DNSKEY set of {zone.to_text(omit_final_dot=True)} does not "
+                               f"verify with its anchor: {why}")
             return self._keys[zone]
         self._keys[zone] = keys
         return keys
@@ -199,7 +223,7 @@ class Validator:
         try:
             dnssec.validate(rrset, sigs, {zone: keys})
         except dnssec.ValidationFailure as exc:
-            result.status, result.reason = "bogus", f"its signature does not verify ({exc})"
+            result.status, result.reason = "bogus", signature_failure(sigs, exc)
             return result
         result.status = "secure"
         result.reason = f"validated from the trust anchor of {result.zone}"

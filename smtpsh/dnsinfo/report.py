@@ -155,9 +155,8 @@ def build_report(
     if trust_anchors is not None:
         report.dnssec = _validate(report, trust_anchors, resolver)
         if report.dane is not None:
-            secure = {c.name for c in report.dnssec.checks
-                      if c.rdtype == "TLSA" and c.status == "secure"}  # fmt: skip
-            validated_by_anchor(report.dane, secure)
+            statuses = {c.name: c.status for c in report.dnssec.checks if c.rdtype == "TLSA"}
+            validated_by_anchor(report.dane, statuses)
     # After the DNSSEC validation: each MX's verdict says whether its TLSA answer was
     # validated, and --trust-anchor may have proven what the AD bit did not.
     if check_mx and report.dane is not None:

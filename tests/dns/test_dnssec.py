@@ -137,3 +137,59 @@ def test_check_mx_does_not_call_a_tlsa_proven_by_the_anchor_unvalidated(
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert unvalidated in unanchored.stdout
+
+
+# In signed.test, stale.signed.test's MX, address and TLSA carry signatures that expired ten
+# days ago (scripts/make-signed-zones.py; the facts file names it "expired").
+STALE = "stale.signed.test"
+
+
+def test_expired_signatures_are_bogus_and_say_when_they_expired(knot: dict[str, Any]) -> None:
+    # dnspython says only "no RRSIGs validated"; the date is what an operator needs.
+    check = validator(knot).validate(STALE, "MX")
+    assert check.status == "bogus", check
+    assert "signature expired on 20" in check.reason and " UTC" in check.reason, check.reason
+
+
+def test_signature_failure_words() -> None:
+    import dns.rdata
+    import dns.rrset
+
+    from smtpsh.dnsinfo.dnssec import signature_failure
+
+    def sigs(inception: int, expiration: int) -> dns.rrset.RRset:
+        rdata = dns.rdata.from_text(
+            "IN", "RRSIG",
+            f"MX 13 2 300 {expiration} {inception} 12345 x.test. " + "AAAA" * 16,
+        )  # fmt: skip
+        return dns.rrset.from_rdata("x.test.", 300, rdata)
+
+    now = 1_800_000_000
+    failure = ValueError("no RRSIGs validated")
+    assert signature_failure(sigs(now - 100, now - 10), failure, now) == (
+        "its signature expired on 2027-01-15 07:59 UTC"
+    )
+    assert signature_failure(sigs(now + 3600, now + 7200), failure, now) == (
+        "its signature is not valid before 2027-01-15 09:00 UTC"
+    )
+    assert signature_failure(sigs(now - 100, now + 100), failure, now) == (
+        "its signature does not verify (no RRSIGs validated)"
+    )
+
+
+def test_a_bogus_tlsa_answer_is_not_called_unsigned(knot: dict[str, Any]) -> None:
+    # With a bogus TLSA answer the DANE section said "senders ignore unsigned TLSA" and "not
+    # DNSSEC-validated (no AD bit): senders would not use it": a validating sender does not
+    # ignore it, it does not deliver to that MX at all (RFC 7672 §2.1.1).
+    proc = run_dns(knot, STALE, "--check-mx", "--color", "never")
+    assert proc.returncode == 1
+    assert (
+        "[error] DANE: mx.stale.signed.test: its TLSA answer is DNSSEC-bogus: validating senders "
+        "treat it as a failed lookup and do not deliver to this MX (RFC 7672 §2.1.1)"
+    ) in proc.stdout, proc.stdout
+    assert "senders ignore unsigned TLSA" not in proc.stdout
+    assert "was not DNSSEC-validated" not in proc.stdout
+    data = json.loads(run_dns(knot, STALE, "--check-mx", "--json").stdout)
+    report = data.get("result", data)
+    assert [h["dnssec_bogus"] for h in report["dane"]["hosts"]] == [True]
+    assert [c["dnssec_bogus"] for c in report["dane"]["checks"]] == [True]
