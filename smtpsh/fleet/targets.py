@@ -103,6 +103,9 @@ class Parser:
             raise ValueError("empty")
         if any(ord(c) < 32 or c == "\x7f" for c in text):
             raise ValueError("control characters in it")
+        hidden = _invisible(text)
+        if hidden is not None:
+            raise ValueError(f"an invisible character in it (U+{ord(hidden):04X})")
         if self.domains:
             return [Host(self._domain(text))]
         try:
@@ -195,6 +198,8 @@ class Parser:
             except UnicodeDecodeError:
                 self.targets.problems.append(f"{name}:{number}: not UTF-8 text")
                 continue
+            if number == 1:
+                text = text.removeprefix("\ufeff")  # a byte-order mark (Windows editors)
             text = _without_comment(text).strip()
             if not text:
                 continue
@@ -212,6 +217,20 @@ class Parser:
             raise TooMany(
                 f"more than {self.limit:,} targets: split the list, or raise --max-targets"
             )
+
+
+def _invisible(text: str) -> str | None:
+    """The first character of ``text`` that shows nothing but is not a plain space or tab
+    (a byte-order mark, a zero-width space, a no-break space: pasted from a document)."""
+    if text.isascii():
+        return None
+    import unicodedata
+
+    for c in text:
+        kind = unicodedata.category(c)
+        if kind in ("Cf", "Zl", "Zp", "Cs", "Co", "Cn") or (kind == "Zs" and c != " "):
+            return c
+    return None
 
 
 def _without_comment(text: str) -> str:

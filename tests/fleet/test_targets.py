@@ -50,6 +50,25 @@ def test_duplicates_are_checked_once_in_the_first_order() -> None:
         "127.0.9.2:25", "127.0.9.1:25", "127.0.9.3:25"]
 
 
+def test_duplicates_are_counted_with_where_the_first_was(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.txt"
+    path.write_text("127.0.9.1\n127.0.9.0/30\n127.0.9.1:25\n")
+    found = collect(["127.0.9.3"], [str(path)])
+    assert [h.key for h in found.hosts] == [
+        "127.0.9.3:25", "127.0.9.1:25", "127.0.9.0:25", "127.0.9.2:25"]
+    assert found.duplicates == 3  # .1 and .3 in the block, .1 again
+    assert found.first_duplicate == f"{path}:2: 127.0.9.1:25"
+
+
+def test_a_byte_order_mark_at_the_start_of_a_file_is_no_part_of_the_host(tmp_path: Path
+                                                                        ) -> None:
+    path = tmp_path / "hosts.txt"
+    path.write_bytes(b"\xef\xbb\xbf127.0.9.1\r\n\xef\xbb\xbf127.0.9.2\r\n")
+    found = collect([], [str(path)])
+    assert [h.key for h in found.hosts] == ["127.0.9.1:25"]
+    assert found.problems == [f"{path}:2: an invisible character in it (U+FEFF)"]
+
+
 @pytest.mark.parametrize(("word", "why"), [
     ("127.0.9.5-2", "ends before it starts"),
     ("127.0.9.1-x", "not an address"),
@@ -60,6 +79,8 @@ def test_duplicates_are_checked_once_in_the_first_order() -> None:
     ("bad host!", "not a host name"),
     ("a@b.example", "not a host name"),
     ("mx\x1b[31m.example", "control characters"),
+    ("mx\u200b.example", "an invisible character in it (U+200B)"),
+    ("mx\u00a0.example", "an invisible character in it (U+00A0)"),
     ("[::1", "missing ']'"),
 ])
 def test_a_bad_word_on_the_command_line_is_one_usage_line(word: str, why: str) -> None:
