@@ -114,4 +114,3 @@ def test_a_v6_block_on_the_command_line_with_port_and_json(v6_servers: list[Plac
     assert [d["target"] for d in docs] == [f"[::1]:{relay}"]
     VALIDATOR.validate(docs[0])
     assert docs[0]["result"]["verdict"] == "open"
-
