@@ -207,6 +207,15 @@ def add_targets(
     return many
 
 
+def polite_delay(args: argparse.Namespace) -> float:
+    """--delay: seconds between two connections to the same host (0: none); UsageError
+    when negative. One host or many: a command's connections are spaced the same way."""
+    delay = float(getattr(args, "delay", 0.0) or 0.0)
+    if not delay >= 0:  # negative, or NaN
+        raise UsageError("--delay must be 0 or more seconds")
+    return delay
+
+
 class WordsParser(argparse.ArgumentParser):
     """The parser of a shell meta-command's words: the same flags as the sub-command, but a
     bad word is one line (UsageError) instead of an exit."""

@@ -80,6 +80,11 @@ def target_from_args(args: argparse.Namespace) -> Target:
     options = client_options(args, host, port or 25)
     if any(getattr(args, name, None) for name in TRANSPORT_OPTIONS):
         apply_transport(args, options)  # --socks5, --proxy-v1/-v2
+    delay = flags.polite_delay(args)
+    if delay:  # every connection the command opens waits its turn (a probe opens several)
+        from smtpsh.net.polite import PoliteConnector, Politeness
+
+        options.connector = PoliteConnector(Politeness(delay), options.connector)
     return Target(options, args.helo or default_helo(), bool(getattr(args, "starttls", False)))
 
 

@@ -61,7 +61,18 @@ def run(args: argparse.Namespace) -> int:
     if args.cafile and not os.access(args.cafile, os.R_OK):
         message = f"--cafile {args.cafile}: cannot read the file"
         return _fail(args, f"{host}:{port}", "usage", message, exitcodes.USAGE)
-    status, result, error = scan_outcome(target_for(args, host, port))
+    try:
+        delay = flags.polite_delay(args)
+    except UsageError as exc:
+        return _fail(args, f"{host}:{port}", "usage", str(exc), exitcodes.USAGE)
+    target = target_for(args, host, port)
+    if delay:  # the scan's dozens of connections, each after the one before by --delay
+        import dataclasses
+
+        from smtpsh.net.polite import PoliteConnector, Politeness
+
+        target = dataclasses.replace(target, connector=PoliteConnector(Politeness(delay)))
+    status, result, error = scan_outcome(target)
     if error is not None:
         return _fail(args, f"{host}:{port}", error[0], error[1], status)
     assert result is not None

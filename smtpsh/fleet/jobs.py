@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from smtpsh import exitcodes, jsonout
-from smtpsh.fleet.runner import Document, Job, PoliteConnector, Politeness
+from smtpsh.fleet.runner import Document, Job
 from smtpsh.fleet.targets import Host
 from smtpsh.net.base import ClientOptions
+from smtpsh.net.polite import PoliteConnector, Politeness
 from smtpsh.target import UsageError
 
 

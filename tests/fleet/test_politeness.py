@@ -8,6 +8,7 @@ fails if the connections to a host are not spaced."""
 from __future__ import annotations
 
 import itertools
+import json
 import ssl
 import statistics
 import time
@@ -107,3 +108,31 @@ def test_many_targets_go_through_the_socks_proxy_given(tmp_path: Path) -> None:
                 assert doc["status"] == "failed", doc
                 assert f"the SOCKS proxy: cannot connect to {proxy}" in doc["error"]["message"]
         assert [server.connections for server in servers] == [0, 0]
+
+
+def test_one_host_is_spaced_the_same_way(tmp_path: Path) -> None:
+    """--delay without many targets: `smtpsh probe HOST` and `smtpsh tls HOST` space their
+    own connections as a run over many hosts does (a lower bound on every gap's median)."""
+    delay = 0.25
+    block = free_block()
+    policy, ca_file = tls_policy(tmp_path, [f"{block}.1"])
+    with fleet([policy], block=block) as (_, port, servers, _):
+        target = f"{block}.1:{port}"
+        proc = smtpsh("probe", target, "--delay", str(delay), "--json", *FAST)
+        probe_times = list(servers[0].accepted_at)
+        doc = json.loads(proc.stdout)
+        assert doc["error"] is None, proc.stdout + proc.stderr
+        servers[0].accepted_at.clear()
+        proc = smtpsh("tls", target, "--cafile", str(ca_file), "--delay", str(delay), "--json",
+                      *FAST)
+        tls_times = list(servers[0].accepted_at)
+        doc = json.loads(proc.stdout)
+        assert doc["error"] is None, proc.stdout + proc.stderr
+    for times in (probe_times, tls_times):
+        assert len(times) >= 3, times
+        assert statistics.median(gaps(times)) >= 0.8 * delay, gaps(times)
+    assert len(tls_times) >= 6
+    for command in ("probe", "tls", "relay"):
+        proc = smtpsh(command, "127.0.0.1:9", "--delay=-1")
+        assert proc.returncode == exitcodes.USAGE
+        assert "--delay must be 0 or more seconds" in proc.stderr, (command, proc.stderr)

@@ -17,13 +17,13 @@ from smtpsh.fleet.runner import (
     Document,
     JsonLines,
     JsonLinesError,
-    Politeness,
     Runner,
     Tally,
     fleet_status,
     read_done,
 )
 from smtpsh.fleet.targets import Host
+from smtpsh.net.polite import Politeness
 
 HOSTS = [Host(f"127.0.9.{n}", 25) for n in range(1, 21)]
 
