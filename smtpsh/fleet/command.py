@@ -114,7 +114,14 @@ def _run_plan(command: str, args: argparse.Namespace, argv: Sequence[str], plan:
     path = args.jsonl or args.resume
     if args.jsonl and args.jsonl != args.resume:
         _check_fresh(args.jsonl)
-    jsonl = JsonLines(path, append=bool(args.resume) and path == args.resume) if path else None
+    try:
+        jsonl = JsonLines(path, append=bool(args.resume) and path == args.resume) \
+            if path else None
+    except JsonLinesError as exc:
+        if args.jsonl:
+            raise
+        # The file was named by --resume alone: say so, not --jsonl.
+        raise JsonLinesError(str(exc).replace("--jsonl ", "--resume ", 1)) from None
     todo = [host for host in found.hosts if host.key not in done]
     before: dict[int, int] = {}
     for host in found.hosts:

@@ -127,3 +127,16 @@ def test_jsonl_onto_earlier_results_is_refused_not_emptied(fake_fleet: Fleet,
     proc = smtpsh("probe", target, "--no-relay", "--jsonl", str(empty))
     assert proc.returncode in (exitcodes.OK, exitcodes.FOUND), proc.stdout + proc.stderr
     assert jsonl_targets(empty) == [target]
+
+
+def test_resume_naming_the_target_list_is_refused_and_the_list_kept(fake_fleet: Fleet,
+                                                                    tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text(fake_fleet.targets_text())
+    kept = hosts.read_bytes()
+    proc = smtpsh("probe", "-T", str(hosts), "--resume", str(hosts))
+    assert proc.returncode == exitcodes.USAGE
+    assert proc.stderr.splitlines()[-1] == (
+        f"smtpsh probe: --resume {hosts}: exists and is not a smtpsh JSON Lines file: refused"
+        " (remove it or pick another name)")
+    assert hosts.read_bytes() == kept
