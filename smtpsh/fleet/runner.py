@@ -337,6 +337,7 @@ class Runner:
         count = min(self.workers, len(hosts))
         per_worker = -(-self.concurrency // max(count, 1))
         by_key = {host.key: host for host in hosts}
+        shares = share_out(hosts, count)
         readers: list[asyncio.Future[None]] = []
         pipes: list[asyncio.BaseTransport] = []
         try:
@@ -350,7 +351,7 @@ class Runner:
                     raise
                 if pid == 0:  # the worker: never returns
                     os.close(read_end)
-                    _work(self, hosts[index::count], per_worker, write_end)
+                    _work(self, shares[index], per_worker, write_end)
                 os.close(write_end)
                 self._children.append(pid)
                 ended: asyncio.Future[None] = loop.create_future()
@@ -388,6 +389,17 @@ class Runner:
 
 
 # --- worker processes -----------------------------------------------------------------------
+
+
+def share_out(hosts: list[Host], count: int) -> list[list[Host]]:
+    """The hosts in ``count`` shares: every n-th address to each (the hosts of a block differ
+    less from each other then), and every port of one address to the same share, where one
+    process spaces all connections to it (--delay: the politeness is per process)."""
+    shares: list[list[Host]] = [[] for _ in range(max(count, 1))]
+    where: dict[str, int] = {}
+    for host in hosts:
+        shares[where.setdefault(host.host, len(where) % len(shares))].append(host)
+    return shares
 
 
 class _Results(asyncio.Protocol):

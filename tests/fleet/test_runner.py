@@ -21,6 +21,7 @@ from smtpsh.fleet.runner import (
     Tally,
     fleet_status,
     read_done,
+    share_out,
 )
 from smtpsh.fleet.targets import Host
 from smtpsh.net.polite import Politeness
@@ -264,3 +265,18 @@ def test_stop_ends_the_workers_and_keeps_what_they_did(tmp_path: Path) -> None:
     assert runner.stopped_by is not None and runner._children == []
     assert sorted(json.loads(line)["target"] for line in path.read_text().splitlines()) == [
         "127.0.9.1:25", "127.0.9.2:25"]
+
+
+def test_every_port_of_an_address_goes_to_the_same_worker() -> None:
+    """--delay is kept by one process's Politeness: the ports of one address must not be
+    split between workers (each would space its own connections only)."""
+    hosts = [Host(f"127.0.9.{n}", port) for port in (25, 587, 465) for n in range(1, 7)]
+    shares = share_out(hosts, 4)
+    assert sorted(h.key for share in shares for h in share) == sorted(h.key for h in hosts)
+    for share in shares:
+        addresses = {h.host for h in share}
+        assert all(h.host in addresses for h in share)
+        for other in shares:
+            if other is not share:
+                assert not addresses & {h.host for h in other}
+    assert [len({h.host for h in share}) for share in shares] == [2, 2, 1, 1]
