@@ -65,14 +65,25 @@ def run(args: argparse.Namespace) -> int:
         delay = flags.polite_delay(args)
     except UsageError as exc:
         return _fail(args, f"{host}:{port}", "usage", str(exc), exitcodes.USAGE)
-    target = target_for(args, host, port)
-    if delay:  # the scan's dozens of connections, each after the one before by --delay
-        import dataclasses
+    import dataclasses
+    import threading
 
+    stop = threading.Event()
+    target = dataclasses.replace(target_for(args, host, port), stop=stop)
+    politeness = None
+    if delay:  # the scan's dozens of connections, each after the one before by --delay
         from smtpsh.net.polite import PoliteConnector, Politeness
 
-        target = dataclasses.replace(target, connector=PoliteConnector(Politeness(delay)))
-    status, result, error = scan_outcome(target)
+        politeness = Politeness(delay)
+        target = dataclasses.replace(target, connector=PoliteConnector(politeness))
+    try:
+        status, result, error = scan_outcome(target)
+    except KeyboardInterrupt:
+        stop.set()
+        if politeness is not None:
+            politeness.stop()
+        return _fail(args, f"{host}:{port}", "interrupted", "interrupted: the scan was stopped",
+                     exitcodes.INTERRUPTED)
     if error is not None:
         return _fail(args, f"{host}:{port}", error[0], error[1], status)
     assert result is not None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -257,6 +258,9 @@ class Target:
     # How to reach the server other than by a TCP connect (probe --socks5, --proxy-v1/-v2:
     # the scan's many connections go the same way as the probe's).
     connector: Connector | None = field(default=None, compare=False)
+    # Set to stop the scan (Ctrl-C, a many-target run stopped or out of time): no new
+    # connection is opened, the versions' threads end after the one in progress.
+    stop: threading.Event | None = field(default=None, compare=False)
 
 
 def open_tls_socket(target: Target) -> socket.socket:
@@ -264,6 +268,8 @@ def open_tls_socket(target: Target) -> socket.socket:
     from smtpsh.net.base import ClientOptions, ConnectError
     from smtpsh.net.blocking import open_socket
 
+    if target.stop is not None and target.stop.is_set():
+        raise ScanError("the scan was stopped")
     # The sessions' way in: the name resolved and every address tried within the deadline.
     options = ClientOptions(target.host, target.port, connect_timeout=target.connect_timeout,
                             family=target.family, connector=target.connector)  # fmt: skip
@@ -445,9 +451,16 @@ def scan(target: Target, versions: Sequence[str] = tuple(VERSIONS)) -> TLSScan:
     (tried once, before anything else, so that the error is said once)."""
     open_tls_socket(target).close()
     table = cipher_suites()
-    with ThreadPoolExecutor(max_workers=len(versions)) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(versions))
+    try:
         futures = [pool.submit(scan_version, target, name, table) for name in versions]
         results = [f.result() for f in futures]
+    except BaseException:  # Ctrl-C: the threads stop at their next connection, unwaited
+        if target.stop is not None:
+            target.stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     result = TLSScan(f"{target.host}:{target.port}", results)
     result.grade, result.caps, result.findings = grade(results)
     if any(v.accepted for v in results):

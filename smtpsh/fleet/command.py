@@ -16,7 +16,7 @@ import shlex
 import signal
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from smtpsh import exitcodes
 from smtpsh.fleet import TARGET_DEST
@@ -58,6 +58,9 @@ def run(command: str, args: argparse.Namespace, argv: Sequence[str]) -> int:
     except JsonLinesError as exc:
         print_error(prog, str(exc))
         return exitcodes.USAGE
+    except KeyboardInterrupt:  # while a list was read from standard input (-T -, -U -)
+        print_error(prog, "interrupted before any host was checked")
+        return 128 + signal.SIGINT
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -138,7 +141,7 @@ def _run_plan(command: str, args: argparse.Namespace, argv: Sequence[str], plan:
                   f" {args.resume}: skipped")
     _raise_file_limit(args.concurrency)
     try:
-        tally = _loop_run(runner, todo, len(found.hosts), before, view)
+        tally = _loop_run(runner, todo, len(found.hosts), before, view, plan.stop)
     finally:
         view.status.finish()
         if jsonl is not None:
@@ -170,7 +173,7 @@ def _check_fresh(path: str) -> None:
 
 
 def _loop_run(runner: Runner, todo: list[fleet_targets.Host], total: int,
-              before: dict[int, int], view: _View) -> Tally:
+              before: dict[int, int], view: _View, on_stop: Callable[[], None]) -> Tally:
     _small_tls_buffers()
 
     async def main() -> Tally:
@@ -185,6 +188,8 @@ def _loop_run(runner: Runner, todo: list[fleet_targets.Host], total: int,
             return await runner.run(todo, total, before)
         finally:
             ticker.cancel()
+            if runner.stopped_by is not None:
+                on_stop()  # before asyncio.run waits for the worker threads
 
     return asyncio.run(main())
 

@@ -34,6 +34,9 @@ class Plan:
     findings: Callable[[Document], list[str]] = lambda doc: []
     # Called once the run is over, however it ends (enum -U -: the copy of the list goes).
     close: Callable[[], None] = lambda: None
+    # Called when the run is stopped (Ctrl-C, SIGTERM), before the threads of the hosts in
+    # progress are waited for: what makes them end at once (tls: no more connections).
+    stop: Callable[[], None] = lambda: None
 
 
 def make_plan(command: str, args: argparse.Namespace) -> Plan:
@@ -274,6 +277,7 @@ def _enum_summary(doc: Document) -> str:
 
 def _tls(args: argparse.Namespace) -> Plan:
     import dataclasses
+    import threading
 
     from smtpsh.audit.tlscommand import scan_outcome, target_for
     from smtpsh.target import check_combinations
@@ -288,14 +292,22 @@ def _tls(args: argparse.Namespace) -> Plan:
     connector = PoliteConnector(politeness) if politeness is not None else None
 
     async def job(host: Host) -> Document:
-        target = target_for(args, host.host, host.port or 25)
-        if connector is not None:
-            target = dataclasses.replace(target, connector=connector)
-        status, scan, error = await asyncio.to_thread(scan_outcome, target)
+        stop = threading.Event()
+        target = dataclasses.replace(target_for(args, host.host, host.port or 25), stop=stop,
+                                     connector=connector)
+        try:
+            status, scan, error = await asyncio.to_thread(scan_outcome, target)
+        except asyncio.CancelledError:  # stopped, or out of time: the scan's threads end too
+            stop.set()
+            raise
         return jsonout.envelope("tls", host.key, status,
                                 scan.to_json() if scan is not None else None, error)
 
-    return Plan(job, _tls_summary, args.port or 25, _tls_findings)
+    def stop_all() -> None:
+        if politeness is not None:
+            politeness.stop()  # the threads waiting their turn for a host: now
+
+    return Plan(job, _tls_summary, args.port or 25, _tls_findings, stop=stop_all)
 
 
 def _tls_findings(doc: Document) -> list[str]:

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from smtpsh.net.base import ClientOptions, Connector, format_address
+from smtpsh.net.base import ClientOptions, ConnectError, Connector, format_address
 
 
 class Politeness:
@@ -18,6 +18,10 @@ class Politeness:
         self.delay = delay
         self._next: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.stopped = threading.Event()  # stop(): every wait ends, no connection is made
+
+    def stop(self) -> None:
+        self.stopped.set()
 
     def reserve(self, host: str) -> float:
         """Book the next connection to ``host``: the seconds to wait before opening it."""
@@ -42,8 +46,10 @@ class PoliteConnector(Connector):
         from smtpsh.net.blocking import connect_first, resolve
 
         wait = self.politeness.reserve(opts.host)
-        if wait > 0:
-            time.sleep(wait)  # in the connecting thread, never the event loop
+        # In the connecting thread, never the event loop; a stopped run ends the wait.
+        if self.politeness.stopped.wait(wait) if wait > 0 else self.politeness.stopped.is_set():
+            raise ConnectError(f"not connected to {format_address(opts.host, opts.port)}:"
+                               " the run was stopped")
         if self.inner is not None:
             return self.inner(opts)
         deadline = time.monotonic() + opts.connect_timeout

@@ -140,3 +140,24 @@ def test_resume_naming_the_target_list_is_refused_and_the_list_kept(fake_fleet: 
         f"smtpsh probe: --resume {hosts}: exists and is not a smtpsh JSON Lines file: refused"
         " (remove it or pick another name)")
     assert hosts.read_bytes() == kept
+
+
+@pytest.mark.parametrize("args", [["enum", "127.0.0.1", "127.0.0.2", "-U", "-"],
+                                  ["probe", "-T", "-"]])
+def test_ctrl_c_while_a_list_is_typed_is_one_line(args: list[str], tmp_path: Path) -> None:
+    """-U - or -T - on a terminal waits for the list: Ctrl-C then ends the run with one
+    line (no traceback), and the copy of the names is gone."""
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(sys.executable, ["-m", "smtpsh", *args], encoding="utf-8",
+                          timeout=30, env={**os.environ, "NO_COLOR": "1",
+                                           "TMPDIR": str(tmp_path)})
+    child.sendline("root")
+    child.expect_exact("root")
+    time.sleep(0.5)  # reading on, waiting for more
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130, child.before
+    assert f"smtpsh {args[0]}: interrupted before any host was checked" in child.before
+    assert "Traceback" not in child.before
+    assert not list(tmp_path.glob("smtpsh-enum-*"))

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
 import ssl
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pytest
 import trustme
 
 from smtpsh import exitcodes
@@ -136,3 +141,36 @@ def test_one_host_is_spaced_the_same_way(tmp_path: Path) -> None:
         proc = smtpsh(command, "127.0.0.1:9", "--delay=-1")
         assert proc.returncode == exitcodes.USAGE
         assert "--delay must be 0 or more seconds" in proc.stderr, (command, proc.stderr)
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_ctrl_c_stops_a_spaced_tls_scan_at_once(tmp_path: Path, many: bool) -> None:
+    """A scan spaced by --delay 1 takes a minute; Ctrl-C ends it in a moment, with one line
+    (one host) or the run's summary and resume hint (many): the scan's threads open no
+    more connections and the waits for a turn end (they held the exit for the whole scan,
+    20 s and more, and one host's Ctrl-C printed a traceback)."""
+    block = free_block()
+    policy, ca_file = tls_policy(tmp_path, [f"{block}.1", f"{block}.2"])
+    with fleet([policy, policy], block=block) as (_, port, servers, _):
+        targets = [f"{block}.1:{port}"] + ([f"{block}.2:{port}"] if many else [])
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smtpsh", "tls", *targets, "--cafile", str(ca_file),
+             "--delay", "1", *FAST], text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(servers[0].accepted_at) < 3:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        signalled = time.monotonic()
+        _, stderr = proc.communicate(timeout=60)
+        took = time.monotonic() - signalled
+        after = len(servers[0].accepted_at)
+        time.sleep(1.5)  # a thread still going would connect again by now
+        assert len(servers[0].accepted_at) == after
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert took < 8, took
+    if many:
+        assert "smtpsh tls: interrupted: 0 of 2 hosts done" in stderr
+    else:
+        assert stderr.strip().endswith("smtpsh tls: interrupted: the scan was stopped"), stderr
