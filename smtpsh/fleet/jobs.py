@@ -87,6 +87,11 @@ def _politeness(args: argparse.Namespace) -> Politeness | None:
     return Politeness(delay) if delay > 0 else None
 
 
+def _stopper(politeness: Politeness | None) -> Callable[[], None]:
+    """Plan.stop: the threads waiting their turn for a host (--delay) stop waiting."""
+    return politeness.stop if politeness is not None else _nothing
+
+
 def _check_connection_options(args: argparse.Namespace) -> None:
     for name in ("timeout", "connect_timeout"):
         value = getattr(args, name, None)
@@ -115,7 +120,8 @@ def _probe(args: argparse.Namespace) -> Plan:
         report, scan = await probe_once(prober, tls=args.tls_scan)
         return jsonout.envelope("probe", host.key, *probe_outcome(report, scan))
 
-    return Plan(job, _probe_summary, args.port or 25, _probe_findings)
+    return Plan(job, _probe_summary, args.port or 25, _probe_findings,
+                stop=_stopper(options.politeness))
 
 
 def _probe_findings(doc: Document) -> list[str]:
@@ -166,7 +172,8 @@ def _relay(args: argparse.Namespace) -> Plan:
         return jsonout.envelope("relay", host.key, VERDICT_STATUS[report.verdict],
                                 report.as_dict())
 
-    return Plan(job, _relay_summary, args.port or 25, _when_found("open relay"))
+    return Plan(job, _relay_summary, args.port or 25, _when_found("open relay"),
+                stop=_stopper(options.politeness))
 
 
 def _relay_summary(doc: Document) -> str:
@@ -219,7 +226,8 @@ def _enum(args: argparse.Namespace) -> Plan:
         return jsonout.envelope("enum", host.key, exit_status(enumerator),
                                 result_json(enumerator, host.key), error)
 
-    return Plan(job, _enum_summary, args.port or 25, _when_found("users found"), close)
+    return Plan(job, _enum_summary, args.port or 25, _when_found("users found"), close,
+                stop=_stopper(options.politeness))
 
 
 def _nothing() -> None:
@@ -303,11 +311,7 @@ def _tls(args: argparse.Namespace) -> Plan:
         return jsonout.envelope("tls", host.key, status,
                                 scan.to_json() if scan is not None else None, error)
 
-    def stop_all() -> None:
-        if politeness is not None:
-            politeness.stop()  # the threads waiting their turn for a host: now
-
-    return Plan(job, _tls_summary, args.port or 25, _tls_findings, stop=stop_all)
+    return Plan(job, _tls_summary, args.port or 25, _tls_findings, stop=_stopper(politeness))
 
 
 def _tls_findings(doc: Document) -> list[str]:
@@ -347,7 +351,7 @@ def _dns(args: argparse.Namespace) -> Plan:
         return jsonout.envelope("dns", host.key, status,
                                 report.to_json() if report is not None else None, error)
 
-    return Plan(job, _dns_summary, None, _when_found("DNS errors"))
+    return Plan(job, _dns_summary, None, _when_found("DNS errors"), stop=_stopper(politeness))
 
 
 def _dns_summary(doc: Document) -> str:
