@@ -52,13 +52,22 @@ from smtpsh.protocol.ntlm import NTLMError, NTLMInfo, decode_challenge_line, neg
 from smtpsh.protocol.replies import Reply
 from smtpsh.target import UsageError, run_main
 
+# The names VRFY/EXPN are asked about beside the impossible one: root, as enum asks, then
+# postmaster, which RFC 5321 §4.5.1 makes every mail domain accept. Asked at the same
+# domain as the impossible name (Exim wants NAME@DOMAIN), so the two answers compare: Exim
+# answers `550 Unrouteable address` for root and the canary alike, and `250 <postmaster@…>
+# is deliverable` (EXPN: its members) for postmaster. (enum never uses postmaster as
+# evidence that a *method* works: there the canary may be refused for its form alone.)
+PROBE_REFERENCES = (*REFERENCE_NAMES, "postmaster")
+
 
 @dataclass
 class VerbCheck:
     """How the server answers VRFY or EXPN for an impossible name and for real-looking ones."""
 
     verb: str
-    state: str = "not tried"  # reveals | same-answer | unsupported | refused | not tried
+    # reveals | same-answer | inconclusive | unsupported | refused | not tried
+    state: str = "not tried"
     why: str = ""  # how the state was decided, when the replies alone do not show it
     canary: tuple[str, Reply] | None = None
     reference: tuple[str, Reply] | None = None
@@ -393,15 +402,24 @@ class Prober:
         if canary.klass == 4 or needs_tls(canary) or bare_name_refused(canary):
             check.state = "refused"
             return
-        for name in REFERENCE_NAMES:
+        verdict = None
+        for name in PROBE_REFERENCES:
             reply = await client.command(f"{verb} {name}{qualify}")
             check.reference = (name + qualify, reply)
-            if classify(reply, canary) is Verdict.FOUND:
+            verdict = classify(reply, canary)
+            if verdict is Verdict.FOUND:
                 check.state = "reveals"
                 return
-        # No common name exists here, but an impossible one gets a definite "no such
-        # user": any real name would be told apart.
-        if tells_apart(canary):
+        if verdict is Verdict.ABSENT:
+            # postmaster, which every mail domain must have (RFC 5321 §4.5.1), got the
+            # impossible name's own "no": the reply tells nothing apart here.
+            check.state = "inconclusive"
+            check.why = ("postmaster got the same 'no' as a name that cannot exist: the"
+                         " domain asked may not be one the server takes mail for, or it"
+                         " refuses every name")
+        elif tells_apart(canary):
+            # No common name answered, but an impossible one gets a definite "no such
+            # user": any real name would be told apart.
             check.state = "reveals"
             check.why = ("a name that cannot exist gets a definite 'no such user'; a real"
                          " one would be answered otherwise")

@@ -267,6 +267,7 @@ def exit_status(report: ProbeReport) -> int:
 VERB_STATES: Mapping[str, str] = MappingProxyType({
     "reveals": "ENABLED: tells real names from made-up ones",
     "same-answer": "answers, but gives a real-looking name the same answer as a made-up one",
+    "inconclusive": "inconclusive: even postmaster got the answer a made-up name got",
     "unsupported": "disabled or not implemented",
     "refused": "refused before authentication or TLS, or for now (4xx/530)",
     "not tried": "not tried",
