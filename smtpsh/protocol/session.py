@@ -246,6 +246,14 @@ class Session:
             )
         if verb.upper() == "STARTTLS" and self.tls:  # first: servers stop offering it then
             return Prediction("503 5.5.1 TLS already active", "the session is already encrypted")
+        if (verb.upper() == "AUTH" and self.esmtp and self.state is not State.GREETED
+                and not self.advertises("AUTH")):
+            # The verb is known; it is off here: a sequence refusal, not "not implemented".
+            return Prediction(
+                "503 5.5.1 AUTH not available",
+                "the server did not advertise AUTH in its EHLO reply (Postfix, Exim and"
+                " OpenSMTPD then answer 503)",
+            )
         if req.extension and self.state is not State.GREETED and not self.advertises(req.extension):
             return Prediction(
                 "502 5.5.1 command not implemented",

@@ -3,6 +3,7 @@ command on each interop server as a user would)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -193,3 +194,34 @@ def test_glosses_of_replies_other_servers_word_their_own_way() -> None:
     assert "encryption" not in seen[refusal] and "the enhanced code says what" in seen[refusal]
     seen = glosses(haraka.target, "EHLO me\nMAIL FROM:<a@example.net> SIZE=999999999\nQUIT\n")
     assert seen["550 Message too big!"] == "↳ 550 the message is over the server's size limit"
+
+
+def test_probe_shows_a_name_that_exists_as_the_evidence_of_vrfy_on_exim(tmp_path: Path) -> None:
+    # root@mx.exim.test and the impossible name both got `550 … Unrouteable address`;
+    # "ENABLED" rested on the canary's "no" alone. postmaster is the evidence now.
+    exim = server_fixture("exim")
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "probe", exim.target, "--no-relay", "--json",
+         "--cafile", str(exim.ca_file)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    result = json.loads(proc.stdout)["result"]
+    for verb in ("vrfy", "expn"):
+        check = result[verb]
+        assert check["state"] == "reveals", check
+        assert check["reference"]["name"].startswith("postmaster"), check
+        assert check["reference"]["reply"][0].startswith("250 "), check
+
+
+def test_auth_where_none_is_advertised_is_predicted_as_the_503_servers_give() -> None:
+    # Postfix, Exim and OpenSMTPD answer AUTH on a session whose EHLO listed none with 503
+    # (`503 5.5.1 Error: authentication not enabled`, `503 AUTH command used when not
+    # advertised`, `503 5.5.1 Invalid command: Command not supported`); smtpsh said 502.
+    pairs = []
+    for name in ("postfix_plain", "exim", "opensmtpd"):
+        server = server_fixture(name)
+        found = expectations(server.target, "EHLO me\nAUTH PLAIN AGRhdmUAc2VjcmV0\nQUIT\n")
+        assert len(found) == 1, (name, found)
+        pairs += found
+    for expected, got in pairs:
+        assert expected.startswith("503 ") and got.startswith("503 "), (expected, got)
