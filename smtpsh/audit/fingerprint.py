@@ -32,8 +32,12 @@ SIGNATURES: tuple[tuple[str, str, str, float, str], ...] = (
      "Postfix's wording for an unknown command"),
     ("Postfix", "help", r"^50[02] 5\.5\.2 Error: command not recognized$", 0.3,
      "HELP not implemented, answered like an unknown command"),
+    # XCLIENT and XFORWARD (offered to hosts in smtpd_authorized_xclient_hosts /
+    # _xforward_hosts) and the old AUTH=MECH line come after AUTH, as the project's
+    # XCLIENT listener shows.
     ("Postfix", "keywords", r"^PIPELINING SIZE (VRFY )?(ETRN )?(STARTTLS )?(AUTH )?"
-     r"(ENHANCEDSTATUSCODES )?8BITMIME DSN( SMTPUTF8)?( CHUNKING)?$", 0.6,
+     r"(AUTH=\S+ )?(XCLIENT )?(XFORWARD )?(ENHANCEDSTATUSCODES )?8BITMIME DSN( SMTPUTF8)?"
+     r"( CHUNKING)?$", 0.6,
      "Postfix's EHLO keyword order (PIPELINING SIZE … 8BITMIME DSN)"),
     ("Postfix", "nested_mail", r"^503 5\.5\.1 Error: nested MAIL command$", 0.4,
      "Postfix's wording for a nested MAIL"),

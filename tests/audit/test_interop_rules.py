@@ -155,3 +155,14 @@ def test_each_family_is_named_from_behaviour_alone(family: str) -> None:
 
 def test_nothing_known_names_nothing() -> None:
     assert best(fingerprint({"banner": "220 mx ESMTP", "unknown": "500 what?"})) is None
+
+
+def test_postfix_keyword_order_with_xclient_xforward_and_old_auth() -> None:
+    # The project's XCLIENT listener (Postfix 3.7): XCLIENT and XFORWARD between AUTH and
+    # ENHANCEDSTATUSCODES; the order trait did not match, and the family fell to "medium".
+    seen = {"keywords": "PIPELINING SIZE VRFY ETRN STARTTLS XCLIENT XFORWARD"
+                        " ENHANCEDSTATUSCODES 8BITMIME DSN SMTPUTF8 CHUNKING"}
+    assert [e.source for e in fingerprint(seen)[0].evidence] == ["keywords"]
+    seen["keywords"] = ("PIPELINING SIZE STARTTLS AUTH AUTH=PLAIN ENHANCEDSTATUSCODES 8BITMIME"
+                        " DSN")
+    assert fingerprint(seen)[0].family == "Postfix"
