@@ -340,6 +340,12 @@ class Shell:
         reply = await self.guard(self.link.command(line, raw=self.raw_mode))
         if verb_of(line) in ("VRFY", "EXPN", "RCPT"):
             self._compare(line, reply)
+        if verb_of(line) == "MAIL" and reply.klass == 2:
+            # What the message may carry (RFC 6152): checked on each line typed in DATA.
+            params = line.upper().split()[1:]
+            self.extra["eight_bit_declared"] = any(
+                p in ("BODY=8BITMIME", "BODY=BINARYMIME") for p in params)
+            self.extra["eight_bit_warned"] = False
         if self.addresses is not None and verb_of(line) in ("MAIL", "RCPT", "VRFY", "EXPN"):
             for address in addresses_in(line):
                 self.addresses.add(address)
@@ -362,6 +368,24 @@ class Shell:
         if note is not None:
             self.info(note)
 
+    def _warn_eight_bit(self, line: str) -> None:
+        """Once a message: 8-bit octets typed in DATA after a MAIL that declared no
+        BODY=8BITMIME. Every interop server took it, yet RFC 6152 lets a client send 8-bit
+        text only so declared, to a server that offers 8BITMIME; a strict relay may refuse
+        or re-encode it."""
+        if line.isascii() or self.extra.get("eight_bit_declared", False) or self.extra.get(
+                "eight_bit_warned", False):
+            return
+        self.extra["eight_bit_warned"] = True
+        if self.session.advertises("8BITMIME"):
+            self.warn("8-bit characters in the message, but MAIL FROM declared no"
+                      " BODY=8BITMIME (RFC 6152): many servers take it, a strict one may"
+                      " refuse or re-encode it")
+        else:
+            self.warn("8-bit characters in the message, and the server did not advertise"
+                      " 8BITMIME (RFC 6152): encode the text (quoted-printable or base64),"
+                      " e.g. with /compose")
+
     async def _data_line(self, line: str) -> None:
         if line == ".":
             reply = await self.guard(self.link.end_data())
@@ -371,6 +395,7 @@ class Shell:
             self.check_step(None)
             for warning in text_line_warnings(line):
                 self.warn(warning)
+            self._warn_eight_bit(line)
             try:
                 await self.link.send_data_line(line, long_lines=True)
             except LocalProtocolError as exc:

@@ -225,3 +225,29 @@ def test_auth_where_none_is_advertised_is_predicted_as_the_503_servers_give() ->
         pairs += found
     for expected, got in pairs:
         assert expected.startswith("503 ") and got.startswith("503 "), (expected, got)
+
+
+def test_eight_bit_text_without_body_8bitmime_is_warned_once_a_message() -> None:
+    # Every interop server takes 8-bit text after a MAIL without BODY=8BITMIME; RFC 6152
+    # lets a client send it only so declared, to a server that offers 8BITMIME.
+    exim, postfix = server_fixture("exim"), server_fixture("postfix_plain")
+    to = exim.address(exim.users[0])
+    script = (f"EHLO me\nMAIL FROM:<a@example.net>\nRCPT TO:<{to}>\nDATA\nSubject: café\n\n"
+              f"été\n.\nMAIL FROM:<a@example.net> BODY=8BITMIME\nRCPT TO:<{to}>\nDATA\n"
+              f"été\n.\nQUIT\n")  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "smtpsh", exim.target], input=script,
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert out.count("! 8-bit characters in the message") == 1, out
+    first, second = out.split("C: MAIL FROM:<a@example.net> BODY=8BITMIME", 1)
+    assert "declared no BODY=8BITMIME (RFC 6152)" in first
+    assert "8-bit" not in second and second.count("S: 250 OK id=") == 1, out
+    # After HELO no extension is in force: 8BITMIME was not advertised.
+    to = postfix.address(postfix.users[0])
+    out = subprocess.run(
+        [sys.executable, "-m", "smtpsh", postfix.target],
+        input=f"HELO me\nMAIL FROM:<a@example.net>\nRCPT TO:<{to}>\nDATA\nété\n.\nQUIT\n",
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    assert "the server did not advertise 8BITMIME (RFC 6152)" in out, out
