@@ -179,6 +179,18 @@ def canary_name() -> str:
     return "zz" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
 
 
+class TLSUnusable(AuditError):
+    """STARTTLS, which the server asks for, cannot be set up from here (the certificate
+    does not verify, or the handshake fails): no method can be tried, and that is no
+    answer of the server's about names."""
+
+
+def _tls_failure(exc: Exception) -> bool:
+    """A failed TLS set-up (smtpsh.net.client's 'TLS: …' and 'TLS handshake with … failed')
+    rather than a passing fault that a new connection may not meet."""
+    return str(exc).startswith("TLS")
+
+
 @dataclass
 class NameResult:
     name: str
@@ -426,6 +438,8 @@ class Enumerator:
             try:
                 conn = await self._open()
             except (ConnectError, ConnectionClosedError, ReplyTimeout, Refused) as exc:
+                if self.target.starttls and _tls_failure(exc):
+                    raise TLSUnusable(f"STARTTLS failed: {exc}") from None
                 last[todo[0]] = str(exc)
                 await asyncio.sleep(0.2)
                 continue
@@ -489,6 +503,8 @@ class Enumerator:
                         self.domain, self.domain_source = domain, source
                         answers = await self._ask(asked)
                         canary = answers[self.canary_name]
+            except TLSUnusable:
+                raise  # the same for every method: said as it is, not as the server's answer
             except AuditError as exc:
                 self.method_notes[name] = str(exc)
                 continue

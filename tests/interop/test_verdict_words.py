@@ -251,3 +251,20 @@ def test_eight_bit_text_without_body_8bitmime_is_warned_once_a_message() -> None
         capture_output=True, text=True, timeout=120,
     ).stdout  # fmt: skip
     assert "the server did not advertise 8BITMIME (RFC 6152)" in out, out
+
+
+def test_enum_says_a_certificate_it_cannot_verify_is_why_nothing_was_tested(
+    tmp_path: Path,
+) -> None:
+    # aiosmtpd with require_starttls answers VRFY with 530; enum then starts every
+    # connection with STARTTLS. Without --cafile the test CA does not verify: each method
+    # failed 4 times and the verdict was "no method tells users apart on this server"
+    # (exit 3), an answer the server never gave.
+    server = server_fixture("aiosmtpd_tls")
+    names = tmp_path / "names.txt"
+    names.write_text("alice\nroot\n")
+    proc = run_enum(server.target, "auto", names)
+    assert proc.returncode == 4, proc.stderr
+    last = proc.stderr.splitlines()[-1]
+    assert last.startswith("smtpsh enum: STARTTLS failed: TLS: the certificate"), last
+    assert "--cafile" in last and "tells users apart" not in proc.stderr
