@@ -292,6 +292,12 @@ class Prober:
         session = client.session
         report.server_name = session.server_name
         report.esmtp = session.esmtp
+        if report.hello is not None and report.hello.klass != 2:
+            # Dovecot's LMTP port: `500 5.5.1 Unknown command` to both. What follows was
+            # asked without a greeting, so a finding's absence proves little.
+            report.problems.append(
+                f"the server refused EHLO and HELO ({report.hello.one_line()}): the rest was"
+                " asked without a greeting (an LMTP server greets only LHLO, RFC 2033 §4.1)")
         report.capabilities = dict(session.extensions)
         report.auth_plain = session.auth_mechanisms
         report.tls.implicit = self.target.options.implicit_tls

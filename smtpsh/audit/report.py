@@ -315,7 +315,13 @@ def render_text(report: ProbeReport) -> list[Line]:
     out.append([_label("software"), ("", software or "not revealed")])
     out += _family_lines(r)
     greeting = r.hello.lines[0] if r.hello is not None and r.hello.lines else "(none)"
-    out.append([_label("EHLO"), ("", greeting if r.esmtp else "refused; HELO: " + greeting)])
+    if r.esmtp:
+        said = greeting
+    elif r.hello is not None and r.hello.klass != 2:
+        said = f"refused; HELO refused too: {r.hello.one_line()}"
+    else:
+        said = f"refused; HELO: {greeting}"
+    out.append([_label("EHLO"), ("", said)])
     out += _capability_lines(r.capabilities)
     out.append([("class:bold", "HELP")])
     out += _reply_block(r.help)

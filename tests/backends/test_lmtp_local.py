@@ -246,3 +246,15 @@ def test_send_json_gives_each_lmtp_recipient_its_own_delivery(backends: Backends
     doc = document(proc, "send", exitcodes.FAILED)
     assert "did not advertise SMTPUTF8" in doc["error"]["message"]
     assert doc["result"]["sender"] is None
+
+
+def test_probe_of_an_lmtp_port_says_the_greeting_was_refused(backends: Backends) -> None:
+    # Dovecot's LMTP answers EHLO and HELO `500 5.5.1 Unknown command`: probe went on and
+    # printed "EHLO refused; HELO: 5.5.1 Unknown command" (the code cut off) as if HELO had
+    # been taken, and named no family.
+    target = f"{backends.host}:{backends.dovecot['lmtp_port']}"
+    out = smtpsh(["probe", target, "--no-relay"]).stdout
+    assert "EHLO      refused; HELO refused too: 500 5.5.1 Unknown command" in out, out
+    assert ("! the server refused EHLO and HELO (500 5.5.1 Unknown command): the rest was"
+            " asked without a greeting (an LMTP server greets only LHLO") in out, out
+    assert "family    Dovecot (from behaviour" in out, out
