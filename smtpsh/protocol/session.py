@@ -195,6 +195,10 @@ class Session:
         self.recipients: list[str] = []
         self.queue_id: str | None = None
         self.addresses_seen: list[str] = []  # for completion inside <...>
+        # What a refusal said must come first ("tls" or "auth"), until TLS or AUTH is done:
+        # the next-step hint offers that instead of the command just refused.
+        self.demanded: str | None = None
+        self.demand_code = 0  # the code of that refusal
 
     def __repr__(self) -> str:
         return f"Session({self.state.value}, tls={self.tls}, extensions={sorted(self.extensions)})"
@@ -276,6 +280,8 @@ class Session:
         if reply.code in CLOSING_CODES:
             self.state = State.CLOSED
             return
+        if reply.klass == 5 and verb != "STARTTLS":
+            self._note_demand(reply)
         key = (verb, reply.klass)
         moves = TRANSITIONS.get(key)
         if moves is not None:
@@ -321,8 +327,23 @@ class Session:
         self.extensions = {}
         self._forget_transaction(reply)
 
+    def _note_demand(self, reply: Reply) -> None:
+        """A 530 or 538 (or 5.7.0/5.7.10/5.7.11) that asks for TLS or AUTH first (RFC 3207
+        §4, RFC 4954 §6): aiosmtpd's `530 Must issue a STARTTLS command first`, smtp-server's
+        `538 Error: Must issue a STARTTLS command first` to AUTH in clear, `530 5.7.0
+        Authentication required`."""
+        if reply.code not in (530, 538) and (reply.enhanced or "") not in (
+                "5.7.0", "5.7.10", "5.7.11"):
+            return
+        text = reply.text.lower()
+        if not self.tls and ("tls" in text or "encrypt" in text):
+            self.demanded, self.demand_code = "tls", reply.code
+        elif not self.authenticated and "auth" in text:
+            self.demanded, self.demand_code = "auth", reply.code
+
     def _forget_for_tls(self, reply: Reply, line: str = "") -> None:
         # RFC 3207 §4.2: everything learnt before TLS is void; EHLO must be sent again.
+        self.demanded = None
         self.tls = True
         self.esmtp = False
         self.extensions = {}
@@ -332,6 +353,7 @@ class Session:
     def _learn_auth(self, reply: Reply, line: str = "") -> None:
         if reply.code == 235:
             self.authenticated = True
+            self.demanded = None
 
     def _learn_sender(self, reply: Reply, line: str = "") -> None:
         """MAIL accepted: a new envelope, its sender taken from the line (the toolbar shows it)."""

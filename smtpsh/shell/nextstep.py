@@ -1,6 +1,7 @@
 """What the dialogue expects next, derived from the live session: the toolbar's and
 /status's hint. Offers only what helps now: STARTTLS when advertised and TLS is not on,
-AUTH when advertised and not done yet, /reconnect once the connection is gone."""
+AUTH when advertised and not done yet, /reconnect once the connection is gone; after a
+refusal that asked for TLS or AUTH first (530, 538), that step alone."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ def next_step(session: Session, *, connected: bool, tls: bool) -> str:
         return "EHLO <your-name> again (TLS forgot the first one)"
     if session.state is not State.READY:
         return NEXT_STEP[session.state]
+    # The server refused a command until TLS or AUTH: that, not the refused command again.
+    if session.demanded == "tls" and not tls:
+        return f"/starttls (the server wants TLS first: it answered {session.demand_code})"
+    if session.demanded == "auth" and not session.authenticated:
+        return f"/auth (the server wants AUTH first: it answered {session.demand_code})"
     also = []
     if session.advertises("STARTTLS") and not tls:
         also.append("/starttls")
