@@ -66,7 +66,7 @@ def test_auth_in_a_terminal_never_shows_the_secret(
         # In clear, where the server offers no AUTH, /auth would fail: refused before any
         # question or secret, with what to do (issue 16: no secret for a predicted failure).
         child.sendline(f"/auth PLAIN {USER}")
-        child.expect(r"not sent: expect 502")
+        child.expect(r"not sent: expect 503")  # as Postfix, Exim and OpenSMTPD answer
         child.expect(r"only\s+after\s+/starttls")
         child.sendline("STARTTLS")
         child.expect("verified: yes")
