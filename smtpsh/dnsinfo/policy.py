@@ -147,7 +147,8 @@ def _fetch_policy_record(
     for text in result.malformed:
         # e.g. "v=DMARC1 p=reject" (no ";"): its v= is not exactly the version, so
         # receivers discard it; "no record" alone would hide why.
-        result.add(Status.ERROR, f"{text!r} at {name} is malformed (v= must be exactly "
+        # Quoted as the records are shown (the output layer escapes what is in it).
+        result.add(Status.ERROR, f'"{text}" at {name} is malformed (v= must be exactly '
                    f"{version}, then ';'): receivers ignore it")  # fmt: skip
     if not result.records and not result.malformed:
         result.add(*absent)

@@ -66,7 +66,7 @@ def test_a_record_without_its_semicolon_is_malformed_not_missing(
     assert items == [
         (
             Status.ERROR,
-            "DMARC: 'v=DMARC1 p=reject' at _dmarc.dmarc-semi.example.test is malformed (v= "
+            'DMARC: "v=DMARC1 p=reject" at _dmarc.dmarc-semi.example.test is malformed (v= '
             "must be exactly DMARC1, then ';'): receivers ignore it",
         ),
         (
@@ -85,7 +85,7 @@ def test_a_malformed_own_record_falls_back_to_the_organisational_domain(
     assert pairs(dmarc.items())[:2] == [
         (
             Status.ERROR,
-            "DMARC: 'v=DMARC1 p=none' at _dmarc.semi.corp.test is malformed (v= must be "
+            'DMARC: "v=DMARC1 p=none" at _dmarc.semi.corp.test is malformed (v= must be '
             "exactly DMARC1, then ';'): receivers ignore it",
         ),
         (

@@ -255,6 +255,17 @@ ZONE: dict[tuple[str, str], list[str] | list[dns.rdtypes.ANY.TXT.TXT]] = {
     (f"sel._domainkey.{DOMAIN}", "TXT"): _txt(b"v=DKIM1; k=rsa; n=" + dns_field("dkim")
                                               + b"; p=MFkwEwYHKoZIzj0CAQ"),
 }
+# The roads of a DMARC record with a second, malformed one beside it and a report address
+# in another domain (RFC 7489 §7.1: its authorisation is looked up and the host named).
+DOMAIN2 = "hostile2.test"
+ZONE.update({
+    (DOMAIN2, "MX"): [f"10 {MX_HOST}."],
+    (f"_dmarc.{DOMAIN2}", "TXT"): _txt(
+        b"v=DMARC1; p=reject; rua=mailto:d@rua." + dns_field("rua-host"),
+        b"v=DMARC1 p=none " + dns_field("dmarc-malformed"),
+    ),
+    (f"default._bimi.{DOMAIN2}", "TXT"): _txt(b"v=BIMI1; l=" + dns_field("bimi")),
+})  # fmt: skip
 PTR_LABEL = b"[ptr]" + b"".join(bytes([b]) for b in PAYLOAD.encode("utf-8")[:40])
 
 
@@ -412,6 +423,21 @@ def test_dns(hostile_dns: str, tmp_path: Path, hostile_row: Callable[[str, str],
         check(out, ["spf", "dmarc", "mta-sts", "tls-rpt"], colour=colour == "always")
         assert "\\x0a[fake-line]" in out
         assert not any(line.startswith("[fake-line]") for line in out.splitlines())
+
+
+def test_dns_dmarc_roads(
+    hostile_dns: str, tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    hostile_row("DNS: a malformed DMARC record, a report host, BIMI", "dns")
+    for colour in ("never", "always"):
+        out = smtpsh(["dns", DOMAIN2, "--dns-server", hostile_dns, "--color", colour], tmp_path)
+        check(out, ["dmarc-malformed", "rua-host", "bimi"], colour=colour == "always")
+        lines = out.splitlines()
+        assert any("is malformed" in line and "[dmarc-malformed]" in line for line in lines)
+        assert any("[rua-host]" in line and ("has not authorised" in line
+                                             or "could not check" in line)
+                   for line in lines), out  # fmt: skip
+        assert not any(line.startswith("[fake-line]") for line in lines)
 
 
 def test_replay(smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None]) -> None:
