@@ -270,7 +270,7 @@ def format_mx(mx: MXResult, color: bool = False) -> str:
 def _spf_tree_lines(node: SPFNode, depth: int = 1) -> list[str]:
     indent = "  " * depth
     head = f"{node.via}:{node.domain}" if node.via else node.domain
-    lookups = sum(1 for t in node.terms if t.lookup)
+    lookups = node.lookups
     if node.record is not None:
         counted = f"  ({lookups} lookup{'s' if lookups != 1 else ''})" if lookups else ""
         lines = [f"{indent}{head}{counted}", f'{indent}  "{node.record}"']

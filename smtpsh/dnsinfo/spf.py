@@ -217,13 +217,16 @@ class SPFNode:
     terms: list[SPFTerm] = field(default_factory=list)
     children: list[SPFNode] = field(default_factory=list)
     note: str = ""  # why the node has no record or was not followed
+    lookups: int = 0  # of the terms evaluated (not those after 'all', nor an ignored redirect)
+    never_evaluated: list[str] = field(default_factory=list)  # mechanisms after 'all'
 
     def to_json(self) -> dict[str, Any]:
         return {
             "domain": self.domain,
             "via": self.via or None,
             "record": self.record,
-            "lookups": sum(1 for t in self.terms if t.lookup),
+            "lookups": self.lookups,
+            "never_evaluated": self.never_evaluated,
             "terms": [t.to_json() for t in self.terms],
             "note": self.note or None,
             "children": [c.to_json() for c in self.children],
@@ -293,21 +296,32 @@ class _Walker:
         node.record = node.records[0]
         node.terms = parse_spf(node.record)
         has_all = any(t.name == "all" and not t.modifier for t in node.terms)
+        seen_all = False
         for term in node.terms:
             if term.error:
                 self.error(f"{domain}: {term.error} (permerror)")
                 continue
+            if seen_all and not term.modifier:
+                # §5.1: never tested, so neither looked up nor counted towards the limit.
+                node.never_evaluated.append(term.text)
+                continue
+            seen_all = seen_all or (term.name == "all" and not term.modifier)
             if term.name == "redirect" and term.modifier and has_all:
                 self.warn(f"{domain}: redirect= is ignored because the record has 'all' (§6.1)")
                 continue
             if term.lookup:
                 self.lookups += 1
+                node.lookups += 1
             if term.name == "ptr" and not term.modifier:
                 self.warn(f"{domain}: 'ptr' is slow and unreliable, do not use it (§5.5)")
             if term.name in ("include", "redirect") and term.lookup:
                 node.children.append(self.follow(term, (*path, domain)))
             elif term.name in ("a", "mx") and not term.modifier and "%" not in term.value:
                 self.check_target(term, term.value or domain)
+        if node.never_evaluated:
+            count = len(node.never_evaluated)
+            self.warn(f"{domain}: {count} mechanism{'s' if count > 1 else ''} after 'all' "
+                      f"never evaluated (§5.1): {' '.join(node.never_evaluated)}")  # fmt: skip
         return node
 
     def follow(self, term: SPFTerm, path: tuple[str, ...]) -> SPFNode:

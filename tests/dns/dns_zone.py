@@ -217,6 +217,10 @@ def zone_lines(
         # (RFC 7489 §6.6.3), p=reject with sp=quarantine for subdomains.
         "mx-host=sub.corp.test,host1.example.test,10",
         _txt("_dmarc.corp.test", "v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@corp.test"),
+        # SPF: mechanisms after "all" are never evaluated (RFC 7208 §5.1), so the 12
+        # lookups of spf-over's includes behind it do not count
+        _txt("spf-after-all.example.test",
+             "v=spf1 ip4:192.0.2.1 -all include:spf-over.example.test a mx exp=why.example.test"),
         # DMARC cases a checker gets wrong (tests/dns/test_dns_adversarial.py):
         # reports to another organisation's domain, authorised (corp.test) and not (other.test)
         _txt("_dmarc.dmarc-ext.example.test",

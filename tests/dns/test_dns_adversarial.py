@@ -1,5 +1,5 @@
 """Records that a mail-DNS checker easily gets wrong, served by the dnsmasq test zone: each
-test names what smtpsh said before and what RFC 7489 (DMARC) says instead."""
+test names what smtpsh said before and what RFC 7489 (DMARC) or RFC 7208 (SPF) says instead."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from smtpsh.dnsinfo.model import Item, Status
 from smtpsh.dnsinfo.policy import check_dmarc
+from smtpsh.dnsinfo.spf import check_spf
 
 pytestmark = pytest.mark.dns  # needs dnsmasq (tests/dns/conftest.py)
 
@@ -95,3 +96,22 @@ def test_a_malformed_own_record_falls_back_to_the_organisational_domain(
         ),
     ]
     assert dmarc.extra["applied_policy"] == "quarantine"
+
+
+def test_spf_mechanisms_after_all_are_never_evaluated(resolver: dns.resolver.Resolver) -> None:
+    # "v=spf1 ip4:192.0.2.1 -all include:spf-over... a mx": smtpsh followed the include and
+    # counted 15 lookups, "over the limit of 10 (permerror)". Evaluation stops at -all.
+    spf = check_spf("spf-after-all.example.test", resolver)
+    assert pairs(spf.items()) == [
+        (Status.OK, "SPF: 0 DNS lookups, within the limit of 10"),
+        (Status.OK, "SPF: ends in -all: mail from unlisted hosts fails"),
+        (
+            Status.WARNING,
+            "SPF: spf-after-all.example.test: 3 mechanisms after 'all' never evaluated "
+            "(§5.1): include:spf-over.example.test a mx",
+        ),
+    ]
+    assert spf.root.children == []
+    tree = spf.to_json()["tree"]
+    assert tree["lookups"] == 0
+    assert tree["never_evaluated"] == ["include:spf-over.example.test", "a", "mx"]
