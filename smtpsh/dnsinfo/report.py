@@ -29,6 +29,7 @@ from smtpsh.dnsinfo.zoneinfo import (
     BIMIResult,
     DNSBLResult,
     ZoneResult,
+    bimi_needs_enforcement,
     check_bimi,
     check_dnsbl,
     check_zone,
@@ -147,6 +148,9 @@ def build_report(
         report.tls_rpt = check_tls_rpt(domain, resolver)
         report.dane = check_dane([e.host for e in mx.exchangers], resolver)
         report.bimi = check_bimi(domain, resolver)
+        dmarc = report.dmarc.extra
+        applied = dmarc.get("applied_policy") if dmarc.get("inherited") else dmarc.get("policy")
+        bimi_needs_enforcement(report.bimi, applied, dmarc.get("pct"))
         if dnsbl_zones:
             addresses = list(dict.fromkeys(a for e in mx.exchangers for a in e.addresses))
             report.dnsbl = check_dnsbl(addresses, dnsbl_zones, resolver)

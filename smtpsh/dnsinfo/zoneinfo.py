@@ -180,6 +180,26 @@ def check_bimi(
     return result
 
 
+def bimi_needs_enforcement(bimi: BIMIResult, policy: str | None, pct: int | None) -> None:
+    """Mail clients show a BIMI logo only for mail under an enforced DMARC policy:
+    p=reject, or p=quarantine applied to all of it (pct=100). ``policy``: the DMARC policy
+    that applies to the domain (its own p=, or its organisational domain's sp=/p=)."""
+    if bimi.logo is None:
+        return
+    if policy == "reject" or (policy == "quarantine" and (pct is None or pct >= 100)):
+        return
+    if policy is None:
+        why = "the domain has no usable DMARC policy"
+    elif policy == "quarantine":
+        why = f"DMARC p=quarantine applies to only pct={pct}%"
+    else:
+        why = f"DMARC policy {policy}"
+    bimi.item_list.append(
+        Item("BIMI", Status.WARNING, f"no logo will be shown: {why} (BIMI needs DMARC "
+             "p=quarantine at pct=100, or p=reject)")
+    )  # fmt: skip
+
+
 # ---------------------------------------------------------------- DNS blocklists
 
 

@@ -217,6 +217,9 @@ def zone_lines(
         # (RFC 7489 §6.6.3), p=reject with sp=quarantine for subdomains.
         "mx-host=sub.corp.test,host1.example.test,10",
         _txt("_dmarc.corp.test", "v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@corp.test"),
+        # BIMI with a logo under DMARC p=quarantine at pct=50: no mail client shows it
+        _txt("default._bimi.spf-over.example.test",
+             "v=BIMI1; l=https://spf-over.example.test/l.svg; a=https://spf-over.example.test/a.pem"),
         # SPF: mechanisms after "all" are never evaluated (RFC 7208 §5.1), so the 12
         # lookups of spf-over's includes behind it do not count
         _txt("spf-after-all.example.test",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dns.resolver
 import pytest
 
+from smtpsh.dns import build_report
 from smtpsh.dnsinfo.model import Item, Status
 from smtpsh.dnsinfo.policy import check_dmarc
 from smtpsh.dnsinfo.spf import check_spf
@@ -115,3 +116,46 @@ def test_spf_mechanisms_after_all_are_never_evaluated(resolver: dns.resolver.Res
     tree = spf.to_json()["tree"]
     assert tree["lookups"] == 0
     assert tree["never_evaluated"] == ["include:spf-over.example.test", "a", "mx"]
+
+
+def test_a_bimi_logo_under_an_unenforced_dmarc_policy_will_not_show(
+    resolver: dns.resolver.Resolver,
+) -> None:
+    # spf-over: p=quarantine; pct=50. smtpsh said "[ok] BIMI: logo https://..." only.
+    report = build_report("spf-over.example.test", resolver)
+    assert report.bimi is not None
+    assert pairs(report.bimi.items()) == [
+        (Status.OK, "BIMI: logo https://spf-over.example.test/l.svg"),
+        (
+            Status.WARNING,
+            "BIMI: no logo will be shown: DMARC p=quarantine applies to only pct=50% (BIMI "
+            "needs DMARC p=quarantine at pct=100, or p=reject)",
+        ),
+    ]
+    enforced = build_report("fallback.example.test", resolver).bimi  # p=reject
+    assert enforced is not None
+    assert [i.status for i in enforced.items()] == [Status.OK]
+
+
+@pytest.mark.parametrize(
+    ("policy", "pct", "why"),
+    [
+        ("none", 100, "DMARC policy none"),
+        (None, None, "the domain has no usable DMARC policy"),
+        ("quarantine", 99, "DMARC p=quarantine applies to only pct=99%"),
+        ("reject", 50, None),  # the rest is quarantined: enforced all the same
+        ("quarantine", None, None),
+    ],
+)
+def test_bimi_enforcement_rule(policy: str | None, pct: int | None, why: str | None) -> None:
+    from smtpsh.dnsinfo.zoneinfo import BIMIResult, bimi_needs_enforcement
+
+    bimi = BIMIResult("default._bimi.x.test", logo="https://x.test/l.svg")
+    bimi_needs_enforcement(bimi, policy, pct)
+    assert [i.reason for i in bimi.items()] == (
+        [] if why is None else [f"BIMI: no logo will be shown: {why} (BIMI needs DMARC "
+                                "p=quarantine at pct=100, or p=reject)"]
+    )  # fmt: skip
+    declined = BIMIResult("default._bimi.x.test")  # no logo: nothing to show anyway
+    bimi_needs_enforcement(declined, policy, pct)
+    assert declined.items() == []
