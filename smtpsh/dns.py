@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from functools import partial
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import dns.resolver
+
+if TYPE_CHECKING:
+    import ssl
 
 from smtpsh import flags, jsonout
 from smtpsh.dnsinfo.lookup import (
@@ -33,7 +36,7 @@ from smtpsh.dnsinfo.lookup import (
 )
 from smtpsh.dnsinfo.model import Item, Status
 from smtpsh.dnsinfo.mx import Exchanger, MXKind, MXResult, mx_candidates, resolve_mx
-from smtpsh.dnsinfo.policy import fetch_mta_sts_policy
+from smtpsh.dnsinfo.policy import resolving_fetch
 from smtpsh.dnsinfo.ptr import PTRResult, banner_hostname, check_ptr
 from smtpsh.dnsinfo.report import (
     EXIT_UNRESOLVED,
@@ -154,7 +157,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     checks.add_argument(
         "--mta-sts-fetch",
         action="store_true",
-        help="also fetch the MTA-STS policy file over HTTPS from mta-sts.DOMAIN",
+        help="also fetch the MTA-STS policy file over HTTPS from mta-sts.DOMAIN (its address "
+        "from the DNS server this report asks)",
+    )
+    checks.add_argument(
+        "--cafile",
+        metavar="FILE",
+        help="also trust the CA certificates in FILE when fetching the MTA-STS policy",
     )
     add_resolver_arguments(parser.add_argument_group("resolver"))
     output = parser.add_argument_group("output")
@@ -190,7 +199,24 @@ def checks_from_args(args: argparse.Namespace) -> tuple[dns.resolver.Resolver, A
             anchors = load_trust_anchors(args.trust_anchor)
         except TrustAnchorError as exc:
             raise DNSInputError(str(exc)) from None
+    if getattr(args, "cafile", None):
+        policy_context(args.cafile)  # a bad file is a usage error, said before any check
     return resolver, anchors
+
+
+@lru_cache(maxsize=4)
+def policy_context(cafile: str | None) -> ssl.SSLContext:
+    """The TLS context of the MTA-STS policy fetch: the system store, plus --cafile."""
+    import ssl
+
+    context = ssl.create_default_context()
+    if cafile:
+        try:
+            context.load_verify_locations(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise DNSInputError(f"--cafile {cafile}: {getattr(exc, 'strerror', None) or exc}"
+                                ) from None  # fmt: skip
+    return context
 
 
 def run(args: argparse.Namespace) -> int:
@@ -229,7 +255,7 @@ def domain_outcome(
             resolver,
             dkim_selectors=args.dkim_selector,
             mta_sts_fetch=args.mta_sts_fetch,
-            fetch=partial(fetch_mta_sts_policy, timeout=timeout),
+            fetch=resolving_fetch(resolver, timeout, policy_context(getattr(args, "cafile", None))),
             dnsbl_zones=[parse_domain(z) for z in args.dnsbl],
             check_mx=args.check_mx,
             trust_anchors=anchors,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -416,21 +417,52 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to an address found beforehand; the certificate is checked for the URL's host."""
+
+    def __init__(self, host: str, address: str, context: ssl.SSLContext, **kwargs: Any) -> None:
+        super().__init__(host, context=context, **kwargs)
+        self._address, self._pinned_context = address, context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._pinned_context.wrap_socket(sock, server_hostname=self.host)
+
+
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, address: str, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        self._address, self._pinned_context = address, context
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        def connection(host: str, **kwargs: Any) -> http.client.HTTPSConnection:
+            kwargs.pop("context", None)
+            kwargs.pop("check_hostname", None)  # Python 3.11 passes it
+            return _PinnedHTTPSConnection(host, self._address, self._pinned_context, **kwargs)
+
+        return self.do_open(connection, req)  # type: ignore[arg-type]
+
+
 def fetch_mta_sts_policy(
     domain: str,
     timeout: float = 10.0,
     *,
     url: str | None = None,
     context: ssl.SSLContext | None = None,
+    address: str | None = None,
 ) -> str:
     """Fetch the policy file over HTTPS (certificate verified). Raises OSError with a
     one-line message on failure. Only called when the user asks (--mta-sts-fetch).
-    ``url`` and ``context`` replace the well-known URL and the system trust store."""
+    ``url`` and ``context`` replace the well-known URL and the system trust store;
+    ``address``: connect there (found in the report's DNS) instead of asking the system."""
     url = url or policy_url(domain)
-    opener = urllib.request.build_opener(
-        _NoRedirect(),
-        urllib.request.HTTPSHandler(context=context or ssl.create_default_context()),
-    )
+    context = context or ssl.create_default_context()
+    https: urllib.request.BaseHandler = (
+        urllib.request.HTTPSHandler(context=context) if address is None
+        else _PinnedHTTPSHandler(address, context)
+    )  # fmt: skip
+    extra = [] if address is None else [urllib.request.ProxyHandler({})]  # no proxy then
+    opener = urllib.request.build_opener(_NoRedirect(), https, *extra)
     request = urllib.request.Request(url, headers={"User-Agent": "smtpsh"})
     try:
         with opener.open(request, timeout=timeout) as response:
@@ -447,6 +479,27 @@ def fetch_mta_sts_policy(
     if len(body) > POLICY_SIZE_LIMIT:
         raise OSError(f"policy larger than {POLICY_SIZE_LIMIT} bytes")
     return body.decode("utf-8", "replace")
+
+
+def resolving_fetch(
+    resolver: dns.resolver.Resolver, timeout: float, context: ssl.SSLContext | None = None
+) -> Callable[[str], str]:
+    """A fetch for apply_fetched_policy that finds mta-sts.DOMAIN's address with the
+    report's resolver (--dns-server), as every other name in the report, not the system's."""
+
+    def fetch(domain: str) -> str:
+        host = f"mta-sts.{domain}"
+        for rdtype in ("A", "AAAA"):
+            answer = query(resolver, host, rdtype)
+            if answer.rdatas:
+                address = answer.rdatas[0].to_text()
+                return fetch_mta_sts_policy(domain, timeout, context=context, address=address)
+            if answer.failure and answer.failure is not Failure.NXDOMAIN:
+                raise OSError(f"cannot fetch {policy_url(domain)}: lookup of {host} failed: "
+                              f"{answer.failure_text}")  # fmt: skip
+        raise OSError(f"cannot fetch {policy_url(domain)}: {host} has no address (A or AAAA)")
+
+    return fetch
 
 
 def apply_fetched_policy(

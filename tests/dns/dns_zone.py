@@ -132,6 +132,7 @@ def zone_lines(
         "mx-host=fallback.example.test,dead.example.test,10",
         f"mx-host=fallback.example.test,{pf},20",
         "host-record=dead.example.test,127.0.0.2",
+        _rr("mta-sts.fallback.example.test", "A", "127.0.0.21"),  # its MTA-STS policy host
         f"host-record={pf},127.0.0.1,::1",
         _txt("fallback.example.test", "v=spf1 mx ip4:127.0.0.0/8 -all"),
         _txt("fallback.example.test", "site-verification=not-spf"),

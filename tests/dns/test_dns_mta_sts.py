@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import http.server
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import dns.resolver
 import pytest
@@ -14,8 +17,9 @@ import trustme
 from dns_zone import DnsZone
 
 from smtpsh.dns import build_report, render_text
+from smtpsh.dnsinfo import policy as policy_module
 from smtpsh.dnsinfo.model import Status
-from smtpsh.dnsinfo.policy import POLICY_SIZE_LIMIT, fetch_mta_sts_policy
+from smtpsh.dnsinfo.policy import POLICY_SIZE_LIMIT, fetch_mta_sts_policy, resolving_fetch
 
 POLICY = "version: STSv1\nmode: enforce\nmx: dead.example.test\nmax_age: 604800\n"
 
@@ -47,7 +51,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def https_server() -> Iterator[tuple[str, ssl.SSLContext]]:
     ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
+    cert = ca.issue_cert("127.0.0.1", "mta-sts.fallback.example.test")
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(server_ctx)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -149,3 +153,54 @@ def test_report_after_a_failed_fetch_does_not_say_it_was_not_fetched(
     assert report.exit_code == 1
     not_asked = render_text(build_report("fallback.example.test", resolver))
     assert "(policy file not fetched; use --mta-sts-fetch)" in not_asked
+
+
+def test_fetch_at_an_address_checks_the_certificate_for_the_name(
+    https_server: tuple[str, ssl.SSLContext],
+) -> None:
+    # The address comes from the report's DNS (--dns-server), not the system resolver, which
+    # does not know mta-sts.fallback.example.test; the certificate is checked for that name.
+    base, ctx = https_server
+    port = base.rsplit(":", 1)[1]
+    url = f"https://mta-sts.fallback.example.test:{port}/.well-known/mta-sts.txt"
+    assert fetch_mta_sts_policy("fallback.example.test", 5, url=url, context=ctx,
+                                address="127.0.0.1") == POLICY  # fmt: skip
+    other = f"https://mta-sts.other.test:{port}/.well-known/mta-sts.txt"
+    with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
+        fetch_mta_sts_policy("other.test", 5, url=other, context=ctx, address="127.0.0.1")
+
+
+@pytest.mark.dns
+def test_resolving_fetch_asks_the_report_dns_server(
+    resolver: dns.resolver.Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --mta-sts-fetch with --dns-server looked mta-sts.DOMAIN up with the system resolver:
+    # "[Errno -2] Name or service not known" for a name only that DNS server knows.
+    asked: list[tuple[str, str | None]] = []
+
+    def fake(domain: str, timeout: float = 10.0, **kwargs: object) -> str:
+        asked.append((domain, kwargs.get("address")))  # type: ignore[arg-type]
+        return POLICY
+
+    monkeypatch.setattr(policy_module, "fetch_mta_sts_policy", fake)
+    fetch = resolving_fetch(resolver, 5)
+    assert fetch("fallback.example.test") == POLICY
+    assert asked == [("fallback.example.test", "127.0.0.21")]
+    with pytest.raises(OSError) as info:
+        fetch("spf-ok.example.test")
+    assert str(info.value) == (
+        "cannot fetch https://mta-sts.spf-ok.example.test/.well-known/mta-sts.txt: "
+        "mta-sts.spf-ok.example.test has no address (A or AAAA)"
+    )
+
+
+def test_a_bad_cafile_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "dns", "example.test", "--mta-sts-fetch",
+         "--cafile", str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and f"--cafile {bad}" in proc.stderr, proc.stderr
