@@ -39,11 +39,11 @@ _smtpsh_pos_send() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_dns() { echo '-h --help --dkim-selector --dnsbl --check-mx --trust-anchor --mta-sts-fetch --dns-server --dns-timeout --json --color -T --targets --concurrency --processes --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
+_smtpsh_opts_dns() { echo '-h --help --dkim-selector --dnsbl --check-mx --trust-anchor --mta-sts-fetch --cafile --dns-server --dns-timeout --json --color -T --targets --concurrency --processes --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
 _smtpsh_value_dns() {  # the kind of value option $1 takes
     case "$1" in
         --dkim-selector|--dnsbl|--dns-server|--dns-timeout|--concurrency|--processes|--delay|--host-timeout|--max-targets) echo 'text' ;;
-        --trust-anchor|-T|--targets|--jsonl|--resume) echo 'file' ;;
+        --trust-anchor|--cafile|-T|--targets|--jsonl|--resume) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
     esac
 }
