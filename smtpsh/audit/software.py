@@ -76,6 +76,15 @@ def identify(text: str, source: str, *, skip_first_word: bool = True) -> Softwar
         if match:
             return Software(name, match.group("v"), source, text)
     for match in (*_BEFORE_PROTOCOL.finditer(body), *_GENERIC.finditer(body)):
-        if match.group("name").lower() not in _NOT_PRODUCTS:
-            return Software(match.group("name"), match.group("v"), source, text)
+        if match.group("name").lower() in _NOT_PRODUCTS or _ipv4(match.group("v")):
+            continue
+        return Software(match.group("name"), match.group("v"), source, text)
     return None
+
+
+def _ipv4(version: str) -> bool:
+    """A dotted quad of octets is an address, not a version: 'ESMTP Welcome 192.0.2.10' and
+    'ready; client 192.0.2.10' name no product (a known product's four-part version, such as
+    IceWarp's, is read by its own pattern above)."""
+    parts = version.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) <= 255 for p in parts)

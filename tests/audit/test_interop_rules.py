@@ -166,3 +166,15 @@ def test_postfix_keyword_order_with_xclient_xforward_and_old_auth() -> None:
     seen["keywords"] = ("PIPELINING SIZE STARTTLS AUTH AUTH=PLAIN ENHANCEDSTATUSCODES 8BITMIME"
                         " DSN")
     assert fingerprint(seen)[0].family == "Postfix"
+
+
+def test_a_dotted_quad_after_a_word_is_an_address_not_a_version() -> None:
+    from smtpsh.audit.software import identify
+
+    for banner in ("mail.example.com SMTP Relay 192.0.2.10 ready",
+                   "mx.example.com ESMTP ready; client 203.0.113.7"):
+        assert identify(banner, "banner") is None, banner
+    found = identify("mx ESMTP IceWarp 13.0.2.10; Sun", "banner")  # its own four parts
+    assert found is not None and found.text == "IceWarp 13.0.2.10"
+    found = identify("mx ESMTP hello 127.0.0.1, FooMail 2.1 here", "banner")
+    assert found is not None and found.text == "FooMail 2.1"

@@ -38,3 +38,12 @@ def test_a_no_that_reaches_postmaster_too_is_inconclusive() -> None:
     assert report.vrfy.reference is not None and report.vrfy.reference[0] == "postmaster"
     assert "postmaster got the same 'no'" in report.vrfy.why
     assert "vrfy" not in {f.key for f in findings(report)}
+
+
+def test_an_address_in_the_banner_is_no_software_version() -> None:
+    # 'ESMTP Welcome 192.0.2.10' was "banner leaks software and version: Welcome
+    # 192.0.2.10", a dangerous finding (exit 1) made of the client's address.
+    report = probe(Policy(banner="fake.smtpsh.test ESMTP Welcome 192.0.2.10",
+                          help="ready; client 192.0.2.10", expn=False))
+    assert report.software == []
+    assert not {"banner_version", "banner_software"} & {f.key for f in findings(report)}
