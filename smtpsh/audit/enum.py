@@ -335,6 +335,16 @@ class Enumerator:
     def catch_all(self) -> bool:
         return self.canary is not None and self.canary.klass == 2
 
+    @property
+    def canary_says_nothing(self) -> bool:
+        """The impossible name was refused for something other than the name (relaying or
+        policy: Exim's `550 relay not permitted`, smtp-server's `554 Relay access denied`
+        at a domain they do not serve; 5.7.x; syntax): with a method given by -m nothing
+        checked that. A name answered otherwise still counts as found; a name answered
+        alike says nothing."""
+        return self.canary is not None and self.canary.klass == 5 and not tells_apart(
+            self.canary)
+
     def of(self, verdict: Verdict) -> list[NameResult]:
         """The results with ``verdict``, in word-list order (two runs can be diffed)."""
         found = [r for r in self.results.values() if r.verdict is verdict]
@@ -1120,7 +1130,7 @@ def exit_status(e: Enumerator) -> int:
         return exitcodes.FAILED
     if e.stats.found:
         return exitcodes.FOUND
-    if e.catch_all or e.of(Verdict.NO_ANSWER):
+    if e.catch_all or e.of(Verdict.NO_ANSWER) or e.canary_says_nothing:
         return exitcodes.UNDETERMINED
     return exitcodes.OK
 
@@ -1137,6 +1147,12 @@ def summary_lines(e: Enumerator) -> list[str]:
     lines.append(f"error budget: {e.budget.limit} per connection; {e.budget.source}")
     found = e.of(Verdict.FOUND)
     lines.append(f"found {len(found)}: " + (", ".join(r.name for r in found) or "none"))
+    if not found and e.canary_says_nothing and e.canary is not None:
+        hint = e.canary_hint() or ("give -D with a domain the server receives mail for"
+                                   if e.method.transaction else "try another --method")
+        lines.append(f"inconclusive: the impossible name was refused for another reason than"
+                     f" the name ({e.canary.one_line()}), and no name was answered as existing:"
+                     f" nothing is known about them; {hint}")
     if e.catch_all:
         # A catch-all accepts mail for any name; VRFY/EXPN's 252 only declines to say.
         label = "catch-all" if e.method.transaction else "no answer tells"

@@ -268,3 +268,29 @@ def test_enum_says_a_certificate_it_cannot_verify_is_why_nothing_was_tested(
     last = proc.stderr.splitlines()[-1]
     assert last.startswith("smtpsh enum: STARTTLS failed: TLS: the certificate"), last
     assert "--cafile" in last and "tells users apart" not in proc.stderr
+
+
+def test_enum_at_a_domain_the_server_does_not_serve_is_inconclusive(tmp_path: Path) -> None:
+    # -m rcpt -D example.org: Exim answers every name `550 relay not permitted`, smtp-server
+    # `554 Relay access denied`; enum said "found 0: none" and exit 0, as if the names had
+    # been checked and did not exist.
+    names = tmp_path / "names.txt"
+    names.write_text("alice\nbob\nroot\n")
+    for name in ("exim", "nodemailer"):
+        server = server_fixture(name)
+        proc = subprocess.run(
+            [sys.executable, "-m", "smtpsh", "enum", server.target, "-m", "rcpt",
+             "-D", "example.org", "-U", str(names)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 3, (name, proc.stderr)
+        assert "inconclusive: the impossible name was refused for another reason" in (
+            proc.stderr + proc.stdout), (name, proc.stderr)
+    # At its own domain the same method finds the users (exit 1), as before.
+    exim = server_fixture("exim")
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "enum", exim.target, "-m", "rcpt", "-D", exim.domain,
+         "-U", str(names)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "found 2: alice, bob" in proc.stderr + proc.stdout, proc.stderr
