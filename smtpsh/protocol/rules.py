@@ -57,12 +57,39 @@ def predict_line(session: Session, line: str) -> list[Prediction]:
     if check is not None:
         found.extend(check(session, line))
     elif verb and verb not in COMMANDS and not session.advertises(verb):
-        found.append(Prediction(
-            "500 5.5.2 command not recognized",
-            f"{verb} is no SMTP command smtpsh knows, and the server did not advertise it"
-            " (RFC 5321 §4.2.4: 500 for an unrecognised command)",
-        ))
+        found.append(_unknown_verb(session, verb))
     return [_in_this_servers_terms(session, p) for p in found or _habits(session, line)]
+
+
+def predict_typed(session: Session, text: str) -> Prediction | None:
+    """The toolbar's warning while ``text`` is being typed: the refusal the session's state
+    predicts, in this server's terms, and an unknown verb once a space ends it (never a
+    half-typed one: 'MAI' is on its way to MAIL). The checks of the arguments wait for
+    Enter (``predict_line``): a half-typed address is not yet a mistake."""
+    verb = _verb(text)
+    if not verb:
+        return None
+    prediction = session.predict(verb)
+    verb_complete = re.match(r"\s*\S+\s", text) is not None
+    unknown = verb not in COMMANDS and not session.advertises(verb)
+    if prediction is None and session.state is not State.CLOSED and verb_complete and unknown:
+        prediction = _unknown_verb(session, verb)
+    return None if prediction is None else _in_this_servers_terms(session, prediction)
+
+
+def _unknown_verb(session: Session, verb: str) -> Prediction:
+    """RFC 5321 §4.2.4's 500, and the verb the user probably meant (MIAL: MAIL)."""
+    import difflib  # only for a verb nobody knows: not on every command's path
+
+    verbs = [v for v in COMMANDS if session.lmtp or v != "LHLO"]
+    close = difflib.get_close_matches(verb, verbs, n=2, cutoff=0.7)
+    # The guess first: a narrow toolbar cuts the end of the line.
+    meant = f"did you mean {' or '.join(close)}? " if close else ""
+    return Prediction(
+        "500 5.5.2 command not recognized",
+        f"{meant}{verb} is no SMTP command smtpsh knows, and the server did not advertise it"
+        " (RFC 5321 §4.2.4: 500 for an unrecognised command)",
+    )
 
 
 _ENHANCED_AFTER_CODE = re.compile(r"(\d{3}) [245]\.\d{1,3}\.\d{1,3} ")

@@ -26,14 +26,14 @@ from smtpsh import state
 from smtpsh.output.fit import truncate_fragments
 from smtpsh.output.printer import style
 from smtpsh.output.safe import LAYOUT, safe
-from smtpsh.protocol.connection import SECRET_MASK, verb_of
+from smtpsh.protocol.connection import SECRET_MASK
 from smtpsh.protocol.session import State
 from smtpsh.safefile import open_private
 from smtpsh.shell.app import Shell
 from smtpsh.shell.completer import SmtpCompleter
 from smtpsh.shell.lexer import SmtpCommandLexer
 from smtpsh.shell.metacommands import load_features
-from smtpsh.shell.nextstep import next_step
+from smtpsh.shell.nextstep import CHUNK_NEXT, next_step
 
 
 def is_secret_line(line: str) -> bool:
@@ -224,8 +224,12 @@ def _toolbar(shell: Shell) -> FormattedText:
     app = get_app_or_none()
     width = app.output.get_size().columns if app is not None else 0
     hint = next_step(session, connected=client.connected, tls=bool(tls))
+    collecting = shell.collecting is not None and not closed
     if closed:
         parts.append(("", f" │ next: {hint}"))
+    elif shell.collecting is not None:  # a typed BDAT: what is typed now is the chunk
+        step = shell.collecting().strip().removesuffix("›").strip()
+        parts.append(("", f" │ {step} │ next: {CHUNK_NEXT}"))
     else:
         step = session.state.value
         used = sum(len(text) for _, text in parts) + len(step) + len(hint) + 11
@@ -233,8 +237,12 @@ def _toolbar(shell: Shell) -> FormattedText:
             step += f" (queued {session.queue_id})"  # only where the next step still fits
         parts.append(("", f" │ {step} │ next: {hint}"))
     typed = app.current_buffer.text if app is not None else ""
-    if typed and not typed.startswith("/") and not client.conn.in_data and not client.conn.in_auth:
-        prediction = session.predict(verb_of(typed))
+    typing_command = not (client.conn.in_data or client.conn.in_auth or collecting)
+    if typed and not typed.startswith("/") and typing_command and not shell.raw_mode:
+        # Here, not at the top: the rules load with the first command typed.
+        from smtpsh.protocol.rules import predict_typed
+
+        prediction = predict_typed(session, typed)
         if prediction is not None:
             parts.append(
                 ("class:toolbar.warn", f"\n ⚠ expect {prediction.reply}: {prediction.reason}")
