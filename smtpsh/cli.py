@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = "".join(
         f"  smtpsh {name:<8} {summary}\n" for name, (_, summary) in SUBCOMMANDS.items()
     )
-    parser = argparse.ArgumentParser(
+    parser = flags.CommandLineParser(
         prog="smtpsh",
         usage="smtpsh [options] HOST[:PORT] | unix:PATH | @PROFILE | --sandbox | --mx DOMAIN\n"
         "       smtpsh [options] --pipe COMMAND | <sub-command>",
@@ -367,7 +367,7 @@ def _apply_config(
     return args
 
 
-class _SubcommandParser(argparse.ArgumentParser):
+class _SubcommandParser(flags.CommandLineParser):
     """argparse, keeping the error it reports: a --json run says it in its envelope too."""
 
     error_message = ""

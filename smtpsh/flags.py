@@ -216,6 +216,18 @@ def polite_delay(args: argparse.Namespace) -> float:
     return delay
 
 
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse with its error line made safe to show: argparse quotes some words of the
+    command line as they were given ('unrecognized arguments: ...', 'ambiguous option:
+    ...'), and those are text from outside like any other (an ESC in an argument would
+    reach the terminal)."""
+
+    def error(self, message: str) -> NoReturn:
+        from smtpsh.output.safe import safe
+
+        super().error(safe(message))
+
+
 class WordsParser(argparse.ArgumentParser):
     """The parser of a shell meta-command's words: the same flags as the sub-command, but a
     bad word is one line (UsageError) instead of an exit."""

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "smtpsh sandbox") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    parser = flags.CommandLineParser(prog=prog, description=DESCRIPTION)
     add_arguments(parser)
     status = run(parser.parse_args(argv))
     return exitcodes.BROKEN_PIPE if exitcodes.output_gone() else status  # as cli.main
