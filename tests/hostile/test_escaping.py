@@ -5,8 +5,11 @@ One hostile SMTP server (banner, EHLO, HELP, VRFY, EXPN, MAIL, RCPT, RSET, an NT
 challenge, a certificate whose subject, issuer and names carry the payload) and one
 hostile DNS server (TXT of SPF, DMARC, MTA-STS, TLS-RPT, DKIM; PTR) serve all front-ends:
 `smtpsh HOST` piped and in a terminal, send, probe, enum, relay, tls, dns, replay, /info,
-/cert and /mailbox. The unsafe set is written out here again on purpose, independently of
-smtpsh.output.safe, so that the test checks the definition rather than repeating it.
+/cert and /mailbox; and the roads that are not a server's: words of the command line that
+argparse echoes, config.toml's ignored keys, a -T list (its name, a duplicate target), the
+recipients `smtpsh send` names as refused. The unsafe set is written out here again on
+purpose, independently of smtpsh.output.safe, so that the test checks the definition
+rather than repeating it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import base64
 import datetime as dt
 import io
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -532,3 +536,124 @@ def test_report_markdown(
         assert f"\\[{name}\\]\\\\x1b\\[2J" in out, name
     # The probe's banner in the inputs table, escaped once (the JSON holds it escaped).
     assert "banner '220 \\[banner\\]\\\\x1b\\[2J" in out
+
+
+# --- roads added later: argv echoes, config notes, many targets, send's refused line ------
+
+# argv holds no NUL; a C1 byte comes as one raw byte (surrogateescape, like a reply's).
+ARGV_WIRE = WIRE.replace(b"\x00", b"")
+ESCAPED_NO_NUL = [piece for piece in ESCAPED if piece != "\\x00"]
+
+
+def check_pieces(output: str, marker: str, pieces: list[str], *, colour: bool = False) -> None:
+    """No unsafe character raw, and the line with ``marker`` shows ``pieces`` escaped, in
+    order (check() with a payload that lacks some pieces)."""
+    assert raw_unsafe(output, colour=colour) == [], output
+    shown = [line for line in output.splitlines() if marker in line]
+    assert shown, f"{marker} not shown in:\n{output}"
+    line = shown[0][shown[0].index(marker):]
+    position = 0
+    for piece in pieces:
+        found = line.find(piece, position)
+        assert found >= 0, f"{piece!r} not shown escaped in {marker}: {line!r}"
+        position = found + len(piece)
+
+
+def smtpsh_bytes(args: list[bytes], home: Path, timeout: float = 60) -> str:
+    proc = subprocess.run([sys.executable.encode(), b"-m", b"smtpsh", *args],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                          env=smtpsh_env(home))
+    out = (proc.stdout + proc.stderr).decode("utf-8", "surrogateescape")
+    assert "Traceback" not in out, out
+    return out
+
+
+@pytest.mark.parametrize("command", [[], [b"probe"], [b"sandbox"], [b"send"]])
+def test_argv_echoed_by_the_parser(
+    command: list[bytes], tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    """argparse quotes an unknown option as it was typed ('unrecognized arguments: ...'):
+    it reached the terminal raw, ESC, C1 and bidi overrides included."""
+    hostile_row("argv: controls, bidi in a word the parser echoes",
+                command[0].decode() if command and command[0] != b"sandbox" else "piped")
+    out = smtpsh_bytes([*command, b"127.0.0.1:9", b"--[argv]" + ARGV_WIRE], tmp_path)
+    assert "unrecognized arguments" in out
+    check_pieces(out, "[argv]", [*ESCAPED_NO_NUL, ESCAPED_C1_BYTE])
+
+
+def test_config_notes(tmp_path: Path, hostile_row: Callable[[str, str], None]) -> None:
+    """config.toml's keys that are ignored (unknown, a secret, an unknown table) are named
+    in one line each on standard error, the rest of the file used: names from the file."""
+    hostile_row("config: controls, bidi in key and table names", "files")
+    toml = PAYLOAD.encode("unicode_escape").decode().replace("\\x", "\\u00")
+    config = tmp_path / "config" / "smtpsh" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        f'helo = "me.test"\n"[top-key]{toml}" = 1\n'
+        f'[profiles.work]\nhost = "127.0.0.1"\n"[profile-key]{toml}" = 2\n'
+        f'["[table]{toml}"]\nx = 1\n', encoding="utf-8")
+    out = smtpsh_bytes([b"dns", b"--help"], tmp_path)
+    for marker in ("[top-key]", "[profile-key]", "[table]"):
+        check_pieces(out, marker, ESCAPED)
+    assert "profile 'work'" in out
+
+
+def test_many_targets_notes(
+    smtp_port: int, tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    """-T FILE: the lines it cannot read, the duplicate target's line (its file name), and
+    one line a host with what the hostile server said."""
+    hostile_row("files: controls, bidi in a -T list and its name", "probe")
+    hosts = tmp_path / os.fsdecode(b"[list]" + ARGV_WIRE.replace(b"/", b""))
+    hosts.write_bytes(f"127.0.0.1:{smtp_port}\n127.0.0.1:{smtp_port}\n".encode()
+                      + b"[line]" + WIRE + b"\n")
+    out = smtpsh_bytes([b"probe", b"--no-relay", b"-T", os.fsencode(hosts), b"--color",
+                        b"always"], tmp_path, timeout=120)
+    assert "given more than once" in out and "hosts checked" in out
+    # The list's name ('/' left out of it), in its unreadable line's line and the duplicate's.
+    in_name = [piece.replace("/", "") for piece in [*ESCAPED_NO_NUL, ESCAPED_C1_BYTE]]
+    for marker in ("[list]", "once, checked once"):
+        check_pieces(out, marker, in_name, colour=True)
+
+
+def _one_refused(sock: socket.socket) -> None:
+    """SMTPUTF8; every recipient accepted but those with 'rcptaddr' in them."""
+    sock.sendall(b"220 refuses.test ESMTP\r\n")
+    while line := read_line(sock):
+        verb = line.split(b" ", 1)[0].split(b":", 1)[0].strip().upper()
+        if verb == b"EHLO":
+            sock.sendall(b"250-refuses.test\r\n250-SMTPUTF8\r\n250 8BITMIME\r\n")
+        elif verb == b"RCPT" and b"rcptaddr" in line:
+            sock.sendall(b"550 5.1.1 no such user\r\n")
+        elif verb == b"DATA":
+            sock.sendall(b"354 go ahead\r\n")
+            while read_line(sock) not in (b".\r\n", b""):
+                pass
+            sock.sendall(b"250 2.0.0 queued\r\n")
+        elif verb == b"QUIT":
+            sock.sendall(b"221 bye\r\n")
+            return
+        else:
+            sock.sendall(b"250 ok\r\n")
+
+
+def test_send_refused_recipients(tmp_path: Path, hostile_row: Callable[[str, str], None]) -> None:
+    """`smtpsh send`: an address with controls is refused before connecting, one line; the
+    refused recipients' line names an address with bidi and zero-width characters (an
+    SMTPUTF8 address may hold them)."""
+    hostile_row("argv: controls, bidi in a word the parser echoes", "send")
+    out = smtpsh_bytes([b"send", b"127.0.0.1:9", b"--from", b"a@b.test", b"--to",
+                        b"[bad-addr]" + ARGV_WIRE + b"@d.test"], tmp_path)
+    # (quoted up to the CR: a space ends the word the line names)
+    check_pieces(out, "[bad-addr]", ["\\x1b[2J", "\\x07", "\\x08"])
+    # (not U+2028/U+2029: white space, they end the word)
+    invisible = "".join(ch for ch in PAYLOAD if ord(ch) >= 0x600 and ch not in "\u2028\u2029")
+    with scripted_server(_one_refused) as port:
+        out = smtpsh_bytes([b"send", f"127.0.0.1:{port}".encode(), b"--from", b"a@b.test",
+                            b"--to", b"ok@d.test", b"--to",
+                            f"rcptaddr{invisible}@d.test".encode(), b"--body", b"hi"],
+                           tmp_path)
+    assert "not every recipient: refused" in out
+    line = next(line for line in out.splitlines() if "not every recipient" in line)
+    check_pieces(line, "rcptaddr",
+                 [p for p in ESCAPED if p.startswith("\\u") and p[2:] not in ("2028", "2029")])
