@@ -1,5 +1,10 @@
 """Completion: verbs, meta-commands, addresses seen before, and the ESMTP parameters and
-AUTH mechanisms the server advertised (so completion teaches what this server supports)."""
+AUTH mechanisms the server advertised (so completion teaches what this server supports).
+
+A completion is inserted into the line and drawn in the menu by prompt_toolkit, which
+passes bidi overrides and other invisible characters through: a word from outside (the
+server's EHLO, an address from a message file or the address book) that holds one of them
+is not offered at all (smtpsh.output.safe.is_safe)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Callable, Iterable
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from smtpsh.output.safe import safe
+from smtpsh.output.safe import is_safe
 from smtpsh.protocol.commands import (
     COMMANDS,
     XCLIENT_ATTRIBUTES,
@@ -42,11 +47,7 @@ class SmtpCompleter(Completer):
             return
         if text.lower().startswith("/auth ") and text.count(" ") == 1:
             word = text[len("/auth ") :]
-            for mech in session.auth_mechanisms:
-                if mech.startswith(word.upper()):
-                    yield Completion(
-                        mech, -len(word), display=safe(mech), display_meta="advertised"
-                    )
+            yield from _mechanisms(word, session)
             return
         if text.lower().startswith(("/xclient ", "/xforward ")):
             word = document.get_word_before_cursor(WORD=True)
@@ -72,11 +73,7 @@ class SmtpCompleter(Completer):
                 yield Completion(name, -len(word), display_meta="the name --helo gives")
             return
         if verb == "AUTH" and text.count(" ") == 1:
-            for mech in session.auth_mechanisms:
-                if mech.startswith(word.upper()):
-                    yield Completion(
-                        mech, -len(word), display=safe(mech), display_meta="advertised"
-                    )
+            yield from _mechanisms(word, session)
             return
         if verb in _ADDRESS_VERBS:
             yield from self._address_or_parameter(verb, text, word, session)
@@ -90,7 +87,7 @@ class SmtpCompleter(Completer):
         offered = session.extensions.get(verb, "").upper().split() or list(table)
         used = {part.split("=")[0].upper() for part in text.split()[1:] if "=" in part}
         for name in offered:
-            if name in used or not name.startswith(word.upper()):
+            if name in used or not name.startswith(word.upper()) or not is_safe(name):
                 continue
             where = "advertised" if session.extensions.get(verb) else "not advertised yet"
             yield Completion(
@@ -133,7 +130,7 @@ class SmtpCompleter(Completer):
             known = list(session.addresses_seen)
             known += [a for a in self._remembered() if a not in known]
             for address in known:
-                if address.lower().startswith(typed.lower()):
+                if address.lower().startswith(typed.lower()) and is_safe(address):
                     yield Completion(f"<{address}>", -len(after_verb), display_meta="used before")
             if verb == "MAIL" and not after_verb:
                 yield Completion("<>", 0, display_meta="null sender (bounces, RFC 5321 §4.5.5)")
@@ -155,3 +152,10 @@ class SmtpCompleter(Completer):
             insert = param.keyword + ("=" if param.takes_value else "")
             meta = f"[{param.extension}] {param.summary}"
             yield Completion(insert, -len(word), display_meta=meta)
+
+
+def _mechanisms(word: str, session: Session) -> Iterable[Completion]:
+    """AUTH's and /auth's mechanism: those the server advertised."""
+    for mech in session.auth_mechanisms:
+        if mech.startswith(word.upper()) and is_safe(mech):
+            yield Completion(mech, -len(word), display_meta="advertised")

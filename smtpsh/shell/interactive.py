@@ -191,9 +191,12 @@ def _prompt(shell: Shell) -> FormattedText:
         return FormattedText([("class:prompt.data", "data› ")])
     if shell.collecting is not None:
         return FormattedText([("class:prompt.data", shell.collecting())])
+    # The address is the user's word (a unix:PATH may hold anything): shown like the
+    # toolbar shows it, since prompt_toolkit draws bidi overrides as they are.
+    address = safe(shell.client.address)
     if session.state is State.CLOSED or not shell.client.connected:
-        return FormattedText([("class:prompt.closed", f"{shell.client.address} (closed)› ")])
-    return FormattedText([("class:prompt", f"{shell.client.address}› ")])
+        return FormattedText([("class:prompt.closed", f"{address} (closed)› ")])
+    return FormattedText([("class:prompt", f"{address}› ")])
 
 
 def _toolbar(shell: Shell) -> FormattedText:

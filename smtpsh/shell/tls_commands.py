@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from smtpsh.inputfiles import first_problem
 from smtpsh.output.dialogue import SENT_PREFIX
+from smtpsh.output.safe import safe
 from smtpsh.protocol.auth import (
     AUTO,
     MECHANISMS,
@@ -582,7 +583,8 @@ async def ask(shell: Shell, message: str, *, hidden: bool) -> str:
         history=InMemoryHistory(), input_processors=[HideAll()] if hidden else None
     )
     try:
-        return await prompt.prompt_async(message)
+        # The message names the user (the command line's, the config's): shown made safe.
+        return await prompt.prompt_async(safe(message))
     except (KeyboardInterrupt, EOFError):
         return ""
 

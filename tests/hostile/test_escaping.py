@@ -657,3 +657,81 @@ def test_send_refused_recipients(tmp_path: Path, hostile_row: Callable[[str, str
     line = next(line for line in out.splitlines() if "not every recipient" in line)
     check_pieces(line, "rcptaddr",
                  [p for p in ESCAPED if p.startswith("\\u") and p[2:] not in ("2028", "2029")])
+
+
+def _unix_smtp(path: Path) -> Callable[[], None]:
+    """A small SMTP server on a UNIX socket at ``path`` (any name a file may have), AUTH
+    PLAIN offered and refused; returns what stops it."""
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(os.fsencode(path))
+    listener.listen()
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve(peer: socket.socket) -> None:
+        with peer:
+            peer.sendall(b"220 unix.test ESMTP\r\n")
+            while line := read_line(peer):
+                verb = line.split(b" ", 1)[0].strip().upper()
+                if verb == b"EHLO":
+                    peer.sendall(b"250-unix.test\r\n250 AUTH PLAIN\r\n")
+                elif verb == b"AUTH":
+                    peer.sendall(b"535 5.7.8 no\r\n")
+                elif verb == b"QUIT":
+                    peer.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    peer.sendall(b"250 ok\r\n")
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                peer, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve, args=(peer,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    def close() -> None:
+        stop.set()
+        listener.close()
+
+    return close
+
+
+def test_shell_prompt_and_questions(
+    tmp_path: Path, hostile_row: Callable[[str, str], None]
+) -> None:
+    """In a terminal, the prompt shows the target (a unix:PATH may be any file name) and
+    /auth asks for the password of the --user given: prompt_toolkit draws both as they are,
+    ESC as ^[ but bidi overrides raw; the toolbar already showed them escaped."""
+    hostile_row("argv: controls, bidi in a word the parser echoes", "shell")
+    path = tmp_path / "[sock]\x1b[2J\u202e\u2066"
+    stop = _unix_smtp(path)
+    seen = io.BytesIO()
+    child = pexpect.spawn(sys.executable, ["-m", "smtpsh", f"unix:{path}", "--user",
+                                           "[user]\u202e\u2066", "--insecure-auth"],
+                          env=smtpsh_env(tmp_path), dimensions=(50, 400), timeout=20)
+    child.logfile_read = seen
+    try:
+        child.expect_exact("\u203a".encode())
+        child.sendline("EHLO me")
+        child.expect_exact(b"250 AUTH PLAIN")
+        child.expect_exact("\u203a".encode())
+        child.sendline("/auth PLAIN")
+        child.expect_exact(b"(hidden)")
+        child.sendline("not-the-password")
+        child.expect_exact(b"535")
+        child.expect_exact("\u203a".encode())
+        child.sendline("/quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+        stop()
+    everything = seen.getvalue()
+    for sequence in (b"\x1b[2J", "\u202e".encode(), "\u2066".encode()):
+        assert sequence not in everything, f"{sequence!r} reached the terminal raw"
+    text = everything.decode("utf-8", "replace")
+    assert "[sock]\\x1b[2J\\u202e\\u2066\u203a" in text  # the prompt
+    assert "[user]\\u202e\\u2066 (hidden)" in text  # /auth's question

@@ -47,3 +47,24 @@ def test_auth_mechanisms_for_auth_and_slash_auth() -> None:
 
 def test_ehlo_offers_the_helo_name() -> None:
     assert completions(ready_session(), "EHLO ") == ["me.example.test"]
+
+
+def test_words_from_outside_with_invisible_characters_are_not_offered() -> None:
+    # prompt_toolkit inserts and draws a completion as it is: a bidi override in a name
+    # the server advertised, or in an address remembered from a message file, would reach
+    # the terminal raw (ESC it shows as ^[, U+202E it passes through).
+    session = ready_session()
+    session.extensions["AUTH"] = "PLAIN X\u202eEVIL"
+    session.extensions["XCLIENT"] = "NAME AD\u2066DR"
+    assert completions(session, "AUTH ") == ["PLAIN"]
+    assert completions(session, "/auth ") == ["PLAIN"]
+    assert completions(session, "XCLIENT ") == ["NAME="]
+    session.note_sent("RCPT TO:<ro\u202ebin@smtpsh.test>")
+    session.note_sent("RCPT TO:<robert@smtpsh.test>")
+    assert completions(session, "RCPT TO:<ro") == ["<robert@smtpsh.test>"]
+    remembered = SmtpCompleter(lambda: session, lambda: "me.test",
+                               lambda: ["rob\x1b[2Jin@x.test", "rosa@x.test"])
+    offered = [c.text for c in remembered.get_completions(Document("MAIL FROM:<r"),
+                                                          CompleteEvent())]
+    assert "<rosa@x.test>" in offered and "<robert@smtpsh.test>" in offered
+    assert not any("\x1b" in word or "\u202e" in word for word in offered)
