@@ -33,7 +33,7 @@ from smtpsh.shell.app import Shell
 from smtpsh.shell.completer import SmtpCompleter
 from smtpsh.shell.lexer import SmtpCommandLexer
 from smtpsh.shell.metacommands import load_features
-from smtpsh.shell.nextstep import CHUNK_NEXT, next_step
+from smtpsh.shell.nextstep import AUTH_NEXT, CHUNK_NEXT, next_step
 
 
 def is_secret_line(line: str) -> bool:
@@ -233,6 +233,8 @@ def _toolbar(shell: Shell) -> FormattedText:
     elif shell.collecting is not None:  # a typed BDAT: what is typed now is the chunk
         step = shell.collecting().strip().removesuffix("›").strip()
         parts.append(("", f" │ {step} │ next: {CHUNK_NEXT}"))
+    elif client.conn.in_auth:  # an AUTH typed by hand got its 334: the answer is next
+        parts.append(("", f" │ auth │ next: {AUTH_NEXT}"))
     else:
         step = session.state.value
         used = sum(len(text) for _, text in parts) + len(step) + len(hint) + 11

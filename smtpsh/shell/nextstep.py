@@ -12,6 +12,9 @@ from smtpsh.protocol.session import NEXT_STEP, Session, State
 # While a typed BDAT collects its octets (the prompt counts them: bdat 3/40›), what is
 # typed is the chunk, not a command.
 CHUNK_NEXT = "the chunk's octets (Enter adds CRLF), or /abort"
+# After a 334 to an AUTH typed by hand the server waits for the client's base64 answer
+# (RFC 4954 §4): a command typed now would be taken for it; '*' cancels the exchange.
+AUTH_NEXT = "your base64 answer to the challenge (/b64 encode TEXT), or * to cancel"
 
 
 def next_step(session: Session, *, connected: bool, tls: bool) -> str:

@@ -90,3 +90,48 @@ def test_exim_toolbar_predictions_hints_and_contrast(exim_shell: Screen) -> None
     shell.wait_for("(closed)›")
     shell.line("/quit")
     assert shell.exit_status() == 0
+
+
+def test_exim_toolbar_during_an_auth_typed_by_hand(tmp_path: Path) -> None:
+    """After the 334 to a hand-typed AUTH the server waits for the answer: the toolbar
+    said 'next: /auth, or MAIL FROM:<sender>', a line the server would take for it."""
+    exim = server_fixture("exim")
+    shell = Screen([exim.target, "--starttls", "--cafile", str(exim.ca_file)],
+                   smtpsh_env(tmp_path))
+    try:
+        wait_toolbar(shell, "TLS │ AUTH no │ ready │ next: /auth, or MAIL FROM:<sender>",
+                     timeout=30)
+        shell.line("AUTH LOGIN")
+        shell.wait_for("334 VXNlcm5hbWU6")
+        wait_toolbar(shell, "│ auth │ next: your base64 answer to the challenge")
+        shell.line("*")
+        shell.wait_for("501")
+        wait_toolbar(shell, "TLS │ AUTH no │ ready │ next: /auth, or MAIL FROM:<sender>")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+    finally:
+        shell.close()
+
+
+def test_aiosmtpd_requiring_tls_next_step_after_its_530(tmp_path: Path) -> None:
+    """aiosmtpd with require_starttls answers MAIL with 530: the toolbar offers /starttls
+    alone, and after the handshake (EHLO sent again) /auth or MAIL; in a real terminal."""
+    server = server_fixture("aiosmtpd_tls")
+    shell = Screen([server.target], smtpsh_env(tmp_path))
+    try:
+        shell.wait_for("↳ 220 service ready", timeout=30)
+        shell.line("EHLO pty.smtpsh.test")
+        shell.wait_for("250 HELP")
+        wait_toolbar(shell, "ready │ next: /starttls, or MAIL FROM:<sender>")
+        shell.line(f"MAIL FROM:<{server.address('tester')}>")
+        shell.wait_for("530 Must issue a STARTTLS command first")
+        wait_toolbar(shell, "ready │ next: /starttls (the server wants TLS first: it answered 530)")
+        shell.line(f"/starttls --cafile {server.ca_file}")
+        shell.wait_for("/starttls sends EHLO again for you")
+        wait_toolbar(shell, "TLS │ AUTH no │ ready │ next: /auth, or MAIL FROM:<sender>")
+        shell.line(f"MAIL FROM:<{server.address('tester')}>")
+        wait_toolbar(shell, "mail │ next: RCPT TO:<recipient>")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+    finally:
+        shell.close()
