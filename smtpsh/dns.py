@@ -26,7 +26,7 @@ import dns.resolver
 if TYPE_CHECKING:
     import ssl
 
-from smtpsh import flags, jsonout
+from smtpsh import exitcodes, flags, jsonout
 from smtpsh.dnsinfo.lookup import (
     DNSInputError,
     Failure,
@@ -50,6 +50,7 @@ from smtpsh.dnsinfo.report import (
     report_lines,
 )
 from smtpsh.output.printer import Fragments, print_error, render, report_printer
+from smtpsh.target import UsageError
 
 __all__ = [
     "DNSInputError",
@@ -229,7 +230,19 @@ def run(args: argparse.Namespace) -> int:
             return jsonout.emit("dns", args.domain, exc.exit_status, error=(exc.fault, str(exc)))
         _error(str(exc))
         return exc.exit_status
-    status, report, error = domain_outcome(domain, resolver, args, anchors)
+    try:
+        delay = flags.polite_delay(args)
+    except UsageError as exc:
+        _error(str(exc))
+        if args.json:
+            return jsonout.emit("dns", domain, exitcodes.USAGE, error=("usage", str(exc)))
+        return exitcodes.USAGE
+    connector = None
+    if delay:  # --check-mx's connections to one MX address, as for many domains
+        from smtpsh.net.polite import PoliteConnector, Politeness
+
+        connector = PoliteConnector(Politeness(delay))
+    status, report, error = domain_outcome(domain, resolver, args, anchors, connector)
     if args.json:
         return jsonout.emit(
             "dns", domain, status, report.to_json() if report is not None else None, error

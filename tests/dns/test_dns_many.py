@@ -76,3 +76,20 @@ def test_delay_spaces_the_check_mx_connections_to_one_mx(dnsmasq: DnsZone, tmp_p
     reached = [c for c in checks if c["error"] is None and c["tls"]]
     assert len(reached) >= 2, checks
     assert took >= (len(reached) - 1) * delay
+
+
+@pytest.mark.postfix
+def test_one_domain_spaces_its_check_mx_connections_too(dnsmasq: DnsZone) -> None:
+    """dane.example.test alone: its two MX are both 127.0.0.1, one delay apart."""
+    started = time.monotonic()
+    proc = smtpsh_dns("dane.example.test", "--check-mx", "--delay", "1.5", "--json",
+                      "--dns-server", dnsmasq.server)
+    took = time.monotonic() - started
+    doc = json.loads(proc.stdout)
+    reached = [c for c in doc["result"]["dane"]["checks"] if c["error"] is None and c["tls"]]
+    assert len(reached) == 2, doc["result"]["dane"]["checks"]
+    assert took >= 1.5
+    bad = smtpsh_dns("dane.example.test", "--delay=-1", "--json")
+    assert bad.returncode == exitcodes.USAGE
+    assert bad.stderr == "smtpsh dns: --delay must be 0 or more seconds\n"
+    assert json.loads(bad.stdout)["error"]["kind"] == "usage"
