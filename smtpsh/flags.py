@@ -207,12 +207,15 @@ def add_targets(
     return many
 
 
+MAX_DELAY = 3600.0  # an hour between two connections: more is surely a typo
+
+
 def polite_delay(args: argparse.Namespace) -> float:
     """--delay: seconds between two connections to the same host (0: none); UsageError
-    when negative. One host or many: a command's connections are spaced the same way."""
+    when negative or absurd. One host or many: a command's connections are spaced the same way."""
     delay = float(getattr(args, "delay", 0.0) or 0.0)
-    if not delay >= 0:  # negative, or NaN
-        raise UsageError("--delay must be 0 or more seconds")
+    if not 0 <= delay <= MAX_DELAY:  # negative, NaN, inf
+        raise UsageError(f"--delay must be from 0 to {MAX_DELAY:g} seconds")
     return delay
 
 

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from smtpsh import exitcodes
+from smtpsh.flags import polite_delay
 from smtpsh.fleet import TARGET_DEST
 from smtpsh.fleet import targets as fleet_targets
 from smtpsh.fleet.jobs import Plan, domain_check, make_plan, status_name
@@ -68,8 +69,7 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--concurrency must be from 1 to {MAX_CONCURRENCY}")
     if not 0 <= args.processes <= MAX_WORKERS:
         raise UsageError(f"--processes must be from 0 (one per CPU) to {MAX_WORKERS}")
-    if getattr(args, "delay", 0.0) < 0:
-        raise UsageError("--delay must be 0 or more seconds")
+    polite_delay(args)
     if args.host_timeout is not None and args.host_timeout <= 0:
         raise UsageError("--host-timeout must be more than 0 seconds (0: none)")
     if args.max_targets < 1:

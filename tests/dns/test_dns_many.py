@@ -91,5 +91,5 @@ def test_one_domain_spaces_its_check_mx_connections_too(dnsmasq: DnsZone) -> Non
     assert took >= 1.5
     bad = smtpsh_dns("dane.example.test", "--delay=-1", "--json")
     assert bad.returncode == exitcodes.USAGE
-    assert bad.stderr == "smtpsh dns: --delay must be 0 or more seconds\n"
+    assert bad.stderr == "smtpsh dns: --delay must be from 0 to 3600 seconds\n"
     assert json.loads(bad.stdout)["error"]["kind"] == "usage"

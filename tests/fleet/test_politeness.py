@@ -138,9 +138,12 @@ def test_one_host_is_spaced_the_same_way(tmp_path: Path) -> None:
         assert statistics.median(gaps(times)) >= 0.8 * delay, gaps(times)
     assert len(tls_times) >= 6
     for command in ("probe", "tls", "relay"):
-        proc = smtpsh(command, "127.0.0.1:9", "--delay=-1")
-        assert proc.returncode == exitcodes.USAGE
-        assert "--delay must be 0 or more seconds" in proc.stderr, (command, proc.stderr)
+        for many in ([], ["127.0.0.2:9"]):  # one host, and a run over several
+            for value in ("-1", "nan", "inf"):
+                proc = smtpsh(command, "127.0.0.1:9", *many, f"--delay={value}")
+                assert proc.returncode == exitcodes.USAGE, (command, value, proc.stderr)
+                assert "--delay must be from 0 to 3600 seconds" in proc.stderr, (
+                    command, value, proc.stderr)
 
 
 @pytest.mark.parametrize("many", [False, True])
