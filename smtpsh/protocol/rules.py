@@ -98,9 +98,14 @@ _ENHANCED_AFTER_CODE = re.compile(r"(\d{3}) [245]\.\d{1,3}\.\d{1,3} ")
 def _in_this_servers_terms(session: Session, prediction: Prediction) -> Prediction:
     """The expected reply without an enhanced status code when this server's EHLO reply did
     not offer ENHANCEDSTATUSCODES (Exim, Haraka, smtp-server, aiosmtpd by default): such a
-    server sends none (RFC 2034 §3), and '503 5.5.1' would be a code it never gives."""
-    if not session.esmtp or session.advertises("ENHANCEDSTATUSCODES"):
-        return prediction
+    server sends none (RFC 2034 §3), and '503 5.5.1' would be a code it never gives. After
+    HELO nothing was offered: Exim, Haraka, smtp-server and aiosmtpd then send none either
+    (Postfix and OpenSMTPD still do), so none is predicted."""
+    if session.esmtp:
+        if session.advertises("ENHANCEDSTATUSCODES"):
+            return prediction
+    elif session.state not in _AFTER_GREETING:
+        return prediction  # no greeting accepted yet: nothing known of this server
     reply = _ENHANCED_AFTER_CODE.sub(r"\1 ", prediction.reply, count=1)
     return prediction if reply == prediction.reply else Prediction(reply, prediction.reason)
 

@@ -294,3 +294,16 @@ def test_enum_at_a_domain_the_server_does_not_serve_is_inconclusive(tmp_path: Pa
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1 and "found 2: alice, bob" in proc.stderr + proc.stdout, proc.stderr
+
+
+def test_no_enhanced_code_is_predicted_after_helo() -> None:
+    # After HELO nothing is offered: Exim, Haraka, smtp-server and aiosmtpd then send no
+    # enhanced code (Exim `501 … SIZE=10 may not follow …`, Haraka `555 Invalid command
+    # parameters`), yet the warning said "expect 555 5.5.4".
+    for name in ("exim", "haraka", "nodemailer", "aiosmtpd"):
+        server = server_fixture(name)
+        found = expectations(server.target, "HELO me\nMAIL FROM:<a@example.net> SIZE=10\nQUIT\n")
+        assert len(found) == 1, (name, found)
+        expected, got = found[0]
+        assert expected.startswith("555 parameter not recognised"), (name, expected)
+        assert not got.split(" ")[1][:1].isdigit(), (name, got)  # the server sent none either
