@@ -110,6 +110,8 @@ def scan_outcome(target: Target) -> tuple[int, TLSScan | None, tuple[str, str] |
         return EXIT_FAILED, None, ("connect", str(exc))
     if result.grade == "-":  # no version accepted: nothing was scanned
         return EXIT_FAILED, None, ("tls", "no TLS version was accepted")
+    if result.grade == "?":  # none accepted, and some never answered: no verdict
+        return EXIT_FAILED, None, ("tls", "; ".join(result.caps))
     return (EXIT_WEAK if result.grade in ("C", "F") else EXIT_OK), result, None
 
 

@@ -17,6 +17,7 @@ does. Versions are scanned in parallel, one connection at a time each.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
@@ -305,6 +306,8 @@ def ask(target: Target, version: int, suites: Sequence[int]) -> int | None:
     try:
         sock.sendall(client_hello(version, suites, target.server_name))
         answer = read_server_hello(sock)
+    except TimeoutError:
+        raise  # no answer at all: not a refusal (scan_version says it could not tell)
     except OSError:
         return None
     finally:
@@ -323,6 +326,9 @@ class VersionResult:
     version: str
     suites: list[Suite] = field(default_factory=list)  # in the server's order if it has one
     server_preference: bool | None = None  # None: fewer than two suites, cannot tell
+    # Why the answer is incomplete: the server did not answer a ClientHello (twice) within
+    # the timeout. Then "not accepted" (or the suites listed) may not be the whole truth.
+    unknown: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -334,7 +340,17 @@ class VersionResult:
             "accepted": self.accepted,
             "suites": [s.to_json() for s in self.suites],
             "server_preference": self.server_preference,
+            "inconclusive": self.unknown,
         }
+
+
+def _ask_patiently(target: Target, version: int, suites: Sequence[int]) -> int | None:
+    """ask(), once more after a timeout (a loaded server may be slow once); TimeoutError
+    when the server did not answer either time."""
+    try:
+        return ask(target, version, suites)
+    except TimeoutError:
+        return ask(target, version, suites)
 
 
 def scan_version(target: Target, name: str, table: dict[int, str]) -> VersionResult:
@@ -344,14 +360,21 @@ def scan_version(target: Target, name: str, table: dict[int, str]) -> VersionRes
     for _ in range(_MAX_ROUNDS):
         if not offer:
             break
-        picked = ask(target, version, offer)
+        try:
+            picked = _ask_patiently(target, version, offer)
+        except TimeoutError:
+            result.unknown = f"no answer to a ClientHello within {target.timeout:g} s"
+            break
         if picked is None or picked not in offer:
             break
         result.suites.append(Suite(picked, table.get(picked, f"0x{picked:04X}")))
         offer.remove(picked)
-    if len(result.suites) >= 2:
+    if len(result.suites) >= 2 and result.unknown is None:
         reverse = [s.code for s in reversed(result.suites)]
-        result.server_preference = ask(target, version, reverse) == result.suites[0].code
+        with contextlib.suppress(TimeoutError):  # no answer: None, cannot tell
+            result.server_preference = (
+                _ask_patiently(target, version, reverse) == result.suites[0].code
+            )
     return result
 
 
@@ -425,6 +448,9 @@ def grade(versions: Sequence[VersionResult]) -> tuple[str, list[str], list[str]]
     """(grade, what capped it, every weakness found) — F < C < B < A."""
     accepted = [v for v in versions if v.accepted]
     if not accepted:
+        untested = [v.version for v in versions if v.unknown is not None]
+        if untested:
+            return "?", [f"no protocol version accepted, {', '.join(untested)} not answered"], []
         return "-", ["no protocol version accepted"], []
     caps: dict[str, list[str]] = {"F": [], "C": [], "B": []}
     findings: list[str] = []
@@ -440,6 +466,11 @@ def grade(versions: Sequence[VersionResult]) -> tuple[str, list[str], list[str]]
                 if weakness.startswith("CBC"):
                     level = "B"
                 caps[level].append(weakness.split(" (")[0])
+    for v in versions:
+        if v.unknown is not None:
+            # A version that could not be tested may hide what would lower the grade.
+            findings.append(f"{v.version}: could not tell ({v.unknown}); the grade may be "
+                            "higher than it should")  # fmt: skip
     for level in ("F", "C", "B"):
         if caps[level]:
             return level, sorted(set(caps[level])), findings
@@ -483,8 +514,11 @@ def report_lines(result: TLSScan) -> list[str]:
     lines = [f"TLS scan of {result.target}"]
     for v in result.versions:
         if not v.accepted:
-            lines.append(f"  {v.version:<8} not accepted")
+            state = f"could not tell: {v.unknown}" if v.unknown else "not accepted"
+            lines.append(f"  {v.version:<8} {state}")
             continue
+        if v.unknown:
+            lines.append(f"  {v.version:<8} (the list may be incomplete: {v.unknown})")
         order = {True: "server's order", False: "client's order", None: ""}[v.server_preference]
         lines.append(f"  {v.version:<8} {len(v.suites)} suites" + (f" ({order})" if order else ""))
         for suite in v.suites:
@@ -496,4 +530,10 @@ def report_lines(result: TLSScan) -> list[str]:
         lines += [f"    {fact}" for fact in result.certificate]
     lines.append(f"grade {result.grade}" + (f" (capped by: {', '.join(result.caps)})"
                                              if result.caps else ""))  # fmt: skip
+    untested = [v.version for v in result.versions if v.unknown is not None and v.accepted]
+    untested += [v.version for v in result.versions if v.unknown is not None and not v.accepted
+                 and result.grade != "?"]  # fmt: skip
+    if untested:
+        lines.append(f"  inconclusive: {', '.join(untested)} not fully tested (no answer); "
+                     "the grade may be higher than it should")  # fmt: skip
     return lines
