@@ -140,14 +140,15 @@ def test_the_tls_scan_connects_through_the_given_connector() -> None:
             return "counting"
 
     # Port 9 (discard) is closed: a direct connection would fail; the connector's succeeds
-    # and the silent listener makes the handshake go nowhere (no version accepted).
+    # and the silent listener makes the handshake go nowhere (no answer: no verdict).
     target = tlsscan.Target("127.0.0.1", 9, starttls=False, timeout=0.5, connector=Counting())
     try:
         result = tlsscan.scan(target, ("TLSv1.2",))
     finally:
         server.close()
     assert calls and set(calls) == {9}, "the scan did not use the connector"
-    assert result.grade == "-"
+    # A listener that never answers did not refuse TLS 1.2: "could not tell", no grade.
+    assert result.grade == "?" and result.versions[0].unknown is not None
 
 
 def test_many_targets_go_through_socks5_and_the_proxy_header(
