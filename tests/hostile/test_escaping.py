@@ -691,10 +691,12 @@ def _unix_smtp(path: Path) -> Callable[[], None]:
                 continue
             threading.Thread(target=serve, args=(peer,), daemon=True).start()
 
-    threading.Thread(target=accept, daemon=True).start()
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
 
     def close() -> None:
         stop.set()
+        acceptor.join(timeout=5)  # before the close: an accept() on a closed socket raises
         listener.close()
 
     return close
