@@ -260,7 +260,7 @@ def main() -> int:
           + f"   CPU {ours.cpu_seconds:.1f} s   exit {ours.returncode}")
     print(f"  {ours.processes} process{'es' if ours.processes > 1 else ''}"
           f" ({'a parent and its forked workers: --processes' if ours.processes > 1 else 'one'}),"
-          f" each an asyncio event loop ({type(_loop_policy()).__name__})")
+          f" each a {_smtpsh_loop(args.probe_args)} event loop")
     print(f"  JSONL: {lines} lines; {'findings as planted' if not problems else 'PROBLEMS:'}")
     right, nameable = named_right(smtpsh_names(jsonl), fleet)
     print(f"  MTA named right (family from behaviour): {right} of {nameable} hosts")
@@ -279,7 +279,8 @@ def main() -> int:
         print(f"  MTA named right (-sV product): {nmap_right[0]} of {nmap_right[1]} hosts")
         print(f"  smtpsh/nmap wall time: {ours.seconds / theirs.seconds:.2f}x (smtpsh also runs"
               " STARTTLS, VRFY/EXPN, relay tests; nmap reads the banner, EHLO and HELP)")
-    print(f"fleet during smtpsh's run: {served['connections'] / count:.2f} connections,"
+    print(f"fleet ({fleet.loop} event loop) during smtpsh's run:"
+          f" {served['connections'] / count:.2f} connections,"
           f" {served['commands'] / count:.1f} commands, {served['tls'] / count:.2f} TLS"
           f" handshakes a host; CPU {served['cpu_seconds']:.2f} s"
           f" ({1000 * served['cpu_seconds'] / count:.2f} ms a host; smtpsh"
@@ -291,10 +292,15 @@ def main() -> int:
     return 0 if not problems and ours.returncode in (0, 1) else 1
 
 
-def _loop_policy() -> object:
-    import asyncio
+def _smtpsh_loop(probe_args: str) -> str:
+    """The event loop smtpsh's --event-loop (auto unless given) picks in this interpreter."""
+    import importlib.util
 
-    return asyncio.get_event_loop_policy()
+    given = re.search(r"--event-loop[= ](\w+)", probe_args)
+    choice = given.group(1) if given else "auto"
+    if choice == "auto":
+        return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return choice
 
 
 def served_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

@@ -50,7 +50,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 DEFAULT_COUNT = 1000
 SEED = 19  # the plan's personas; change it and every expectation moves
@@ -493,8 +493,8 @@ class Session(asyncio.Protocol):
     # -- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # (uvloop's transports are no subclass of asyncio.Transport, but have its methods.)
+        self.transport = cast(asyncio.Transport, transport)
         # The listening sockets are made with proto 0, so asyncio does not set TCP_NODELAY
         # on what they accept: Nagle then held the 2nd and 3rd reply to a pipelined group
         # until the client's delayed ACK (~40 ms a group). An MTA flushes them together
@@ -776,7 +776,7 @@ class Session(asyncio.Protocol):
             return
         if transport is None:
             return
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
         self.counters.tls += 1
         self.tls = True
         self.helo, self.mail, self.rcpts = "", None, 0  # RFC 3207 §4.2: forget it all
@@ -955,6 +955,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--error-pause", type=float, default=SOFT_ERROR_PAUSE,
                         help="seconds each reply waits from the soft error limit on"
                              f" (default {SOFT_ERROR_PAUSE:g}, as Postfix)")
+    parser.add_argument("--event-loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                        help="auto (default): uvloop's when installed, else asyncio's")
     parser.add_argument("--child", action="store_true",
                         help="(for running_fleet) one JSON line when ready; counters at exit")
     args = parser.parse_args(argv)
@@ -968,6 +970,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         args.plan.write_text(json.dumps(plan_json(hosts), indent=1))
     counters = Counters()
+    factory = None
+    if args.event_loop != "asyncio":
+        try:
+            import uvloop
+            factory = uvloop.new_event_loop
+        except ImportError:
+            if args.event_loop == "uvloop":
+                parser.error("--event-loop uvloop: uvloop is not installed")
+    loop_name = "asyncio" if factory is None else "uvloop"
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -982,17 +993,18 @@ def main(argv: list[str] | None = None) -> int:
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         if args.child:
-            print(json.dumps({"network": network, "port": port, "count": args.count}),
-                  flush=True)
+            print(json.dumps({"network": network, "port": port, "count": args.count,
+                              "loop": loop_name}), flush=True)
         else:
             planted = [h for h in hosts if h.traits]
             print(f"fakefleet: {len(hosts)} servers on {network} port {port}"
-                  f" ({len(planted)} planted); Ctrl-C stops", flush=True)
+                  f" ({len(planted)} planted; {loop_name} event loop); Ctrl-C stops", flush=True)
             for h in planted:
                 print(f"  {h.target:<22} {h.persona:<10} {' '.join(sorted(h.traits))}")
         await task
 
-    asyncio.run(run())
+    with asyncio.Runner(loop_factory=factory) as loop:
+        loop.run(run())
     if args.child:
         print(json.dumps(counters.as_dict()), flush=True)
     else:
@@ -1015,6 +1027,7 @@ class Fleet:
     port: int
     pid: int
     counters: dict[str, object] = field(default_factory=dict)  # filled when it stops
+    loop: str = "asyncio"  # its event loop: asyncio or uvloop
     _stdout: Any = None  # the child's standard output (snapshot reads it)
 
     def snapshot(self, timeout: float = 10) -> dict[str, Any]:
@@ -1043,10 +1056,10 @@ class Fleet:
 @contextlib.contextmanager
 def running_fleet(count: int = DEFAULT_COUNT, port: int | None = None,
                   network: str | None = None, error_pause: float = SOFT_ERROR_PAUSE,
-                  ready_timeout: float = 60) -> Iterator[Fleet]:
+                  ready_timeout: float = 60, event_loop: str = "auto") -> Iterator[Fleet]:
     """The fleet in a child process for the duration of the block."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", "--count", str(count),
-            "--error-pause", str(error_pause)]
+            "--error-pause", str(error_pause), "--event-loop", event_loop]
     if port is not None:
         argv += ["--port", str(port)]
     if network is not None:
@@ -1062,7 +1075,7 @@ def running_fleet(count: int = DEFAULT_COUNT, port: int | None = None,
             raise RuntimeError(f"the fake fleet did not start: {err.strip()[-2000:]}")
         info = json.loads(line)
         fleet = Fleet(plan(info["network"], info["port"], count), info["network"], info["port"],
-                      proc.pid, _stdout=proc.stdout)
+                      proc.pid, loop=info.get("loop", "asyncio"), _stdout=proc.stdout)
         yield fleet
     finally:
         if proc.poll() is None:

@@ -34,7 +34,9 @@ from smtpsh.fleet.runner import (
     auto_workers,
     fleet_status,
     looks_like_results,
+    loop_name,
     read_done,
+    uvloop_factory,
 )
 from smtpsh.output.printer import Fragments, Printer, print_error, report_printer
 from smtpsh.output.progress import StatusLine, bar
@@ -69,6 +71,9 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--concurrency must be from 1 to {MAX_CONCURRENCY}")
     if not 0 <= args.processes <= MAX_WORKERS:
         raise UsageError(f"--processes must be from 0 (one per CPU) to {MAX_WORKERS}")
+    if args.event_loop == "uvloop" and uvloop_factory() is None:
+        raise UsageError("--event-loop uvloop: uvloop is not installed (pip install"
+                         " 'smtpsh[fast]')")
     polite_delay(args)
     if args.host_timeout is not None and args.host_timeout <= 0:
         raise UsageError("--host-timeout must be more than 0 seconds (0: none)")
@@ -134,7 +139,8 @@ def _run_plan(command: str, args: argparse.Namespace, argv: Sequence[str], plan:
     workers = args.processes or auto_workers(len(todo), args.concurrency)
     runner = Runner(command, plan.job, concurrency=args.concurrency,
                     host_timeout=args.host_timeout, jsonl=jsonl, on_result=view.result,
-                    workers=workers)
+                    workers=workers,
+                    loop_factory=None if args.event_loop == "asyncio" else uvloop_factory())
     view.runner = runner
     if done:
         view.note(f"{len(found.hosts) - len(todo)} of {len(found.hosts)} targets already in"
@@ -191,7 +197,8 @@ def _loop_run(runner: Runner, todo: list[fleet_targets.Host], total: int,
             if runner.stopped_by is not None:
                 on_stop()  # before asyncio.run waits for the worker threads
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=runner.loop_factory) as loop:
+        return loop.run(main())
 
 
 def _small_tls_buffers() -> None:
@@ -306,6 +313,10 @@ class _View:
         printer = self.err if self.json else self.out
         seconds = tally.elapsed
         rate = f" ({tally.done / seconds:.0f} hosts/s)" if seconds > 0 and tally.done else ""
+        runner = self.runner
+        if rate and runner is not None and runner.workers > 1:
+            rate = (f"{rate[:-1]}; {runner.workers} processes,"
+                    f" {loop_name(runner.loop_factory)})")
         counts = ", ".join(
             f"{tally.count(code)} {status_name(code)}"
             for code in (exitcodes.FOUND, exitcodes.OK, exitcodes.UNDETERMINED,

@@ -12,7 +12,7 @@ import os
 import socket
 import ssl
 from collections.abc import AsyncIterable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from smtpsh.net.base import (
     CLOSED_BY_SMTPSH,
@@ -73,9 +73,9 @@ class _WireProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Here, not after create_connection returns: the banner may arrive in between,
-        # and observers must hear "connected" before any reply.
-        assert isinstance(transport, asyncio.Transport)
-        self._client._on_made(transport, self)
+        # and observers must hear "connected" before any reply. (A transport of another
+        # event loop, uvloop's, is no subclass of asyncio.Transport but has its methods.)
+        self._client._on_made(cast(asyncio.Transport, transport), self)
 
     def data_received(self, data: bytes) -> None:
         self._client._on_data(data)
@@ -299,7 +299,7 @@ class SMTPClient(ClientBase):
             return
         try:
             copy = sock.dup()
-        except OSError:
+        except (OSError, TypeError):  # closed already; or an event loop that refuses dup()
             return
         with copy:
             data = read_left(copy)
@@ -645,8 +645,7 @@ class SMTPClient(ClientBase):
             self._handshaking = False
         if transport is None:
             raise self._handshake_failed(TLS_CLOSED_DURING_HANDSHAKE)
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = transport  # (uvloop's: no asyncio.Transport subclass, its methods)
         self.injected = b""
         self._tls_established(context, name)
         self._tell(
@@ -669,8 +668,9 @@ class SMTPClient(ClientBase):
         self.tls_info = certinfo.session_info(obj, context, name)
         self.failed_tls = None
         self._tls_quiet = True
-        for text, level in certinfo.summary_lines(self.tls_info):
-            self._tell("on_meta", text, level)
+        if self.observers:  # nobody to tell (a probe of many hosts): no lines to make
+            for text, level in certinfo.summary_lines(self.tls_info):
+                self._tell("on_meta", text, level)
 
     def _handshake_failed(self, message: str) -> ConnectionClosedError:
         """Say why, close, and return the error to raise (already told to the observers)."""

@@ -16,9 +16,11 @@ from bench.fakefleet import HARD_ERROR_LIMIT, PLANTS, Fleet, Host, plan, running
 COUNT = 40
 
 
-@pytest.fixture(scope="module")
-def fleet() -> Iterator[Fleet]:
-    with running_fleet(COUNT, error_pause=0.05) as running:
+@pytest.fixture(scope="module", params=["asyncio", "uvloop"])
+def fleet(request: pytest.FixtureRequest) -> Iterator[Fleet]:
+    # On either event loop (bench_fleet.py runs it on uvloop when installed).
+    with running_fleet(COUNT, error_pause=0.05, event_loop=request.param) as running:
+        assert running.loop == request.param
         yield running
     assert running.counters["connections"]  # it counted what it served
 
