@@ -14,10 +14,11 @@ deterministic (the same count gives the same hosts, traits and banners), and eac
 which of smtpsh probe's dangerous findings it must produce (``Host.expected``).
 
 The servers behave like their MTAs where a client can tell: replies to pipelined commands in
-order, Postfix's error limits (a 1 s pause before each reply from the 10th error on, 421 at
-the 20th), STARTTLS that discards what was pipelined after it, and a polite close after 221
-and 421 (half-close, then read what the client still sends) so that a TCP reset cannot eat
-the last reply. Nothing is delivered: DATA is read and thrown away.
+order and in one write (MTAs flush their output when no more input waits), Postfix's error
+limits (a 1 s pause before each reply from the 10th error on, 421 at the 20th), STARTTLS
+that discards what was pipelined after it, and a polite close after 221 and 421
+(half-close, then read what the client still sends) so that a TCP reset cannot eat the
+last reply. Nothing is delivered: DATA is read and thrown away.
 
 Importable: ``with running_fleet(count) as fleet:`` starts it in a child process (raising
 its open-files limit) and yields the Fleet (hosts, the targets file text, the plan); when
@@ -489,6 +490,7 @@ class Session(asyncio.Protocol):
         self.peer = "127.0.0.1"
         self.queued = 0
         self.refusing = False
+        self.out: list[bytes] = []  # replies not yet written (_flush)
 
     # -- asyncio callbacks
 
@@ -513,6 +515,7 @@ class Session(asyncio.Protocol):
         # RFC 5321 §3.1: a server that will not serve says 554 and waits for QUIT.
         self.refusing = "refuses" in self.host.traits
         self._write(self.host.banner)
+        self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.counters.active -= 1
@@ -532,6 +535,13 @@ class Session(asyncio.Protocol):
     # -- lines
 
     def _process(self) -> None:
+        """The whole lines received, then their replies in one write: as Postfix and Exim
+        flush their output only when they have no more input to read, the replies to a
+        pipelined group leave together (one segment, one read for the client)."""
+        self._take_lines()
+        self._flush()
+
+    def _take_lines(self) -> None:
         while not self.paused and not self.closing:
             end = self.buffer.find(b"\n")
             if end < 0:
@@ -553,13 +563,21 @@ class Session(asyncio.Protocol):
             self._command(text)
 
     def _write(self, reply: str) -> None:
-        assert self.transport is not None
+        """Queue a reply (its lines joined with '-' but the last); _flush writes."""
+        if "\n" not in reply:
+            self.out.append(f"{reply}\r\n".encode("utf-8", "replace"))
+            return
         lines = reply.split("\n")
         wire = "".join(
             f"{line[:3]}{'-' if i < len(lines) - 1 else ' '}{line[4:]}\r\n"
             if len(line) > 3 else f"{line}\r\n" for i, line in enumerate(lines)
         )
-        self.transport.write(wire.encode("utf-8", "replace"))
+        self.out.append(wire.encode("utf-8", "replace"))
+
+    def _flush(self) -> None:
+        if self.out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(self.out))
+        self.out.clear()
 
     def _reply(self, reply: str, *, error: bool = False) -> None:
         """Send a reply, counting errors as Postfix does: from the soft limit on, each reply
@@ -596,6 +614,7 @@ class Session(asyncio.Protocol):
         whatever the client still sends until it closes, so no reset discards the reply."""
         assert self.transport is not None
         self._write(reply)
+        self._flush()
         self.closing = True
         transport = self.transport
         if transport.can_write_eof():
@@ -759,6 +778,7 @@ class Session(asyncio.Protocol):
             return
         assert self.transport is not None
         self._write(r["starttls"])
+        self._flush()  # the 220 in clear, with whatever came before it
         # RFC 3207 §4.2: anything pipelined after STARTTLS is dropped, never acted on.
         self.buffer = b""
         self.paused = True

@@ -105,6 +105,17 @@ def test_421_at_the_hard_limit_survives_a_pipelining_client(fleet: Fleet) -> Non
         assert last.startswith("421 4.7.0") and "too many errors" in last
 
 
+def test_the_replies_to_a_pipelined_group_leave_together(fleet: Fleet) -> None:
+    # As Postfix and Exim flush their output only when no more input waits: one segment.
+    host = next(h for h in fleet.hosts if h.persona == "postfix" and not h.traits)
+    with _connect(host) as stream:
+        _reply(stream)
+        _say(stream, "EHLO client.test")
+        stream.sendall(b"RSET\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<root@fleet.test>\r\n")
+        assert stream.recv(65536).decode().splitlines() == [
+            "250 2.0.0 Ok", "250 2.1.0 Ok", "250 2.1.5 Ok"]
+
+
 def test_starttls_drops_what_was_pipelined_after_it(fleet: Fleet) -> None:
     host = next(h for h in fleet.hosts if h.persona == "postfix" and not h.traits)
     with _connect(host) as stream:
