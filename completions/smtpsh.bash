@@ -39,12 +39,13 @@ _smtpsh_pos_send() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_dns() { echo '-h --help --dkim-selector --dnsbl --check-mx --trust-anchor --mta-sts-fetch --cafile --dns-server --dns-timeout --json --color -T --targets --concurrency --processes --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
+_smtpsh_opts_dns() { echo '-h --help --dkim-selector --dnsbl --check-mx --trust-anchor --mta-sts-fetch --cafile --dns-server --dns-timeout --json --color -T --targets --concurrency --processes --event-loop --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
 _smtpsh_value_dns() {  # the kind of value option $1 takes
     case "$1" in
         --dkim-selector|--dnsbl|--dns-server|--dns-timeout|--concurrency|--processes|--delay|--host-timeout|--max-targets) echo 'text' ;;
         --trust-anchor|--cafile|-T|--targets|--jsonl|--resume) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
+        --event-loop) echo 'choice auto asyncio uvloop' ;;
     esac
 }
 _smtpsh_pos_dns() {  # the kind of positional argument $1 (from 0)
@@ -52,12 +53,13 @@ _smtpsh_pos_dns() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_probe() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --no-verify --cafile --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --json --no-relay --tls-scan -D --domain --color -T --targets --concurrency --processes --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
+_smtpsh_opts_probe() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --no-verify --cafile --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --json --no-relay --tls-scan -D --domain --color -T --targets --concurrency --processes --event-loop --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
 _smtpsh_value_probe() {  # the kind of value option $1 takes
     case "$1" in
         -p|--port|--timeout|--connect-timeout|--helo|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|-D|--domain|--concurrency|--processes|--delay|--host-timeout|--max-targets) echo 'text' ;;
         --cafile|--socks5-password-file|-T|--targets|--jsonl|--resume) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
+        --event-loop) echo 'choice auto asyncio uvloop' ;;
     esac
 }
 _smtpsh_pos_probe() {  # the kind of positional argument $1 (from 0)
@@ -65,12 +67,13 @@ _smtpsh_pos_probe() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_enum() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 -U --wordlist -u --name -m --method -D --domain --from -w --workers --rate --errors-per-connection -o --output --json -q --quiet -T --targets --concurrency --processes --delay --host-timeout --jsonl --resume --max-targets'; }
+_smtpsh_opts_enum() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 -U --wordlist -u --name -m --method -D --domain --from -w --workers --rate --errors-per-connection -o --output --json -q --quiet -T --targets --concurrency --processes --event-loop --delay --host-timeout --jsonl --resume --max-targets'; }
 _smtpsh_value_enum() {  # the kind of value option $1 takes
     case "$1" in
         -p|--port|--timeout|--connect-timeout|--helo|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|-u|--name|-D|--domain|--from|-w|--workers|--rate|--errors-per-connection|--concurrency|--processes|--delay|--host-timeout|--max-targets) echo 'text' ;;
         --cafile|--socks5-password-file|-U|--wordlist|-o|--output|-T|--targets|--jsonl|--resume) echo 'file' ;;
         -m|--method) echo 'choice auto vrfy expn rcpt' ;;
+        --event-loop) echo 'choice auto asyncio uvloop' ;;
     esac
 }
 _smtpsh_pos_enum() {  # the kind of positional argument $1 (from 0)
@@ -78,12 +81,13 @@ _smtpsh_pos_enum() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_relay() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --from --to -D --domain --ip --json -v --verbose --color -T --targets --concurrency --processes --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
+_smtpsh_opts_relay() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --tls --starttls --no-verify --cafile --socks5 --socks5-password-file --socks5-password-env --proxy-v1 --proxy-v2 --from --to -D --domain --ip --json -v --verbose --color -T --targets --concurrency --processes --event-loop --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
 _smtpsh_value_relay() {  # the kind of value option $1 takes
     case "$1" in
         -p|--port|--timeout|--connect-timeout|--helo|--socks5|--socks5-password-env|--proxy-v1|--proxy-v2|--from|--to|-D|--domain|--ip|--concurrency|--processes|--delay|--host-timeout|--max-targets) echo 'text' ;;
         --cafile|--socks5-password-file|-T|--targets|--jsonl|--resume) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
+        --event-loop) echo 'choice auto asyncio uvloop' ;;
     esac
 }
 _smtpsh_pos_relay() {  # the kind of positional argument $1 (from 0)
@@ -104,12 +108,13 @@ _smtpsh_pos_replay() {  # the kind of positional argument $1 (from 0)
     echo "${kinds[$1]}"
 }
 
-_smtpsh_opts_tls() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --starttls --tls --sni --cafile --json --color -T --targets --concurrency --processes --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
+_smtpsh_opts_tls() { echo '-h --help -p --port --timeout --connect-timeout --helo -4 -6 --starttls --tls --sni --cafile --json --color -T --targets --concurrency --processes --event-loop --delay --host-timeout --jsonl --resume --max-targets -q --quiet'; }
 _smtpsh_value_tls() {  # the kind of value option $1 takes
     case "$1" in
         -p|--port|--timeout|--connect-timeout|--helo|--sni|--concurrency|--processes|--delay|--host-timeout|--max-targets) echo 'text' ;;
         --cafile|-T|--targets|--jsonl|--resume) echo 'file' ;;
         --color) echo 'choice auto always never' ;;
+        --event-loop) echo 'choice auto asyncio uvloop' ;;
     esac
 }
 _smtpsh_pos_tls() {  # the kind of positional argument $1 (from 0)
