@@ -21,6 +21,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.validation import ValidationError, Validator
 
 from smtpsh.compose.message import ComposeError
+from smtpsh.output.typeahead import as_found
 from smtpsh.protocol.errors import SmtpshError
 
 # Typed alone on a line of the body: end it, or move what was typed into $EDITOR.
@@ -178,13 +179,14 @@ async def edit_text(initial: str) -> str:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(initial if not initial or initial.endswith("\n") else initial + "\n")
-        try:
-            process = await asyncio.create_subprocess_exec(*command, str(path))
-        except OSError as exc:
-            raise ComposeError(
-                f"cannot start the editor {command[0]}: {exc.strerror or exc}"
-            ) from None
-        status = await process.wait()
+        with as_found():  # the editor gets the terminal as the user set it
+            try:
+                process = await asyncio.create_subprocess_exec(*command, str(path))
+            except OSError as exc:
+                raise ComposeError(
+                    f"cannot start the editor {command[0]}: {exc.strerror or exc}"
+                ) from None
+            status = await process.wait()
         if status != 0:
             raise Cancelled(f"the editor exited with status {status}: nothing was sent")
         return path.read_text(encoding="utf-8", errors="replace")

@@ -26,6 +26,7 @@ from smtpsh import state
 from smtpsh.output.fit import truncate_fragments
 from smtpsh.output.printer import style
 from smtpsh.output.safe import LAYOUT, safe
+from smtpsh.output.typeahead import quiet_typeahead
 from smtpsh.protocol.connection import SECRET_MASK
 from smtpsh.protocol.session import State
 from smtpsh.safefile import open_private
@@ -316,7 +317,7 @@ async def run_interactive(shell: Shell) -> int:
             app.invalidate()
 
     shell._on_redraw = redraw
-    with patch_stdout(raw=True):
+    with quiet_typeahead(), patch_stdout(raw=True):
         await shell.connect()
         # Import the feature commands while the user reads the banner, not on the first '/'.
         asyncio.get_running_loop().call_later(0.3, load_features)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import io
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 from smtpsh.sandbox.directory import DEMO_CREDENTIALS
 from tests.auth.test_auth_sandbox import assert_no_secret
 from tests.helpers.run import smtpsh_env
+from tests.helpers.scripted_server import read_line, scripted_server
 
 pytestmark = pytest.mark.pty
 
@@ -113,3 +116,63 @@ def test_auth_in_a_terminal_never_shows_the_secret(
     assert "+/auth LOGIN alice" in history and "+AUTH LOGIN" in history
     assert_no_secret(history)
     assert "AUTH PLAIN " not in history  # the line with the initial response is not kept
+
+
+def test_a_secret_typed_ahead_of_the_334_is_not_echoed(tmp_path: Path) -> None:
+    """Lines typed (or pasted) while a reply is awaited: between prompts the terminal is in
+    its cooked mode, whose echo showed the base64 password of an AUTH LOGIN typed before the
+    server's 334 came (a pty test caught it under load). The server here holds its 334
+    until the test has typed both answers ahead; they must reach the server, never the
+    screen."""
+    got_auth, typed = threading.Event(), threading.Event()
+    received: list[bytes] = []
+    user = base64.b64encode(USER.encode()).decode()
+    secret = base64.b64encode(PASSWORD.encode()).decode()
+
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 ahead.test ESMTP\r\n")
+        while line := read_line(sock):
+            received.append(line)
+            verb = line.split(b" ", 1)[0].strip().upper()
+            if verb == b"EHLO":
+                sock.sendall(b"250-ahead.test\r\n250 AUTH LOGIN\r\n")
+            elif verb == b"AUTH":
+                got_auth.set()
+                typed.wait(30)
+                sock.sendall(b"334 VXNlcm5hbWU6\r\n")
+                if read_line(sock).strip() != user.encode():
+                    return
+                sock.sendall(b"334 UGFzc3dvcmQ6\r\n")
+                received.append(read_line(sock))
+                sock.sendall(b"235 2.7.0 Authentication successful\r\n")
+            elif verb == b"QUIT":
+                sock.sendall(b"221 2.0.0 Bye\r\n")
+                return
+            else:
+                sock.sendall(b"250 2.0.0 ok\r\n")
+
+    screen = io.StringIO()
+    with scripted_server(handler) as port:
+        child = pexpect.spawn(
+            sys.executable, ["-m", "smtpsh", f"127.0.0.1:{port}", "--insecure-auth"],
+            env=smtpsh_env(tmp_path), dimensions=(40, 120), encoding="utf-8", timeout=20,
+        )
+        child.logfile_read = screen
+        try:
+            child.expect("220 ahead.test")
+            child.sendline("EHLO pty.smtpsh.test")
+            child.expect("250 AUTH LOGIN")
+            child.sendline("AUTH LOGIN")
+            assert got_auth.wait(20), "the server never got the AUTH"
+            child.send(f"{user}\r{secret}\r")  # typed ahead: no prompt is reading now
+            time.sleep(0.5)  # a terminal that echoes has done so by now
+            typed.set()
+            child.expect("235 2.7.0 Authentication successful")
+            child.sendline("/quit")
+            child.expect(pexpect.EOF)
+        finally:
+            child.close()
+    assert secret.encode() + b"\r\n" in received, received  # the answer did go out
+    raw = screen.getvalue()
+    assert secret not in raw and secret not in ANSI.sub("", raw), raw
+
