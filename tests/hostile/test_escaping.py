@@ -689,6 +689,8 @@ def _unix_smtp(path: Path) -> Callable[[], None]:
                 peer, _ = listener.accept()
             except TimeoutError:
                 continue
+            except OSError:
+                return  # closed meanwhile (a join that timed out on a loaded machine)
             threading.Thread(target=serve, args=(peer,), daemon=True).start()
 
     acceptor = threading.Thread(target=accept, daemon=True)
