@@ -18,7 +18,15 @@ from helpers.jsondoc import VALIDATOR
 
 from smtpsh import exitcodes
 from tests.fleet.fleetservers import PlacedServer
-from tests.fleet.test_fleet_cli import CLEAN, FAST, RELAY, VRFY, finding_keys, smtpsh
+from tests.fleet.test_fleet_cli import (
+    CLEAN,
+    FAST,
+    RELAY,
+    VRFY,
+    finding_keys,
+    lines_of,
+    smtpsh,
+)
 
 
 def _ipv6_problem() -> str | None:
@@ -67,16 +75,6 @@ def v6_servers(ipv6: None) -> Iterator[list[PlacedServer]]:
             server.stop()
 
 
-def read_jsonl(path: Path) -> dict[str, dict[str, object]]:
-    docs: dict[str, dict[str, object]] = {}
-    for line in path.read_text().splitlines():
-        doc = json.loads(line)
-        VALIDATOR.validate(doc)
-        assert doc["target"] not in docs, doc["target"]
-        docs[doc["target"]] = doc
-    return docs
-
-
 def test_probe_over_ipv6_targets_from_a_file(v6_servers: list[PlacedServer],
                                              tmp_path: Path) -> None:
     vrfy, relay, clean = (server.port for server in v6_servers)
@@ -93,7 +91,7 @@ def test_probe_over_ipv6_targets_from_a_file(v6_servers: list[PlacedServer],
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == exitcodes.FOUND, proc.stdout + proc.stderr
     assert f"{hosts}:5: '::1/129' is not a CIDR block" in proc.stderr
-    docs = read_jsonl(out)
+    docs = lines_of(out)
     assert set(docs) == {f"[::1]:{port}" for port in (vrfy, relay, clean)}
     first, second, third = (docs[f"[::1]:{port}"] for port in (vrfy, relay, clean))
     assert {"vrfy", "expn"} <= finding_keys(first) and "open_relay" not in finding_keys(first)

@@ -95,15 +95,20 @@ def test_each_line_is_written_whole_as_its_host_is_done(tmp_path: Path) -> None:
     assert os.stat(path).st_mode & 0o777 == 0o600
 
 
+async def two_quick_then_slow(host: Host) -> Document:
+    """A job done at once for the hosts ending in .1 and .2, still running after 30 s for
+    the others: what a stop must keep, and what it must not write half done."""
+    if host.host.endswith((".1", ".2")):
+        return envelope(host)
+    await asyncio.sleep(30)
+    return envelope(host)
+
+
 def test_stop_keeps_what_is_done_and_writes_nothing_half_done(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     out = JsonLines(str(path), append=False)
 
-    async def job(host: Host) -> Document:
-        if host.host.endswith((".1", ".2")):
-            return envelope(host)
-        await asyncio.sleep(30)
-        return envelope(host)
+    job = two_quick_then_slow
 
     async def main() -> Runner:
         runner = Runner("probe", job, concurrency=4, jsonl=out)
@@ -244,11 +249,7 @@ def test_stop_ends_the_workers_and_keeps_what_they_did(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     out = JsonLines(str(path), append=False)
 
-    async def job(host: Host) -> Document:
-        if host.host.endswith((".1", ".2")):
-            return envelope(host)
-        await asyncio.sleep(30)
-        return envelope(host)
+    job = two_quick_then_slow
 
     async def main() -> tuple[Runner, float]:
         runner = Runner("probe", job, concurrency=4, jsonl=out, workers=2)
