@@ -51,7 +51,11 @@ TRANSITIONS: Mapping[tuple[str, int], Mapping[State | None, State]] = {
     ("LHLO", 2): {_ANY: State.READY},  # LMTP's EHLO (RFC 2033 §4.1)
     # Postfix XCLIENT: the session starts again with a new 220 greeting (XCLIENT_README).
     ("XCLIENT", 2): {_ANY: State.GREETED},
-    ("MAIL", 2): {State.READY: State.MAIL},
+    # A MAIL accepted inside a transaction (Haraka takes a nested one; the others answer
+    # 503) starts a new one: Haraka then forgets the recipients ("503 RCPT required first"
+    # to DATA), so the state follows the server back to MAIL.
+    ("MAIL", 2): {State.READY: State.MAIL, State.MAIL: State.MAIL, State.RCPT: State.MAIL,
+                  State.BDAT: State.MAIL},
     ("RCPT", 2): {State.MAIL: State.RCPT, State.RCPT: State.RCPT},
     ("DATA", 3): {State.RCPT: State.DATA, State.MAIL: State.DATA},
     (END_OF_DATA, 2): {State.DATA: State.READY},

@@ -286,3 +286,33 @@ def test_mail_and_rcpt_effects_come_from_the_table_only() -> None:
     conn.send_command("MAIL FROM:<again@x>")
     feed(conn, b"503 nested MAIL\r\n")
     assert conn.session.mail_from == ""  # a refused MAIL changes nothing
+
+
+def test_a_nested_mail_the_server_accepts_starts_a_new_transaction() -> None:
+    # Haraka answers a second MAIL inside a transaction with 250 and forgets the
+    # recipients: DATA then gets "503 RCPT required first". The state stayed 'rcpt', so
+    # that DATA was predicted fine and the toolbar offered DATA.
+    conn = ready()
+    conn.send_command("MAIL FROM:<a@x.test>")
+    feed(conn, b"250 sender <a@x.test> OK\r\n")
+    conn.send_command("RCPT TO:<b@y.test>")
+    feed(conn, b"250 recipient <b@y.test> OK\r\n")
+    assert conn.session.predict("MAIL") is not None  # nested: most servers say 503
+    conn.send_command("MAIL FROM:<c@x.test>")
+    feed(conn, b"250 sender <c@x.test> OK\r\n")
+    assert conn.session.state is State.MAIL
+    assert conn.session.mail_from == "c@x.test" and conn.session.recipients == []
+    data = conn.session.predict("DATA")
+    assert data is not None and data.reply.startswith("503")
+
+
+def test_a_nested_mail_refused_keeps_the_transaction() -> None:
+    conn = ready()
+    conn.send_command("MAIL FROM:<a@x.test>")
+    feed(conn, b"250 2.1.0 Ok\r\n")
+    conn.send_command("RCPT TO:<b@y.test>")
+    feed(conn, b"250 2.1.5 Ok\r\n")
+    conn.send_command("MAIL FROM:<c@x.test>")
+    feed(conn, b"503 5.5.1 Error: nested MAIL command\r\n")
+    assert conn.session.state is State.RCPT
+    assert conn.session.mail_from == "a@x.test" and conn.session.recipients == ["b@y.test"]
