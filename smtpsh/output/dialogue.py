@@ -104,6 +104,7 @@ class Renderer(ClientObserver):
         self.timing = False
         self._sent_at: dict[int, float] = {}  # id(Command) -> when it was sent
         self._connected_at: float | None = None
+        self._aside: Callable[[Reply], str | None] | None = None  # see aside_next_reply
 
     def on_connected(self, client: ClientBase) -> None:
         self._connected_at = time.monotonic()
@@ -134,11 +135,23 @@ class Renderer(ClientObserver):
                 verb=self.last_verb, elapsed=elapsed, when=self.last_when,
             )
         )
+        if event.command is not None and self._aside is not None:
+            aside, self._aside = self._aside, None
+            text = aside(event.reply)
+            if text is not None:
+                self.printer.emit([("class:annotation", f"  ↳ {text}")])
         if event.command is None:
             self.meta("the server sent this without being asked", "warning")
         elif event.command.recipient is not None:  # LMTP: one reply per recipient
             self.meta(f"LMTP: that reply is for <{event.command.recipient}>")
         self._changed()
+
+    def aside_next_reply(self, aside: Callable[[Reply], str | None] | None) -> None:
+        """Give the next reply to a command one more line under its gloss: what ``aside``
+        says of it (None: nothing). Said there, before whatever the reply sets off (a TLS
+        handshake, its failure), and with --no-annotate too: it answers a warning said
+        before the line went, which that option does not hide."""
+        self._aside = aside
 
     def on_meta(self, client: ClientBase, text: str, level: str = "info") -> None:
         self.meta(text, level)

@@ -22,6 +22,7 @@ from smtpsh.protocol.commands import (
 )
 from smtpsh.protocol.encoding import command_warnings
 from smtpsh.protocol.record import Record
+from smtpsh.protocol.replies import Reply
 from smtpsh.protocol.session import Prediction, Session, State
 
 _UNADVERTISED = "RFC 5321 §4.1.1.3: a client must not send parameters the server did not offer"
@@ -166,13 +167,43 @@ def pre_send_warnings(session: Session, line: str) -> list[str]:
     """Every ``!`` line the shell shows before sending ``line``: the predicted refusals
     (``expect REPLY: reason``), then what else RFC 5321 objects to (limits, a repeated
     parameter) that no prediction already says."""
+    return pre_send_check(session, line)[1]
+
+
+def pre_send_check(session: Session, line: str) -> tuple[list[Prediction], list[str]]:
+    """The predictions for ``line`` (kept, to be held against the reply: ``outcome_note``)
+    and every ``!`` line they and RFC 5321's other objections make (``pre_send_warnings``)."""
     predictions = predict_line(session, line)
     said = " ".join(p.reason for p in predictions)
     notes = [
         note for note in command_warnings(line)
         if note not in said and not _value_noted(note, said)
     ]
-    return [f"expect {p.reply}: {p.reason}" for p in predictions] + notes
+    return predictions, [f"expect {p.reply}: {p.reason}" for p in predictions] + notes
+
+
+# Refusals of a command's syntax or order (RFC 5321 §4.2.4, §4.1.4; RFC 3463's 555): the kind
+# predict_line checks for. A 550 for an unknown user or a 554 for policy is the server's own
+# business, which no look at the line can foresee: its silence there was no prediction.
+_RULE_REFUSALS = frozenset({500, 501, 502, 503, 504, 555})
+
+
+def outcome_note(predictions: list[Prediction], reply: Reply) -> str | None:
+    """One line, said under the reply, when it proves the warnings before the line wrong:
+    a refusal was predicted and the server took the line, or nothing was predicted and the
+    server refused it as a matter of syntax or order. Without it the earlier warning stands
+    on screen as if it had come true. None: the reply is what was said (or no refusal was
+    foreseeable)."""
+    expected = [p for p in predictions if p.reply[:1] in ("4", "5")]
+    if expected and reply.ok and len(expected) == len(predictions):
+        codes = " and ".join(dict.fromkeys(p.reply[:3] for p in expected))
+        reasons = "; ".join(p.reason for p in expected)
+        return (f"predicted {codes} ({reasons}); the server answered {reply.code}:"
+                " this server is lenient here")
+    if not predictions and reply.code in _RULE_REFUSALS:
+        return (f"not predicted: smtpsh's checks found nothing wrong with this line here;"
+                f" the server's {reply.code} says otherwise")
+    return None
 
 
 def _value_noted(note: str, said: str) -> bool:

@@ -33,7 +33,7 @@ from smtpsh.protocol.connection import verb_of
 from smtpsh.protocol.encoding import text_line_warnings
 from smtpsh.protocol.errors import LocalProtocolError, SmtpshError
 from smtpsh.protocol.replies import Reply
-from smtpsh.protocol.session import Session, State
+from smtpsh.protocol.session import Prediction, Session, State
 from smtpsh.shell import metacommands
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
@@ -314,19 +314,35 @@ class Shell:
             return
         await command.handler(self, args)
 
-    def warn_before_sending(self, line: str) -> None:
-        """Say if a server will probably refuse the line (it is sent anyway)."""
-        if not self.raw_mode and not self.link.conn.in_auth:
-            # Here, not at the top: the rules and their tables load with the first command.
-            from smtpsh.protocol.rules import pre_send_warnings
+    def warn_before_sending(self, line: str) -> list[Prediction] | None:
+        """Say if a server will probably refuse the line (it is sent anyway). Returns the
+        predictions, for ``watch_outcome`` to hold against the reply; None: no check was
+        made (/raw, an AUTH exchange)."""
+        if self.raw_mode or self.link.conn.in_auth:
+            return None
+        # Here, not at the top: the rules and their tables load with the first command.
+        from smtpsh.protocol.rules import pre_send_check
 
-            for warning in pre_send_warnings(self.session, line):
-                self.warn(f"{warning} (sending anyway)" if warning.startswith("expect ")
-                          else warning)
-            if verb_of(line) == "AUTH" and not self.session.tls:
-                self.warn(
-                    "AUTH in clear: anyone on the path can read the credentials (STARTTLS first)"
-                )
+        predictions, warnings = pre_send_check(self.session, line)
+        for warning in warnings:
+            self.warn(f"{warning} (sending anyway)" if warning.startswith("expect ")
+                      else warning)
+        if verb_of(line) == "AUTH" and not self.session.tls:
+            self.warn(
+                "AUTH in clear: anyone on the path can read the credentials (STARTTLS first)"
+            )
+        return predictions
+
+    def watch_outcome(self, predictions: list[Prediction] | None) -> None:
+        """Have the reply to the line about to go say, under its gloss, when it proves the
+        warning before it wrong: else the '! expect 5xx' stays on screen as if the server
+        had refused. None: no check was made, nothing to hold the reply against."""
+        if predictions is None:
+            self.renderer.aside_next_reply(None)
+            return
+        from smtpsh.protocol.rules import outcome_note
+
+        self.renderer.aside_next_reply(lambda reply: outcome_note(predictions, reply))
 
     async def send_command(self, line: str) -> Reply | None:
         """Send a command as typed; warn first if the server will probably refuse it."""
@@ -334,10 +350,14 @@ class Shell:
             self.error("not connected: /reconnect opens a new session")
             return None
         self.check_step(line)
-        self.warn_before_sending(line)
+        predictions = self.warn_before_sending(line)
         if verb_of(line) in ("EHLO", "LHLO"):
             self.extra["last_ehlo"] = line  # /starttls sends it again after the handshake
-        reply = await self.guard(self.link.command(line, raw=self.raw_mode))
+        self.watch_outcome(predictions)
+        try:
+            reply = await self.guard(self.link.command(line, raw=self.raw_mode))
+        finally:
+            self.watch_outcome(None)  # no reply came (closed, timed out): none to hold
         if verb_of(line) in ("VRFY", "EXPN", "RCPT"):
             self._compare(line, reply)
         if verb_of(line) == "MAIL" and reply.klass == 2:

@@ -296,7 +296,11 @@ async def _starttls(shell: Shell, args: str) -> None:
     if opts.no_verify:
         shell.warn("--no-verify: the certificate will be shown but not checked")
     _echo(shell, "STARTTLS")
-    reply = await shell.guard(client.starttls(context, opts.sni))
+    shell.watch_outcome([] if prediction is None else [prediction])
+    try:
+        reply = await shell.guard(client.starttls(context, opts.sni))
+    finally:
+        shell.watch_outcome(None)
     if reply.code == 220 and client.ssl_object is not None and client.connected:
         # RFC 3207 §4.2: the server forgot the EHLO; AUTH and the rest need it again.
         shell.info("/starttls sends EHLO again for you")

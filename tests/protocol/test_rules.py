@@ -215,3 +215,66 @@ def test_a_family_known_by_its_banner_has_its_habits_predicted() -> None:
     # The same lines to a server whose banner names no family: nothing to predict.
     anon = family(b"220 mx.test ESMTP\r\n")
     assert reasons(anon, "VRFY alice") == "" and reasons(anon, "EHLO again") == ""
+
+
+# --- what the reply proves of the prediction (outcome_note) ---------------------------------
+
+
+def outcome(conn: ClientConnection, line: str, reply: bytes) -> str | None:
+    from smtpsh.protocol.replies import ReplyParser
+    from smtpsh.protocol.rules import outcome_note
+
+    parser = ReplyParser()
+    parser.feed(reply)
+    parsed = parser.next_reply()
+    assert parsed is not None
+    return outcome_note(predict_line(conn.session, line), parsed)
+
+
+# OpenSMTPD's EHLO reply on the interop server (scripts/setup-interop).
+OPENSMTPD_EHLO = (
+    b"250-mx.opensmtpd.test Hello me [127.0.0.1], pleased to meet you\r\n250-8BITMIME\r\n"
+    b"250-ENHANCEDSTATUSCODES\r\n250-SIZE 36700160\r\n250-DSN\r\n250-STARTTLS\r\n250 HELP\r\n"
+)
+
+
+def test_a_refusal_predicted_and_accepted_is_said_to_have_missed() -> None:
+    # OpenSMTPD takes a MAIL whose SIZE is over the limit it advertised.
+    conn = session_after(ehlo=OPENSMTPD_EHLO)
+    note = outcome(conn, "MAIL FROM:<a@b.test> SIZE=99999999999", b"250 2.0.0 Ok\r\n")
+    assert note == (
+        "predicted 552 (SIZE=99999999999 is over the 36700160 octets the server advertised"
+        " (RFC 1870 §6)); the server answered 250: this server is lenient here"
+    )
+
+
+def test_each_missed_prediction_is_named_in_the_one_line() -> None:
+    # Haraka takes a nested MAIL carrying RCPT's NOTIFY: two predictions, both wrong.
+    conn = session_after(("MAIL FROM:<a@x.test>", b"250 2.1.0 Ok\r\n"))
+    note = outcome(conn, "MAIL FROM:<a@x.test> NOTIFY=NEVER", b"250 sender OK\r\n")
+    assert note is not None and note.startswith("predicted 503 and 555 (MAIL is out of order")
+    assert "NOTIFY is a RCPT parameter" in note and "answered 250" in note
+
+
+def test_a_starttls_predicted_refused_and_answered_220_missed() -> None:
+    conn = session_after(("HELO me", b"250 mx\r\n"), ehlo=b"")
+    note = outcome(conn, "STARTTLS", b"220 2.0.0 Ready to start TLS\r\n")
+    assert note is not None and note.startswith("predicted 502 (") and "answered 220" in note
+
+
+def test_a_prediction_that_came_true_adds_nothing() -> None:
+    conn = in_mail()
+    assert outcome(conn, "MAIL FROM:<b@x.test>", b"503 5.5.1 Error: nested MAIL\r\n") is None
+    # A refusal of another kind than predicted still bears the warning out: refused.
+    assert outcome(conn, "MAIL FROM:<b@x.test>", b"451 4.3.0 try later\r\n") is None
+
+
+def test_a_syntax_or_order_refusal_nobody_predicted_is_said() -> None:
+    conn = session_after()
+    note = outcome(conn, "NOOP", b"503 5.5.1 Error: polite servers say hello\r\n")
+    assert note == ("not predicted: smtpsh's checks found nothing wrong with this line here;"
+                    " the server's 503 says otherwise")
+    # An unknown user or a policy refusal is no rule of the dialogue: nothing to say.
+    conn = in_mail()
+    assert outcome(conn, "RCPT TO:<nobody@x.test>", b"550 5.1.1 unknown user\r\n") is None
+    assert outcome(conn, "RCPT TO:<b@x.test>", b"250 2.1.5 Ok\r\n") is None

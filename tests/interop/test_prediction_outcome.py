@@ -1,0 +1,75 @@
+"""What the shell says after a reply that proves its own warning wrong, on the real
+servers that are lenient where the RFCs (and Postfix) are strict."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.interop.conftest import server_fixture
+
+LENIENT = "this server is lenient here"
+
+
+def piped(target: str, script: str, *extra: str) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", *extra, target], input=script,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def said_after(lines: list[str], reply: str) -> list[str]:
+    """The lines after the server's ``reply`` up to the next line sent."""
+    start = lines.index(f"S: {reply}") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("C: ")), len(lines))
+    return lines[start:end]
+
+
+def test_opensmtpd_s_acceptance_of_an_oversize_mail_is_said_under_the_reply() -> None:
+    opensmtpd = server_fixture("opensmtpd")
+    lines = piped(opensmtpd.target, "EHLO me\nMAIL FROM:<a@b.test> SIZE=99999999999\nQUIT\n")
+    assert any(line.startswith("! expect 552 5.3.4 ") for line in lines), lines
+    after = said_after(lines, "250 2.0.0 Ok")
+    assert after[1].startswith("  ↳ predicted 552 (SIZE=99999999999 is over the "), after
+    assert after[1].endswith("the server answered 250: " + LENIENT), after
+
+
+def test_opensmtpd_s_starttls_after_helo_is_said_to_be_taken_before_the_handshake() -> None:
+    # The 220 is said to prove the 502 wrong even though the handshake then fails here
+    # (the note belongs to the reply, not to what it sets off).
+    opensmtpd = server_fixture("opensmtpd")
+    lines = piped(opensmtpd.target, "HELO me\nSTARTTLS\nQUIT\n",
+                  "--cafile", str(opensmtpd.ca_file))
+    assert any(line.startswith("! expect 502 ") for line in lines), lines
+    after = said_after(lines, "220 2.0.0 Ready to start TLS")
+    assert after[1].startswith("  ↳ predicted 502 (STARTTLS needs the STARTTLS extension"), after
+    assert after[1].endswith("answered 220: " + LENIENT), after
+
+
+def test_haraka_s_nested_mail_is_said_lenient_and_the_state_follows_it() -> None:
+    haraka = server_fixture("haraka")
+    rcpt = haraka.address("alice")
+    script = (f"EHLO me\nMAIL FROM:<a@b.test>\nRCPT TO:<{rcpt}> NOTIFY=NEVER\n"
+              "MAIL FROM:<c@b.test>\nDATA\nQUIT\n")
+    lines = piped(haraka.target, script)
+    # RCPT's NOTIFY without DSN advertised: predicted 555, taken.
+    after = said_after(lines, f"250 recipient <{rcpt}> OK")
+    assert after[1].startswith("  ↳ predicted 555 (the server did not advertise DSN"), after
+    assert after[1].endswith(LENIENT)
+    after = said_after(lines, "250 sender <c@b.test> OK")
+    assert after[1].startswith("  ↳ predicted 503 (MAIL is out of order in state 'rcpt'"), after
+    # Haraka forgot the recipient with the new MAIL: DATA's 503 is now predicted, and came.
+    data = lines.index("C: DATA")
+    assert lines[data - 1].startswith("! expect 503 need RCPT before DATA"), lines
+    assert lines[data + 1] == "S: 503 RCPT required first", lines
+    assert not any("predicted" in line or "not predicted" in line
+                   for line in said_after(lines, "503 RCPT required first")), lines
+
+
+def test_a_warning_that_comes_true_gets_no_second_word() -> None:
+    exim = server_fixture("exim")
+    lines = piped(exim.target, "EHLO me\nMAIL FROM:<a@b.test>\nMAIL FROM:<c@b.test>\nQUIT\n")
+    after = said_after(lines, "503 sender already given")
+    assert after and not any("predicted" in line for line in after), after
