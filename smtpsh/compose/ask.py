@@ -21,6 +21,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.validation import ValidationError, Validator
 
 from smtpsh.compose.message import ComposeError
+from smtpsh.output.safe import is_safe, safe
 from smtpsh.output.typeahead import as_found
 from smtpsh.protocol.errors import SmtpshError
 
@@ -43,7 +44,9 @@ class _Check(Validator):
         try:
             self._check(document.text)
         except ComposeError as exc:
-            raise ValidationError(len(document.text), str(exc)) from None
+            # The message may quote the answer or its default (a configured mail_from):
+            # prompt_toolkit draws it as given, so it is escaped here.
+            raise ValidationError(len(document.text), safe(str(exc))) from None
 
 
 class Asker:
@@ -63,22 +66,28 @@ class Asker:
         hint: str = "",
     ) -> str:
         """One line. The default is shown as a dim placeholder, not as text to edit: Enter
-        takes it, typing replaces it (typed text never lands after the default)."""
+        takes it, typing replaces it (typed text never lands after the default).
+
+        The question, the default and the hint can hold text from outside (config.toml's
+        mail_from, an address a server echoed): prompt_toolkit draws them without the
+        output layer, so each is escaped here, and a word that is not safe to show is not
+        offered for completion at all (as the shell's own completer does)."""
         checked = check
+        offered = [word for word in words if is_safe(word)]
 
         def with_default(text: str) -> object:
             assert checked is not None
             return checked(text.strip() or default)
 
         session: PromptSession[str] = PromptSession(
-            completer=completer or (WordCompleter(list(words), sentence=True) if words else None),
+            completer=completer or (WordCompleter(offered, sentence=True) if offered else None),
             complete_while_typing=True,
             validator=_Check(with_default) if check else None,
             validate_while_typing=False,
-            bottom_toolbar=(lambda: f" {hint}") if hint else None,
+            bottom_toolbar=(lambda: f" {safe(hint)}") if hint else None,
         )
-        message = FormattedText([("class:question", f"{question}: ")])
-        placeholder = FormattedText([("#888888", default)]) if default else None
+        message = FormattedText([("class:question", f"{safe(question)}: ")])
+        placeholder = FormattedText([("#888888", safe(default))]) if default else None
         try:
             answer = await session.prompt_async(message, placeholder=placeholder)
         except (KeyboardInterrupt, EOFError):

@@ -126,3 +126,29 @@ def test_compose_defaults_are_placeholders(
     assert "From: me@example.net" in screen
     shell.line("/quit")
     assert shell.exit_status() == 0
+
+
+def test_compose_default_from_config_is_shown_escaped(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    # A configured mail_from holding an ESC sequence and a bidi override: the question's
+    # placeholder and the check's message quoting it are drawn by prompt_toolkit, not the
+    # printer, and must still show every such character escaped (neither acted on, nor
+    # drawn as prompt_toolkit's own '^[', nor the override passed to the terminal).
+    config = tmp_path / "config" / "smtpsh" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('mail_from = "\\u001b[31mred\\u202eevil@example.net"\n', encoding="utf-8")
+    shell = Screen(["--sandbox"], smtpsh_env(tmp_path))
+    screens.append(shell)
+    shell.wait_for("service ready")
+    shell.line("EHLO me")
+    shell.line("/compose --to alice@sandbox.test")
+    shell.wait_for("Envelope sender (MAIL FROM):")
+    wait_cursor_line(shell, "\\x1b[31mred\\u202eevil@example.net")
+    shell.keys("Enter")  # takes the default: the check refuses it, quoting it
+    screen = shell.wait_words("'\\x1b[31mred\\u202eevil@example.net' is not an address")
+    assert "\u202e" not in screen and "^[" not in screen
+    shell.keys("C-c")
+    shell.wait_for("composition cancelled: nothing was sent")
+    shell.line("/quit")
+    assert shell.exit_status() == 0
