@@ -68,7 +68,9 @@ TYPED_BDAT_HELP = [
     "Typing BDAT by hand (CHUNKING, RFC 3030): `BDAT n` or `BDAT n LAST`, then type the n"
     " octets on the next lines; Enter adds CRLF (2 octets). The prompt counts (bdat 12/40›);"
     " at n, the command line and the octets leave in one write. A line going past n is cut"
-    f" at n. `{ABORT}` alone drops the chunk. /compose --bdat makes the chunks for you.",
+    f" at n. `{ABORT}` alone drops the chunk. /compose --bdat makes the chunks for you."
+    " Where the server did not advertise CHUNKING, BDAT is not sent (the server would read"
+    " the octets as commands); /raw on sends it anyway.",
 ]
 RAW_HELP = [
     "Raw bytes: /raw TEXT sends TEXT exactly (no CRLF added, no checks, no dot-stuffing).",
@@ -551,8 +553,22 @@ async def _typed_bdat(shell: Shell, line: str) -> None:
         return
     size, last = parsed
     shell.check_step(line)  # --quit-after/--drop-after: a typed BDAT goes past RCPT too
-    shell.warn_before_sending(line)
     chunk = TypedChunk(size, last)
+    if not shell.raw_mode and not shell.session.advertises("CHUNKING"):
+        # Only a server that offered CHUNKING reads the octets after a BDAT line as data
+        # (RFC 3030 §2); any other refuses the line and reads the octets as commands of
+        # their own: a chunk holding "RCPT TO:<...>" would be smuggled in. Not sent unless
+        # forced, as /raw forces every unchecked send.
+        skipped = not shell.settings.interactive and not chunk.complete
+        shell.error(
+            f"BDAT not sent: the server did not advertise CHUNKING (RFC 3030), so it would"
+            f" read the chunk's {size} octets as commands; /raw on sends it anyway"
+            + (f" (the script's {size} octets after it are skipped)" if skipped else "")
+        )
+        if skipped:  # a script's chunk must not run as commands of the shell's either
+            _collect_typed_chunk(shell, chunk, send=False)
+        return
+    shell.warn_before_sending(line)
     if chunk.complete:
         await _send_typed_chunk(shell, chunk)
         return
@@ -560,6 +576,12 @@ async def _typed_bdat(shell: Shell, line: str) -> None:
         f"BDAT: type the {size} octets of the chunk; Enter adds CRLF (2 octets); it is sent"
         f" when {size} are in ({ABORT} drops it)"
     )
+    _collect_typed_chunk(shell, chunk, send=True)
+
+
+def _collect_typed_chunk(shell: Shell, chunk: TypedChunk, *, send: bool) -> None:
+    """Take the lines that follow as the chunk's octets; at the count, send it (or, not
+    ``send``, drop it: a refused BDAT's octets in a script)."""
 
     async def collect(text: str) -> bool:
         if text.strip() == ABORT:
@@ -567,11 +589,12 @@ async def _typed_bdat(shell: Shell, line: str) -> None:
             shell.info("BDAT dropped: nothing was sent")
             return True
         cut = chunk.add_line(text)
-        if cut:
+        if cut and send:
             shell.warn(f"the chunk was full: the last {cut} octets of that line were left out")
         if chunk.complete:
             stop()
-            await _send_typed_chunk(shell, chunk)
+            if send:
+                await _send_typed_chunk(shell, chunk)
         return True
 
     def stop() -> None:

@@ -1,0 +1,115 @@
+"""BDAT typed by hand (piped and in a terminal) where the server did not offer CHUNKING:
+the line and its octets are not sent (the server would read the octets as commands),
+unless /raw on forces it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.run import run_piped, smtpsh_env
+from tests.helpers.scripted_server import read_line, scripted_server
+from tests.helpers.tmux import Screen
+
+# 22 octets and the CRLF: exactly the chunk that BDAT 24 announces.
+SMUGGLED = "RCPT TO:<smuggled@x.y>"
+NO_CHUNKING = b"250-test.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+
+
+class Recording:
+    """A server that offers no CHUNKING and writes down every line it is sent."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.done = threading.Event()
+
+    def __call__(self, sock: socket.socket) -> None:
+        sock.sendall(b"220 test.example ESMTP\r\n")
+        while line := read_line(sock):
+            self.lines.append(line)
+            verb = line.split(b" ", 1)[0].split(b":", 1)[0].strip().upper()
+            if verb == b"EHLO":
+                sock.sendall(NO_CHUNKING)
+            elif verb == b"QUIT":
+                sock.sendall(b"221 2.0.0 bye\r\n")
+                break
+            elif verb == b"NOOP":
+                sock.sendall(b"250 2.0.0 noop ok\r\n")
+            elif verb in (b"MAIL", b"RCPT"):
+                sock.sendall(b"250 2.0.0 ok\r\n")
+            else:
+                sock.sendall(b"500 5.5.2 command not recognized\r\n")
+        self.done.set()
+
+
+def script(*middle: str) -> str:
+    return "\n".join(("EHLO me", "MAIL FROM:<a@x.y>", "RCPT TO:<b@x.y>", *middle, "QUIT", ""))
+
+
+def test_piped_bdat_without_chunking_is_not_sent(tmp_path: Path) -> None:
+    server = Recording()
+    with scripted_server(server) as port:
+        done = run_piped([f"127.0.0.1:{port}"], script("BDAT 24 LAST", SMUGGLED), tmp_path)
+        assert server.done.wait(10)
+    out = done.stdout + done.stderr
+    assert (
+        "BDAT not sent: the server did not advertise CHUNKING (RFC 3030), so it would read"
+        " the chunk's 24 octets as commands; /raw on sends it anyway (the script's 24 octets"
+        " after it are skipped)"
+    ) in out
+    sent = b"".join(server.lines)
+    assert b"BDAT" not in sent and b"smuggled" not in sent  # neither the line nor its chunk
+    assert server.lines[-1] == b"QUIT\r\n"  # the script went on after the chunk's lines
+    assert "C: QUIT" in out and "without being asked" not in out
+
+
+def test_piped_bdat_without_chunking_is_sent_in_raw_mode(tmp_path: Path) -> None:
+    server = Recording()
+    with scripted_server(server) as port:
+        done = run_piped(
+            [f"127.0.0.1:{port}"], script("/raw on", "BDAT 24 LAST", SMUGGLED, "/raw off"),
+            tmp_path,
+        )
+        assert server.done.wait(10)
+    assert "BDAT not sent" not in done.stdout
+    # Forced: the server gets the line and reads the chunk as a command of its own.
+    assert b"BDAT 24 LAST\r\n" in server.lines
+    assert f"{SMUGGLED}\r\n".encode() in server.lines
+
+
+@pytest.fixture
+def screens() -> Iterator[list[Screen]]:
+    opened: list[Screen] = []
+    yield opened
+    for screen in opened:
+        screen.close()
+
+
+@pytest.mark.pty
+def test_typed_bdat_without_chunking_is_refused_in_a_terminal(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    server = Recording()
+    with scripted_server(server) as port:
+        shell = Screen([f"127.0.0.1:{port}"], smtpsh_env(tmp_path))
+        screens.append(shell)
+        shell.wait_for("220 test.example")
+        for line in ("EHLO me", "MAIL FROM:<a@x.y>", "RCPT TO:<b@x.y>"):
+            shell.line(line)
+        shell.wait_for("rcpt │")
+        shell.line("BDAT 24 LAST")
+        shell.wait_words("BDAT not sent: the server did not advertise CHUNKING (RFC 3030)")
+        assert "bdat 0/24›" not in shell.text()  # no chunk collected for a line not sent
+        shell.line("NOOP")  # a command again, not octets of a chunk
+        shell.wait_for("250 2.0.0 noop ok")
+        shell.line("QUIT")
+        shell.wait_for("221 2.0.0 bye")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    assert not any(line.startswith(b"BDAT") for line in server.lines)
+    assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]
