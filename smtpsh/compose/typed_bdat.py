@@ -49,3 +49,23 @@ class TypedChunk:
 
     def prompt(self) -> str:
         return f"bdat {len(self.data)}/{self.size}› "
+
+    @property
+    def ends_in_bare_cr(self) -> bool:
+        """The last octet is a CR whose LF did not fit (``BDAT 5`` and ``abcd`` typed: the
+        count forgot the LF). Exim holds such a CR until it sees whether an LF follows, so it
+        answers nothing; Postfix takes the chunk as it is."""
+        return self.data.endswith(b"\r")
+
+    def bare_cr_warning(self) -> str:
+        return (
+            f"the chunk's last octet is a bare CR (its LF did not fit in the {self.size}):"
+            " a server may wait for the LF before it answers (Exim does)"
+        )
+
+    def bare_cr_hint(self) -> str:
+        """What to say when no reply came to a chunk that ends in a bare CR."""
+        return (
+            f"all {self.size} octets BDAT announced were sent; the last was a bare CR, which"
+            " the server was likely holding, waiting for an LF (Enter counts 2 octets: CR LF)"
+        )

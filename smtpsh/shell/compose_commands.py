@@ -45,7 +45,7 @@ from smtpsh.compose.raw import ESCAPE_HELP, decode_escapes, show_bytes
 from smtpsh.compose.scan import CHUNK
 from smtpsh.compose.send import Transfer, ensure_ready, transmit
 from smtpsh.compose.typed_bdat import ABORT, TypedChunk, parse_bdat
-from smtpsh.net.base import ClientBase
+from smtpsh.net.base import ClientBase, ReplyTimeout
 from smtpsh.net.client import ClientObserver
 from smtpsh.protocol.connection import ReplyEvent
 from smtpsh.protocol.errors import SmtpshError
@@ -590,7 +590,8 @@ def _collect_typed_chunk(shell: Shell, chunk: TypedChunk, *, send: bool) -> None
             return True
         cut = chunk.add_line(text)
         if cut and send:
-            shell.warn(f"the chunk was full: the last {cut} octets of that line were left out")
+            octets = "octet of that line was" if cut == 1 else f"{cut} octets of that line were"
+            shell.warn(f"the chunk was full: the last {octets} left out")
         if chunk.complete:
             stop()
             if send:
@@ -607,9 +608,16 @@ def _collect_typed_chunk(shell: Shell, chunk: TypedChunk, *, send: bool) -> None
 
 async def _send_typed_chunk(shell: Shell, chunk: TypedChunk) -> None:
     client = shell.client
+    if chunk.ends_in_bare_cr:
+        shell.warn(chunk.bare_cr_warning())
     commands = await shell.guard(client.send_bdat(bytes(chunk.data), last=chunk.last))
     # In LMTP, BDAT LAST earns one reply per accepted recipient: each is waited for.
-    events = await shell.guard(client.replies_to(commands))
+    try:
+        events = await shell.guard(client.replies_to(commands))
+    except ReplyTimeout:
+        if chunk.ends_in_bare_cr:  # the timeout alone leaves the user guessing why
+            shell.info(chunk.bare_cr_hint())
+        raise
     if chunk.last and all(e.reply.klass == 2 for e in events) and shell.session.queue_id:
         shell.info(f"message accepted, queue id {shell.session.queue_id}")
 

@@ -14,6 +14,7 @@ import pytest
 from tests.helpers.run import run_piped, smtpsh_env
 from tests.helpers.scripted_server import read_line, scripted_server
 from tests.helpers.tmux import Screen
+from tests.interop.conftest import server_fixture
 
 # 22 octets and the CRLF: exactly the chunk that BDAT 24 announces.
 SMUGGLED = "RCPT TO:<smuggled@x.y>"
@@ -113,3 +114,28 @@ def test_typed_bdat_without_chunking_is_refused_in_a_terminal(
         assert server.done.wait(10)
     assert not any(line.startswith(b"BDAT") for line in server.lines)
     assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]
+
+
+def test_a_chunk_ending_in_a_bare_cr_says_why_exim_does_not_answer(tmp_path: Path) -> None:
+    # BDAT 5 and "abcd" typed: Enter's CR fits, its LF does not. Exim holds a final CR
+    # until it sees whether an LF follows, so no reply comes; the timeout alone said nothing
+    # of why.
+    exim = server_fixture("exim")
+    done = run_piped(
+        [exim.target, "--timeout", "3"],
+        f"EHLO me\nMAIL FROM:<a@example.net>\nRCPT TO:<{exim.address('alice')}>\n"
+        "BDAT 5 LAST\nabcd\nQUIT\n",
+        tmp_path,
+    )
+    out = done.stdout + done.stderr
+    assert "the chunk was full: the last octet of that line was left out" in out
+    warned = out.index(
+        "! the chunk's last octet is a bare CR (its LF did not fit in the 5): a server may"
+        " wait for the LF before it answers (Exim does)"
+    )
+    assert warned < out.index("C: BDAT 5 LAST")  # said before it was sent
+    timed_out = out.index("no reply from")
+    assert out.index(
+        "all 5 octets BDAT announced were sent; the last was a bare CR, which the server"
+        " was likely holding, waiting for an LF (Enter counts 2 octets: CR LF)"
+    ) > timed_out
