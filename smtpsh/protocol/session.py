@@ -82,6 +82,8 @@ EFFECTS: Mapping[tuple[str, int], str] = {
     ("LHLO", 2): "_learn_lmtp",
     ("XCLIENT", 2): "_forget_for_xclient",
     ("MAIL", 2): "_learn_sender",
+    ("MAIL", 4): "_forget_queue_id",
+    ("MAIL", 5): "_forget_queue_id",
     ("RCPT", 2): "_learn_recipient",
     ("STARTTLS", 2): "_forget_for_tls",
     ("AUTH", 2): "_learn_auth",
@@ -382,6 +384,13 @@ class Session:
     def _forget_transaction(self, reply: Reply, line: str = "") -> None:
         self.mail_from = None
         self.recipients = []
+        self._forget_queue_id(reply)
+
+    def _forget_queue_id(self, reply: Reply, line: str = "") -> None:
+        # The queue id names the message the last transaction sent: once the user starts
+        # over (RSET, a new greeting, a MAIL even refused) it no longer belongs to the
+        # state the toolbar and /info show.
+        self.queue_id = None
 
     def note_sent(self, line: str) -> None:
         """Remember the addresses the user typed (completion offers them again)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from smtpsh.output.dialogue import annotation_of
 from smtpsh.protocol.connection import NEED_DATA, ClientConnection, ReplyEvent
 from smtpsh.protocol.meanings import AUTHENTICATED
@@ -133,6 +135,48 @@ def test_full_transaction() -> None:
     feed(conn, b"250 2.0.0 Ok: queued as ABC123\r\n")
     assert conn.session.state is State.READY and conn.session.queue_id == "ABC123"
     assert not conn.in_data
+
+
+def sent_one(conn: ClientConnection) -> None:
+    """One message through, answered with queue id ABC123."""
+    conn.send_command("MAIL FROM:<a@x.test>")
+    conn.send_command("RCPT TO:<b@y.test>")
+    conn.send_command("DATA")
+    feed(conn, b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n")
+    conn.send_data(b"Subject: x\n\nhi\n")
+    conn.end_data()
+    feed(conn, b"250 2.0.0 Ok: queued as ABC123\r\n")
+    assert conn.session.queue_id == "ABC123"
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        ("RSET", b"250 2.0.0 Ok\r\n"),
+        ("MAIL FROM:<c@x.test>", b"250 2.1.0 Ok\r\n"),
+        ("MAIL FROM:<bad address>", b"501 5.1.7 Bad sender address syntax\r\n"),
+        ("MAIL FROM:<c@x.test>", b"451 4.3.0 try later\r\n"),
+        ("EHLO again.test", b"250-mx.test\r\n250 PIPELINING\r\n"),
+        ("HELO again.test", b"250 mx.test\r\n"),
+    ],
+)
+def test_the_queue_id_goes_when_the_user_starts_over(line: str, reply: bytes) -> None:
+    # It names the message of the finished transaction: the toolbar's "ready (queued ID)"
+    # and /info's "queued:" kept it after RSET, a refused MAIL and a new EHLO.
+    conn = ready()
+    sent_one(conn)
+    conn.send_command(line)
+    feed(conn, reply)
+    assert conn.session.queue_id is None
+
+
+def test_the_queue_id_stays_through_commands_outside_a_transaction() -> None:
+    conn = ready()
+    sent_one(conn)
+    for line in ("NOOP", "VRFY alice", "HELP"):
+        conn.send_command(line)
+        feed(conn, b"250 2.0.0 Ok\r\n")
+    assert conn.session.queue_id == "ABC123"
 
 
 def test_refused_command_changes_nothing() -> None:

@@ -18,6 +18,7 @@ import pytest
 from tests.helpers.run import smtpsh_env
 from tests.helpers.scripted_server import read_line, scripted_server
 from tests.helpers.tmux import Screen
+from tests.shell.test_fit_pty import toolbar, wait_toolbar
 
 if TYPE_CHECKING:
     from tests.conftest import PostfixEnv
@@ -115,6 +116,38 @@ def test_data_mode_help_and_history(
     history = (tmp_path / "state" / "smtpsh" / "history").read_text()
     assert "pty-marker-5521" not in history  # message lines are not history
     assert "+RCPT TO:<alice@smtpsh.test>" in history
+
+
+def test_toolbar_queue_id_is_the_finished_transactions_only(
+    postfix: PostfixEnv, tmp_path: Path, screens: list[Screen]
+) -> None:
+    shell = open_screen(screens, [postfix.host], tmp_path)
+    shell.wait_for("127.0.0.1:25›")
+    shell.line("EHLO pty.smtpsh.test")
+
+    def send_one() -> str:
+        for line in ("MAIL FROM:<tester@smtpsh.test>", "RCPT TO:<robin@smtpsh.test>", "DATA"):
+            shell.line(line)
+        shell.wait_for("data›")
+        for line in ("Subject: queue id in the toolbar", "", "hi", "."):
+            shell.line(line)
+        row = wait_toolbar(shell, "ready (queued ")
+        return row.split("(queued ", 1)[1].split(")", 1)[0]
+
+    queued = send_one()
+    shell.line("RSET")
+    wait_toolbar(shell, "ready │ next:")
+    assert "queued" not in toolbar(shell)
+    shell.line("/status")
+    shell.wait_for("state:   ready")
+    assert f"queued:  {queued}" not in shell.text()
+    queued = send_one()
+    shell.line("MAIL FROM:<not an address>")  # refused: the user started over all the same
+    shell.wait_for("501 5.1.7")
+    wait_toolbar(shell, "ready │ next:")
+    assert queued not in toolbar(shell)
+    shell.line("/quit")
+    assert shell.exit_status() == 0
 
 
 def test_idle_close_is_shown_and_reconnect_works(tmp_path: Path, screens: list[Screen]) -> None:
