@@ -51,12 +51,35 @@ def test_relay_never_sends_data_and_resets_between_tests() -> None:
     assert len(report.inconclusive) == 10
     assert not any(c.upper().startswith("DATA") for c in commands)
     mails = [i for i, c in enumerate(commands) if c.upper().startswith("MAIL")]
-    assert len(mails) == 16
+    # One transaction a test, and three tests again: 5, 6 and 7 went in one write with
+    # the others and were accepted at a domain ([IP], the server's name, none) whose control
+    # was not known then; each is run again with its control RCPT in its own transaction,
+    # and the later tests to those domains are judged with the controls learnt.
+    assert len(mails) == 16 + 3
     assert all(commands[i - 1] == "RSET" for i in mails)
+    for result in report.results:
+        said = [c for c, _ in result.replies]
+        assert said[0] == "RSET" and said.count("RSET") == 1, said
     rcpts = [c for c in commands if c.upper().startswith("RCPT")]
     assert rcpts[0] == "RCPT TO:<relaytest@example.com>"
     assert "RCPT TO:<example.com!relaytest@fake.smtpsh.test>" in rcpts  # {S}: banner name
     assert "MAIL FROM:<antispam@[127.0.0.1]>" in commands
+
+
+def test_relay_sends_the_tests_of_a_known_sender_in_one_write() -> None:
+    # A server that refuses relaying and offers PIPELINING: once a sender is known to be
+    # taken, the tests with it go in one write (RSET, MAIL, RCPT each; RFC 2920), as many
+    # as the error budget holds, so a test's RCPT is followed by the next test's RSET
+    # before its reply. One test a round trip left every RCPT last in its write.
+    with running(Policy()) as server:
+        report = asyncio.run(RelayRunner(target(server.port), RelayConfig()).run())
+        pipelined, connections = server.pipelined, server.connections
+    assert report.verdict.name == "CLOSED" and len(report.results) == 16
+    assert [len(r.replies) for r in report.results] == [3] * 16  # RSET, MAIL, RCPT each
+    # Tests 5-16 share a sender: 12 tests in writes of at most 10 (the budget of a
+    # connection), the last RCPT of each write the only one not followed at once.
+    assert pipelined >= 12 - 3, pipelined
+    assert connections == 2  # 16 refused RCPTs, 10 errors a connection
 
 
 def test_relay_options_shape_the_addresses() -> None:
