@@ -228,6 +228,10 @@ class Prober:
         self.verify = verify
         self.report = ProbeReport(target.options.host, target.options.port)
         self._tls_context = target.options.ssl_context  # the one STARTTLS worked with
+        # The session made without verification, its certificate not checked yet: the
+        # check is a handshake with verification made later on a connection the relay
+        # tests end with (see _check_certificate).
+        self._unchecked: SMTPClient | None = None
 
     async def _connect(self) -> SMTPClient:
         client = SMTPClient(self.target.options)
@@ -283,6 +287,8 @@ class Prober:
         await self._auth_in_clear()
         if self.do_relay:
             await self._relay_phase()
+        if self._unchecked is not None:
+            await self._check_certificate_apart()
         return report
 
     # --- phases --------------------------------------------------------------------------
@@ -438,6 +444,13 @@ class Prober:
         if tls.implicit or not tls.offered:
             return client
         context = self.target.context
+        # With the relay tests to follow in clear, this session is made without
+        # verification and the certificate is checked at the end of their last connection:
+        # a certificate that does not verify (self-signed: most MX hosts) would otherwise
+        # cost a connection of its own, the failed handshake's.
+        later = self.verify and self.do_relay and not tls.required
+        if later:
+            context = _unverified_context()
         # A certificate that fails verification is explained from the session made without
         # verification below, not from a third connection made only to look at it.
         client.diagnose_tls = False
@@ -446,7 +459,7 @@ class Prober:
         except ConnectionClosedError as exc:
             failure = client.verify_failure
             await client.close()
-            if not self.verify:
+            if not self.verify or later:
                 tls.works, tls.error = False, str(exc)
                 return await self._connect()
             # Perhaps only the certificate failed: look again without verifying. If that
@@ -468,8 +481,10 @@ class Prober:
             return client
         tls.works = True
         self._tls_context = context
-        tls.verified = self.verify and not tls.verify_error
+        tls.verified = self.verify and not tls.verify_error and not later
         _describe_tls(client, context, self.target.options.host, tls)
+        if later:
+            self._unchecked = client
         await client.command(f"EHLO {self.target.helo}")
         report.capabilities_tls = dict(client.session.extensions)
         report.auth_tls = client.session.auth_mechanisms
@@ -517,11 +532,70 @@ class Prober:
             # Where TLS is required, relaying is only tested meaningfully inside TLS.
             options = target.options.replace(ssl_context=self._tls_context)
             target = Target(options, target.helo, starttls=True)
-        runner = RelayRunner(target, self.relay_config)
+        runner = RelayRunner(target, self.relay_config, last_words=self._check_certificate_on)
         try:
             self.report.relay = await runner.run()
         except AuditError as exc:
             self.report.relay_error = str(exc)
+
+    async def _check_certificate_on(self, client: SMTPClient) -> None:
+        """The certificate check on the relay tests' last connection, still in clear: RSET
+        (STARTTLS may not start inside a transaction), then STARTTLS with verification.
+        Left to _check_certificate_apart when that cannot be done here."""
+        if self._unchecked is None or client.ssl_object is not None:
+            return
+        if not client.session.advertises("STARTTLS"):
+            return
+        if (await client.command("RSET")).klass == 2:
+            await self._check_certificate(client)
+
+    async def _check_certificate_apart(self) -> None:
+        """The certificate check on a connection of its own (no relay connection took it)."""
+        try:
+            client = await self._connect()
+        except (ConnectError, ConnectionClosedError, ReplyTimeout, AuditError) as exc:
+            self._not_checked(f"no connection to check it on: {exc}")
+            return
+        try:
+            await self._check_certificate(client)
+        except (ConnectionClosedError, ReplyTimeout) as exc:
+            self._not_checked(str(exc))
+        finally:
+            await hang_up(client)
+        if self._unchecked is not None:
+            self._not_checked("STARTTLS was not taken for the check")
+
+    async def _check_certificate(self, client: SMTPClient) -> None:
+        """STARTTLS with verification on ``client`` (greeted, in clear): the certificate
+        verified, or why not, told from the session made without verification. A handshake
+        that fails is what verification refused: the unverified one worked."""
+        unchecked, tls = self._unchecked, self.report.tls
+        assert unchecked is not None
+        context = self.target.context
+        client.diagnose_tls = False
+        try:
+            reply = await client.starttls(context)
+        except ConnectionClosedError as exc:
+            self._unchecked = None
+            tls.verify_error = str(exc).removeprefix("TLS: ")
+            failure = client.verify_failure
+            if failure is not None:
+                tls.verify_error = _verify_error(failure, self.target.options, unchecked)
+            tls.verified = False
+            return
+        if reply.code != 220:
+            return
+        self._unchecked = None
+        tls.verified = True
+        self._tls_context = context
+        # The summary of the verified session: its chain up to the trusted CA, and
+        # certinfo's "verified: yes" line.
+        _describe_tls(client, context, self.target.options.host, tls)
+
+    def _not_checked(self, why: str) -> None:
+        self._unchecked = None
+        self.report.tls.verified = False
+        self.report.tls.verify_error = f"could not be checked ({why})"
 
 
 # --- the sub-command ---------------------------------------------------------------------

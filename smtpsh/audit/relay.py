@@ -19,7 +19,7 @@ import enum
 import secrets
 import string
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from smtpsh import exitcodes, flags, jsonout
@@ -38,6 +38,7 @@ from smtpsh.audit.tarpit import ErrorBudget
 from smtpsh.net.client import ConnectError, ConnectionClosedError, ReplyTimeout, SMTPClient
 from smtpsh.output.printer import Fragments, print_error, report_printer
 from smtpsh.protocol.codes import annotate
+from smtpsh.protocol.errors import SmtpshError
 from smtpsh.protocol.replies import Reply
 from smtpsh.target import UsageError, run_main
 
@@ -316,8 +317,12 @@ class RelayRunner:
         budget: ErrorBudget | None = None,
         on_case: CaseCallback | None = None,
         on_info: InfoCallback | None = None,
+        last_words: Callable[[SMTPClient], Awaitable[None]] | None = None,
     ) -> None:
         self.target = target
+        # Run on the last connection once every test is done, before QUIT, if the error
+        # budget leaves room (the probe checks the certificate there).
+        self.last_words = last_words
         self.config = config
         self.budget = budget or ErrorBudget()
         self.on_case = on_case or (lambda result: None)
@@ -340,6 +345,9 @@ class RelayRunner:
         # would hold fewer tests.
         self.refusals: dict[str, tuple[int, str]] = {}
         self.controls: dict[str | None, tuple[str, Reply]] = {}  # routing domain -> control
+        # The next test's RSET and MAIL, sent behind this test's RCPT on this connection:
+        # (connection, the MAIL line, their replies); see _dialogue.
+        self._ahead: tuple[SMTPClient, str, list[Reply]] | None = None
 
     async def _connect(self) -> SMTPClient:
         await self._close()
@@ -355,12 +363,24 @@ class RelayRunner:
         if client.peer and not (connector is not None and connector.tunnelled):
             self.peer_ip = client.peer[0]
         self.client = client
+        self._ahead = None
         return client
+
+    async def _last_words(self) -> None:
+        client = self.client
+        if (self.last_words is None or client is None or not client.connected
+                or self.budget.exhausted(self.errors)):
+            return
+        try:
+            await self.last_words(client)
+        except SmtpshError:
+            await self._close()  # the tests are done: only the extra look was lost
 
     async def _close(self) -> None:
         if self.client is not None:
             await hang_up(self.client, polite=not self.budget.exhausted(self.errors))
         self.client = None
+        self._ahead = None
 
     async def _ask(self, line: str) -> Reply:
         assert self.client is not None
@@ -428,13 +448,15 @@ class RelayRunner:
                     while pending:
                         done = await self._run_batch(pending)
                         if not done:
-                            done = [(await self._run_case(pending[0]), True)]
+                            following = pending[1] if len(pending) > 1 else None
+                            done = [(await self._run_case(pending[0], following), True)]
                         for result, decided in done:
                             if not decided:
                                 result = await self._decide(result)
                             report.results.append(result)
                             self.on_case(result)
                         del pending[:len(done)]
+                    await self._last_words()
                     break
                 except _RefusedBeforeRcpt as refused:
                     said = f"{refused.command} → {' | '.join(refused.reply.wire_lines())}"
@@ -481,11 +503,15 @@ class RelayRunner:
             mails = 1  # its own MAIL; the good sender follows if it is refused
         else:
             mails = 1 + len(FALLBACK_SENDERS)
+        if self._ahead is not None and self._ahead[1] == f"MAIL FROM:<{sender}>":
+            mails -= 1  # its MAIL went ahead and its error, if any, is counted already
         domain = routing_domain(case.rcpt_to)
         control = domain != self.config.domain.lower() and domain not in self.controls
         return mails + 1 + int(control)
 
-    async def _run_case(self, case: RelayCase) -> CaseResult:
+    async def _run_case(
+        self, case: RelayCase, following: RelayCase | None = None
+    ) -> CaseResult:
         last_error = ""
         for attempt in range(3):
             # Renew the connection first if the budget would run out in the middle of the
@@ -501,7 +527,7 @@ class RelayRunner:
                     last_error = str(exc)
                     continue
             try:
-                return await self._dialogue(case)
+                return await self._dialogue(case, following)
             except _Tarpitted:
                 last_error = "every attempt was slowed down by the server's tarpit"
                 await self._close()
@@ -564,7 +590,10 @@ class RelayRunner:
         MAIL refused here is answered by trying other senders, and a RCPT sent with it
         would only draw a 503 (an error towards the server's limits) and tell nothing."""
         assert self.client is not None
-        if self.client.session.advertises("PIPELINING"):
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] is self.client and ahead[1] == mail:
+            replies = ahead[2]  # sent behind the previous test's RCPT
+        elif self.client.session.advertises("PIPELINING"):
             replies = await self._ask_group(["RSET", mail])
         else:
             replies = [await self._ask("RSET")]
@@ -572,19 +601,47 @@ class RelayRunner:
         result.replies += [("RSET", replies[0]), (mail, replies[1])]
         return replies[1]
 
-    async def _dialogue(self, case: RelayCase) -> CaseResult:
+    async def _dialogue(self, case: RelayCase, following: RelayCase | None) -> CaseResult:
         """The test one step at a time: RSET and MAIL (its sender, else one the server
-        takes), then RCPT, and the control RCPT in the same transaction if it takes one."""
+        takes), then RCPT, and the control RCPT in the same transaction if it takes one.
+        Where nothing can follow the RCPT in this transaction, the ``following`` test's
+        RSET and MAIL go in the same write when its sender is new (see _ahead_of)."""
         result = CaseResult(case, Outcome.REFUSED)
         if await self._mail(result) is None:
             return result
         line = f"RCPT TO:<{case.rcpt_to}>"
-        reply = await self._ask(line)
+        mail = self._ahead_of(case, following)
+        if mail is None:
+            reply = await self._ask(line)
+        else:
+            assert self.client is not None
+            replies = await self._ask_group([line, "RSET", mail])
+            reply = replies[0]
+            self._ahead = (self.client, mail, replies[1:])
         result.replies.append((line, reply))
         if not self._judge(result, reply):
             await self._control(routing_domain(case.rcpt_to), result)
             self._judge(result, reply)
         return result
+
+    def _ahead_of(self, case: RelayCase, following: RelayCase | None) -> str | None:
+        """The MAIL line of the ``following`` test if its RSET and MAIL may go behind this
+        test's RCPT (RFC 2920 lets all three go ahead of their replies): the server offers
+        PIPELINING, the following test's sender is new (a known one goes in a batch), no
+        control RCPT can be needed after this RCPT (its domain is the test domain, or its
+        control is known), and the connection's budget holds both tests. Else None."""
+        if following is None or self.client is None:
+            return None
+        if not self.client.session.advertises("PIPELINING"):
+            return None
+        if self._known_sender(following) is not None:
+            return None
+        domain = routing_domain(case.rcpt_to)
+        if domain != self.config.domain.lower() and domain not in self.controls:
+            return None
+        if self.errors + 1 + self._draws(following) > self.budget.limit:
+            return None
+        return f"MAIL FROM:<{following.mail_from}>"
 
     def _judge(self, result: CaseResult, reply: Reply) -> bool:
         """The test's outcome from its RCPT's ``reply``; False (nothing decided) when the

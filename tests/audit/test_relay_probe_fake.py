@@ -76,9 +76,11 @@ def test_relay_sends_the_tests_of_a_known_sender_in_one_write() -> None:
         pipelined, connections = server.pipelined, server.connections
     assert report.verdict.name == "CLOSED" and len(report.results) == 16
     assert [len(r.replies) for r in report.results] == [3] * 16  # RSET, MAIL, RCPT each
-    # Tests 5-16 share a sender: 12 tests in writes of at most 10 (the budget of a
-    # connection), the last RCPT of each write the only one not followed at once.
-    assert pipelined >= 12 - 3, pipelined
+    # Tests 5-16 share a sender: 12 tests in two writes (the budget of a connection is
+    # 10 errors), the last RCPT of each the only one not followed at once: 10. Tests 1-4
+    # each have a new sender: the RSET and MAIL of tests 2, 3 and 4 go behind the RCPT
+    # of the test before (a RCPT to the test domain needs no control after it): 3 more.
+    assert pipelined == 10 + 3, pipelined
     assert connections == 2  # 16 refused RCPTs, 10 errors a connection
 
 
@@ -256,3 +258,75 @@ def test_bad_input_is_one_line() -> None:
         assert proc.returncode == 2, args
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (args, proc.stderr)
+
+
+def _tls_server(tmp_path: Path, *, trusted: bool) -> tuple[Policy, ClientOptions]:
+    """A fake offering STARTTLS with a certificate for 127.0.0.1 from a private CA, and
+    client options that trust that CA (``trusted``) or only the system's CAs."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "fake.smtpsh.test")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    settings = TLSSettings(cafile=str(ca_file)) if trusted else TLSSettings()
+    options = ClientOptions("127.0.0.1", 0, timeout=3.0, connect_timeout=3.0,
+                            ssl_context=make_context(settings))
+    return Policy(tls=server_ctx), options
+
+
+def test_probe_checks_a_certificate_that_does_not_verify_on_the_relay_connection(
+    tmp_path: Path,
+) -> None:
+    # The certificate's CA is not trusted. The probe's own session is made without
+    # verification; the check (STARTTLS with verification, refused by the client's own
+    # handshake) is the last thing on the relay tests' last connection: three connections,
+    # where a failed handshake of its own made four.
+    policy, options = _tls_server(tmp_path, trusted=False)
+    with running(policy) as server:
+        options.port = server.port
+        report = asyncio.run(Prober(Target(options, "audit.test", False)).run())
+        commands, connections = list(server.commands), server.connections
+    tls = report.tls
+    assert tls.works and tls.verified is False
+    assert "not from a trusted CA" in tls.verify_error, tls.verify_error
+    assert any(line.startswith("certificate: ") for line in tls.lines)
+    assert report.relay is not None and report.relay.verdict.name == "CLOSED"
+    assert connections == 3, connections
+    assert commands.count("STARTTLS") == 2
+    last = len(commands) - 1 - commands[::-1].index("STARTTLS")
+    assert commands[last - 1] == "RSET" and commands[last - 2].startswith("RCPT TO:")
+    text = render(render_text(report))
+    assert "certificate did not verify: " in text
+    assert "the session below was made without verification" in text
+    assert "verified: NO" not in text  # certinfo's line for the unverified session
+
+
+def test_probe_checks_a_certificate_that_verifies_on_the_relay_connection(
+    tmp_path: Path,
+) -> None:
+    policy, options = _tls_server(tmp_path, trusted=True)
+    with running(policy) as server:
+        options.port = server.port
+        report = asyncio.run(Prober(Target(options, "audit.test", False)).run())
+        connections = server.connections
+    tls = report.tls
+    assert tls.works and tls.verified is True and not tls.verify_error
+    # The summary is the verified session's: its chain ends at the trusted CA.
+    assert any(line.startswith("verified: yes") for line in tls.lines), tls.lines
+    assert connections == 3
+    assert "certificate" not in {f.key for f in findings(report)}
+
+
+def test_probe_checks_the_certificate_apart_when_the_relay_left_no_room(
+    tmp_path: Path,
+) -> None:
+    # Every error costs a slow reply from the second on: the relay tests end each
+    # connection at its budget, so the check gets a connection of its own.
+    policy, options = _tls_server(tmp_path, trusted=False)
+    policy.soft_limit, policy.soft_sleep = 2, 0.4
+    with running(policy) as server:
+        options.port = server.port
+        report = asyncio.run(Prober(Target(options, "audit.test", False)).run())
+    assert report.tls.verified is False
+    assert "not from a trusted CA" in report.tls.verify_error
