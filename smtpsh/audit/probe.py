@@ -382,18 +382,21 @@ class Prober:
         for reply in refusals:
             if needs_tls(reply):
                 obs["tls_required"] = reply_text(reply.code, reply.lines)
-        bad = await client.command("MAIL FROM:bad")
-        obs["bad_mail"] = reply_text(bad.code, bad.lines)
-        # A second MAIL only where the first opened a transaction (it is then nested).
-        lines = ["MAIL FROM:<>"] if bad.klass == 2 else []
-        lines += ["RSET", "XSMTPSH"]
         if client.session.advertises("PIPELINING"):
             # One round trip (RFC 2920: MAIL and RSET go ahead; the unknown command last).
-            replies = await _group(client, lines)
+            # The second MAIL goes whatever the first gets: it tells something (nested)
+            # only where the first opened a transaction, and is a harmless MAIL otherwise.
+            bad, second, *replies = await _group(
+                client, ["MAIL FROM:bad", "MAIL FROM:<>", "RSET", "XSMTPSH"])
         else:
-            replies = [await client.command(line) for line in lines]
+            bad = await client.command("MAIL FROM:bad")
+            # A second MAIL only where the first opened a transaction (it is then nested).
+            lines = ["MAIL FROM:<>"] if bad.klass == 2 else []
+            replies = [await client.command(line) for line in [*lines, "RSET", "XSMTPSH"]]
+            second = replies[0]
+        obs["bad_mail"] = reply_text(bad.code, bad.lines)
         if bad.klass == 2:
-            obs["nested_mail"] = reply_text(replies[0].code, replies[0].lines)
+            obs["nested_mail"] = reply_text(second.code, second.lines)
         unknown = replies[-1]
         obs["unknown"] = reply_text(unknown.code, unknown.lines)
         report.guesses = fingerprint(obs)
