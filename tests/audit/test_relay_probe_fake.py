@@ -262,14 +262,16 @@ def test_bad_input_is_one_line() -> None:
 
 def _tls_server(tmp_path: Path, *, trusted: bool) -> tuple[Policy, ClientOptions]:
     """A fake offering STARTTLS with a certificate for 127.0.0.1 from a private CA, and
-    client options that trust that CA (``trusted``) or only the system's CAs."""
+    client options that trust that CA (``trusted``) or another one. (Not the context of
+    the system's CAs alone: that one is shared by the process, and a verification made
+    with it loads certificates into it that tests/net/test_tls_context.py compares.)"""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "fake.smtpsh.test")
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(server_ctx)
     ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    settings = TLSSettings(cafile=str(ca_file)) if trusted else TLSSettings()
+    (ca if trusted else trustme.CA()).cert_pem.write_to_path(str(ca_file))
+    settings = TLSSettings(cafile=str(ca_file))
     options = ClientOptions("127.0.0.1", 0, timeout=3.0, connect_timeout=3.0,
                             ssl_context=make_context(settings))
     return Policy(tls=server_ctx), options
