@@ -153,6 +153,16 @@ MEANINGS: tuple[Meaning, ...] = (
         verbs=frozenset({"RCPT"}), classes=_FAILURE, text=r"too many recipients",
     ),
     Meaning(
+        "the address expands to no mailbox here (OpenSMTPD's 'no such user')",
+        "RFC 3463's X.2.4 is a mailing list expansion problem: the server could not turn "
+        "the address into any mailbox. OpenSMTPD gives it (524 5.2.4 Mailing list "
+        "expansion problem) for a name that is neither a user nor an alias, while it "
+        "accepts the names it has with 250: the answer tells who exists.",
+        "Check the spelling of the local part; to list who exists, compare with a name "
+        "that surely does not (smtpsh enum does so).",
+        verbs=frozenset({"RCPT", "VRFY", "EXPN"}), classes=frozenset({5}), enhanced="X.2.4",
+    ),
+    Meaning(
         "syntax error in the argument: not an answer about the user",
         "The server could not read the name you gave. Many servers want a full address "
         "(user@domain) rather than a bare name: Exim by default says 'must contain a "

@@ -4,7 +4,8 @@
 test: the server tells names it knows from names it does not, even though 252 itself says
 "cannot verify". Each annotation explains one reply; this note compares two. It is said
 only when the comparison means something: a success (2xx) against a refusal that says "no
-such mailbox" (550, 551 or 553) of another name *at the same domain*. A refusal for another
+such mailbox" (550, 551 or 553; OpenSMTPD's 524 5.2.4) of another name *at the same
+domain*. A refusal for another
 reason (a 503 for a RCPT before MAIL, a 501 syntax error, relaying, policy, a temporary
 4xx) or an address at another domain (refused because the server does not take mail for
 that domain: a catch-all such as Haraka takes every name at its own) says nothing about who
@@ -18,11 +19,15 @@ from smtpsh.protocol.replies import Reply
 # The verbs whose answers can tell existing users from unknown ones.
 VERBS = ("VRFY", "EXPN", "RCPT")
 # The refusals that can mean "no such mailbox" (RFC 5321 §4.2.3): not 500-504 (syntax,
-# order), 530 (TLS or AUTH first), 552 (size) or 554 (transaction failed).
-_NO_SUCH_CODES = frozenset({550, 551, 553})
-# Enhanced codes of a refusal about the mailbox (RFC 3463 §3.2): bad mailbox, other
-# address status, moved. Not 5.1.2 (the domain), 5.1.3 (syntax), 5.1.8 (the sender).
-_NO_SUCH_ENHANCED = frozenset({"5.1.0", "5.1.1", "5.1.6"})
+# order), 530 (TLS or AUTH first), 552 (size) or 554 (transaction failed). And 524, no
+# RFC 5321 code: OpenSMTPD answers a name that is neither a user nor an alias `524 5.2.4
+# Mailing list expansion problem` (and accepts the others with 250).
+_NO_SUCH_CODES = frozenset({524, 550, 551, 553})
+# Enhanced codes of a refusal about the mailbox (RFC 3463 §3.2, §3.3): bad mailbox, other
+# address status, moved; the address expands to nothing (5.2.4, as OpenSMTPD says it). Not
+# 5.1.2 (the domain), 5.1.3 (syntax), 5.1.8 (the sender), nor 5.2.1/5.2.2 (a mailbox that
+# exists but is disabled or full).
+_NO_SUCH_ENHANCED = frozenset({"5.1.0", "5.1.1", "5.1.6", "5.2.4"})
 # Wording about relaying/policy: refused for another reason.
 _OTHER_REASONS = ("relay", "policy", "denied", "authentication", "not permitted", "syntax")
 

@@ -111,10 +111,15 @@ def test_a_registry_only_code_with_another_enhanced_code_keeps_no_registry_meani
     # expansion problem`. 524 is in the registry only as X.7.11's sample code ("encryption
     # required for requested authentication mechanism"): nothing to do with this reply.
     text = "5.2.4 Mailing list expansion problem: <nobody@opensmtpd.test>"
-    line = annotate(524, "5.2.4", verb="RCPT", text=text)
+    # After DATA no row of meanings.py applies: the code's own reading, without the registry's.
+    line = annotate(524, "5.2.4", verb="DATA", text=text)
     assert "encryption" not in line
     assert line == ("524 permanent failure (no RFC defines 524 by itself; the enhanced code"
                     " says what) · 5.2.4 mailing list expansion problem")
+    # After RCPT, what it means there (OpenSMTPD's unknown user), still no encryption.
+    line = annotate(524, "5.2.4", verb="RCPT", text=text)
+    assert "encryption" not in line
+    assert line.startswith("524 the address expands to no mailbox here (OpenSMTPD's")
     assert "STARTTLS" not in explain(524, "5.2.4", verb="RCPT", text=text)
     # With its own enhanced code, or none, the registry's reading stands.
     assert "encryption required" in annotate(524, "5.7.11")

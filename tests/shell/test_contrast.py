@@ -71,3 +71,24 @@ def test_exim_expn_undeliverable_against_an_expansion() -> None:
     said = notes(("EXPN zz@exim.test", "553 zz@exim.test is undeliverable"),
                  ("EXPN postmaster@exim.test", "250 <alice@mx.exim.test>"))
     assert said[1] is not None and "which lists exist" in said[1]
+
+
+def test_opensmtpd_s_524_for_an_unknown_user_is_its_no_such_user() -> None:
+    # OpenSMTPD answers a name that is neither a user nor an alias `524 5.2.4 Mailing list
+    # expansion problem` and a user with 250: the shell said nothing of it, though the two
+    # answers tell who exists.
+    said = notes(("RCPT TO:<zzq@opensmtpd.test>", "524 5.2.4 Mailing list expansion problem:"
+                  " <zzq@opensmtpd.test>"),
+                 ("RCPT TO:<alice@opensmtpd.test>", "250 2.1.5 Destination address valid:"
+                  " Recipient ok"))
+    assert said[0] is None
+    assert said[1] is not None and "which recipients exist" in said[1], said
+    assert "→ 250 but RCPT TO:<zzq@opensmtpd.test> → 524" in said[1]
+
+
+def test_a_full_or_disabled_mailbox_is_no_absent_user() -> None:
+    # 5.2.2 (mailbox full) and 5.2.1 (disabled) are said of a mailbox that exists.
+    assert notes(("RCPT TO:<bob@example.org>", "552 5.2.2 Mailbox full"),
+                 ("RCPT TO:<alice@example.org>", "250 2.1.5 Ok")) == [None, None]
+    assert notes(("RCPT TO:<bob@example.org>", "550 5.2.1 Mailbox disabled"),
+                 ("RCPT TO:<alice@example.org>", "250 2.1.5 Ok")) == [None, None]
