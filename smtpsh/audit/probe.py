@@ -38,7 +38,7 @@ from smtpsh.audit.enum import (
 from smtpsh.audit.fingerprint import Guess, best, fingerprint, reply_text
 from smtpsh.audit.relay import RelayConfig, RelayReport, RelayRunner
 from smtpsh.audit.report import Line, exit_status, render_json, render_text
-from smtpsh.audit.software import Software, identify
+from smtpsh.audit.software import Software, add_found, identify
 from smtpsh.net.client import (
     ClientOptions,
     ConnectError,
@@ -361,8 +361,8 @@ class Prober:
                 continue
             for line in reply.lines[:1] if source != "HELP" else reply.lines:
                 found = identify(line, source, skip_first_word=skip)
-                if found and all(s.text != found.text for s in report.software):
-                    report.software.append(found)
+                if found is not None:
+                    add_found(report.software, found)
 
     async def _behaviour(self, client: SMTPClient) -> None:
         """Replies whose wording shows the MTA family (see fingerprint.py): an unknown

@@ -26,7 +26,9 @@ _PRODUCTS: tuple[tuple[str, str], ...] = (
     ("CommuniGate Pro", r"\bCommuniGate Pro\b(?:\s+(?P<v>\d+\.\d+[\w.-]*))?"),
     ("Kerio Connect", r"\bKerio Connect\b(?:\s+(?P<v>\d+\.\d+[\w.-]*))?"),
     ("IceWarp", r"\bIceWarp\b(?:\s+(?P<v>\d+\.\d+[\w.-]*))?"),
-    ("MailEnable", r"\bMailEnable\b(?:[\w ]*?\s(?P<v>\d+\.\d+[\w.-]*))?"),
+    # "ESMTP MailEnable Service, Version: 10.44-- ready at 12/06/26 08:00:00": the version
+    # after a comma and "Version:", and the dashes after it are no part of it.
+    ("MailEnable", r"\bMailEnable\b(?:[\w ]*?,?\s+(?:Version:\s*)?(?P<v>\d+\.\d+(?:\.\d+)*))?"),
     ("Courier", r"\bCourier\b(?:[ -]+(?P<v>\d+\.\d+[\w.-]*))?"),
     ("Lotus Domino", r"\bLotus Domino\b(?:\s+Release\s+(?P<v>\d+\.\d+[\w.-]*))?"),
     ("XMail", r"\bXMail\b(?:\s+(?P<v>\d+\.\d+[\w.-]*))?"),
@@ -80,6 +82,23 @@ def identify(text: str, source: str, *, skip_first_word: bool = True) -> Softwar
             continue
         return Software(match.group("name"), match.group("v"), source, text)
     return None
+
+
+def add_found(known: list[Software], found: Software) -> None:
+    """Add ``found`` to ``known`` unless it says nothing new: Haraka names itself in its
+    banner ('Haraka/3.3.4') and again in its EHLO greeting ('Haraka is at your service'),
+    one product, not two. A versionless entry gives way to one with the version; two
+    different versions of one product both stay (the server contradicts itself: worth
+    seeing)."""
+    for i, seen in enumerate(known):
+        if seen.name.lower() != found.name.lower():
+            continue
+        if found.version is None or found.version == seen.version:
+            return
+        if seen.version is None:
+            known[i] = found
+            return
+    known.append(found)
 
 
 def _ipv4(version: str) -> bool:

@@ -8,7 +8,7 @@ import pytest
 from smtpsh.audit.enum import Verdict, bare_name_refused, classify, is_limit, needs_tls, tells_apart
 from smtpsh.audit.fingerprint import best, fingerprint
 from smtpsh.audit.relay import deferred_relay_refusal, routing_domain
-from smtpsh.audit.software import identify
+from smtpsh.audit.software import Software, identify
 from smtpsh.protocol.replies import Reply
 
 
@@ -178,3 +178,51 @@ def test_a_dotted_quad_after_a_word_is_an_address_not_a_version() -> None:
     assert found is not None and found.text == "IceWarp 13.0.2.10"
     found = identify("mx ESMTP hello 127.0.0.1, FooMail 2.1 here", "banner")
     assert found is not None and found.text == "FooMail 2.1"
+
+
+# --- software named twice, and banners that carry the version their own way ---------------
+
+
+def test_mailenable_s_version_is_read_from_its_banner() -> None:
+    # MailEnable's SMTP connector: "ESMTP MailEnable Service, Version: 10.44-- ready at …"
+    # gave "MailEnable" with no version, so no 'banner leaks software and version'.
+    for banner, version in (
+        ("mail.example.com ESMTP MailEnable Service, Version: 10.44-- ready at 12/06/2026"
+         " 08:00:00", "10.44"),
+        ("mx.example.org ESMTP MailEnable Service, Version: 9.83--9.83 ready at 06/01/2021"
+         " 12:00:00", "9.83"),
+        ("smtp.example.net ESMTP MailEnable Service, Version: 10.4.1-- ready at 01/02/2026"
+         " 10:11:12", "10.4.1"),
+    ):
+        found = identify(banner, "banner")
+        assert found is not None and (found.name, found.version) == ("MailEnable", version), (
+            banner, found)
+    # An old build's "Version: 0-1.2-" is not a dotted version: the product, no version.
+    old = identify("smtp.example.net ESMTP MailEnable Service, Version: 0-1.2- ready at"
+                   " 08/22/05 17:26:13", "banner")
+    assert old is not None and (old.name, old.version) == ("MailEnable", None)
+
+
+def test_one_product_named_twice_is_one_finding() -> None:
+    # Haraka's banner and its EHLO greeting both name it; probe listed "Haraka 3.3.4 (from
+    # the banner), Haraka (from the EHLO greeting)".
+    from smtpsh.audit.software import add_found
+
+    banner = identify("mx.haraka.test ESMTP Haraka/3.3.4 ready (3E3EA1)", "banner")
+    greeting = identify("mx.haraka.test Hello me [127.0.0.1], Haraka is at your service.",
+                        "EHLO greeting")
+    assert banner is not None and greeting is not None
+    known: list[Software] = []
+    for found in (banner, greeting):
+        add_found(known, found)
+    assert known == [banner]
+    # The versionless one first: the versioned one takes its place.
+    known = []
+    for found in (greeting, banner):
+        add_found(known, found)
+    assert known == [banner]
+    # Two versions of one product are a contradiction worth seeing: both stay.
+    other = identify("mx.haraka.test ESMTP Haraka/2.8.0 ready", "HELP")
+    assert other is not None
+    add_found(known, other)
+    assert [s.version for s in known] == ["3.3.4", "2.8.0"]
