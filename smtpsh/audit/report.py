@@ -290,12 +290,15 @@ def _capability_lines(caps: Mapping[str, str]) -> list[Line]:
     return lines
 
 
-def _reply_block(reply: Reply | None, indent: str = "  ") -> list[Line]:
+def _reply_block(reply: Reply | None, verb: str, indent: str = "  ") -> list[Line]:
+    """A reply and its gloss, read as the answer to ``verb`` (as the shell reads it):
+    Haraka's `250 Not implemented` to HELP was glossed "requested action completed"."""
     if reply is None:
         return [[("", f"{indent}(no answer)")]]
     lines: list[Line] = [[("", indent + text)] for text in reply.wire_lines()]
     if reply.code:
-        lines.append([("class:dim", f"{indent}↳ {annotate(reply.code, reply.enhanced)}")])
+        gloss = annotate(reply.code, reply.enhanced, verb=verb, text=reply.text)
+        lines.append([("class:dim", f"{indent}↳ {gloss}")])
     return lines
 
 
@@ -324,7 +327,7 @@ def render_text(report: ProbeReport) -> list[Line]:
     out.append([_label("EHLO"), ("", said)])
     out += _capability_lines(r.capabilities)
     out.append([("class:bold", "HELP")])
-    out += _reply_block(r.help)
+    out += _reply_block(r.help, "HELP")
     out += _tls_lines(r)
     after = " ".join(r.auth_tls) if r.auth_tls else ("none" if r.auth_tls is not None else "-")
     out.append([_label("AUTH"), ("", f"before TLS: {' '.join(r.auth_plain) or 'none'}"
