@@ -68,7 +68,9 @@ class ErrorBudget:
         return statistics.median(self._fast) if self._fast else 0.0
 
     def is_slow(self, latency: float) -> bool:
-        return latency > max(SLOW_MINIMUM, SLOW_FACTOR * self.baseline)
+        if latency <= SLOW_MINIMUM:
+            return False  # fast whatever the baseline: no median to take (one a reply)
+        return latency > SLOW_FACTOR * self.baseline
 
     def exhausted(self, errors: int) -> bool:
         """True when a connection that has drawn ``errors`` must not send another command."""
