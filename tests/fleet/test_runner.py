@@ -281,3 +281,21 @@ def test_every_port_of_an_address_goes_to_the_same_worker() -> None:
             if other is not share:
                 assert not addresses & {h.host for h in other}
     assert [len({h.host for h in share}) for share in shares] == [2, 2, 1, 1]
+
+
+def test_a_run_collects_cycles_less_often_and_restores_the_threshold() -> None:
+    import gc
+
+    from smtpsh.fleet.runner import FEWER_COLLECTIONS
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+
+    async def job(host: Host) -> Document:
+        seen.append(gc.get_threshold())
+        return envelope(host)
+
+    asyncio.run(Runner("probe", job, concurrency=4).run(HOSTS[:4], 4))
+    assert before[0] < FEWER_COLLECTIONS
+    assert seen and all(t == (FEWER_COLLECTIONS, *before[1:]) for t in seen)
+    assert gc.get_threshold() == before
