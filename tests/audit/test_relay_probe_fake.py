@@ -16,7 +16,7 @@ from pathlib import Path
 import trustme
 
 from smtpsh.audit.common import Target
-from smtpsh.audit.probe import Prober
+from smtpsh.audit.probe import Prober, ProbeReport
 from smtpsh.audit.relay import Outcome, RelayConfig, RelayRunner
 from smtpsh.audit.report import exit_status, findings, render_text
 from smtpsh.net.client import ClientOptions
@@ -277,6 +277,15 @@ def _tls_server(tmp_path: Path, *, trusted: bool) -> tuple[Policy, ClientOptions
     return Policy(tls=server_ctx), options
 
 
+def _probe(policy: Policy, options: ClientOptions) -> tuple[ProbeReport, list[str], int]:
+    """The probe (relay tests included) against a fake: the report, what the fake was sent
+    and how many connections it took."""
+    with running(policy) as server:
+        options.port = server.port
+        report = asyncio.run(Prober(Target(options, "audit.test", False)).run())
+        return report, list(server.commands), server.connections
+
+
 def test_probe_checks_a_certificate_that_does_not_verify_on_the_relay_connection(
     tmp_path: Path,
 ) -> None:
@@ -284,11 +293,7 @@ def test_probe_checks_a_certificate_that_does_not_verify_on_the_relay_connection
     # verification; the check (STARTTLS with verification, refused by the client's own
     # handshake) is the last thing on the relay tests' last connection: three connections,
     # where a failed handshake of its own made four.
-    policy, options = _tls_server(tmp_path, trusted=False)
-    with running(policy) as server:
-        options.port = server.port
-        report = asyncio.run(Prober(Target(options, "audit.test", False)).run())
-        commands, connections = list(server.commands), server.connections
+    report, commands, connections = _probe(*_tls_server(tmp_path, trusted=False))
     tls = report.tls
     assert tls.works and tls.verified is False
     assert "not from a trusted CA" in tls.verify_error, tls.verify_error
@@ -307,11 +312,7 @@ def test_probe_checks_a_certificate_that_does_not_verify_on_the_relay_connection
 def test_probe_checks_a_certificate_that_verifies_on_the_relay_connection(
     tmp_path: Path,
 ) -> None:
-    policy, options = _tls_server(tmp_path, trusted=True)
-    with running(policy) as server:
-        options.port = server.port
-        report = asyncio.run(Prober(Target(options, "audit.test", False)).run())
-        connections = server.connections
+    report, _, connections = _probe(*_tls_server(tmp_path, trusted=True))
     tls = report.tls
     assert tls.works and tls.verified is True and not tls.verify_error
     # The summary is the verified session's: its chain ends at the trusted CA.
@@ -327,8 +328,6 @@ def test_probe_checks_the_certificate_apart_when_the_relay_left_no_room(
     # connection at its budget, so the check gets a connection of its own.
     policy, options = _tls_server(tmp_path, trusted=False)
     policy.soft_limit, policy.soft_sleep = 2, 0.4
-    with running(policy) as server:
-        options.port = server.port
-        report = asyncio.run(Prober(Target(options, "audit.test", False)).run())
+    report, _, _ = _probe(policy, options)
     assert report.tls.verified is False
     assert "not from a trusted CA" in report.tls.verify_error
