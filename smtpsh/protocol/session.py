@@ -38,6 +38,10 @@ _NOTHING: frozenset[str] = frozenset()
 _ANY = None
 _OPEN = frozenset(set(State) - {State.CLOSED})
 _TRANSACTION = frozenset({State.MAIL, State.RCPT, State.BDAT})
+# The states in which the client sends commands (not the banner's wait, not a message's
+# lines, not after the end).
+_COMMAND_STATES = frozenset(
+    {State.GREETED, State.REFUSED, State.READY, State.MAIL, State.RCPT, State.BDAT})
 
 # (verb, reply class) -> {from state (None = any): to state}.  Absent: no change.
 TRANSITIONS: Mapping[tuple[str, int], Mapping[State | None, State]] = {
@@ -51,13 +55,15 @@ TRANSITIONS: Mapping[tuple[str, int], Mapping[State | None, State]] = {
     ("LHLO", 2): {_ANY: State.READY},  # LMTP's EHLO (RFC 2033 §4.1)
     # Postfix XCLIENT: the session starts again with a new 220 greeting (XCLIENT_README).
     ("XCLIENT", 2): {_ANY: State.GREETED},
-    # A MAIL accepted inside a transaction (Haraka takes a nested one; the others answer
-    # 503) starts a new one: Haraka then forgets the recipients ("503 RCPT required first"
-    # to DATA), so the state follows the server back to MAIL.
-    ("MAIL", 2): {State.READY: State.MAIL, State.MAIL: State.MAIL, State.RCPT: State.MAIL,
-                  State.BDAT: State.MAIL},
-    ("RCPT", 2): {State.MAIL: State.RCPT, State.RCPT: State.RCPT},
-    ("DATA", 3): {State.RCPT: State.DATA, State.MAIL: State.DATA},
+    # What the server accepts out of order takes effect all the same: the state follows
+    # its answer, not the order RFC 5321 asks for. Postfix (smtpd_helo_required = no, its
+    # default) takes MAIL, RCPT and DATA with no EHLO/HELO before them; a MAIL accepted
+    # inside a transaction (Haraka takes a nested one; the others answer 503) starts a new
+    # one: Haraka then forgets the recipients ("503 RCPT required first" to DATA).
+    ("MAIL", 2): {state: State.MAIL for state in _COMMAND_STATES},
+    ("RCPT", 2): {state: State.RCPT for state in _COMMAND_STATES - {State.BDAT}},
+    # A 354 puts the client in DATA mode whatever the state (connection.py follows it).
+    ("DATA", 3): {state: State.DATA for state in _COMMAND_STATES - {State.BDAT}},
     (END_OF_DATA, 2): {State.DATA: State.READY},
     (END_OF_DATA, 4): {State.DATA: State.READY},
     (END_OF_DATA, 5): {State.DATA: State.READY},

@@ -73,3 +73,20 @@ def test_a_warning_that_comes_true_gets_no_second_word() -> None:
     lines = piped(exim.target, "EHLO me\nMAIL FROM:<a@b.test>\nMAIL FROM:<c@b.test>\nQUIT\n")
     after = said_after(lines, "503 sender already given")
     assert after and not any("predicted" in line for line in after), after
+
+
+def test_postfix_takes_a_transaction_before_ehlo_and_the_state_follows() -> None:
+    # Postfix's smtpd_helo_required is 'no' by default: MAIL before EHLO gets 250. The
+    # state stayed 'greeted', so RCPT and DATA were then each predicted 503 and, taken,
+    # said "lenient" too: one wrong belief made three wrong warnings.
+    postfix = server_fixture("postfix")
+    user = postfix.address(postfix.users[0])
+    lines = piped(postfix.target, f"MAIL FROM:<a@b.test>\nRCPT TO:<{user}>\nDATA\n"
+                                  "Subject: smtpsh state test\n\nhi\n.\nQUIT\n")
+    assert [line for line in lines if line.startswith("! expect ")] == [
+        "! expect 503 5.5.1 need EHLO first, or a transaction is open: MAIL is out of order in"
+        " state 'greeted' (RFC 5321 §4.1.4) (sending anyway)"], lines
+    lenient = [line for line in lines if line.endswith(LENIENT)]
+    assert len(lenient) == 1 and lenient[0].startswith("  ↳ predicted 503 (MAIL is out of"), lines
+    assert any(line.startswith("S: 354 ") for line in lines), lines
+    assert any(line.startswith("· message accepted, queue id ") for line in lines), lines

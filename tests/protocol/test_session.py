@@ -360,3 +360,31 @@ def test_a_nested_mail_refused_keeps_the_transaction() -> None:
     feed(conn, b"503 5.5.1 Error: nested MAIL command\r\n")
     assert conn.session.state is State.RCPT
     assert conn.session.mail_from == "a@x.test" and conn.session.recipients == ["b@y.test"]
+
+
+def test_what_is_accepted_before_any_greeting_takes_effect() -> None:
+    # Postfix (smtpd_helo_required = no, its default) takes MAIL, RCPT and DATA with no
+    # EHLO/HELO: the state stayed 'greeted', so each was predicted 503 and the message
+    # ended in 'greeted' too.
+    conn = greeted()
+    conn.send_command("MAIL FROM:<a@x.test>")
+    feed(conn, b"250 2.1.0 Ok\r\n")
+    assert conn.session.state is State.MAIL and conn.session.mail_from == "a@x.test"
+    assert conn.session.predict("RCPT") is None
+    conn.send_command("RCPT TO:<b@y.test>")
+    feed(conn, b"250 2.1.5 Ok\r\n")
+    assert conn.session.state is State.RCPT and conn.session.predict("DATA") is None
+    conn.send_command("DATA")
+    feed(conn, b"354 End data with <CR><LF>.<CR><LF>\r\n")
+    assert conn.session.state is State.DATA and conn.in_data
+    conn.send_data(b"Subject: x\n\nhi\n")
+    conn.end_data()
+    feed(conn, b"250 2.0.0 Ok: queued as 92DE7162494\r\n")
+    assert conn.session.state is State.READY and conn.session.queue_id == "92DE7162494"
+
+
+def test_a_354_out_of_order_is_data_mode_in_the_state_too() -> None:
+    conn = ready()
+    conn.send_command("DATA")
+    feed(conn, b"354 go ahead\r\n")
+    assert conn.in_data and conn.session.state is State.DATA
