@@ -140,7 +140,7 @@ complete -c smtpsh -n '__smtpsh_using dns' -s h -l help -d 'show this help messa
 complete -c smtpsh -n '__smtpsh_using dns' -l dkim-selector -x -d 'check the DKIM key of selector S (repeatable)'
 complete -c smtpsh -n '__smtpsh_using dns' -l dnsbl -x -d 'look each MX address up in the DNS blocklist ZONE (repeatable; RFC...'
 complete -c smtpsh -n '__smtpsh_using dns' -l check-mx -d 'connect to each MX (port 25, STARTTLS) and match its certificates a...'
-complete -c smtpsh -n '__smtpsh_using dns' -l trust-anchor -r -F -d 'validate the MX, TLSA and MTA-STS answers with DNSSEC from the DS/D...'
+complete -c smtpsh -n '__smtpsh_using dns' -l trust-anchor -r -F -d 'validate the MX, TLSA, MX-address and MTA-STS answers with DNSSEC f...'
 complete -c smtpsh -n '__smtpsh_using dns' -l mta-sts-fetch -d 'also fetch the MTA-STS policy file over HTTPS from mta-sts.DOMAIN (...'
 complete -c smtpsh -n '__smtpsh_using dns' -l cafile -r -F -d 'also trust the CA certificates in FILE when fetching the MTA-STS po...'
 complete -c smtpsh -n '__smtpsh_using dns' -l dns-server -x -d 'DNS server to ask (default: the system resolver); [IPv6]:PORT for IPv6'

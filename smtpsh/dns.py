@@ -152,8 +152,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     checks.add_argument(
         "--trust-anchor",
         metavar="FILE",
-        help="validate the MX, TLSA and MTA-STS answers with DNSSEC from the DS/DNSKEY "
-        "records in FILE",
+        help="validate the MX, TLSA, MX-address and MTA-STS answers with DNSSEC from the "
+        "DS/DNSKEY records in FILE",
     )
     checks.add_argument(
         "--mta-sts-fetch",

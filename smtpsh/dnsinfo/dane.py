@@ -78,6 +78,10 @@ class DANEHost:
     failure: str | None = None
     authenticated: bool = False
     bogus: bool = False  # --trust-anchor found the TLSA answer bogus
+    # Whether a sender applies these records (RFC 7672 §2.2: the MX, address and TLSA
+    # answers all secure), and if not, why: set by judge_applicability.
+    applies: bool = False
+    not_applied_because: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,7 +91,36 @@ class DANEHost:
             "failure": self.failure,
             "dnssec_validated": self.authenticated,
             "dnssec_bogus": self.bogus,
+            "dane_applies": self.applies,
+            "not_applied_because": self.not_applied_because,
         }
+
+
+@dataclass(frozen=True)
+class Security:
+    """How one answer DANE rests on stands with DNSSEC: secure, insecure, bogus,
+    indeterminate (from --trust-anchor's validation), or unvalidated (no AD bit and no
+    validation of ours)."""
+
+    status: str
+    reason: str = ""
+
+    @property
+    def secure(self) -> bool:
+        return self.status == "secure"
+
+    @property
+    def words(self) -> str:
+        """What was seen, to follow "its MX answer"."""
+        if self.status == "unvalidated":
+            return ("carried no AD bit (the DNS server asked did not vouch for it; ask a "
+                    "validating resolver or give --trust-anchor)")  # fmt: skip
+        verb = {"bogus": "is DNSSEC-bogus", "indeterminate": "could not be validated"}
+        said = verb.get(self.status, f"is {self.status}")
+        return f"{said} ({self.reason})" if self.reason else said
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "reason": self.reason}
 
 
 @dataclass
@@ -96,6 +129,7 @@ class DANEResult:
     item_list: list[Item] = field(default_factory=list)
     # --check-mx: each MX's certificates matched against its TLSA records (danecheck.py).
     checks: list[Any] | None = None
+    mx_security: Security | None = None  # the MX answer's, once judged
 
     def items(self) -> list[Item]:
         return self.item_list
@@ -104,6 +138,7 @@ class DANEResult:
         return {
             "hosts": [h.to_json() for h in self.hosts],
             "checks": None if self.checks is None else [c.to_json() for c in self.checks],
+            "mx_dnssec": None if self.mx_security is None else self.mx_security.to_json(),
             "items": [i.to_json() for i in self.item_list],
         }
 
@@ -178,3 +213,59 @@ def validated_by_anchor(result: DANEResult, statuses: dict[str, str]) -> None:
             )  # fmt: skip
     if all(h.authenticated or h.bogus for h in result.hosts if h.records):
         result.item_list = [i for i in result.item_list if i != UNVALIDATED]
+
+
+def judge_applicability(
+    result: DANEResult,
+    domain: str,
+    mx: Security,
+    addresses: dict[str, Security],
+    tlsa: dict[str, Security],
+) -> None:
+    """Whether senders apply the TLSA records found: only when the MX answer, the MX host's
+    address answers and its TLSA answer were all obtained securely (RFC 7672 §2.2). Signed
+    TLSA records behind an unsigned MX answer protect nothing against whoever forges that
+    answer: the forged host is one the records do not name (RFC 7672 §2.2.1 lets a sender
+    use them anyway, but the host name itself is then unauthenticated)."""
+    result.mx_security = mx
+    with_records = [h for h in result.hosts if h.records]
+    if not with_records:
+        return
+    if not mx.secure:
+        for host in with_records:
+            host.not_applied_because = f"the MX answer for {domain} {mx.words}"
+        hosts = ", ".join(h.host for h in with_records)
+        shown = "is not shown to be" if mx.status in ("unvalidated", "indeterminate") else "is not"
+        if mx.status == "bogus":
+            then = "validating senders treat the MX lookup as failed and defer (RFC 7672 §2.1.1)"
+        else:
+            then = (f"a forged MX answer can name a host that the TLSA records of {hosts} do "
+                    "not cover (RFC 7672 §2.2.1)")  # fmt: skip
+        result.item_list.append(
+            Item("DANE", Status.ERROR if mx.status == "bogus" else Status.WARNING,
+                 f"mail for {domain} {shown} DANE-protected: its MX answer {mx.words}; {then}")
+        )  # fmt: skip
+        return
+    for host in with_records:
+        address = addresses.get(host.host, Security("indeterminate", "no address answer"))
+        record = tlsa.get(host.host, Security("unvalidated"))
+        if not address.secure:
+            host.not_applied_because = f"its address answer {address.words}"
+            text = (f"{host.host}: DANE does not apply: its address answer {address.words}; "
+                    "senders use TLSA records only for an MX host whose addresses were "
+                    "obtained securely (RFC 7672 §2.2.2)")  # fmt: skip
+        elif not record.secure:
+            host.not_applied_because = f"its TLSA answer {record.words}"
+            if record.status == "bogus":
+                continue  # said by validated_by_anchor, with what senders then do
+            text = (f"{host.host}: DANE does not apply: its TLSA answer {record.words} "
+                    "(RFC 7672 §2.2)")  # fmt: skip
+        else:
+            host.applies = True
+            result.item_list.append(
+                Item("DANE", Status.OK, f"{host.host}: DANE applies to mail for {domain}: its "
+                     "MX, address and TLSA answers are DNSSEC-validated (RFC 7672 §2.2)")
+            )  # fmt: skip
+            continue
+        bogus = "bogus" in (address.status, record.status)
+        result.item_list.append(Item("DANE", Status.ERROR if bogus else Status.WARNING, text))

@@ -37,6 +37,9 @@ class Exchanger:
     problems: tuple[str, ...] = ()  # why it cannot be used
     warnings: tuple[str, ...] = ()  # usable, but not as the RFCs want
     implicit: bool = False
+    # Every address answer that held records carried the AD bit: DANE applies to an MX host
+    # only when its addresses were obtained securely (RFC 7672 §2.2.2).
+    addresses_authenticated: bool = False
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -51,6 +54,7 @@ class Exchanger:
             "problems": list(self.problems),
             "warnings": list(self.warnings),
             "implicit": self.implicit,
+            "addresses_dnssec_validated": self.addresses_authenticated,
         }
 
 
@@ -61,6 +65,9 @@ class MXResult:
     exchangers: tuple[Exchanger, ...] = ()
     failure: Failure | None = None
     null_mixed: bool = False  # a "0 ." record next to real ones (RFC 7505 §3 forbids it)
+    # The MX answer carried the AD bit: DANE applies only behind a secure MX RRset (RFC 7672
+    # §2.2.1), as a forged one can name any host.
+    authenticated: bool = False
 
     @property
     def accepts_mail(self) -> bool:
@@ -84,6 +91,7 @@ class MXResult:
             "summary": self.summary,
             "failure": self.failure.value if self.failure else None,
             "null_mx_mixed": self.null_mixed,
+            "dnssec_validated": self.authenticated,
             "exchangers": [e.to_json() for e in self.exchangers],
             "candidates": [{"host": h, "address": a} for h, a in mx_candidates(self)],
         }
@@ -140,7 +148,10 @@ def _resolve_host(
             # RFC 2181 §10.3: an MX must not point at an alias.
             warnings.append(f"is an alias (CNAME to {answer.canonical}), RFC 2181 §10.3")
             break
-    return Exchanger(preference, host, ipv4, ipv6, tuple(problems), tuple(warnings), implicit)
+    answered = [answer for answer in (a, aaaa) if answer.rdatas]
+    secure = bool(answered) and all(answer.authenticated for answer in answered)
+    return Exchanger(preference, host, ipv4, ipv6, tuple(problems), tuple(warnings), implicit,
+                     secure)  # fmt: skip
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -180,10 +191,12 @@ def resolve_mx(
     if not records:
         implicit = _resolve_host(resolver, 0, domain, implicit=True)
         if implicit.addresses:
-            return MXResult(domain, MXKind.IMPLICIT, (implicit,))
-        return MXResult(domain, MXKind.NONE)
+            secure = answer.authenticated
+            return MXResult(domain, MXKind.IMPLICIT, (implicit,), authenticated=secure)
+        return MXResult(domain, MXKind.NONE, authenticated=answer.authenticated)
     exchangers = tuple(_resolve_host(resolver, p, h) for p, h in order_by_preference(real, rng))
-    return MXResult(domain, MXKind.MX, exchangers, null_mixed=len(real) != len(records))
+    return MXResult(domain, MXKind.MX, exchangers, null_mixed=len(real) != len(records),
+                    authenticated=answer.authenticated)  # fmt: skip
 
 
 def mx_candidates(result: MXResult, families: Sequence[int] = (4, 6)) -> list[tuple[str, str]]:

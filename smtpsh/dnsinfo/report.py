@@ -10,7 +10,13 @@ from typing import Any
 import dns.resolver
 
 from smtpsh import exitcodes
-from smtpsh.dnsinfo.dane import DANEResult, check_dane, validated_by_anchor
+from smtpsh.dnsinfo.dane import (
+    DANEResult,
+    Security,
+    check_dane,
+    judge_applicability,
+    validated_by_anchor,
+)
 from smtpsh.dnsinfo.dkim import DKIMResult, check_dkim
 from smtpsh.dnsinfo.lookup import FAILURE_TEXT, Failure, describe_resolver
 from smtpsh.dnsinfo.model import Item, Status, count_by_status, worst
@@ -161,6 +167,8 @@ def build_report(
         if report.dane is not None:
             statuses = {c.name: c.status for c in report.dnssec.checks if c.rdtype == "TLSA"}
             validated_by_anchor(report.dane, statuses)
+    if report.dane is not None:
+        _judge_dane(report)
     # After the DNSSEC validation: each MX's verdict says whether its TLSA answer was
     # validated, and --trust-anchor may have proven what the AD bit did not.
     if check_mx and report.dane is not None:
@@ -180,10 +188,61 @@ def _validate(report: DomainReport, anchors: Any, resolver: dns.resolver.Resolve
         names.append((report.domain, "MX"))
     if report.dane is not None:
         names += [(h.name, "TLSA") for h in report.dane.hosts if h.records]
+        # DANE rests on the address answers of each MX host with TLSA records too
+        # (RFC 7672 §2.2.2).
+        with_records = {h.host for h in report.dane.hosts if h.records}
+        for exchanger in report.mx.exchangers:
+            if exchanger.host in with_records:
+                names += [(exchanger.host, "A")] if exchanger.ipv4 else []
+                names += [(exchanger.host, "AAAA")] if exchanger.ipv6 else []
     if report.mta_sts is not None and report.mta_sts.records:
         names.append((report.mta_sts.name, "TXT"))
     timeout = float(getattr(resolver, "lifetime", 5.0) or 5.0)
     return check_dnssec(names, Validator(anchors, server, port, timeout))
+
+
+def _judge_dane(report: DomainReport) -> None:
+    """Whether the TLSA records found apply at all: the MX, address and TLSA answers must be
+    secure, by the resolver's AD bit or by our own validation from --trust-anchor."""
+    assert report.dane is not None
+    checks = {} if report.dnssec is None else {(c.name, c.rdtype): c for c in report.dnssec.checks}
+
+    def security(name: str, rdtypes: Sequence[str], ad_bit: bool) -> Security:
+        if ad_bit:
+            return Security("secure", "the resolver set the AD bit")
+        found = [checks[(name, t)] for t in rdtypes if (name, t) in checks]
+        if not found:
+            return Security("unvalidated")
+        # The weakest answer decides: one forged address is enough to divert the mail.
+        for status in ("bogus", "indeterminate", "insecure"):
+            for check in found:
+                if check.status == status:
+                    return Security(status, check.reason)
+        return Security("secure", found[0].reason)
+
+    mx = report.mx
+    if mx.kind is MXKind.MX:
+        mx_security = security(report.domain, ["MX"], mx.authenticated)
+    elif mx.authenticated:
+        mx_security = Security("secure", "the resolver set the AD bit on the empty MX answer")
+    else:
+        # No MX: its absence would have to be proven by NSEC/NSEC3, which is not checked.
+        mx_security = Security("indeterminate", "no MX record; a proof that none exists is not "
+                               "checked")  # fmt: skip
+    addresses = {
+        e.host: security(e.host, [t for t, have in (("A", e.ipv4), ("AAAA", e.ipv6)) if have],
+                         e.addresses_authenticated)
+        for e in mx.exchangers
+    }  # fmt: skip
+    tlsa: dict[str, Security] = {}
+    for host in report.dane.hosts:
+        if host.authenticated:
+            tlsa[host.host] = Security("secure")
+        elif host.bogus:
+            tlsa[host.host] = Security("bogus")
+        else:
+            tlsa[host.host] = security(host.name, ["TLSA"], False)
+    judge_applicability(report.dane, report.domain, mx_security, addresses, tlsa)
 
 
 def _check_each_mx(dane: DANEResult, mx: MXResult, port: int, connector: Any = None) -> None:

@@ -72,7 +72,11 @@ def test_cli_report(knot: dict[str, Any]) -> None:
     data = json.loads(good.stdout)
     report = data.get("result", data)
     assert {c["status"] for c in report["dnssec"]["checks"]} == {"secure"}
-    assert len(report["dnssec"]["checks"]) == 3  # MX, TLSA of its MX, MTA-STS
+    # MX, its MX host's address and TLSA (what DANE rests on, RFC 7672 §2.2), MTA-STS
+    assert [(c["type"], c["name"]) for c in report["dnssec"]["checks"]] == [
+        ("MX", "signed.test"), ("TLSA", "_25._tcp.mx.signed.test"), ("A", "mx.signed.test"),
+        ("TXT", "_mta-sts.signed.test"),
+    ]
     bad = run_dns(knot, "bogus.test", "--color", "never")
     assert bad.returncode == 1
     assert "DNSSEC: MX bogus.test: bogus" in bad.stdout
@@ -193,3 +197,53 @@ def test_a_bogus_tlsa_answer_is_not_called_unsigned(knot: dict[str, Any]) -> Non
     report = data.get("result", data)
     assert [h["dnssec_bogus"] for h in report["dane"]["hosts"]] == [True]
     assert [c["dnssec_bogus"] for c in report["dane"]["checks"]] == [True]
+
+
+def test_signed_tlsa_behind_an_insecure_mx_answer_is_not_dane_protection(
+    knot: dict[str, Any],
+) -> None:
+    # plain.test is unsigned; its MX is mx.signed.test, whose TLSA is signed and matches. The
+    # report was all [ok] for DANE: but a forged MX answer can name any host, so the TLSA of
+    # the host the forger left out protects nothing (RFC 7672 §2.2.1).
+    domain = knot["unsigned_mx"]
+    proc = run_dns(knot, domain, "--check-mx", "--color", "never")
+    dane = proc.stdout.split("\nDANE\n", 1)[1].split("\n\n", 1)[0]
+    assert "DNSSEC: TLSA _25._tcp.mx.signed.test: secure" in proc.stdout
+    assert (
+        f"[warn]  DANE: mail for {domain} is not DANE-protected: its MX answer is insecure "
+        "(no trust anchor covers this name)"
+    ) in dane, dane
+    assert "RFC 7672 §2.2.1" in dane
+    assert "DANE applies" not in proc.stdout
+    data = json.loads(run_dns(knot, domain, "--json").stdout)
+    report = data.get("result", data)
+    assert report["dane"]["mx_dnssec"]["status"] == "insecure"
+    assert [(h["host"], h["dane_applies"]) for h in report["dane"]["hosts"]] == [
+        ("mx.signed.test", False)
+    ]
+    assert "DANE" in {i["check"] for i in report["items"] if i["status"] == "warning"}
+
+
+def test_dane_applies_only_when_mx_address_and_tlsa_answers_validate(
+    knot: dict[str, Any],
+) -> None:
+    # signed.test: MX, mx.signed.test's address and its TLSA all validate from the anchor;
+    # the report says DANE applies, and which answers it rests on (the address one among
+    # them, RFC 7672 §2.2.2).
+    proc = run_dns(knot, "signed.test", "--color", "never")
+    assert (
+        "[ok]    DANE: mx.signed.test: DANE applies to mail for signed.test: its MX, address "
+        "and TLSA answers are DNSSEC-validated"
+    ) in proc.stdout, proc.stdout
+    assert "DNSSEC: A mx.signed.test: secure" in proc.stdout
+    # Without an anchor, an authoritative server sets no AD bit: nothing is shown validated,
+    # and the report says so instead of calling the domain protected.
+    bare = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "dns", "signed.test", "--dns-server", knot["server"],
+         "--color", "never"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "DANE applies" not in bare.stdout
+    assert (
+        "mail for signed.test is not shown to be DANE-protected: its MX answer carried no AD bit"
+    ) in bare.stdout, bare.stdout
