@@ -279,6 +279,47 @@ def domain_outcome(
     return report.exit_code, report, None
 
 
+async def domain_outcome_unwaited(
+    domain: str, resolver: dns.resolver.Resolver, args: argparse.Namespace, anchors: Any = None,
+    connector: Any = None,
+) -> tuple[int, DomainReport | None, tuple[str, str] | None]:
+    """domain_outcome for a run over many domains, in a daemon thread of its own rather
+    than the event loop's executor: a domain's check is a dozen lookups in a row, each up to
+    --dns-timeout, that nothing can interrupt. When the run is stopped (Ctrl-C, SIGTERM) or
+    gives the domain up (--host-timeout), this returns at once and the thread is left to end
+    on its own; the interpreter does not wait for it at exit, as it waits for executor
+    threads (a stopped run over a slow DNS server took half a minute to exit)."""
+    import asyncio
+    import contextlib
+    import threading
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[tuple[int, DomainReport | None, tuple[str, str] | None]] = (
+        loop.create_future()
+    )
+
+    def settle(outcome: Any, error: BaseException | None) -> None:
+        if done.done():  # given up meanwhile: nobody wants it
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(outcome)
+
+    def check() -> None:
+        outcome: Any = None
+        error: BaseException | None = None
+        try:
+            outcome = domain_outcome(domain, resolver, args, anchors, connector)
+        except Exception as exc:  # the runner makes it the domain's failure line
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the run is over
+            loop.call_soon_threadsafe(settle, outcome, error)
+
+    threading.Thread(target=check, name=f"smtpsh dns {domain}", daemon=True).start()
+    return await done
+
+
 # ---------------------------------------------------------------- for the shell
 
 

@@ -333,7 +333,7 @@ def _tls_summary(doc: Document) -> str:
 
 
 def _dns(args: argparse.Namespace) -> Plan:
-    from smtpsh.dns import DNSInputError, checks_from_args, domain_outcome
+    from smtpsh.dns import DNSInputError, checks_from_args, domain_outcome_unwaited
 
     try:
         resolver, anchors = checks_from_args(args)
@@ -346,8 +346,9 @@ def _dns(args: argparse.Namespace) -> Plan:
     connector = PoliteConnector(politeness) if politeness is not None else None
 
     async def job(host: Host) -> Document:
-        status, report, error = await asyncio.to_thread(
-            domain_outcome, host.host, resolver, args, anchors, connector)
+        # Not asyncio.to_thread: a stopped run must not wait for the lookups in flight.
+        status, report, error = await domain_outcome_unwaited(
+            host.host, resolver, args, anchors, connector)
         return jsonout.envelope("dns", host.key, status,
                                 report.to_json() if report is not None else None, error)
 

@@ -1,0 +1,72 @@
+"""A tiny UDP DNS server on loopback for tests that need answers dnsmasq cannot give (a
+delay, names made up per test): ``answer(qname, qtype)`` gives the records (zone-file
+rdata text, TTL 60) and ``delay(qname)`` the seconds before the reply goes out. Each
+delayed reply has a timer of its own, so queries do not queue behind each other."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+
+import dns.message
+import dns.name
+import dns.rdatatype
+import dns.rrset
+
+Answer = Callable[[str, str], list[str]]
+
+
+class TinyDnsServer:
+    def __init__(self, answer: Answer, delay: Callable[[str], float] = lambda name: 0.0) -> None:
+        self.answer, self.delay = answer, delay
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port: int = self.sock.getsockname()[1]
+        self.server = f"127.0.0.1:{self.port}"
+        self.queries: list[tuple[str, str]] = []  # (name without the final dot, type)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                query = dns.message.from_wire(data)
+                question = query.question[0]
+            except Exception:  # not a DNS query: ignore it
+                continue
+            name = question.name.to_text(omit_final_dot=True).lower()
+            rdtype = dns.rdatatype.to_text(question.rdtype)
+            with self._lock:
+                self.queries.append((name, rdtype))
+            reply = dns.message.make_response(query)
+            records = self.answer(name, rdtype)
+            if records:
+                reply.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", rdtype,
+                                                             records))  # fmt: skip
+            wait = self.delay(name)
+            if wait > 0:
+                timer = threading.Timer(wait, self._send, (reply.to_wire(), peer))
+                timer.daemon = True
+                timer.start()
+            else:
+                self._send(reply.to_wire(), peer)
+
+    def _send(self, wire: bytes, peer: tuple[str, int]) -> None:
+        with contextlib.suppress(OSError):  # closed meanwhile
+            self.sock.sendto(wire, peer)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
