@@ -151,7 +151,7 @@ complete -c smtpsh -n '__smtpsh_using dns' -s T -l targets -r -F -d 'one DOMAIN 
 complete -c smtpsh -n '__smtpsh_using dns' -l concurrency -x -d 'hosts checked at once (default 32)'
 complete -c smtpsh -n '__smtpsh_using dns' -l processes -x -d 'processes the hosts are shared out among (default 0: one per CPU, a...'
 complete -c smtpsh -n '__smtpsh_using dns' -l event-loop -x -a 'auto asyncio uvloop' -d 'auto (default): uvloop\'s when installed (pip install \'smtpsh[fast]\'...'
-complete -c smtpsh -n '__smtpsh_using dns' -l delay -x -d 'seconds between two connections to the same MX (--check-mx; domains...'
+complete -c smtpsh -n '__smtpsh_using dns' -l delay -x -d 'seconds between two connections to the same address: --check-mx\'s t...'
 complete -c smtpsh -n '__smtpsh_using dns' -l host-timeout -x -d 'give a host up after S seconds in all, recorded as failed (default...'
 complete -c smtpsh -n '__smtpsh_using dns' -l jsonl -r -F -d 'write each host\'s result to FILE as it is done: one JSON envelope a...'
 complete -c smtpsh -n '__smtpsh_using dns' -l resume -r -F -d 'skip the hosts FILE (a --jsonl file) already holds and add the rest...'

@@ -177,8 +177,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     flags.add_targets(
         parser, what="DOMAIN",
-        delay="seconds between two connections to the same MX (--check-mx; domains often"
-        " share their MX); DNS queries are not spaced (default 0)",
+        delay="seconds between two connections to the same address: --check-mx's to each MX"
+        " and --mta-sts-fetch's to each policy host (domains often share them); DNS queries"
+        " are not spaced (default 0)",
     )
 
 
@@ -262,13 +263,17 @@ def domain_outcome(
     None, (kind, message) when the domain does not resolve). ``connector``: how --check-mx
     connects to each MX (smtpsh.net.base.Connector; many domains: after --delay)."""
     timeout = getattr(args, "dns_timeout", None) or DEFAULT_FETCH_TIMEOUT
+    # --delay spaces the MTA-STS policy fetches (HTTPS) per address too, with the same
+    # bookings as --check-mx's connections: one politeness for every connection.
+    politeness = getattr(connector, "politeness", None)
+    context = policy_context(getattr(args, "cafile", None))
     try:
         report = build_report(
             domain,
             resolver,
             dkim_selectors=args.dkim_selector,
             mta_sts_fetch=args.mta_sts_fetch,
-            fetch=resolving_fetch(resolver, timeout, policy_context(getattr(args, "cafile", None))),
+            fetch=resolving_fetch(resolver, timeout, context, politeness),
             dnsbl_zones=[parse_domain(z) for z in args.dnsbl],
             check_mx=args.check_mx,
             trust_anchors=anchors,

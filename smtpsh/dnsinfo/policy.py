@@ -10,13 +10,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dns.resolver
 
 from smtpsh.dnsinfo.lookup import Failure, query
 from smtpsh.dnsinfo.model import Item, Status
 from smtpsh.dnsinfo.tags import TagList, parse_tag_list, split_uris
+
+if TYPE_CHECKING:
+    from smtpsh.net.polite import Politeness
 
 Validator = Callable[[str], "str | None"]
 
@@ -482,10 +485,15 @@ def fetch_mta_sts_policy(
 
 
 def resolving_fetch(
-    resolver: dns.resolver.Resolver, timeout: float, context: ssl.SSLContext | None = None
+    resolver: dns.resolver.Resolver,
+    timeout: float,
+    context: ssl.SSLContext | None = None,
+    politeness: Politeness | None = None,
 ) -> Callable[[str], str]:
     """A fetch for apply_fetched_policy that finds mta-sts.DOMAIN's address with the
-    report's resolver (--dns-server), as every other name in the report, not the system's."""
+    report's resolver (--dns-server), as every other name in the report, not the system's.
+    ``politeness`` (--delay): each HTTPS connection waits its turn at that address, as
+    --check-mx's do at each MX (many domains are often hosted at one policy server)."""
 
     def fetch(domain: str) -> str:
         host = f"mta-sts.{domain}"
@@ -493,6 +501,8 @@ def resolving_fetch(
             answer = query(resolver, host, rdtype)
             if answer.rdatas:
                 address = answer.rdatas[0].to_text()
+                if politeness is not None and not politeness.wait_turn(address):
+                    raise OSError(f"cannot fetch {policy_url(domain)}: the run was stopped")
                 return fetch_mta_sts_policy(domain, timeout, context=context, address=address)
             if answer.failure and answer.failure is not Failure.NXDOMAIN:
                 raise OSError(f"cannot fetch {policy_url(domain)}: lookup of {host} failed: "

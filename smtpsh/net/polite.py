@@ -31,6 +31,12 @@ class Politeness:
             self._next[host] = at + self.delay
             return at - now
 
+    def wait_turn(self, host: str) -> bool:
+        """Book the next connection to ``host`` and wait for it, in the connecting thread
+        (never an event loop): False when the run was stopped meanwhile (connect nothing)."""
+        wait = self.reserve(host)
+        return not (self.stopped.wait(wait) if wait > 0 else self.stopped.is_set())
+
 
 class PoliteConnector(Connector):
     """The politeness wait, then the connection: through ``inner`` (--socks5, a PROXY
@@ -45,9 +51,8 @@ class PoliteConnector(Connector):
     def __call__(self, opts: ClientOptions) -> Any:
         from smtpsh.net.blocking import connect_first, resolve
 
-        wait = self.politeness.reserve(opts.host)
         # In the connecting thread, never the event loop; a stopped run ends the wait.
-        if self.politeness.stopped.wait(wait) if wait > 0 else self.politeness.stopped.is_set():
+        if not self.politeness.wait_turn(opts.host):
             raise ConnectError(f"not connected to {format_address(opts.host, opts.port)}:"
                                " the run was stopped")
         if self.inner is not None:
