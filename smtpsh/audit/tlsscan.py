@@ -160,7 +160,13 @@ _SIG_ALGS = (0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0
              0x0807, 0x0808, 0x0201, 0x0203, 0x0402, 0x0202)  # fmt: skip
 
 
-def client_hello(version: int, suites: Sequence[int], server_name: str | None) -> bytes:
+# Elliptic-curve groups only: a ClientHello without the RFC 7919 FFDHE groups gets the DH
+# group a server gives the clients that name none, the one the DH measurement is after.
+_EC_GROUPS = (0x001D, 0x0017, 0x0018, 0x0019, 0x001E)
+
+
+def client_hello(version: int, suites: Sequence[int], server_name: str | None,
+                 groups: Sequence[int] = _GROUPS) -> bytes:
     """One TLS record holding a ClientHello offering ``suites`` at ``version``."""
     legacy = min(version, 0x0303)
     session_id = os.urandom(32) if version == 0x0304 else b""
@@ -173,7 +179,7 @@ def client_hello(version: int, suites: Sequence[int], server_name: str | None) -
             name = server_name.encode("idna")
             entry = b"\x00" + struct.pack("!H", len(name)) + name
             exts += _ext(0x0000, struct.pack("!H", len(entry)) + entry)
-        exts += _ext(0x000A, _u16_list(_GROUPS))
+        exts += _ext(0x000A, _u16_list(groups))
         exts += _ext(0x000B, b"\x01\x00")
         exts += _ext(0x000D, _u16_list(_SIG_ALGS))
         exts += _ext(0xFF01, b"\x00")  # renegotiation_info: some servers insist
@@ -224,6 +230,132 @@ def read_server_hello(sock: socket.socket) -> tuple[int, int] | None:
                 version = struct.unpack("!H", record[at + 4 : at + 6])[0]
             at += 4 + size
     return version, suite
+
+
+_MAX_FLIGHT = 1 << 16  # the server's first flight, certificates included, fits in this
+
+
+def read_dh_group_bits(sock: socket.socket) -> int | str:
+    """The size in bits of the DH prime in the server's ServerKeyExchange (TLS 1.2 and
+    older: RFC 5246 §7.4.3, ServerDHParams: dh_p, dh_g, dh_Ys, each with a 2-byte length),
+    read from the plaintext handshake messages that follow the ServerHello; or why not."""
+    handshake = b""
+    read = 0
+    while read < _MAX_FLIGHT:
+        header = _read_exact(sock, 5)
+        if len(header) < 5:
+            return "the server closed the connection before its key exchange"
+        length = struct.unpack("!H", header[3:5])[0]
+        record = _read_exact(sock, length)
+        read += 5 + len(record)
+        if header[0] == 0x15:
+            return "the server answered with an alert"
+        if header[0] != 0x16 or len(record) < length:
+            return "the server's answer is not a TLS handshake"
+        handshake += record
+        while len(handshake) >= 4:
+            kind = handshake[0]
+            size = int.from_bytes(handshake[1:4], "big")
+            if len(handshake) < 4 + size:
+                break  # the rest of this message is in the next record
+            body, handshake = handshake[4 : 4 + size], handshake[4 + size :]
+            if kind == 12:  # ServerKeyExchange
+                if len(body) < 3:
+                    return "its ServerKeyExchange is too short"
+                p_length = struct.unpack("!H", body[:2])[0]
+                prime = body[2 : 2 + p_length]
+                if not prime or len(prime) < p_length:
+                    return "its ServerKeyExchange is too short"
+                return int.from_bytes(prime, "big").bit_length()
+            if kind == 14:  # ServerHelloDone: no key exchange message came
+                return "the server sent no ServerKeyExchange"
+    return "no ServerKeyExchange in the first 64 KiB"
+
+
+@dataclass(frozen=True)
+class DHGroup:
+    """The DH groups a server uses for its DHE (and DH_anon) suites at one version: the
+    smallest size in bits and the suite that got it, every size seen, or why none could be
+    measured."""
+
+    version: str
+    bits: int | None
+    suite: str = ""  # the suite that got the smallest group
+    sizes: tuple[int, ...] = ()
+    why_not: str = ""
+
+    @property
+    def weakness(self) -> str | None:
+        if self.bits is None:
+            return None
+        if self.bits < 1024:
+            return f"{self.bits}-bit DH group (under 1024 bits: broken, Logjam)"
+        if self.bits < 2048:
+            return (f"{self.bits}-bit DH group (under 2048 bits: within reach of the "
+                    "precomputation Logjam showed for 1024-bit groups)")  # fmt: skip
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "bits": self.bits, "suite": self.suite or None,
+                "sizes": list(self.sizes), "not_measured": self.why_not or None}  # fmt: skip
+
+
+def _ephemeral_dh(suite: Suite) -> bool:
+    """Its key exchange sends DH parameters in a ServerKeyExchange (TLS 1.2 and older)."""
+    return suite.key_exchange.startswith(("DHE_", "DH_anon"))
+
+
+def _dh_bits_for(target: Target, version: str, suite: Suite) -> int | str:
+    """The size of the DH prime the server sends when ``suite`` is the one offered."""
+    try:
+        sock = open_tls_socket(target)
+    except ScanError as exc:
+        return str(exc)
+    try:
+        sock.sendall(client_hello(VERSIONS[version], [suite.code], target.server_name,
+                                  groups=_EC_GROUPS))  # fmt: skip
+        answer = read_server_hello(sock)
+        if answer is None or answer[1] != suite.code:
+            return f"the server refused {suite.name} this time"
+        return read_dh_group_bits(sock)
+    except OSError as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        sock.close()
+
+
+def measure_dh_group(target: Target, version: str, suites: Sequence[Suite]) -> DHGroup:
+    """The DH groups of the version's accepted DHE suites. A server's group may depend on
+    the suite: OpenSSL's automatic choice follows the cipher's strength and, for anonymous
+    suites, gives 1024 bits to a 128-bit cipher and 3072 to others on the same port. So one
+    suite of each kind (anonymous or not, cipher strength) is offered alone."""
+    kinds: dict[tuple[bool, int], Suite] = {}
+    for suite in suites:
+        kinds.setdefault((suite.anonymous, suite.bits), suite)
+    seen: list[tuple[int, Suite]] = []
+    why = ""
+    for suite in kinds.values():
+        found = _dh_bits_for(target, version, suite)
+        if isinstance(found, str):
+            why = why or f"{suite.name}: {found}"
+        else:
+            seen.append((found, suite))
+    if not seen:
+        return DHGroup(version, None, why_not=f"not measured ({why})")
+    bits, weakest = min(seen, key=lambda pair: pair[0])
+    return DHGroup(version, bits, weakest.name, tuple(sorted({b for b, _ in seen})))
+
+
+def measure_dh_groups(target: Target, versions: Sequence[VersionResult]) -> list[DHGroup]:
+    """The DH groups of each version (TLS 1.2 and older) that accepted a suite with an
+    ephemeral DH key exchange. TLS 1.3 names its FFDHE groups (RFC 7919: 2048 bits and up)
+    and the scan offers it an elliptic curve only: nothing to measure there."""
+    groups = []
+    for result in versions:
+        suites = [s for s in result.suites if _ephemeral_dh(s)]
+        if suites and result.version != "TLSv1.3":
+            groups.append(measure_dh_group(target, result.version, suites))
+    return groups
 
 
 # ---------------------------------------------------------------- SMTP preamble
@@ -386,6 +518,7 @@ class TLSScan:
     caps: list[str] = field(default_factory=list)  # why the grade is not higher
     findings: list[str] = field(default_factory=list)
     certificate: list[str] = field(default_factory=list)  # key, names, validity, trust
+    dh_groups: list[DHGroup] = field(default_factory=list)  # versions with DHE suites
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -395,6 +528,7 @@ class TLSScan:
             "grade_capped_by": self.caps,
             "findings": self.findings,
             "certificate": self.certificate,
+            "dh_groups": [g.to_json() for g in self.dh_groups],
         }
 
 
@@ -420,6 +554,9 @@ def certificate_facts(target: Target) -> tuple[list[str], list[str], str | None]
     facts = [f"[{depth}] {cert.subject_text} · {cert.key} · signed with {cert.signature}"
              for depth, cert in enumerate(chain)] + list(unreadable)  # fmt: skip
     problems: list[str] = []
+    if len(chain) == 1 and not chain[0].self_issued:
+        facts.append("the signatures above [0] are not measured: the server sent only its own "
+                     "certificate")  # fmt: skip
     leaf = chain[0] if chain else None
     if leaf is not None:
         facts.append(f"valid until {certinfo.format_time(leaf.not_after)}")
@@ -428,6 +565,7 @@ def certificate_facts(target: Target) -> tuple[list[str], list[str], str | None]
         kind, _, bits = leaf.key.partition(" ")
         if kind in ("RSA", "DSA") and bits.isdigit() and int(bits) < 2048:
             problems.append(f"{leaf.key} key (under 2048 bits)")
+    problems += weak_signatures(chain)
     check = ssl.create_default_context(cafile=target.cafile) if target.cafile else (
         ssl.create_default_context()
     )
@@ -444,7 +582,25 @@ def certificate_facts(target: Target) -> tuple[list[str], list[str], str | None]
     return facts, problems, None
 
 
-def grade(versions: Sequence[VersionResult]) -> tuple[str, list[str], list[str]]:
+def weak_signatures(chain: Sequence[Any]) -> list[str]:
+    """A certificate of the chain (certinfo.CertificateInfo, leaf first) signed with SHA-1
+    or MD5, whose collisions are practical: such a signature can be forged. A self-signed
+    certificate above the leaf is a trust anchor, whose own signature no client checks."""
+    from smtpsh.net.certinfo import WEAK_SIGNATURES
+
+    found = []
+    for depth, cert in enumerate(chain):
+        if depth > 0 and cert.self_issued:
+            continue
+        if cert.signature in WEAK_SIGNATURES:
+            digest = "MD5" if "md5" in cert.signature.lower() else "SHA-1"
+            found.append(f"certificate [{depth}] signed with {digest} ({cert.signature}: "
+                         "collisions are practical, the signature can be forged)")  # fmt: skip
+    return found
+
+
+def grade(versions: Sequence[VersionResult], dh_groups: Sequence[DHGroup] = ()
+          ) -> tuple[str, list[str], list[str]]:
     """(grade, what capped it, every weakness found) — F < C < B < A."""
     accepted = [v for v in versions if v.accepted]
     if not accepted:
@@ -466,6 +622,11 @@ def grade(versions: Sequence[VersionResult]) -> tuple[str, list[str], list[str]]
                 if weakness.startswith("CBC"):
                     level = "B"
                 caps[level].append(weakness.split(" (")[0])
+    for group in dh_groups:
+        if (dh_weakness := group.weakness) is not None:
+            findings.append(f"{group.version} {group.suite}: {dh_weakness}")
+            caps["F" if group.bits is not None and group.bits < 1024 else "B"].append(
+                dh_weakness.split(" (")[0])
     for v in versions:
         if v.unknown is not None:
             # A version that could not be tested may hide what would lower the grade.
@@ -493,7 +654,8 @@ def scan(target: Target, versions: Sequence[str] = tuple(VERSIONS)) -> TLSScan:
         raise
     pool.shutdown()
     result = TLSScan(f"{target.host}:{target.port}", results)
-    result.grade, result.caps, result.findings = grade(results)
+    result.dh_groups = measure_dh_groups(target, results)
+    result.grade, result.caps, result.findings = grade(results, result.dh_groups)
     if any(v.accepted for v in results):
         result.certificate, problems, broken = certificate_facts(target)
         if broken is not None:
@@ -504,8 +666,10 @@ def scan(target: Target, versions: Sequence[str] = tuple(VERSIONS)) -> TLSScan:
             result.grade, result.caps = "F", [cap]
         elif problems:
             result.findings += problems
-            if result.grade == "A":  # a cipher cap (B/C/F) already says more
+            if result.grade == "A":
                 result.grade, result.caps = "B", problems
+            elif result.grade == "B":  # capped at B both ways: say both
+                result.caps += problems  # (a C or F cipher cap already says more)
     return result
 
 
@@ -525,6 +689,16 @@ def report_lines(result: TLSScan) -> list[str]:
             weak = suite.weaknesses(v.version)
             mark = "  ✗ " + "; ".join(weak) if weak else ""
             lines.append(f"    {suite.name} ({suite.key_exchange}, {suite.bits} bits){mark}")
+    for group in result.dh_groups:
+        if group.bits is None:
+            size = group.why_not
+        elif len(group.sizes) > 1:
+            shown = ", ".join(str(b) for b in group.sizes)
+            size = f"{shown} bits by suite; {group.bits} with {group.suite}"
+        else:
+            size = f"{group.bits} bits"
+        mark = "  ✗ " + group.weakness if group.weakness else ""
+        lines.append(f"  DH group {group.version} (DHE suites): {size}{mark}")
     if result.certificate:
         lines.append("  certificate")
         lines += [f"    {fact}" for fact in result.certificate]
