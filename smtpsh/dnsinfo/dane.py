@@ -98,9 +98,9 @@ class DANEHost:
 
 @dataclass(frozen=True)
 class Security:
-    """How one answer DANE rests on stands with DNSSEC: secure, insecure, bogus,
-    indeterminate (from --trust-anchor's validation), or unvalidated (no AD bit and no
-    validation of ours)."""
+    """How one answer DANE rests on stands with DNSSEC: secure, bogus, indeterminate (from
+    --trust-anchor's validation; it never proves a zone insecure), or unvalidated (no AD bit
+    and no validation of ours)."""
 
     status: str
     reason: str = ""

@@ -6,8 +6,11 @@ them (`signed.test. IN DS 41014 13 2 ce25...`). The validator asks the server fo
 zone's DNSKEY set and the answer with the DO bit, checks that a DNSKEY matches an anchor
 and signs the DNSKEY set, then that the answer's RRSIG verifies with those keys
 (dnspython's dns.dnssec, on `cryptography`). Verdicts (RFC 4035 §4.3): secure, bogus (a
-signature is missing or does not verify), insecure (no anchor covers the name), or
-indeterminate (the server did not answer in a way that can be judged).
+signature is missing or does not verify), or indeterminate: no anchor covers the name (the
+RFC's own meaning of the word), or the server did not answer in a way that can be judged.
+Never "insecure": that needs a validated proof that the zone is unsigned (a DS chain down
+to an NSEC/NSEC3 denial of the DS), and neither DS chains nor denials are checked here;
+an answer that does not exist is not proven not to exist either.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def load_trust_anchors(path: str) -> dict[dns.name.Name, list[dns.rdata.Rdata]]:
 class Validation:
     name: str
     rdtype: str
-    status: str  # secure, bogus, insecure, indeterminate
+    status: str  # secure, bogus, indeterminate (never insecure: see the module's doc)
     reason: str = ""
     zone: str = ""
 
@@ -189,13 +192,29 @@ class Validator:
         self._keys[zone] = keys
         return keys
 
+    def _signed_or_not(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> str:
+        """What the answer showed, for a name no anchor covers: signatures or none (which
+        proves nothing either way: anyone on the path can strip them)."""
+        try:
+            response = self._ask(name, rdtype)
+            response.find_rrset(response.answer, name, dns.rdataclass.IN, rdtype)
+        except (dns.exception.DNSException, OSError, KeyError):
+            return ""
+        try:
+            response.find_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.RRSIG,
+                                rdtype)  # fmt: skip
+        except KeyError:
+            return "; the answer came unsigned, without RRSIG"
+        return "; the answer came signed, but nothing here can check the signature"
+
     def validate(self, name_text: str, rdtype_text: str) -> Validation:
         name = dns.name.from_text(name_text)
         rdtype = dns.rdatatype.from_text(rdtype_text)
-        result = Validation(name_text.rstrip("."), rdtype_text, "insecure")
+        result = Validation(name_text.rstrip("."), rdtype_text, "indeterminate")
         zone = self._anchor_zone(name)
         if zone is None:
-            result.reason = "no trust anchor covers this name"
+            # Not "insecure": the zone may well be signed under an anchor not given.
+            result.reason = "no trust anchor covers this name" + self._signed_or_not(name, rdtype)
             return result
         result.zone = zone.to_text(omit_final_dot=True)
         keys = self._zone_keys(zone)

@@ -214,7 +214,7 @@ def _judge_dane(report: DomainReport) -> None:
         if not found:
             return Security("unvalidated")
         # The weakest answer decides: one forged address is enough to divert the mail.
-        for status in ("bogus", "indeterminate", "insecure"):
+        for status in ("bogus", "indeterminate"):
             for check in found:
                 if check.status == status:
                     return Security(status, check.reason)

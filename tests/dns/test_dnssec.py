@@ -45,8 +45,25 @@ def test_tampered_answer_is_bogus(knot: dict[str, Any]) -> None:
     assert check.status == "bogus" and "signature does not verify" in check.reason
 
 
-def test_names_without_an_anchor_are_insecure(knot: dict[str, Any]) -> None:
-    assert validator(knot).validate("example.org", "MX").status == "insecure"
+def test_names_without_an_anchor_are_indeterminate_not_insecure(knot: dict[str, Any]) -> None:
+    # "insecure" (RFC 4035 §4.3) needs a validated proof that the zone is unsigned (a DS
+    # chain to an NSEC/NSEC3 denial of its DS), which is not checked: without an anchor the
+    # RFC's word is "indeterminate", and the reason says what the answer showed.
+    check = validator(knot).validate("example.org", "MX")
+    assert (check.status, check.reason) == ("indeterminate", "no trust anchor covers this name")
+    plain = validator(knot).validate(knot["unsigned_mx"], "MX")
+    assert (plain.status, plain.reason) == (
+        "indeterminate", "no trust anchor covers this name; the answer came unsigned, without RRSIG"
+    )
+    # signed.test's answers are signed, but with an anchor for another zone only, nothing
+    # can check them: not "secure", not "insecure" either.
+    host, port = knot["server"].rsplit(":", 1)
+    others = Validator(load_trust_anchors_text("bogus.test. IN DS 1 13 2 " + "00" * 32), host,
+                       int(port))  # fmt: skip
+    check = others.validate("signed.test", "MX")
+    assert check.status == "indeterminate", check
+    assert check.reason.endswith("the answer came signed, but nothing here can check the "
+                                 "signature")  # fmt: skip
 
 
 def test_a_wrong_anchor_makes_the_zone_bogus(knot: dict[str, Any], tmp_path: Path) -> None:
@@ -57,6 +74,15 @@ def test_a_wrong_anchor_makes_the_zone_bogus(knot: dict[str, Any], tmp_path: Pat
         "signed.test", "MX"
     )
     assert check.status == "bogus" and "matches its trust anchor" in check.reason
+
+
+def load_trust_anchors_text(text: str) -> Any:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".anchors") as f:
+        f.write(text + "\n")
+        f.flush()
+        return load_trust_anchors(f.name)
 
 
 def run_dns(knot: dict[str, Any], domain: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -209,15 +235,19 @@ def test_signed_tlsa_behind_an_insecure_mx_answer_is_not_dane_protection(
     proc = run_dns(knot, domain, "--check-mx", "--color", "never")
     dane = proc.stdout.split("\nDANE\n", 1)[1].split("\n\n", 1)[0]
     assert "DNSSEC: TLSA _25._tcp.mx.signed.test: secure" in proc.stdout
+    # What was seen (no anchor covers plain.test, its answer came unsigned) and why it does
+    # not count. "Not shown to be": smtpsh cannot prove a zone unsigned (RFC 4035 §4.3's
+    # "insecure"), only that nothing vouched for this answer.
     assert (
-        f"[warn]  DANE: mail for {domain} is not DANE-protected: its MX answer is insecure "
-        "(no trust anchor covers this name)"
+        f"[warn]  DANE: mail for {domain} is not shown to be DANE-protected: its MX answer "
+        "could not be validated (no trust anchor covers this name; the answer came unsigned, "
+        "without RRSIG); a forged MX answer can name a host that the TLSA records of "
+        "mx.signed.test do not cover (RFC 7672 §2.2.1)"
     ) in dane, dane
-    assert "RFC 7672 §2.2.1" in dane
     assert "DANE applies" not in proc.stdout
     data = json.loads(run_dns(knot, domain, "--json").stdout)
     report = data.get("result", data)
-    assert report["dane"]["mx_dnssec"]["status"] == "insecure"
+    assert report["dane"]["mx_dnssec"]["status"] == "indeterminate"
     assert [(h["host"], h["dane_applies"]) for h in report["dane"]["hosts"]] == [
         ("mx.signed.test", False)
     ]
