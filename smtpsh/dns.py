@@ -243,7 +243,14 @@ def run(args: argparse.Namespace) -> int:
         from smtpsh.net.polite import PoliteConnector, Politeness
 
         connector = PoliteConnector(Politeness(delay))
-    status, report, error = domain_outcome(domain, resolver, args, anchors, connector)
+    try:
+        status, report, error = domain_outcome(domain, resolver, args, anchors, connector)
+    except KeyboardInterrupt:  # Ctrl-C amid the lookups: one line, not a traceback
+        # (and no --json document: nothing was found yet, as with probe)
+        if connector is not None:
+            connector.politeness.stop()
+        _error(f"interrupted: the check of {domain} was stopped")
+        return exitcodes.INTERRUPTED
     if args.json:
         return jsonout.emit(
             "dns", domain, status, report.to_json() if report is not None else None, error

@@ -74,3 +74,28 @@ def test_ctrl_c_stops_at_once_keeps_what_is_done_and_says_how_to_resume(
     resume = next(line for line in stderr.splitlines() if "resume with: " in line)
     command = shlex.split(resume.split("resume with: ", 1)[1])
     assert command[:2] == ["smtpsh", "dns"] and command[-2:] == ["--resume", str(out)]
+
+
+def test_ctrl_c_during_one_domain_is_one_line(tmp_path: Path) -> None:
+    # `smtpsh dns DOMAIN` alone: Ctrl-C amid a lookup printed dnspython's traceback.
+    server = slow_server()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smtpsh", "dns", "a.slow.test", "--json",
+         "--dns-server", server.server, "--dns-timeout", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not slow_queries(server):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        server.close()
+    assert proc.returncode == exitcodes.INTERRUPTED, stdout + stderr
+    assert stderr == "smtpsh dns: interrupted: the check of a.slow.test was stopped\n", stderr
+    assert stdout == ""  # no --json document: nothing was found yet (as with probe)
