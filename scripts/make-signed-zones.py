@@ -3,15 +3,12 @@
 with a fresh ECDSA P-256 key, and bogus.test, signed the same way and then tampered with
 (its MX changed after signing), so a validator must call its MX answer bogus. In both,
 the mail domain stale.ORIGIN (MX, its address, its TLSA) is signed with signatures that
-expired ten days ago: bogus too, for the commonest reason in practice. And plain.test,
-unsigned, whose MX is mx.signed.test: a hosted domain in an unsigned zone pointing at a
-provider's signed MX host with signed TLSA records (RFC 7672 §2.2.1: an insecure MX answer).
+expired ten days ago: bogus too, for the commonest reason in practice.
 
     make-signed-zones.py OUTDIR SERVER_CERT_PEM
 
-Writes OUTDIR/signed.test.zone, OUTDIR/bogus.test.zone, OUTDIR/plain.test.zone and
-OUTDIR/trust-anchors (the DS record of each signed zone, the form a resolver's trust-anchor
-file takes; plain.test has none, so a validator finds it insecure).
+Writes OUTDIR/signed.test.zone, OUTDIR/bogus.test.zone and OUTDIR/trust-anchors (the DS
+record of each zone, the form a resolver's trust-anchor file takes).
 """
 
 from __future__ import annotations
@@ -50,14 +47,6 @@ _mta-sts TXT   "v=STSv1; id=20261206"
 stale    MX    10 mx.stale
 mx.stale A     127.0.0.1
 _25._tcp.mx.stale TLSA 3 1 1 {spki}
-"""
-# Unsigned: its MX answer can be forged, whatever protects mx.signed.test's TLSA.
-PLAIN = """\
-$TTL 300
-@        SOA   ns1.signed.test. hostmaster 1 3600 600 604800 300
-@        NS    ns1.signed.test.
-@        MX    10 mx.signed.test.
-@        TXT   "v=spf1 mx -all"
 """
 STALE = ("stale", "mx.stale", "_25._tcp.mx.stale")  # re-signed with expired signatures
 DAY = 86400
@@ -113,8 +102,6 @@ def main() -> int:
                 rdata = dns.rdata.from_text("IN", "MX", f"10 evil.{origin}.")
                 txn.replace(mx, dns.rdataset.from_rdata(300, rdata))
         (out / f"{origin}.zone").write_text(zone.to_text(relativize=False), encoding="utf-8")
-    plain = dns.zone.from_text(PLAIN, origin="plain.test.", relativize=False)
-    (out / "plain.test.zone").write_text(plain.to_text(relativize=False), encoding="utf-8")
     (out / "trust-anchors").write_text(anchors, encoding="utf-8")
     return 0
 

@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tiny_dns import TinyDnsServer
 
 from smtpsh.dnsinfo.dnssec import TrustAnchorError, Validator, load_trust_anchors
 
@@ -25,6 +27,30 @@ def knot() -> dict[str, Any]:
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(f"the signed zones are not set up: {exc}", pytrace=False)
         pytest.skip(f"run scripts/setup-test-env ({exc})")
+
+
+# An unsigned zone whose MX is the signed zone's MX host (signed TLSA, matching): a hosted
+# domain pointing at a provider's DANE-protected MX. Served by a loopback forwarder in front
+# of Knot, so the shared Knot set-up stays as it is: plain.test is answered there, unsigned;
+# everything else goes to Knot and comes back untouched, its signatures included.
+PLAIN = "plain.test"
+
+
+def _plain_zone(name: str, rdtype: str) -> list[str] | None:
+    if name != PLAIN and not name.endswith("." + PLAIN):
+        return None
+    return ["10 mx.signed.test."] if (name, rdtype) == (PLAIN, "MX") else []
+
+
+@pytest.fixture(scope="module")
+def with_plain(knot: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The knot facts, with ``server`` the forwarder that also serves plain.test."""
+    host, port = knot["server"].rsplit(":", 1)
+    server = TinyDnsServer(_plain_zone, upstream=(host, int(port)))
+    try:
+        yield {**knot, "server": server.server}
+    finally:
+        server.close()
 
 
 def validator(knot: dict[str, Any]) -> Validator:
@@ -45,13 +71,15 @@ def test_tampered_answer_is_bogus(knot: dict[str, Any]) -> None:
     assert check.status == "bogus" and "signature does not verify" in check.reason
 
 
-def test_names_without_an_anchor_are_indeterminate_not_insecure(knot: dict[str, Any]) -> None:
+def test_names_without_an_anchor_are_indeterminate_not_insecure(
+    knot: dict[str, Any], with_plain: dict[str, Any]
+) -> None:
     # "insecure" (RFC 4035 §4.3) needs a validated proof that the zone is unsigned (a DS
     # chain to an NSEC/NSEC3 denial of its DS), which is not checked: without an anchor the
     # RFC's word is "indeterminate", and the reason says what the answer showed.
     check = validator(knot).validate("example.org", "MX")
     assert (check.status, check.reason) == ("indeterminate", "no trust anchor covers this name")
-    plain = validator(knot).validate(knot["unsigned_mx"], "MX")
+    plain = validator(with_plain).validate(PLAIN, "MX")
     assert (plain.status, plain.reason) == (
         "indeterminate", "no trust anchor covers this name; the answer came unsigned, without RRSIG"
     )
@@ -226,12 +254,12 @@ def test_a_bogus_tlsa_answer_is_not_called_unsigned(knot: dict[str, Any]) -> Non
 
 
 def test_signed_tlsa_behind_an_insecure_mx_answer_is_not_dane_protection(
-    knot: dict[str, Any],
+    with_plain: dict[str, Any],
 ) -> None:
     # plain.test is unsigned; its MX is mx.signed.test, whose TLSA is signed and matches. The
     # report was all [ok] for DANE: but a forged MX answer can name any host, so the TLSA of
     # the host the forger left out protects nothing (RFC 7672 §2.2.1).
-    domain = knot["unsigned_mx"]
+    knot, domain = with_plain, PLAIN
     proc = run_dns(knot, domain, "--check-mx", "--color", "never")
     dane = proc.stdout.split("\nDANE\n", 1)[1].split("\n\n", 1)[0]
     assert "DNSSEC: TLSA _25._tcp.mx.signed.test: secure" in proc.stdout

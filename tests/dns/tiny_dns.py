@@ -1,7 +1,9 @@
 """A tiny UDP DNS server on loopback for tests that need answers dnsmasq cannot give (a
 delay, names made up per test): ``answer(qname, qtype)`` gives the records (zone-file
-rdata text, TTL 60) and ``delay(qname)`` the seconds before the reply goes out. Each
-delayed reply has a timer of its own, so queries do not queue behind each other."""
+rdata text, TTL 60), or None to pass the query as it is to ``upstream`` (HOST, PORT) and its
+answer back untouched (signatures included); ``delay(qname)`` the seconds before the reply
+goes out. Each delayed reply has a timer of its own, so queries do not queue behind each
+other."""
 
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
-Answer = Callable[[str, str], list[str]]
+Answer = Callable[[str, str], list[str] | None]
 
 
 class TinyDnsServer:
-    def __init__(self, answer: Answer, delay: Callable[[str], float] = lambda name: 0.0) -> None:
-        self.answer, self.delay = answer, delay
+    def __init__(self, answer: Answer, delay: Callable[[str], float] = lambda name: 0.0,
+                 upstream: tuple[str, int] | None = None) -> None:
+        self.answer, self.delay, self.upstream = answer, delay, upstream
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -49,8 +52,11 @@ class TinyDnsServer:
             rdtype = dns.rdatatype.to_text(question.rdtype)
             with self._lock:
                 self.queries.append((name, rdtype))
-            reply = dns.message.make_response(query)
             records = self.answer(name, rdtype)
+            if records is None and self.upstream is not None:
+                threading.Thread(target=self._forward, args=(data, peer), daemon=True).start()
+                continue
+            reply = dns.message.make_response(query)
             if records:
                 reply.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", rdtype,
                                                              records))  # fmt: skip
@@ -61,6 +67,17 @@ class TinyDnsServer:
                 timer.start()
             else:
                 self._send(reply.to_wire(), peer)
+
+    def _forward(self, data: bytes, peer: tuple[str, int]) -> None:
+        assert self.upstream is not None
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as up:
+            up.settimeout(5)
+            try:
+                up.sendto(data, self.upstream)
+                wire, _ = up.recvfrom(65535)
+            except OSError:
+                return  # no answer: the client times out, as behind a dead upstream
+        self._send(wire, peer)
 
     def _send(self, wire: bytes, peer: tuple[str, int]) -> None:
         with contextlib.suppress(OSError):  # closed meanwhile
