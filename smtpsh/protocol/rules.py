@@ -75,7 +75,11 @@ def predict_typed(session: Session, text: str) -> Prediction | None:
     unknown = verb not in COMMANDS and not session.advertises(verb)
     if prediction is None and session.state is not State.CLOSED and verb_complete and unknown:
         prediction = _unknown_verb(session, verb)
-    return None if prediction is None else _in_this_servers_terms(session, prediction)
+    if prediction is None:
+        return None
+    prediction = _in_this_servers_terms(session, prediction)
+    # One this server already proved wrong is no expectation: Enter says what was seen.
+    return None if (prediction.reply, prediction.reason) in session.disproved else prediction
 
 
 def _unknown_verb(session: Session, verb: str) -> Prediction:
@@ -173,13 +177,22 @@ def pre_send_warnings(session: Session, line: str) -> list[str]:
 def pre_send_check(session: Session, line: str) -> tuple[list[Prediction], list[str]]:
     """The predictions for ``line`` (kept, to be held against the reply: ``outcome_note``)
     and every ``!`` line they and RFC 5321's other objections make (``pre_send_warnings``)."""
-    predictions = predict_line(session, line)
-    said = " ".join(p.reason for p in predictions)
+    found = predict_line(session, line)
+    said = " ".join(p.reason for p in found)
     notes = [
         note for note in command_warnings(line)
         if note not in said and not _value_noted(note, said)
     ]
-    return predictions, [f"expect {p.reply}: {p.reason}" for p in predictions] + notes
+    # A refusal this server did not give earlier in the session, for the same reason, is
+    # not expected again: it is said as what was seen (no '(sending anyway)', and no
+    # 'lenient' line after the reply).
+    seen = [p for p in found if (p.reply, p.reason) in session.disproved]
+    predictions = [p for p in found if p not in seen]
+    return predictions, (
+        [f"expect {p.reply}: {p.reason}" for p in predictions]
+        + [f"this server took the same earlier in this session, though {p.reply[:3]} was"
+           f" predicted ({p.reason})" for p in seen]
+        + notes)
 
 
 # Refusals of a command's syntax or order (RFC 5321 §4.2.4, §4.1.4; RFC 3463's 555): the kind
@@ -188,14 +201,21 @@ def pre_send_check(session: Session, line: str) -> tuple[list[Prediction], list[
 _RULE_REFUSALS = frozenset({500, 501, 502, 503, 504, 555})
 
 
+def disproved(predictions: list[Prediction], reply: Reply) -> list[Prediction]:
+    """The predicted refusals ``reply`` proves wrong: every one, when the server took the
+    line (2xx or 3xx) that only refusals were predicted for; else none."""
+    expected = [p for p in predictions if p.reply[:1] in ("4", "5")]
+    return expected if expected and reply.ok and len(expected) == len(predictions) else []
+
+
 def outcome_note(predictions: list[Prediction], reply: Reply) -> str | None:
     """One line, said under the reply, when it proves the warnings before the line wrong:
     a refusal was predicted and the server took the line, or nothing was predicted and the
     server refused it as a matter of syntax or order. Without it the earlier warning stands
     on screen as if it had come true. None: the reply is what was said (or no refusal was
     foreseeable)."""
-    expected = [p for p in predictions if p.reply[:1] in ("4", "5")]
-    if expected and reply.ok and len(expected) == len(predictions):
+    expected = disproved(predictions, reply)
+    if expected:
         codes = " and ".join(dict.fromkeys(p.reply[:3] for p in expected))
         reasons = "; ".join(p.reason for p in expected)
         return (f"predicted {codes} ({reasons}); the server answered {reply.code}:"

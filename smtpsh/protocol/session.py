@@ -211,6 +211,9 @@ class Session:
         # the next-step hint offers that instead of the command just refused.
         self.demanded: str | None = None
         self.demand_code = 0  # the code of that refusal
+        # Predictions (reply, reason) that this server proved wrong by taking the line
+        # (rules.disproved): said again as what was seen, no longer as what to expect.
+        self.disproved: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"Session({self.state.value}, tls={self.tls}, extensions={sorted(self.extensions)})"
@@ -397,6 +400,10 @@ class Session:
         # over (RSET, a new greeting, a MAIL even refused) it no longer belongs to the
         # state the toolbar and /info show.
         self.queue_id = None
+
+    def note_disproved(self, predictions: list[Prediction]) -> None:
+        """Remember refusals this server did not give (``rules.disproved``)."""
+        self.disproved.update((p.reply, p.reason) for p in predictions)
 
     def note_sent(self, line: str) -> None:
         """Remember the addresses the user typed (completion offers them again)."""

@@ -340,9 +340,17 @@ class Shell:
         if predictions is None:
             self.renderer.aside_next_reply(None)
             return
-        from smtpsh.protocol.rules import outcome_note
+        from smtpsh.protocol.rules import disproved, outcome_note
 
-        self.renderer.aside_next_reply(lambda reply: outcome_note(predictions, reply))
+        session = self.session
+
+        def aside(reply: Reply) -> str | None:
+            # Remembered for the rest of the session: the same warning is not said again
+            # as an expectation (rules.pre_send_check).
+            session.note_disproved(disproved(predictions, reply))
+            return outcome_note(predictions, reply)
+
+        self.renderer.aside_next_reply(aside)
 
     async def send_command(self, line: str) -> Reply | None:
         """Send a command as typed; warn first if the server will probably refuse it."""

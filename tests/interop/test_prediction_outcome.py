@@ -90,3 +90,14 @@ def test_postfix_takes_a_transaction_before_ehlo_and_the_state_follows() -> None
     assert len(lenient) == 1 and lenient[0].startswith("  ↳ predicted 503 (MAIL is out of"), lines
     assert any(line.startswith("S: 354 ") for line in lines), lines
     assert any(line.startswith("· message accepted, queue id ") for line in lines), lines
+
+
+def test_what_haraka_took_once_is_not_predicted_again_in_the_session() -> None:
+    haraka = server_fixture("haraka")
+    lines = piped(haraka.target, "EHLO me\nMAIL FROM:<a@b.test>\nMAIL FROM:<c@b.test>\n"
+                                 "MAIL FROM:<d@b.test>\nQUIT\n")
+    third = lines.index("C: MAIL FROM:<d@b.test>")
+    assert lines[third - 1].startswith(
+        "! this server took the same earlier in this session, though 503 was predicted"), lines
+    assert sum(line.startswith("! expect 503 ") for line in lines) == 1, lines
+    assert sum(line.endswith(LENIENT) for line in lines) == 1, lines

@@ -278,3 +278,28 @@ def test_a_syntax_or_order_refusal_nobody_predicted_is_said() -> None:
     conn = in_mail()
     assert outcome(conn, "RCPT TO:<nobody@x.test>", b"550 5.1.1 unknown user\r\n") is None
     assert outcome(conn, "RCPT TO:<b@x.test>", b"250 2.1.5 Ok\r\n") is None
+
+
+def test_a_prediction_the_server_proved_wrong_is_not_expected_again() -> None:
+    # Haraka took a nested MAIL: the next nested MAIL was again "expect 503 … (sending
+    # anyway)", and again said "lenient" after its 250.
+    from smtpsh.protocol.replies import Reply
+    from smtpsh.protocol.rules import disproved, pre_send_check, predict_typed
+
+    conn = session_after(("MAIL FROM:<a@x.test>", b"250 sender OK\r\n"))
+    line = "MAIL FROM:<b@x.test>"
+    predictions, warnings = pre_send_check(conn.session, line)
+    assert [p.reply[:3] for p in predictions] == ["503"]
+    assert warnings[0].startswith("expect 503 ")
+    assert predict_typed(conn.session, line) is not None
+    # A refusal proves nothing wrong: nothing to remember.
+    assert disproved(predictions, Reply(503, ("5.5.1 nested MAIL",))) == []
+    conn.session.note_disproved(disproved(predictions, Reply(250, ("sender OK",))))
+    again, warnings = pre_send_check(conn.session, line)
+    assert again == []
+    assert warnings == ["this server took the same earlier in this session, though 503 was"
+                        f" predicted ({predictions[0].reason})"]
+    assert predict_typed(conn.session, line) is None
+    # Another reason is still predicted: only what was seen is known.
+    other, _ = pre_send_check(conn.session, "MAIL FROM:<b@x.test> SIZE=99999999999")
+    assert [p.reply[:3] for p in other] == ["552"]
