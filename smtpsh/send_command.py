@@ -231,7 +231,7 @@ def _dry_run(args: argparse.Namespace) -> int:
 def check_message_options(args: argparse.Namespace) -> tuple[str, list[str]]:
     """The sender and the recipients the options give, and their headers, attachments and
     body file checked, without reading the body: UsageError names the mistake."""
-    from smtpsh.compose.message import parse_recipients, parse_sender
+    from smtpsh.compose.message import parse_recipient_values, parse_sender
     from smtpsh.compose.message_options import attachments, extra_headers
     from smtpsh.protocol.errors import SmtpshError
 
@@ -240,7 +240,7 @@ def check_message_options(args: argparse.Namespace) -> tuple[str, list[str]]:
         if not sender_text:
             raise UsageError("no sender: give --from ADDRESS (or mail_from in config.toml)")
         sender = parse_sender(sender_text)
-        recipients = parse_recipients(", ".join([*args.to, *args.cc]))
+        recipients = parse_recipient_values([*args.to, *args.cc])
         if not recipients:
             raise UsageError("no recipient: give --to ADDRESS")
         extra_headers(args)

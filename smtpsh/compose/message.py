@@ -22,6 +22,7 @@ from pathlib import Path
 
 from smtpsh.compose.scan import TEXT_LIMIT, MessageFacts, Scanner, read_pieces
 from smtpsh.net.client import CheckedPiece
+from smtpsh.output.safe import CONTROL, escaped, safe
 from smtpsh.protocol.encoding import Checked
 from smtpsh.protocol.errors import SmtpshError
 
@@ -58,8 +59,15 @@ def parse_addresses(text: str) -> list[tuple[str, str]]:
 
 def parse_recipients(text: str) -> list[str]:
     """Envelope recipients as typed: 'a@x, <b@y> c@z' -> ['a@x', 'b@y', 'c@z']."""
+    control = next((ch for ch in text if _is_control(ch)), None)
+    if control is not None:
+        # Said of the whole value, escaped: split at the CR, the error quoted the piece
+        # before or after it only, and 'a@x<CR>b@y' was taken for two recipients.
+        raise ComposeError(
+            f"'{safe(text)}': {escaped(control)} (a control character) in an address"
+        )
     out = []
-    for token in _SEPARATORS.split(text.strip()):
+    for token in _SEPARATORS.split(text.strip(_BLANKS)):
         if not token:
             continue
         addr = token[1:-1] if token.startswith("<") and token.endswith(">") else token
@@ -71,7 +79,23 @@ def parse_recipients(text: str) -> list[str]:
     return out
 
 
-_SEPARATORS = re.compile(r"[,;\s]+")
+def parse_recipient_values(values: Iterable[str]) -> list[str]:
+    """The recipients of several options (--to a --to 'b, c'), each value parsed on its own
+    so that an error quotes that value alone; each address once."""
+    out: list[str] = []
+    for value in values:
+        out += [addr for addr in parse_recipients(value) if addr not in out]
+    return out
+
+
+# Typed between addresses. Other white space (CR, LF, a vertical tab) is a control
+# character: no separator, but a mistake to show (parse_recipients).
+_BLANKS = " \t"
+_SEPARATORS = re.compile(r"[,; \t]+")
+
+
+def _is_control(ch: str) -> bool:
+    return ch not in _BLANKS and safe(ch, kinds=(CONTROL,)) != ch
 
 
 def address_problem(addr: str) -> str | None:
@@ -96,7 +120,7 @@ def addresses_of(text: str) -> list[str]:
 
 def parse_sender(text: str) -> str:
     """The envelope sender: an address, or '' for the null sender (typed as <> or empty)."""
-    text = text.strip()
+    text = text.strip(_BLANKS)  # a CR or LF around it is a mistake to show, not trimmed
     if text in ("", "<>"):
         return ""
     found = parse_recipients(text)

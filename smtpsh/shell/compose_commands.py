@@ -29,6 +29,7 @@ from smtpsh.compose.message import (
     envelope_from_headers,
     parse_addresses,
     parse_headers,
+    parse_recipient_values,
     parse_recipients,
     parse_sender,
     reencode,
@@ -271,8 +272,8 @@ async def gather(shell: Shell, opts: argparse.Namespace, asker: Asker | None) ->
     if not sender_text:
         raise ComposeError("no sender: give --from ADDRESS (or mail_from in config.toml)")
     sender = parse_sender(sender_text)
-    to_flags = parse_recipients(", ".join(opts.to))
-    cc_flags = parse_recipients(", ".join(opts.cc))
+    to_flags = parse_recipient_values(opts.to)
+    cc_flags = parse_recipient_values(opts.cc)
     recipients = to_flags + [a for a in cc_flags if a not in to_flags]
     if not recipients and asker is not None:
         answer = await asker.text(
@@ -297,13 +298,13 @@ def draft_from_options(
 ) -> Draft:
     """The draft the options alone make (the questions may change it after): one
     function, so that /compose and `smtpsh send` build the same message."""
-    to_flags = parse_recipients(", ".join(opts.to))
+    to_flags = parse_recipient_values(opts.to)
     draft = Draft(
         sender=sender,
         recipients=recipients,
         from_header=sender or default_address(helo),
         to=", ".join(to_flags or recipients),
-        cc=", ".join(parse_recipients(", ".join(opts.cc))),
+        cc=", ".join(parse_recipient_values(opts.cc)),
         headers=extra_headers(opts),
         attachments=list(attachments(opts)),
     )
@@ -466,7 +467,7 @@ async def _send(shell: Shell, args: str) -> None:
     sender = parse_sender(opts.sender) if opts.sender is not None else (header_sender or "")
     if opts.sender is None and header_sender is None:
         raise ComposeError(f"{path} has no From: header: give --from ADDRESS")
-    recipients = parse_recipients(", ".join(opts.to)) if opts.to else header_recipients
+    recipients = parse_recipient_values(opts.to) if opts.to else header_recipients
     if not recipients:
         raise ComposeError(f"{path} names no recipient (To, Cc, Bcc): give --to ADDRESS")
     if headers.get("Bcc") is not None:

@@ -121,6 +121,31 @@ def test_send_reports_bad_input_in_one_line(tmp_path: Path) -> None:
         assert result.stderr == f"smtpsh send: {message}\n", result.stderr
 
 
+def test_an_address_with_a_control_character_is_quoted_whole_and_escaped(
+    tmp_path: Path,
+) -> None:
+    # Split at the CR, the error named 'bad' alone (the rest of the value unseen), and
+    # 'a@x<CR>b@y' passed as two recipients.
+    for args, shown in (
+        (["--to", "b@y.test", "--to", "bad\r\nRCPT TO:<x@y.test>"],
+         "'bad\\x0d\\x0aRCPT TO:<x@y.test>': \\x0d (a control character) in an address"),
+        (["--to", "robin@y.test\rX-Injected: yes"],
+         "'robin@y.test\\x0dX-Injected: yes': \\x0d (a control character) in an address"),
+        (["--to", "a@y.test\rb@y.test"],
+         "'a@y.test\\x0db@y.test': \\x0d (a control character) in an address"),
+        (["--cc", "a@y.test\x1b[2J"],
+         "'a@y.test\\x1b[2J': \\x1b (a control character) in an address"),
+    ):
+        result = smtpsh(["send", "127.0.0.1:1", "--dry-run", "--from", "a@x.test", *args],
+                        tmp_path)
+        assert result.returncode == 2, result
+        assert result.stderr == f"smtpsh send: {shown}\n", result.stderr
+    result = smtpsh(["send", "127.0.0.1:1", "--dry-run", "--from", "a@x.test\r",
+                     "--to", "b@y.test"], tmp_path)
+    assert result.returncode == 2, result
+    assert "'a@x.test\\x0d': \\x0d (a control character)" in result.stderr
+
+
 def test_quit_after_rcpt_is_an_address_check(postfix: PostfixEnv, tmp_path: Path) -> None:
     target = f"{postfix.host}:{postfix.port('smtp')}"
     base = ["send", target, "--from", "tester@client.smtpsh.test", "--quit-after", "rcpt"]

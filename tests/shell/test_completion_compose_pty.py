@@ -146,7 +146,9 @@ def test_compose_default_from_config_is_shown_escaped(
     shell.wait_for("Envelope sender (MAIL FROM):")
     wait_cursor_line(shell, "\\x1b[31mred\\u202eevil@example.net")
     shell.keys("Enter")  # takes the default: the check refuses it, quoting it
-    screen = shell.wait_words("'\\x1b[31mred\\u202eevil@example.net' is not an address")
+    screen = shell.wait_words(
+        "'\\x1b[31mred\\u202eevil@example.net': \\x1b (a control character) in an address"
+    )
     assert "\u202e" not in screen and "^[" not in screen
     shell.keys("C-c")
     shell.wait_for("composition cancelled: nothing was sent")
