@@ -25,6 +25,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -37,6 +38,38 @@ from smtpsh.protocol.replies import Reply
 CANCEL = "*"  # RFC 4954 §4: a line with a single '*' cancels the exchange
 EMPTY_INITIAL_RESPONSE = "="  # RFC 4954 §4: an empty initial response is sent as '='
 MAX_STEPS = 8  # no mechanism here needs more; a server asking on and on gets '*'
+
+
+# --- a line typed (or piped) where an exchange waits for an answer ------------------------
+
+_ANSWER = re.compile(r"[A-Za-z0-9+/]+={0,2}|[*=]")
+
+
+def looks_like_answer(line: str) -> bool:
+    """Whether ``line`` has the shape of an answer to a 334 (RFC 4954 §4): one base64
+    token, '*' (cancel) or '=' (empty), and is no SMTP command (answer_is_command)."""
+    text = line.strip()
+    return _ANSWER.fullmatch(text) is not None and not answer_is_command(text)
+
+
+def answer_is_command(line: str) -> bool:
+    """Whether ``line``, given where an AUTH exchange waits for its answer, is an SMTP
+    command rather than the answer: a script's QUIT after 'AUTH LOGIN' must quit, not go
+    to the server, masked, as the user name. A bare verb ('QUIT', 'NOOP') is valid base64
+    too; it counts as an answer only if it decodes to text, which no verb does."""
+    from smtpsh.protocol.commands import COMMANDS  # only when an exchange is under way
+
+    text = line.strip()
+    words = text.split()
+    if not words or words[0].split(":", 1)[0].upper() not in COMMANDS:
+        return False
+    if _ANSWER.fullmatch(text) is None:
+        return True  # 'MAIL FROM:<a@b>', 'EHLO me': no base64
+    try:
+        decoded = base64.b64decode(text, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return True
+    return not decoded.isprintable()
 
 
 class AuthError(SmtpshError):

@@ -29,7 +29,7 @@ from smtpsh.net.base import (
 )
 from smtpsh.output.dialogue import Renderer
 from smtpsh.output.printer import Printer
-from smtpsh.protocol.connection import verb_of
+from smtpsh.protocol.connection import AUTH_CANCEL, verb_of
 from smtpsh.protocol.encoding import text_line_warnings
 from smtpsh.protocol.errors import LocalProtocolError, SmtpshError
 from smtpsh.protocol.replies import Reply
@@ -98,6 +98,9 @@ class Shell:
         self.exit_code = 0
         self.raw_mode = False
         self._skipping_body = False  # piped: DATA was refused, drop lines up to "."
+        # Piped: an AUTH exchange ended refused; the script's next lines may be its answers
+        # (base64 credentials), which must not go out as commands, in clear.
+        self._skipping_auth_answers = False
         self.candidates: list[tuple[str, str]] = []  # --mx: (exchanger, address) to try in order
         self.extra: dict[str, Any] = {}  # per-feature state (recording, auth, ...)
         # Called first with each typed line; True means handled (e.g. /tour checks it).
@@ -271,18 +274,51 @@ class Shell:
         for hook in list(self.line_hooks):
             if await hook(line):
                 return
+        if self._skipping_auth_answers and self._skipped_auth_answer(line):
+            return
         if self._skipping_body:
             self._skipping_body = line != "."
         elif self.link.conn.in_data:
             await self._data_line(line)
         elif line.startswith("/"):
             await self._meta(line)
+        elif self.link.conn.in_auth and self._command_not_answer(line):
+            await self._cancel_auth(line)
+            await self._handle_line(line)  # now a command like any other
         elif metacommands.is_local_help(line):
             metacommands.local_help(self, line)
         elif (verb_hook := metacommands.hooked_verb(verb_of(line))) is not None:
             await verb_hook(self, line)
         else:
             await self.send_command(line)
+
+    @staticmethod
+    def _command_not_answer(line: str) -> bool:
+        from smtpsh.protocol.auth import answer_is_command  # only inside an AUTH exchange
+
+        return answer_is_command(line)
+
+    async def _cancel_auth(self, line: str) -> None:
+        """``line``, given where the AUTH exchange waits for an answer, is a command: the
+        exchange is cancelled first, and the line never goes out as a (masked) answer."""
+        self.warn(
+            f"{verb_of(line)} is a command, not the answer the server's 334 asks for: the"
+            " AUTH exchange is cancelled first ('*', RFC 4954 §4)"
+        )
+        await self.guard(self.link.command(AUTH_CANCEL))
+
+    def _skipped_auth_answer(self, line: str) -> bool:
+        """Whether ``line`` is skipped as an answer to an AUTH exchange that was refused."""
+        from smtpsh.protocol.auth import looks_like_answer  # only after a refused AUTH
+
+        if not looks_like_answer(line):
+            self._skipping_auth_answers = False
+            return False
+        if not self.extra.get("auth_answers_told"):  # once an exchange; never the line itself
+            self.extra["auth_answers_told"] = True
+            self.warn("AUTH is over (refused): the script's next lines that look like its"
+                      " answers (base64, not commands) are skipped, never sent as commands")
+        return True
 
     def check_step(self, line: str | None) -> None:
         """Refuse a line past the --quit-after/--drop-after step (None: a message line)."""
@@ -362,10 +398,15 @@ class Shell:
         if verb_of(line) in ("EHLO", "LHLO"):
             self.extra["last_ehlo"] = line  # /starttls sends it again after the handshake
         self.watch_outcome(predictions)
+        in_auth = self.link.conn.in_auth or verb_of(line) == "AUTH"
         try:
             reply = await self.guard(self.link.command(line, raw=self.raw_mode))
         finally:
             self.watch_outcome(None)  # no reply came (closed, timed out): none to hold
+        if in_auth and not self.settings.interactive:
+            # Refused (not 334, not 235): the answers the script holds next are no commands.
+            self._skipping_auth_answers = reply.code != 334 and reply.klass != 2
+            self.extra["auth_answers_told"] = False
         if verb_of(line) in ("VRFY", "EXPN", "RCPT"):
             self._compare(line, reply)
         if verb_of(line) == "MAIL" and reply.klass == 2:
