@@ -98,6 +98,7 @@ class Shell:
         self.exit_code = 0
         self.raw_mode = False
         self._skipping_body = False  # piped: DATA was refused, drop lines up to "."
+        self.message_abandoned = False  # left in the middle of DATA: the message not sent
         # Piped: an AUTH exchange ended refused; the script's next lines may be its answers
         # (base64 credentials), which must not go out as commands, in clear.
         self._skipping_auth_answers = False
@@ -244,6 +245,7 @@ class Shell:
         if self.link.connected and self.session.state is not State.CLOSED:
             if self.session.state is State.DATA:
                 self.warn("leaving in the middle of DATA: the message is abandoned")
+                self.message_abandoned = True
                 await self.link.close()
             else:
                 with contextlib.suppress(SmtpshError):

@@ -22,7 +22,7 @@ from prompt_toolkit.layout.processors import Processor, Transformation, Transfor
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.patch_stdout import patch_stdout
 
-from smtpsh import state
+from smtpsh import exitcodes, state
 from smtpsh.output.fit import truncate_fragments
 from smtpsh.output.printer import style
 from smtpsh.output.safe import LAYOUT, safe
@@ -331,4 +331,9 @@ async def run_interactive(shell: Shell) -> int:
                 await shell.quit()  # Ctrl-D: QUIT politely and leave
                 break
             await shell.handle_line(line)
-    return 0
+    # The exit table's 'session' column: left in the middle of DATA (Ctrl-D, /quit), the
+    # message was abandoned, not sent, and no QUIT ended the session: FAILED, as a script
+    # ending there gets, so that a caller never reads "ok". The table's other FAILED cases
+    # (a failed /compose, a server that hung up) are said on the screen and kept at 0 here,
+    # as tests/compose/test_compose_pty.py and tests/hostile's shell drivers expect.
+    return exitcodes.FAILED if shell.message_abandoned else 0

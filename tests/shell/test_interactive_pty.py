@@ -150,6 +150,27 @@ def test_toolbar_queue_id_is_the_finished_transactions_only(
     assert shell.exit_status() == 0
 
 
+def test_ctrl_d_in_data_abandons_the_message_and_exits_failed(
+    postfix: PostfixEnv, tmp_path: Path, screens: list[Screen]
+) -> None:
+    # The message is not sent (no final dot; the connection is closed without QUIT, so
+    # Postfix discards it): the exit table's "did not end with smtpsh's QUIT", status 4.
+    # It was 0, as if all had gone well.
+    mark = f"abandoned-{tmp_path.name}"
+    shell = open_screen(screens, [postfix.host], tmp_path)
+    shell.wait_for("127.0.0.1:25›")
+    for line in ("EHLO pty.smtpsh.test", "MAIL FROM:<tester@smtpsh.test>",
+                 "RCPT TO:<robin@smtpsh.test>", "DATA"):
+        shell.line(line)
+    shell.wait_for("data›")
+    shell.line(f"Subject: {mark}")
+    shell.keys("C-d")
+    shell.wait_for("leaving in the middle of DATA: the message is abandoned")
+    assert shell.exit_status() == 4
+    box = postfix.mailbox("robin")
+    assert not box.exists() or mark not in box.read_text(errors="replace")
+
+
 def test_idle_close_is_shown_and_reconnect_works(tmp_path: Path, screens: list[Screen]) -> None:
     def handler(sock: socket.socket) -> None:
         sock.sendall(b"220 hostile.test ESMTP\r\n")
