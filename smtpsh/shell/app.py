@@ -249,6 +249,10 @@ class Shell:
                 await self.link.close()
             else:
                 with contextlib.suppress(SmtpshError):
+                    if self.link.conn.in_auth:  # else the QUIT would go as the 334's answer
+                        self.info("leaving in the middle of AUTH: the exchange is cancelled"
+                                  " first ('*')")
+                        await self.guard(self.link.command(AUTH_CANCEL, timeout=5))
                     await self.guard(self.link.command("QUIT", timeout=5))
         await self.link.close()
         self.done = True
@@ -284,11 +288,11 @@ class Shell:
             await self._data_line(line)
         elif line.startswith("/"):
             await self._meta(line)
+        elif metacommands.is_local_help(line):  # never sent: no need to end an exchange
+            metacommands.local_help(self, line)
         elif self.link.conn.in_auth and self._command_not_answer(line):
             await self._cancel_auth(line)
             await self._handle_line(line)  # now a command like any other
-        elif metacommands.is_local_help(line):
-            metacommands.local_help(self, line)
         elif (verb_hook := metacommands.hooked_verb(verb_of(line))) is not None:
             await verb_hook(self, line)
         else:

@@ -147,3 +147,33 @@ def test_quit_typed_at_the_auth_prompt_quits(tmp_path: Path, screens: list[Scree
         assert shell.exit_status() == 0
         assert server.done.wait(10)
     assert server.lines[1:] == [b"AUTH LOGIN\r\n", b"*\r\n", b"QUIT\r\n"]
+
+
+def test_a_script_ending_inside_the_exchange_cancels_it_before_quit(tmp_path: Path) -> None:
+    # The QUIT smtpsh sends at the end of a script went, masked, as the user name.
+    server = AuthServer()
+    with scripted_server(server) as port:
+        done = run_piped([f"127.0.0.1:{port}"], "EHLO me\nAUTH LOGIN\n", tmp_path)
+        assert server.done.wait(10)
+    assert server.lines[1:] == [b"AUTH LOGIN\r\n", b"*\r\n", b"QUIT\r\n"]
+    assert "leaving in the middle of AUTH: the exchange is cancelled first ('*')" in done.stdout
+    assert done.returncode == 0  # it ended with smtpsh's QUIT
+
+
+@pytest.mark.pty
+def test_slash_quit_at_the_auth_prompt_cancels_then_quits(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    server = AuthServer()
+    with scripted_server(server) as port:
+        shell = Screen([f"127.0.0.1:{port}"], smtpsh_env(tmp_path))
+        screens.append(shell)
+        shell.wait_for("220 auth.test")
+        shell.line("EHLO me")
+        shell.wait_for("250 AUTH LOGIN")
+        shell.line("AUTH LOGIN")
+        shell.wait_for("334 VXNlcm5hbWU6")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    assert server.lines[1:] == [b"AUTH LOGIN\r\n", b"*\r\n", b"QUIT\r\n"]
