@@ -112,7 +112,9 @@ def _in_this_servers_terms(session: Session, prediction: Prediction) -> Predicti
     elif session.state not in _AFTER_GREETING:
         return prediction  # no greeting accepted yet: nothing known of this server
     reply = _ENHANCED_AFTER_CODE.sub(r"\1 ", prediction.reply, count=1)
-    return prediction if reply == prediction.reply else Prediction(reply, prediction.reason)
+    if reply == prediction.reply:
+        return prediction
+    return Prediction(reply, prediction.reason, glossed=prediction.glossed)
 
 
 def _verb(line: str) -> str:
@@ -208,13 +210,18 @@ def disproved(predictions: list[Prediction], reply: Reply) -> list[Prediction]:
     return expected if expected and reply.ok and len(expected) == len(predictions) else []
 
 
-def outcome_note(predictions: list[Prediction], reply: Reply) -> str | None:
+def outcome_note(
+    predictions: list[Prediction], reply: Reply, *, glosses_shown: bool = False
+) -> str | None:
     """One line, said under the reply, when it proves the warnings before the line wrong:
     a refusal was predicted and the server took the line, or nothing was predicted and the
     server refused it as a matter of syntax or order. Without it the earlier warning stands
     on screen as if it had come true. None: the reply is what was said (or no refusal was
-    foreseeable)."""
+    foreseeable). ``glosses_shown``: the reply's gloss is on screen, so a prediction whose
+    miss the gloss itself says (``Prediction.glossed``) needs no second line."""
     expected = disproved(predictions, reply)
+    if expected and glosses_shown and all(p.glossed for p in expected):
+        return None
     if expected:
         codes = " and ".join(dict.fromkeys(p.reply[:3] for p in expected))
         reasons = "; ".join(p.reason for p in expected)

@@ -174,11 +174,14 @@ _ADDRESS = re.compile(r"<([^>]*)>")
 class Prediction(Record):
     """A command that will probably be refused, and why."""
 
-    __slots__ = ("reason", "reply")
+    __slots__ = ("glossed", "reason", "reply")
 
-    def __init__(self, reply: str, reason: str) -> None:
+    def __init__(self, reply: str, reason: str, *, glossed: bool = False) -> None:
         self.reply = reply
         self.reason = reason
+        # The reply's own gloss says so when the server does otherwise (a row of
+        # meanings.py for this case): no second line need say the prediction missed.
+        self.glossed = glossed
 
 
 class Session:
@@ -252,6 +255,7 @@ class Session:
                 "503 5.5.1 already authenticated",
                 "RFC 4954 §4 says a server must refuse AUTH after a successful one; this"
                 " server may still answer otherwise",
+                glossed=True,  # meanings.py: "a second AUTH accepted, though …"
             )
         if self.lmtp and verb.upper() in ("EHLO", "HELO"):
             return Prediction(

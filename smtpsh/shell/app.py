@@ -390,7 +390,7 @@ class Shell:
             # Remembered for the rest of the session: the same warning is not said again
             # as an expectation (rules.pre_send_check).
             session.note_disproved(disproved(predictions, reply))
-            return outcome_note(predictions, reply)
+            return outcome_note(predictions, reply, glosses_shown=self.renderer.annotate_on)
 
         self.renderer.aside_next_reply(aside)
 

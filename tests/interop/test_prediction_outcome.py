@@ -101,3 +101,17 @@ def test_what_haraka_took_once_is_not_predicted_again_in_the_session() -> None:
         "! this server took the same earlier in this session, though 503 was predicted"), lines
     assert sum(line.startswith("! expect 503 ") for line in lines) == 1, lines
     assert sum(line.endswith(LENIENT) for line in lines) == 1, lines
+
+
+def test_haraka_s_second_auth_is_said_once_under_the_reply() -> None:
+    import base64
+
+    haraka = server_fixture("haraka")
+    plain = base64.b64encode(f"\0{haraka.auth_user}\0{haraka.auth_password}".encode()).decode()
+    script = f"EHLO me\nSTARTTLS\nEHLO me\nAUTH PLAIN {plain}\nAUTH PLAIN {plain}\nQUIT\n"
+    lines = piped(haraka.target, script, "--cafile", str(haraka.ca_file))
+    assert sum(line.startswith("  ↳ 235 a second AUTH accepted, though") for line in lines) == 1
+    assert not any(line.startswith("  ↳ predicted 503") for line in lines), lines
+    # --no-annotate shows no gloss: the miss is said by the line alone.
+    bare = piped(haraka.target, script, "--cafile", str(haraka.ca_file), "--no-annotate")
+    assert sum(line.startswith("  ↳ predicted 503 (RFC 4954 §4") for line in bare) == 1, bare

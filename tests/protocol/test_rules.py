@@ -303,3 +303,19 @@ def test_a_prediction_the_server_proved_wrong_is_not_expected_again() -> None:
     # Another reason is still predicted: only what was seen is known.
     other, _ = pre_send_check(conn.session, "MAIL FROM:<b@x.test> SIZE=99999999999")
     assert [p.reply[:3] for p in other] == ["552"]
+
+
+def test_a_miss_the_reply_s_gloss_already_says_gets_no_second_line() -> None:
+    # Haraka takes a second AUTH: the gloss under its 235 says "a second AUTH accepted,
+    # though RFC 4954 §4 says it must be refused (503)"; the line after it said the same.
+    from smtpsh.protocol.replies import Reply
+    from smtpsh.protocol.rules import outcome_note
+
+    conn = session_after(("AUTH PLAIN AGFsaWNlAHNlY3JldA==", b"235 2.7.0 ok\r\n"))
+    predictions = predict_line(conn.session, "AUTH PLAIN AGFsaWNlAHNlY3JldA==")
+    assert [p.reply[:3] for p in predictions] == ["503"] and predictions[0].glossed
+    accepted = Reply(235, ("2.7.0 Authentication successful",))
+    assert outcome_note(predictions, accepted, glosses_shown=True) is None
+    # Without the gloss on screen (--no-annotate) the line is the only one that says it.
+    said = outcome_note(predictions, accepted, glosses_shown=False)
+    assert said is not None and said.startswith("predicted 503 (RFC 4954 §4")
