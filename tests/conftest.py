@@ -20,15 +20,19 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.helpers.ports import pick_free_port
 from tests.interop.servers import banner as read_banner
+
+if TYPE_CHECKING:
+    from tests.helpers.tmux import Screen
 
 # Property tests check what the code does, not how fast it does it (speed lives in bench/):
 # on a loaded machine hypothesis' default deadline of 200 ms a case, and its health check
@@ -204,3 +208,13 @@ def postfix() -> PostfixEnv:
 def free_port() -> int:
     """A currently free 127.0.0.1 port (TCP and UDP). Call pick_free_port() for more."""
     return pick_free_port()
+
+
+@pytest.fixture
+def screens() -> Iterator[list[Screen]]:
+    """The terminals (tests.helpers.tmux.Screen) a test opens: closed after it, passed or
+    failed. (Some older test files still define their own.)"""
+    opened: list[Screen] = []
+    yield opened
+    for screen in opened:
+        screen.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -121,34 +120,6 @@ def test_answers_after_a_refused_auth_are_never_sent_as_commands(
                      " answers (base64, not commands) are skipped, never sent as commands") == 1
 
 
-@pytest.fixture
-def screens() -> Iterator[list[Screen]]:
-    opened: list[Screen] = []
-    yield opened
-    for screen in opened:
-        screen.close()
-
-
-@pytest.mark.pty
-def test_quit_typed_at_the_auth_prompt_quits(tmp_path: Path, screens: list[Screen]) -> None:
-    server = AuthServer()
-    with scripted_server(server) as port:
-        shell = Screen([f"127.0.0.1:{port}"], smtpsh_env(tmp_path))
-        screens.append(shell)
-        shell.wait_for("220 auth.test")
-        shell.line("EHLO me")
-        shell.wait_for("250 AUTH LOGIN")
-        shell.line("AUTH LOGIN")
-        shell.wait_for("334 VXNlcm5hbWU6")
-        shell.line("QUIT")
-        shell.wait_words("QUIT is a command, not the answer the server's 334 asks for")
-        shell.wait_for("221 2.0.0 Bye")
-        shell.line("/quit")
-        assert shell.exit_status() == 0
-        assert server.done.wait(10)
-    assert server.lines[1:] == [b"AUTH LOGIN\r\n", b"*\r\n", b"QUIT\r\n"]
-
-
 def test_a_script_ending_inside_the_exchange_cancels_it_before_quit(tmp_path: Path) -> None:
     # The QUIT smtpsh sends at the end of a script went, masked, as the user name.
     server = AuthServer()
@@ -161,8 +132,13 @@ def test_a_script_ending_inside_the_exchange_cancels_it_before_quit(tmp_path: Pa
 
 
 @pytest.mark.pty
-def test_slash_quit_at_the_auth_prompt_cancels_then_quits(
-    tmp_path: Path, screens: list[Screen]
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [("QUIT", "QUIT is a command, not the answer the server's 334 asks for"),
+     ("/quit", "leaving in the middle of AUTH: the exchange is cancelled first ('*')")],
+)
+def test_quit_at_the_auth_prompt_cancels_the_exchange_then_quits(
+    tmp_path: Path, screens: list[Screen], typed: str, said: str
 ) -> None:
     server = AuthServer()
     with scripted_server(server) as port:
@@ -173,7 +149,11 @@ def test_slash_quit_at_the_auth_prompt_cancels_then_quits(
         shell.wait_for("250 AUTH LOGIN")
         shell.line("AUTH LOGIN")
         shell.wait_for("334 VXNlcm5hbWU6")
-        shell.line("/quit")
+        shell.line(typed)
+        shell.wait_words(said)
+        if typed == "QUIT":
+            shell.wait_for("221 2.0.0 Bye")
+            shell.line("/quit")
         assert shell.exit_status() == 0
         assert server.done.wait(10)
     assert server.lines[1:] == [b"AUTH LOGIN\r\n", b"*\r\n", b"QUIT\r\n"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,14 +79,6 @@ def test_piped_bdat_without_chunking_is_sent_in_raw_mode(tmp_path: Path) -> None
     # Forced: the server gets the line and reads the chunk as a command of its own.
     assert b"BDAT 24 LAST\r\n" in server.lines
     assert f"{SMUGGLED}\r\n".encode() in server.lines
-
-
-@pytest.fixture
-def screens() -> Iterator[list[Screen]]:
-    opened: list[Screen] = []
-    yield opened
-    for screen in opened:
-        screen.close()
 
 
 @pytest.mark.pty
