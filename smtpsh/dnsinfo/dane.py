@@ -205,7 +205,8 @@ def validated_by_anchor(result: DANEResult, statuses: dict[str, str]) -> None:
         if status == "secure":
             host.authenticated = True
         elif status == "bogus":
-            host.bogus = True
+            # Our validation outweighs a resolver's AD bit: it vouched for a bogus answer.
+            host.bogus, host.authenticated = True, False
             result.item_list.append(
                 Item("DANE", Status.ERROR,
                      f"{host.host}: its TLSA answer is DNSSEC-bogus: validating senders treat it "

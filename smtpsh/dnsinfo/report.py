@@ -208,16 +208,20 @@ def _judge_dane(report: DomainReport) -> None:
     checks = {} if report.dnssec is None else {(c.name, c.rdtype): c for c in report.dnssec.checks}
 
     def security(name: str, rdtypes: Sequence[str], ad_bit: bool) -> Security:
+        found = [checks[(name, t)] for t in rdtypes if (name, t) in checks]
+        # The weakest answer decides: one forged address is enough to divert the mail. A
+        # bogus one outweighs the resolver's AD bit (it vouched for what does not verify);
+        # the AD bit outweighs "indeterminate" (no anchor of ours: the resolver has its own).
+        for check in found:
+            if check.status == "bogus":
+                return Security("bogus", check.reason)
         if ad_bit:
             return Security("secure", "the resolver set the AD bit")
-        found = [checks[(name, t)] for t in rdtypes if (name, t) in checks]
         if not found:
             return Security("unvalidated")
-        # The weakest answer decides: one forged address is enough to divert the mail.
-        for status in ("bogus", "indeterminate"):
-            for check in found:
-                if check.status == status:
-                    return Security(status, check.reason)
+        for check in found:
+            if check.status == "indeterminate":
+                return Security("indeterminate", check.reason)
         return Security("secure", found[0].reason)
 
     mx = report.mx
@@ -236,10 +240,10 @@ def _judge_dane(report: DomainReport) -> None:
     }  # fmt: skip
     tlsa: dict[str, Security] = {}
     for host in report.dane.hosts:
-        if host.authenticated:
-            tlsa[host.host] = Security("secure")
-        elif host.bogus:
+        if host.bogus:  # our validation's verdict first, as above
             tlsa[host.host] = Security("bogus")
+        elif host.authenticated:
+            tlsa[host.host] = Security("secure")
         else:
             tlsa[host.host] = security(host.name, ["TLSA"], False)
     judge_applicability(report.dane, report.domain, mx_security, addresses, tlsa)

@@ -305,3 +305,25 @@ def test_dane_applies_only_when_mx_address_and_tlsa_answers_validate(
     assert (
         "mail for signed.test is not shown to be DANE-protected: its MX answer carried no AD bit"
     ) in bare.stdout, bare.stdout
+
+
+def test_a_resolver_s_ad_bit_does_not_outweigh_a_bogus_validation(knot: dict[str, Any]) -> None:
+    # A resolver that sets AD on answers --trust-anchor finds bogus (stale.signed.test: its
+    # signatures expired): the report said "DANE applies" right above "DNSSEC: MX ...: bogus".
+    host, port = knot["server"].rsplit(":", 1)
+    vouching = TinyDnsServer(lambda name, rdtype: None, upstream=(host, int(port)), vouch=True)
+    try:
+        proc = run_dns({**knot, "server": vouching.server}, STALE, "--color", "never")
+        data = json.loads(run_dns({**knot, "server": vouching.server}, STALE, "--json").stdout)
+    finally:
+        vouching.close()
+    assert "DNSSEC: MX stale.signed.test: bogus" in proc.stdout, proc.stdout
+    assert "DANE applies" not in proc.stdout
+    assert (
+        "[error] DANE: mail for stale.signed.test is not DANE-protected: its MX answer is "
+        "DNSSEC-bogus (its signature expired on "
+    ) in proc.stdout
+    report = data.get("result", data)
+    assert report["dane"]["mx_dnssec"]["status"] == "bogus"
+    assert [(h["dnssec_validated"], h["dnssec_bogus"], h["dane_applies"])
+            for h in report["dane"]["hosts"]] == [(False, True, False)]  # fmt: skip

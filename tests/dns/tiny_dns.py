@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Callable
 
+import dns.flags
 import dns.message
 import dns.name
 import dns.rdatatype
@@ -22,8 +23,10 @@ Answer = Callable[[str, str], list[str] | None]
 
 class TinyDnsServer:
     def __init__(self, answer: Answer, delay: Callable[[str], float] = lambda name: 0.0,
-                 upstream: tuple[str, int] | None = None) -> None:
-        self.answer, self.delay, self.upstream = answer, delay, upstream
+                 upstream: tuple[str, int] | None = None, vouch: bool = False) -> None:
+        # vouch: set the AD bit on every forwarded answer, as a resolver that claims to have
+        # validated whatever it relays (wrongly, for a bogus one).
+        self.answer, self.delay, self.upstream, self.vouch = answer, delay, upstream, vouch
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -77,6 +80,10 @@ class TinyDnsServer:
                 wire, _ = up.recvfrom(65535)
             except OSError:
                 return  # no answer: the client times out, as behind a dead upstream
+        if self.vouch:
+            reply = dns.message.from_wire(wire)
+            reply.flags |= dns.flags.AD
+            wire = reply.to_wire()
         self._send(wire, peer)
 
     def _send(self, wire: bytes, peer: tuple[str, int]) -> None:
