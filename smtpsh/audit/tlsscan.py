@@ -542,6 +542,12 @@ def certificate_facts(target: Target) -> tuple[list[str], list[str], str | None]
 
     look = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     look.check_hostname, look.verify_mode = False, ssl.CERT_NONE
+    # Security level 0: Python's own level 2 refuses a DH group under 2048 bits (and more)
+    # that OpenSSL's default level 1, as most mail clients run it, accepts: "no handshake
+    # completes" would be this client's policy, not the server's fault. The weak group is
+    # measured and graded on its own (measure_dh_groups).
+    with contextlib.suppress(ssl.SSLError):
+        look.set_ciphers("ALL:@SECLEVEL=0")
     name = target.server_name or target.host
     try:
         with look.wrap_socket(open_tls_socket(target), server_hostname=name) as tls:
@@ -577,6 +583,9 @@ def certificate_facts(target: Target) -> tuple[list[str], list[str], str | None]
         reason = exc.verify_message or str(exc)
         facts.append(f"the chain does not verify for {name}: {reason}")
         problems.append("certificate not trusted (" + reason + ")")
+    except ssl.SSLError as exc:  # the handshake itself failed, not the chain
+        why = certinfo.describe_tls_error(exc, name, implicit=not target.starttls)
+        facts.append(f"verification not done: a default TLS client's handshake fails: {why}")
     except (OSError, ScanError) as exc:
         facts.append(f"verification not tried: {exc}")
     return facts, problems, None

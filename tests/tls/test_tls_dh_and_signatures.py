@@ -5,17 +5,22 @@ SHA-1), and the handshake parser on bytes written here."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import trustme
 
 from smtpsh.audit.tlsscan import (
     DHGroup,
@@ -77,6 +82,66 @@ def test_no_dhe_suite_no_dh_group_claimed() -> None:
     proc = smtpsh_tls("127.0.0.1:11200", "--json", "--sni", "mx.smtpsh.test", "--cafile", CA)
     result = json.loads(proc.stdout)["result"]
     assert result["grade"] == "A" and result["dh_groups"] == []
+
+
+@pytest.fixture
+def dhe_only_server(weak: dict[str, Any], tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """Implicit TLS on a free loopback port, TLS 1.2 with DHE_RSA suites only and the weak
+    profile's 1024-bit group, an RSA certificate (SHA-256) from a CA of its own; a 220 once
+    the handshake is done. (port, that CA's file)"""
+    ca = trustme.CA(key_type=trustme.KeyType.RSA)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers("DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0")
+    ca.issue_cert("127.0.0.1", key_type=trustme.KeyType.RSA).configure_cert(context)
+    context.load_dh_params(weak["dh_params"])
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def greet(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            conn.settimeout(10)
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"220 dhe.smtpsh.test ESMTP\r\n")
+                tls.recv(64)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=greet, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], cafile
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def test_a_server_python_s_own_tls_refuses_is_not_called_unreachable(
+    dhe_only_server: tuple[int, Path],
+) -> None:
+    # Only DHE suites with a 1024-bit group: Python's TLS (security level 2) refuses the
+    # handshake, OpenSSL's default level 1 (most mail clients) completes it. The scan said
+    # "no handshake completes" and graded F; it is the 1024-bit group that caps it, at B.
+    port, cafile = dhe_only_server
+    proc = smtpsh_tls(f"127.0.0.1:{port}", "--tls", "--json", "--cafile", str(cafile))
+    result = json.loads(proc.stdout)["result"]
+    assert result["grade"] == "B", result
+    assert result["grade_capped_by"] == ["1024-bit DH group"]
+    assert any(f.startswith("[0] ") and "RSA 2048" in f for f in result["certificate"]), result
+    assert ("verification not done: a default TLS client's handshake fails: the server's "
+            "Diffie-Hellman key is too small (weak server set-up)") in result["certificate"]
 
 
 def _handshake(kind: int, body: bytes) -> bytes:
