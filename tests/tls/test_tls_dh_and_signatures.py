@@ -94,7 +94,8 @@ def dhe_only_server(weak: dict[str, Any], tmp_path: Path) -> Iterator[tuple[int,
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers("DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0")
     ca.issue_cert("127.0.0.1", key_type=trustme.KeyType.RSA).configure_cert(context)
-    context.load_dh_params(weak["dh_params"])
+    # The weak profile's 1024-bit group, where scripts/setup-tls-profiles makes it.
+    context.load_dh_params(str(FACTS.parent / "tls-weak" / "dh1024.pem"))
     cafile = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(cafile))
     listener = socket.create_server(("127.0.0.1", 0))
