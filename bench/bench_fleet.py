@@ -15,7 +15,8 @@ Starts the fleet (one process, 127.x.y.z addresses, loopback only), then in the 
      peak memory and how many hosts it reported EHLO keywords for.
   3. With --profile, smtpsh again under cProfile: the functions with the most own time.
 Also printed: CPU seconds of each tool and of the fleet (the fleet must not be the
-bottleneck) and the load average before and after (the machine may be shared).
+bottleneck) and the load average before and after (the machine may be shared). Before each
+smtpsh run it waits (up to 65 s) for the TIME_WAIT sockets an earlier run left to clear.
 """
 
 from __future__ import annotations
@@ -135,6 +136,31 @@ def measure(argv: list[str], timeout: float = 1800) -> Run:
                / 2**20, max(most, 1))
 
 
+def time_wait_sockets() -> int:
+    """TCP sockets in TIME_WAIT on this machine (/proc/net/tcp and tcp6, state 06)."""
+    count = 0
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as handle:
+                next(handle, None)
+                count += sum(1 for line in handle if line.split()[3:4] == ["06"])
+        except OSError:
+            continue
+    return count
+
+
+def settle(limit: int = 1000, most: float = 65.0) -> tuple[float, int]:
+    """Wait (at most ``most`` s, TIME_WAIT lasts 60 s on Linux) until fewer than ``limit``
+    sockets of earlier runs are in TIME_WAIT: each of smtpsh's 3,000 connections leaves
+    one (the client closes first), and connect() then searches a crowded port range
+    (32768-60999 here), so a run straight after another measured slower (about a tenth).
+    (seconds waited, sockets there were)."""
+    started, there = time.monotonic(), time_wait_sockets()
+    while time_wait_sockets() >= limit and time.monotonic() - started < most:
+        time.sleep(1)
+    return time.monotonic() - started, there
+
+
 def check_jsonl(path: Path, fleet: Fleet) -> tuple[int, list[str]]:
     """(lines, problems): each planted host's dangerous findings as the plan says, and no
     dangerous finding on the others."""
@@ -227,6 +253,10 @@ def main() -> int:
         for index in range(max(args.runs, 1)):
             out = work / ("probe.jsonl" if index == 0 else f"probe{index + 1}.jsonl")
             smtpsh = [sys.executable, "-m", "smtpsh", *probe(out)]
+            waited, there = settle()
+            if waited >= 1:
+                print(f"(waited {waited:.0f} s for {there} TIME_WAIT sockets of earlier runs"
+                      " to clear)", flush=True)
             before = fleet.snapshot()
             run = measure(smtpsh)
             runs.append((run, served_between(before, fleet.snapshot()), out,
