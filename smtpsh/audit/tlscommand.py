@@ -82,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
         if politeness is not None:
             politeness.stop()
-        return _fail(args, f"{host}:{port}", "interrupted", "interrupted: the scan was stopped",
-                     exitcodes.INTERRUPTED)
+        # One line, and no --json document: the schema has an interrupted run carry what it
+        # found, and a scan stopped half-way has no result to give (as probe and dns).
+        print_error(PROG, "interrupted: the scan was stopped")
+        return exitcodes.INTERRUPTED
     if error is not None:
         return _fail(args, f"{host}:{port}", error[0], error[1], status)
     assert result is not None
