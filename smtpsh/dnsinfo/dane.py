@@ -78,6 +78,7 @@ class DANEHost:
     failure: str | None = None
     authenticated: bool = False
     bogus: bool = False  # --trust-anchor found the TLSA answer bogus
+    insecure: bool = False  # --trust-anchor proved it unsigned (no DS above its zone)
     # Whether a sender applies these records (RFC 7672 §2.2: the MX, address and TLSA
     # answers all secure), and if not, why: set by judge_applicability.
     applies: bool = False
@@ -91,6 +92,7 @@ class DANEHost:
             "failure": self.failure,
             "dnssec_validated": self.authenticated,
             "dnssec_bogus": self.bogus,
+            "dnssec_insecure": self.insecure,
             "dane_applies": self.applies,
             "not_applied_because": self.not_applied_because,
         }
@@ -98,9 +100,9 @@ class DANEHost:
 
 @dataclass(frozen=True)
 class Security:
-    """How one answer DANE rests on stands with DNSSEC: secure, bogus, indeterminate (from
-    --trust-anchor's validation; it never proves a zone insecure), or unvalidated (no AD bit
-    and no validation of ours)."""
+    """How one answer DANE rests on stands with DNSSEC: secure, insecure (its zone proven
+    unsigned), bogus, indeterminate (from --trust-anchor's validation), or unvalidated (no
+    AD bit and no validation of ours)."""
 
     status: str
     reason: str = ""
@@ -115,7 +117,8 @@ class Security:
         if self.status == "unvalidated":
             return ("carried no AD bit (the DNS server asked did not vouch for it; ask a "
                     "validating resolver or give --trust-anchor)")  # fmt: skip
-        verb = {"bogus": "is DNSSEC-bogus", "indeterminate": "could not be validated"}
+        verb = {"bogus": "is DNSSEC-bogus", "indeterminate": "could not be validated",
+                "insecure": "is unsigned: DNSSEC-insecure"}  # fmt: skip
         said = verb.get(self.status, f"is {self.status}")
         return f"{said} ({self.reason})" if self.reason else said
 
@@ -198,8 +201,10 @@ def validated_by_anchor(result: DANEResult, statuses: dict[str, str]) -> None:
     """Our own DNSSEC validation's verdict on each TLSA name (``statuses``: name -> secure,
     bogus, ...). Secure ones are validated even though the server's answers carried no AD
     bit. A bogus one is not "unsigned TLSA that senders ignore": a validating sender
-    treats it as a failed lookup and does not deliver to that MX (RFC 7672 §2.1.1). The AD
-    warning goes when it covers no host with records any more."""
+    treats it as a failed lookup and does not deliver to that MX (RFC 7672 §2.1.1). An
+    insecure one (its zone proven unsigned) is what "unsigned TLSA" means: DANE does not
+    apply, and judge_applicability says so. The AD warning goes when it covers no host with
+    records any more: each was then proven secure, insecure or bogus."""
     for host in result.hosts:
         status = statuses.get(host.name.rstrip(".")) if host.records else None
         if status == "secure":
@@ -212,7 +217,9 @@ def validated_by_anchor(result: DANEResult, statuses: dict[str, str]) -> None:
                      f"{host.host}: its TLSA answer is DNSSEC-bogus: validating senders treat it "
                      "as a failed lookup and do not deliver to this MX (RFC 7672 §2.1.1)")
             )  # fmt: skip
-    if all(h.authenticated or h.bogus for h in result.hosts if h.records):
+        elif status == "insecure":
+            host.insecure, host.authenticated = True, False
+    if all(h.authenticated or h.bogus or h.insecure for h in result.hosts if h.records):
         result.item_list = [i for i in result.item_list if i != UNVALIDATED]
 
 

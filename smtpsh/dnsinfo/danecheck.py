@@ -42,6 +42,7 @@ class MXCheck:
     matches: list[RecordMatch] = field(default_factory=list)
     dnssec_validated: bool = False
     dnssec_bogus: bool = False
+    dnssec_insecure: bool = False  # proven unsigned by --trust-anchor
 
     @property
     def verdict(self) -> str:
@@ -63,6 +64,7 @@ class MXCheck:
             "tlsa": [m.to_json() for m in self.matches],
             "dnssec_validated": self.dnssec_validated,
             "dnssec_bogus": self.dnssec_bogus,
+            "dnssec_insecure": self.dnssec_insecure,
         }
 
 
@@ -127,7 +129,8 @@ def check_mx(
 ) -> MXCheck:
     """Connect to one MX (``connect_to`` overrides the address, for tests; ``connector``:
     smtpsh.net.base.Connector, another way to connect) and match."""
-    result = MXCheck(entry.host, dnssec_validated=entry.authenticated, dnssec_bogus=entry.bogus)
+    result = MXCheck(entry.host, dnssec_validated=entry.authenticated, dnssec_bogus=entry.bogus,
+                     dnssec_insecure=entry.insecure)  # fmt: skip
     try:
         info, address = asyncio.run(
             _handshake(connect_to or entry.host, port, timeout, helo, connector))
@@ -169,7 +172,11 @@ def items_for(checks: Sequence[MXCheck]) -> list[Item]:
                 Item("DANE", Status.ERROR, f"{where}: no TLSA record matches: DANE senders "
                      "will not deliver to it (RFC 7672 §2.2)")
             )  # fmt: skip
-        if not check.dnssec_validated and not check.dnssec_bogus:  # bogus: said once, above
+        if check.dnssec_insecure:
+            text = ("the TLSA answer is unsigned (its zone is DNSSEC-insecure): senders do not "
+                    "use it")  # fmt: skip
+            items.append(Item("DANE", Status.WARNING, f"{where}: {text}"))
+        elif not check.dnssec_validated and not check.dnssec_bogus:  # bogus: said once, above
             text = "the TLSA answer was not DNSSEC-validated (no AD bit): senders would not use it"
             items.append(Item("DANE", Status.WARNING, f"{where}: {text}"))
     return items

@@ -2,20 +2,24 @@
 trust anchors the user configures (`smtpsh dns DOMAIN --trust-anchor FILE`).
 
 A trust anchor is a DS or DNSKEY record of a zone, in zone-file syntax, as resolvers take
-them (`signed.test. IN DS 41014 13 2 ce25...`). The validator asks the server for the
-zone's DNSKEY set and the answer with the DO bit, checks that a DNSKEY matches an anchor
-and signs the DNSKEY set, then that the answer's RRSIG verifies with those keys
-(dnspython's dns.dnssec, on `cryptography`). Verdicts (RFC 4035 §4.3): secure, bogus (a
-signature is missing or does not verify), or indeterminate: no anchor covers the name (the
-RFC's own meaning of the word), or the server did not answer in a way that can be judged.
-Never "insecure": that needs a validated proof that the zone is unsigned (a DS chain down
-to an NSEC/NSEC3 denial of the DS), and neither DS chains nor denials are checked here;
-an answer that does not exist is not proven not to exist either.
+them (`signed.test. IN DS 41014 13 2 ce25...`). The validator asks the server, with the DO
+bit, for the answer and for what links the answer's zone to the anchor: the zone is the
+answer's RRSIG signer (or, for an unsigned answer, the SOA the server names); for each zone
+cut between it and the anchor, the parent's DS set (its RRSIG verified with the parent's
+keys) must match a DNSKEY of the child that signs the child's DNSKEY set, or the parent
+must prove with signed NSEC/NSEC3 records that there is no DS (denial.py). Then the
+answer's RRSIG must verify with its zone's keys (dnspython's dns.dnssec, on
+`cryptography`). Verdicts (RFC 4035 §4.3, §5): secure; insecure (a signed parent proves the
+zone has no DS: its answers are unsigned by design, not broken); bogus (a signature is
+missing or does not verify, a DS matches no key); or indeterminate: no anchor covers the
+name (the RFC's own meaning of the word), or the server did not answer in a way that can
+be judged (a failed query, an unsigned denial, a DS query answered by the child itself).
+An answer that does not exist is not proven not to exist: a denial of the answer itself
+is not checked, only the denial of a DS.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,27 +29,21 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.query
+import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from smtpsh.dnsinfo.denial import deny_ds
 from smtpsh.dnsinfo.model import Item, Status
+from smtpsh.dnsinfo.rrsig import dnssec_module, signature_failure
 
 _MAX_ANCHORS_FILE = 1 << 20
 
 
 class TrustAnchorError(ValueError):
     """The trust-anchor file cannot be used; the message is one line."""
-
-
-def _dnssec() -> Any:
-    with warnings.catch_warnings():
-        # cryptography warns about DSA when dnspython loads its algorithms: not ours to print.
-        warnings.simplefilter("ignore")
-        import dns.dnssec
-
-    return dns.dnssec
 
 
 def load_trust_anchors(path: str) -> dict[dns.name.Name, list[dns.rdata.Rdata]]:
@@ -85,7 +83,7 @@ def load_trust_anchors(path: str) -> dict[dns.name.Name, list[dns.rdata.Rdata]]:
 class Validation:
     name: str
     rdtype: str
-    status: str  # secure, bogus, indeterminate (never insecure: see the module's doc)
+    status: str  # secure, insecure, bogus, indeterminate (see the module's doc)
     reason: str = ""
     zone: str = ""
 
@@ -107,29 +105,31 @@ class DNSSECResult:
                 "items": [i.to_json() for i in self.item_list]}  # fmt: skip
 
 
-def _utc(seconds: int) -> str:
-    import datetime
+# DS digest types and DNSKEY algorithms dnspython checks; a DS set with none of them
+# leaves no path to follow, which RFC 4035 §5.2 treats as a proven unsigned delegation.
+_DIGESTS = {1: "SHA1", 2: "SHA256", 4: "SHA384"}
+_ALGORITHMS = {5, 7, 8, 10, 13, 14, 15, 16}
 
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+@dataclass(frozen=True)
+class ZoneState:
+    """Where a zone stands on the chain from a trust anchor: secure (with its validated
+    DNSKEY set), insecure (proven unsigned), bogus or indeterminate, and why."""
+
+    status: str
+    reason: str
+    keys: dns.rrset.RRset | None = None
 
 
-def signature_failure(sigs: dns.rrset.RRset, exc: Exception, now: float | None = None) -> str:
-    """Why ``sigs`` did not verify, in words: dnspython says only "no RRSIGs validated",
-    and an expired signature (the commonest DNSSEC failure) deserves its date."""
-    import time
-
-    now = time.time() if now is None else now
-    expirations = [int(sig.expiration) for sig in sigs]  # type: ignore[attr-defined]
-    inceptions = [int(sig.inception) for sig in sigs]  # type: ignore[attr-defined]
-    if expirations and all(e < now for e in expirations):
-        return f"its signature expired on {_utc(max(expirations))}"
-    if inceptions and all(i > now for i in inceptions):
-        return f"its signature is not valid before {_utc(min(inceptions))}"
-    return f"its signature does not verify ({exc})"
+def _text(name: dns.name.Name) -> str:
+    return name.to_text(omit_final_dot=True)
 
 
 class Validator:
+    """Validates answers from the trust anchors down: each zone cut below an anchor is
+    followed through its DS (signed by the parent) to the child's DNSKEY set, or through the
+    parent's signed proof that there is no DS (the child is then insecure)."""
+
     def __init__(
         self,
         anchors: dict[dns.name.Name, list[dns.rdata.Rdata]],
@@ -139,7 +139,7 @@ class Validator:
     ) -> None:
         self.anchors = anchors
         self.server, self.port, self.timeout = server, port, timeout
-        self._keys: dict[dns.name.Name, dns.rrset.RRset | str] = {}
+        self._zones: dict[dns.name.Name, ZoneState] = {}
 
     def _ask(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.message.Message:
         query = dns.message.make_query(name, rdtype, want_dnssec=True)
@@ -152,45 +152,139 @@ class Validator:
         covering = [z for z in self.anchors if name.is_subdomain(z)]
         return max(covering, key=lambda z: len(z.labels)) if covering else None
 
-    def _zone_keys(self, zone: dns.name.Name) -> dns.rrset.RRset | str:
-        """The zone's DNSKEY set once proven by an anchor, or why it could not be."""
-        if zone in self._keys:
-            return self._keys[zone]
-        dnssec = _dnssec()
+    def _keys_from(self, zone: dns.name.Name, trusted: Sequence[dns.rdata.Rdata],
+                   source: str) -> ZoneState:  # fmt: skip
+        """The zone's DNSKEY set, once a key of it matches one of ``trusted`` (DS or DNSKEY
+        records: an anchor, or the DS set its parent signed) and signs the set."""
+        dnssec = dnssec_module()
         try:
             response = self._ask(zone, dns.rdatatype.DNSKEY)
+        except (dns.exception.DNSException, OSError) as exc:
+            return ZoneState("indeterminate", f"DNSKEY query for {_text(zone)} failed: {exc}")
+        try:
             keys = response.find_rrset(response.answer, zone, dns.rdataclass.IN,
                                        dns.rdatatype.DNSKEY)  # fmt: skip
             sigs = response.find_rrset(response.answer, zone, dns.rdataclass.IN,
                                        dns.rdatatype.RRSIG, dns.rdatatype.DNSKEY)  # fmt: skip
         except KeyError:
-            self._keys[zone] = f"no signed DNSKEY set for {zone}"
-            return self._keys[zone]
-        except (dns.exception.DNSException, OSError) as exc:
-            self._keys[zone] = f"DNSKEY query for {zone} failed: {exc}"
-            return self._keys[zone]
-        trusted = []
-        for anchor in self.anchors[zone]:
+            return ZoneState("bogus", f"no signed DNSKEY set for {_text(zone)}")
+        matching = []
+        for record in trusted:
             for key in keys:
-                if anchor.rdtype == dns.rdatatype.DNSKEY and anchor == key:
-                    trusted.append(key)
-                elif anchor.rdtype == dns.rdatatype.DS:
-                    algorithm = {1: "SHA1", 2: "SHA256", 4: "SHA384"}.get(anchor.digest_type)  # type: ignore[attr-defined]
-                    if algorithm and dnssec.make_ds(zone, key, algorithm) == anchor:
-                        trusted.append(key)
-        if not trusted:
-            self._keys[zone] = f"no DNSKEY of {zone} matches its trust anchor"
-            return self._keys[zone]
+                if record.rdtype == dns.rdatatype.DNSKEY and record == key:
+                    matching.append(key)
+                elif record.rdtype == dns.rdatatype.DS:
+                    algorithm = _DIGESTS.get(record.digest_type)  # type: ignore[attr-defined]
+                    if algorithm and dnssec.make_ds(zone, key, algorithm) == record:
+                        matching.append(key)
+        if not matching:
+            return ZoneState("bogus", f"no DNSKEY of {_text(zone)} matches {source}")
         try:
-            anchor_set = dns.rrset.from_rdata_list(zone, keys.ttl, trusted)
+            anchor_set = dns.rrset.from_rdata_list(zone, keys.ttl, matching)
             dnssec.validate(keys, sigs, {zone: anchor_set})
         except dnssec.ValidationFailure as exc:
             why = signature_failure(sigs, exc)
-            self._keys[zone] = (f"the DNSKEY set of {zone.to_text(omit_final_dot=True)} does not "
-                               f"verify with its anchor: {why}")
-            return self._keys[zone]
-        self._keys[zone] = keys
-        return keys
+            return ZoneState("bogus", f"the DNSKEY set of {_text(zone)} does not verify with "
+                             f"{source}: {why}")  # fmt: skip
+        return ZoneState("secure", "", keys)
+
+    def _zone_of(self, name: dns.name.Name) -> dns.name.Name | str:
+        """The apex of the zone ``name`` is in, by the SOA the server answers with (in the
+        answer at an apex, in the authority section below one), or why not."""
+        try:
+            response = self._ask(name, dns.rdatatype.SOA)
+        except (dns.exception.DNSException, OSError) as exc:
+            return f"SOA query for {_text(name)} failed: {exc}"
+        for rrset in [*response.answer, *response.authority]:
+            if rrset.rdtype == dns.rdatatype.SOA and name.is_subdomain(rrset.name):
+                return rrset.name
+        return f"the server names no zone for {_text(name)} (no SOA in its answer)"
+
+    def zone_state(self, zone: dns.name.Name) -> ZoneState:
+        """How ``zone`` stands, from the nearest trust anchor above or at it."""
+        if zone not in self._zones:
+            anchor = self._anchor_zone(zone)
+            if anchor is None:
+                state = ZoneState("indeterminate", f"no trust anchor covers {_text(zone)}")
+            elif zone == anchor:
+                state = self._keys_from(zone, self.anchors[zone], "its trust anchor")
+            else:
+                state = self._delegation(zone, anchor)
+            self._zones[zone] = state
+        return self._zones[zone]
+
+    def _parent_state(self, zone: dns.name.Name, parent: dns.name.Name,
+                      anchor: dns.name.Name) -> ZoneState:  # fmt: skip
+        """The state of the zone that answered for ``zone``'s DS, once it is shown to be
+        one above ``zone`` and under the anchor."""
+        if parent == zone:
+            return ZoneState("indeterminate", f"the DS query for {_text(zone)} was answered by "
+                             f"{_text(zone)} itself, not by its parent zone: this server "
+                             "cannot show whether the parent holds a DS")  # fmt: skip
+        if not (zone.is_subdomain(parent) and parent.is_subdomain(anchor)):
+            return ZoneState("indeterminate", f"the DS query for {_text(zone)} was answered "
+                             f"for {_text(parent)}, not a zone between it and the trust anchor "
+                             f"of {_text(anchor)}")  # fmt: skip
+        return self.zone_state(parent)
+
+    def _delegation(self, zone: dns.name.Name, anchor: dns.name.Name) -> ZoneState:
+        """A zone below an anchor: its parent's DS for it (validated with the parent's keys)
+        leads to its keys; the parent's signed proof of no DS makes it insecure."""
+        dnssec = dnssec_module()
+        try:
+            response = self._ask(zone, dns.rdatatype.DS)
+        except (dns.exception.DNSException, OSError) as exc:
+            return ZoneState("indeterminate", f"DS query for {_text(zone)} failed: {exc}")
+        rcode = response.rcode()
+        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            return ZoneState("indeterminate", f"the DS query for {_text(zone)} was answered "
+                             f"{dns.rcode.to_text(rcode)}")  # fmt: skip
+        try:
+            ds = response.find_rrset(response.answer, zone, dns.rdataclass.IN, dns.rdatatype.DS)
+        except KeyError:
+            ds = None
+        if ds is not None:
+            try:
+                sigs = response.find_rrset(response.answer, zone, dns.rdataclass.IN,
+                                           dns.rdatatype.RRSIG, dns.rdatatype.DS)  # fmt: skip
+            except KeyError:
+                sigs = None
+            found = self._zone_of(zone.parent()) if sigs is None else sigs[0].signer  # type: ignore[attr-defined]
+            if isinstance(found, str):
+                return ZoneState("indeterminate", found)
+            parent = self._parent_state(zone, found, anchor)
+            if parent.status != "secure" or parent.keys is None:
+                return parent
+            where = f"the DS set of {_text(zone)} in {_text(found)}"
+            if sigs is None:
+                return ZoneState("bogus", f"{where} is unsigned, in a signed zone")
+            try:
+                dnssec.validate(ds, sigs, {found: parent.keys})
+            except dnssec.ValidationFailure as exc:
+                why = signature_failure(sigs, exc)
+                return ZoneState("bogus", f"{where} does not verify: {why}")
+            usable = [d for d in ds if d.digest_type in _DIGESTS  # type: ignore[attr-defined]
+                      and d.algorithm in _ALGORITHMS]  # type: ignore[attr-defined]  # fmt: skip
+            if not usable:
+                return ZoneState("insecure", f"{where} names only algorithms smtpsh cannot "
+                                 "check (RFC 4035 §5.2)")  # fmt: skip
+            return self._keys_from(zone, usable, f"its DS in {_text(found)}")
+        # No DS: which zone says so (the signer of its proof, else its SOA), and its proof.
+        proofs = (dns.rdatatype.NSEC, dns.rdatatype.NSEC3)
+        signers = [r[0].signer for r in response.authority  # type: ignore[attr-defined]
+                   if r.rdtype == dns.rdatatype.RRSIG and r.covers in proofs]  # fmt: skip
+        denier = signers[0] if signers else None
+        if denier is None:
+            denier = next((r.name for r in response.authority if r.rdtype == dns.rdatatype.SOA),
+                          None)  # fmt: skip
+        if denier is None:
+            return ZoneState("indeterminate", f"the answer to the DS query for {_text(zone)} "
+                             "names no zone that denies it (no SOA, no NSEC)")  # fmt: skip
+        parent = self._parent_state(zone, denier, anchor)
+        if parent.status != "secure" or parent.keys is None:
+            return parent
+        denial = deny_ds(zone, denier, response.authority, parent.keys)
+        return ZoneState(denial.status, denial.reason)
 
     def _signed_or_not(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> str:
         """What the answer showed, for a name no anchor covers: signatures or none (which
@@ -211,17 +305,13 @@ class Validator:
         name = dns.name.from_text(name_text)
         rdtype = dns.rdatatype.from_text(rdtype_text)
         result = Validation(name_text.rstrip("."), rdtype_text, "indeterminate")
-        zone = self._anchor_zone(name)
-        if zone is None:
+        anchor = self._anchor_zone(name)
+        if anchor is None:
             # Not "insecure": the zone may well be signed under an anchor not given.
             result.reason = "no trust anchor covers this name" + self._signed_or_not(name, rdtype)
             return result
-        result.zone = zone.to_text(omit_final_dot=True)
-        keys = self._zone_keys(zone)
-        if isinstance(keys, str):
-            result.status, result.reason = "bogus", keys
-            return result
-        dnssec = _dnssec()
+        result.zone = _text(anchor)
+        dnssec = dnssec_module()
         try:
             response = self._ask(name, rdtype)
         except (dns.exception.DNSException, OSError) as exc:
@@ -237,15 +327,35 @@ class Validator:
             sigs = response.find_rrset(response.answer, name, dns.rdataclass.IN,
                                        dns.rdatatype.RRSIG, rdtype)  # fmt: skip
         except KeyError:
+            sigs = None
+        # The zone the answer comes from: its signer, or for an unsigned answer the SOA the
+        # server names; one outside the anchor's tree is judged as the anchor's own.
+        found = sigs[0].signer if sigs is not None else self._zone_of(name)  # type: ignore[attr-defined]
+        if isinstance(found, str):
+            result.reason = f"the answer came unsigned, and its zone is unknown: {found}"
+            return result
+        zone: dns.name.Name = found
+        if not (name.is_subdomain(zone) and zone.is_subdomain(anchor)):
+            zone = anchor
+        result.zone = _text(zone)
+        state = self.zone_state(zone)
+        if state.status != "secure" or state.keys is None:
+            result.status, result.reason = state.status, state.reason
+            if state.status == "insecure":
+                result.reason += f": {result.zone} is not signed"
+            return result
+        if sigs is None:
             result.status, result.reason = "bogus", "the answer carries no RRSIG in a signed zone"
             return result
         try:
-            dnssec.validate(rrset, sigs, {zone: keys})
+            dnssec.validate(rrset, sigs, {zone: state.keys})
         except dnssec.ValidationFailure as exc:
             result.status, result.reason = "bogus", signature_failure(sigs, exc)
             return result
         result.status = "secure"
-        result.reason = f"validated from the trust anchor of {result.zone}"
+        result.reason = f"validated from the trust anchor of {_text(anchor)}"
+        if zone != anchor:
+            result.reason += f", down the DS chain to {result.zone}"
         return result
 
 

@@ -210,11 +210,13 @@ def _judge_dane(report: DomainReport) -> None:
     def security(name: str, rdtypes: Sequence[str], ad_bit: bool) -> Security:
         found = [checks[(name, t)] for t in rdtypes if (name, t) in checks]
         # The weakest answer decides: one forged address is enough to divert the mail. A
-        # bogus one outweighs the resolver's AD bit (it vouched for what does not verify);
-        # the AD bit outweighs "indeterminate" (no anchor of ours: the resolver has its own).
-        for check in found:
-            if check.status == "bogus":
-                return Security("bogus", check.reason)
+        # bogus one outweighs the resolver's AD bit (it vouched for what does not verify),
+        # and so does an insecure one (proven unsigned from the user's own anchor); the AD
+        # bit outweighs "indeterminate" (no anchor of ours: the resolver has its own).
+        for weakest in ("bogus", "insecure"):
+            for check in found:
+                if check.status == weakest:
+                    return Security(weakest, check.reason)
         if ad_bit:
             return Security("secure", "the resolver set the AD bit")
         if not found:

@@ -75,8 +75,9 @@ def test_names_without_an_anchor_are_indeterminate_not_insecure(
     knot: dict[str, Any], with_plain: dict[str, Any]
 ) -> None:
     # "insecure" (RFC 4035 §4.3) needs a validated proof that the zone is unsigned (a DS
-    # chain to an NSEC/NSEC3 denial of its DS), which is not checked: without an anchor the
-    # RFC's word is "indeterminate", and the reason says what the answer showed.
+    # chain from an anchor to an NSEC/NSEC3 denial of its DS: test_dnssec_chain.py), and no
+    # anchor starts one here: the RFC's word is "indeterminate", and the reason says what
+    # the answer showed.
     check = validator(knot).validate("example.org", "MX")
     assert (check.status, check.reason) == ("indeterminate", "no trust anchor covers this name")
     plain = validator(with_plain).validate(PLAIN, "MX")
@@ -264,8 +265,8 @@ def test_signed_tlsa_behind_an_insecure_mx_answer_is_not_dane_protection(
     dane = proc.stdout.split("\nDANE\n", 1)[1].split("\n\n", 1)[0]
     assert "DNSSEC: TLSA _25._tcp.mx.signed.test: secure" in proc.stdout
     # What was seen (no anchor covers plain.test, its answer came unsigned) and why it does
-    # not count. "Not shown to be": smtpsh cannot prove a zone unsigned (RFC 4035 §4.3's
-    # "insecure"), only that nothing vouched for this answer.
+    # not count. "Not shown to be": with no anchor above plain.test nothing proves it
+    # unsigned (RFC 4035 §4.3's "insecure"), only that nothing vouched for this answer.
     assert (
         f"[warn]  DANE: mail for {domain} is not shown to be DANE-protected: its MX answer "
         "could not be validated (no trust anchor covers this name; the answer came unsigned, "

@@ -3,7 +3,8 @@ delay, names made up per test): ``answer(qname, qtype)`` gives the records (zone
 rdata text, TTL 60), or None to pass the query as it is to ``upstream`` (HOST, PORT) and its
 answer back untouched (signatures included); ``delay(qname)`` the seconds before the reply
 goes out. Each delayed reply has a timer of its own, so queries do not queue behind each
-other."""
+other. ``rewrite(reply)`` may change each forwarded reply (an attacker on the path, a
+broken resolver)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,17 @@ import dns.rdatatype
 import dns.rrset
 
 Answer = Callable[[str, str], list[str] | None]
+Rewrite = Callable[[dns.message.Message], dns.message.Message]
 
 
 class TinyDnsServer:
     def __init__(self, answer: Answer, delay: Callable[[str], float] = lambda name: 0.0,
-                 upstream: tuple[str, int] | None = None, vouch: bool = False) -> None:
+                 upstream: tuple[str, int] | None = None, vouch: bool = False,
+                 rewrite: Rewrite | None = None) -> None:
         # vouch: set the AD bit on every forwarded answer, as a resolver that claims to have
         # validated whatever it relays (wrongly, for a bogus one).
         self.answer, self.delay, self.upstream, self.vouch = answer, delay, upstream, vouch
+        self.rewrite = rewrite
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -80,9 +84,12 @@ class TinyDnsServer:
                 wire, _ = up.recvfrom(65535)
             except OSError:
                 return  # no answer: the client times out, as behind a dead upstream
-        if self.vouch:
+        if self.vouch or self.rewrite is not None:
             reply = dns.message.from_wire(wire)
-            reply.flags |= dns.flags.AD
+            if self.vouch:
+                reply.flags |= dns.flags.AD
+            if self.rewrite is not None:
+                reply = self.rewrite(reply)
             wire = reply.to_wire()
         self._send(wire, peer)
 
