@@ -67,8 +67,9 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
     }),
     FAILED: ("failed", {
         "session": "no connection, a /send or /compose failed (or a recipient of it was"
-        " refused), or the session did not end with smtpsh's QUIT (Ctrl-D or the end of"
-        " the script in the middle of DATA: the message abandoned, not sent)",
+        " refused), or the session did not end with smtpsh's QUIT (the server closed it:"
+        " a 421, a hang-up; Ctrl-D or the end of the script in the middle of DATA: the"
+        " message abandoned, not sent); at the terminal as in a script",
         "send": "not sent, or not to everyone: no connection, the session refused"
         " (--starttls, AUTH), the sender or the message refused (LMTP: by any recipient),"
         " a recipient refused (the message still goes to those accepted; a last line names"

@@ -22,7 +22,8 @@ SHELL_INTRO = (
 KEYS = (
     ("Tab", "complete verbs, shell commands, addresses used before, and the ESMTP "
             "parameters and AUTH mechanisms this server advertised"),
-    ("Ctrl-D", "send QUIT (when connected) and leave; in DATA, abandon the message (exit 4)"),
+    ("Ctrl-D", "send QUIT (when connected) and leave; exit 4 when there is none to send (the"
+               " server closed the session) or in DATA (the message abandoned)"),
     ("Ctrl-C", "clear the line, or stop waiting for a reply"),
     ("Ctrl-R", "search the history"),
     ("Up / Down", "walk the history (never holds credentials or message lines)"),

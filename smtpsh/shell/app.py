@@ -98,7 +98,6 @@ class Shell:
         self.exit_code = 0
         self.raw_mode = False
         self._skipping_body = False  # piped: DATA was refused, drop lines up to "."
-        self.message_abandoned = False  # left in the middle of DATA: the message not sent
         # Piped: an AUTH exchange ended refused; the script's next lines may be its answers
         # (base64 credentials), which must not go out as commands, in clear.
         self._skipping_auth_answers = False
@@ -245,7 +244,6 @@ class Shell:
         if self.link.connected and self.session.state is not State.CLOSED:
             if self.session.state is State.DATA:
                 self.warn("leaving in the middle of DATA: the message is abandoned")
-                self.message_abandoned = True
                 await self.link.close()
             else:
                 with contextlib.suppress(SmtpshError):
@@ -671,8 +669,16 @@ async def finish_piped(shell: Shell) -> int:
             await shell.end_at_step()  # the script ended right at the step
         else:
             await shell.quit()
+    return session_status(shell)
+
+
+def session_status(shell: Shell) -> int:
+    """The exit status of a session (the exit table's 'session' column), piped or at the
+    terminal alike: what the session's commands set (a failed /send or /compose, a /replay
+    that differed), and FAILED when it did not end with smtpsh's QUIT: the server hung up
+    or closed with a 421, the connection failed, the message was abandoned in DATA.
+    --drop-after hangs up on purpose: that is the end asked for."""
     if not shell.link.quit_sent and not shell.dropped:
-        # the session did not end with our QUIT: say so to scripts
         shell.exit_code = exitcodes.FAILED
     return shell.exit_code
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from smtpsh import exitcodes
-from smtpsh.compose.ask import Asker, edit_text
+from smtpsh.compose.ask import Asker, Cancelled, edit_text
 from smtpsh.compose.envelope import DsnRequest, Envelope, parse_notify, parse_ret, plan_envelope
 from smtpsh.compose.message import (
     ComposeError,
@@ -391,6 +391,8 @@ def _exit_status_counts(handler: Handler) -> Handler:
             await handler(shell, args)
         except StepReached:
             raise  # --quit-after: the session ends as asked, not a failure
+        except Cancelled:
+            raise  # the user left the questions (Ctrl-C): nothing was sent, nothing failed
         except SmtpshError:
             shell.exit_code = exitcodes.FAILED
             raise

@@ -22,7 +22,7 @@ from prompt_toolkit.layout.processors import Processor, Transformation, Transfor
 from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.patch_stdout import patch_stdout
 
-from smtpsh import exitcodes, state
+from smtpsh import state
 from smtpsh.output.fit import truncate_fragments
 from smtpsh.output.printer import style
 from smtpsh.output.safe import LAYOUT, safe
@@ -30,7 +30,7 @@ from smtpsh.output.typeahead import quiet_typeahead
 from smtpsh.protocol.connection import SECRET_MASK
 from smtpsh.protocol.session import State
 from smtpsh.safefile import open_private
-from smtpsh.shell.app import Shell
+from smtpsh.shell.app import Shell, session_status
 from smtpsh.shell.completer import SmtpCompleter
 from smtpsh.shell.lexer import SmtpCommandLexer
 from smtpsh.shell.metacommands import load_features
@@ -331,9 +331,7 @@ async def run_interactive(shell: Shell) -> int:
                 await shell.quit()  # Ctrl-D: QUIT politely and leave
                 break
             await shell.handle_line(line)
-    # The exit table's 'session' column: left in the middle of DATA (Ctrl-D, /quit), the
-    # message was abandoned, not sent, and no QUIT ended the session: FAILED, as a script
-    # ending there gets, so that a caller never reads "ok". The table's other FAILED cases
-    # (a failed /compose, a server that hung up) are said on the screen and kept at 0 here,
-    # as tests/compose/test_compose_pty.py and tests/hostile's shell drivers expect.
-    return exitcodes.FAILED if shell.message_abandoned else 0
+    # The exit table's 'session' column, as a script gets it: 0 only when the session ended
+    # with smtpsh's QUIT (/quit, Ctrl-D, a typed QUIT) and no /send or /compose failed; a
+    # server that hung up, a message abandoned in DATA, no connection: FAILED.
+    return session_status(shell)

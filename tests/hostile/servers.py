@@ -239,6 +239,12 @@ class Behaviour:
     args: tuple[str, ...] = field(default_factory=tuple)
     wants_client_cert: bool = False  # the server's TLS context requires a client certificate
 
+    @property
+    def at_banner(self) -> bool:
+        """Nothing is typed: the server misbehaves at its greeting, on every connection, so a
+        /reconnect reaches no session either."""
+        return not self.script
+
 
 def plain(acts: dict[bytes, Act], banner: Act | None = None) -> Callable[
     [ssl.SSLContext], Callable[[socket.socket], None]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,7 @@ import pexpect
 import pytest
 
 from tests.helpers.run import smtpsh_env
-from tests.helpers.scripted_server import read_line, scripted_server
+from tests.helpers.scripted_server import read_line, scripted_server, smtp_like
 from tests.helpers.tmux import Screen
 from tests.shell.test_fit_pty import toolbar, wait_toolbar
 
@@ -186,6 +186,59 @@ def test_idle_close_is_shown_and_reconnect_works(tmp_path: Path, screens: list[S
         shell.wait_for("(closed)›")
         shell.line("/reconnect")
         shell.wait_for("reconnecting")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+
+
+def _hangs_up_after_ehlo(how: str) -> Callable[[socket.socket], None]:
+    """A server that answers EHLO by closing: with a 421 first, or just hanging up."""
+
+    def handler(sock: socket.socket) -> None:
+        sock.sendall(b"220 hostile.test ESMTP\r\n")
+        while line := read_line(sock):
+            if line.upper().startswith(b"EHLO"):
+                if how == "421":
+                    sock.sendall(b"421 4.3.2 hostile.test closing the transmission channel\r\n")
+                return
+            sock.sendall(b"250 ok\r\n")
+
+    return handler
+
+
+@pytest.mark.parametrize("leave", ["/quit", "C-d"])
+@pytest.mark.parametrize("how", ["421", "hang-up"])
+def test_a_session_the_server_ended_exits_failed(
+    how: str, leave: str, tmp_path: Path, screens: list[Screen]
+) -> None:
+    # The exit table's 'session' column: 4 when the session did not end with smtpsh's
+    # QUIT, at the terminal as in a script (piped runs already exited 4). It was 0: a
+    # caller of `smtpsh HOST` read "ok" from a session the server had cut off.
+    with scripted_server(_hangs_up_after_ehlo(how)) as port:
+        shell = open_screen(screens, [f"127.0.0.1:{port}"], tmp_path)
+        shell.wait_for(f"127.0.0.1:{port}›")
+        shell.line("EHLO pty.smtpsh.test")
+        shell.wait_for("the server closed the connection")
+        shell.wait_for("(closed)›")
+        if leave == "/quit":
+            shell.line("/quit")
+        else:
+            shell.keys("C-d")
+        assert shell.exit_status() == 4
+
+
+def test_a_refused_rcpt_typed_by_hand_still_exits_ok(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    # Not a failure in the exit table: the 550 is the server's answer to a line the user
+    # typed, shown in the dialogue; the session ended with smtpsh's QUIT.
+    replies = {b"RCPT": b"550 5.1.1 <nobody@hostile.test>: no such user\r\n"}
+    with scripted_server(smtp_like(replies)) as port:
+        shell = open_screen(screens, [f"127.0.0.1:{port}"], tmp_path)
+        shell.wait_for(f"127.0.0.1:{port}›")
+        for line in ("EHLO pty.smtpsh.test", "MAIL FROM:<a@smtpsh.test>",
+                     "RCPT TO:<nobody@hostile.test>"):
+            shell.line(line)
+        shell.wait_for("550 5.1.1")
         shell.line("/quit")
         assert shell.exit_status() == 0
 
