@@ -486,12 +486,33 @@ class Prober:
         self._tls_context = context
         tls.verified = self.verify and not tls.verify_error and not later
         _describe_tls(client, context, self.target.options.host, tls)
-        if later:
+        if later and not self._failure_certain(client):
             self._unchecked = client
         await client.command(f"EHLO {self.target.helo}")
         report.capabilities_tls = dict(client.session.extensions)
         report.auth_tls = client.session.auth_mechanisms
         return client
+
+    def _failure_certain(self, client: SMTPClient) -> bool:
+        """Whether the session made without verification shows a certificate that cannot
+        verify (self-signed, trusted by nothing: most MX hosts), so that no verifying
+        handshake is needed to say why; smtpsh.net.selfsigned answers only when certain."""
+        from smtpsh.net import certinfo, selfsigned
+
+        obj, tls = client.ssl_object, self.report.tls
+        if obj is None:
+            return False
+        chain = certinfo.peer_chain(obj, verified=False)
+        code = selfsigned.certain_failure(chain, self.target.context)
+        if code is None:
+            return False
+        leaf = client.tls_info.leaf if client.tls_info is not None else None
+        options = self.target.options
+        tls.verified = False
+        tls.verify_error = certinfo.describe_verify_code(
+            code, selfsigned.SELF_SIGNED_MESSAGE, options.server_hostname or options.host, leaf
+        )
+        return True
 
     async def _ntlm_phase(self, client: SMTPClient) -> None:
         report = self.report

@@ -580,14 +580,22 @@ def describe_verify_error(
 ) -> str:
     """One line for a certificate that failed verification (details from ``leaf`` if known)."""
     message = str(exc.verify_message or exc.reason or exc)
-    template = VERIFY_ERRORS.get(int(exc.verify_code or 0))
+    return describe_verify_code(int(exc.verify_code or 0), message, name, leaf)
+
+
+def describe_verify_code(
+    code: int, message: str, name: str, leaf: CertificateInfo | None = None
+) -> str:
+    """The same, from OpenSSL's verify code and message (smtpsh.net.selfsigned tells one
+    without a handshake)."""
+    template = VERIFY_ERRORS.get(code)
     if template is None:
         return f"certificate verification failed for {name}: {message}"
     when = ""
     if leaf is not None:
-        if exc.verify_code == 10:
+        if code == 10:
             when = f" (it expired on {format_time(leaf.not_after)})"
-        elif exc.verify_code == 9:
+        elif code == 9:
             when = f" (valid from {format_time(leaf.not_before)})"
     return template.format(
         name=name,

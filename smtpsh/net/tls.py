@@ -23,17 +23,18 @@ class _LazyTrustContext(ssl.SSLContext):
 
     _trust_loaded = False
 
-    def _load_trust(self) -> None:
+    def load_trust(self) -> None:
+        """Load the system store now (smtpsh.net.selfsigned reads what it trusts)."""
         if not self._trust_loaded:
             self._trust_loaded = True
             self.load_default_certs(ssl.Purpose.SERVER_AUTH)
 
     def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
-        self._load_trust()
+        self.load_trust()
         return super().wrap_bio(*args, **kwargs)
 
     def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        self._load_trust()
+        self.load_trust()
         return super().wrap_socket(*args, **kwargs)
 
 

@@ -321,6 +321,37 @@ def test_probe_checks_a_certificate_that_verifies_on_the_relay_connection(
     assert "certificate" not in {f.key for f in findings(report)}
 
 
+def test_probe_tells_a_self_signed_certificate_without_a_handshake_to_check_it(
+    tmp_path: Path,
+) -> None:
+    # A self-signed certificate nothing trusts (the usual MX's) cannot verify, and a
+    # verifying handshake would only say so: smtpsh.net.selfsigned tells it from the
+    # session made without verification: one STARTTLS, where the check on the relay
+    # tests' last connection made it two (and two handshakes, the server's costly part).
+    from smtpsh.sandbox.tlscert import write_certificate
+
+    files = write_certificate(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(files.cert, files.key)
+    options = ClientOptions("127.0.0.1", 0, timeout=3.0, connect_timeout=3.0,
+                            ssl_context=make_context(TLSSettings()))
+    report, commands, connections = _probe(Policy(tls=server_ctx), options)
+    tls = report.tls
+    assert tls.works and tls.verified is False
+    assert tls.verify_error.startswith("the certificate for 127.0.0.1 is self-signed ("), (
+        tls.verify_error)
+    assert commands.count("STARTTLS") == 1
+    assert connections == 3, connections  # the probe's, and the relay tests' two
+    text = render(render_text(report))
+    assert "certificate did not verify: the certificate for 127.0.0.1 is self-signed" in text
+    # Trusted (--cafile naming it), the same certificate is checked by a handshake.
+    trusted = ClientOptions("127.0.0.1", 0, timeout=3.0, connect_timeout=3.0,
+                            ssl_context=make_context(TLSSettings(cafile=str(files.cert))))
+    report, commands, _ = _probe(Policy(tls=server_ctx), trusted)
+    assert commands.count("STARTTLS") == 2
+    assert report.tls.verify_error == "" or "self-signed" not in report.tls.verify_error
+
+
 def test_probe_checks_the_certificate_apart_when_the_relay_left_no_room(
     tmp_path: Path,
 ) -> None:
