@@ -26,6 +26,7 @@ the verdict and its wording are the handshake's:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import ssl
@@ -163,26 +164,26 @@ def _trusted_subjects(context: ssl.SSLContext) -> frozenset[Subject] | None:
     load = getattr(context, "load_trust", None)
     if load is not None:
         load()  # smtpsh's contexts load the system store on first use
-    # Read once a context (a probe of many hosts asks for each), again if its store grew.
     stats = context.cert_store_stats()
     count = stats.get("x509", 0)
     if count != stats.get("x509_ca", 0):
         return None  # get_ca_certs lists CA certificates only: the others are not seen
+    # Read once a context (a probe of many hosts asks for each host), again if its store
+    # grew or a trust directory changed.
+    folders = _trust_directories()
+    key = (count, tuple((folder, _stamp(folder)) for folder in folders))
     known = _CONTEXTS.get(context)
-    if known is not None and known[0] == count:
-        found = set(known[1])
-    else:
-        files = _subjects(context.get_ca_certs(binary_form=True))
-        if files is None:
-            return None
-        _CONTEXTS[context] = (count, frozenset(files))
-        found = files
-    for folder in _trust_directories():
+    if known is not None and known[0] == key:
+        return known[1]
+    found = _subjects(context.get_ca_certs(binary_form=True))
+    for folder in folders:
+        if found is None:
+            break
         more = _directory_subjects(folder)
-        if more is None:
-            return None
-        found |= more
-    return frozenset(found)
+        found = None if more is None else found | more
+    result = frozenset(found) if found is not None else None
+    _CONTEXTS[context] = (key, result)
+    return result
 
 
 def _subjects(ders: Iterable[bytes]) -> set[Subject] | None:
@@ -200,15 +201,31 @@ def _subjects(ders: Iterable[bytes]) -> set[Subject] | None:
 def _trust_directories() -> list[str]:
     """Where OpenSSL looks trusted certificates up by name: SSL_CERT_DIR (a list) or its
     default directory (set_default_verify_paths, which load_default_certs calls)."""
-    paths = ssl.get_default_verify_paths()
-    value = os.environ.get(paths.openssl_capath_env) or paths.openssl_capath
+    _, _, variable, default = _default_paths()
+    value = os.environ.get(variable) or default
     return [folder for folder in value.split(os.pathsep) if folder]
 
 
-# Per context: (how many certificates its store held, their subjects).
-_CONTEXTS: weakref.WeakKeyDictionary[ssl.SSLContext, tuple[int, frozenset[Subject]]] = (
-    weakref.WeakKeyDictionary()
-)
+@functools.cache
+def _default_paths() -> tuple[str, str, str, str]:
+    """OpenSSL's compiled-in names: (file variable, file, directory variable, directory)."""
+    paths = ssl.get_default_verify_paths()
+    return (paths.openssl_cafile_env, paths.openssl_cafile, paths.openssl_capath_env,
+            paths.openssl_capath)
+
+
+def _stamp(folder: str) -> int:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return -1
+
+
+# Per context: (how many certificates its store held and the directories' times, the
+# subjects trusted).
+_CONTEXTS: weakref.WeakKeyDictionary[
+    ssl.SSLContext, tuple[tuple[object, ...], frozenset[Subject] | None]
+] = weakref.WeakKeyDictionary()
 
 # Per directory: (its modification time, the subjects of its certificates).
 _DIRECTORIES: dict[str, tuple[int, frozenset[Subject] | None]] = {}

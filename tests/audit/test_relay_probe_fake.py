@@ -333,8 +333,11 @@ def test_probe_tells_a_self_signed_certificate_without_a_handshake_to_check_it(
     files = write_certificate(tmp_path)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(files.cert, files.key)
+    # The system store and a CA unrelated to it (a context of its own: see _tls_server).
+    unrelated = tmp_path / "unrelated.pem"
+    trustme.CA().cert_pem.write_to_path(str(unrelated))
     options = ClientOptions("127.0.0.1", 0, timeout=3.0, connect_timeout=3.0,
-                            ssl_context=make_context(TLSSettings()))
+                            ssl_context=make_context(TLSSettings(cafile=str(unrelated))))
     report, commands, connections = _probe(Policy(tls=server_ctx), options)
     tls = report.tls
     assert tls.works and tls.verified is False

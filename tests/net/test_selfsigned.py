@@ -122,10 +122,12 @@ def handshake_code(chain: list[Made], client: ssl.SSLContext, tmp: Path) -> int 
 
 
 def context_trusting(tmp: Path, *pems: bytes) -> ssl.SSLContext:
-    if not pems:
-        return make_context(TLSSettings())
+    """smtpsh's context: the system store, plus --cafile of ``pems`` (by default one CA
+    that has nothing to do with these certificates). Always one of its own: the shared
+    context of the system store alone keeps what a handshake looked up in it, which
+    tests/net/test_tls_context.py compares."""
     cafile = tmp / "trusted.pem"
-    cafile.write_bytes(b"".join(pems))
+    cafile.write_bytes(b"".join(pems) or _unrelated_ca_pem())
     return make_context(TLSSettings(cafile=str(cafile)))
 
 
@@ -218,5 +220,9 @@ def test_a_context_that_does_not_verify_is_never_told(tmp_path: Path) -> None:
 def _empty_pem(tmp: Path) -> Path:
     """A CA file with one unrelated CA: --cafile gives a context of its own."""
     path = tmp / "unrelated.pem"
-    path.write_bytes(make("Unrelated CA", ca=True, usage="cert-sign").pem())
+    path.write_bytes(_unrelated_ca_pem())
     return path
+
+
+def _unrelated_ca_pem() -> bytes:
+    return make("Unrelated CA", ca=True, usage="cert-sign").pem()
