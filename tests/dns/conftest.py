@@ -16,7 +16,6 @@ import dns.resolver
 import pytest
 from dns_zone import (
     DnsZone,
-    ServfailServer,
     free_port,
     in_ci,
     make_dkim_keys,
@@ -24,6 +23,7 @@ from dns_zone import (
     wait_until_serving,
     zone_lines,
 )
+from tiny_dns import TinyDnsServer
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,8 @@ def dnsmasq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsZone]:
             pytest.fail("dnsmasq is not installed (scripts/setup-test-env installs it)")
         pytest.skip("dnsmasq is not installed; run scripts/setup-test-env")
     workdir = tmp_path_factory.mktemp("dnsmasq")
-    servfail = ServfailServer()
+    # The upstream dnsmasq forwards servfail.example.test to: dnsmasq then answers SERVFAIL.
+    servfail = TinyDnsServer(lambda name, rdtype: None, servfail=True)
     # Bound and never read: queries forwarded here are never answered.
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))

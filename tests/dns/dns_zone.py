@@ -6,9 +6,7 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,40 +263,6 @@ def zone_lines(
         "ptr-record=3.0.0.127.in-addr.arpa,liar.example.test",
         "host-record=liar.example.test,127.0.0.4",
     ]
-
-
-class ServfailServer:
-    """A UDP responder that answers every query with SERVFAIL (the upstream dnsmasq
-    forwards servfail.example.test to, so that dnsmasq itself answers SERVFAIL)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port: int = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                reply = dns.message.make_response(dns.message.from_wire(data))
-            except Exception:  # not a DNS query: ignore it
-                continue
-            reply.set_rcode(dns.rcode.SERVFAIL)
-            self.sock.sendto(reply.to_wire(), peer)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ rdata text, TTL 60), or None to pass the query as it is to ``upstream`` (HOST, P
 answer back untouched (signatures included); ``delay(qname)`` the seconds before the reply
 goes out. Each delayed reply has a timer of its own, so queries do not queue behind each
 other. ``rewrite(reply)`` may change each forwarded reply (an attacker on the path, a
-broken resolver)."""
+broken resolver). With ``servfail`` every query is answered SERVFAIL (a failing upstream
+for dnsmasq, tests/dns/conftest.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections.abc import Callable
 import dns.flags
 import dns.message
 import dns.name
+import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
@@ -26,11 +28,11 @@ Rewrite = Callable[[dns.message.Message], dns.message.Message]
 class TinyDnsServer:
     def __init__(self, answer: Answer, delay: Callable[[str], float] = lambda name: 0.0,
                  upstream: tuple[str, int] | None = None, vouch: bool = False,
-                 rewrite: Rewrite | None = None) -> None:
+                 rewrite: Rewrite | None = None, servfail: bool = False) -> None:
         # vouch: set the AD bit on every forwarded answer, as a resolver that claims to have
         # validated whatever it relays (wrongly, for a bogus one).
         self.answer, self.delay, self.upstream, self.vouch = answer, delay, upstream, vouch
-        self.rewrite = rewrite
+        self.rewrite, self.servfail = rewrite, servfail
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -59,6 +61,11 @@ class TinyDnsServer:
             rdtype = dns.rdatatype.to_text(question.rdtype)
             with self._lock:
                 self.queries.append((name, rdtype))
+            if self.servfail:
+                reply = dns.message.make_response(query)
+                reply.set_rcode(dns.rcode.SERVFAIL)
+                self._send(reply.to_wire(), peer)
+                continue
             records = self.answer(name, rdtype)
             if records is None and self.upstream is not None:
                 threading.Thread(target=self._forward, args=(data, peer), daemon=True).start()
