@@ -109,6 +109,10 @@ class Shell:
         # prompt to show. Empty lines are data then, in piped mode too.
         self.collecting: Callable[[], str] | None = None
         self._on_redraw: Callable[[], None] | None = None
+        # At the terminal: whether more input already waits, typed or pasted ahead of the
+        # prompt (the lines pasted after a BDAT that was not sent are its chunk, not
+        # commands). None off a terminal, where every line is the script's anyway.
+        self.input_waiting: Callable[[], bool] | None = None
         # A connect already under way (started before the slow imports), for the first open.
         self.early: EarlyConnection | None = None
         # Addresses used with this server, kept for completion (the interactive shell's).

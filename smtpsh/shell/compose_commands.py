@@ -71,7 +71,8 @@ TYPED_BDAT_HELP = [
     " at n, the command line and the octets leave in one write. A line going past n is cut"
     f" at n. `{ABORT}` alone drops the chunk. /compose --bdat makes the chunks for you."
     " Where the server did not advertise CHUNKING, BDAT is not sent (the server would read"
-    " the octets as commands); /raw on sends it anyway.",
+    " the octets as commands); /raw on sends it anyway. The lines pasted with it (or a"
+    " script's next lines), up to n octets, are dropped, never run as commands.",
 ]
 RAW_HELP = [
     "Raw bytes: /raw TEXT sends TEXT exactly (no CRLF added, no checks, no dot-stuffing).",
@@ -562,7 +563,12 @@ async def _typed_bdat(shell: Shell, line: str) -> None:
         # (RFC 3030 §2); any other refuses the line and reads the octets as commands of
         # their own: a chunk holding "RCPT TO:<...>" would be smuggled in. Not sent unless
         # forced, as /raw forces every unchecked send.
-        skipped = not shell.settings.interactive and not chunk.complete
+        script = not shell.settings.interactive
+        skipped = script and not chunk.complete
+        # At the terminal, the lines pasted with the BDAT are its chunk too (a chunk line
+        # "RCPT TO:<x>" or "QUIT" ran as a command); what is typed afterwards is not. Asked
+        # before anything is shown: a line typed once the refusal is seen is a command.
+        pasted = not script and not chunk.complete and await _pasted_ahead(shell)
         shell.error(
             f"BDAT not sent: the server did not advertise CHUNKING (RFC 3030), so it would"
             f" read the chunk's {size} octets as commands; /raw on sends it anyway"
@@ -570,6 +576,8 @@ async def _typed_bdat(shell: Shell, line: str) -> None:
         )
         if skipped:  # a script's chunk must not run as commands of the shell's either
             _collect_typed_chunk(shell, chunk, send=False)
+        elif pasted:
+            _drop_pasted_chunk(shell, chunk)
         return
     shell.warn_before_sending(line)
     if chunk.complete:
@@ -607,6 +615,56 @@ def _collect_typed_chunk(shell: Shell, chunk: TypedChunk, *, send: bool) -> None
 
     shell.line_hooks.insert(0, collect)  # before any other hook: these lines are octets
     shell.collecting = chunk.prompt
+
+
+# How long a paste may take to arrive whole after the line the shell is handling: a
+# terminal writes it at once, but a large one reaches the pty in pieces. No one types a
+# key this soon after Enter.
+PASTE_SETTLE = 0.05
+
+
+async def _pasted_ahead(shell: Shell) -> bool:
+    """Whether input already waits at the terminal: lines pasted (or typed ahead) with
+    the one being handled, not typed after its outcome was shown."""
+    waiting = shell.input_waiting
+    if waiting is None:
+        return False
+    if waiting():
+        return True
+    await asyncio.sleep(PASTE_SETTLE)
+    return waiting()
+
+
+def _drop_pasted_chunk(shell: Shell, chunk: TypedChunk) -> None:
+    """A BDAT typed at the terminal was not sent, and lines were pasted with it: drop
+    those lines, up to the octets it announced, as a script's are dropped. Only while they
+    were pasted: a line typed once the paste has run out is a command again."""
+    size = chunk.size
+    dropped = TypedChunk(size, chunk.last)
+
+    def said(count: int) -> None:
+        octets = "octet" if count == 1 else "octets"
+        shell.warn(
+            f"BDAT was not sent: the {count} {octets} pasted after it were dropped, not run"
+            " as commands" + ("" if count >= size else f" (it announced {size})")
+        )
+
+    async def drop(text: str) -> bool:
+        dropped.add_line(text)
+        if dropped.complete:
+            stop()
+            said(size)
+        elif not await _pasted_ahead(shell):
+            stop()  # the paste ended short of the count: what is typed next is a command
+            said(len(dropped.data))
+        return True
+
+    def stop() -> None:
+        shell.line_hooks.remove(drop)
+        shell.collecting = None
+
+    shell.line_hooks.insert(0, drop)  # before any other hook: these lines are octets
+    shell.collecting = lambda: f"drop {len(dropped.data)}/{size}› "
 
 
 async def _send_typed_chunk(shell: Shell, chunk: TypedChunk) -> None:

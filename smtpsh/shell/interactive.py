@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import os
 import re
@@ -15,6 +16,7 @@ from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.filters import has_completions
 from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
 from prompt_toolkit.history import FileHistory
+from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
 from prompt_toolkit.key_binding.bindings.mouse import load_mouse_bindings
 from prompt_toolkit.keys import Keys
@@ -259,6 +261,22 @@ def _toolbar(shell: Shell) -> FormattedText:
     return FormattedText(truncate_fragments(parts, width) if width else parts)
 
 
+def input_waiter(session: PromptSession[str]) -> Callable[[], bool]:
+    """Whether keys wait to be read, typed or pasted ahead of the next prompt: those
+    prompt_toolkit read with the line just accepted, and those still in the terminal (read
+    now, without waiting, and kept for the next prompt). A terminal's answer to a cursor
+    position request is no key of the user's."""
+
+    def waiting() -> bool:
+        keys = get_typeahead(session.input)
+        with contextlib.suppress(OSError):
+            keys += session.input.read_keys()
+        store_typeahead(session.input, keys)
+        return any(key.key != Keys.CPRResponse for key in keys)
+
+    return waiting
+
+
 def remembered_addresses(shell: Shell) -> Callable[[], list[str]]:
     """The addresses used with this server in earlier sessions (the state dir, 0600)."""
     from smtpsh.shell.addressbook import AddressBook
@@ -317,6 +335,7 @@ async def run_interactive(shell: Shell) -> int:
             app.invalidate()
 
     shell._on_redraw = redraw
+    shell.input_waiting = input_waiter(prompt)
     with quiet_typeahead(), patch_stdout(raw=True):
         await shell.connect()
         # Import the feature commands while the user reads the banner, not on the first '/'.

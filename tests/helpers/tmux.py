@@ -104,6 +104,13 @@ class Screen:
     def type(self, text: str) -> None:
         self._tmux("send-keys", "-l", text)
 
+    def paste(self, text: str) -> None:
+        """Paste ``text`` in one write, as a terminal without bracketed paste does (or with
+        it off): each LF arrives as a CR, an Enter, so its lines come in ahead of the
+        prompts that will read them."""
+        self._tmux("set-buffer", "--", text)
+        self._tmux("paste-buffer", "-d")
+
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", *keys)
 

@@ -107,6 +107,64 @@ def test_typed_bdat_without_chunking_is_refused_in_a_terminal(
     assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]
 
 
+def _in_rcpt(shell: Screen) -> None:
+    shell.wait_for("220 test.example")
+    for line in ("EHLO me", "MAIL FROM:<a@x.y>", "RCPT TO:<b@x.y>"):
+        shell.line(line)
+    shell.wait_for("rcpt │")
+
+
+@pytest.mark.pty
+def test_a_chunk_pasted_after_a_bdat_not_sent_is_dropped_in_a_terminal(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    # The BDAT and its chunk pasted at once: the chunk's 24 octets are dropped, as a
+    # script's are, and the line pasted after them is a command again. The chunk's line
+    # went to the server as a command, a recipient smuggled in.
+    server = Recording()
+    with scripted_server(server) as port:
+        shell = Screen([f"127.0.0.1:{port}"], smtpsh_env(tmp_path))
+        screens.append(shell)
+        _in_rcpt(shell)
+        shell.paste(f"BDAT 24 LAST\n{SMUGGLED}\nNOOP\n")
+        shell.wait_words("BDAT was not sent: the 24 octets pasted after it were dropped, not"
+                         " run as commands")
+        shell.wait_for("250 2.0.0 noop ok")
+        shell.line("QUIT")
+        shell.wait_for("221 2.0.0 bye")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    sent = b"".join(server.lines)
+    assert b"BDAT" not in sent and b"smuggled" not in sent
+    assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]
+
+
+@pytest.mark.pty
+def test_a_paste_shorter_than_the_chunk_is_dropped_and_typing_is_commands_again(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    # BDAT 100 announced, 30 octets pasted (a smuggled RCPT and a QUIT): both dropped, the
+    # shortfall said; what the user types afterwards runs as commands, not as the rest of
+    # a chunk that was never sent.
+    server = Recording()
+    with scripted_server(server) as port:
+        shell = Screen([f"127.0.0.1:{port}"], smtpsh_env(tmp_path))
+        screens.append(shell)
+        _in_rcpt(shell)
+        shell.paste(f"BDAT 100 LAST\n{SMUGGLED}\nQUIT\n")
+        shell.wait_words("BDAT was not sent: the 30 octets pasted after it were dropped, not"
+                         " run as commands (it announced 100)")
+        shell.line("NOOP")
+        shell.wait_for("250 2.0.0 noop ok")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    sent = b"".join(server.lines)
+    assert b"BDAT" not in sent and b"smuggled" not in sent
+    assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]  # the pasted QUIT dropped
+
+
 def test_a_chunk_ending_in_a_bare_cr_says_why_exim_does_not_answer(tmp_path: Path) -> None:
     # BDAT 5 and "abcd" typed: Enter's CR fits, its LF does not. Exim holds a final CR
     # until it sees whether an LF follows, so no reply comes; the timeout alone said nothing
