@@ -640,16 +640,20 @@ def _drop_pasted_chunk(shell: Shell, chunk: TypedChunk) -> None:
     those lines, up to the octets it announced, as a script's are dropped. Only while they
     were pasted: a line typed once the paste has run out is a command again."""
     size = chunk.size
-    dropped = TypedChunk(size, chunk.last)
+    dropped = chunk  # nothing of it was collected: the BDAT was refused at once
 
     def said(count: int) -> None:
-        octets = "octet" if count == 1 else "octets"
+        pasted = "octet pasted after it was" if count == 1 else "octets pasted after it were"
         shell.warn(
-            f"BDAT was not sent: the {count} {octets} pasted after it were dropped, not run"
-            " as commands" + ("" if count >= size else f" (it announced {size})")
+            f"BDAT was not sent: the {count} {pasted} dropped, not run as commands"
+            + ("" if count >= size else f" (it announced {size})")
         )
 
     async def drop(text: str) -> bool:
+        if text.strip() == ABORT:  # as while a chunk is collected: what follows is commands
+            stop()
+            said(len(dropped.data))
+            return True
         dropped.add_line(text)
         if dropped.complete:
             stop()

@@ -165,6 +165,26 @@ def test_a_paste_shorter_than_the_chunk_is_dropped_and_typing_is_commands_again(
     assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]  # the pasted QUIT dropped
 
 
+@pytest.mark.pty
+def test_abort_pasted_in_a_dropped_chunk_ends_it(tmp_path: Path, screens: list[Screen]) -> None:
+    # /abort alone ends the dropping as it ends a chunk being collected: the pasted line
+    # after it is a command again.
+    server = Recording()
+    with scripted_server(server) as port:
+        shell = Screen([f"127.0.0.1:{port}"], smtpsh_env(tmp_path))
+        screens.append(shell)
+        _in_rcpt(shell)
+        shell.paste(f"BDAT 100 LAST\n{SMUGGLED}\n/abort\nNOOP\n")
+        shell.wait_words("BDAT was not sent: the 24 octets pasted after it were dropped, not"
+                         " run as commands (it announced 100)")
+        shell.wait_for("250 2.0.0 noop ok")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    assert b"smuggled" not in b"".join(server.lines)
+    assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]
+
+
 def test_a_chunk_ending_in_a_bare_cr_says_why_exim_does_not_answer(tmp_path: Path) -> None:
     # BDAT 5 and "abcd" typed: Enter's CR fits, its LF does not. Exim holds a final CR
     # until it sees whether an LF follows, so no reply comes; the timeout alone said nothing
