@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from smtpsh import exitcodes, state
+from smtpsh.output.safe import CONTROL, INVISIBLE, escaped, safe
 from smtpsh.protocol.encoding import visible
 from smtpsh.protocol.errors import SmtpshError
 
@@ -272,15 +273,42 @@ def _check(key: Key, value: Any, line: int | None, dotted: str) -> Any:
         return value
     if not isinstance(value, str):
         raise bad("a string in double quotes")
+    unsafe = _unsafe_char(value, key.kind)
+    if unsafe is not None:
+        # Said before the kind's own check, which would only say what was expected: the
+        # character is what is wrong, and it is named (escaped) whatever the kind.
+        raise ConfigError(f"{unsafe} in {safe(_show(value))}", line, dotted)
     if key.kind == "choice" and value not in key.choices:
         raise bad(" or ".join(f'"{c}"' for c in key.choices))
     if key.kind == "name" and not _NAME_RE.match(value):
         raise bad("a host name or [address literal], without spaces")
     if key.kind == "address" and (not value or any(c.isspace() or c in "<>" for c in value)):
         raise bad("an address like me@example.net, without <> or spaces")
-    if key.kind in ("str", "path") and (not value or any(ord(c) < 32 for c in value)):
-        raise bad("a non-empty string without control characters")
+    if key.kind in ("str", "path") and not value:
+        raise bad("a non-empty string")
     return value
+
+
+# What a string value may not hold, by kind: no terminal control anywhere (an ESC in
+# mail_from was taken, shown escaped, and refused only once /compose used it as an
+# address); in an address or a user name not either what hides or reorders text (a bidi
+# override makes the sender shown differ from the one sent). A path may hold those.
+_REFUSED_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "path": (CONTROL,),
+})
+
+
+def _unsafe_char(value: str, kind: str) -> str | None:
+    """The first character of ``value`` its kind refuses, escaped and named: '\\x1b (a
+    control character)'; None if there is none."""
+    if value.isprintable():
+        return None
+    for ch in value:
+        if safe(ch, kinds=_REFUSED_KINDS.get(kind, (CONTROL, INVISIBLE))) != ch:
+            what = "a control character" if safe(ch, kinds=(CONTROL,)) != ch else (
+                "a character that hides or reorders text")
+            return f"{escaped(ch)} ({what})"
+    return None
 
 
 def _show(value: Any) -> str:

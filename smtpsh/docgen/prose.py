@@ -64,7 +64,9 @@ SEE_ALSO = (
 CONFIG_INTRO = (
     "Everything in the file is a default: options on the command line win. On a wrong "
     "value smtpsh prints one line naming the file, the line and the key, ignores the file "
-    "and starts with its built-in defaults. A key it does not know is ignored alone, with "
+    "and starts with its built-in defaults; a control character in any value is one (and, in "
+    "an address or a user name, a character that hides or reorders text), named escaped. "
+    "A key it does not know is ignored alone, with "
     "one line naming the file, the line, the profile and the key; the rest of the file is "
     "used. Secrets are never read from the file: a password key is ignored that way, and "
     "the line says where to give one (--password-file FILE, --password-env NAME or the "

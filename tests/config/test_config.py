@@ -84,6 +84,19 @@ BROKEN = [
     # Quoted keys are named as tomllib reads them.
     ('[profiles."work"]\nhost = "x"\n"port" = "587"\n', 3, "profiles.work.port", "port"),
     ("[ 'profiles' . work ]\nhost = \"x\"\ntls = 1\n", 3, "profiles.work.tls", "not 1"),
+    # A control character in any string, and in an address or user name a character that
+    # hides or reorders text: named, escaped, with the value (escaped) it is in.
+    ('mail_from = "\\u001b[31mred@example.net"\n', 1, "mail_from",
+     '\\x1b (a control character) in "\\x1b[31mred@example.net"'),
+    ('mail_from = "a\\u202eb@example.net"\n', 1, "mail_from",
+     "\\u202e (a character that hides or reorders text)"),
+    ('[profiles.work]\nhost = "x"\nmail_from = "me\\u009b@x.y"\n', 3,
+     "profiles.work.mail_from", "\\x9b (a control character)"),
+    ('[profiles.work]\nhost = "x"\nuser = "me\\u007f"\n', 3, "profiles.work.user",
+     "\\x7f (a control character)"),
+    ('[profiles.work]\nhost = "x\\u001b"\n', 2, "profiles.work.host",
+     "\\x1b (a control character)"),
+    ('record_dir = "~/a\\u0007b"\n', 1, "record_dir", "\\x07 (a control character)"),
 ]
 
 
@@ -132,6 +145,19 @@ def test_unknown_and_secret_keys_are_ignored_and_the_rest_is_kept(
     assert "hunter2" not in note and "abc" not in note  # a secret's value is never repeated
     if "profiles.work" in text or "[profiles.work]" in text:
         assert cfg.profiles["work"].host == "x"
+
+
+def test_a_control_character_in_mail_from_makes_the_file_ignored(tmp_path: Path) -> None:
+    # The module's rule for a known key with a wrong value: the whole file is ignored, in one
+    # line naming the file, the line, the key and the character (escaped).
+    path = tmp_path / "config.toml"
+    path.write_text('keys = "vi"\n[profiles.work]\nhost = "x"\nmail_from = "me\\u001b]0;t@x.y"\n')
+    cfg = config.load(path)
+    assert cfg.mail_from is None and not cfg.profiles and cfg.keys == "emacs"
+    assert cfg.errors == (
+        f"config {path} line 4: key 'profiles.work.mail_from': \\x1b (a control character)"
+        ' in "me\\x1b]0;t@x.y"',
+    )
 
 
 def test_an_ignored_key_s_name_is_shown_escaped() -> None:

@@ -36,6 +36,10 @@ def write_escapes(path: Path) -> None:
     path.write_bytes(b'helo = "a\\u001b[2Jb\\u009b31mc"\n')
 
 
+def write_escape_in_mail_from(path: Path) -> None:
+    path.write_bytes(b'mail_from = "\\u001b[31mred\\u202e@example.net"\n')
+
+
 def write_crlf(path: Path) -> None:
     path.write_bytes(b'mail_from = "a@b\\r\\nX-Injected: yes"\n')
 
@@ -45,6 +49,9 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
     "dev-zero": (link_to_dev_zero, r"is not a regular file"),
     "escapes-in-helo": (write_escapes, r"\\x1b\[2Jb\\x9b31mc"),
     "crlf-in-a-value": (write_crlf, r"a@b\\x0d\\x0aX-Injected: yes"),
+    "escape-in-mail_from": (write_escape_in_mail_from,
+                            r"key 'mail_from': \\x1b \(a control character\) in"
+                            r' "\\x1b\[31mred\\u202e@example\.net"'),
 }
 
 
