@@ -50,6 +50,11 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 
+class Interrupted(SmtpshError):
+    """Ctrl-C stopped the operation under way at the terminal (the shell goes on): the
+    user's choice, no failure of a /send or /compose for the exit status."""
+
+
 class ShellSettings:
     def __init__(
         self,
@@ -96,6 +101,9 @@ class Shell:
         self.link: ClientBase = self._new_client()  # the live transport, either kind
         self.done = False
         self.exit_code = 0
+        # The exit status before a connection failed and made it FAILED: back once a connect
+        # succeeds (/reconnect), so that a failed /send or /compose before still counts.
+        self._status_before_connect: int | None = None
         self.raw_mode = False
         self._skipping_body = False  # piped: DATA was refused, drop lines up to "."
         # Piped: an AUTH exchange ended refused; the script's next lines may be its answers
@@ -191,6 +199,7 @@ class Shell:
         """Connect; with --mx candidates, try each in order until one answers."""
         if not self.candidates:
             return await self._connect_once()
+        # The exchangers that fail before one answers do not count (_connect_once).
         for i, (name, address) in enumerate(self.candidates):
             self.options.host = address
             self.options.server_hostname = name  # SNI and certificate checks use the MX name
@@ -198,7 +207,6 @@ class Shell:
             self.info(f"trying MX {name} ({address})")
             if await self._connect_once():
                 self.info(f"connected to {name} ({address})")
-                self.exit_code = 0  # the exchangers that failed before do not count
                 self.candidates = self.candidates[i:]  # /reconnect starts from the one reached
                 return True
         self.error("no mail exchanger of the domain answered")
@@ -213,20 +221,27 @@ class Shell:
         except (ConnectError, ConnectionClosedError, ReplyTimeout) as exc:
             if not getattr(exc, "told", False):
                 self.error(str(exc))
-            self.exit_code = exitcodes.FAILED
+            self._connect_failed()
             return False
         except SmtpshError as exc:
             if self.steps is not None and self.steps.reached:
                 await self.end_at_step()  # e.g. --starttls --quit-after tls: stop right there
                 return True
             self.error(str(exc))
-            self.exit_code = exitcodes.FAILED
+            self._connect_failed()
             return False
         if self.settings.on_connect and not self.link.connected:
             # a hook closed it (e.g. --starttls refused: fail closed)
-            self.exit_code = exitcodes.FAILED
+            self._connect_failed()
             return False
+        if self._status_before_connect is not None:  # connected after all: that failure is over
+            self.exit_code, self._status_before_connect = self._status_before_connect, None
         return True
+
+    def _connect_failed(self) -> None:
+        if self._status_before_connect is None:
+            self._status_before_connect = self.exit_code
+        self.exit_code = exitcodes.FAILED
 
     async def _early_socket(self) -> socket.socket | None:
         early, self.early = self.early, None
@@ -240,7 +255,8 @@ class Shell:
         await self.link.close()
         self.link = self._new_client()
         self.info(f"reconnecting to {self.link.address}")
-        self.exit_code = 0
+        # The status stays: a /send or /compose that failed before still counts (the exit
+        # table); a session lost, with no QUIT, counts only if the last one ends so.
         return await self.connect()
 
     async def quit(self) -> None:
@@ -508,7 +524,7 @@ class Shell:
             return await task
         except asyncio.CancelledError:
             if task.cancelled():
-                raise SmtpshError(
+                raise Interrupted(
                     "interrupted: stopped waiting (a late reply is still shown)"
                 ) from None
             raise

@@ -50,7 +50,7 @@ from smtpsh.net.base import ClientBase, ReplyTimeout
 from smtpsh.net.client import ClientObserver
 from smtpsh.protocol.connection import ReplyEvent
 from smtpsh.protocol.errors import SmtpshError
-from smtpsh.shell.app import Shell
+from smtpsh.shell.app import Interrupted, Shell
 from smtpsh.shell.metacommands import HELP_NOTES, VERB_NOTES, Handler, meta, verb_hook
 from smtpsh.shell.send_link import ShellLink
 from smtpsh.shell.steps import StepReached
@@ -392,8 +392,10 @@ def _exit_status_counts(handler: Handler) -> Handler:
             await handler(shell, args)
         except StepReached:
             raise  # --quit-after: the session ends as asked, not a failure
-        except Cancelled:
-            raise  # the user left the questions (Ctrl-C): nothing was sent, nothing failed
+        except (Cancelled, Interrupted):
+            # The user left the questions, or stopped the sending, with Ctrl-C: no failure
+            # (what was under way is abandoned, as the shell says).
+            raise
         except SmtpshError:
             shell.exit_code = exitcodes.FAILED
             raise

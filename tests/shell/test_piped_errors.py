@@ -168,3 +168,41 @@ def test_raw_auth_in_clear_is_warned_about_and_masked(tmp_path: Path) -> None:
     assert "! AUTH in clear: anyone on the path can read the credentials" in out
     assert "C: AUTH PLAIN ********" in out
     assert "AHVzZXIAc2VjcmV0" not in out + result.stderr
+
+
+def test_a_failed_compose_still_counts_after_a_reconnect(tmp_path: Path) -> None:
+    # The exit table: 4 when a /compose had a recipient refused. A /reconnect later set the
+    # status back to 0, so a script that went on after it read "ok".
+    refusing = smtp_like({b"RCPT": b"550 5.1.1 <nobody@x.y>: no such user\r\n"})
+    with scripted_server(refusing) as port:
+        result = run_piped(
+            [f"127.0.0.1:{port}"],
+            "/compose --from a@x.y --to nobody@x.y --subject s --body hi --yes\n"
+            "/reconnect\nNOOP\n",
+            tmp_path,
+        )
+    out = result.stdout + result.stderr
+    assert "550 5.1.1" in out and "reconnecting to" in out and "C: QUIT" in out, out
+    assert result.returncode == 4, out
+
+
+def test_a_failed_reconnect_does_not_count_once_one_succeeds(tmp_path: Path) -> None:
+    # The second connection gets a 421 banner (its /reconnect fails), the third is served:
+    # the session ends with smtpsh's QUIT, so the failure before it no longer counts.
+    connections: list[int] = []
+    served = smtp_like({})
+
+    def handler(sock: socket.socket) -> None:
+        connections.append(1)
+        if len(connections) == 2:
+            sock.sendall(b"421 4.3.2 busy, try again\r\n")
+            return
+        served(sock)
+
+    with scripted_server(handler) as port:
+        result = run_piped(
+            [f"127.0.0.1:{port}"], "NOOP\n/reconnect\n/reconnect\nNOOP\n", tmp_path
+        )
+    out = result.stdout + result.stderr
+    assert "421 4.3.2 busy" in out and out.count("reconnecting to") == 2, out
+    assert result.returncode == 0, out
