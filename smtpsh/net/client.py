@@ -12,7 +12,7 @@ import os
 import socket
 import ssl
 from collections.abc import AsyncIterable, Iterable, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from smtpsh.net.base import (
     CLOSED_BY_SMTPSH,
@@ -757,7 +757,7 @@ async def connect_address(opts: ClientOptions) -> socket.socket | None:
         if opts.source_address is not None:
             sock.bind(opts.source_address)
         async with asyncio.timeout(max(opts.connect_timeout, MIN_WAIT)):
-            await asyncio.get_running_loop().sock_connect(sock, address)
+            await _connect_socket(sock, address)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except TimeoutError:
         sock.close()
@@ -773,6 +773,34 @@ async def connect_address(opts: ClientOptions) -> socket.socket | None:
         sock.close()
         raise
     return sock
+
+
+async def _connect_socket(sock: socket.socket, address: Any) -> None:
+    """Connect a non-blocking socket to an address, waiting on the event loop for it to
+    become writable. Not loop.sock_connect: uvloop's resolves the address again, an IP
+    address too, in its thread pool (a thread hand-off and wake-up for every connection of
+    a run over many hosts)."""
+    try:
+        sock.connect(address)
+        return
+    except (BlockingIOError, InterruptedError):
+        pass
+    loop = asyncio.get_running_loop()
+    writable: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+    loop.add_writer(fd, _set_done, writable)
+    try:
+        await writable
+    finally:
+        loop.remove_writer(fd)
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        raise OSError(error, os.strerror(error))
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 _UNVERIFIED: ssl.SSLContext | None = None

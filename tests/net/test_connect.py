@@ -66,3 +66,89 @@ def test_an_early_connection_that_failed_raises_when_taken() -> None:
     early = EarlyConnection(ClientOptions("127.0.0.1", free_port()))
     with pytest.raises(ConnectError, match="Connection refused"):
         early.result()
+
+
+def _loops() -> list[object]:
+    import uvloop  # the optional extra 'fast', installed with the test extra
+
+    return [asyncio.new_event_loop, uvloop.new_event_loop]
+
+
+@pytest.mark.parametrize("loop_factory", _loops(), ids=["asyncio", "uvloop"])
+def test_a_connect_by_address_asks_the_event_loop_to_resolve_nothing(
+    loop_factory: object,
+) -> None:
+    # uvloop's sock_connect resolves even an IP address again, in its thread pool: a
+    # hand-off to a thread and a wake-up for each connection of a run over many hosts.
+    # The client connects the socket itself and waits on the loop for it to be writable.
+    async def session() -> int:
+        async def greet(_r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"220 ready\r\n")
+            await writer.drain()
+
+        server = await asyncio.start_server(greet, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, asyncio.BaseEventLoop):  # uvloop's methods cannot be replaced
+
+            def refuse(*_args: object, **_kwargs: object) -> None:
+                raise AssertionError("the loop was asked to resolve or connect")
+
+            loop.getaddrinfo = refuse  # type: ignore[method-assign,assignment]
+            loop.sock_connect = refuse  # type: ignore[method-assign,assignment]
+        client = SMTPClient(ClientOptions("127.0.0.1", port))
+        banner = await client.open()
+        await client.close()
+        server.close()
+        return banner.code
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:  # type: ignore[arg-type]
+        assert runner.run(session()) == 220
+
+
+@pytest.mark.parametrize("loop_factory", _loops(), ids=["asyncio", "uvloop"])
+def test_a_connect_that_gets_no_answer_ends_at_its_timeout_in_words(
+    loop_factory: object,
+) -> None:
+    # A listener whose queue is full drops further SYNs: the connect waits for writability
+    # and the timeout ends it, with the same words under either loop.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+
+    async def attempt() -> str:
+        try:
+            await SMTPClient(ClientOptions("127.0.0.1", port, connect_timeout=0.3)).open()
+        except ConnectError as exc:
+            return str(exc)
+        return "connected"
+
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:  # type: ignore[arg-type]
+            said = runner.run(attempt())
+    finally:
+        for each in [*fillers, listener]:
+            each.close()
+    assert said == f"cannot connect to 127.0.0.1:{port}: no answer within 0.3 s"
+
+
+@pytest.mark.parametrize("loop_factory", _loops(), ids=["asyncio", "uvloop"])
+def test_a_refused_connect_has_the_same_words_under_either_loop(loop_factory: object) -> None:
+    port = free_port()
+
+    async def attempt() -> str:
+        try:
+            await SMTPClient(ClientOptions("127.0.0.1", port)).open()
+        except ConnectError as exc:
+            return str(exc)
+        return "connected"
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:  # type: ignore[arg-type]
+        assert runner.run(attempt()) == f"cannot connect to 127.0.0.1:{port}: Connection refused"
