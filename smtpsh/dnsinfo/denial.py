@@ -101,14 +101,7 @@ def _nsec_proof(child: dns.name.Name, parent: dns.name.Name,
         owner, rdata = rrset.name, rrset[0]
         types = bitmap_types(rdata.windows)  # type: ignore[attr-defined]
         if owner == child:
-            if dns.rdatatype.DS in types:
-                return Denial("bogus", f"{_text(parent)}'s NSEC record at {_text(child)} lists "
-                              "a DS record, yet none was given")  # fmt: skip
-            if not _delegation_types(types):
-                return Denial("bogus", f"{_text(parent)}'s NSEC record shows {_text(child)} is "
-                              "not a delegation, yet it answers as a zone of its own")  # fmt: skip
-            return _Proof([(rrset, sigs)],
-                          f"no DS for {_text(child)} in {_text(parent)} (NSEC proof)")  # fmt: skip
+            return _at_child(child, parent, types, "NSEC record at", [(rrset, sigs)])
         if child.is_subdomain(owner) and owner != parent and _delegation_types(types):
             # An NSEC at an ancestor delegation: what is below it is the child zone's.
             if dns.rdatatype.DS in types:
@@ -119,6 +112,20 @@ def _nsec_proof(child: dns.name.Name, parent: dns.name.Name,
         if _covers(owner, rdata.next, child):  # type: ignore[attr-defined]
             return _no_zone(child, parent, "NSEC")
     return None
+
+
+def _at_child(child: dns.name.Name, parent: dns.name.Name, types: set[int], record: str,
+              proof: list[Signed]) -> _Proof | Denial:  # fmt: skip
+    """The parent's NSEC or NSEC3 record at the child's own name (``record``: "NSEC record
+    at", "NSEC3 record for"): a proof of no DS only where it shows a delegation without one."""
+    kind = record.split()[0]
+    if dns.rdatatype.DS in types:
+        return Denial("bogus", f"{_text(parent)}'s {record} {_text(child)} lists a DS record,"
+                      " yet none was given")  # fmt: skip
+    if not _delegation_types(types):
+        return Denial("bogus", f"{_text(parent)}'s {kind} record shows {_text(child)} is "
+                      "not a delegation, yet it answers as a zone of its own")  # fmt: skip
+    return _Proof(proof, f"no DS for {_text(child)} in {_text(parent)} ({kind} proof)")
 
 
 def _no_zone(name: dns.name.Name, parent: dns.name.Name, kind: str) -> Denial:
@@ -165,13 +172,7 @@ def _nsec3_proof(child: dns.name.Name, parent: dns.name.Name,
     found = matching(child)
     if found is not None:
         types = bitmap_types(found[0].windows)
-        if dns.rdatatype.DS in types:
-            return Denial("bogus", f"{_text(parent)}'s NSEC3 record for {_text(child)} lists a "
-                          "DS record, yet none was given")  # fmt: skip
-        if not _delegation_types(types):
-            return Denial("bogus", f"{_text(parent)}'s NSEC3 record shows {_text(child)} is "
-                          "not a delegation, yet it answers as a zone of its own")  # fmt: skip
-        return _Proof([found[1]], f"no DS for {_text(child)} in {_text(parent)} (NSEC3 proof)")
+        return _at_child(child, parent, types, "NSEC3 record for", [found[1]])
     # The closest encloser proof (RFC 5155 §8.3): the longest ancestor that exists...
     encloser = child.parent()
     while True:
