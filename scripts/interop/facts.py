@@ -2,7 +2,8 @@
 """Write /var/lib/smtpsh-test/interop.json for scripts/setup-interop, or check it.
 
     facts.py                       write $FACTS_TMP from the environment setup-interop sets
-    facts.py --check FILE --wait S every server in FILE greets with 220 within S seconds
+    facts.py --check FILE --wait S every server in FILE greets with 220 within S seconds,
+                                   and its STARTTLS completes, verified with the test CA
 
 The table below is the one description of the interop servers the tests read: port,
 names, the users a test config defines (what `enum` must find), TLS and AUTH as set up.
@@ -13,7 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import smtplib
 import socket
+import ssl
 import sys
 import time
 
@@ -95,6 +98,18 @@ def banner(host: str, port: int, timeout: float = 5.0) -> str:
     return data.decode("ascii", "replace").strip()
 
 
+def starttls(host: str, port: int, ca_file: str, timeout: float = 30.0) -> str:
+    """The TLS version after STARTTLS and a verified handshake, or an OSError /
+    smtplib.SMTPException saying why not. Every interop server offers STARTTLS; OpenSMTPD's
+    needs scripts/interop/opensmtpd-openssl3.c, and this is where its absence shows first."""
+    context = ssl.create_default_context(cafile=ca_file)
+    with smtplib.SMTP(host, port, local_hostname="setup.test", timeout=timeout) as client:
+        client.starttls(context=context)
+        version = client.sock.version() if isinstance(client.sock, ssl.SSLSocket) else None
+        client.ehlo("setup.test")
+    return version or "TLS"
+
+
 def check(path: str, wait: float) -> int:
     with open(path, encoding="utf-8") as fh:
         facts = json.load(fh)
@@ -110,11 +125,17 @@ def check(path: str, wait: float) -> int:
             if not error or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)
+        tls = ""
+        if not error:
+            try:
+                tls = starttls(facts["host"], int(server["port"]), facts["ca_file"])
+            except (OSError, smtplib.SMTPException) as exc:
+                error = f"greets, but STARTTLS fails: {type(exc).__name__}: {exc}"
         if error:
             print(f"{name} on {facts['host']}:{server['port']}: {error}")
             bad += 1
         else:
-            print(f"{name} ok: {text[:70]}")
+            print(f"{name} ok: {text[:70]} · STARTTLS {tls}")
     return 1 if bad else 0
 
 
