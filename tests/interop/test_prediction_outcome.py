@@ -37,8 +37,8 @@ def test_opensmtpd_s_acceptance_of_an_oversize_mail_is_said_under_the_reply() ->
 
 
 def test_opensmtpd_s_starttls_after_helo_is_said_to_be_taken_before_the_handshake() -> None:
-    # The 220 is said to prove the 502 wrong even though the handshake then fails here
-    # (the note belongs to the reply, not to what it sets off).
+    # The 220 is said to prove the 502 wrong (the note belongs to the reply, not to the
+    # handshake it sets off), and the handshake that follows completes.
     opensmtpd = server_fixture("opensmtpd")
     lines = piped(opensmtpd.target, "HELO me\nSTARTTLS\nQUIT\n",
                   "--cafile", str(opensmtpd.ca_file))
@@ -46,6 +46,29 @@ def test_opensmtpd_s_starttls_after_helo_is_said_to_be_taken_before_the_handshak
     after = said_after(lines, "220 2.0.0 Ready to start TLS")
     assert after[1].startswith("  ↳ predicted 502 (STARTTLS needs the STARTTLS extension"), after
     assert after[1].endswith("answered 220: " + LENIENT), after
+    assert any(line.startswith("· TLS established: TLSv1.") for line in lines), lines
+
+
+def test_opensmtpd_s_refusal_of_a_second_auth_inside_tls_is_said_as_predicted() -> None:
+    # OpenSMTPD lists AUTH only inside TLS; there it refuses a second AUTH with 503, as
+    # RFC 4954 §4 says: the warning held, so no "lenient" line, and the 503 is glossed as
+    # that refusal (not as a generic bad sequence).
+    import base64
+
+    opensmtpd = server_fixture("opensmtpd")
+    plain = base64.b64encode(
+        f"\0{opensmtpd.auth_user}\0{opensmtpd.auth_password}".encode()).decode()
+    lines = piped(opensmtpd.target,
+                  f"EHLO me\nSTARTTLS\nEHLO me\nAUTH PLAIN {plain}\nAUTH PLAIN {plain}\nQUIT\n",
+                  "--cafile", str(opensmtpd.ca_file))
+    assert not any(plain in line for line in lines), lines
+    assert any(line.startswith("· TLS established: TLSv1.") for line in lines), lines
+    assert "S: 235 2.0.0 Authentication succeeded" in lines, lines
+    assert sum(line.startswith("! expect 503 5.5.1 already authenticated") for line in lines) == 1
+    after = said_after(lines, "503 5.5.1 Invalid command: Already authenticated")
+    assert after[0].startswith("  ↳ 503 a second AUTH is refused: this session is already"
+                               " authenticated"), after
+    assert not any(line.endswith(LENIENT) for line in lines), lines
 
 
 def test_haraka_s_nested_mail_is_said_lenient_and_the_state_follows_it() -> None:
