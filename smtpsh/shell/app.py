@@ -105,9 +105,10 @@ class Shell:
         # succeeds (/reconnect), so that a failed /send or /compose before still counts.
         self._status_before_connect: int | None = None
         self.raw_mode = False
-        self._skipping_body = False  # piped: DATA was refused, drop lines up to "."
-        # Piped: an AUTH exchange ended refused; the script's next lines may be its answers
-        # (base64 credentials), which must not go out as commands, in clear.
+        # Piped (or pasted): DATA was refused, drop lines up to "."
+        self._skipping_body = False
+        # Piped (or pasted): an AUTH exchange ended refused; the script's next lines may be
+        # its answers (base64 credentials), which must not go out as commands, in clear.
         self._skipping_auth_answers = False
         self.candidates: list[tuple[str, str]] = []  # --mx: (exchanger, address) to try in order
         self.extra: dict[str, Any] = {}  # per-feature state (recording, auth, ...)
@@ -121,6 +122,10 @@ class Shell:
         # prompt (the lines pasted after a BDAT that was not sent are its chunk, not
         # commands). None off a terminal, where every line is the script's anyway.
         self.input_waiting: Callable[[], bool] | None = None
+        # At the terminal: the lines of a multi-line paste not run yet. Each runs in turn
+        # as if typed (smtpsh.shell.interactive); meanwhile they are the paste's, as a
+        # script's lines are the script's: after a refused DATA or AUTH they are skipped.
+        self.pasted: list[str] = []
         # A connect already under way (started before the slow imports), for the first open.
         self.early: EarlyConnection | None = None
         # Addresses used with this server, kept for completion (the interactive shell's).
@@ -293,6 +298,8 @@ class Shell:
                 await self.end_at_step()  # raised instead of going past --quit-after's step
             else:
                 self.error(str(exc))
+                if isinstance(exc, Interrupted):  # Ctrl-C stops a paste, not just its line
+                    self.stop_paste("interrupted")
 
     async def _handle_line(self, line: str) -> None:
         for hook in list(self.line_hooks):
@@ -340,9 +347,22 @@ class Shell:
             return False
         if not self.extra.get("auth_answers_told"):  # once an exchange; never the line itself
             self.extra["auth_answers_told"] = True
-            self.warn("AUTH is over (refused): the script's next lines that look like its"
-                      " answers (base64, not commands) are skipped, never sent as commands")
+            script = not self.settings.interactive
+            lines = "the script's next lines" if script else "the next pasted lines"
+            self.warn(f"AUTH is over (refused): {lines} that look like its answers (base64,"
+                      " not commands) are skipped, never sent as commands")
         return True
+
+    def skips(self, line: str) -> bool:
+        """Whether ``line``, next, is skipped unsent: a message line after a refused DATA,
+        an answer to an AUTH exchange that was refused (a credential: never shown)."""
+        if self.line_hooks:
+            return False  # a hook takes the line first (e.g. a BDAT's octets)
+        if self._skipping_auth_answers:
+            from smtpsh.protocol.auth import looks_like_answer  # only after a refused AUTH
+
+            return looks_like_answer(line)
+        return self._skipping_body
 
     def check_step(self, line: str | None) -> None:
         """Refuse a line past the --quit-after/--drop-after step (None: a message line)."""
@@ -427,7 +447,7 @@ class Shell:
             reply = await self.guard(self.link.command(line, raw=self.raw_mode))
         finally:
             self.watch_outcome(None)  # no reply came (closed, timed out): none to hold
-        if in_auth and not self.settings.interactive:
+        if in_auth and self.lines_follow():
             # Refused (not 334, not 235): the answers the script holds next are no commands.
             self._skipping_auth_answers = reply.code != 334 and reply.klass != 2
             self.extra["auth_answers_told"] = False
@@ -444,10 +464,12 @@ class Shell:
                 self.addresses.add(address)
         if reply.code == 354 and self.link.conn.in_data:
             self.info("DATA mode: type the message; a line with a single '.' ends it")
-        elif verb_of(line) == "DATA" and not self.settings.interactive:
-            # A script's message lines must not run as commands when DATA was refused.
+        elif verb_of(line) == "DATA" and self.lines_follow():
+            # A script's (a paste's) message lines must not run as commands when DATA was
+            # refused.
             self._skipping_body = True
-            self.warn("DATA was refused: the script's message lines up to '.' are skipped")
+            whose = "the script's" if not self.settings.interactive else "the pasted"
+            self.warn(f"DATA was refused: {whose} message lines up to '.' are skipped")
         return reply
 
     def _compare(self, line: str, reply: Reply) -> None:
@@ -498,14 +520,37 @@ class Shell:
         """A line of the message cannot be sent: the whole message is refused, never sent
         short. The lines before it are gone and there is no RSET inside DATA, so the
         connection is closed without the final '.': the server discards the unfinished
-        message (RFC 5321 §4.1.1.4). A script's remaining lines up to '.' are skipped."""
-        self._skipping_body = not self.settings.interactive
+        message (RFC 5321 §4.1.1.4). A script's (a paste's) remaining lines up to '.' are
+        skipped."""
+        self._skipping_body = self.lines_follow()
         self.exit_code = exitcodes.FAILED
         self.link.abort("smtpsh closed the connection: the message was refused")
         self.error(
             f"{why}: the whole message is refused; the connection is closed so the server"
             " discards what was sent (nothing delivered). /reconnect opens a new session"
         )
+
+    def lines_follow(self) -> bool:
+        """Whether the lines after this one are already written: a script's, or the rest
+        of a paste at the terminal. Not typed once this line's outcome was seen, so they
+        cannot take it into account (a message line after a refused DATA is no command)."""
+        return not self.settings.interactive or bool(self.pasted)
+
+    def paste_ended(self) -> None:
+        """The paste has run out (or was stopped): what is typed next is read as typed,
+        whatever the paste's lines were being skipped for."""
+        self.pasted.clear()
+        if self.settings.interactive:
+            self._skipping_body = False
+            self._skipping_auth_answers = False
+
+    def stop_paste(self, why: str) -> None:
+        """Say that the paste's remaining lines are not run (why: what stopped them)."""
+        count = len(self.pasted)
+        if count:
+            lines = "line after it was" if count == 1 else "lines after it were"
+            self.warn(f"{why}: the {count} pasted {lines} not run")
+        self.paste_ended()
 
     async def guard(self, awaitable: Awaitable[T]) -> T:
         """Await, letting Ctrl-C cancel just this operation (the shell goes on)."""
@@ -628,7 +673,7 @@ def _piped_output() -> None:
         sys.stdout.reconfigure(errors="backslashreplace")
 
 
-def _script_line(shell: Shell, raw: str) -> str | None:
+def script_line(shell: Shell, raw: str) -> str | None:
     """A line of the script as the shell takes it; None: skip it (a blank line outside
     DATA and a BDAT count is only the script's layout)."""
     line = raw.rstrip("\n").removesuffix("\r")
@@ -654,7 +699,7 @@ def _run_piped_blocking(shell: Shell) -> int:
         raw = _next_line(shell, reader)
         if not raw:
             break
-        line = _script_line(shell, raw)
+        line = script_line(shell, raw)
         if line is None:
             continue
         if needs_event_loop(shell, line):
@@ -726,7 +771,7 @@ async def run_piped(
                 raw = await loop.run_in_executor(None, reader.readline)
             if not raw:
                 break
-            line = _script_line(shell, raw)
+            line = script_line(shell, raw)
             if line is None:
                 continue
         if not _take_line(shell, line):

@@ -13,9 +13,10 @@ from pathlib import Path
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.document import Document
 from prompt_toolkit.filters import has_completions
 from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
-from prompt_toolkit.history import FileHistory
+from prompt_toolkit.history import FileHistory, History
 from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
 from prompt_toolkit.key_binding.bindings.mouse import load_mouse_bindings
@@ -32,7 +33,7 @@ from smtpsh.output.typeahead import quiet_typeahead
 from smtpsh.protocol.connection import SECRET_MASK
 from smtpsh.protocol.session import State
 from smtpsh.safefile import open_private
-from smtpsh.shell.app import Shell, session_status
+from smtpsh.shell.app import Shell, script_line, session_status
 from smtpsh.shell.completer import SmtpCompleter
 from smtpsh.shell.lexer import SmtpCommandLexer
 from smtpsh.shell.metacommands import load_features
@@ -261,13 +262,15 @@ def _toolbar(shell: Shell) -> FormattedText:
     return FormattedText(truncate_fragments(parts, width) if width else parts)
 
 
-def input_waiter(session: PromptSession[str]) -> Callable[[], bool]:
-    """Whether keys wait to be read, typed or pasted ahead of the next prompt: those
-    prompt_toolkit read with the line just accepted, and those still in the terminal (read
-    now, without waiting, and kept for the next prompt). A terminal's answer to a cursor
-    position request is no key of the user's."""
+def input_waiter(shell: Shell, session: PromptSession[str]) -> Callable[[], bool]:
+    """Whether keys wait to be read, typed or pasted ahead of the next prompt: the lines
+    of a paste not run yet, the keys prompt_toolkit read with the line just accepted, and
+    those still in the terminal (read now, without waiting, and kept for the next prompt).
+    A terminal's answer to a cursor position request is no key of the user's."""
 
     def waiting() -> bool:
+        if shell.pasted:
+            return True
         keys = get_typeahead(session.input)
         with contextlib.suppress(OSError):
             keys += session.input.read_keys()
@@ -311,9 +314,92 @@ def tab_bindings() -> KeyBindings:
     return bindings
 
 
+class Paste:
+    """A paste of several lines at the prompt, run as if each line had been typed and
+    entered in turn, as telnet sends them: every line that a line break ends, each through
+    Shell.handle_line like a typed line. What follows the last line break is not entered:
+    it waits at the prompt to be edited, as typed text does. The terminal sends a paste
+    bracketed (prompt_toolkit asks it to), so the paste arrives whole, as one key."""
+
+    def __init__(self, shell: Shell, history: History) -> None:
+        self._shell = shell
+        self._history = history
+        self._rest = Document()
+        self._running = False
+
+    def bindings(self) -> KeyBindings:
+        bindings = KeyBindings()
+
+        @bindings.add(Keys.BracketedPaste)
+        def _paste(event: KeyPressEvent) -> None:
+            # Terminals end a pasted line with LF, CRLF or CR (prompt_toolkit's own handler
+            # makes each an LF): any of them is one Enter.
+            data = event.data.replace("\r\n", "\n").replace("\r", "\n")
+            buffer = event.current_buffer
+            if "\n" not in data:
+                buffer.insert_text(data)  # one line: edited, then entered, as before
+                return
+            document = buffer.document
+            *lines, last = (document.text_before_cursor + data).split("\n")
+            self._rest = Document(last + document.text_after_cursor, len(last))
+            self._shell.pasted.extend(lines)
+            self._running = True
+            first = self.next_line()
+            if first is None:  # nothing to run (blank lines only, or not connected)
+                buffer.document = self.rest()
+                return
+            # Entered at this prompt as if typed: shown there, kept in history as typed.
+            buffer.document = Document(first)
+            buffer.validate_and_handle()
+
+        return bindings
+
+    def next_line(self) -> str | None:
+        """The paste's next line to run; None when none is left. A blank line outside DATA
+        (and a BDAT's octets) is layout, as in a script; on a closed connection the paste
+        stops at its first line that is no /command, as a script does."""
+        shell = self._shell
+        while shell.pasted:
+            line = script_line(shell, shell.pasted.pop(0))
+            if line is None:
+                continue
+            if not line.startswith("/") and (
+                shell.session.state is State.CLOSED or not shell.client.connected
+            ):
+                shell.error(f"not sent (connection closed): {line}")
+                shell.stop_paste("the connection is closed")
+                break
+            return line
+        if self._running:
+            self._running = False
+            shell.paste_ended()
+        return None
+
+    def show(self, line: str) -> None:
+        """A pasted line about to run, after its prompt as if typed there (a credential
+        masked as it is while typed), and kept in the history as a typed line is. A line
+        skipped unsent (after a refused DATA or AUTH) is neither."""
+        shell = self._shell
+        if shell.skips(line):  # said once, as for a script, not shown as if it ran
+            return
+        start = secret_start(line, shell.client.conn.in_auth)
+        shown = line if start is None else line[:start] + SECRET_MASK
+        shell.printer.emit([*_prompt(shell), ("", shown)])
+        strings = self._history.get_strings()
+        if not strings or strings[-1] != line:  # as prompt_toolkit adds a typed line
+            self._history.append_string(line)
+
+    def rest(self) -> Document:
+        """What the last paste left after its last line break: the next prompt's text."""
+        rest, self._rest = self._rest, Document()
+        return rest
+
+
 async def run_interactive(shell: Shell) -> int:
+    history = PrivateHistory(Path(state.state_dir()) / "history", shell)
+    paste = Paste(shell, history)
     prompt: PromptSession[str] = PromptSession(
-        history=PrivateHistory(Path(state.state_dir()) / "history", shell),
+        history=history,
         auto_suggest=AutoSuggestFromHistory(),
         completer=SmtpCompleter(
             lambda: shell.session, lambda: shell.settings.helo, remembered_addresses(shell)
@@ -325,7 +411,7 @@ async def run_interactive(shell: Shell) -> int:
         bottom_toolbar=lambda: _toolbar(shell),
         enable_history_search=False,  # Ctrl-R still searches; Up walks the history
         enable_suspend=True,  # Ctrl-Z stops the shell like any program; `fg` resumes it
-        key_bindings=merge_key_bindings([guard_bindings(), tab_bindings()]),
+        key_bindings=merge_key_bindings([guard_bindings(), tab_bindings(), paste.bindings()]),
         input_processors=[MaskSecrets(shell)],
     )
 
@@ -335,20 +421,24 @@ async def run_interactive(shell: Shell) -> int:
             app.invalidate()
 
     shell._on_redraw = redraw
-    shell.input_waiting = input_waiter(prompt)
+    shell.input_waiting = input_waiter(shell, prompt)
     with quiet_typeahead(), patch_stdout(raw=True):
         await shell.connect()
         # Import the feature commands while the user reads the banner, not on the first '/'.
         asyncio.get_running_loop().call_later(0.3, load_features)
         while not shell.done:
             shell.extra["last_was_data"] = shell.client.conn.in_data or shell.collecting is not None
-            try:
-                line = await prompt.prompt_async(lambda: _prompt(shell))
-            except KeyboardInterrupt:
-                continue  # Ctrl-C clears the line
-            except EOFError:
-                await shell.quit()  # Ctrl-D: QUIT politely and leave
-                break
+            line = paste.next_line()
+            if line is not None:
+                paste.show(line)
+            else:
+                try:
+                    line = await prompt.prompt_async(lambda: _prompt(shell), default=paste.rest())
+                except KeyboardInterrupt:
+                    continue  # Ctrl-C clears the line
+                except EOFError:
+                    await shell.quit()  # Ctrl-D: QUIT politely and leave
+                    break
             await shell.handle_line(line)
     # The exit table's 'session' column, as a script gets it: 0 only when the session ended
     # with smtpsh's QUIT (/quit, Ctrl-D, a typed QUIT) and no /send or /compose failed; a

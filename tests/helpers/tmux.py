@@ -111,6 +111,12 @@ class Screen:
         self._tmux("set-buffer", "--", text)
         self._tmux("paste-buffer", "-d")
 
+    def paste_bracketed(self, text: str) -> None:
+        """Paste ``text`` as a modern terminal does: bracketed (ESC [200~ ... ESC [201~,
+        since the application asked for it), its line endings exactly as given (LF, CRLF)."""
+        self._tmux("set-buffer", "--", text)
+        self._tmux("paste-buffer", "-d", "-p", "-r")
+
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", *keys)
 
