@@ -531,10 +531,13 @@ class Shell:
         )
 
     def lines_follow(self) -> bool:
-        """Whether the lines after this one are already written: a script's, or the rest
-        of a paste at the terminal. Not typed once this line's outcome was seen, so they
-        cannot take it into account (a message line after a refused DATA is no command)."""
-        return not self.settings.interactive or bool(self.pasted)
+        """Whether the lines after this one are already written: a script's, the rest of a
+        paste at the terminal, or keys typed (or pasted unbracketed) ahead. Not typed once
+        this line's outcome was seen, so they cannot take it into account (a message line
+        after a refused DATA is no command)."""
+        if not self.settings.interactive or self.pasted:
+            return True
+        return self.input_waiting is not None and self.input_waiting()
 
     def paste_ended(self) -> None:
         """The paste has run out (or was stopped): what is typed next is read as typed,
@@ -543,6 +546,13 @@ class Shell:
         if self.settings.interactive:
             self._skipping_body = False
             self._skipping_auth_answers = False
+
+    def typed_next(self) -> None:
+        """At the terminal, before a line is asked for: once nothing pasted or typed ahead
+        waits any more, the next line is typed after the outcome was seen, and is read as
+        typed whatever the lines before it were being skipped for."""
+        if (self._skipping_body or self._skipping_auth_answers) and not self.lines_follow():
+            self.paste_ended()
 
     def stop_paste(self, why: str) -> None:
         """Say that the paste's remaining lines are not run (why: what stopped them)."""

@@ -165,8 +165,16 @@ class PrivateHistory(FileHistory):
     def _secret(self, string: str) -> bool:
         # Runs when the line is accepted, before it is sent: in_auth is the state it is
         # typed in (a line typed during an AUTH exchange is a credential).
-        conn = self._shell.client.conn
-        return conn.in_auth or is_secret_line(string) or bool(self._shell.extra.get("secret_input"))
+        # A line skipped unsent (an answer after a refused AUTH, a message line after a
+        # refused DATA, typed ahead) is no command of the user's either.
+        shell = self._shell
+        conn = shell.client.conn
+        return (
+            conn.in_auth
+            or is_secret_line(string)
+            or bool(shell.extra.get("secret_input"))
+            or shell.skips(string)
+        )
 
     def append_string(self, string: str) -> None:
         # Not even in memory: Up or the grey auto-suggestion would bring a secret back.
@@ -432,6 +440,7 @@ async def run_interactive(shell: Shell) -> int:
             if line is not None:
                 paste.show(line)
             else:
+                shell.typed_next()
                 try:
                     line = await prompt.prompt_async(lambda: _prompt(shell), default=paste.rest())
                 except KeyboardInterrupt:

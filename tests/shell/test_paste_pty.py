@@ -295,3 +295,28 @@ def test_pasted_answers_to_a_refused_auth_are_not_sent_as_commands(
     assert server.lines == [b"AUTH LOGIN\r\n", b"NOOP\r\n", b"QUIT\r\n"]
     history = (tmp_path / "state" / "smtpsh" / "history").read_text()
     assert "c2VjcmV0LTQ0MTc=" not in history
+
+
+def test_lines_pasted_unbracketed_after_a_refused_data_are_skipped_too(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    # A terminal without bracketed paste sends the lines as keys typed ahead: each runs
+    # as typed, but they too were written before DATA's refusal was seen. The message
+    # lines ran as commands (the smuggled recipient, a QUIT).
+    server = Recording({b"DATA": [b"554 5.5.1 no valid recipients\r\n"]})
+    with scripted_server(server) as port:
+        shell = open_screen(screens, port, tmp_path)
+        shell.paste("MAIL FROM:<a@x.y>\nDATA\nRCPT TO:<smuggled@x.y>\nQUIT\n.\nNOOP\n")
+        shell.wait_words("DATA was refused: the pasted message lines up to '.' are skipped")
+        shell.wait_for("250 2.0.0 noop ok")
+        shell.line("RSET")  # typed after the paste: a command again
+        shell.wait_for("250 2.0.0 rset ok")
+        shell.line("QUIT")
+        shell.wait_for("221 2.0.0 bye")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    assert server.lines == [
+        b"MAIL FROM:<a@x.y>\r\n", b"DATA\r\n", b"NOOP\r\n", b"RSET\r\n", b"QUIT\r\n"
+    ]
+    assert "smuggled" not in (tmp_path / "state" / "smtpsh" / "history").read_text()
