@@ -14,7 +14,9 @@ GENERATED_NOTE = (
 SHELL_INTRO = (
     "Lines that do not start with / go to the server exactly as typed, ended by CRLF. "
     "After a 354 reply to DATA, lines are the message (dot-stuffed for you) until a line "
-    "holding a single '.'. `help VERB` (in any case) explains an SMTP verb; "
+    "holding a single '.'. A paste of several lines runs each line in turn, as if typed "
+    "and entered (the text after its last line break waits at the prompt). "
+    "`help VERB` (in any case) explains an SMTP verb; "
     "/send-verb HELP sends the server's own HELP. A unique prefix of a shell command is enough "
     "(/stat for /status)."
 )
@@ -24,7 +26,7 @@ KEYS = (
             "parameters and AUTH mechanisms this server advertised"),
     ("Ctrl-D", "send QUIT (when connected) and leave; exit 4 when there is none to send (the"
                " server closed the session) or in DATA (the message abandoned)"),
-    ("Ctrl-C", "clear the line, or stop waiting for a reply"),
+    ("Ctrl-C", "clear the line, or stop waiting for a reply (and the rest of a paste)"),
     ("Ctrl-R", "search the history"),
     ("Up / Down", "walk the history (never holds credentials or message lines)"),
 )

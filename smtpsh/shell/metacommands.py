@@ -173,6 +173,8 @@ def help_lines() -> list[str]:
     """/help (and `help` alone): how lines are taken, then the commands by group."""
     lines = [
         "Lines that do not start with '/' go to the server as typed (CRLF added).",
+        "A paste of several lines runs each line in turn, as if typed and entered; the text"
+        " after its last line break waits at the prompt.",
         "`help` and `help VERB` (any case) explain here; `/send-verb HELP [TOPIC]` sends the"
         " real HELP to the server.",
     ]
