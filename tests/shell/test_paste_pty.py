@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -320,3 +321,44 @@ def test_lines_pasted_unbracketed_after_a_refused_data_are_skipped_too(
         b"MAIL FROM:<a@x.y>\r\n", b"DATA\r\n", b"NOOP\r\n", b"RSET\r\n", b"QUIT\r\n"
     ]
     assert "smuggled" not in (tmp_path / "state" / "smtpsh" / "history").read_text()
+
+
+def test_a_message_body_pasted_at_the_data_prompt_is_the_message(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    # DATA typed, then the message pasted at data›: its lines (the blank one between the
+    # headers and the body too) are the message's, ended by its '.'.
+    server = Recording()
+    with scripted_server(server) as port:
+        shell = open_screen(screens, port, tmp_path)
+        for line in ("MAIL FROM:<a@x.y>", "RCPT TO:<b@x.y>", "DATA"):
+            shell.line(line)
+        shell.wait_for("data›")
+        shell.paste_bracketed("Subject: pasted\r\n\r\nline one\r\n.hidden dot\r\n.\r\n")
+        screen = shell.wait_for("250 2.0.0 queued as TESTQ1")
+        assert "data› line one" in screen
+        shell.line("QUIT")
+        shell.wait_for("221 2.0.0 bye")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    assert server.lines[3:8] == [
+        b"Subject: pasted\r\n", b"\r\n", b"line one\r\n", b"..hidden dot\r\n", b".\r\n"
+    ]
+
+
+def test_ctrl_c_stops_the_rest_of_a_paste(tmp_path: Path, screens: list[Screen]) -> None:
+    # The server never answers VRFY: Ctrl-C stops waiting, and the lines pasted after it
+    # are not run either.
+    server = Recording({b"VRFY": [b""]})
+    with scripted_server(server) as port:
+        shell = open_screen(screens, port, tmp_path)
+        shell.paste_bracketed("VRFY someone\nRSET\nNOOP\n")
+        deadline = time.monotonic() + 20
+        while b"VRFY someone\r\n" not in server.lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shell.keys("C-c")
+        shell.wait_words("interrupted: the 2 pasted lines after it were not run")
+        shell.line("/quit")
+        shell.exit_status()
+    assert b"RSET\r\n" not in server.lines and b"NOOP\r\n" not in server.lines
