@@ -12,10 +12,11 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 
 import pytest
+
+from tests.helpers.scripted_server import scripted_server
 
 TLS12 = 0x0303
 TLS13 = 0x0304
@@ -78,51 +79,29 @@ def _server_hello(suite: int) -> bytes:
 
 
 def _answer(conn: socket.socket) -> None:
-    with conn:
-        conn.settimeout(5)
-        try:
-            version, versions, offered = _client_hello(conn)
-        except (ConnectionError, OSError, struct.error, IndexError):
-            return
-        twelve = TLS12 in versions if versions else version >= TLS12
-        if not twelve:
-            refusal = ALERT_HANDSHAKE_FAILURE if TLS13 in versions else ALERT_PROTOCOL_VERSION
-            conn.sendall(_alert(refusal))
-            return
-        chosen = next((s for s in offered if s in SUITES), None)
-        if chosen is None:
-            conn.sendall(_alert(ALERT_HANDSHAKE_FAILURE))
-            return
-        # The suite named, then the end of every handshake: an internal error.
-        conn.sendall(_server_hello(chosen) + _alert(ALERT_INTERNAL_ERROR))
+    """One connection (scripted_server closes it, letting the alert arrive)."""
+    conn.settimeout(5)
+    try:
+        version, versions, offered = _client_hello(conn)
+    except (ConnectionError, OSError, struct.error, IndexError):
+        return
+    twelve = TLS12 in versions if versions else version >= TLS12
+    if not twelve:
+        refusal = ALERT_HANDSHAKE_FAILURE if TLS13 in versions else ALERT_PROTOCOL_VERSION
+        conn.sendall(_alert(refusal))
+        return
+    chosen = next((s for s in offered if s in SUITES), None)
+    if chosen is None:
+        conn.sendall(_alert(ALERT_HANDSHAKE_FAILURE))
+        return
+    # The suite named, then the end of every handshake: an internal error.
+    conn.sendall(_server_hello(chosen) + _alert(ALERT_INTERNAL_ERROR))
 
 
 @pytest.fixture
 def broken_server() -> Iterator[int]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=_answer, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
+    with scripted_server(_answer) as port:
+        yield port
 
 
 def smtpsh_tls(*args: str) -> subprocess.CompletedProcess[str]:
