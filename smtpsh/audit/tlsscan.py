@@ -64,6 +64,10 @@ def cipher_suites() -> dict[int, str]:
 # ---------------------------------------------------------------- what a suite is worth
 
 
+# Key exchanges (the name's head, Suite.key_exchange) with a fresh key each session.
+_EPHEMERAL_KEY_EXCHANGES = ("DHE_", "ECDHE_", "DH_anon", "ECDH_anon", "PSK_DHE", "SRP_")
+
+
 @dataclass(frozen=True)
 class Suite:
     code: int
@@ -119,7 +123,13 @@ class Suite:
 
     @property
     def forward_secret(self) -> bool:
-        return "_DHE_" in self.name or "_ECDHE_" in self.name or self.code in TLS13_SUITES
+        """Its key exchange is ephemeral (a new key each session), so a server key stolen
+        later cannot decrypt a recorded session. RSA key exchange (the client encrypts the
+        secret to the certificate's key), static DH/ECDH (the certificate holds the DH key)
+        and plain PSK are not. Anonymous DH is ephemeral; it fails for another reason."""
+        if self.code in TLS13_SUITES:
+            return True
+        return self.key_exchange.startswith(_EPHEMERAL_KEY_EXCHANGES)
 
     def weaknesses(self, version: str) -> list[str]:
         found = []
@@ -575,6 +585,11 @@ def certificate_facts(target: Target) -> tuple[list[str], list[str], str | None]
     check = ssl.create_default_context(cafile=target.cafile) if target.cafile else (
         ssl.create_default_context()
     )
+    # Python's default list has only (EC)DHE suites: against a server with RSA key exchange
+    # only, the verifying handshake failed and the chain was never judged. The chain is what
+    # this handshake is for: OpenSSL's default list, at Python's security level (2).
+    with contextlib.suppress(ssl.SSLError):
+        check.set_ciphers("DEFAULT:@SECLEVEL=2")
     try:
         with check.wrap_socket(open_tls_socket(target), server_hostname=name):
             store = target.cafile or "the system trust store"
@@ -608,6 +623,48 @@ def weak_signatures(chain: Sequence[Any]) -> list[str]:
     return found
 
 
+def _without_forward_secrecy(suites: Sequence[Suite]) -> list[Suite]:
+    """The suites whose key exchange is not ephemeral; anonymous ones are graded apart (F)."""
+    return [s for s in suites if not s.forward_secret and not s.anonymous]
+
+
+def _forward_secrecy(accepted: Sequence[VersionResult]) -> tuple[str, list[str]] | None:
+    """(what caps the grade, a finding a version) when a suite without forward secrecy is
+    accepted; None when every suite has it. Capped at B either way, as SSL Labs and
+    testssl.sh grade it: a server whose own order puts forward-secret suites first still
+    gives none to a client that offers them last or not at all (old or minimal clients,
+    and the MTAs that offer RSA key exchange suites first), and the finding says so."""
+    findings = []
+    for v in accepted:
+        lacking = _without_forward_secrecy(v.suites)
+        if not lacking:
+            continue
+        exchanges = ", ".join(dict.fromkeys(s.key_exchange for s in lacking))
+        if len(lacking) == len(v.suites):
+            whose = "no suite it accepts has it"
+        elif v.server_preference and v.suites[0].forward_secret:
+            whose = ("the server's order puts forward-secret suites first, so only a client "
+                     "that offers none of those gets one of these")  # fmt: skip
+        elif v.server_preference:
+            whose = "the server's order prefers one of these"
+        elif v.server_preference is False:
+            whose = "the client's order decides: a client that offers one of these first gets it"
+        else:
+            whose = "whose order decides was not measured"
+        count = (f"all {len(lacking)} suites" if len(lacking) == len(v.suites)
+                 else f"{len(lacking)} of {len(v.suites)} suites")  # fmt: skip
+        findings.append(
+            f"{v.version}: {count} without forward secrecy "
+            f"({exchanges} key exchange: whoever gets the server's private key later can "
+            f"decrypt recorded sessions); {whose}: {', '.join(s.name for s in lacking)}"
+        )
+    if not findings:
+        return None
+    if not any(s.forward_secret for v in accepted for s in v.suites):
+        return "no forward secrecy (no suite with an ephemeral key exchange)", findings
+    return "suites without forward secrecy accepted", findings
+
+
 def grade(versions: Sequence[VersionResult], dh_groups: Sequence[DHGroup] = ()
           ) -> tuple[str, list[str], list[str]]:
     """(grade, what capped it, every weakness found) — F < C < B < A."""
@@ -631,6 +688,10 @@ def grade(versions: Sequence[VersionResult], dh_groups: Sequence[DHGroup] = ()
                 if weakness.startswith("CBC"):
                     level = "B"
                 caps[level].append(weakness.split(" (")[0])
+    if (secrecy := _forward_secrecy(accepted)) is not None:
+        cap, said = secrecy
+        caps["B"].append(cap)
+        findings += said
     for group in dh_groups:
         if (dh_weakness := group.weakness) is not None:
             findings.append(f"{group.version} {group.suite}: {dh_weakness}")
@@ -696,6 +757,8 @@ def report_lines(result: TLSScan) -> list[str]:
         lines.append(f"  {v.version:<8} {len(v.suites)} suites" + (f" ({order})" if order else ""))
         for suite in v.suites:
             weak = suite.weaknesses(v.version)
+            if not suite.forward_secret and not suite.anonymous:
+                weak.append("no forward secrecy")
             mark = "  ✗ " + "; ".join(weak) if weak else ""
             lines.append(f"    {suite.name} ({suite.key_exchange}, {suite.bits} bits){mark}")
     for group in result.dh_groups:
