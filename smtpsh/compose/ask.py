@@ -12,12 +12,14 @@ import shlex
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import Completer, PathCompleter, WordCompleter
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
 from prompt_toolkit.validation import ValidationError, Validator
 
 from smtpsh.compose.message import ComposeError
@@ -32,6 +34,44 @@ BODY_EDITOR = "~e"
 
 class Cancelled(SmtpshError):
     """The user left the guided flow (Ctrl-C or Ctrl-D): nothing was sent."""
+
+
+class PastedAhead(Protocol):
+    """The lines of a multi-line paste not run yet (the shell's): a question takes the next
+    one as its answer, as if it had been typed there, before the commands after it run."""
+
+    def next_answer(self) -> str | None:
+        """The next pasted line, taken as a question's answer (None: none waits)."""
+
+    def leftover(self) -> str:
+        """What the paste left after its last line break (taken): the next prompt's text."""
+
+    def add(self, lines: list[str], leftover: str) -> None:
+        """A paste at a question: the lines after its answer, for what asks next."""
+
+
+def paste_bindings(ahead: PastedAhead) -> KeyBindings:
+    """A multi-line paste at a one-line question: its first line is the answer (entered,
+    as if typed), the next lines answer the next questions, then run as commands, in
+    order, as at the shell's prompt. An answer is one line: never one holding a line break
+    (a password with a pasted LF in it, an LF smuggled into a command)."""
+    bindings = KeyBindings()
+
+    @bindings.add(Keys.BracketedPaste)
+    def _paste(event: KeyPressEvent) -> None:
+        # Terminals end a pasted line with LF, CRLF or CR: any of them is one Enter.
+        data = event.data.replace("\r\n", "\n").replace("\r", "\n")
+        buffer = event.current_buffer
+        if "\n" not in data:
+            buffer.insert_text(data)
+            return
+        document = buffer.document
+        first, *lines = (document.text_before_cursor + data).split("\n")
+        ahead.add(lines[:-1], lines[-1] + document.text_after_cursor)
+        buffer.document = Document(first)
+        buffer.validate_and_handle()
+
+    return bindings
 
 
 class _Check(Validator):
@@ -52,8 +92,9 @@ class _Check(Validator):
 class Asker:
     """Asks the guided flow's questions at the terminal."""
 
-    def __init__(self, style: object | None = None) -> None:
+    def __init__(self, style: object | None = None, pasted: PastedAhead | None = None) -> None:
         self._style = style
+        self._pasted = pasted
 
     async def text(
         self,
@@ -85,11 +126,21 @@ class Asker:
             validator=_Check(with_default) if check else None,
             validate_while_typing=False,
             bottom_toolbar=(lambda: f" {safe(hint)}") if hint else None,
+            key_bindings=paste_bindings(self._pasted) if self._pasted is not None else None,
         )
         message = FormattedText([("class:question", f"{safe(question)}: ")])
         placeholder = FormattedText([("#888888", safe(default))]) if default else None
+        # A line pasted ahead is the answer, shown entered as if typed; one the check
+        # refuses waits at the question, to be edited.
+        pasted = self._pasted.next_answer() if self._pasted is not None else None
+        typed = self._pasted.leftover() if self._pasted is not None and pasted is None else ""
         try:
-            answer = await session.prompt_async(message, placeholder=placeholder)
+            answer = await session.prompt_async(
+                message,
+                placeholder=placeholder,
+                default=typed if pasted is None else pasted,
+                accept_default=pasted is not None,
+            )
         except (KeyboardInterrupt, EOFError):
             raise Cancelled("composition cancelled: nothing was sent") from None
         return answer.strip() or default
@@ -147,6 +198,41 @@ class Asker:
             else:
                 buffer.insert_text("\n")
 
+        ahead = self._pasted
+        if ahead is not None:
+
+            @bindings.add(Keys.BracketedPaste)
+            def _paste(event: KeyPressEvent) -> None:
+                # The text's lines, as at the shell's prompt; a pasted '.' line ends it as
+                # a typed one does, and the lines after it are the next questions' and
+                # commands', in order.
+                data = event.data.replace("\r\n", "\n").replace("\r", "\n")
+                buffer = event.current_buffer
+                document = buffer.document
+                lines = (document.text_before_cursor + data).split("\n")
+                for end in range(document.cursor_position_row, len(lines) - 1):
+                    if lines[end].strip() in (BODY_END, BODY_EDITOR):
+                        ahead.add(lines[end + 1 : -1], lines[-1] + document.text_after_cursor)
+                        buffer.document = Document("\n".join(lines[: end + 1]))
+                        buffer.validate_and_handle()
+                        return
+                buffer.insert_text(data)
+
+            # Lines pasted ahead are the text, up to its '.' (entered as if typed); a paste
+            # that ends before it leaves them to go on with.
+            taken: list[str] = []
+            while (line := ahead.next_answer()) is not None:
+                taken.append(line)
+                if line.strip() in (BODY_END, BODY_EDITOR):
+                    break
+            ended = bool(taken) and taken[-1].strip() in (BODY_END, BODY_EDITOR)
+            if not ended and ((rest := ahead.leftover()) or taken):
+                taken.append(rest)
+            if taken:
+                initial = "\n".join([initial, *taken] if initial else taken)
+        else:
+            ended = False
+
         session: PromptSession[str] = PromptSession(
             multiline=True,
             key_bindings=bindings,
@@ -158,7 +244,8 @@ class Asker:
         )
         try:
             text = await session.prompt_async(
-                FormattedText([("class:question", "  │ ")]), default=initial
+                FormattedText([("class:question", "  │ ")]), default=initial,
+                accept_default=ended,
             )
         except (KeyboardInterrupt, EOFError):
             raise Cancelled("composition cancelled: nothing was sent") from None

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import socket
     from typing import Any, TypeVar
 
+    from smtpsh.compose.ask import PastedAhead
     from smtpsh.net.blocking import EarlyConnection
     from smtpsh.net.client import SMTPClient
     from smtpsh.sandbox import Sandbox
@@ -126,6 +127,9 @@ class Shell:
         # as if typed (smtpsh.shell.interactive); meanwhile they are the paste's, as a
         # script's lines are the script's: after a refused DATA or AUTH they are skipped.
         self.pasted: list[str] = []
+        # The same paste as the questions a command asks see it (smtpsh.compose.ask): the
+        # next line pasted ahead answers the next question, as if typed there.
+        self.paste_ahead: PastedAhead | None = None
         # A connect already under way (started before the slow imports), for the first open.
         self.early: EarlyConnection | None = None
         # Addresses used with this server, kept for completion (the interactive shell's).
@@ -557,6 +561,9 @@ class Shell:
     def stop_paste(self, why: str) -> None:
         """Say that the paste's remaining lines are not run (why: what stopped them)."""
         count = len(self.pasted)
+        self.pasted.clear()
+        if self.paste_ahead is not None and self.paste_ahead.leftover():
+            count += 1  # the text after its last line break (taken: it is dropped too)
         if count:
             lines = "line after it was" if count == 1 else "lines after it were"
             self.warn(f"{why}: the {count} pasted {lines} not run")

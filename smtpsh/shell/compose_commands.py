@@ -179,7 +179,9 @@ def _dsn_from(opts: argparse.Namespace) -> DsnRequest:
 
 def _asker(shell: Shell, opts: argparse.Namespace) -> Asker | None:
     """Who answers questions: the person at the terminal, or nobody (script, --yes)."""
-    return Asker() if shell.settings.interactive and not opts.yes else None
+    if not shell.settings.interactive or opts.yes:
+        return None
+    return Asker(pasted=shell.paste_ahead)  # the lines pasted ahead answer, as if typed
 
 
 def _rule(title: str = "") -> str:

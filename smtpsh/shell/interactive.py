@@ -402,6 +402,28 @@ class Paste:
         rest, self._rest = self._rest, Document()
         return rest
 
+    # The paste as the questions a command asks see it (smtpsh.compose.ask.PastedAhead).
+
+    def next_answer(self) -> str | None:
+        """The next pasted line, as a question's answer: taken as it is (a blank line is
+        Enter, the question's default), never shown at the shell's prompt."""
+        if not self._shell.pasted:
+            return None
+        return self._shell.pasted.pop(0)
+
+    def leftover(self) -> str:
+        """The text after the paste's last line break, taken: it comes after the lines
+        still waiting, so nothing while they do."""
+        return "" if self._shell.pasted else self.rest().text
+
+    def add(self, lines: list[str], leftover: str) -> None:
+        """A multi-line paste at a question: its lines after the answer wait for the next
+        questions, then run at the prompt, after any still waiting."""
+        self._shell.pasted.extend(lines)
+        self._running = self._running or bool(lines)
+        if leftover:
+            self._rest = Document(leftover, len(leftover))
+
 
 async def run_interactive(shell: Shell) -> int:
     history = PrivateHistory(Path(state.state_dir()) / "history", shell)
@@ -429,6 +451,7 @@ async def run_interactive(shell: Shell) -> int:
             app.invalidate()
 
     shell._on_redraw = redraw
+    shell.paste_ahead = paste
     shell.input_waiting = input_waiter(shell, prompt)
     with quiet_typeahead(), patch_stdout(raw=True):
         await shell.connect()

@@ -415,7 +415,7 @@ async def _auth(shell: Shell, args: str) -> None:
         if not words:
             _list_mechanisms(shell)
         if shell.session.auth_mechanisms:
-            await authenticate(shell, AUTO, words[1] if len(words) > 1 else None)
+            await _authenticate_pasted(shell, AUTO, words[1] if len(words) > 1 else None)
         return
     if words[0].startswith("-"):
         shell.say("usage: /auth [MECH] [USER]: the password is asked for (hidden), or comes")
@@ -423,8 +423,16 @@ async def _auth(shell: Shell, args: str) -> None:
         return
     if len(words) > 2:
         shell.error("usage: /auth [MECH] [USER] (the password is asked for, never typed here)")
+        shell.stop_paste("/auth did not authenticate")
         return
-    await authenticate(shell, words[0], words[1] if len(words) > 1 else None)
+    await _authenticate_pasted(shell, words[0], words[1] if len(words) > 1 else None)
+
+
+async def _authenticate_pasted(shell: Shell, mech_name: str, user: str | None) -> None:
+    """authenticate; when it fails, the lines pasted after /auth are not run: they may
+    be the answers it never asked for (a password must never go out as a command)."""
+    if not await authenticate(shell, mech_name, user):
+        shell.stop_paste("/auth did not authenticate")
 
 
 def _list_mechanisms(shell: Shell) -> None:
@@ -562,7 +570,11 @@ async def _encryption_ok(shell: Shell, name: str) -> bool:
         return True
     explanation = f"the connection is not encrypted: {risk}"
     if shell.settings.interactive:
-        answer = await ask(shell, f"{explanation}. Send {name} anyway? [y/N] ", hidden=False)
+        # Typed, never a pasted line's: a paste does not agree to send a password in clear
+        # (nor shows the password it holds as this answer).
+        answer = await ask(
+            shell, f"{explanation}. Send {name} anyway? [y/N] ", hidden=False, pasted=False
+        )
         if answer.strip().lower() in ("y", "yes"):
             return True
         shell.info("not sent: STARTTLS (or /starttls) first, then EHLO and /auth")
@@ -573,22 +585,35 @@ async def _encryption_ok(shell: Shell, name: str) -> bool:
     return False
 
 
-async def ask(shell: Shell, message: str, *, hidden: bool) -> str:
-    """A one-off prompt in a terminal (its own history: nothing typed here is kept)."""
+async def ask(shell: Shell, message: str, *, hidden: bool, pasted: bool = True) -> str:
+    """A one-off prompt in a terminal (its own history: nothing typed here is kept).
+
+    A line pasted ahead answers it, as if typed (``pasted``: False for a safety question
+    a paste must not answer); a multi-line paste at it answers it with its first line."""
     if not shell.settings.interactive:
         return ""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import InMemoryHistory
 
+    from smtpsh.compose.ask import paste_bindings
     from smtpsh.shell.interactive import HideAll
 
+    ahead = shell.paste_ahead
     # HideAll rather than is_password: one '*' a character would show the secret's length.
     prompt: PromptSession[str] = PromptSession(
-        history=InMemoryHistory(), input_processors=[HideAll()] if hidden else None
+        history=InMemoryHistory(),
+        input_processors=[HideAll()] if hidden else None,
+        key_bindings=paste_bindings(ahead) if ahead is not None else None,
     )
+    answer = ahead.next_answer() if ahead is not None and pasted else None
+    typed = ahead.leftover() if ahead is not None and answer is None else ""
     try:
         # The message names the user (the command line's, the config's): shown made safe.
-        return await prompt.prompt_async(safe(message))
+        return await prompt.prompt_async(
+            safe(message),
+            default=typed if answer is None else answer,
+            accept_default=answer is not None,
+        )
     except (KeyboardInterrupt, EOFError):
         return ""
 
