@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -362,3 +362,56 @@ def test_ctrl_c_stops_the_rest_of_a_paste(tmp_path: Path, screens: list[Screen])
         shell.line("/quit")
         shell.exit_status()
     assert b"RSET\r\n" not in server.lines and b"NOOP\r\n" not in server.lines
+
+
+class SlowReplies:
+    """A socket whose every reply is sent late: a paste's lines are still running when
+    the test pastes again."""
+
+    def __init__(self, sock: socket.socket, delay: float) -> None:
+        self._sock = sock
+        self._delay = delay
+
+    def sendall(self, data: bytes) -> None:
+        time.sleep(self._delay)
+        self._sock.sendall(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
+
+
+def test_a_second_paste_while_the_first_runs_comes_after_it(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    # Pasted again while the first paste's lines still wait for their replies: the second
+    # paste's lines run after the first's, in order, each once; the first paste's text
+    # after its last line break ('NOO') and the second's first line ('P 5') are one line,
+    # as typed text and a paste at the prompt are.
+    server = Recording()
+
+    def slow(sock: socket.socket) -> None:
+        server(cast(socket.socket, SlowReplies(sock, 0.3)))
+
+    with scripted_server(slow) as port:
+        shell = open_screen(screens, port, tmp_path)
+        shell.paste_bracketed("NOOP 1\nNOOP 2\nNOOP 3\nNOOP 4\nNOO")
+        deadline = time.monotonic() + 20
+        while b"NOOP 1\r\n" not in server.lines and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert b"NOOP 2\r\n" not in server.lines  # the first paste is still running
+        shell.paste_bracketed("P 5\nRSET\nVRFY six\n")
+        shell.wait_for("› VRFY six")
+        screen = shell.wait_for("500 5.5.2 command not recognized")
+        for n in range(1, 6):
+            assert screen.count(f"› NOOP {n}") == 1
+        assert screen.count("› RSET") == 1
+        shell.line("QUIT")
+        shell.wait_for("221 2.0.0 bye")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    assert server.lines == [
+        *(f"NOOP {n}\r\n".encode() for n in range(1, 6)), b"RSET\r\n", b"VRFY six\r\n",
+        b"QUIT\r\n",
+    ]
+
