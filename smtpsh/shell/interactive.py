@@ -15,7 +15,12 @@ from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import has_completions
-from prompt_toolkit.formatted_text import FormattedText, StyleAndTextTuples
+from prompt_toolkit.formatted_text import (
+    FormattedText,
+    PygmentsTokens,
+    StyleAndTextTuples,
+    to_formatted_text,
+)
 from prompt_toolkit.history import FileHistory, History
 from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
@@ -322,6 +327,13 @@ def tab_bindings() -> KeyBindings:
     return bindings
 
 
+def coloured(line: str) -> list[tuple[str, str]]:
+    """A line coloured as the prompt's lexer colours it while it is typed: a pasted line
+    shown after its prompt looks like the line typed there."""
+    tokens = SmtpCommandLexer(ensurenl=False).get_tokens(line)
+    return [(style, text) for style, text, *_ in to_formatted_text(PygmentsTokens(list(tokens)))]
+
+
 class Paste:
     """A paste of several lines at the prompt, run as if each line had been typed and
     entered in turn, as telnet sends them: every line that a line break ends, each through
@@ -392,7 +404,7 @@ class Paste:
             return
         start = secret_start(line, shell.client.conn.in_auth)
         shown = line if start is None else line[:start] + SECRET_MASK
-        shell.printer.emit([*_prompt(shell), ("", shown)])
+        shell.printer.emit([*_prompt(shell), *coloured(shown)])
         strings = self._history.get_strings()
         if not strings or strings[-1] != line:  # as prompt_toolkit adds a typed line
             self._history.append_string(line)

@@ -77,6 +77,11 @@ class Screen:
         """The visible screen plus scroll-back, wrapped lines joined."""
         return self._tmux("capture-pane", "-p", "-J", "-S", "-200")
 
+    def styled(self) -> str:
+        """text(), with each cell's colours and attributes as escape sequences (tmux's own
+        encoding: the same colour is the same sequence, whoever drew it)."""
+        return self._tmux("capture-pane", "-p", "-e", "-J", "-S", "-200")
+
     def history(self) -> str:
         """Everything the pane has shown since it started (whole scroll-back)."""
         return self._tmux("capture-pane", "-p", "-J", "-S", "-")

@@ -5,6 +5,7 @@ keeps the paste's next lines from running as commands, as it does a script's."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -415,3 +416,30 @@ def test_a_second_paste_while_the_first_runs_comes_after_it(
         b"QUIT\r\n",
     ]
 
+
+def test_every_pasted_line_is_coloured_as_typed(tmp_path: Path, screens: list[Screen]) -> None:
+    # The first line of a paste is entered at the prompt and drawn by its lexer; the
+    # others were printed after their prompts without colour.
+    server = Recording()
+    with scripted_server(server) as port:
+        shell = open_screen(screens, port, tmp_path)
+        shell.paste_bracketed("NOOP\nRSET\nMAIL FROM:<a@x.y>\n")
+        shell.wait_for("250 2.0.0 ok")
+        styled = shell.styled()
+        shell.line("QUIT")
+        shell.wait_for("221 2.0.0 bye")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+
+    def colour_of(verb: str) -> str:
+        """The escape sequences just before ``verb`` on its echoed line."""
+        for row in styled.splitlines():
+            found = re.search(r"›(?:\x1b\[[0-9;]*m)* ((?:\x1b\[[0-9;]*m)*)" + verb, row)
+            if found:
+                return found.group(1)
+        raise AssertionError(f"{verb} not echoed:\n{styled}")
+
+    keyword = colour_of("NOOP")  # entered at the prompt, drawn by its lexer
+    assert keyword  # coloured at all
+    assert colour_of("RSET") == keyword
+    assert colour_of("MAIL") == keyword
