@@ -83,6 +83,9 @@ class DANEHost:
     # answers all secure), and if not, why: set by judge_applicability.
     applies: bool = False
     not_applied_because: str | None = None
+    # No TLSA record: how its absence stands with --trust-anchor's validation (proven by a
+    # signed denial, unsigned, bogus...), set by absence_by_anchor.
+    absence: Security | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +98,7 @@ class DANEHost:
             "dnssec_insecure": self.insecure,
             "dane_applies": self.applies,
             "not_applied_because": self.not_applied_because,
+            "tlsa_absence": None if self.absence is None else self.absence.to_json(),
         }
 
 
@@ -221,6 +225,26 @@ def validated_by_anchor(result: DANEResult, statuses: dict[str, str]) -> None:
             host.insecure, host.authenticated = True, False
     if all(h.authenticated or h.bogus or h.insecure for h in result.hosts if h.records):
         result.item_list = [i for i in result.item_list if i != UNVALIDATED]
+
+
+def absence_by_anchor(result: DANEResult, checks: dict[str, Security]) -> None:
+    """Our own DNSSEC validation's verdict on each MX host without TLSA records
+    (``checks``: TLSA name -> how the denial stands). Proven absent, or absent from an
+    unsigned zone: no DANE for that MX, as said already. A bogus denial is not "no DANE": a
+    validating sender cannot tell that no TLSA record exists and defers mail to that MX
+    (RFC 7672 §2.2)."""
+    for host in result.hosts:
+        found = checks.get(host.name.rstrip("."))
+        if host.records or host.failure or found is None:
+            continue
+        host.absence = found
+        if found.status == "bogus":
+            result.item_list.append(
+                Item("DANE", Status.ERROR,
+                     f"{host.host}: the denial of its TLSA record is DNSSEC-bogus: validating "
+                     "senders treat the lookup as failed and defer mail to this MX "
+                     "(RFC 7672 §2.2)")
+            )  # fmt: skip
 
 
 def judge_applicability(

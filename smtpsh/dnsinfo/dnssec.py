@@ -14,8 +14,9 @@ zone has no DS: its answers are unsigned by design, not broken); bogus (a signat
 missing or does not verify, a DS matches no key); or indeterminate: no anchor covers the
 name (the RFC's own meaning of the word), or the server did not answer in a way that can
 be judged (a failed query, an unsigned denial, a DS query answered by the child itself).
-An answer that does not exist is not proven not to exist: a denial of the answer itself
-is not checked, only the denial of a DS.
+A record that does not exist (NODATA or NXDOMAIN) is judged the same way, by the denial
+its zone signed (denial.deny_answer, RFC 4035 §5.4, RFC 5155 §8): "proven absent" (secure,
+with ``exists`` False), absent in an unsigned zone (insecure), a bogus denial, or unproven.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from smtpsh.dnsinfo.denial import deny_ds
+from smtpsh.dnsinfo.denial import deny_answer, deny_ds
 from smtpsh.dnsinfo.model import Item, Status
 from smtpsh.dnsinfo.rrsig import dnssec_module, signature_failure
 
@@ -86,10 +87,13 @@ class Validation:
     status: str  # secure, insecure, bogus, indeterminate (see the module's doc)
     reason: str = ""
     zone: str = ""
+    # False: the answer had no such record, and the status is its denial's (secure: proven
+    # absent, by NSEC/NSEC3 records that verify).
+    exists: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.rdtype, "status": self.status,
-                "reason": self.reason, "zone": self.zone}  # fmt: skip
+                "reason": self.reason, "zone": self.zone, "exists": self.exists}  # fmt: skip
 
 
 @dataclass
@@ -320,9 +324,7 @@ class Validator:
         try:
             rrset = response.find_rrset(response.answer, name, dns.rdataclass.IN, rdtype)
         except KeyError:
-            result.status = "indeterminate"
-            result.reason = "no such record (authenticated denial is not checked)"
-            return result
+            return self._absent(result, name, rdtype, response, anchor)
         try:
             sigs = response.find_rrset(response.answer, name, dns.rdataclass.IN,
                                        dns.rdatatype.RRSIG, rdtype)  # fmt: skip
@@ -356,6 +358,52 @@ class Validator:
         result.reason = f"validated from the trust anchor of {_text(anchor)}"
         if zone != anchor:
             result.reason += f", down the DS chain to {result.zone}"
+        return result
+
+
+    def _absent(self, result: Validation, name: dns.name.Name, rdtype: dns.rdatatype.RdataType,
+                response: dns.message.Message, anchor: dns.name.Name) -> Validation:  # fmt: skip
+        """An answer without the record: whether its zone proves there is none."""
+        result.exists = False
+        rcode = response.rcode()
+        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            result.reason = (f"no answer to judge: the query was answered "
+                             f"{dns.rcode.to_text(rcode)}")  # fmt: skip
+            return result
+        alias = next((r for r in response.answer if r.name == name
+                      and r.rdtype == dns.rdatatype.CNAME), None)  # fmt: skip
+        if alias is not None:
+            result.reason = (f"no such record here: {result.name} is an alias (CNAME to "
+                             f"{_text(alias[0].target)}), which is not followed")  # type: ignore[attr-defined]  # fmt: skip
+            return result
+        # The zone that denies it: the signer of its proof, else the SOA it names.
+        kinds = (dns.rdatatype.NSEC, dns.rdatatype.NSEC3, dns.rdatatype.SOA)
+        signers = [r[0].signer for r in response.authority  # type: ignore[attr-defined]
+                   if r.rdtype == dns.rdatatype.RRSIG and r.covers in kinds]  # fmt: skip
+        soa = [r.name for r in response.authority if r.rdtype == dns.rdatatype.SOA]
+        zone = (signers or soa or [None])[0]
+        if zone is None or not (name.is_subdomain(zone) and zone.is_subdomain(anchor)):
+            result.reason = ("no such record, and the answer names no zone under the trust "
+                             f"anchor of {_text(anchor)} that denies it: its absence is not "
+                             "proven")  # fmt: skip
+            return result
+        result.zone = _text(zone)
+        state = self.zone_state(zone)
+        if state.status != "secure" or state.keys is None:
+            result.status = state.status
+            result.reason = (f"no such record, absent and unsigned: {state.reason}: "
+                             f"{result.zone} is not signed" if state.status == "insecure" else
+                             f"no such record, its absence not proven: {state.reason}")  # fmt: skip
+            return result
+        denial = deny_answer(name, rdtype, zone, rcode == dns.rcode.NXDOMAIN,
+                             response.authority, state.keys)  # fmt: skip
+        result.status = denial.status
+        result.reason = {
+            "secure": "no such record, proven absent by authenticated denial: {}",
+            "insecure": "no such record, absent but unproven: {}",
+            "bogus": "no such record, and its denial is bogus: {}",
+            "indeterminate": "no such record, its absence not proven: {}",
+        }[denial.status].format(denial.reason)
         return result
 
 

@@ -13,6 +13,7 @@ from smtpsh import exitcodes
 from smtpsh.dnsinfo.dane import (
     DANEResult,
     Security,
+    absence_by_anchor,
     check_dane,
     judge_applicability,
     validated_by_anchor,
@@ -167,6 +168,9 @@ def build_report(
         if report.dane is not None:
             statuses = {c.name: c.status for c in report.dnssec.checks if c.rdtype == "TLSA"}
             validated_by_anchor(report.dane, statuses)
+            absence_by_anchor(report.dane, {c.name: Security(c.status, c.reason)
+                                            for c in report.dnssec.checks
+                                            if c.rdtype == "TLSA" and not c.exists})  # fmt: skip
     if report.dane is not None:
         _judge_dane(report)
     # After the DNSSEC validation: each MX's verdict says whether its TLSA answer was
@@ -184,10 +188,12 @@ def _validate(report: DomainReport, anchors: Any, resolver: dns.resolver.Resolve
     server = str(resolver.nameservers[0])
     port = int(getattr(resolver, "port", 53))
     names: list[tuple[str, str]] = []
-    if report.mx.kind is MXKind.MX:
+    if report.mx.kind in (MXKind.MX, MXKind.IMPLICIT):  # implicit: the MX's proven absence
         names.append((report.domain, "MX"))
     if report.dane is not None:
-        names += [(h.name, "TLSA") for h in report.dane.hosts if h.records]
+        # Each MX's TLSA name, found or not: a missing one is judged by its zone's denial
+        # (proven absent, unsigned, or a bogus denial that makes senders defer).
+        names += [(h.name, "TLSA") for h in report.dane.hosts if h.records or not h.failure]
         # DANE rests on the address answers of each MX host with TLSA records too
         # (RFC 7672 §2.2.2).
         with_records = {h.host for h in report.dane.hosts if h.records}
@@ -231,10 +237,13 @@ def _judge_dane(report: DomainReport) -> None:
         mx_security = security(report.domain, ["MX"], mx.authenticated)
     elif mx.authenticated:
         mx_security = Security("secure", "the resolver set the AD bit on the empty MX answer")
+    elif (report.domain, "MX") in checks:  # --trust-anchor judged the denial of the MX
+        absent = checks[(report.domain, "MX")]
+        mx_security = Security(absent.status, absent.reason)
     else:
-        # No MX: its absence would have to be proven by NSEC/NSEC3, which is not checked.
+        # No MX: its absence would have to be proven by NSEC/NSEC3 (--trust-anchor does).
         mx_security = Security("indeterminate", "no MX record; a proof that none exists is not "
-                               "checked")  # fmt: skip
+                               "checked without --trust-anchor")  # fmt: skip
     addresses = {
         e.host: security(e.host, [t for t, have in (("A", e.ipv4), ("AAAA", e.ipv6)) if have],
                          e.addresses_authenticated)

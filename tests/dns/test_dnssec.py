@@ -169,11 +169,17 @@ def test_tlsa_proven_secure_by_the_anchor_is_not_called_unvalidated(knot: dict[s
 
 
 def test_a_domain_with_nothing_to_validate_says_so(knot: dict[str, Any]) -> None:
-    # ns1.signed.test has no MX (implicit MX), no TLSA, no MTA-STS: the DNSSEC section was a
-    # bare heading.
-    proc = run_dns(knot, "ns1.signed.test", "--color", "never")
+    # _dmarc.signed.test has no MX and no address (so no MX host to look up TLSA for), no
+    # MTA-STS: the DNSSEC section was a bare heading.
+    proc = run_dns(knot, "_dmarc.signed.test", "--color", "never")
     after = proc.stdout.split("DNSSEC (from your trust anchors)\n", 1)[1]
     assert after.startswith("  nothing to validate: no MX, TLSA or MTA-STS record"), after
+    # ns1.signed.test (implicit MX, no TLSA) said the same; the absence of its MX and of
+    # its MX host's TLSA are validated now (test_dnssec_absence.py).
+    proc = run_dns(knot, "ns1.signed.test", "--color", "never")
+    after = proc.stdout.split("DNSSEC (from your trust anchors)\n", 1)[1]
+    assert after.startswith("  [ok]    DNSSEC: MX ns1.signed.test: secure (no such record, "
+                            "proven absent by authenticated denial: "), after  # fmt: skip
 
 
 def test_check_mx_does_not_call_a_tlsa_proven_by_the_anchor_unvalidated(
