@@ -49,7 +49,7 @@ from smtpsh.compose.typed_bdat import ABORT, TypedChunk, parse_bdat
 from smtpsh.net.base import ClientBase, ReplyTimeout
 from smtpsh.net.client import ClientObserver
 from smtpsh.protocol.connection import ReplyEvent
-from smtpsh.protocol.errors import SmtpshError
+from smtpsh.protocol.errors import LocalProtocolError, SmtpshError
 from smtpsh.shell.app import Interrupted, Shell
 from smtpsh.shell.metacommands import HELP_NOTES, VERB_NOTES, Handler, meta, verb_hook
 from smtpsh.shell.send_link import ShellLink
@@ -557,7 +557,7 @@ async def _raw(shell: Shell, args: str) -> None:
 async def _typed_bdat(shell: Shell, line: str) -> None:
     parsed = parse_bdat(line)
     if parsed is None or not shell.client.connected:
-        await shell.send_command(line)  # malformed: the server judges it
+        await _send_unparsed_bdat(shell, line)  # malformed: the server judges it
         return
     size, last = parsed
     shell.check_step(line)  # --quit-after/--drop-after: a typed BDAT goes past RCPT too
@@ -594,6 +594,32 @@ async def _typed_bdat(shell: Shell, line: str) -> None:
     _collect_typed_chunk(shell, chunk, send=True)
 
 
+# The count of a BDAT line smtpsh cannot take as it is ('BDAT 24\x1b LAST'), if it has one.
+_BDAT_COUNT = re.compile(r"\s*BDAT\s+(\d{1,12})", re.IGNORECASE)
+
+
+async def _send_unparsed_bdat(shell: Shell, line: str) -> None:
+    """A BDAT line smtpsh cannot read (or with no connection) goes as typed, for the
+    server to judge. One refused here instead (a control character in it): the lines
+    written with it are its chunk all the same, dropped as a BDAT's not sent, never run
+    as commands; up to the count it shows, or, none, every line pasted with it."""
+    try:
+        await shell.send_command(line)
+    except LocalProtocolError as exc:
+        count = _BDAT_COUNT.match(line)
+        chunk = TypedChunk(int(count.group(1)) if count else _UNKNOWN_SIZE, last=False)
+        script = not shell.settings.interactive
+        # Asked before the refusal is shown, as for a BDAT not sent.
+        pasted = not script and not chunk.complete and await _pasted_ahead(shell)
+        shell.error(str(exc))
+        if script and count and not chunk.complete:  # a script's chunk, as there
+            shell.warn(f"BDAT was not sent: the script's {chunk.size} octets after it are"
+                       " skipped")
+            _collect_typed_chunk(shell, chunk, send=False)
+        elif pasted:
+            _drop_pasted_chunk(shell, chunk)
+
+
 def _collect_typed_chunk(shell: Shell, chunk: TypedChunk, *, send: bool) -> None:
     """Take the lines that follow as the chunk's octets; at the count, send it (or, not
     ``send``, drop it: a refused BDAT's octets in a script)."""
@@ -620,6 +646,9 @@ def _collect_typed_chunk(shell: Shell, chunk: TypedChunk, *, send: bool) -> None
     shell.line_hooks.insert(0, collect)  # before any other hook: these lines are octets
     shell.collecting = chunk.prompt
 
+
+# The size of a chunk whose BDAT line shows none: more than any paste holds.
+_UNKNOWN_SIZE = 10**13
 
 # How long a paste may take to arrive whole after the line the shell is handling: a
 # terminal writes it at once, but a large one reaches the pty in pieces. No one types a
@@ -648,10 +677,11 @@ def _drop_pasted_chunk(shell: Shell, chunk: TypedChunk) -> None:
 
     def said(count: int) -> None:
         pasted = "octet pasted after it was" if count == 1 else "octets pasted after it were"
-        shell.warn(
-            f"BDAT was not sent: the {count} {pasted} dropped, not run as commands"
-            + ("" if count >= size else f" (it announced {size})")
-        )
+        if size == _UNKNOWN_SIZE:
+            why = " (no chunk size could be read in it: all that was pasted with it)"
+        else:
+            why = "" if count >= size else f" (it announced {size})"
+        shell.warn(f"BDAT was not sent: the {count} {pasted} dropped, not run as commands{why}")
 
     async def drop(text: str) -> bool:
         if text.strip() == ABORT:  # as while a chunk is collected: what follows is commands

@@ -208,3 +208,74 @@ def test_a_chunk_ending_in_a_bare_cr_says_why_exim_does_not_answer(tmp_path: Pat
         "all 5 octets BDAT announced were sent; the last was a bare CR, which the server"
         " was likely holding, waiting for an LF (Enter counts 2 octets: CR LF)"
     ) > timed_out
+
+
+def test_piped_bdat_refused_here_skips_its_chunk_too(tmp_path: Path) -> None:
+    # A BDAT smtpsh cannot read (an ESC in it) is sent as typed, and here refused for its
+    # control character: the script's chunk after it ran as commands (the recipient
+    # smuggled in); it is skipped as a BDAT's not sent.
+    server = Recording()
+    with scripted_server(server) as port:
+        done = run_piped([f"127.0.0.1:{port}"], script("BDAT 24\x1b LAST", SMUGGLED), tmp_path)
+        assert server.done.wait(10)
+    out = done.stdout + done.stderr
+    assert "refused: the line has a ESC control character at column 8" in out
+    assert "BDAT was not sent: the script's 24 octets after it are skipped" in out
+    sent = b"".join(server.lines)
+    assert b"BDAT" not in sent and b"smuggled" not in sent
+    assert server.lines[-1] == b"QUIT\r\n"
+
+
+@pytest.mark.pty
+def test_a_chunk_pasted_after_a_bdat_refused_here_is_dropped(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    # The BDAT line refused here (an ESC in it), not only one refused for want of
+    # CHUNKING: the chunk pasted with it is dropped up to the count the line shows, and
+    # the line pasted after it runs.
+    server = Recording()
+    with scripted_server(server) as port:
+        shell = Screen([f"127.0.0.1:{port}"], smtpsh_env(tmp_path))
+        screens.append(shell)
+        _in_rcpt(shell)
+        shell.paste_bracketed(f"BDAT 24\x1b LAST\n{SMUGGLED}\nNOOP\n")
+        shell.wait_words("refused: the line has a ESC control character at column 8")
+        shell.wait_words("BDAT was not sent: the 24 octets pasted after it were dropped, not"
+                         " run as commands")
+        shell.wait_for("250 2.0.0 noop ok")
+        shell.line("QUIT")
+        shell.wait_for("221 2.0.0 bye")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    sent = b"".join(server.lines)
+    assert b"BDAT" not in sent and b"smuggled" not in sent
+    assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]
+
+
+@pytest.mark.pty
+def test_a_paste_after_a_refused_bdat_without_a_count_is_all_dropped(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    # No count can be read in the refused line: where its chunk ends is unknown, so all
+    # that was pasted with it is dropped (24 + 6 octets); a line typed after is a command.
+    server = Recording()
+    with scripted_server(server) as port:
+        shell = Screen([f"127.0.0.1:{port}"], smtpsh_env(tmp_path))
+        screens.append(shell)
+        _in_rcpt(shell)
+        shell.paste_bracketed(f"BDAT \x1bx LAST\n{SMUGGLED}\nNOOP\n")
+        shell.wait_words("BDAT was not sent: the 30 octets pasted after it were dropped, not"
+                         " run as commands (no chunk size could be read in it: all that was"
+                         " pasted with it)")
+        shell.line("NOOP")
+        shell.wait_for("250 2.0.0 noop ok")
+        shell.line("QUIT")
+        shell.wait_for("221 2.0.0 bye")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    sent = b"".join(server.lines)
+    assert b"BDAT" not in sent and b"smuggled" not in sent
+    assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]
+    assert sent.count(b"NOOP") == 1
