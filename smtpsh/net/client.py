@@ -648,12 +648,7 @@ class SMTPClient(ClientBase):
         self._transport = transport  # (uvloop's: no asyncio.Transport subclass, its methods)
         self.injected = b""
         self._tls_established(context, name)
-        self._tell(
-            "on_meta",
-            "the server's earlier EHLO reply is void after STARTTLS: send EHLO again"
-            " (RFC 3207 §4.2)",
-            "info",
-        )
+        self._tell("on_meta", self.conn.session.greet_again(), "info")
 
     async def _upgrade_quietly(self) -> None:
         with contextlib.suppress(SmtpshError):  # a failure is told to the observers

@@ -203,6 +203,11 @@ class Session:
         self.tls = tls
         self.authenticated = authenticated
         self.esmtp = esmtp
+        # The greeting whose reply is in force (EHLO, LHLO or HELO; None before one, and
+        # again once STARTTLS or XCLIENT start the session over), and the one STARTTLS
+        # made void: what to say to greet again.
+        self.greeting: str | None = None
+        self.greeting_before_tls: str | None = None
         self.server_name = ""
         self.banner: Reply | None = None
         self.extensions: dict[str, str] = {}  # EHLO keyword -> its arguments
@@ -236,6 +241,19 @@ class Session:
     @property
     def auth_mechanisms(self) -> list[str]:
         return self.extensions.get("AUTH", "").upper().split()
+
+    def greet_again(self) -> str:
+        """What to say once TLS is up after STARTTLS: the session starts over and the
+        server has forgotten the greeting (RFC 3207 §4.2), in words that fit the one sent."""
+        hello = "LHLO" if self.lmtp else "EHLO"
+        before = self.greeting_before_tls
+        if before in ("EHLO", "LHLO"):
+            return (f"the server's earlier {before} reply is void after STARTTLS: send"
+                    f" {before} again (RFC 3207 §4.2)")
+        if before == "HELO":
+            return (f"the HELO sent before STARTTLS no longer counts: greet the server again"
+                    f" (RFC 3207 §4.2), with {hello} to learn what it offers inside TLS")
+        return f"TLS is up: greet the server now, with {hello} (RFC 3207 §4.2)"
 
     def predict(self, verb: str) -> Prediction | None:
         """Whether a server would probably refuse ``verb`` now (None: fine as far as we know)."""
@@ -322,6 +340,7 @@ class Session:
 
     def _learn_extensions(self, reply: Reply, line: str = "") -> None:
         self.esmtp = True
+        self.greeting = "EHLO"
         self.extensions = {}
         for line in reply.lines[1:]:
             keyword, _, args = line.strip().partition(" ")
@@ -332,17 +351,20 @@ class Session:
     def _learn_lmtp(self, reply: Reply, line: str = "") -> None:
         self._learn_extensions(reply)
         self.lmtp = True
+        self.greeting = "LHLO"
 
     def _forget_for_xclient(self, reply: Reply, line: str = "") -> None:
         # XCLIENT_README: the server acts as if the client had just connected: the earlier
         # EHLO, any AUTH and any transaction are gone; the 220 is the new greeting.
         self.esmtp = False
+        self.greeting = None
         self.extensions = {}
         self.authenticated = False
         self._forget_transaction(reply)
 
     def _learn_helo(self, reply: Reply, line: str = "") -> None:
         self.esmtp = False
+        self.greeting = "HELO"
         self.extensions = {}
         self._forget_transaction(reply)
 
@@ -365,6 +387,7 @@ class Session:
         self.demanded = None
         self.tls = True
         self.esmtp = False
+        self.greeting_before_tls, self.greeting = self.greeting, None
         self.extensions = {}
         self.authenticated = False
         self._forget_transaction(reply)

@@ -388,3 +388,29 @@ def test_a_354_out_of_order_is_data_mode_in_the_state_too() -> None:
     conn.send_command("DATA")
     feed(conn, b"354 go ahead\r\n")
     assert conn.in_data and conn.session.state is State.DATA
+
+
+@pytest.mark.parametrize(
+    ("greeting", "lmtp", "said"),
+    [
+        ("EHLO me", False, "the server's earlier EHLO reply is void after STARTTLS: send EHLO"
+                           " again (RFC 3207 §4.2)"),
+        ("LHLO me", True, "the server's earlier LHLO reply is void after STARTTLS: send LHLO"
+                          " again (RFC 3207 §4.2)"),
+        ("HELO me", False, "the HELO sent before STARTTLS no longer counts: greet the server"
+                           " again (RFC 3207 §4.2), with EHLO to learn what it offers inside"
+                           " TLS"),
+        (None, False, "TLS is up: greet the server now, with EHLO (RFC 3207 §4.2)"),
+    ],
+)
+def test_what_to_greet_with_after_starttls_fits_what_was_sent(
+    greeting: str | None, lmtp: bool, said: str
+) -> None:
+    conn = greeted()
+    conn.session.lmtp = lmtp
+    if greeting is not None:
+        conn.send_command(greeting)
+        feed(conn, b"250 mx.test\r\n")
+    conn.send_command("STARTTLS")
+    feed(conn, b"220 2.0.0 Ready to start TLS\r\n")
+    assert conn.session.greet_again() == said

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tests.helpers.run import run_piped, smtpsh_env, start_piped
 from tests.helpers.scripted_server import read_line, scripted_server
 
@@ -189,3 +191,27 @@ def test_the_line_reader_keeps_lines_whole_across_reads() -> None:
     assert reader.readline() == "last without newline"
     assert reader.readline() == ""
     os.close(read_end)
+
+
+@pytest.mark.parametrize(
+    ("greeting", "said"),
+    [
+        ("HELO", "the HELO sent before STARTTLS no longer counts: greet the server again"
+                 " (RFC 3207 §4.2), with EHLO to learn what it offers inside TLS"),
+        ("EHLO", "the server's earlier EHLO reply is void after STARTTLS: send EHLO again"
+                 " (RFC 3207 §4.2)"),
+    ],
+)
+def test_what_to_send_after_starttls_fits_the_greeting_sent(
+    postfix: PostfixEnv, tmp_path: Path, greeting: str, said: str
+) -> None:
+    # After HELO and STARTTLS smtpsh spoke of 'the server's earlier EHLO reply', which
+    # was never sent nor answered.
+    script = f"{greeting} x.test\nSTARTTLS\nEHLO x.test\nQUIT\n"
+    result = run_piped([postfix.host, "--no-verify"], script, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = " ".join((result.stdout + result.stderr).split())
+    assert "S: 220 2.0.0 Ready to start TLS" in out
+    assert said in out
+    if greeting == "HELO":
+        assert "EHLO reply" not in out
