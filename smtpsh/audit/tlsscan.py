@@ -214,9 +214,30 @@ def _read_exact(sock: socket.socket, count: int) -> bytes:
     return data
 
 
+# Names of the groups the ClientHello offers (_GROUPS), for the TLS 1.3 key exchange.
+GROUP_NAMES = {0x001D: "x25519", 0x0017: "secp256r1", 0x0018: "secp384r1",
+               0x0019: "secp521r1", 0x001E: "x448", 0x0100: "ffdhe2048",
+               0x0101: "ffdhe3072", 0x0102: "ffdhe4096"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ServerHello:
+    version: int
+    suite: int
+    group: int | None = None  # TLS 1.3: the key_share's group (a HelloRetryRequest's ask)
+    retry: bool = False  # a HelloRetryRequest (RFC 8446 §4.1.4), not a ServerHello
+
+
 def read_server_hello(sock: socket.socket) -> tuple[int, int] | None:
     """(version, suite) from the ServerHello (or HelloRetryRequest); None for an alert, a
     close or anything else."""
+    hello = read_hello(sock)
+    return None if hello is None else (hello.version, hello.suite)
+
+
+def read_hello(sock: socket.socket) -> ServerHello | None:
+    """The ServerHello (or HelloRetryRequest) read back: its version, suite and, in TLS
+    1.3, the key exchange group; None for an alert, a close or anything else."""
     header = _read_exact(sock, 5)
     if len(header) < 5 or header[0] != 0x16:
         return None
@@ -230,6 +251,8 @@ def read_server_hello(sock: socket.socket) -> tuple[int, int] | None:
     if len(record) < at + 3:
         return None
     suite = struct.unpack("!H", record[at : at + 2])[0]
+    retry = record[6:38] == _HRR_RANDOM
+    group = None
     at += 3  # suite and compression
     if len(record) >= at + 2:  # extensions: supported_versions tells TLS 1.3
         end = at + 2 + struct.unpack("!H", record[at : at + 2])[0]
@@ -238,8 +261,12 @@ def read_server_hello(sock: socket.socket) -> tuple[int, int] | None:
             kind, size = struct.unpack("!HH", record[at : at + 4])
             if kind == 0x002B and size == 2:
                 version = struct.unpack("!H", record[at + 4 : at + 6])[0]
+            elif kind == 0x0033 and size >= 2 and len(record) >= at + 6:
+                # key_share: a ServerHello's entry starts with its group; a
+                # HelloRetryRequest's is the group alone (RFC 8446 §4.2.8)
+                group = struct.unpack("!H", record[at + 4 : at + 6])[0]
             at += 4 + size
-    return version, suite
+    return ServerHello(version, suite, group, retry)
 
 
 _MAX_FLIGHT = 1 << 16  # the server's first flight, certificates included, fits in this
@@ -358,14 +385,60 @@ def measure_dh_group(target: Target, version: str, suites: Sequence[Suite]) -> D
 
 def measure_dh_groups(target: Target, versions: Sequence[VersionResult]) -> list[DHGroup]:
     """The DH groups of each version (TLS 1.2 and older) that accepted a suite with an
-    ephemeral DH key exchange. TLS 1.3 names its FFDHE groups (RFC 7919: 2048 bits and up)
-    and the scan offers it an elliptic curve only: nothing to measure there."""
+    ephemeral DH key exchange. TLS 1.3 has no DH parameters of the server's choosing: its
+    FFDHE groups are RFC 7919's, 2048 bits and up; the group a TLS 1.3 server picks is
+    measure_tls13_group's."""
     groups = []
     for result in versions:
         suites = [s for s in result.suites if _ephemeral_dh(s)]
         if suites and result.version != "TLSv1.3":
             groups.append(measure_dh_group(target, result.version, suites))
     return groups
+
+
+@dataclass(frozen=True)
+class KeyExchangeGroup:
+    """The group a TLS 1.3 server picks for its (EC)DHE key exchange when offered every
+    group the scan knows (GROUP_NAMES; a key share for x25519 only): one pick, not the list
+    of groups it accepts, which is not enumerated."""
+
+    group: str | None
+    retry: bool = False  # the server asked for it with a HelloRetryRequest
+    why_not: str = ""
+
+    def describe(self) -> str:
+        if self.group is None:
+            return f"not measured ({self.why_not})"
+        how = (" (asked for by a HelloRetryRequest: the scan's key share was x25519)"
+               if self.retry else "")  # fmt: skip
+        return (f"{self.group}{how}; the server's pick among {', '.join(GROUP_NAMES.values())}"
+                ": the other groups it accepts are not enumerated")  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {"group": self.group, "hello_retry_request": self.retry,
+                "other_groups_enumerated": False, "not_measured": self.why_not or None}  # fmt: skip
+
+
+def measure_tls13_group(target: Target, suites: Sequence[Suite]) -> KeyExchangeGroup:
+    """The group of the TLS 1.3 key exchange the server picks (read from its key_share)."""
+    try:
+        sock = open_tls_socket(target)
+    except ScanError as exc:
+        return KeyExchangeGroup(None, why_not=str(exc))
+    try:
+        sock.sendall(client_hello(0x0304, [s.code for s in suites], target.server_name))
+        hello = read_hello(sock)
+    except OSError as exc:
+        return KeyExchangeGroup(None, why_not=str(exc) or type(exc).__name__)
+    finally:
+        sock.close()
+    if hello is None or hello.version != 0x0304:
+        return KeyExchangeGroup(None, why_not="the server did not answer with a TLS 1.3 hello "
+                                "this time")  # fmt: skip
+    if hello.group is None:
+        return KeyExchangeGroup(None, why_not="its hello names no key exchange group")
+    name = GROUP_NAMES.get(hello.group, f"group 0x{hello.group:04X}")
+    return KeyExchangeGroup(name, hello.retry)
 
 
 # ---------------------------------------------------------------- SMTP preamble
@@ -529,6 +602,7 @@ class TLSScan:
     findings: list[str] = field(default_factory=list)
     certificate: list[str] = field(default_factory=list)  # key, names, validity, trust
     dh_groups: list[DHGroup] = field(default_factory=list)  # versions with DHE suites
+    tls13_group: KeyExchangeGroup | None = None  # TLS 1.3 accepted: the group it picks
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -539,6 +613,7 @@ class TLSScan:
             "findings": self.findings,
             "certificate": self.certificate,
             "dh_groups": [g.to_json() for g in self.dh_groups],
+            "tls13_key_exchange": None if self.tls13_group is None else self.tls13_group.to_json(),
         }
 
 
@@ -725,6 +800,9 @@ def scan(target: Target, versions: Sequence[str] = tuple(VERSIONS)) -> TLSScan:
     pool.shutdown()
     result = TLSScan(f"{target.host}:{target.port}", results)
     result.dh_groups = measure_dh_groups(target, results)
+    tls13 = next((v for v in results if v.version == "TLSv1.3" and v.accepted), None)
+    if tls13 is not None:
+        result.tls13_group = measure_tls13_group(target, tls13.suites)
     result.grade, result.caps, result.findings = grade(results, result.dh_groups)
     if any(v.accepted for v in results):
         result.certificate, problems, broken = certificate_facts(target)
@@ -761,6 +839,8 @@ def report_lines(result: TLSScan) -> list[str]:
                 weak.append("no forward secrecy")
             mark = "  ✗ " + "; ".join(weak) if weak else ""
             lines.append(f"    {suite.name} ({suite.key_exchange}, {suite.bits} bits){mark}")
+    if result.tls13_group is not None:
+        lines.append(f"  key exchange TLSv1.3: {result.tls13_group.describe()}")
     for group in result.dh_groups:
         if group.bits is None:
             size = group.why_not

@@ -1,0 +1,92 @@
+"""TLS 1.3's key exchange group: the one the server picks, read from its key_share (or its
+HelloRetryRequest), and said as one pick, not as the groups it accepts (not enumerated).
+Before, a TLS 1.3 server's report said nothing of its group, and the JSON left TLS 1.3 out
+of dh_groups without a word: the FFDHE and elliptic-curve groups were neither measured
+nor said to be unmeasured."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import trustme
+
+from tests.helpers.jsondoc import document
+from tests.helpers.scripted_server import scripted_server
+
+CA = "/var/lib/smtpsh-test/ca.pem"
+OFFERED = "x25519, secp256r1, secp384r1, secp521r1, x448, ffdhe2048, ffdhe3072, ffdhe4096"
+
+
+def smtpsh_tls(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "smtpsh", "tls", *args],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+@pytest.mark.postfix
+def test_postfix_tls13_group_is_the_one_openssl_sees() -> None:
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is not installed")
+    # Another client's view of the same listener: OpenSSL's s_client, offering X25519 first.
+    seen = subprocess.run(
+        ["openssl", "s_client", "-connect", "127.0.0.1:11200", "-starttls", "smtp",
+         "-tls1_3", "-groups", "X25519:P-256:P-384"],
+        input="", capture_output=True, text=True, timeout=30,
+    ).stdout  # fmt: skip
+    assert "Server Temp Key: X25519" in seen, seen
+    proc = smtpsh_tls("127.0.0.1:11200", "--json", "--sni", "mx.smtpsh.test", "--cafile", CA)
+    result = document(proc, "tls", 0)["result"]
+    assert result["tls13_key_exchange"] == {
+        "group": "x25519", "hello_retry_request": False, "other_groups_enumerated": False,
+        "not_measured": None,
+    }  # fmt: skip
+    text = smtpsh_tls("127.0.0.1:11200", "--sni", "mx.smtpsh.test", "--cafile", CA).stdout
+    assert (f"  key exchange TLSv1.3: x25519; the server's pick among {OFFERED}: the other "
+            "groups it accepts are not enumerated") in text  # fmt: skip
+
+
+@pytest.fixture
+def secp384r1_only() -> Iterator[tuple[int, str]]:
+    """Implicit TLS 1.3 on a free port whose only group is secp384r1: the scan's x25519 key
+    share gets a HelloRetryRequest. (port, the CA file)"""
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    context.set_ecdh_curve("secp384r1")  # OpenSSL 3: the server's whole group list
+
+    def handle(conn: socket.socket) -> None:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b"220 groups.smtpsh.test ESMTP\r\n")
+            tls.recv(64)
+
+    with scripted_server(handle) as port, ca.cert_pem.tempfile() as cafile:
+        yield port, cafile
+
+
+def test_a_group_asked_for_by_a_hello_retry_request(secp384r1_only: tuple[int, str]) -> None:
+    port, cafile = secp384r1_only
+    proc = smtpsh_tls(f"127.0.0.1:{port}", "--tls", "--json", "--cafile", cafile)
+    result = json.loads(proc.stdout)["result"]
+    assert [v["version"] for v in result["versions"] if v["accepted"]] == ["TLSv1.3"]
+    assert result["tls13_key_exchange"]["group"] == "secp384r1", result
+    assert result["tls13_key_exchange"]["hello_retry_request"] is True
+    text = smtpsh_tls(f"127.0.0.1:{port}", "--tls", "--cafile", cafile).stdout
+    assert ("  key exchange TLSv1.3: secp384r1 (asked for by a HelloRetryRequest: the scan's "
+            "key share was x25519); the server's pick among") in text  # fmt: skip
+
+
+@pytest.mark.postfix
+def test_no_tls13_no_group_claimed() -> None:
+    # 11203 speaks TLS 1.2 only (scripts/setup-tls-profiles).
+    proc = smtpsh_tls("127.0.0.1:11203", "--json", "--sni", "mx.smtpsh.test", "--cafile", CA)
+    result = json.loads(proc.stdout)["result"]
+    assert result["tls13_key_exchange"] is None
+    text = smtpsh_tls("127.0.0.1:11203", "--sni", "mx.smtpsh.test", "--cafile", CA).stdout
+    assert "key exchange TLSv1.3" not in text
