@@ -13,7 +13,8 @@ answer's RRSIG must verify with its zone's keys (dnspython's dns.dnssec, on
 zone has no DS: its answers are unsigned by design, not broken); bogus (a signature is
 missing or does not verify, a DS matches no key); or indeterminate: no anchor covers the
 name (the RFC's own meaning of the word), or the server did not answer in a way that can
-be judged (a failed query, an unsigned denial, a DS query answered by the child itself).
+be judged (a failed query, an unsigned denial, a DS query answered by the child itself,
+a DS set or anchor with only algorithms smtpsh cannot check).
 A record that does not exist (NODATA or NXDOMAIN) is judged the same way, by the denial
 its zone signed (denial.deny_answer, RFC 4035 §5.4, RFC 5155 §8): "proven absent" (secure,
 with ``exists`` False), absent in an unsigned zone (insecure), a bogus denial, or unproven.
@@ -109,10 +110,43 @@ class DNSSECResult:
                 "items": [i.to_json() for i in self.item_list]}  # fmt: skip
 
 
-# DS digest types and DNSKEY algorithms dnspython checks; a DS set with none of them
-# leaves no path to follow, which RFC 4035 §5.2 treats as a proven unsigned delegation.
+# DS digest types and DNSKEY algorithms dnspython checks. A DS set (or trust anchor) with
+# none of them leaves no path to follow: RFC 4035 §5.2 has a validator without them treat
+# the zone as unsigned, but one with them may find it secure or bogus, so what senders see
+# depends on theirs. smtpsh says it cannot tell (indeterminate), and why.
 _DIGESTS = {1: "SHA1", 2: "SHA256", 4: "SHA384"}
 _ALGORITHMS = {5, 7, 8, 10, 13, 14, 15, 16}
+
+
+def _supported(records: Sequence[dns.rdata.Rdata]) -> list[dns.rdata.Rdata]:
+    """The DS and DNSKEY records with an algorithm (and, for DS, a digest) smtpsh checks;
+    the others are ignored (RFC 6840 §5.2)."""
+    return [r for r in records if r.algorithm in _ALGORITHMS  # type: ignore[attr-defined]
+            and (r.rdtype != dns.rdatatype.DS or r.digest_type in _DIGESTS)]  # type: ignore[attr-defined]  # fmt: skip
+
+
+def _unsupported_words(records: Sequence[dns.rdata.Rdata]) -> str:
+    """What the records use, for the reason: 'DNSKEY algorithm 12 (ECCGOST) with digest
+    type 3 (GOST)'."""
+    dnssec = dnssec_module()
+    said = []
+    for record in records:
+        number = record.algorithm  # type: ignore[attr-defined]
+        name = dnssec.algorithm_to_text(number)
+        text = f"DNSKEY algorithm {number}" + (f" ({name})" if name != str(number) else "")
+        if record.rdtype == dns.rdatatype.DS:
+            digest = record.digest_type  # type: ignore[attr-defined]
+            known = {**_DIGESTS, 3: "GOST"}.get(digest)
+            text += f" with digest type {digest}" + (f" ({known})" if known else "")
+        said.append(text)
+    return ", ".join(dict.fromkeys(said))
+
+
+def _no_path(what: str, records: Sequence[dns.rdata.Rdata]) -> ZoneState:
+    return ZoneState("indeterminate", f"{what} names only algorithms smtpsh cannot check "
+                     f"({_unsupported_words(records)}): validators without them take the zone "
+                     "as unsigned (RFC 4035 §5.2), those with them may find it secure or "
+                     "bogus")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -211,7 +245,10 @@ class Validator:
             if anchor is None:
                 state = ZoneState("indeterminate", f"no trust anchor covers {_text(zone)}")
             elif zone == anchor:
-                state = self._keys_from(zone, self.anchors[zone], "its trust anchor")
+                given = self.anchors[zone]
+                usable = _supported(given)
+                state = (self._keys_from(zone, usable, "its trust anchor") if usable
+                         else _no_path(f"the trust anchor of {_text(zone)}", given))  # fmt: skip
             else:
                 state = self._delegation(zone, anchor)
             self._zones[zone] = state
@@ -267,11 +304,9 @@ class Validator:
             except dnssec.ValidationFailure as exc:
                 why = signature_failure(sigs, exc)
                 return ZoneState("bogus", f"{where} does not verify: {why}")
-            usable = [d for d in ds if d.digest_type in _DIGESTS  # type: ignore[attr-defined]
-                      and d.algorithm in _ALGORITHMS]  # type: ignore[attr-defined]  # fmt: skip
+            usable = _supported(list(ds))
             if not usable:
-                return ZoneState("insecure", f"{where} names only algorithms smtpsh cannot "
-                                 "check (RFC 4035 §5.2)")  # fmt: skip
+                return _no_path(where, list(ds))
             return self._keys_from(zone, usable, f"its DS in {_text(found)}")
         # No DS: which zone says so (the signer of its proof, else its SOA), and its proof.
         proofs = (dns.rdatatype.NSEC, dns.rdatatype.NSEC3)

@@ -5,7 +5,8 @@ answer back untouched (signatures included); ``delay(qname)`` the seconds before
 goes out. Each delayed reply has a timer of its own, so queries do not queue behind each
 other. ``rewrite(reply)`` may change each forwarded reply (an attacker on the path, a
 broken resolver). With ``servfail`` every query is answered SERVFAIL (a failing upstream
-for dnsmasq, tests/dns/conftest.py)."""
+for dnsmasq, tests/dns/conftest.py). ``respond(query)``, when given, makes the whole reply
+(records signed in a test, with their RRSIGs); None falls through to ``answer``."""
 
 from __future__ import annotations
 
@@ -23,16 +24,18 @@ import dns.rrset
 
 Answer = Callable[[str, str], list[str] | None]
 Rewrite = Callable[[dns.message.Message], dns.message.Message]
+Respond = Callable[[dns.message.Message], "dns.message.Message | None"]
 
 
 class TinyDnsServer:
     def __init__(self, answer: Answer, delay: Callable[[str], float] = lambda name: 0.0,
                  upstream: tuple[str, int] | None = None, vouch: bool = False,
-                 rewrite: Rewrite | None = None, servfail: bool = False) -> None:
+                 rewrite: Rewrite | None = None, servfail: bool = False,
+                 respond: Respond | None = None) -> None:
         # vouch: set the AD bit on every forwarded answer, as a resolver that claims to have
         # validated whatever it relays (wrongly, for a bogus one).
         self.answer, self.delay, self.upstream, self.vouch = answer, delay, upstream, vouch
-        self.rewrite, self.servfail = rewrite, servfail
+        self.rewrite, self.servfail, self.respond = rewrite, servfail, respond
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -65,6 +68,9 @@ class TinyDnsServer:
                 reply = dns.message.make_response(query)
                 reply.set_rcode(dns.rcode.SERVFAIL)
                 self._send(reply.to_wire(), peer)
+                continue
+            if self.respond is not None and (made := self.respond(query)) is not None:
+                self._send(made.to_wire(), peer)
                 continue
             records = self.answer(name, rdtype)
             if records is None and self.upstream is not None:
