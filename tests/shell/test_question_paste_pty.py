@@ -188,3 +188,26 @@ def test_a_multi_line_paste_at_the_subject_question(
     sent = b"".join(server.lines)
     assert b"Subject: First line 8810\r\n" in sent
     assert b"\r\nsecond-line-8810\r\n" in sent
+
+
+def test_a_paste_at_the_text_of_compose_ends_at_its_dot(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    # Pasted at the text's prompt: its lines up to the pasted '.' are the text (the '.'
+    # ends it as a typed one does), the lines after answer the questions after it, then
+    # run as commands. The '.' stayed in the text and the lines after it too, waiting.
+    server = Recording()
+    with scripted_server(server) as port:
+        shell = open_shell(screens, port, tmp_path)
+        shell.line("/compose --from a@x.y --to b@x.y --subject pasted-text")
+        shell.wait_for("Cc:")
+        shell.keys("Enter")
+        shell.wait_for("│")
+        shell.paste_bracketed("text-one-4471\n\ntext-two-4471\n.\n\ny\nNOOP\n")
+        shell.wait_for("queued as TESTQ1")
+        shell.wait_for("250 2.0.0 noop ok")
+        quit_shell(shell)
+        assert server.done.wait(10)
+    sent = b"".join(server.lines)
+    assert b"\r\ntext-one-4471\r\n\r\ntext-two-4471\r\n.\r\n" in sent
+    assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]
