@@ -26,6 +26,8 @@ from smtpsh.fleet.jobs import Plan, domain_check, make_plan, status_name
 from smtpsh.fleet.runner import (
     MAX_CONCURRENCY,
     MAX_WORKERS,
+    Digest,
+    Document,
     JsonLines,
     JsonLinesError,
     Outcome,
@@ -139,7 +141,7 @@ def _run_plan(command: str, args: argparse.Namespace, argv: Sequence[str], plan:
     workers = args.processes or auto_workers(len(todo), args.concurrency)
     runner = Runner(command, plan.job, concurrency=args.concurrency,
                     host_timeout=args.host_timeout, jsonl=jsonl, on_result=view.result,
-                    workers=workers,
+                    workers=workers, digest=view.digest,
                     loop_factory=None if args.event_loop == "asyncio" else uvloop_factory())
     view.runner = runner
     if done:
@@ -263,31 +265,40 @@ class _View:
         self.status.clear()
         self.err.line(f"· {text}")
 
+    def digest(self, doc: Document) -> Digest:
+        """What a host's line and the run's summary take from its result (worked out where
+        the host ran: a worker process sends it with the envelope)."""
+        try:
+            summary = self.plan.summary(doc)
+        except (KeyError, TypeError, AttributeError):  # a result of an unusual shape
+            summary = ""
+        return {"summary": summary, "findings": self.plan.findings(doc)}
+
     def result(self, outcome: Outcome) -> None:
         self.status.clear()
-        doc = outcome.document
+        digest = outcome.digest if outcome.digest is not None else self.digest(
+            outcome.document)
         if self.json:
-            import json
+            if outcome.line is not None:
+                sys.stdout.write(outcome.line.decode())
+            else:
+                import json
 
-            sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
+                sys.stdout.write(json.dumps(outcome.document, separators=(",", ":")) + "\n")
             sys.stdout.flush()
         else:
-            self.out.emit(self._line(outcome))
-        for finding in self.plan.findings(doc):
+            self.out.emit(self._line(outcome, str(digest.get("summary", ""))))
+        for finding in digest.get("findings", []):
             self.found_counts[finding] = self.found_counts.get(finding, 0) + 1
             hosts = self.found_hosts.setdefault(finding, [])
             if len(hosts) < 5:
                 hosts.append(outcome.host.key)
         self.draw()
 
-    def _line(self, outcome: Outcome) -> Fragments:
+    def _line(self, outcome: Outcome, summary: str) -> Fragments:
         key = outcome.host.key
         self.width = max(self.width, len(key) + 1)
         status = outcome.status
-        try:
-            summary = self.plan.summary(outcome.document)
-        except (KeyError, TypeError, AttributeError):  # a result of an unusual shape
-            summary = ""
         return [("class:bold", f"{key:<{self.width}}"),
                 (STATUS_STYLE.get(status, ""), f"{status_name(status):<13}"),
                 ("", summary)]

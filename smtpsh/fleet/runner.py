@@ -250,15 +250,37 @@ class JsonLines:
 # --- the run -------------------------------------------------------------------------------
 
 
-@dataclass
+# What the front-end shows of a host besides its envelope: {"summary": the text of its line,
+# "findings": what it counts towards in the run's summary} (the plan's, see Runner).
+Digest = dict[str, Any]
+
+
 class Outcome:
-    host: Host
-    document: Document
+    """A host done: its envelope, and what the front-end shows of it when a worker process
+    worked that out (``digest``). From a worker the envelope comes as the compact JSON line
+    it goes into the --jsonl file as, and is parsed only if something asks for it: the
+    parent of a run over many hosts then reads a small header a host, not its 15 KB."""
+
+    __slots__ = ("_document", "digest", "host", "line", "status")
+
+    def __init__(self, host: Host, document: Document | None = None, *,
+                 line: bytes | None = None, status: int | None = None,
+                 digest: Digest | None = None) -> None:
+        if document is None and line is None:
+            raise ValueError("an outcome needs its envelope or its JSON line")
+        self.host = host
+        self._document = document
+        self.line = line  # the envelope as compact JSON, its newline included
+        self.status: int = document["exit"] if status is None and document is not None \
+            else status if status is not None else json.loads(line or b"{}")["exit"]
+        self.digest = digest
 
     @property
-    def status(self) -> int:
-        status: int = self.document["exit"]
-        return status
+    def document(self) -> Document:
+        if self._document is None:
+            assert self.line is not None
+            self._document = json.loads(self.line)
+        return self._document
 
 
 class Runner:
@@ -286,9 +308,13 @@ class Runner:
         on_result: Callable[[Outcome], None] | None = None,
         workers: int = 1,
         loop_factory: LoopFactory | None = None,
+        digest: Callable[[Document], Digest] | None = None,
     ) -> None:
         self.command = command
         self.job = job
+        # What the front-end shows of a host, worked out by a worker process beside its
+        # envelope (the parent then need not parse the envelope); None: nothing.
+        self.digest = digest
         self.concurrency = max(1, min(concurrency, MAX_CONCURRENCY))
         self.workers = max(1, min(workers, MAX_WORKERS, self.concurrency))
         self._children: list[int] = []  # the worker processes' ids, while they run
@@ -352,13 +378,13 @@ class Runner:
                 return
             self._take(Outcome(host, document))
 
-    def _take(self, outcome: Outcome, line: bytes | None = None) -> None:
+    def _take(self, outcome: Outcome) -> None:
         """A host is done: its line in the --jsonl file, the tally, the front-end."""
         if self.jsonl is not None:
-            if line is None:
+            if outcome.line is None:
                 self.jsonl.write(outcome.document)
             else:
-                self.jsonl.write_line(line)
+                self.jsonl.write_line(outcome.line)
         self.tally.add(outcome.status)
         self.on_result(outcome)
 
@@ -436,7 +462,9 @@ def share_out(hosts: list[Host], count: int) -> list[list[Host]]:
 
 
 class _Results(asyncio.Protocol):
-    """The parent's end of a worker's pipe: one compact JSON envelope a line."""
+    """The parent's end of a worker's pipe: a line a host, a small JSON header (the target,
+    the exit status, the digest), a TAB, then the compact JSON envelope (compact JSON holds
+    no TAB or newline: json escapes them in strings and puts no space between items)."""
 
     def __init__(self, runner: Runner, by_key: dict[str, Host],
                  ended: asyncio.Future[None]) -> None:
@@ -451,10 +479,12 @@ class _Results(asyncio.Protocol):
         for line in lines:
             if self.runner.stopped_by is not None or not line:
                 continue
-            document: Document = json.loads(line)
-            host = self.by_key.get(str(document.get("target")))
+            head, _, envelope = line.partition(b"\t")
+            header: dict[str, Any] = json.loads(head)
+            host = self.by_key.get(str(header.get("target")))
             if host is not None:
-                self.runner._take(Outcome(host, document), line + b"\n")
+                self.runner._take(Outcome(host, line=envelope + b"\n", status=header["exit"],
+                                          digest=header.get("digest")))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.ended.done():
@@ -491,7 +521,13 @@ def _work(parent: Runner, hosts: list[Host], concurrency: int, fd: int) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)
         def send(outcome: Outcome) -> None:
-            data = (json.dumps(outcome.document, separators=(",", ":")) + "\n").encode()
+            document = outcome.document
+            header: dict[str, Any] = {"target": document.get("target"),
+                                      "exit": outcome.status}
+            if parent.digest is not None:
+                header["digest"] = parent.digest(document)
+            data = (json.dumps(header, separators=(",", ":")) + "\t"
+                    + json.dumps(document, separators=(",", ":")) + "\n").encode()
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]

@@ -31,7 +31,9 @@ def _same(doc: Any) -> Any:
     return RANDOM.sub("zz…", doc) if isinstance(doc, str) else doc
 
 
-def _probe(targets: Path, out: Path, *options: str) -> dict[str, Any]:
+def _probe(targets: Path, out: Path, *options: str) -> tuple[dict[str, Any], list[str]]:
+    """(each host's line of JSON, less what differs from run to run; the report on
+    standard output, its lines sorted, less the line that times the run)."""
     proc = subprocess.run(
         [sys.executable, "-m", "smtpsh", "probe", "-T", str(targets), "--jsonl", str(out),
          "--concurrency", "20", *options],
@@ -40,17 +42,25 @@ def _probe(targets: Path, out: Path, *options: str) -> dict[str, Any]:
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == COUNT
-    return {doc["target"]: _same(doc) for doc in lines}
+    shown = sorted(line for line in proc.stdout.splitlines() if " checked in " not in line)
+    # The findings' example hosts are the first few to end, an order that varies: counted.
+    shown = [re.sub(r" \(127\.[^)]*\)$", "", line) for line in shown]
+    return {doc["target"]: _same(doc) for doc in lines}, shown
 
 
 def test_asyncio_in_one_process_and_uvloop_in_workers_say_the_same(tmp_path: Path) -> None:
     with running_fleet(COUNT) as fleet:
         targets = tmp_path / "targets.txt"
         targets.write_text(fleet.targets_text())
-        plain = _probe(targets, tmp_path / "a.jsonl", "--event-loop", "asyncio",
-                       "--processes", "1")
-        forked = _probe(targets, tmp_path / "b.jsonl", "--event-loop", "uvloop",
-                        "--processes", "2")
+        plain, plain_shown = _probe(targets, tmp_path / "a.jsonl", "--event-loop", "asyncio",
+                                    "--processes", "1")
+        forked, forked_shown = _probe(targets, tmp_path / "b.jsonl", "--event-loop", "uvloop",
+                                      "--processes", "2")
+    # The workers work out each host's line (the parent does not parse the results): the
+    # same lines, the same summary of findings.
+    assert forked_shown == plain_shown
+    assert sum(1 for line in plain_shown if re.match(r"127\.\S+:\d+ ", line)) == COUNT
+    assert any("open relay" in line for line in plain_shown)
     assert plain.keys() == forked.keys()
     for target, doc in plain.items():
         assert forked[target] == doc, target

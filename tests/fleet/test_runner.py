@@ -17,6 +17,7 @@ from smtpsh.fleet.runner import (
     Document,
     JsonLines,
     JsonLinesError,
+    Outcome,
     Runner,
     Tally,
     fleet_status,
@@ -243,6 +244,44 @@ def test_workers_share_the_hosts_out_and_each_is_written_once(tmp_path: Path) ->
     failed = next(d for d in docs if d["target"] == "127.0.9.2:25")
     assert "RuntimeError: boom" in failed["error"]["message"]
     assert runner._children == []  # every worker reaped
+
+
+def test_a_worker_works_out_the_digest_and_the_parent_does_not_parse_the_envelope(
+    tmp_path: Path,
+) -> None:
+    """A worker sends what the front-end shows of a host (the digest: its line's text, the
+    findings) beside the envelope's JSON line; the parent writes that line to --jsonl as it
+    came and hands it on unparsed (15 KB a probe host: parsing it was the parent's main
+    cost), still parsable when something asks for the envelope."""
+    path = tmp_path / "out.jsonl"
+    out = JsonLines(str(path), append=False)
+    told: list[Outcome] = []
+
+    async def job(host: Host) -> Document:
+        status = exitcodes.FOUND if host.host.endswith(".3") else exitcodes.OK
+        return jsonout.envelope("probe", host.key, status, {"note": "tab\there\nnewline"})
+
+    def digest(doc: Document) -> dict[str, object]:
+        return {"summary": f"{doc['target']} by {os.getpid()}",
+                "findings": ["open relay"] if doc["exit"] == exitcodes.FOUND else []}
+
+    runner = Runner("probe", job, concurrency=8, jsonl=out, on_result=told.append,
+                    workers=2, digest=digest)
+    tally = asyncio.run(runner.run(HOSTS, len(HOSTS)))
+    out.close()
+    assert tally.done == 20 and tally.found == 1
+    written = path.read_bytes().splitlines(keepends=True)
+    assert sorted(written) == sorted(outcome.line for outcome in told if outcome.line)
+    assert len(told) == 20
+    for outcome in told:
+        assert outcome._document is None  # not parsed on the way
+        assert outcome.digest is not None
+        target, _, pid = outcome.digest["summary"].partition(" by ")
+        assert target == outcome.host.key and int(pid) != os.getpid()
+        assert outcome.status == outcome.document["exit"]  # parsed now, on demand
+        assert outcome.document["result"]["note"] == "tab\there\nnewline"
+        found = outcome.host.host.endswith(".3")
+        assert outcome.digest["findings"] == (["open relay"] if found else [])
 
 
 def test_stop_ends_the_workers_and_keeps_what_they_did(tmp_path: Path) -> None:
