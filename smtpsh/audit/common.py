@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import secrets
 import ssl
+import string
 from dataclasses import dataclass
 
 from smtpsh import exitcodes, flags
@@ -143,3 +145,15 @@ async def hang_up(client: SMTPClient, *, polite: bool = True) -> None:
         with contextlib.suppress(SmtpshError):
             await client.send_line("QUIT")
     await client.close()
+
+
+def random_name() -> str:
+    """'zz' and 12 random lowercase letters: a name no real user has (letters only: valid
+    everywhere), for the canary of user enumeration and the control of the relay tests.
+    One draw from the system's randomness (a letter at a time read it 12 times)."""
+    number = secrets.randbelow(26**12)
+    letters = []
+    for _ in range(12):
+        number, digit = divmod(number, 26)
+        letters.append(string.ascii_lowercase[digit])
+    return "zz" + "".join(letters)

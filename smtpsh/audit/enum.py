@@ -21,9 +21,7 @@ import enum
 import itertools
 import json
 import re
-import secrets
 import signal
-import string
 import sys
 import threading
 import time
@@ -44,6 +42,7 @@ from smtpsh.audit.common import (
     add_target_arguments,
     hang_up,
     open_session,
+    random_name,
     target_from_args,
 )
 from smtpsh.audit.fingerprint import best, fingerprint, reply_text
@@ -174,10 +173,6 @@ def tells_apart(canary: Reply) -> bool:
             and not POLICY_TEXT.search(canary.text))
 
 
-def canary_name() -> str:
-    """A random name that cannot be a real user (letters only: valid everywhere)."""
-    return "zz" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
-
 
 class TLSUnusable(AuditError):
     """STARTTLS, which the server asks for, cannot be set up from here (the certificate
@@ -294,7 +289,7 @@ class Enumerator:
         self.on_result = on_result or (lambda result: None)
         self.on_info = on_info or (lambda text: None)
         self.method: Method = METHODS.get(config.method, METHODS["vrfy"])
-        self.canary_name = canary_name()
+        self.canary_name = random_name()
         self.canary: Reply | None = None
         self.domain = config.domain
         self.domain_source = "-D" if config.domain else ""

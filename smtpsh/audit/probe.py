@@ -24,13 +24,13 @@ from smtpsh.audit.common import (
     add_target_arguments,
     greet,
     hang_up,
+    random_name,
     target_from_args,
 )
 from smtpsh.audit.enum import (
     REFERENCE_NAMES,
     Verdict,
     bare_name_refused,
-    canary_name,
     classify,
     needs_tls,
     tells_apart,
@@ -402,7 +402,7 @@ class Prober:
         report.guesses = fingerprint(obs)
 
     async def _check_verb(self, client: SMTPClient, verb: str, check: VerbCheck) -> None:
-        impossible = canary_name()
+        impossible = random_name()
         canary = await client.command(f"{verb} {impossible}")
         qualify = ""
         if bare_name_refused(canary) and "." in self.report.server_name:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import secrets
-import string
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from smtpsh.audit.common import (
     add_target_arguments,
     hang_up,
     open_session,
+    random_name,
     target_from_args,
 )
 from smtpsh.audit.enum import needs_tls
@@ -253,9 +252,6 @@ def deferred_relay_refusal(reply: Reply) -> bool:
         return False
     return (reply.enhanced or "").startswith("4.7.") or "relay" in text
 
-
-def control_name() -> str:
-    return "zz" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
 
 
 def address_literal(ip: str) -> str:
@@ -777,7 +773,7 @@ class RelayRunner:
     async def _control(self, domain: str | None, result: CaseResult) -> tuple[str, Reply]:
         """The answer for a random local part at ``domain``, in the open transaction."""
         if domain not in self.controls:
-            name = control_name()
+            name = random_name()
             control = f"{name}@{domain}" if domain else name
             line = f"RCPT TO:<{control}>"
             reply = await self._ask(line)
