@@ -195,7 +195,9 @@ def client_hello(version: int, suites: Sequence[int], server_name: str | None,
         exts += _ext(0xFF01, b"\x00")  # renegotiation_info: some servers insist
         if version == 0x0304:
             exts += _ext(0x002B, b"\x02\x03\x04")  # supported_versions: TLS 1.3 only
-            share = struct.pack("!HH", 0x001D, 32) + os.urandom(32)
+            # A key share for x25519 when offered (any 32 bytes are a key); none otherwise,
+            # so that the server asks for its group with a HelloRetryRequest.
+            share = struct.pack("!HH", 0x001D, 32) + os.urandom(32) if 0x001D in groups else b""
             exts += _ext(0x0033, struct.pack("!H", len(share)) + share)
             exts += _ext(0x002D, b"\x01\x01")  # psk_key_exchange_modes: psk_dhe_ke
         body += struct.pack("!H", len(exts)) + exts
@@ -398,47 +400,80 @@ def measure_dh_groups(target: Target, versions: Sequence[VersionResult]) -> list
 
 @dataclass(frozen=True)
 class KeyExchangeGroup:
-    """The group a TLS 1.3 server picks for its (EC)DHE key exchange when offered every
-    group the scan knows (GROUP_NAMES; a key share for x25519 only): one pick, not the list
-    of groups it accepts, which is not enumerated."""
+    """TLS 1.3's key exchange groups: the one the server picks when offered every group the
+    scan knows (GROUP_NAMES, a key share for x25519), and which of those it accepts offered
+    alone. Groups the scan does not know (the hybrid post-quantum ones) are not tried."""
 
     group: str | None
     retry: bool = False  # the server asked for it with a HelloRetryRequest
     why_not: str = ""
+    accepted: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    unanswered: tuple[str, ...] = ()  # no answer within the timeout: cannot tell
 
-    def describe(self) -> str:
+    def describe(self) -> list[str]:
         if self.group is None:
-            return f"not measured ({self.why_not})"
+            return [f"not measured ({self.why_not})"]
         how = (" (asked for by a HelloRetryRequest: the scan's key share was x25519)"
                if self.retry else "")  # fmt: skip
-        return (f"{self.group}{how}; the server's pick among {', '.join(GROUP_NAMES.values())}"
-                ": the other groups it accepts are not enumerated")  # fmt: skip
+        lines = [f"{self.group}{how}, the server's pick when offered every group below"]
+        lines.append("groups accepted: " + (", ".join(self.accepted) or "none alone"))
+        if self.refused:
+            lines.append("refused: " + ", ".join(self.refused))
+        if self.unanswered:
+            lines.append("could not tell (no answer): " + ", ".join(self.unanswered))
+        lines.append("groups smtpsh does not know (hybrid post-quantum ones) are not tried")
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         return {"group": self.group, "hello_retry_request": self.retry,
-                "other_groups_enumerated": False, "not_measured": self.why_not or None}  # fmt: skip
+                "accepted_groups": list(self.accepted), "refused_groups": list(self.refused),
+                "unanswered_groups": list(self.unanswered),
+                "not_measured": self.why_not or None}  # fmt: skip
+
+
+def _tls13_hello(target: Target, suites: Sequence[Suite], groups: Sequence[int]
+                 ) -> ServerHello | None:  # fmt: skip
+    """The server's answer to a TLS 1.3 ClientHello offering ``groups``: None when it
+    refuses (an alert, a close); TimeoutError when it does not answer."""
+    sock = open_tls_socket(target)
+    try:
+        sock.sendall(client_hello(0x0304, [s.code for s in suites], target.server_name,
+                                  groups=groups))  # fmt: skip
+        return read_hello(sock)
+    except TimeoutError:
+        raise
+    except OSError:
+        return None
+    finally:
+        sock.close()
 
 
 def measure_tls13_group(target: Target, suites: Sequence[Suite]) -> KeyExchangeGroup:
-    """The group of the TLS 1.3 key exchange the server picks (read from its key_share)."""
+    """The group of the TLS 1.3 key exchange the server picks (read from its key_share or
+    its HelloRetryRequest), then each known group offered alone."""
     try:
-        sock = open_tls_socket(target)
-    except ScanError as exc:
-        return KeyExchangeGroup(None, why_not=str(exc))
-    try:
-        sock.sendall(client_hello(0x0304, [s.code for s in suites], target.server_name))
-        hello = read_hello(sock)
-    except OSError as exc:
-        return KeyExchangeGroup(None, why_not=str(exc) or type(exc).__name__)
-    finally:
-        sock.close()
+        hello = _tls13_hello(target, suites, _GROUPS)
+    except (ScanError, TimeoutError) as exc:
+        return KeyExchangeGroup(None, why_not=str(exc) or "no answer")
     if hello is None or hello.version != 0x0304:
         return KeyExchangeGroup(None, why_not="the server did not answer with a TLS 1.3 hello "
                                 "this time")  # fmt: skip
     if hello.group is None:
         return KeyExchangeGroup(None, why_not="its hello names no key exchange group")
-    name = GROUP_NAMES.get(hello.group, f"group 0x{hello.group:04X}")
-    return KeyExchangeGroup(name, hello.retry)
+    found: dict[str, list[str]] = {"accepted": [], "refused": [], "unanswered": []}
+    for code, name in GROUP_NAMES.items():
+        try:
+            alone = _tls13_hello(target, suites, [code])
+        except (ScanError, TimeoutError):
+            found["unanswered"].append(name)
+            continue
+        ok = alone is not None and alone.version == 0x0304 and alone.group == code
+        found["accepted" if ok else "refused"].append(name)
+    pick = GROUP_NAMES.get(hello.group, f"group 0x{hello.group:04X}")
+    return KeyExchangeGroup(pick, hello.retry, accepted=tuple(found["accepted"]),
+                            refused=tuple(found["refused"]),
+                            unanswered=tuple(found["unanswered"]))  # fmt: skip
 
 
 # ---------------------------------------------------------------- SMTP preamble
@@ -840,7 +875,9 @@ def report_lines(result: TLSScan) -> list[str]:
             mark = "  ✗ " + "; ".join(weak) if weak else ""
             lines.append(f"    {suite.name} ({suite.key_exchange}, {suite.bits} bits){mark}")
     if result.tls13_group is not None:
-        lines.append(f"  key exchange TLSv1.3: {result.tls13_group.describe()}")
+        first, *more = result.tls13_group.describe()
+        lines.append(f"  key exchange TLSv1.3: {first}")
+        lines += [f"    {line}" for line in more]
     for group in result.dh_groups:
         if group.bits is None:
             size = group.why_not

@@ -1,8 +1,9 @@
-"""TLS 1.3's key exchange group: the one the server picks, read from its key_share (or its
-HelloRetryRequest), and said as one pick, not as the groups it accepts (not enumerated).
-Before, a TLS 1.3 server's report said nothing of its group, and the JSON left TLS 1.3 out
-of dh_groups without a word: the FFDHE and elliptic-curve groups were neither measured
-nor said to be unmeasured."""
+"""TLS 1.3's key exchange groups: the one the server picks, read from its key_share (or its
+HelloRetryRequest), and each group smtpsh knows offered alone: accepted or refused,
+checked against what OpenSSL's s_client sees on the same Postfix listener. Before, a TLS 1.3
+server's report said nothing of its groups, and the JSON left TLS 1.3 out of dh_groups
+without a word: the FFDHE and elliptic-curve groups were neither measured nor said to be
+unmeasured."""
 
 from __future__ import annotations
 
@@ -29,26 +30,41 @@ def smtpsh_tls(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
-@pytest.mark.postfix
-def test_postfix_tls13_group_is_the_one_openssl_sees() -> None:
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is not installed")
-    # Another client's view of the same listener: OpenSSL's s_client, offering X25519 first.
-    seen = subprocess.run(
-        ["openssl", "s_client", "-connect", "127.0.0.1:11200", "-starttls", "smtp",
-         "-tls1_3", "-groups", "X25519:P-256:P-384"],
+def openssl_group(port: int, groups: str) -> str:
+    """The key exchange OpenSSL's s_client gets over STARTTLS, TLS 1.3, offering ``groups``
+    ("" when the handshake fails)."""
+    out = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-starttls", "smtp",
+         "-tls1_3", "-groups", groups],
         input="", capture_output=True, text=True, timeout=30,
     ).stdout  # fmt: skip
-    assert "Server Temp Key: X25519" in seen, seen
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines()
+                 if line.startswith("Server Temp Key:")), "")  # fmt: skip
+
+
+@pytest.mark.postfix
+def test_postfix_tls13_groups_are_the_ones_openssl_sees() -> None:
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is not installed")
+    # Another client's view of the same listener: X25519 first gets X25519; P-384 alone is
+    # accepted; ffdhe2048 alone is refused (Postfix's TLS 1.3 groups are elliptic only).
+    assert openssl_group(11200, "X25519:P-256:P-384") == "X25519, 253 bits"
+    assert openssl_group(11200, "P-384") == "ECDH, secp384r1, 384 bits"
+    assert openssl_group(11200, "ffdhe2048") == ""
     proc = smtpsh_tls("127.0.0.1:11200", "--json", "--sni", "mx.smtpsh.test", "--cafile", CA)
     result = document(proc, "tls", 0)["result"]
-    assert result["tls13_key_exchange"] == {
-        "group": "x25519", "hello_retry_request": False, "other_groups_enumerated": False,
-        "not_measured": None,
-    }  # fmt: skip
+    exchange = result["tls13_key_exchange"]
+    assert (exchange["group"], exchange["hello_retry_request"]) == ("x25519", False)
+    assert {"x25519", "secp384r1"} <= set(exchange["accepted_groups"])
+    assert "ffdhe2048" in exchange["refused_groups"] and not exchange["unanswered_groups"]
+    assert sorted(exchange["accepted_groups"] + exchange["refused_groups"]) == sorted(
+        OFFERED.split(", ")
+    )
     text = smtpsh_tls("127.0.0.1:11200", "--sni", "mx.smtpsh.test", "--cafile", CA).stdout
-    assert (f"  key exchange TLSv1.3: x25519; the server's pick among {OFFERED}: the other "
-            "groups it accepts are not enumerated") in text  # fmt: skip
+    assert ("  key exchange TLSv1.3: x25519, the server's pick when offered every group "
+            "below\n    groups accepted: x25519, ") in text  # fmt: skip
+    assert "    refused: ffdhe2048, ffdhe3072, ffdhe4096\n" in text
+    assert "    groups smtpsh does not know (hybrid post-quantum ones) are not tried" in text
 
 
 @pytest.fixture
@@ -79,7 +95,10 @@ def test_a_group_asked_for_by_a_hello_retry_request(secp384r1_only: tuple[int, s
     assert result["tls13_key_exchange"]["hello_retry_request"] is True
     text = smtpsh_tls(f"127.0.0.1:{port}", "--tls", "--cafile", cafile).stdout
     assert ("  key exchange TLSv1.3: secp384r1 (asked for by a HelloRetryRequest: the scan's "
-            "key share was x25519); the server's pick among") in text  # fmt: skip
+            "key share was x25519), the server's pick") in text  # fmt: skip
+    exchange = result["tls13_key_exchange"]
+    assert exchange["accepted_groups"] == ["secp384r1"], exchange
+    assert set(exchange["refused_groups"]) == set(OFFERED.split(", ")) - {"secp384r1"}
 
 
 @pytest.mark.postfix
