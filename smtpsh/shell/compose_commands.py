@@ -600,24 +600,41 @@ _BDAT_COUNT = re.compile(r"\s*BDAT\s+(\d{1,12})", re.IGNORECASE)
 
 async def _send_unparsed_bdat(shell: Shell, line: str) -> None:
     """A BDAT line smtpsh cannot read (or with no connection) goes as typed, for the
-    server to judge. One refused here instead (a control character in it): the lines
-    written with it are its chunk all the same, dropped as a BDAT's not sent, never run
-    as commands; up to the count it shows, or, none, every line pasted with it."""
+    server to judge. Refused, here (a control character in it) or by the server, it
+    opened no chunk, yet the lines written with it are its chunk: dropped as a BDAT's not
+    sent, never run as commands (as a refused DATA's message lines); up to the count it
+    shows, or, none, every line pasted with it."""
+    count = _BDAT_COUNT.match(line)
+    chunk = TypedChunk(int(count.group(1)) if count else _UNKNOWN_SIZE, last=False)
+    script = not shell.settings.interactive
     try:
-        await shell.send_command(line)
+        reply = await shell.send_command(line)
     except LocalProtocolError as exc:
-        count = _BDAT_COUNT.match(line)
-        chunk = TypedChunk(int(count.group(1)) if count else _UNKNOWN_SIZE, last=False)
-        script = not shell.settings.interactive
         # Asked before the refusal is shown, as for a BDAT not sent.
         pasted = not script and not chunk.complete and await _pasted_ahead(shell)
         shell.error(str(exc))
-        if script and count and not chunk.complete:  # a script's chunk, as there
-            shell.warn(f"BDAT was not sent: the script's {chunk.size} octets after it are"
-                       " skipped")
+        _skip_written_chunk(shell, chunk, "BDAT was not sent", counted=bool(count),
+                            pasted=pasted)
+        return
+    if reply is None or reply.klass in (2, 3) or chunk.complete:
+        return
+    pasted = not script and await _pasted_ahead(shell)
+    _skip_written_chunk(shell, chunk, "BDAT was refused", counted=bool(count), pasted=pasted)
+
+
+def _skip_written_chunk(
+    shell: Shell, chunk: TypedChunk, what: str, *, counted: bool, pasted: bool
+) -> None:
+    """The chunk a script holds after a BDAT that opened none is skipped (its count known),
+    one pasted with it at the terminal dropped."""
+    if chunk.complete:
+        return
+    if not shell.settings.interactive:
+        if counted:
+            shell.warn(f"{what}: the script's {chunk.size} octets after it are skipped")
             _collect_typed_chunk(shell, chunk, send=False)
-        elif pasted:
-            _drop_pasted_chunk(shell, chunk)
+    elif pasted:
+        _drop_pasted_chunk(shell, chunk, what)
 
 
 def _collect_typed_chunk(shell: Shell, chunk: TypedChunk, *, send: bool) -> None:
@@ -668,10 +685,11 @@ async def _pasted_ahead(shell: Shell) -> bool:
     return waiting()
 
 
-def _drop_pasted_chunk(shell: Shell, chunk: TypedChunk) -> None:
-    """A BDAT typed at the terminal was not sent, and lines were pasted with it: drop
-    those lines, up to the octets it announced, as a script's are dropped. Only while they
-    were pasted: a line typed once the paste has run out is a command again."""
+def _drop_pasted_chunk(shell: Shell, chunk: TypedChunk, what: str = "BDAT was not sent") -> None:
+    """A BDAT typed at the terminal opened no chunk (not sent, or refused: ``what``), and
+    lines were pasted with it: drop those lines, up to the octets it announced, as a
+    script's are dropped. Only while they were pasted: a line typed once the paste has
+    run out is a command again."""
     size = chunk.size
     dropped = chunk  # nothing of it was collected: the BDAT was refused at once
 
@@ -681,7 +699,7 @@ def _drop_pasted_chunk(shell: Shell, chunk: TypedChunk) -> None:
             why = " (no chunk size could be read in it: all that was pasted with it)"
         else:
             why = "" if count >= size else f" (it announced {size})"
-        shell.warn(f"BDAT was not sent: the {count} {pasted} dropped, not run as commands{why}")
+        shell.warn(f"{what}: the {count} {pasted} dropped, not run as commands{why}")
 
     async def drop(text: str) -> bool:
         if text.strip() == ABORT:  # as while a chunk is collected: what follows is commands

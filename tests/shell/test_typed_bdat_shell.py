@@ -279,3 +279,40 @@ def test_a_paste_after_a_refused_bdat_without_a_count_is_all_dropped(
     assert b"BDAT" not in sent and b"smuggled" not in sent
     assert server.lines[-2:] == [b"NOOP\r\n", b"QUIT\r\n"]
     assert sent.count(b"NOOP") == 1
+
+
+def test_piped_bdat_the_server_refuses_skips_its_chunk(tmp_path: Path) -> None:
+    # A BDAT smtpsh cannot read goes as typed for the server to judge; refused (500), it
+    # opened no chunk, and the script's chunk after it ran as commands (a recipient
+    # smuggled in). It is skipped, as a refused DATA's message lines are.
+    server = Recording()
+    with scripted_server(server) as port:
+        done = run_piped([f"127.0.0.1:{port}"], script("BDAT 24 LAST junk", SMUGGLED), tmp_path)
+        assert server.done.wait(10)
+    out = done.stdout + done.stderr
+    assert "BDAT was refused: the script's 24 octets after it are skipped" in out
+    assert b"BDAT 24 LAST junk\r\n" in server.lines  # the server judged it
+    assert b"smuggled" not in b"".join(server.lines)
+    assert server.lines[-1] == b"QUIT\r\n"
+
+
+@pytest.mark.pty
+def test_a_chunk_pasted_after_a_bdat_the_server_refuses_is_dropped(
+    tmp_path: Path, screens: list[Screen]
+) -> None:
+    server = Recording()
+    with scripted_server(server) as port:
+        shell = Screen([f"127.0.0.1:{port}"], smtpsh_env(tmp_path))
+        screens.append(shell)
+        _in_rcpt(shell)
+        shell.paste_bracketed(f"BDAT 24 LAST junk\n{SMUGGLED}\nNOOP\n")
+        shell.wait_words("BDAT was refused: the 24 octets pasted after it were dropped, not"
+                         " run as commands")
+        shell.wait_for("250 2.0.0 noop ok")
+        shell.line("QUIT")
+        shell.wait_for("221 2.0.0 bye")
+        shell.line("/quit")
+        assert shell.exit_status() == 0
+        assert server.done.wait(10)
+    assert b"smuggled" not in b"".join(server.lines)
+    assert server.lines[-3:] == [b"BDAT 24 LAST junk\r\n", b"NOOP\r\n", b"QUIT\r\n"]
