@@ -327,9 +327,12 @@ class Runner:
         self._workers: list[asyncio.Task[None]] = []
 
     async def run(self, hosts: Iterable[Host], total: int,
-                  before: dict[int, int] | None = None) -> Tally:
+                  before: dict[int, int] | None = None, *,
+                  feed: asyncio.Queue[Host | None] | None = None) -> Tally:
         """Check ``hosts``; ``total`` counts all the targets, ``before`` the statuses of
-        those done before (--resume), for the progress, the summary and the status."""
+        those done before (--resume), for the progress, the summary and the status.
+        ``feed``: the hosts come from this queue instead, as a worker process is handed
+        them, each of its ``concurrency`` takers ending at a None."""
         before = before or {}
         skipped = sum(before.values())
         self.tally = Tally(total=total, skipped=skipped, before=before)
@@ -344,7 +347,10 @@ class Runner:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signum, self.stop, signum)
-        if self.workers > 1:
+        if feed is not None:
+            self._workers = [asyncio.ensure_future(self._fed(feed))
+                             for _ in range(self.concurrency)]
+        elif self.workers > 1:
             todo = list(pending)
             self._workers = [asyncio.ensure_future(self._forked(todo))]
         else:
@@ -378,6 +384,15 @@ class Runner:
                 return
             self._take(Outcome(host, document))
 
+    async def _fed(self, feed: asyncio.Queue[Host | None]) -> None:
+        while (host := await feed.get()) is not None:
+            if self.stopped_by is not None or exitcodes.output_gone():
+                return
+            document = await self._one(host)
+            if self.stopped_by is not None:
+                return
+            self._take(Outcome(host, document))
+
     def _take(self, outcome: Outcome) -> None:
         """A host is done: its line in the --jsonl file, the tally, the front-end."""
         if self.jsonl is not None:
@@ -389,38 +404,50 @@ class Runner:
         self.on_result(outcome)
 
     async def _forked(self, hosts: list[Host]) -> None:
-        """The hosts shared out among ``workers`` forked processes (every n-th host to
-        each: the hosts of a block differ less from each other then); each envelope comes
-        back as a JSON line on a pipe and is taken here as the in-process run takes it."""
+        """The hosts handed out to ``workers`` forked processes as they go (_Dispatch): a
+        worker whose hosts end sooner (they answer faster, or a neighbour on the machine
+        slows the other worker) is given more, and the workers end together. Each envelope
+        comes back as a line on a pipe and is taken here as the in-process run takes it."""
         loop = asyncio.get_running_loop()
-        count = min(self.workers, len(hosts))
+        groups = by_address(hosts)
+        count = min(self.workers, len(groups))
         per_worker = -(-self.concurrency // max(count, 1))
         by_key = {host.key: host for host in hosts}
-        shares = share_out(hosts, count)
+        dispatch = _Dispatch(groups, limit=per_worker + max(2, per_worker // 4))
         readers: list[asyncio.Future[None]] = []
         pipes: list[asyncio.BaseTransport] = []
         try:
             for index in range(count):
-                read_end, write_end = os.pipe()
+                control_read, control_write = os.pipe()
+                result_read, result_write = os.pipe()
                 try:
                     pid = os.fork()
                 except OSError:
-                    os.close(read_end)
-                    os.close(write_end)
+                    for fd in (control_read, control_write, result_read, result_write):
+                        os.close(fd)
                     raise
                 if pid == 0:  # the worker: never returns
-                    os.close(read_end)
-                    _work(self, shares[index], per_worker, write_end)
-                os.close(write_end)
+                    os.close(result_read)
+                    os.close(control_write)
+                    # The earlier workers' hand-out pipes: each must see its end when the
+                    # parent closes it, not when this process ends too.
+                    dispatch.forget_writers()
+                    _work(self, groups, per_worker, control_read, result_write)
+                os.close(result_write)
+                os.close(control_read)
+                dispatch.add(control_write)
                 self._children.append(pid)
                 ended: asyncio.Future[None] = loop.create_future()
                 pipe, _ = await loop.connect_read_pipe(
-                    lambda ended=ended: _Results(self, by_key, ended),  # type: ignore[misc]
-                    os.fdopen(read_end, "rb", buffering=0))
+                    lambda ended=ended, index=index: _Results(  # type: ignore[misc]
+                        self, by_key, ended, lambda: dispatch.done(index)),
+                    os.fdopen(result_read, "rb", buffering=0))
                 pipes.append(pipe)
                 readers.append(ended)
+            dispatch.start()
             await asyncio.gather(*readers)
         finally:
+            dispatch.close()
             for transport in pipes:
                 transport.close()
             if any(not reader.done() for reader in readers):
@@ -450,15 +477,106 @@ class Runner:
 # --- worker processes -----------------------------------------------------------------------
 
 
-def share_out(hosts: list[Host], count: int) -> list[list[Host]]:
-    """The hosts in ``count`` shares: every n-th address to each (the hosts of a block differ
-    less from each other then), and every port of one address to the same share, where one
-    process spaces all connections to it (--delay: the politeness is per process)."""
-    shares: list[list[Host]] = [[] for _ in range(max(count, 1))]
-    where: dict[str, int] = {}
+def by_address(hosts: list[Host]) -> list[list[Host]]:
+    """The hosts in groups, every port of one address together, in the order of the list:
+    the unit a worker is handed, as one process spaces all connections to an address
+    (--delay: the politeness is per process)."""
+    groups: dict[str, list[Host]] = {}
     for host in hosts:
-        shares[where.setdefault(host.host, len(where) % len(shares))].append(host)
-    return shares
+        groups.setdefault(host.host, []).append(host)
+    return list(groups.values())
+
+
+class _Dispatch:
+    """The parent's side of handing the hosts out: each worker is given address groups
+    (their numbers, a line each, on its own pipe) until it holds ``limit`` hosts not yet
+    done, then another group each time it sends one back, so no worker idles while the
+    other has hosts waiting. The first groups go round the workers one at a time (the
+    hosts of a block are spread over them). When every group is given, the pipes are
+    closed: a worker ends once it has done what it holds."""
+
+    def __init__(self, groups: list[list[Host]], limit: int) -> None:
+        self.groups = groups
+        self.limit = limit
+        self.given = 0  # the groups handed out so far, in order
+        self.writers: list[int] = []  # a pipe a worker (-1: closed, or its worker gone)
+        self.held: list[int] = []  # a worker's hosts not yet done
+
+    def add(self, fd: int) -> None:
+        self.writers.append(fd)
+        self.held.append(0)
+
+    def forget_writers(self) -> None:
+        """In a new worker: close the copies of the other workers' pipes it inherited."""
+        for fd in self.writers:
+            if fd >= 0:
+                os.close(fd)
+
+    def start(self) -> None:
+        while self.given < len(self.groups):
+            open_ones = [w for w, fd in enumerate(self.writers)
+                         if fd >= 0 and self.held[w] < self.limit]
+            if not open_ones:
+                break
+            for worker in open_ones:
+                if self.given < len(self.groups):
+                    self._give(worker)
+        self._close_when_all_given()
+
+    def done(self, worker: int) -> None:
+        """``worker`` sent a host back: it may take more."""
+        self.held[worker] -= 1
+        while (self.held[worker] < self.limit and self.given < len(self.groups)
+               and self.writers[worker] >= 0):
+            self._give(worker)
+        self._close_when_all_given()
+
+    def _give(self, worker: int) -> None:
+        try:
+            # A few bytes: the pipe (64 KiB) never fills, at most ``limit`` lines wait in it.
+            os.write(self.writers[worker], b"%d\n" % self.given)
+        except OSError:  # the worker is gone: the others take the rest
+            self._close(worker)
+            return
+        self.held[worker] += len(self.groups[self.given])
+        self.given += 1
+
+    def _close_when_all_given(self) -> None:
+        if self.given >= len(self.groups):
+            self.close()
+
+    def _close(self, worker: int) -> None:
+        if self.writers[worker] >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.writers[worker])
+            self.writers[worker] = -1
+
+    def close(self) -> None:
+        for worker in range(len(self.writers)):
+            self._close(worker)
+
+
+class _Feed(asyncio.Protocol):
+    """A worker's end of its hand-out pipe: each group number read puts that group's hosts
+    in the queue its takers take from; at the pipe's end, a None for each taker."""
+
+    def __init__(self, groups: list[list[Host]], queue: asyncio.Queue[Host | None],
+                 takers: int) -> None:
+        self.groups = groups
+        self.queue = queue
+        self.takers = takers
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            for host in self.groups[int(line)]:
+                self.queue.put_nowait(host)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for _ in range(self.takers):
+            self.queue.put_nowait(None)
 
 
 class _Results(asyncio.Protocol):
@@ -467,10 +585,11 @@ class _Results(asyncio.Protocol):
     no TAB or newline: json escapes them in strings and puts no space between items)."""
 
     def __init__(self, runner: Runner, by_key: dict[str, Host],
-                 ended: asyncio.Future[None]) -> None:
+                 ended: asyncio.Future[None], on_line: Callable[[], None]) -> None:
         self.runner = runner
         self.by_key = by_key
         self.ended = ended
+        self.on_line = on_line  # a host done: the worker may be handed another
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:
@@ -479,6 +598,7 @@ class _Results(asyncio.Protocol):
         for line in lines:
             if self.runner.stopped_by is not None or not line:
                 continue
+            self.on_line()
             head, _, envelope = line.partition(b"\t")
             header: dict[str, Any] = json.loads(head)
             host = self.by_key.get(str(header.get("target")))
@@ -508,10 +628,11 @@ async def _reap(pid: int) -> None:
             continue
 
 
-def _work(parent: Runner, hosts: list[Host], concurrency: int, fd: int) -> None:
-    """A forked worker: its own event loop runs the job over ``hosts`` and writes each
-    envelope to ``fd``; then the process ends (os._exit: nothing of the parent's, its
-    buffers or its exit handlers, runs twice)."""
+def _work(parent: Runner, groups: list[list[Host]], concurrency: int, control: int,
+          fd: int) -> None:
+    """A forked worker: its own event loop runs the job over the groups of hosts it is
+    handed on ``control`` and writes each envelope to ``fd``; then the process ends
+    (os._exit: nothing of the parent's, its buffers or its exit handlers, runs twice)."""
     status = 1
     try:
         # Until this process's own loop takes SIGINT and SIGTERM, they end it at once:
@@ -534,8 +655,19 @@ def _work(parent: Runner, hosts: list[Host], concurrency: int, fd: int) -> None:
 
         runner = Runner(parent.command, parent.job, concurrency=concurrency,
                         host_timeout=parent.host_timeout, on_result=send)
+
+        async def main() -> None:
+            queue: asyncio.Queue[Host | None] = asyncio.Queue()
+            reader, _ = await asyncio.get_running_loop().connect_read_pipe(
+                lambda: _Feed(groups, queue, runner.concurrency),
+                os.fdopen(control, "rb", buffering=0))
+            try:
+                await runner.run((), sum(map(len, groups)), feed=queue)
+            finally:
+                reader.close()
+
         with asyncio.Runner(loop_factory=parent.loop_factory) as loop:
-            loop.run(runner.run(hosts, len(hosts)))
+            loop.run(main())
         status = 0
     except BaseException:  # the worker ends here, whatever happened
         status = 1

@@ -20,9 +20,9 @@ from smtpsh.fleet.runner import (
     Outcome,
     Runner,
     Tally,
+    by_address,
     fleet_status,
     read_done,
-    share_out,
 )
 from smtpsh.fleet.targets import Host
 from smtpsh.net.polite import Politeness
@@ -307,19 +307,55 @@ def test_stop_ends_the_workers_and_keeps_what_they_did(tmp_path: Path) -> None:
         "127.0.9.1:25", "127.0.9.2:25"]
 
 
-def test_every_port_of_an_address_goes_to_the_same_worker() -> None:
+def test_every_port_of_an_address_goes_to_the_same_worker(tmp_path: Path) -> None:
     """--delay is kept by one process's Politeness: the ports of one address must not be
     split between workers (each would space its own connections only)."""
     hosts = [Host(f"127.0.9.{n}", port) for port in (25, 587, 465) for n in range(1, 7)]
-    shares = share_out(hosts, 4)
-    assert sorted(h.key for share in shares for h in share) == sorted(h.key for h in hosts)
-    for share in shares:
-        addresses = {h.host for h in share}
-        assert all(h.host in addresses for h in share)
-        for other in shares:
-            if other is not share:
-                assert not addresses & {h.host for h in other}
-    assert [len({h.host for h in share}) for share in shares] == [2, 2, 1, 1]
+    groups = by_address(hosts)
+    assert [[h.key for h in group] for group in groups] == [
+        [f"127.0.9.{n}:{port}" for port in (25, 587, 465)] for n in range(1, 7)]
+
+    async def job(host: Host) -> Document:
+        await asyncio.sleep(0.01)
+        return jsonout.envelope("probe", host.key, exitcodes.OK, {"pid": os.getpid()})
+
+    path = tmp_path / "out.jsonl"
+    out = JsonLines(str(path), append=False)
+    asyncio.run(Runner("probe", job, concurrency=4, jsonl=out, workers=4).run(
+        hosts, len(hosts)))
+    out.close()
+    pids: dict[str, set[int]] = {}
+    for line in path.read_text().splitlines():
+        doc = json.loads(line)
+        pids.setdefault(doc["target"].rsplit(":", 1)[0], set()).add(doc["result"]["pid"])
+    assert len(pids) == 6 and all(len(ran_in) == 1 for ran_in in pids.values())
+    assert len(set().union(*pids.values())) == 4  # every worker had some
+
+
+def test_a_worker_whose_hosts_end_sooner_is_handed_more(tmp_path: Path) -> None:
+    """The hosts are handed out as the workers go, not shared out in advance: with the
+    slow hosts at every other place of the list (each worker was given every other
+    address), one worker took all of them and the run lasted twice as long."""
+    hosts = [Host(f"127.0.10.{n}", 25) for n in range(1, 41)]
+    slow = {h.key for h in hosts[0::2]}
+
+    async def job(host: Host) -> Document:
+        await asyncio.sleep(0.1 if host.key in slow else 0.002)
+        return jsonout.envelope("probe", host.key, exitcodes.OK, {"pid": os.getpid()})
+
+    path = tmp_path / "out.jsonl"
+    out = JsonLines(str(path), append=False)
+    tally = asyncio.run(Runner("probe", job, concurrency=2, jsonl=out, workers=2).run(
+        hosts, len(hosts)))
+    out.close()
+    docs = [json.loads(line) for line in path.read_text().splitlines()]
+    assert tally.done == 40 and sorted(d["target"] for d in docs) == sorted(h.key for h in hosts)
+    slow_by: dict[int, int] = {}
+    for doc in docs:
+        if doc["target"] in slow:
+            slow_by[doc["result"]["pid"]] = slow_by.get(doc["result"]["pid"], 0) + 1
+    # Each worker ran about half of the 20 slow hosts (all 20 in one before).
+    assert len(slow_by) == 2 and min(slow_by.values()) >= 6, slow_by
 
 
 def test_a_run_collects_cycles_less_often_and_restores_the_threshold() -> None:
