@@ -8,11 +8,8 @@ unmeasured."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -20,32 +17,20 @@ import trustme
 
 from tests.helpers.jsondoc import document
 from tests.helpers.scripted_server import scripted_server
+from tests.tls.scanning import openssl_temp_key, smtpsh_tls
 
 CA = "/var/lib/smtpsh-test/ca.pem"
 OFFERED = "x25519, secp256r1, secp384r1, secp521r1, x448, ffdhe2048, ffdhe3072, ffdhe4096"
 
 
-def smtpsh_tls(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "smtpsh", "tls", *args],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-
-
 def openssl_group(port: int, groups: str) -> str:
     """The key exchange OpenSSL's s_client gets over STARTTLS, TLS 1.3, offering ``groups``
     ("" when the handshake fails)."""
-    out = subprocess.run(
-        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-starttls", "smtp",
-         "-tls1_3", "-groups", groups],
-        input="", capture_output=True, text=True, timeout=30,
-    ).stdout  # fmt: skip
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines()
-                 if line.startswith("Server Temp Key:")), "")  # fmt: skip
+    return openssl_temp_key(port, "-tls1_3", "-groups", groups)
 
 
 @pytest.mark.postfix
 def test_postfix_tls13_groups_are_the_ones_openssl_sees() -> None:
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is not installed")
     # Another client's view of the same listener: X25519 first gets X25519; P-384 alone is
     # accepted; ffdhe2048 alone is refused (Postfix's TLS 1.3 groups are elliptic only).
     assert openssl_group(11200, "X25519:P-256:P-384") == "X25519, 253 bits"

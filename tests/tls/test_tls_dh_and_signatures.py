@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import ssl
 import struct
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +27,7 @@ from smtpsh.audit.tlsscan import (
     read_dh_group_bits,
     weak_signatures,
 )
+from tests.tls.scanning import profile_facts, smtpsh_tls
 
 CA = "/var/lib/smtpsh-test/ca.pem"
 FACTS = Path("/var/lib/smtpsh-test/tls-weak.json")
@@ -37,17 +35,7 @@ FACTS = Path("/var/lib/smtpsh-test/tls-weak.json")
 
 @pytest.fixture(scope="module")
 def weak() -> dict[str, Any]:
-    try:
-        return dict(json.loads(FACTS.read_text()))
-    except (OSError, ValueError) as exc:
-        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-            pytest.fail(f"the weak TLS profile is not set up: {exc!r}", pytrace=False)
-        pytest.skip(f"run scripts/setup-test-env ({exc!r})")
-
-
-def smtpsh_tls(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "smtpsh", "tls", *args],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return profile_facts(FACTS, "weak TLS profile")
 
 
 @pytest.mark.postfix

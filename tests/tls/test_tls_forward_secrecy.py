@@ -6,7 +6,6 @@ exchange only (both graded A before)."""
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import ssl
 import subprocess
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from smtpsh.audit.tlsscan import Suite, VersionResult, grade
+from tests.tls.scanning import profile_facts
 
 CA = "/var/lib/smtpsh-test/ca.pem"
 FACTS = Path("/var/lib/smtpsh-test/tls-rsa-kex.json")
@@ -24,13 +24,7 @@ FACTS = Path("/var/lib/smtpsh-test/tls-rsa-kex.json")
 
 @pytest.fixture(scope="module")
 def rsa_kex() -> dict[str, Any]:
-    try:
-        return dict(json.loads(FACTS.read_text()))
-    except (OSError, ValueError) as exc:
-        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-            pytest.fail(f"the RSA key exchange TLS profiles are not set up: {exc!r}",
-                        pytrace=False)  # fmt: skip
-        pytest.skip(f"run scripts/setup-test-env ({exc!r})")
+    return profile_facts(FACTS, "RSA key exchange TLS profiles")
 
 
 def scan(host: str, port: int) -> tuple[dict[str, Any], str]:
