@@ -22,11 +22,11 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from smtpsh.net.base import Connector
@@ -221,6 +221,47 @@ GROUP_NAMES = {0x001D: "x25519", 0x0017: "secp256r1", 0x0018: "secp384r1",
                0x0019: "secp521r1", 0x001E: "x448", 0x0100: "ffdhe2048",
                0x0101: "ffdhe3072", 0x0102: "ffdhe4096"}  # fmt: skip
 
+# The named elliptic curves of an ECDHE key exchange in TLS 1.2 and older (RFC 8422 §5.1.1,
+# RFC 7027, RFC 7748; IANA's TLS Supported Groups registry): code → (name, size in bits).
+EC_CURVES: dict[int, tuple[str, int]] = {
+    1: ("sect163k1", 163), 2: ("sect163r1", 163), 3: ("sect163r2", 163),
+    4: ("sect193r1", 193), 5: ("sect193r2", 193), 6: ("sect233k1", 233),
+    7: ("sect233r1", 233), 8: ("sect239k1", 239), 9: ("sect283k1", 283),
+    10: ("sect283r1", 283), 11: ("sect409k1", 409), 12: ("sect409r1", 409),
+    13: ("sect571k1", 571), 14: ("sect571r1", 571), 15: ("secp160k1", 160),
+    16: ("secp160r1", 160), 17: ("secp160r2", 160), 18: ("secp192k1", 192),
+    19: ("secp192r1", 192), 20: ("secp224k1", 224), 21: ("secp224r1", 224),
+    22: ("secp256k1", 256), 23: ("secp256r1", 256), 24: ("secp384r1", 384),
+    25: ("secp521r1", 521), 26: ("brainpoolP256r1", 256), 27: ("brainpoolP384r1", 384),
+    28: ("brainpoolP512r1", 512), 29: ("x25519", 255), 30: ("x448", 448),
+}  # fmt: skip
+# The curves IANA's registry recommends for TLS (the others are marked "N"), in the order
+# OpenSSL's clients offer them.
+_RECOMMENDED_CURVES = ("x25519", "secp256r1", "x448", "secp521r1", "secp384r1")
+# The order the scan offers the curves in: the recommended ones first, as clients offer
+# them, so that the server's pick among them all is what a client gets.
+_CURVE_OFFER = sorted(EC_CURVES, key=lambda code: (
+    _RECOMMENDED_CURVES.index(EC_CURVES[code][0]) if EC_CURVES[code][0] in _RECOMMENDED_CURVES
+    else len(_RECOMMENDED_CURVES), code))  # fmt: skip
+_WEAK_CURVE_BITS = 224  # under this, less than 112-bit security: a 2048-bit DH group's
+
+
+def curve_weakness(name: str, bits: int) -> str | None:
+    """Why an accepted ECDHE curve is a finding; None for the ones IANA recommends."""
+    if name in _RECOMMENDED_CURVES:
+        return None
+    if bits < _WEAK_CURVE_BITS:
+        return (f"{bits}-bit curve (about {bits // 2}-bit security, under the 112 bits of a "
+                "2048-bit DH group)")  # fmt: skip
+    if bits < 256:
+        return f"{bits}-bit curve (under 256 bits; IANA does not recommend it for TLS)"
+    if name.startswith("sect"):
+        return "binary curve (deprecated by RFC 8422; IANA does not recommend it for TLS)"
+    if name.startswith("brainpool"):
+        return ("Brainpool curve (IANA does not recommend it for TLS; TLS 1.3 clients do not "
+                "offer it under this code, RFC 8734)")  # fmt: skip
+    return "IANA does not recommend it for TLS"
+
 
 @dataclass(frozen=True)
 class ServerHello:
@@ -274,10 +315,9 @@ def read_hello(sock: socket.socket) -> ServerHello | None:
 _MAX_FLIGHT = 1 << 16  # the server's first flight, certificates included, fits in this
 
 
-def read_dh_group_bits(sock: socket.socket) -> int | str:
-    """The size in bits of the DH prime in the server's ServerKeyExchange (TLS 1.2 and
-    older: RFC 5246 §7.4.3, ServerDHParams: dh_p, dh_g, dh_Ys, each with a 2-byte length),
-    read from the plaintext handshake messages that follow the ServerHello; or why not."""
+def read_server_key_exchange(sock: socket.socket) -> bytes | str:
+    """The body of the server's ServerKeyExchange (TLS 1.2 and older), read from the
+    plaintext handshake messages that follow the ServerHello; or why there is none."""
     handshake = b""
     read = 0
     while read < _MAX_FLIGHT:
@@ -299,16 +339,38 @@ def read_dh_group_bits(sock: socket.socket) -> int | str:
                 break  # the rest of this message is in the next record
             body, handshake = handshake[4 : 4 + size], handshake[4 + size :]
             if kind == 12:  # ServerKeyExchange
-                if len(body) < 3:
-                    return "its ServerKeyExchange is too short"
-                p_length = struct.unpack("!H", body[:2])[0]
-                prime = body[2 : 2 + p_length]
-                if not prime or len(prime) < p_length:
-                    return "its ServerKeyExchange is too short"
-                return int.from_bytes(prime, "big").bit_length()
+                return body
             if kind == 14:  # ServerHelloDone: no key exchange message came
                 return "the server sent no ServerKeyExchange"
     return "no ServerKeyExchange in the first 64 KiB"
+
+
+def read_dh_group_bits(sock: socket.socket) -> int | str:
+    """The size in bits of the DH prime in the server's ServerKeyExchange (RFC 5246 §7.4.3,
+    ServerDHParams: dh_p, dh_g, dh_Ys, each with a 2-byte length); or why not."""
+    body = read_server_key_exchange(sock)
+    if isinstance(body, str):
+        return body
+    if len(body) < 3:
+        return "its ServerKeyExchange is too short"
+    p_length = struct.unpack("!H", body[:2])[0]
+    prime = body[2 : 2 + p_length]
+    if not prime or len(prime) < p_length:
+        return "its ServerKeyExchange is too short"
+    return int.from_bytes(prime, "big").bit_length()
+
+
+def read_ecdhe_curve(sock: socket.socket) -> int | str:
+    """The named curve of the server's ECDHE ServerKeyExchange (RFC 8422 §5.4,
+    ServerECDHParams: curve_type 3, named_curve, then the point); or why not."""
+    body = read_server_key_exchange(sock)
+    if isinstance(body, str):
+        return body
+    if len(body) < 3:
+        return "its ServerKeyExchange is too short"
+    if body[0] != 3:
+        return "its ServerKeyExchange gives explicit curve parameters, not a named curve"
+    return int(struct.unpack("!H", body[1:3])[0])
 
 
 @dataclass(frozen=True)
@@ -400,53 +462,130 @@ def measure_dh_groups(target: Target, versions: Sequence[VersionResult]) -> list
 
 @dataclass(frozen=True)
 class KeyExchangeGroup:
-    """TLS 1.3's key exchange groups: the one the server picks when offered every group the
-    scan knows (GROUP_NAMES, a key share for x25519), and which of those it accepts offered
-    alone. Groups the scan does not know (the hybrid post-quantum ones) are not tried."""
+    """The key exchange groups of one version: the one the server picks when offered every
+    group the scan knows, and which of those it accepts offered alone. TLS 1.3's
+    (GROUP_NAMES, a key share for x25519; the hybrid post-quantum groups the scan does not
+    know are not tried) or the ECDHE curves of TLS 1.2 and older (EC_CURVES)."""
 
     group: str | None
     retry: bool = False  # the server asked for it with a HelloRetryRequest
     why_not: str = ""
     accepted: tuple[str, ...] = ()
     refused: tuple[str, ...] = ()
-    unanswered: tuple[str, ...] = ()  # no answer within the timeout: cannot tell
+    unanswered: tuple[tuple[str, str], ...] = ()  # (group, why the scan cannot tell)
+    version: str = "TLSv1.3"
+    # TLS 1.2 and older: the curve offered after each one, so that an ECDSA certificate on
+    # it stays usable (RFC 8422 §5.1: the client's curves are the certificate's too)
+    paired_with: str | None = None
+    order_note: str = ""  # how a refusal was told when each curve was offered paired
 
     def describe(self) -> list[str]:
         if self.group is None:
             return [f"not measured ({self.why_not})"]
         how = (" (asked for by a HelloRetryRequest: the scan's key share was x25519)"
                if self.retry else "")  # fmt: skip
-        lines = [f"{self.group}{how}, the server's pick when offered every group below"]
-        lines.append("groups accepted: " + (", ".join(self.accepted) or "none alone"))
+        noun = "group" if self.version == "TLSv1.3" else "curve"
+        lines = [f"{self.group}{how}, the server's pick when offered every {noun} below"]
+        lines.append(f"{noun}s accepted: " + (", ".join(self.accepted) or "none alone"))
         if self.refused:
             lines.append("refused: " + ", ".join(self.refused))
         if self.unanswered:
-            lines.append("could not tell (no answer): " + ", ".join(self.unanswered))
-        lines.append("groups smtpsh does not know (hybrid post-quantum ones) are not tried")
+            reasons: dict[str, list[str]] = {}
+            for name, why in self.unanswered:
+                reasons.setdefault(why, []).append(name)
+            lines.append("could not tell: " + "; ".join(
+                f"{', '.join(names)} ({why})" for why, names in reasons.items()))
+        if self.version == "TLSv1.3":
+            lines.append("groups smtpsh does not know (hybrid post-quantum ones) are not tried")
+        elif self.paired_with is not None:
+            lines.append(f"each curve refused alone was offered again with {self.paired_with} "
+                         "after it (accepted alone: the certificate's curve, which ECDHE_ECDSA "
+                         "suites need in TLS 1.2)" +
+                         (f"; {self.order_note}" if self.order_note else ""))  # fmt: skip
         return lines
 
     def to_json(self) -> dict[str, Any]:
-        return {"group": self.group, "hello_retry_request": self.retry,
-                "accepted_groups": list(self.accepted), "refused_groups": list(self.refused),
-                "unanswered_groups": list(self.unanswered),
-                "not_measured": self.why_not or None}  # fmt: skip
+        found = {"group": self.group, "hello_retry_request": self.retry,
+                 "accepted_groups": list(self.accepted), "refused_groups": list(self.refused),
+                 "unanswered_groups": [name for name, _ in self.unanswered],
+                 "unanswered_why": [{"group": name, "why": why} for name, why in self.unanswered],
+                 "not_measured": self.why_not or None}  # fmt: skip
+        if self.version != "TLSv1.3":
+            del found["hello_retry_request"]
+            found = {"version": self.version, **found, "paired_with": self.paired_with}
+        return found
 
 
-def _tls13_hello(target: Target, suites: Sequence[Suite], groups: Sequence[int]
-                 ) -> ServerHello | None:  # fmt: skip
-    """The server's answer to a TLS 1.3 ClientHello offering ``groups``: None when it
-    refuses (an alert, a close); TimeoutError when it does not answer."""
+_SILENT_ENOUGH = 2  # hellos in a row without an answer before the other groups are left
+
+
+# What a server did with one group offered: the group it used (accepted when it is the one
+# offered), None (refused: an alert or a close), or why its answer tells nothing. No answer
+# at all raises TimeoutError or ScanError.
+GroupAnswer = int | str | None
+
+
+def offer_each_group(names: dict[int, str], answer: Callable[[int], GroupAnswer]
+                     ) -> tuple[list[str], list[str], list[tuple[str, str]]]:  # fmt: skip
+    """(accepted, refused, could not tell with why) for each group of ``names`` offered
+    as ``answer`` offers it."""
+    accepted: list[str] = []
+    refused: list[str] = []
+    unclear: list[tuple[str, str]] = []
+    silent = 0  # hellos in a row without an answer
+    for code, name in names.items():
+        if silent >= _SILENT_ENOUGH:  # not a timeout more for each group left
+            unclear.append((name, "not tried: the server stopped answering"))
+            continue
+        try:
+            got = answer(code)
+        except TimeoutError:
+            silent += 1
+            unclear.append((name, "no answer"))
+            continue
+        except ScanError as exc:
+            silent += 1
+            unclear.append((name, str(exc)))
+            continue
+        silent = 0
+        if got == code:
+            accepted.append(name)
+        elif got is None:
+            refused.append(name)
+        elif isinstance(got, str):
+            unclear.append((name, got))
+        else:
+            used = names.get(got, f"group 0x{got:04X}")
+            unclear.append((name, f"the server used {used}, not offered"))
+    return accepted, refused, unclear
+
+
+_Answer = TypeVar("_Answer")
+
+
+def _exchange(target: Target, hello: bytes, read: Callable[[socket.socket], _Answer]
+              ) -> _Answer | None:  # fmt: skip
+    """``read``'s reading of the server's answer to ``hello`` on a new connection: None when
+    the connection fails (a reset: a refusal); TimeoutError when the server does not
+    answer, ScanError when it cannot be reached."""
     sock = open_tls_socket(target)
     try:
-        sock.sendall(client_hello(0x0304, [s.code for s in suites], target.server_name,
-                                  groups=groups))  # fmt: skip
-        return read_hello(sock)
+        sock.sendall(hello)
+        return read(sock)
     except TimeoutError:
         raise
     except OSError:
         return None
     finally:
         sock.close()
+
+
+def _tls13_hello(target: Target, suites: Sequence[Suite], groups: Sequence[int]
+                 ) -> ServerHello | None:  # fmt: skip
+    """The server's answer to a TLS 1.3 ClientHello offering ``groups``: None when it
+    refuses (an alert, a close); TimeoutError when it does not answer."""
+    hello = client_hello(0x0304, [s.code for s in suites], target.server_name, groups=groups)
+    return _exchange(target, hello, read_hello)
 
 
 def measure_tls13_group(target: Target, suites: Sequence[Suite]) -> KeyExchangeGroup:
@@ -461,19 +600,122 @@ def measure_tls13_group(target: Target, suites: Sequence[Suite]) -> KeyExchangeG
                                 "this time")  # fmt: skip
     if hello.group is None:
         return KeyExchangeGroup(None, why_not="its hello names no key exchange group")
-    found: dict[str, list[str]] = {"accepted": [], "refused": [], "unanswered": []}
-    for code, name in GROUP_NAMES.items():
-        try:
-            alone = _tls13_hello(target, suites, [code])
-        except (ScanError, TimeoutError):
-            found["unanswered"].append(name)
-            continue
-        ok = alone is not None and alone.version == 0x0304 and alone.group == code
-        found["accepted" if ok else "refused"].append(name)
+
+    def alone(code: int) -> GroupAnswer:
+        got = _tls13_hello(target, suites, [code])
+        if got is None or got.version != 0x0304:
+            return None
+        return got.group if got.group is not None else "its hello names no group"
+
+    accepted, refused, unclear = offer_each_group(GROUP_NAMES, alone)
     pick = GROUP_NAMES.get(hello.group, f"group 0x{hello.group:04X}")
-    return KeyExchangeGroup(pick, hello.retry, accepted=tuple(found["accepted"]),
-                            refused=tuple(found["refused"]),
-                            unanswered=tuple(found["unanswered"]))  # fmt: skip
+    return KeyExchangeGroup(pick, hello.retry, accepted=tuple(accepted),
+                            refused=tuple(refused), unanswered=tuple(unclear))  # fmt: skip
+
+
+def _ecdhe_suites(suites: Sequence[Suite]) -> list[Suite]:
+    """The suites whose ServerKeyExchange names an elliptic curve (RFC 8422 §5.4): ECDHE
+    signed with RSA or ECDSA, and anonymous ECDH; not ECDHE_PSK (a PSK hint comes first)."""
+    return [s for s in suites
+            if s.key_exchange in ("ECDHE_RSA", "ECDHE_ECDSA", "ECDH_anon")]  # fmt: skip
+
+
+def _ecdhe_curve(target: Target, version: str, suites: Sequence[Suite],
+                 curves: Sequence[int]) -> GroupAnswer:  # fmt: skip
+    """The curve of the server's ServerKeyExchange when a hello at ``version`` offers
+    ``suites`` and ``curves``: None when it refuses; why, when its answer tells nothing."""
+    codes = [s.code for s in suites]
+
+    def read(sock: socket.socket) -> GroupAnswer:
+        hello = read_hello(sock)
+        if hello is None:
+            return None
+        if hello.version != VERSIONS[version]:
+            return f"the server answered with another version (0x{hello.version:04X})"
+        if hello.suite not in codes:
+            return f"the server picked a suite not offered (0x{hello.suite:04X})"
+        curve = read_ecdhe_curve(sock)
+        return None if curve == "the server answered with an alert" else curve
+
+    hello = client_hello(VERSIONS[version], codes, target.server_name, groups=curves)
+    return _exchange(target, hello, read)
+
+
+def measure_ecdhe_curves(target: Target, version: str, suites: Sequence[Suite]
+                         ) -> KeyExchangeGroup:  # fmt: skip
+    """The ECDHE curves a TLS 1.2 (or older) server accepts: the one it picks when offered
+    every curve of EC_CURVES, then each offered alone with the version's accepted ECDHE
+    suites. In TLS 1.2 the client's curves are its certificate's too: a server whose only
+    ECDHE suites are ECDSA ones refuses every curve alone but its certificate's. Then each
+    other curve is offered again with that one after it: used, accepted; not used, refused
+    only if the server is seen to follow the client's order of curves, else 'could not
+    tell' (its own order may put the certificate's curve first)."""
+    names = {code: EC_CURVES[code][0] for code in _CURVE_OFFER}
+    with_rsa = [s for s in suites if s.key_exchange in ("ECDHE_RSA", "ECDH_anon")]
+    offered = with_rsa or list(suites)
+    try:
+        pick = _ecdhe_curve(target, version, offered, _CURVE_OFFER)
+    except (ScanError, TimeoutError) as exc:
+        return KeyExchangeGroup(None, why_not=str(exc) or "no answer", version=version)
+    if not isinstance(pick, int):
+        why = pick or "the server refused every curve offered together"
+        return KeyExchangeGroup(None, why_not=why, version=version)
+    accepted, refused, unclear = offer_each_group(
+        names, lambda code: _ecdhe_curve(target, version, offered, [code]))
+    found = KeyExchangeGroup(names.get(pick, f"curve 0x{pick:04X}"), accepted=tuple(accepted),
+                             refused=tuple(refused), unanswered=tuple(unclear),
+                             version=version)  # fmt: skip
+    if with_rsa or not accepted or not refused:
+        return found
+    return _paired_with_certificate_curve(target, found, offered)
+
+
+def _paired_with_certificate_curve(target: Target, alone: KeyExchangeGroup,
+                                   suites: Sequence[Suite]) -> KeyExchangeGroup:  # fmt: skip
+    """ECDHE_ECDSA suites only: each curve refused alone offered again before the first
+    one accepted alone (the certificate's, or one the certificate's is not needed for)."""
+    codes = {name: code for code, (name, _) in EC_CURVES.items()}
+    anchor = alone.accepted[0]
+    version = alone.version
+    chose_anchor = f"the server used {anchor}, offered after it"
+
+    def paired(code: int) -> GroupAnswer:
+        got = _ecdhe_curve(target, version, suites, [code, codes[anchor]])
+        return chose_anchor if got == codes[anchor] else got
+
+    names = {codes[name]: name for name in alone.refused}
+    accepted, refused, unclear = offer_each_group(names, paired)
+    note = "whose order decides was not seen: a curve it did not use may be refused or not"
+    if accepted:
+        try:
+            reverse = _ecdhe_curve(target, version, suites, [codes[anchor], codes[accepted[0]]])
+        except (ScanError, TimeoutError):
+            reverse = None
+        if reverse == codes[anchor]:
+            note = (f"the client's order decides ({accepted[0]} then {anchor} got "
+                    f"{accepted[0]}, the reverse {anchor}): a curve it did not use is refused")
+            refused += [name for name, why in unclear if why == chose_anchor]
+            unclear = [(name, why) for name, why in unclear if why != chose_anchor]
+        elif reverse == codes[accepted[0]]:
+            note = ("the server's order decides: a curve it did not use may be refused or "
+                    "ranked after " + anchor)  # fmt: skip
+    ranked = [EC_CURVES[code][0] for code in _CURVE_OFFER]
+    every = sorted([*alone.accepted, *accepted], key=ranked.index)
+    return KeyExchangeGroup(alone.group, accepted=tuple(every),
+                            refused=tuple(sorted(refused, key=ranked.index)),
+                            unanswered=(*alone.unanswered, *unclear),
+                            version=version, paired_with=anchor, order_note=note)  # fmt: skip
+
+
+def measure_ecdhe(target: Target, versions: Sequence[VersionResult]) -> KeyExchangeGroup | None:
+    """The ECDHE curves of the newest version of TLS 1.2 and older that accepted a suite
+    with an ECDHE key exchange (a server's curve list is one for all versions); None when
+    none did."""
+    for result in sorted(versions, key=lambda v: VERSIONS[v.version], reverse=True):
+        suites = _ecdhe_suites(result.suites)
+        if suites and result.version != "TLSv1.3":
+            return measure_ecdhe_curves(target, result.version, suites)
+    return None
 
 
 # ---------------------------------------------------------------- SMTP preamble
@@ -638,6 +880,7 @@ class TLSScan:
     certificate: list[str] = field(default_factory=list)  # key, names, validity, trust
     dh_groups: list[DHGroup] = field(default_factory=list)  # versions with DHE suites
     tls13_group: KeyExchangeGroup | None = None  # TLS 1.3 accepted: the group it picks
+    ecdhe_curves: KeyExchangeGroup | None = None  # TLS 1.2 or older with ECDHE suites
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -649,6 +892,7 @@ class TLSScan:
             "certificate": self.certificate,
             "dh_groups": [g.to_json() for g in self.dh_groups],
             "tls13_key_exchange": None if self.tls13_group is None else self.tls13_group.to_json(),
+            "ecdhe_curves": None if self.ecdhe_curves is None else self.ecdhe_curves.to_json(),
         }
 
 
@@ -775,8 +1019,23 @@ def _forward_secrecy(accepted: Sequence[VersionResult]) -> tuple[str, list[str]]
     return "suites without forward secrecy accepted", findings
 
 
-def grade(versions: Sequence[VersionResult], dh_groups: Sequence[DHGroup] = ()
-          ) -> tuple[str, list[str], list[str]]:
+def _curve_findings(curves: KeyExchangeGroup | None) -> list[tuple[str, bool]]:
+    """(a finding, whether it caps the grade at B) for each accepted ECDHE curve that IANA
+    does not recommend; one under 224 bits caps it, as a DH group under 2048 bits does."""
+    if curves is None:
+        return []
+    sizes = dict(EC_CURVES.values())
+    found = []
+    for name in curves.accepted:
+        bits = sizes.get(name, 0)
+        if (weakness := curve_weakness(name, bits)) is not None:
+            found.append((f"{curves.version} ECDHE curve {name} accepted: {weakness}",
+                          bits < _WEAK_CURVE_BITS))  # fmt: skip
+    return found
+
+
+def grade(versions: Sequence[VersionResult], dh_groups: Sequence[DHGroup] = (),
+          curves: KeyExchangeGroup | None = None) -> tuple[str, list[str], list[str]]:
     """(grade, what capped it, every weakness found) — F < C < B < A."""
     accepted = [v for v in versions if v.accepted]
     if not accepted:
@@ -807,6 +1066,10 @@ def grade(versions: Sequence[VersionResult], dh_groups: Sequence[DHGroup] = ()
             findings.append(f"{group.version} {group.suite}: {dh_weakness}")
             caps["F" if group.bits is not None and group.bits < 1024 else "B"].append(
                 dh_weakness.split(" (")[0])
+    for finding, caps_grade in _curve_findings(curves):
+        findings.append(finding)
+        if caps_grade:
+            caps["B"].append(f"ECDHE curve under {_WEAK_CURVE_BITS} bits accepted")
     for v in versions:
         if v.unknown is not None:
             # A version that could not be tested may hide what would lower the grade.
@@ -838,7 +1101,9 @@ def scan(target: Target, versions: Sequence[str] = tuple(VERSIONS)) -> TLSScan:
     tls13 = next((v for v in results if v.version == "TLSv1.3" and v.accepted), None)
     if tls13 is not None:
         result.tls13_group = measure_tls13_group(target, tls13.suites)
-    result.grade, result.caps, result.findings = grade(results, result.dh_groups)
+    result.ecdhe_curves = measure_ecdhe(target, results)
+    result.grade, result.caps, result.findings = grade(results, result.dh_groups,
+                                                       result.ecdhe_curves)  # fmt: skip
     if any(v.accepted for v in results):
         result.certificate, problems, broken = certificate_facts(target)
         if broken is not None:
@@ -878,6 +1143,14 @@ def report_lines(result: TLSScan) -> list[str]:
         first, *more = result.tls13_group.describe()
         lines.append(f"  key exchange TLSv1.3: {first}")
         lines += [f"    {line}" for line in more]
+    if result.ecdhe_curves is not None:
+        first, *more = result.ecdhe_curves.describe()
+        lines.append(f"  ECDHE curves {result.ecdhe_curves.version}: {first}")
+        lines += [f"    {line}" for line in more]
+        weak = [name for name in result.ecdhe_curves.accepted
+                if curve_weakness(name, dict(EC_CURVES.values()).get(name, 0))]  # fmt: skip
+        if weak:
+            lines.append(f"    ✗ accepted, not recommended: {', '.join(weak)}")
     for group in result.dh_groups:
         if group.bits is None:
             size = group.why_not
