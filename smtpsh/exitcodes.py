@@ -36,7 +36,9 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
         "enum": "no user found",
         "relay": "not an open relay: every test refused",
         "replay": "every reply matched",
-        "tls": "grade A or B: no weak version or suite accepted",
+        "tls": "grade A or B: no broken version or suite accepted (B still has a"
+        " weakness: TLS 1.0/1.1, CBC in TLS 1.0, a suite without forward secrecy, a DH"
+        " group under 2048 bits or a certificate problem; the report names it)",
         "report": "written; nothing of high or medium severity",
         "sandbox": "stopped by Ctrl-C or SIGTERM, the way to stop it",
         MANY: "every host checked, and nothing found on any",
@@ -48,7 +50,8 @@ TABLE: dict[int, tuple[str, dict[str, str]]] = {
         "enum": "users found",
         "relay": "open relay: a test was relayed",
         "replay": "replies differed",
-        "tls": "grade C or F: a weak version or suite accepted, or no handshake completes",
+        "tls": "grade C or F: a broken version or suite accepted (SSLv3, RC4, DES/3DES,"
+        " NULL, EXPORT, anonymous, a DH group under 1024 bits), or no handshake completes",
         "report": "written, with findings of high or medium severity",
         MANY: "found on at least one host (each host's status is in its line and JSON)",
     }),
