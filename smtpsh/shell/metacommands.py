@@ -174,7 +174,10 @@ def help_lines() -> list[str]:
     lines = [
         "Lines that do not start with '/' go to the server as typed (CRLF added).",
         "A paste of several lines runs each line in turn, as if typed and entered; the text"
-        " after its last line break waits at the prompt.",
+        " after its last line break waits at the prompt. At a question (/auth's user and"
+        " password, /compose's), the next pasted line answers it and the lines after answer"
+        " the next questions, then run as commands; a paste made at a question does the same"
+        " from its first line. Whether to send a password without TLS is always typed.",
         "`help` and `help VERB` (any case) explain here; `/send-verb HELP [TOPIC]` sends the"
         " real HELP to the server.",
     ]
