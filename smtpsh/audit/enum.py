@@ -377,6 +377,14 @@ class Enumerator:
                 raise
             if reply.klass != 2:
                 await client.close()
+                if needs_tls(reply) and not self.target.starttls and self.starttls_offered:
+                    # As for a VRFY answered so (prepare): the method is not refused, only
+                    # its clear-text road; every connection starts with STARTTLS from now.
+                    self.on_info(f"{sender} answered {reply.one_line()}: the server wants TLS"
+                                 " first; it offers STARTTLS, so every connection now starts"
+                                 " with it")
+                    self.target.starttls = True
+                    return await self._open()
                 if reply.code == 421 or reply.klass == 4:
                     raise Refused(f"{sender} deferred: {reply.one_line()}")
                 hint = SENDER_HINTS.get(reply.code, "try another --from")

@@ -315,3 +315,23 @@ def test_no_enhanced_code_is_predicted_after_helo() -> None:
         expected, got = found[0]
         assert expected.startswith("555 parameter not recognised"), (name, expected)
         assert not got.split(" ")[1][:1].isdigit(), (name, got)  # the server sent none either
+
+
+def test_enum_by_rcpt_goes_into_starttls_when_mail_wants_it(tmp_path: Path) -> None:
+    # aiosmtpd with require_starttls answers MAIL FROM with 530 before STARTTLS. VRFY then
+    # went on inside STARTTLS, but -m rcpt stopped at once: "the server refused MAIL
+    # FROM:<>" and exit 3 (undetermined), as if the answers could not tell, while inside
+    # TLS they tell every user apart.
+    server = server_fixture("aiosmtpd_tls")
+    names = tmp_path / "names.txt"
+    names.write_text("".join(f"{user}\n" for user in server.users) + "zznosuchuser\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "enum", server.target, "-m", "rcpt", "-U",
+         str(names), "--cafile", str(server.ca_file), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "MAIL FROM:<> answered 530 " in proc.stderr, proc.stderr
+    assert "every connection now starts with it" in proc.stderr, proc.stderr
+    found = {r["name"] for r in json.loads(proc.stdout)["result"]["found"]}
+    assert found == set(server.users), proc.stdout
