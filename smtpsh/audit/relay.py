@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +156,9 @@ class RelayReport:
     notes: list[str] = field(default_factory=list)  # what the run changed, and why
     starttls: bool = False  # the tests ran inside STARTTLS
     controls: dict[str, tuple[str, Reply]] = field(default_factory=dict)  # domain -> control
+    # The server's address when this client is on its own host or network (a loopback or
+    # private address, reached directly): where servers relay by design.
+    near: str = ""
 
     def of(self, outcome: Outcome) -> list[CaseResult]:
         return [r for r in self.results if r.outcome is outcome]
@@ -202,11 +206,17 @@ class RelayReport:
         """What the verdict cannot know: the tests end at RCPT (no message is ever sent)."""
         if self.verdict is not Verdict.OPEN:
             return ""
-        return (
+        caveat = (
             "caveat: an accepted RCPT is not a delivered message; DATA is never sent, so a"
             " server that refuses relaying at DATA or after it shows here as relaying:"
             " confirm with a message to a mailbox you own"
         )
+        if self.near:
+            caveat += (f"; and the tests came from the server's own {_nearness(self.near)}:"
+                       " servers relay for their own host and network by design (Postfix's"
+                       " mynetworks, Exim's relay_from_hosts), so only the same tests from"
+                       " outside that network tell an open relay")  # fmt: skip
+        return caveat
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -228,6 +238,22 @@ class RelayReport:
                          for domain, (rcpt, reply) in self.controls.items()},
             "results": [r.as_dict() for r in self.results],
         }
+
+
+def near_address(ip: str) -> bool:
+    """Whether a server at ``ip`` is on this client's host (loopback) or, likely, its
+    network (a private address reached directly: this client is inside it too)."""
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
+def _nearness(ip: str) -> str:
+    if ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback:
+        return f"host (loopback: {ip})"
+    return f"network, it seems (a private address: {ip})"
 
 
 def routing_domain(address: str) -> str | None:
@@ -482,6 +508,11 @@ class RelayRunner:
         if report.results and not reached:
             report.could_not_test = "no test reached RCPT: " + report.results[0].note
         report.controls = {domain or "": control for domain, control in self.controls.items()}
+        # Only a direct connection: through SOCKS the server sees the proxy, behind a PROXY
+        # header the address it claims.
+        if (self.target.options.connector is None and self.peer_ip
+                and near_address(self.peer_ip)):
+            report.near = self.peer_ip
         report.connections = self.connections
         report.seconds = time.monotonic() - started
         return report

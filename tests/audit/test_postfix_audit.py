@@ -149,6 +149,33 @@ def test_relay_open_relay_profile_is_reported(postfix: PostfixEnv) -> None:
         assert [d["command"].split()[0] for d in result["dialogue"]][:1] == ["RSET"]
 
 
+def test_an_open_relay_seen_from_the_server_s_own_host_says_so(postfix: PostfixEnv) -> None:
+    # A stock Postfix relays for 127.0.0.1 (mynetworks_style = host): `smtpsh relay
+    # localhost` on the server itself said "open relay" with nothing to tell the user that
+    # the same tests from outside may all be refused. The verdict stays what was seen; the
+    # caveat says where it was seen from.
+    proc = smtpsh("relay", f"{postfix.host}:{postfix.port('open_relay')}", "--json")
+    assert proc.returncode == 1, proc.stderr
+    caveat = json.loads(proc.stdout)["result"]["caveat"]
+    assert caveat.startswith("caveat: an accepted RCPT is not a delivered message;"), caveat
+    assert f"the tests came from the server's own host (loopback: {postfix.host})" in caveat
+    assert "only the same tests from outside that network tell an open relay" in caveat
+    text = smtpsh("relay", f"{postfix.host}:{postfix.port('open_relay')}").stdout
+    assert "Postfix's mynetworks" in text, text
+    # A refused run has no caveat, from loopback or not.
+    closed = smtpsh("relay", f"{postfix.host}:{postfix.port('smtp')}", "--json")
+    assert json.loads(closed.stdout)["result"]["caveat"] is None
+
+
+def test_near_address_is_loopback_or_private() -> None:
+    from smtpsh.audit.relay import near_address
+
+    assert near_address("127.0.0.1") and near_address("::1") and near_address("10.1.2.3")
+    assert near_address("192.168.0.25") and near_address("fd00::5")
+    assert not near_address("8.8.8.8") and not near_address("2001:4860::8888")
+    assert not near_address("mx.example.com")
+
+
 # --- probe -------------------------------------------------------------------------------
 
 
