@@ -36,7 +36,7 @@ from smtpsh.audit.enum import (
     tells_apart,
 )
 from smtpsh.audit.fingerprint import Guess, best, fingerprint, reply_text
-from smtpsh.audit.relay import RelayConfig, RelayReport, RelayRunner
+from smtpsh.audit.relay import RelayConfig, RelayReport, RelayRunner, near_address
 from smtpsh.audit.report import Line, exit_status, render_json, render_text
 from smtpsh.audit.software import Software, add_found, identify
 from smtpsh.net.client import (
@@ -142,6 +142,9 @@ class ProbeReport:
     fatal: str = ""  # nothing could be probed
     observations: dict[str, str] = field(default_factory=dict)  # for the fingerprint
     guesses: list[Guess] = field(default_factory=list)  # MTA families, most likely first
+    # The server's address when it is on this client's host or network (reached directly):
+    # what a server offers there (AUTH in clear, relaying) it may not offer the internet.
+    near: str = ""
 
     @property
     def family(self) -> Guess | None:
@@ -240,6 +243,9 @@ class Prober:
         if self.report.banner is None:
             self.report.banner, self.report.hello = banner, hello
             self.report.banner_ms = (time.monotonic() - started) * 1000
+            if (self.target.options.connector is None and client.peer
+                    and near_address(client.peer[0])):
+                self.report.near = client.peer[0]
         if banner.code != 220:
             await client.close()
             raise Refused(f"the server refused the session: {banner.one_line()}")

@@ -212,7 +212,7 @@ class RelayReport:
             " confirm with a message to a mailbox you own"
         )
         if self.near:
-            caveat += (f"; and the tests came from the server's own {_nearness(self.near)}:"
+            caveat += (f"; and the tests came from the server's own {nearness(self.near)}:"
                        " servers relay for their own host and network by design (Postfix's"
                        " mynetworks, Exim's relay_from_hosts), so only the same tests from"
                        " outside that network tell an open relay")  # fmt: skip
@@ -250,7 +250,8 @@ def near_address(ip: str) -> bool:
     return address.is_loopback or address.is_private
 
 
-def _nearness(ip: str) -> str:
+def nearness(ip: str) -> str:
+    """How near a ``near_address`` is, for "the server's own ..."."""
     if ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback:
         return f"host (loopback: {ip})"
     return f"network, it seems (a private address: {ip})"

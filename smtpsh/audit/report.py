@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from smtpsh import exitcodes
-from smtpsh.audit.relay import CaseResult, Outcome
+from smtpsh.audit.relay import CaseResult, Outcome, nearness
 from smtpsh.audit.relay import Verdict as RelayVerdict
 from smtpsh.output.printer import Fragments
 from smtpsh.protocol.codes import annotate
@@ -163,7 +163,16 @@ def _auth_in_clear(r: ProbeReport) -> tuple[str, bool] | None:
         return None
     detail = f"AUTH {' '.join(r.auth_plain)} offered before STARTTLS"
     answer = _auth_answer(r)
-    return (f"{detail} ({answer}: taken there)" if answer else detail), True
+    if answer:
+        detail += f" ({answer}: taken there)"
+    if r.near:
+        # Haraka's auth plugins offer AUTH in clear to private addresses alone, Dovecot
+        # takes plaintext AUTH from its own host: what was seen here may not hold outside.
+        detail += (f"; seen from the server's own {nearness(r.near)}: some servers offer"
+                   " AUTH in clear only to their own host or network (Haraka's auth"
+                   " plugins, Dovecot's disable_plaintext_auth), so a client outside may not"
+                   " be offered it")
+    return detail, True
 
 
 def _auth_listed_refused(r: ProbeReport) -> tuple[str, bool] | None:

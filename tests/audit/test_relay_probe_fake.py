@@ -210,7 +210,12 @@ def test_probe_with_starttls_ntlm_only_before_tls(tmp_path: Path) -> None:
     keys = {f.key: f for f in findings(report)}
     assert keys["auth_in_clear"].detail == ("AUTH NTLM PLAIN LOGIN offered before STARTTLS"
                                            " (AUTH LOGIN in clear → 334 VXNlcm5hbWU6:"
-                                           " taken there)")
+                                           " taken there); seen from the server's own host"
+                                           " (loopback: 127.0.0.1): some servers offer AUTH"
+                                           " in clear only to their own host or network"
+                                           " (Haraka's auth plugins, Dovecot's"
+                                           " disable_plaintext_auth), so a client outside"
+                                           " may not be offered it")
     # Neither the MX port nor a submission port: optional STARTTLS is said, not counted.
     assert not keys["starttls_optional_port"].dangerous
     assert "starttls_not_required" not in keys

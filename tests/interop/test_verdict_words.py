@@ -335,3 +335,22 @@ def test_enum_by_rcpt_goes_into_starttls_when_mail_wants_it(tmp_path: Path) -> N
     assert "every connection now starts with it" in proc.stderr, proc.stderr
     found = {r["name"] for r in json.loads(proc.stdout)["result"]["found"]}
     assert found == set(server.users), proc.stdout
+
+
+def test_auth_in_clear_seen_from_loopback_says_where_it_was_seen() -> None:
+    # Haraka's auth/flat_file offers AUTH before STARTTLS only to private addresses (its
+    # is_private covers loopback): probed from 127.0.0.1 it is offered and taken in clear,
+    # from the internet it would not be. The finding said it flatly, as a fact of the
+    # server for every client.
+    haraka = server_fixture("haraka")
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpsh", "probe", haraka.target, "--no-relay", "--json",
+         "--cafile", str(haraka.ca_file)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    found = {f["key"]: f for f in json.loads(proc.stdout)["result"]["findings"]}
+    detail = found["auth_in_clear"]["detail"]
+    assert detail.startswith("AUTH PLAIN LOGIN offered before STARTTLS"), detail
+    assert f"seen from the server's own host (loopback: {haraka.host})" in detail, detail
+    assert "so a client outside may not be offered it" in detail, detail
+    assert found["auth_in_clear"]["dangerous"] is True  # what was seen is still a danger
