@@ -406,8 +406,14 @@ def _family_lines(r: ProbeReport) -> list[Line]:
         head = (f"{family.family} (from behaviour; confidence {family.level},"
                 f" {family.confidence:.2f})")
     out: list[Line] = [[_label("family"), ("", head)]]
-    out += [[("class:dim", f"  {e.source}: {e.text[:70]} — {e.trait}")] for e in top.evidence]
+    out += [[("class:dim", f"  {e.source}: {_clipped(e.text, 70)} — {e.trait}")]
+            for e in top.evidence]
     return out
+
+
+def _clipped(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the cut shown ('SMTPUTF8 CH' read as a keyword)."""
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _relay_lines(r: ProbeReport) -> list[Line]:

@@ -192,6 +192,17 @@ def test_probe_port_25(postfix: PostfixEnv) -> None:
     assert "PIPELINING" in out and "(RFC 2920)" in out  # capabilities explained
 
 
+def test_probe_shows_where_the_family_evidence_is_cut(postfix: PostfixEnv) -> None:
+    # The EHLO keywords shown as evidence were cut at 70 characters with nothing to show
+    # it: "... 8BITMIME DSN SM — Postfix's EHLO keyword order", SM read as a keyword.
+    proc = smtpsh("probe", f"{postfix.host}:{postfix.port('smtp')}", "--no-relay")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("  keywords: "))
+    shown = line.removeprefix("  keywords: ").split(" — ", 1)[0]
+    assert shown.endswith("…") and len(shown) == 70, line
+    assert shown[:-1] in "PIPELINING SIZE VRFY ETRN STARTTLS ENHANCEDSTATUSCODES 8BITMIME DSN" \
+        " SMTPUTF8 CHUNKING", line
+
+
 def test_probe_json_and_open_relay(postfix: PostfixEnv) -> None:
     proc = smtpsh("probe", f"{postfix.host}:{postfix.port('open_relay')}", "--json",
                   "--cafile", str(postfix.ca_file))
