@@ -122,6 +122,29 @@ MEANINGS: tuple[Meaning, ...] = (
         verbs=frozenset({"RCPT"}), classes=_FAILURE, text=_RELAY_TEXT,
     ),
     Meaning(
+        "no rule of the server took this recipient (Haraka's answer when none of its"
+        " plugins accepts it): a domain it does not serve, or relaying refused to you",
+        "Haraka answers 'I cannot deliver mail for <address>' when none of its recipient "
+        "plugins (rcpt_to.in_host_list, qmail-deliverable, relay...) said yes: the domain "
+        "is not one it receives mail for and you may not relay through it, or a plugin "
+        "that checks the names of its own domains had no answer. It is not a mailbox "
+        "that was found full or missing.",
+        "Send to a recipient at one of the server's own domains, or authenticate first "
+        "(/auth) if you may relay through it.",
+        verbs=frozenset({"RCPT"}), classes=_FAILURE, text=r"^I cannot deliver mail for <",
+    ),
+    Meaning(
+        "no rule of the server took this recipient (OpenSMTPD's wording when no 'match'"
+        " rule applies): a domain it does not serve, or relaying refused to you",
+        "OpenSMTPD answers '550 Invalid recipient: <address>' when no 'match ... action' "
+        "rule of its smtpd.conf applies to this sender and recipient: the domain is not "
+        "one it receives mail for, and it does not relay for you. An unknown name at one "
+        "of its own domains gets '524 5.2.4 Mailing list expansion problem' instead.",
+        "Send to a recipient at one of the server's own domains, or authenticate first "
+        "(/auth) if you may relay through it.",
+        verbs=frozenset({"RCPT"}), classes=frozenset({5}), text=r"^Invalid recipient: <",
+    ),
+    Meaning(
         "a limit of this connection was reached; not an answer to the command",
         "The server counts commands or errors per connection and has stopped at its "
         "limit (Exim's smtp_accept_max_nonmail counts every VRFY, EXPN and ETRN, errors "

@@ -60,3 +60,23 @@ def test_haraka_s_software_is_named_once() -> None:
     software = json.loads(out)["result"]["software"]
     assert software == [{"name": "Haraka", "version": facts["versions"]["haraka"],
                          "source": "banner"}], software
+
+
+@pytest.mark.parametrize(("name", "said"), [
+    ("haraka", "550 no rule of the server took this recipient (Haraka's answer when none of its"
+               " plugins accepts it): a domain it does not serve, or relaying refused to you"),
+    ("opensmtpd", "550 no rule of the server took this recipient (OpenSMTPD's wording when no"
+                  " 'match' rule applies): a domain it does not serve, or relaying refused to"
+                  " you"),
+])
+def test_a_refused_outside_recipient_is_not_glossed_as_a_missing_mailbox(
+    name: str, said: str,
+) -> None:
+    # Haraka's "550 I cannot deliver mail for <x>" (no plugin took the recipient) and
+    # OpenSMTPD's "550 Invalid recipient: <x>" (no match rule) refuse a domain they do not
+    # serve; both were glossed "550 mailbox unavailable", as if a mailbox there were missing.
+    server = server_fixture(name)
+    out = run([server.target], "EHLO me\nMAIL FROM:<>\nRCPT TO:<relaytest@example.com>\nQUIT\n")
+    lines = out.splitlines()
+    refusal = next(i for i, line in enumerate(lines) if line.startswith("S: 550 "))
+    assert lines[refusal + 1] == f"  ↳ {said}", out
