@@ -28,12 +28,14 @@ WHY: Mapping[str, tuple[str, str]] = MappingProxyType({
     "vrfy": (
         "VRFY enabled (user enumeration)",
         "VRFY tells real user names from made-up ones, so anyone can harvest account names"
-        " for password guessing and phishing; set disable_vrfy_command = yes (Postfix) or"
-        " the equivalent",
+        " for password guessing and phishing; set disable_vrfy_command = yes (Postfix),"
+        " leave acl_smtp_vrfy unset (Exim: it then refuses VRFY) or the equivalent",
     ),
     "expn": (
         "EXPN enabled (user and list enumeration)",
-        "EXPN reveals who is behind an alias or mailing list, handing out internal addresses",
+        "EXPN reveals who is behind an alias or mailing list, handing out internal"
+        " addresses; leave acl_smtp_expn unset (Exim: it then refuses EXPN) or the"
+        " equivalent (Postfix has no EXPN)",
     ),
     "auth_in_clear": (
         "AUTH offered without TLS (credentials in clear)",
