@@ -401,6 +401,13 @@ def _nsec3_absence(name: dns.name.Name, rdtype: dns.rdatatype.RdataType, zone: d
     if cover is None:
         return None
     wildcard = _wildcard(encloser)
+    if not nxdomain and cover[0].flags & OPT_OUT and chain.matching(wildcard) is None:
+        # NODATA with no NSEC3 of its own: an empty non-terminal above unsigned delegations
+        # only, which an opt-out chain leaves out (Knot answers so): unproven, not bogus.
+        return _Proof([exists[1], cover[1]], f"an opt-out NSEC3 record of {_text(zone)} "
+                      f"covers {_text(_next_closer(name, encloser))}: an unsigned delegation "
+                      "may be there, so no answer's absence is proven below it (RFC 5155 §6)",
+                      opt_out=True)  # fmt: skip
     records = [exists[1], cover[1]]
     if (wild := chain.matching(wildcard)) is not None:
         where = f"NSEC3 record for the wildcard {_text(wildcard)}"

@@ -181,15 +181,20 @@ def build_report(
 
 
 def _validate(report: DomainReport, anchors: Any, resolver: dns.resolver.Resolver) -> Any:
-    """DNSSEC validation of the answers the report relies on: MX, each MX's TLSA, the
-    MTA-STS record."""
+    """DNSSEC validation of the answers the report relies on: MX (or its absence, and with
+    neither MX nor address the addresses' absence), each MX's TLSA, the MTA-STS record."""
     from smtpsh.dnsinfo.dnssec import Validator, check_dnssec
 
     server = str(resolver.nameservers[0])
     port = int(getattr(resolver, "port", 53))
     names: list[tuple[str, str]] = []
-    if report.mx.kind in (MXKind.MX, MXKind.IMPLICIT):  # implicit: the MX's proven absence
+    if report.mx.kind in (MXKind.MX, MXKind.IMPLICIT, MXKind.NONE):
+        # implicit or none: the MX's absence, proven or not
         names.append((report.domain, "MX"))
+    if report.mx.kind is MXKind.NONE:
+        # "No MX and no address: mail cannot be delivered" rests on the addresses'
+        # absence too: forged, it turns mail away as well as a forged MX's would.
+        names += [(report.domain, "A"), (report.domain, "AAAA")]
     if report.dane is not None:
         # Each MX's TLSA name, found or not: a missing one is judged by its zone's denial
         # (proven absent, unsigned, or a bogus denial that makes senders defer).

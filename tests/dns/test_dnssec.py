@@ -170,10 +170,15 @@ def test_tlsa_proven_secure_by_the_anchor_is_not_called_unvalidated(knot: dict[s
 
 def test_a_domain_with_nothing_to_validate_says_so(knot: dict[str, Any]) -> None:
     # _dmarc.signed.test has no MX and no address (so no MX host to look up TLSA for), no
-    # MTA-STS: the DNSSEC section was a bare heading.
+    # MTA-STS: the DNSSEC section was a bare heading, then "nothing to validate"; the
+    # absence of its MX, A and AAAA, on which "mail cannot be delivered" rests, is
+    # validated now (test_dnssec_nsec3_strict.py).
     proc = run_dns(knot, "_dmarc.signed.test", "--color", "never")
     after = proc.stdout.split("DNSSEC (from your trust anchors)\n", 1)[1]
-    assert after.startswith("  nothing to validate: no MX, TLSA or MTA-STS record"), after
+    for rdtype in ("MX", "A", "AAAA"):
+        assert (f"  [ok]    DNSSEC: {rdtype} _dmarc.signed.test: secure (no such record, proven "
+                "absent by authenticated denial: signed.test's NSEC record at "
+                f"_dmarc.signed.test lists no {rdtype})\n") in after, after  # fmt: skip
     # ns1.signed.test (implicit MX, no TLSA) said the same; the absence of its MX and of
     # its MX host's TLSA are validated now (test_dnssec_absence.py).
     proc = run_dns(knot, "ns1.signed.test", "--color", "never")
