@@ -28,6 +28,7 @@ from smtpsh.audit.common import (
     target_from_args,
 )
 from smtpsh.audit.enum import (
+    POLICY_TEXT,
     REFERENCE_NAMES,
     Verdict,
     bare_name_refused,
@@ -66,7 +67,7 @@ class VerbCheck:
     """How the server answers VRFY or EXPN for an impossible name and for real-looking ones."""
 
     verb: str
-    # reveals | same-answer | inconclusive | unsupported | refused | not tried
+    # reveals | same-answer | inconclusive | unsupported | prohibited | refused | not tried
     state: str = "not tried"
     why: str = ""  # how the state was decided, when the replies alone do not show it
     canary: tuple[str, Reply] | None = None
@@ -431,6 +432,12 @@ class Prober:
             if verdict is Verdict.FOUND:
                 check.state = "reveals"
                 return
+        if POLICY_TEXT.search(canary.text):
+            # Exim with no acl_smtp_vrfy / acl_smtp_expn (its default): `252
+            # Administrative prohibition` to VRFY, `550 Administrative prohibition` to
+            # EXPN, for postmaster as for a name that cannot exist: switched off by policy.
+            check.state = "prohibited"
+            return
         if verdict is Verdict.ABSENT:
             # postmaster, which every mail domain must have (RFC 5321 §4.5.1), got the
             # impossible name's own "no": the reply tells nothing apart here.

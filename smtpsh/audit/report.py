@@ -280,6 +280,7 @@ VERB_STATES: Mapping[str, str] = MappingProxyType({
     "same-answer": "answers, but gives a real-looking name the same answer as a made-up one",
     "inconclusive": "inconclusive: even postmaster got the answer a made-up name got",
     "unsupported": "disabled or not implemented",
+    "prohibited": "refused by the server's policy, for every name (says nothing about users)",
     "refused": "refused before authentication or TLS, or for now (4xx/530)",
     "not tried": "not tried",
 })

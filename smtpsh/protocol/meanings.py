@@ -204,6 +204,16 @@ MEANINGS: tuple[Meaning, ...] = (
         verbs=frozenset({"VRFY", "EXPN"}), codes=frozenset({500, 502}),
     ),
     Meaning(
+        "refused by the server's policy: not an answer about the user",
+        "The server will not look the name up for you, whatever it is: Exim answers '252 "
+        "Administrative prohibition' to VRFY and '550 Administrative prohibition' to EXPN "
+        "when no ACL allows them (acl_smtp_vrfy and acl_smtp_expn unset, its default). "
+        "Here a 550 is not 'no such user', and a 252 is no promise to deliver.",
+        "Test addresses with RCPT TO inside a transaction (MAIL FROM first) instead.",
+        verbs=frozenset({"VRFY", "EXPN"}),
+        text=r"\bprohibit|\bnot (allowed|permitted)\b|\bdisabled\b|\bdenied\b",
+    ),
+    Meaning(
         "STARTTLS required first",
         "The server will not go on over a clear-text connection.",
         "Run STARTTLS (/starttls), send EHLO again, then repeat the command.",

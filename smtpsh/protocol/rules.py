@@ -484,17 +484,19 @@ def _unlisted_base_verb(session: Session, line: str) -> list[Prediction]:
 class Habit(Record):
     """How one server family answers a line that the RFCs allow, known from its banner."""
 
-    __slots__ = ("banner", "line", "reason", "reply", "states")
+    __slots__ = ("banner", "line", "reason", "reply", "states", "unlisted")
 
     def __init__(
         self, banner: str, line: str, reply: str, reason: str,
-        states: frozenset[State] = frozenset(),
+        states: frozenset[State] = frozenset(), *, unlisted: bool = False,
     ) -> None:
         self.banner = re.compile(banner)  # matches the family's name in the 220 greeting
         self.line = re.compile(line, re.IGNORECASE)  # matches the typed line
         self.reply = reply
         self.reason = reason
         self.states = states  # the states it happens in (empty: any)
+        # Only when the EHLO reply (after one) does not list the line's verb.
+        self.unlisted = unlisted
 
 
 _AFTER_GREETING = frozenset({State.READY, State.MAIL, State.RCPT})
@@ -502,6 +504,10 @@ _AFTER_GREETING = frozenset({State.READY, State.MAIL, State.RCPT})
 HABITS: tuple[Habit, ...] = (
     Habit(r"\bExim\b", r"\s*VRFY\s+[^@\s]+\s*$", "501 address must contain a domain",
           "Exim (by its banner) asks VRFY for user@domain, not a bare name"),
+    Habit(r"\bExim\b", r"\s*EXPN\b", "550 Administrative prohibition",
+          "Exim (by its banner) refuses EXPN it does not list in EHLO (no acl_smtp_expn"
+          " allows it, its default): a refusal, not an answer about the name",
+          unlisted=True),
     Habit(r"\bHaraka\b", r"\s*EXPN\b", "500 Unrecognized command",
           "Haraka (by its banner) implements no EXPN"),
     Habit(r"\bOpenSMTPD\b", r"\s*(EHLO|HELO)\b", "503 5.5.1 Already identified",
@@ -528,6 +534,7 @@ def _habits(session: Session, line: str) -> list[Prediction]:
         for habit in HABITS
         if habit.banner.search(banner) and habit.line.match(line)
         and (not habit.states or session.state in habit.states)
+        and not (habit.unlisted and (not session.esmtp or session.advertises(_verb(line))))
     ]
 
 
