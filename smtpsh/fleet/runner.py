@@ -271,8 +271,9 @@ class Outcome:
         self.host = host
         self._document = document
         self.line = line  # the envelope as compact JSON, its newline included
-        self.status: int = document["exit"] if status is None and document is not None \
-            else status if status is not None else json.loads(line or b"{}")["exit"]
+        if status is None:
+            status = (document if document is not None else json.loads(line or b"{}"))["exit"]
+        self.status: int = status
         self.digest = digest
 
     @property
